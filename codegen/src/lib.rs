@@ -1,0 +1,81 @@
+//! `dreamgen`: everything generated from the OpenAPI document.
+//!
+//! - [`rust_client`]: the Rust client, through progenitor.
+//! - [`axum_stubs`]: the server trait, typed requests and responses, and the axum router.
+//!
+//! [`outputs`] lists every checked-in file with its expected content; `dreamgen generate`
+//! writes them and `dreamgen check` compares them.
+
+pub mod axum_stubs;
+pub mod error;
+mod format;
+pub mod model;
+pub mod rust_client;
+mod schema;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use error::GenError;
+
+/// The spec, relative to the workspace root.
+pub const SPEC_PATH: &str = "openapi/dream-api.yaml";
+
+/// Parses an OpenAPI 3.0 document given as YAML or JSON text.
+pub fn parse_spec(text: &str) -> Result<openapiv3::OpenAPI, GenError> {
+    let value: serde_json::Value =
+        serde_yaml::from_str(text).map_err(|e| GenError::Parse(e.to_string()))?;
+    let version = value.get("openapi").and_then(|v| v.as_str()).unwrap_or("");
+    if !version.starts_with("3.0.") {
+        return Err(GenError::unsupported(
+            "/openapi",
+            format!("OpenAPI version {version:?}; only 3.0.x is supported"),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| GenError::Parse(e.to_string()))
+}
+
+/// One generated file.
+#[derive(Debug)]
+pub struct Output {
+    /// Path relative to the workspace root.
+    pub path: PathBuf,
+    pub content: String,
+}
+
+/// Every file generated from the workspace's spec.
+pub fn outputs(root: &Path) -> Result<Vec<Output>, GenError> {
+    let text = std::fs::read_to_string(root.join(SPEC_PATH))
+        .map_err(|e| GenError::Parse(format!("{SPEC_PATH}: {e}")))?;
+    let spec = parse_spec(&text)?;
+    Ok(vec![
+        Output {
+            path: "clients/rust/src/generated/mod.rs".into(),
+            content: rust_client::generate(&spec, SPEC_PATH)?,
+        },
+        Output {
+            path: "server/src/generated/mod.rs".into(),
+            content: axum_stubs::generate(&spec, SPEC_PATH)?,
+        },
+    ])
+}
+
+/// Compares generated output with what is checked in; returns a readable diff per file that
+/// differs.
+pub fn check(root: &Path, outputs: &[Output]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for output in outputs {
+        let on_disk = std::fs::read_to_string(root.join(&output.path)).unwrap_or_default();
+        if on_disk != output.content {
+            let diff = similar::TextDiff::from_lines(&on_disk, &output.content);
+            let path = output.path.display().to_string();
+            problems.push(format!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header(&format!("{path} (checked in)"), &format!("{path} (generated)"))
+            ));
+        }
+    }
+    problems
+}

@@ -1,0 +1,90 @@
+//! The `dreamgen` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dreamgen", about = "Generates Dream API's code from its OpenAPI document")]
+struct Cli {
+    /// The workspace root.
+    #[arg(long, default_value = ".", global = true)]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Regenerate every checked-in file from the spec.
+    Generate,
+    /// Fail with a diff when any checked-in generated file differs from the spec's output.
+    Check,
+    /// Print the Rust client generated from any OpenAPI 3.0 document.
+    RustClient { spec: PathBuf },
+    /// Print the axum server stubs generated from any OpenAPI 3.0 document.
+    Axum { spec: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dreamgen: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
+    match cli.command {
+        Command::Generate => {
+            for output in dreamgen::outputs(&cli.root)? {
+                let path = cli.root.join(&output.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", parent.display())))?;
+                }
+                std::fs::write(&path, &output.content)
+                    .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", path.display())))?;
+                println!("wrote {}", output.path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let outputs = dreamgen::outputs(&cli.root)?;
+            let problems = dreamgen::check(&cli.root, &outputs);
+            if problems.is_empty() {
+                println!("dreamgen check: {} generated files match the spec", outputs.len());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &problems {
+                    println!("{p}");
+                }
+                eprintln!(
+                    "dreamgen check: {} generated file(s) differ from the spec; run `cargo run -p dreamgen -- generate`",
+                    problems.len()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::RustClient { spec } => {
+            let spec = read(&spec)?;
+            print!("{}", dreamgen::rust_client::generate(&spec, "the given spec")?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Axum { spec } => {
+            let spec = read(&spec)?;
+            print!("{}", dreamgen::axum_stubs::generate(&spec, "the given spec")?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn read(path: &std::path::Path) -> Result<openapiv3::OpenAPI, dreamgen::GenError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", path.display())))?;
+    dreamgen::parse_spec(&text)
+}

@@ -1,0 +1,323 @@
+//! The generator's view of a spec: operations with resolved parameters, bodies and responses.
+//!
+//! Both the axum stubs and the docs read this model rather than the raw document, so `$ref`
+//! resolution and "what we support" live in one place.
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use indexmap::IndexMap;
+use openapiv3::{OpenAPI, Parameter, ReferenceOr, Schema, StatusCode};
+
+use crate::error::{GenError, pointer_segment};
+
+/// One operation of the spec.
+#[derive(Debug)]
+pub struct Operation {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub pointer: String,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    /// Alternatives (OR) of scheme sets (AND). Empty means no credential.
+    pub security: Vec<Vec<String>>,
+    pub params: Vec<Param>,
+    pub body: Option<Body>,
+    pub responses: Vec<Response>,
+}
+
+impl Operation {
+    pub fn snake(&self) -> String {
+        self.id.to_snake_case()
+    }
+    pub fn pascal(&self) -> String {
+        self.id.to_upper_camel_case()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Path,
+    Query,
+    Header,
+}
+
+#[derive(Debug)]
+pub struct Param {
+    pub name: String,
+    pub location: Location,
+    pub required: bool,
+    pub description: Option<String>,
+    pub schema: ReferenceOr<Schema>,
+    pub pointer: String,
+}
+
+#[derive(Debug)]
+pub struct Body {
+    pub required: bool,
+    pub schema: ReferenceOr<Schema>,
+    pub pointer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Code(u16),
+    Range(u16),
+    Default,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: Status,
+    pub description: String,
+    pub content: ResponseContent,
+    pub pointer: String,
+}
+
+#[derive(Debug)]
+pub enum ResponseContent {
+    None,
+    Json(ReferenceOr<Schema>),
+    Other(String),
+}
+
+/// Reads every operation of the spec, in document order.
+pub fn operations(spec: &OpenAPI) -> Result<Vec<Operation>, GenError> {
+    let mut out = Vec::new();
+    for (path, item) in spec.paths.paths.iter() {
+        let path_pointer = format!("/paths/{}", pointer_segment(path));
+        let item = match item {
+            ReferenceOr::Item(item) => item,
+            ReferenceOr::Reference { .. } => {
+                return Err(GenError::unsupported(path_pointer, "a path item given as $ref"));
+            }
+        };
+        for (method, op) in item.iter() {
+            let pointer = format!("{path_pointer}/{method}");
+            let id = op.operation_id.clone().ok_or_else(|| {
+                GenError::unsupported(&pointer, "an operation without an operationId")
+            })?;
+            let mut params: IndexMap<(String, &'static str), Param> = IndexMap::new();
+            for (index, p) in item.parameters.iter().enumerate() {
+                let param = param(spec, p, &format!("{path_pointer}/parameters/{index}"))?;
+                params.insert((param.name.clone(), location_name(param.location)), param);
+            }
+            for (index, p) in op.parameters.iter().enumerate() {
+                let param = param(spec, p, &format!("{pointer}/parameters/{index}"))?;
+                params.insert((param.name.clone(), location_name(param.location)), param);
+            }
+            let body = match &op.request_body {
+                None => None,
+                Some(body) => Some(request_body(spec, body, &format!("{pointer}/requestBody"))?),
+            };
+            let mut responses = Vec::new();
+            if let Some(default) = &op.responses.default {
+                responses.push(response(
+                    spec,
+                    Status::Default,
+                    default,
+                    &format!("{pointer}/responses/default"),
+                )?);
+            }
+            for (status, r) in op.responses.responses.iter() {
+                let (status, key) = match status {
+                    StatusCode::Code(code) => (Status::Code(*code), code.to_string()),
+                    StatusCode::Range(range) => (Status::Range(*range), format!("{range}XX")),
+                };
+                responses.push(response(
+                    spec,
+                    status,
+                    r,
+                    &format!("{pointer}/responses/{key}"),
+                )?);
+            }
+            let security = op
+                .security
+                .as_ref()
+                .or(spec.security.as_ref())
+                .map(|alternatives| {
+                    alternatives
+                        .iter()
+                        .map(|req| req.keys().cloned().collect())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Operation {
+                id,
+                method: method.to_string(),
+                path: path.clone(),
+                pointer,
+                summary: op.summary.clone(),
+                description: op.description.clone(),
+                security,
+                params: params.into_values().collect(),
+                body,
+                responses,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn location_name(location: Location) -> &'static str {
+    match location {
+        Location::Path => "path",
+        Location::Query => "query",
+        Location::Header => "header",
+    }
+}
+
+fn param(spec: &OpenAPI, p: &ReferenceOr<Parameter>, pointer: &str) -> Result<Param, GenError> {
+    let (p, pointer) = match p {
+        ReferenceOr::Item(p) => (p, pointer.to_string()),
+        ReferenceOr::Reference { reference } => {
+            let name = reference
+                .strip_prefix("#/components/parameters/")
+                .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")))?;
+            let found = spec
+                .components
+                .as_ref()
+                .and_then(|c| c.parameters.get(name))
+                .ok_or_else(|| {
+                    GenError::unsupported(pointer, format!("dangling reference {reference}"))
+                })?;
+            match found {
+                ReferenceOr::Item(p) => (p, format!("/components/parameters/{}", pointer_segment(name))),
+                ReferenceOr::Reference { .. } => {
+                    return Err(GenError::unsupported(pointer, "a reference to a reference"));
+                }
+            }
+        }
+    };
+    let (data, location) = match p {
+        Parameter::Path { parameter_data, .. } => (parameter_data, Location::Path),
+        Parameter::Query { parameter_data, .. } => (parameter_data, Location::Query),
+        Parameter::Header { parameter_data, .. } => (parameter_data, Location::Header),
+        Parameter::Cookie { .. } => {
+            return Err(GenError::unsupported(&pointer, "cookie parameters"));
+        }
+    };
+    let schema = match &data.format {
+        openapiv3::ParameterSchemaOrContent::Schema(schema) => schema.clone(),
+        openapiv3::ParameterSchemaOrContent::Content(_) => {
+            return Err(GenError::unsupported(&pointer, "a parameter described by `content`"));
+        }
+    };
+    Ok(Param {
+        name: data.name.clone(),
+        location,
+        required: data.required || location == Location::Path,
+        description: data.description.clone(),
+        schema,
+        pointer,
+    })
+}
+
+fn request_body(
+    spec: &OpenAPI,
+    body: &ReferenceOr<openapiv3::RequestBody>,
+    pointer: &str,
+) -> Result<Body, GenError> {
+    let (body, pointer) = match body {
+        ReferenceOr::Item(b) => (b, pointer.to_string()),
+        ReferenceOr::Reference { reference } => {
+            let name = reference
+                .strip_prefix("#/components/requestBodies/")
+                .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")))?;
+            match spec.components.as_ref().and_then(|c| c.request_bodies.get(name)) {
+                Some(ReferenceOr::Item(b)) => {
+                    (b, format!("/components/requestBodies/{}", pointer_segment(name)))
+                }
+                _ => return Err(GenError::unsupported(pointer, format!("reference {reference}"))),
+            }
+        }
+    };
+    let (media, content) = body
+        .content
+        .iter()
+        .find(|(media, _)| is_json(media))
+        .ok_or_else(|| {
+            let types: Vec<_> = body.content.keys().cloned().collect();
+            GenError::unsupported(
+                format!("{pointer}/content"),
+                format!("request bodies other than JSON ({})", types.join(", ")),
+            )
+        })?;
+    let schema = content.schema.clone().ok_or_else(|| {
+        GenError::unsupported(
+            format!("{pointer}/content/{}", pointer_segment(media)),
+            "a JSON body without a schema",
+        )
+    })?;
+    Ok(Body {
+        required: body.required,
+        schema,
+        pointer: format!("{pointer}/content/{}/schema", pointer_segment(media)),
+    })
+}
+
+fn response(
+    spec: &OpenAPI,
+    status: Status,
+    r: &ReferenceOr<openapiv3::Response>,
+    pointer: &str,
+) -> Result<Response, GenError> {
+    let (r, pointer) = match r {
+        ReferenceOr::Item(r) => (r, pointer.to_string()),
+        ReferenceOr::Reference { reference } => {
+            let name = reference
+                .strip_prefix("#/components/responses/")
+                .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")))?;
+            match spec.components.as_ref().and_then(|c| c.responses.get(name)) {
+                Some(ReferenceOr::Item(r)) => {
+                    (r, format!("/components/responses/{}", pointer_segment(name)))
+                }
+                _ => return Err(GenError::unsupported(pointer, format!("reference {reference}"))),
+            }
+        }
+    };
+    let content = if let Some((media, content)) = r.content.iter().find(|(m, _)| is_json(m)) {
+        match &content.schema {
+            Some(schema) => ResponseContent::Json(schema.clone()),
+            None => {
+                return Err(GenError::unsupported(
+                    format!("{pointer}/content/{}", pointer_segment(media)),
+                    "a JSON response without a schema",
+                ));
+            }
+        }
+    } else if let Some(media) = r.content.keys().next() {
+        ResponseContent::Other(media.clone())
+    } else {
+        ResponseContent::None
+    };
+    Ok(Response {
+        status,
+        description: r.description.clone(),
+        content,
+        pointer,
+    })
+}
+
+fn is_json(media: &str) -> bool {
+    media == "application/json" || media.starts_with("application/json;") || media.ends_with("+json")
+}
+
+/// Follows a `#/components/schemas/…` reference to the schema it names.
+pub fn resolve<'a>(spec: &'a OpenAPI, schema: &'a ReferenceOr<Schema>) -> Option<&'a Schema> {
+    let mut current = schema;
+    for _ in 0..16 {
+        match current {
+            ReferenceOr::Item(s) => return Some(s),
+            ReferenceOr::Reference { reference } => {
+                let name = reference.strip_prefix("#/components/schemas/")?;
+                current = spec.components.as_ref()?.schemas.get(name)?;
+            }
+        }
+    }
+    None
+}
+
+/// The name of the component a `$ref` points to.
+pub fn ref_name(reference: &str) -> Option<&str> {
+    reference.strip_prefix("#/components/schemas/")
+}
