@@ -108,7 +108,10 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
 
 fn new_type_space(spec: &OpenAPI) -> Result<TypeSpace, GenError> {
     let mut settings = TypeSpaceSettings::default();
-    settings.with_type_mod("types").with_struct_builder(true);
+    settings
+        .with_type_mod("types")
+        .with_struct_builder(true)
+        .with_map_type("::std::collections::BTreeMap");
     let mut types = TypeSpace::new(&settings);
     let mut schemas = Vec::new();
     if let Some(components) = &spec.components {
@@ -263,7 +266,7 @@ fn operation(
         let name = &param.name;
         let raw = match param.location {
             Location::Path => quote!(path_params.get(#name).map(|v| vec![v.clone()])),
-            Location::Query => quote!(query_values(&query, #name)),
+            Location::Query => quote!(query_values(&raw_query, #name)),
             Location::Header => quote!(header_values(&parts.headers, #name)),
         };
         let location = match param.location {
@@ -319,7 +322,7 @@ fn operation(
         quote!()
     };
     let query_setup = if has_query {
-        quote!(let query = query_pairs(parts)?;)
+        quote!(let raw_query = query_pairs(parts)?;)
     } else {
         quote!()
     };
@@ -485,7 +488,7 @@ fn safe_ident(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
         "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
         "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "static",
-        "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "body", "caller", "parts", "query",
+        "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "body", "caller", "parts", "raw_query", "path_params",
     ];
     if KEYWORDS.contains(&name) {
         format!("{name}_")

@@ -10,7 +10,8 @@ pub fn generate(spec: &openapiv3::OpenAPI, source: &str) -> Result<String, GenEr
         settings
             .with_interface(progenitor_impl::InterfaceStyle::Builder)
             .with_tag(progenitor_impl::TagStyle::Merged)
-            .with_derive("PartialEq");
+            .with_derive("PartialEq")
+            .with_map_type("::std::collections::BTreeMap");
         let mut generator = progenitor_impl::Generator::new(&settings);
         generator.generate_tokens(spec).map_err(|e| e.to_string())
     })?;

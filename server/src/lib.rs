@@ -1,1 +1,18 @@
+//! The reference server of Dream API.
+//!
+//! Layers, outermost first: [`serve`] (router, middleware) → [`http`] (the generated trait,
+//! implemented thinly) → [`app`] (the domain) → [`store`] (sqlx, Postgres or SQLite).
+//! [`generated`] is produced by `dreamgen` from the spec and never edited by hand.
+
+pub mod app;
+pub mod config;
+#[allow(clippy::all, clippy::pedantic)]
 pub mod generated;
+pub mod http;
+pub mod serve;
+pub mod store;
+
+/// Installs the TLS crypto provider outbound HTTPS (JWKS fetches) uses. Idempotent.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

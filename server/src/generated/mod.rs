@@ -983,12 +983,14 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
     pub struct JwtSettingsUpdate {
+        ///Replaces the whole list when present; absent or null leaves it as it is.
         #[serde(
             rename = "allowedOrigins",
-            default,
-            skip_serializing_if = "::std::vec::Vec::is_empty"
+            skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub allowed_origins: ::std::vec::Vec<JwtSettingsUpdateAllowedOriginsItem>,
+        pub allowed_origins: ::std::option::Option<
+            ::std::vec::Vec<JwtSettingsUpdateAllowedOriginsItem>,
+        >,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub issuer: ::std::option::Option<JwtSettingsUpdateIssuer>,
         #[serde(
@@ -1392,29 +1394,29 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(transparent)]
     pub struct Metadata(
-        pub ::std::collections::HashMap<::std::string::String, MetadataValue>,
+        pub ::std::collections::BTreeMap<::std::string::String, MetadataValue>,
     );
     impl ::std::ops::Deref for Metadata {
-        type Target = ::std::collections::HashMap<::std::string::String, MetadataValue>;
+        type Target = ::std::collections::BTreeMap<::std::string::String, MetadataValue>;
         fn deref(
             &self,
-        ) -> &::std::collections::HashMap<::std::string::String, MetadataValue> {
+        ) -> &::std::collections::BTreeMap<::std::string::String, MetadataValue> {
             &self.0
         }
     }
 
     impl ::std::convert::From<Metadata>
-    for ::std::collections::HashMap<::std::string::String, MetadataValue> {
+    for ::std::collections::BTreeMap<::std::string::String, MetadataValue> {
         fn from(value: Metadata) -> Self {
             value.0
         }
     }
 
     impl ::std::convert::From<
-        ::std::collections::HashMap<::std::string::String, MetadataValue>,
+        ::std::collections::BTreeMap<::std::string::String, MetadataValue>,
     > for Metadata {
         fn from(
-            value: ::std::collections::HashMap<::std::string::String, MetadataValue>,
+            value: ::std::collections::BTreeMap<::std::string::String, MetadataValue>,
         ) -> Self {
             Self(value)
         }
@@ -2511,8 +2513,9 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub is_default: ::std::option::Option<bool>,
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub limits: ::std::vec::Vec<TierLimit>,
+        ///Replaces the whole list when present; absent or null leaves it as it is.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub limits: ::std::option::Option<::std::vec::Vec<TierLimit>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub price: ::std::option::Option<TierPrice>,
         #[serde(
@@ -4302,7 +4305,9 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct JwtSettingsUpdate {
             allowed_origins: ::std::result::Result<
-                ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                ::std::option::Option<
+                    ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                >,
                 ::std::string::String,
             >,
             issuer: ::std::result::Result<
@@ -4334,7 +4339,9 @@ pub mod types {
             pub fn allowed_origins<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                    ::std::option::Option<
+                        ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                    >,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -6435,7 +6442,7 @@ pub mod types {
                 ::std::string::String,
             >,
             limits: ::std::result::Result<
-                ::std::vec::Vec<super::TierLimit>,
+                ::std::option::Option<::std::vec::Vec<super::TierLimit>>,
                 ::std::string::String,
             >,
             price: ::std::result::Result<
@@ -6502,7 +6509,9 @@ pub mod types {
             }
             pub fn limits<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::TierLimit>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::TierLimit>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.limits = value
@@ -7799,9 +7808,9 @@ impl CheckUsageRequest {
         parts: &mut http::request::Parts,
         _body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let query = query_pairs(parts)?;
+        let raw_query = query_pairs(parts)?;
         let metric = decode_param(
-            query_values(&query, "metric"),
+            query_values(&raw_query, "metric"),
             "metric",
             Coerce::String,
             validate_metric_name,
@@ -8046,9 +8055,9 @@ impl ListProductsRequest {
         parts: &mut http::request::Parts,
         _body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let query = query_pairs(parts)?;
+        let raw_query = query_pairs(parts)?;
         let include_archived = decode_param(
-                query_values(&query, "includeArchived"),
+                query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
                 |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
@@ -8664,9 +8673,9 @@ impl ListTiersRequest {
         parts: &mut http::request::Parts,
         _body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let query = query_pairs(parts)?;
+        let raw_query = query_pairs(parts)?;
         let include_archived = decode_param(
-                query_values(&query, "includeArchived"),
+                query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
                 |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
@@ -9249,7 +9258,7 @@ pub struct ListCustomersRequest {
     ///The cursor from the previous page.
     pub starting_after: Option<types::ListCustomersStartingAfter>,
     ///Case-insensitive substring of the user id or email.
-    pub query_: Option<types::ListCustomersQuery>,
+    pub query: Option<types::ListCustomersQuery>,
 }
 
 ///Every response `listCustomers` documents.
@@ -9324,9 +9333,9 @@ impl ListCustomersRequest {
         parts: &mut http::request::Parts,
         _body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let query = query_pairs(parts)?;
+        let raw_query = query_pairs(parts)?;
         let limit = decode_param(
-                query_values(&query, "limit"),
+                query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
                 |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
@@ -9366,7 +9375,7 @@ impl ListCustomersRequest {
                 Ok,
             )?;
         let starting_after = decode_param(
-            query_values(&query, "startingAfter"),
+            query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
             |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
@@ -9384,8 +9393,8 @@ impl ListCustomersRequest {
                 Ok(())
             },
         )?;
-        let query_ = decode_param(
-            query_values(&query, "query"),
+        let query = decode_param(
+            query_values(&raw_query, "query"),
             "query",
             Coerce::String,
             |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
@@ -9406,7 +9415,7 @@ impl ListCustomersRequest {
         Ok(Self {
             limit,
             starting_after,
-            query_,
+            query,
         })
     }
 }
@@ -10561,27 +10570,28 @@ pub fn validate_jwt_settings_update(
 
     if let Some(v) = object.get("allowedOrigins") {
         let p = field(path, "allowedOrigins");
-        let Some(items) = v.as_array() else {
-            return Err(Violation::new(&p, "must be an array".to_string()));
-        };
-        if items.len() > 50usize {
-            return Err(
-                Violation::new(&p, format!("must have at most {} items", 50usize)),
-            );
-        }
-
-        for (i, v) in items.iter().enumerate() {
-            let p = format!("{}[{}]", & p, i);
-            let Some(s) = v.as_str() else {
-                return Err(Violation::new(&p, "must be a string".to_string()));
+        if !v.is_null() {
+            let Some(items) = v.as_array() else {
+                return Err(Violation::new(&p, "must be an array".to_string()));
             };
-            if s.chars().count() > 500usize {
+            if items.len() > 50usize {
                 return Err(
-                    Violation::new(
-                        &p,
-                        format!("must be at most {} characters long", 500usize),
-                    ),
+                    Violation::new(&p, format!("must have at most {} items", 50usize)),
                 );
+            }
+            for (i, v) in items.iter().enumerate() {
+                let p = format!("{}[{}]", & p, i);
+                let Some(s) = v.as_str() else {
+                    return Err(Violation::new(&p, "must be a string".to_string()));
+                };
+                if s.chars().count() > 500usize {
+                    return Err(
+                        Violation::new(
+                            &p,
+                            format!("must be at most {} characters long", 500usize),
+                        ),
+                    );
+                }
             }
         }
     }
@@ -11380,18 +11390,19 @@ pub fn validate_tier_update(
 
     if let Some(v) = object.get("limits") {
         let p = field(path, "limits");
-        let Some(items) = v.as_array() else {
-            return Err(Violation::new(&p, "must be an array".to_string()));
-        };
-        if items.len() > 50usize {
-            return Err(
-                Violation::new(&p, format!("must have at most {} items", 50usize)),
-            );
-        }
-
-        for (i, v) in items.iter().enumerate() {
-            let p = format!("{}[{}]", & p, i);
-            validate_tier_limit(v, &p)?;
+        if !v.is_null() {
+            let Some(items) = v.as_array() else {
+                return Err(Violation::new(&p, "must be an array".to_string()));
+            };
+            if items.len() > 50usize {
+                return Err(
+                    Violation::new(&p, format!("must have at most {} items", 50usize)),
+                );
+            }
+            for (i, v) in items.iter().enumerate() {
+                let p = format!("{}[{}]", & p, i);
+                validate_tier_limit(v, &p)?;
+            }
         }
     }
 

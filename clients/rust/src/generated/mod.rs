@@ -984,12 +984,14 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct JwtSettingsUpdate {
+        ///Replaces the whole list when present; absent or null leaves it as it is.
         #[serde(
             rename = "allowedOrigins",
-            default,
-            skip_serializing_if = "::std::vec::Vec::is_empty"
+            skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub allowed_origins: ::std::vec::Vec<JwtSettingsUpdateAllowedOriginsItem>,
+        pub allowed_origins: ::std::option::Option<
+            ::std::vec::Vec<JwtSettingsUpdateAllowedOriginsItem>,
+        >,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub issuer: ::std::option::Option<JwtSettingsUpdateIssuer>,
         #[serde(
@@ -1393,29 +1395,29 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(transparent)]
     pub struct Metadata(
-        pub ::std::collections::HashMap<::std::string::String, MetadataValue>,
+        pub ::std::collections::BTreeMap<::std::string::String, MetadataValue>,
     );
     impl ::std::ops::Deref for Metadata {
-        type Target = ::std::collections::HashMap<::std::string::String, MetadataValue>;
+        type Target = ::std::collections::BTreeMap<::std::string::String, MetadataValue>;
         fn deref(
             &self,
-        ) -> &::std::collections::HashMap<::std::string::String, MetadataValue> {
+        ) -> &::std::collections::BTreeMap<::std::string::String, MetadataValue> {
             &self.0
         }
     }
 
     impl ::std::convert::From<Metadata>
-    for ::std::collections::HashMap<::std::string::String, MetadataValue> {
+    for ::std::collections::BTreeMap<::std::string::String, MetadataValue> {
         fn from(value: Metadata) -> Self {
             value.0
         }
     }
 
     impl ::std::convert::From<
-        ::std::collections::HashMap<::std::string::String, MetadataValue>,
+        ::std::collections::BTreeMap<::std::string::String, MetadataValue>,
     > for Metadata {
         fn from(
-            value: ::std::collections::HashMap<::std::string::String, MetadataValue>,
+            value: ::std::collections::BTreeMap<::std::string::String, MetadataValue>,
         ) -> Self {
             Self(value)
         }
@@ -2512,8 +2514,9 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub is_default: ::std::option::Option<bool>,
-        #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
-        pub limits: ::std::vec::Vec<TierLimit>,
+        ///Replaces the whole list when present; absent or null leaves it as it is.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub limits: ::std::option::Option<::std::vec::Vec<TierLimit>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub price: ::std::option::Option<TierPrice>,
         #[serde(
@@ -4303,7 +4306,9 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct JwtSettingsUpdate {
             allowed_origins: ::std::result::Result<
-                ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                ::std::option::Option<
+                    ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                >,
                 ::std::string::String,
             >,
             issuer: ::std::result::Result<
@@ -4335,7 +4340,9 @@ pub mod types {
             pub fn allowed_origins<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                    ::std::option::Option<
+                        ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
+                    >,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -6436,7 +6443,7 @@ pub mod types {
                 ::std::string::String,
             >,
             limits: ::std::result::Result<
-                ::std::vec::Vec<super::TierLimit>,
+                ::std::option::Option<::std::vec::Vec<super::TierLimit>>,
                 ::std::string::String,
             >,
             price: ::std::result::Result<
@@ -6503,7 +6510,9 @@ pub mod types {
             }
             pub fn limits<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::TierLimit>>,
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::TierLimit>>,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.limits = value

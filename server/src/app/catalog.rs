@@ -1,0 +1,176 @@
+//! The catalogue: tiers and products.
+
+use std::collections::BTreeMap;
+
+use super::{App, AppError, AppResult, ids, now};
+use crate::store::products::{PriceRow, ProductRow};
+use crate::store::tiers::{LimitRule, NewTier, RateLimitRule, TierPriceRule, TierRow};
+use crate::store::{StoreError, Tenant};
+
+/// A tier to create.
+pub struct TierInput {
+    pub name: String,
+    pub display_name: String,
+    pub is_default: bool,
+    pub price: Option<TierPriceRule>,
+    pub limits: Vec<LimitRule>,
+    pub rate_limit: Option<RateLimitRule>,
+}
+
+/// Changes to a tier; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct TierChanges {
+    pub display_name: Option<String>,
+    pub is_default: Option<bool>,
+    pub price: Option<TierPriceRule>,
+    pub limits: Option<Vec<LimitRule>>,
+    pub rate_limit: Option<RateLimitRule>,
+    pub active: Option<bool>,
+}
+
+/// A product to create.
+pub struct ProductInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// (currency, unit amount)
+    pub prices: Vec<(String, i64)>,
+}
+
+/// Changes to a product; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ProductChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub active: Option<bool>,
+}
+
+fn check_limits(limits: &[LimitRule]) -> AppResult<()> {
+    for (i, l) in limits.iter().enumerate() {
+        if limits[..i].iter().any(|other| other.metric == l.metric) {
+            return Err(AppError::validation(format!("limits[{i}].metric"), format!("The metric {} is limited twice.", l.metric)));
+        }
+    }
+    Ok(())
+}
+
+impl App {
+    pub async fn tier_list(&self, tenant: &Tenant, include_archived: bool) -> AppResult<Vec<TierRow>> {
+        Ok(self.store.tier_list(tenant, include_archived).await?)
+    }
+
+    /// A tier; archived tiers only when `include_archived`.
+    pub async fn tier_get(&self, tenant: &Tenant, id: &str, include_archived: bool) -> AppResult<TierRow> {
+        self.store
+            .tier_get(tenant, id)
+            .await?
+            .filter(|t| t.active || include_archived)
+            .ok_or_else(|| AppError::NotFound { what: "tier", id: id.to_string(), param: "tierId" })
+    }
+
+    pub async fn tier_create(&self, tenant: &Tenant, input: TierInput) -> AppResult<TierRow> {
+        check_limits(&input.limits)?;
+        let id = ids::id("tier");
+        let new = NewTier {
+            id: &id,
+            mode: tenant.mode,
+            name: &input.name,
+            display_name: &input.display_name,
+            is_default: input.is_default,
+            price: input.price,
+            limits: input.limits,
+            rate_limit: input.rate_limit,
+        };
+        self.store.tier_create(tenant, &new, now()).await.map_err(|e| match e {
+            StoreError::Conflict(_) => AppError::AlreadyExists { message: format!("A tier named {} already exists.", input.name), param: "name" },
+            other => other.into(),
+        })
+    }
+
+    pub async fn tier_update(&self, tenant: &Tenant, id: &str, changes: TierChanges) -> AppResult<TierRow> {
+        let mut tier = self.tier_get(tenant, id, true).await?;
+        if let Some(name) = changes.display_name {
+            tier.display_name = name;
+        }
+        if let Some(limits) = changes.limits {
+            check_limits(&limits)?;
+            tier.limits = limits;
+        }
+        if changes.price.is_some() {
+            tier.price = changes.price;
+        }
+        if changes.rate_limit.is_some() {
+            tier.rate_limit = changes.rate_limit;
+        }
+        if let Some(active) = changes.active {
+            tier.active = active;
+        }
+        match changes.is_default {
+            Some(true) => tier.is_default = true,
+            Some(false) if tier.is_default => {
+                return Err(AppError::validation("isDefault", "Make another tier the default instead of unsetting this one."));
+            }
+            _ => {}
+        }
+        if tier.is_default && !tier.active {
+            return Err(AppError::validation("active", "The default tier cannot be archived."));
+        }
+        Ok(self.store.tier_update(tenant, &tier, now()).await?)
+    }
+
+    pub async fn tier_archive(&self, tenant: &Tenant, id: &str) -> AppResult<TierRow> {
+        self.tier_update(tenant, id, TierChanges { active: Some(false), ..Default::default() }).await
+    }
+
+    pub async fn product_list(&self, tenant: &Tenant, include_archived: bool) -> AppResult<Vec<ProductRow>> {
+        Ok(self.store.product_list(tenant, include_archived).await?)
+    }
+
+    pub async fn product_get(&self, tenant: &Tenant, id: &str, include_archived: bool) -> AppResult<ProductRow> {
+        self.store
+            .product_get(tenant, id)
+            .await?
+            .filter(|p| p.active || include_archived)
+            .ok_or_else(|| AppError::NotFound { what: "product", id: id.to_string(), param: "productId" })
+    }
+
+    pub async fn product_create(&self, tenant: &Tenant, input: ProductInput) -> AppResult<ProductRow> {
+        let at = now();
+        let product = ProductRow {
+            id: ids::id("prod"),
+            name: input.name,
+            description: input.description,
+            active: true,
+            metadata: input.metadata,
+            prices: input
+                .prices
+                .into_iter()
+                .map(|(currency, unit_amount)| PriceRow { id: ids::id("price"), currency, unit_amount })
+                .collect(),
+            created_at: at,
+            updated_at: at,
+        };
+        self.store.product_create(tenant, &product).await?;
+        Ok(product)
+    }
+
+    pub async fn product_update(&self, tenant: &Tenant, id: &str, changes: ProductChanges) -> AppResult<ProductRow> {
+        let mut product = self.product_get(tenant, id, true).await?;
+        if let Some(name) = changes.name {
+            product.name = name;
+        }
+        if let Some(description) = changes.description {
+            product.description = Some(description);
+        }
+        if let Some(metadata) = changes.metadata {
+            product.metadata = metadata;
+        }
+        if let Some(active) = changes.active {
+            product.active = active;
+        }
+        product.updated_at = now();
+        self.store.product_update(tenant, &product).await?;
+        Ok(product)
+    }
+}

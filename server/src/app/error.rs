@@ -1,0 +1,106 @@
+//! The domain error, and the one table that gives each error its status, code and type.
+//!
+//! Nothing here knows about HTTP bodies; `http::errors` renders these. Internal errors keep
+//! their cause for the log and show the client only a generic message.
+
+use crate::store::StoreError;
+
+/// Everything the domain can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    MissingCredentials(String),
+    #[error("The API key is not valid.")]
+    InvalidApiKey,
+    #[error("The user token is not valid: {0}")]
+    InvalidToken(String),
+    #[error("The user token has expired; refresh it and retry.")]
+    TokenExpired,
+    #[error("The user token is not valid yet (its nbf or iat lies in the future).")]
+    TokenNotYetValid,
+    #[error("The operator token is missing or wrong.")]
+    InvalidOperatorToken,
+    #[error("This operation needs a secret key.")]
+    SecretKeyRequired,
+    #[error("This operation acts for a user: send a publishable key and the user's JWT.")]
+    UserTokenRequired,
+    #[error("This operation is available in test mode only.")]
+    LiveModeNotAllowed,
+    #[error("The development issuer is not enabled for this project; enable it in the settings (test mode only).")]
+    DevIssuerDisabled,
+    #[error("No {what} with id {id}.")]
+    NotFound { what: &'static str, id: String, param: &'static str },
+    #[error("{message}")]
+    AlreadyExists { message: String, param: &'static str },
+    #[error("This Idempotency-Key was used with a different request.")]
+    IdempotencyKeyReused,
+    #[error("{message}")]
+    Validation { message: String, param: String },
+    #[error("This would take {metric} to {attempted}, past the limit of {limit} for this period; nothing was counted.")]
+    UsageLimitExceeded { metric: String, attempted: i64, limit: i64 },
+    #[error("The database is unreachable.")]
+    NotReady,
+    #[error("An internal error occurred. Quote the request id when reporting it.")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// The error classes of the spec's `ErrorType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    Idempotency,
+    RateLimit,
+    Api,
+}
+
+impl AppError {
+    pub fn validation(param: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Validation { message: message.into(), param: param.into() }
+    }
+
+    /// Status, code and class: the error-code table of the spec, in one place.
+    pub fn describe(&self) -> (u16, &'static str, ErrorClass) {
+        use ErrorClass::*;
+        match self {
+            AppError::MissingCredentials(_) => (401, "missing_credentials", Authentication),
+            AppError::InvalidApiKey => (401, "invalid_api_key", Authentication),
+            AppError::InvalidToken(_) => (401, "invalid_token", Authentication),
+            AppError::TokenExpired => (401, "token_expired", Authentication),
+            AppError::TokenNotYetValid => (401, "token_not_yet_valid", Authentication),
+            AppError::InvalidOperatorToken => (401, "invalid_operator_token", Authentication),
+            AppError::SecretKeyRequired => (403, "secret_key_required", Permission),
+            AppError::UserTokenRequired => (403, "user_token_required", Permission),
+            AppError::LiveModeNotAllowed => (403, "live_mode_not_allowed", Permission),
+            AppError::DevIssuerDisabled => (403, "dev_issuer_disabled", Permission),
+            AppError::NotFound { .. } => (404, "not_found", InvalidRequest),
+            AppError::AlreadyExists { .. } => (409, "already_exists", InvalidRequest),
+            AppError::IdempotencyKeyReused => (409, "idempotency_key_reused", Idempotency),
+            AppError::Validation { .. } => (422, "validation_failed", InvalidRequest),
+            AppError::UsageLimitExceeded { .. } => (429, "usage_limit_exceeded", RateLimit),
+            AppError::NotReady => (503, "not_ready", Api),
+            AppError::Internal(_) => (500, "internal_error", Api),
+        }
+    }
+
+    /// The request input the error is about, if any.
+    pub fn param(&self) -> Option<String> {
+        match self {
+            AppError::NotFound { param, .. } | AppError::AlreadyExists { param, .. } => Some(param.to_string()),
+            AppError::Validation { param, .. } => (!param.is_empty()).then(|| param.clone()),
+            AppError::UsageLimitExceeded { .. } => Some("metric".into()),
+            AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
+            AppError::MissingCredentials(_) | AppError::InvalidApiKey | AppError::InvalidToken(_) => None,
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,87 @@
+//! The domain: tenancy, identity, usage, catalogue and customers. Transport-agnostic: it
+//! takes validated inputs, enforces the rules, and calls the [`Store`].
+
+pub mod catalog;
+mod customers;
+pub mod error;
+pub mod identity;
+pub mod ids;
+mod tenancy;
+mod usage;
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+
+pub use customers::CustomerView;
+pub use error::{AppError, AppResult, ErrorClass};
+pub use identity::{Identity, VerifiedUser};
+pub use tenancy::{CreatedProject, Principal};
+pub use usage::{CustomerState, MetricReport};
+
+use crate::store::{Store, Tenant};
+
+/// The application: every domain operation hangs off this.
+pub struct App {
+    /// The database.
+    pub store: Store,
+    /// Token verification and the development issuer.
+    pub identity: Identity,
+    /// The operator token that may create projects; `None` disables that route.
+    operator_token: Option<String>,
+}
+
+impl App {
+    pub async fn new(store: Store, operator_token: Option<String>) -> anyhow::Result<App> {
+        let identity = Identity::load(&store, now()).await?;
+        Ok(App { store, identity, operator_token })
+    }
+}
+
+/// The current time in unix seconds.
+pub fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// A usage period: the calendar month (UTC) containing a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// The stored key, `YYYY-MM`.
+    pub key: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Period {
+    pub fn containing(at: i64) -> Period {
+        let at = Utc.timestamp_opt(at, 0).single().unwrap_or_else(Utc::now);
+        let start = Utc
+            .with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)
+            .single()
+            .expect("the first of a month exists");
+        let (y, m) = if at.month() == 12 { (at.year() + 1, 1) } else { (at.year(), at.month() + 1) };
+        let end = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().expect("the first of a month exists");
+        Period { key: format!("{:04}-{:02}", at.year(), at.month()), start, end }
+    }
+}
+
+/// A user acting within a tenant.
+#[derive(Debug, Clone)]
+pub struct UserContext {
+    pub tenant: Tenant,
+    pub user: VerifiedUser,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_calendar_months() {
+        // 2026-12-31T23:59:59Z
+        let p = Period::containing(1_798_761_599);
+        assert_eq!(p.key, "2026-12");
+        assert_eq!(p.start.to_rfc3339(), "2026-12-01T00:00:00+00:00");
+        assert_eq!(p.end.to_rfc3339(), "2027-01-01T00:00:00+00:00");
+        let next = Period::containing(1_798_761_600);
+        assert_eq!(next.key, "2027-01");
+    }
+}

@@ -1,0 +1,166 @@
+//! Usage metering: track, check, and the user's state.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{App, AppError, AppResult, Period, UserContext, now};
+use crate::store::tiers::TierRow;
+use crate::store::usage::Counter;
+use crate::store::{IdempotentOutcome, Tenant, TrackOutcome};
+
+/// The metric counted when none is named.
+pub const DEFAULT_METRIC: &str = "requests";
+
+/// One metric's usage against its limit in the current period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricReport {
+    pub metric: String,
+    pub count: i64,
+    pub limit: Option<i64>,
+    /// `hard` or `soft`.
+    pub enforcement: String,
+    pub period_start: i64,
+    pub period_end: i64,
+}
+
+impl MetricReport {
+    pub fn remaining(&self) -> Option<i64> {
+        self.limit.map(|l| (l - self.count).max(0))
+    }
+}
+
+/// What `auth.init()` shows: the user, their tier and usage.
+#[derive(Debug, Clone)]
+pub struct CustomerState {
+    pub user_id: String,
+    pub tier: TierRow,
+    pub usage: Vec<MetricReport>,
+    pub period: Period,
+}
+
+/// The rule for `metric` in `tier`: its limit (None = unlimited) and enforcement.
+fn rule(tier: &TierRow, metric: &str) -> (Option<i64>, String) {
+    match tier.limits.iter().find(|l| l.metric == metric) {
+        Some(l) => (l.limit, l.enforcement.clone()),
+        None => (None, "soft".to_string()),
+    }
+}
+
+impl App {
+    /// The tier a user is on: their override, else the tenant's default.
+    pub(super) async fn tier_of(&self, tenant: &Tenant, override_id: Option<&str>) -> AppResult<TierRow> {
+        if let Some(id) = override_id {
+            if let Some(tier) = self.store.tier_get(tenant, id).await? {
+                return Ok(tier);
+            }
+        }
+        self.store
+            .tier_default(tenant)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier")))
+    }
+
+    /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.
+    pub async fn usage_track(
+        &self,
+        ctx: &UserContext,
+        metric: Option<&str>,
+        amount: i64,
+        idempotency_key: Option<&str>,
+    ) -> AppResult<MetricReport> {
+        let at = now();
+        let customer = self.store.customer_upsert(&ctx.tenant, &ctx.user.user_id, ctx.user.email.as_deref(), at).await?;
+        let tier = self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref()).await?;
+        let metric = metric.unwrap_or(DEFAULT_METRIC);
+        let (limit, enforcement) = rule(&tier, metric);
+        let hard_limit = if enforcement == "hard" { limit } else { None };
+        let period = Period::containing(at);
+        let counter = Counter { tenant: &ctx.tenant, user_id: &ctx.user.user_id, metric, period: &period.key };
+        let report = |count: i64| MetricReport {
+            metric: metric.to_string(),
+            count,
+            limit,
+            enforcement: enforcement.clone(),
+            period_start: period.start.timestamp(),
+            period_end: period.end.timestamp(),
+        };
+        let outcome = match idempotency_key {
+            None => self.store.usage_increment(&counter, amount, hard_limit).await?,
+            Some(key) => {
+                let request_hash = hex::encode(Sha256::digest(format!("{metric}\n{amount}").as_bytes()));
+                let outcome = self
+                    .store
+                    .usage_increment_idempotent(&counter, amount, hard_limit, key, &request_hash, at, |count| {
+                        serde_json::to_string(&report(count)).expect("a report serializes")
+                    })
+                    .await?;
+                match outcome {
+                    IdempotentOutcome::Fresh(outcome) => outcome,
+                    IdempotentOutcome::Mismatch => return Err(AppError::IdempotencyKeyReused),
+                    IdempotentOutcome::Replayed(stored) => {
+                        return serde_json::from_str(&stored).map_err(|e| AppError::Internal(e.into()));
+                    }
+                }
+            }
+        };
+        match outcome {
+            TrackOutcome::Counted(count) => Ok(report(count)),
+            TrackOutcome::LimitExceeded(count) => Err(AppError::UsageLimitExceeded {
+                metric: metric.to_string(),
+                attempted: count.saturating_add(amount),
+                limit: limit.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// The user's count, limit and remaining allowance for `metric` this period.
+    pub async fn usage_check(&self, ctx: &UserContext, metric: Option<&str>) -> AppResult<MetricReport> {
+        let at = now();
+        let customer = self.store.customer_upsert(&ctx.tenant, &ctx.user.user_id, ctx.user.email.as_deref(), at).await?;
+        let tier = self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref()).await?;
+        let metric = metric.unwrap_or(DEFAULT_METRIC);
+        let (limit, enforcement) = rule(&tier, metric);
+        let period = Period::containing(at);
+        let count = self
+            .store
+            .usage_get(&Counter { tenant: &ctx.tenant, user_id: &ctx.user.user_id, metric, period: &period.key })
+            .await?;
+        Ok(MetricReport {
+            metric: metric.to_string(),
+            count,
+            limit,
+            enforcement,
+            period_start: period.start.timestamp(),
+            period_end: period.end.timestamp(),
+        })
+    }
+
+    /// Usage of every metric the tier limits or the user used in `period`.
+    pub(super) async fn usage_reports(&self, tenant: &Tenant, user_id: &str, tier: &TierRow, period: &Period) -> AppResult<Vec<MetricReport>> {
+        let used = self.store.usage_for_user(tenant, user_id, &period.key).await?;
+        let mut metrics: Vec<String> = tier.limits.iter().map(|l| l.metric.clone()).collect();
+        for (metric, _) in &used {
+            if !metrics.contains(metric) {
+                metrics.push(metric.clone());
+            }
+        }
+        Ok(metrics
+            .into_iter()
+            .map(|metric| {
+                let (limit, enforcement) = rule(tier, &metric);
+                let count = used.iter().find(|(m, _)| *m == metric).map(|(_, c)| *c).unwrap_or(0);
+                MetricReport { metric, count, limit, enforcement, period_start: period.start.timestamp(), period_end: period.end.timestamp() }
+            })
+            .collect())
+    }
+
+    /// The signed-in user's state, registering them on first sight.
+    pub async fn customer_state(&self, ctx: &UserContext) -> AppResult<CustomerState> {
+        let at = now();
+        let customer = self.store.customer_upsert(&ctx.tenant, &ctx.user.user_id, ctx.user.email.as_deref(), at).await?;
+        let tier = self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref()).await?;
+        let period = Period::containing(at);
+        let usage = self.usage_reports(&ctx.tenant, &ctx.user.user_id, &tier, &period).await?;
+        Ok(CustomerState { user_id: ctx.user.user_id.clone(), tier, usage, period })
+    }
+}

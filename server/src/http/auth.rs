@@ -1,0 +1,83 @@
+//! Who is calling: credentials from the request head, checked against the operation's
+//! security requirement.
+//!
+//! Status policy: no or invalid credential is 401; a valid credential of the wrong kind for
+//! the operation is 403.
+
+use crate::app::{App, AppError, AppResult, Principal};
+use crate::generated::{Security, SecurityScheme};
+
+/// The header carrying the publishable key.
+pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-key";
+
+fn bearer(parts: &http::request::Parts) -> Option<&str> {
+    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+fn publishable(parts: &http::request::Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(PUBLISHABLE_KEY_HEADER)?
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn allows(security: Security, wanted: &[SecurityScheme]) -> bool {
+    security.iter().any(|alternative| *alternative == wanted)
+}
+
+/// Establishes the principal for an operation with `security`.
+pub async fn principal(app: &App, security: Security, parts: &http::request::Parts) -> AppResult<Principal> {
+    if security.is_empty() {
+        return Ok(Principal::Anonymous);
+    }
+    let bearer = bearer(parts);
+    let pk = publishable(parts);
+    if allows(security, &[SecurityScheme::OperatorToken]) {
+        let token = bearer.ok_or(AppError::InvalidOperatorToken)?;
+        app.check_operator(token)?;
+        return Ok(Principal::Operator);
+    }
+    let secret_allowed = allows(security, &[SecurityScheme::SecretKey]);
+    let public_allowed = allows(security, &[SecurityScheme::PublishableKey]);
+    let user_allowed = allows(security, &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt]);
+
+    if let Some(token) = bearer.filter(|t| t.starts_with("sk_")) {
+        let key = app.resolve_key(token, "secret").await?;
+        if secret_allowed {
+            return Ok(Principal::Secret(key.tenant));
+        }
+        return Err(AppError::UserTokenRequired);
+    }
+    match pk {
+        Some(pk) => {
+            let key = app.resolve_key(pk, "publishable").await?;
+            if user_allowed {
+                let token = bearer.ok_or_else(|| {
+                    AppError::MissingCredentials("This operation acts for a user: send the user's JWT as `Authorization: Bearer <token>`.".into())
+                })?;
+                return Ok(Principal::User(app.resolve_user(key.tenant, token).await?));
+            }
+            if public_allowed {
+                return Ok(Principal::Publishable(key.tenant));
+            }
+            Err(AppError::SecretKeyRequired)
+        }
+        None if bearer.is_some() => {
+            if user_allowed {
+                Err(AppError::MissingCredentials("Send your publishable key in the X-Publishable-Key header with the user's JWT.".into()))
+            } else {
+                Err(AppError::InvalidApiKey)
+            }
+        }
+        None => Err(AppError::MissingCredentials(if secret_allowed && !public_allowed {
+            "This operation needs a secret key: `Authorization: Bearer sk_…`.".into()
+        } else {
+            "Send your publishable key in the X-Publishable-Key header.".into()
+        })),
+    }
+}

@@ -1,0 +1,175 @@
+//! Domain values to the spec's response types.
+
+use chrono::{TimeZone, Utc};
+
+use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport};
+use crate::generated::types;
+use crate::store::products::ProductRow;
+use crate::store::tiers::TierRow;
+use crate::store::{KeyRow, Mode, SettingsRow};
+
+pub fn ts(seconds: i64) -> types::Timestamp {
+    types::Timestamp(Utc.timestamp_opt(seconds, 0).single().unwrap_or_default())
+}
+
+pub fn mode(mode: Mode) -> types::Mode {
+    match mode {
+        Mode::Test => types::Mode::Test,
+        Mode::Live => types::Mode::Live,
+    }
+}
+
+fn enforcement(s: &str) -> types::Enforcement {
+    if s == "hard" { types::Enforcement::Hard } else { types::Enforcement::Soft }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(anyhow::anyhow!("stored {what} does not fit the spec: {e}"))
+}
+
+pub fn usage(r: &MetricReport) -> types::Usage {
+    types::Usage {
+        metric: r.metric.clone(),
+        usage_count: r.count,
+        limit: r.limit,
+        remaining: r.remaining(),
+        enforcement: enforcement(&r.enforcement),
+        period_start: ts(r.period_start),
+        period_end: ts(r.period_end),
+    }
+}
+
+fn metric_usage(r: &MetricReport) -> types::MetricUsage {
+    types::MetricUsage {
+        metric: r.metric.clone(),
+        usage_count: r.count,
+        limit: r.limit,
+        remaining: r.remaining(),
+        enforcement: enforcement(&r.enforcement),
+    }
+}
+
+pub fn tier_ref(t: &TierRow) -> types::TierRef {
+    types::TierRef { id: t.id.clone(), name: t.name.clone(), display_name: t.display_name.clone() }
+}
+
+pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
+    let limits = t
+        .limits
+        .iter()
+        .map(|l| {
+            Ok(types::TierLimit {
+                metric: l.metric.clone().try_into().map_err(|e| corrupt("metric", e))?,
+                limit: l.limit,
+                enforcement: enforcement(&l.enforcement),
+            })
+        })
+        .collect::<AppResult<_>>()?;
+    let price = match &t.price {
+        Some(p) => Some(types::TierPrice {
+            currency: p.currency.clone().try_into().map_err(|e| corrupt("currency", e))?,
+            unit_amount: p.unit_amount,
+            interval: if p.interval == "year" { types::TierPriceInterval::Year } else { types::TierPriceInterval::Month },
+        }),
+        None => None,
+    };
+    let rate_limit = match &t.rate_limit {
+        Some(r) => Some(types::RateLimit {
+            requests: u32::try_from(r.requests).ok().and_then(std::num::NonZeroU32::new).ok_or_else(|| corrupt("rate limit", r.requests))?,
+            per_seconds: u32::try_from(r.per_seconds).ok().and_then(std::num::NonZeroU32::new).ok_or_else(|| corrupt("rate limit", r.per_seconds))?,
+        }),
+        None => None,
+    };
+    Ok(types::Tier {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        display_name: t.display_name.clone(),
+        is_default: t.is_default,
+        active: t.active,
+        price,
+        limits,
+        rate_limit,
+        created_at: ts(t.created_at),
+        updated_at: ts(t.updated_at),
+    })
+}
+
+pub fn product(p: &ProductRow) -> AppResult<types::Product> {
+    let metadata = p
+        .metadata
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.clone().try_into().map_err(|e| corrupt("metadata", e))?)))
+        .collect::<AppResult<_>>()?;
+    Ok(types::Product {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        active: p.active,
+        metadata: types::Metadata(metadata),
+        prices: p
+            .prices
+            .iter()
+            .map(|pr| types::Price { id: pr.id.clone(), currency: pr.currency.clone(), unit_amount: pr.unit_amount })
+            .collect(),
+        created_at: ts(p.created_at),
+        updated_at: ts(p.updated_at),
+    })
+}
+
+pub fn customer_state(s: &CustomerState) -> types::CustomerState {
+    types::CustomerState {
+        user_id: s.user_id.clone(),
+        tier: tier_ref(&s.tier),
+        usage: s.usage.iter().map(metric_usage).collect(),
+        period_start: types::Timestamp(s.period.start),
+        period_end: types::Timestamp(s.period.end),
+    }
+}
+
+pub fn customer(v: &CustomerView) -> types::Customer {
+    types::Customer {
+        user_id: v.customer.user_id.clone(),
+        email: v.customer.email.clone(),
+        tier: tier_ref(&v.tier),
+        plan_override: v.customer.tier_override_id.is_some(),
+        created_at: ts(v.customer.created_at),
+    }
+}
+
+pub fn customer_detail(v: &CustomerView) -> AppResult<types::CustomerDetail> {
+    let (usage, period) = v.usage.as_ref().ok_or_else(|| AppError::Internal(anyhow::anyhow!("customer detail without usage")))?;
+    Ok(types::CustomerDetail {
+        user_id: v.customer.user_id.clone(),
+        email: v.customer.email.clone(),
+        tier: tier_ref(&v.tier),
+        plan_override: v.customer.tier_override_id.is_some(),
+        created_at: ts(v.customer.created_at),
+        usage: usage.iter().map(metric_usage).collect(),
+        period_start: types::Timestamp(period.start),
+        period_end: types::Timestamp(period.end),
+    })
+}
+
+pub fn api_key(k: &KeyRow) -> types::ApiKey {
+    types::ApiKey {
+        id: k.id.clone(),
+        kind: if k.kind == "secret" { types::KeyKind::Secret } else { types::KeyKind::Publishable },
+        mode: mode(k.tenant.mode),
+        token: k.display.clone(),
+        created_at: ts(k.created_at),
+        expires_at: k.expires_at.map(ts),
+    }
+}
+
+pub fn settings(m: Mode, s: &SettingsRow) -> types::Settings {
+    types::Settings {
+        mode: mode(m),
+        jwt: types::JwtSettings {
+            issuer: s.jwt_issuer.clone(),
+            jwks_url: s.jwks_url.clone(),
+            allowed_origins: s.allowed_origins.clone(),
+            leeway_seconds: s.leeway_seconds as i32,
+        },
+        dev_issuer_enabled: s.dev_issuer_enabled,
+    }
+}

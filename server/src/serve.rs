@@ -1,0 +1,109 @@
+//! The running server: the generated router on the [`Server`], wrapped in request ids,
+//! tracing, CORS, JSON fallbacks, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::IntoResponse;
+use http::{HeaderName, Method, StatusCode};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::{App, ids};
+use crate::generated;
+use crate::http::errors::{self, REQUEST_ID_HEADER};
+use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
+
+/// The spec the server implements, served at `/openapi.json`.
+pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
+
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
+        http::HeaderValue::from_str(&format!("req_{}", ids::random(20))).ok().map(RequestId::new)
+    }
+}
+
+/// The full application router.
+pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
+    let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
+    let server = Server::new(app, Arc::new(spec));
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    // Browsers call with publishable keys from any origin; which origins may act for a user is
+    // decided per project by the JWT's `azp`, not here.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            http::header::AUTHORIZATION,
+            http::header::CONTENT_TYPE,
+            HeaderName::from_static(PUBLISHABLE_KEY_HEADER),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([request_id.clone()])
+        .max_age(Duration::from_secs(600));
+    Ok(generated::router(Arc::new(server))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
+}
+
+/// The spec as JSON. YAML is a superset of JSON; the spec uses only the JSON-compatible part.
+fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_yaml::from_str(yaml)?)
+}
+
+async fn not_found(request: axum::extract::Request) -> axum::response::Response {
+    let (parts, _) = request.into_parts();
+    errors::plain(StatusCode::NOT_FOUND, "not_found", format!("No route for {} {}.", parts.method, parts.uri.path()), &errors::request_id(&parts))
+        .into_response()
+}
+
+async fn method_not_allowed(request: axum::extract::Request) -> axum::response::Response {
+    let (parts, _) = request.into_parts();
+    errors::plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}.", parts.method, parts.uri.path()),
+        &errors::request_id(&parts),
+    )
+}
+
+/// Binds and serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    router: axum::Router,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
