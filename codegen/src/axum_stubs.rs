@@ -24,8 +24,14 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
     let mut validators = Validators::new(spec);
 
     let schemes = security_schemes(spec);
-    let scheme_variants: Vec<_> = schemes.iter().map(|s| format_ident!("{}", s.to_upper_camel_case())).collect();
-    let scheme_docs: Vec<_> = schemes.iter().map(|s| format!("The `{s}` security scheme.")).collect();
+    let scheme_variants: Vec<_> = schemes
+        .iter()
+        .map(|s| format_ident!("{}", s.to_upper_camel_case()))
+        .collect();
+    let scheme_docs: Vec<_> = schemes
+        .iter()
+        .map(|s| format!("The `{s}` security scheme."))
+        .collect();
 
     let mut items = Vec::new();
     let mut trait_methods = Vec::new();
@@ -39,9 +45,9 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
             None => routes.push((op.path.clone(), vec![generated.route])),
         }
     }
-    let routes = routes.into_iter().map(|(path, methods)| {
-        quote!(.route(#path, axum::routing::MethodRouter::new() #(#methods)*))
-    });
+    let routes = routes.into_iter().map(
+        |(path, methods)| quote!(.route(#path, axum::routing::MethodRouter::new() #(#methods)*)),
+    );
     let type_tokens = types.to_stream();
     let validator_fns = validators.finish();
     let support = support();
@@ -120,7 +126,9 @@ fn new_type_space(spec: &OpenAPI) -> Result<TypeSpace, GenError> {
             schemas.push((name.clone(), to_schemars(schema, &pointer)?));
         }
     }
-    guard("typify", || types.add_ref_types(schemas).map_err(|e| e.to_string()))?;
+    guard("typify", || {
+        types.add_ref_types(schemas).map_err(|e| e.to_string())
+    })?;
     Ok(types)
 }
 
@@ -260,7 +268,12 @@ fn operation(
     let mut field_names = Vec::new();
     for param in &op.params {
         let field = format_ident!("{}", safe_ident(&param.name.to_snake_case()));
-        let ty = add_type(types, &param.schema, format!("{}{}", pascal, param.name.to_upper_camel_case()), &format!("{}/schema", param.pointer))?;
+        let ty = add_type(
+            types,
+            &param.schema,
+            format!("{}{}", pascal, param.name.to_upper_camel_case()),
+            &format!("{}/schema", param.pointer),
+        )?;
         let check = validators.entry(&param.schema);
         let coerce = coercion(spec, &param.schema);
         let name = &param.name;
@@ -280,9 +293,15 @@ fn operation(
             .clone()
             .unwrap_or_else(|| format!("The `{name}` {location}."));
         let (field_ty, finish) = if param.required {
-            (ty.clone(), quote!(.ok_or_else(|| Rejection::invalid(#name, format!("the {} `{}` is required", #location, #name)))?))
+            (
+                ty.clone(),
+                quote!(.ok_or_else(|| Rejection::invalid(#name, format!("the {} `{}` is required", #location, #name)))?),
+            )
         } else if let Some(default) = default {
-            (ty.clone(), quote!(.map_or_else(|| serde_json::from_str(#default).map_err(|e| Rejection::invalid(#name, e.to_string())), Ok)?))
+            (
+                ty.clone(),
+                quote!(.map_or_else(|| serde_json::from_str(#default).map_err(|e| Rejection::invalid(#name, e.to_string())), Ok)?),
+            )
         } else {
             (quote!(Option<#ty>), quote!())
         };
@@ -303,7 +322,9 @@ fn operation(
                     .ok_or_else(|| Rejection::bad_request(None, "a JSON request body is required".to_string()))?;
             });
         } else {
-            fields.push(quote!(#[doc = "The request body, when one was sent."] pub body: Option<#ty>,));
+            fields.push(
+                quote!(#[doc = "The request body, when one was sent."] pub body: Option<#ty>,),
+            );
             extract.push(quote! {
                 let body = json_body(&parts.headers, body, false, #check).await?;
             });
@@ -311,7 +332,11 @@ fn operation(
         field_names.push(format_ident!("body"));
     }
     let needs_body = op.body.is_some();
-    let body_arg = if needs_body { quote!(body: axum::body::Body) } else { quote!(_body: axum::body::Body) };
+    let body_arg = if needs_body {
+        quote!(body: axum::body::Body)
+    } else {
+        quote!(_body: axum::body::Body)
+    };
     let has_path = op.params.iter().any(|p| p.location == Location::Path);
     let has_query = op.params.iter().any(|p| p.location == Location::Query);
     let path_setup = if has_path {
@@ -346,7 +371,12 @@ fn operation(
         );
         let dynamic_status = !matches!(response.status, Status::Code(_));
         let body_ty = match &response.content {
-            ResponseContent::Json(schema) => Some(add_type(types, schema, format!("{pascal}Response"), &response.pointer)?),
+            ResponseContent::Json(schema) => Some(add_type(
+                types,
+                schema,
+                format!("{pascal}Response"),
+                &response.pointer,
+            )?),
             ResponseContent::Other(_) => Some(quote!(axum::body::Bytes)),
             ResponseContent::None => None,
         };
@@ -366,13 +396,16 @@ fn operation(
         }
         let render = match &response.content {
             ResponseContent::Json(_) => quote!(axum::Json(body).into_response()),
-            ResponseContent::Other(media) => quote!(([(http::header::CONTENT_TYPE, #media)], body).into_response()),
+            ResponseContent::Other(media) => {
+                quote!(([(http::header::CONTENT_TYPE, #media)], body).into_response())
+            }
             ResponseContent::None => quote!(().into_response()),
         };
         match (dynamic_status, body_ty) {
             (false, Some(ty)) => {
                 variants.push(quote!(#[doc = #doc] #variant(#ty),));
-                into_arms.push(quote!(Self::#variant(body) => (#status_expr, #render).into_response(),));
+                into_arms
+                    .push(quote!(Self::#variant(body) => (#status_expr, #render).into_response(),));
             }
             (false, None) => {
                 variants.push(quote!(#[doc = #doc] #variant,));
@@ -380,7 +413,9 @@ fn operation(
             }
             (true, Some(ty)) => {
                 variants.push(quote!(#[doc = #doc] #variant(http::StatusCode, #ty),));
-                into_arms.push(quote!(Self::#variant(status, body) => (status, #render).into_response(),));
+                into_arms.push(
+                    quote!(Self::#variant(status, body) => (status, #render).into_response(),),
+                );
             }
             (true, None) => {
                 variants.push(quote!(#[doc = #doc] #variant(http::StatusCode),));
@@ -486,9 +521,48 @@ fn operation(
 
 fn safe_ident(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
-        "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern", "false", "fn",
-        "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "static",
-        "struct", "super", "trait", "true", "type", "unsafe", "use", "where", "while", "body", "caller", "parts", "raw_query", "path_params",
+        "as",
+        "async",
+        "await",
+        "break",
+        "const",
+        "continue",
+        "crate",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "fn",
+        "for",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "pub",
+        "ref",
+        "return",
+        "self",
+        "static",
+        "struct",
+        "super",
+        "trait",
+        "true",
+        "type",
+        "unsafe",
+        "use",
+        "where",
+        "while",
+        "body",
+        "caller",
+        "parts",
+        "raw_query",
+        "path_params",
     ];
     if KEYWORDS.contains(&name) {
         format!("{name}_")

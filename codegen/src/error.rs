@@ -47,14 +47,31 @@ pub fn guard<T>(
     std::panic::set_hook(previous);
     match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(message)) => Err(GenError::Upstream { generator, message }),
+        Ok(Err(message)) => Err(GenError::Upstream {
+            generator,
+            message: first_line(&message),
+        }),
         Err(panic) => {
             let message = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "it stopped without a message".to_string());
-            Err(GenError::Upstream { generator, message })
+            Err(GenError::Upstream {
+                generator,
+                message: first_line(&message),
+            })
         }
     }
+}
+
+/// Upstream messages can carry whole debug dumps of the schema; the first line says what
+/// went wrong.
+fn first_line(message: &str) -> String {
+    let line = message
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([' ', '{']);
+    line.chars().take(300).collect()
 }

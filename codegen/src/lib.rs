@@ -71,9 +71,10 @@ pub fn check(root: &Path, outputs: &[Output]) -> Vec<String> {
             let path = output.path.display().to_string();
             problems.push(format!(
                 "{}",
-                diff.unified_diff()
-                    .context_radius(3)
-                    .header(&format!("{path} (checked in)"), &format!("{path} (generated)"))
+                diff.unified_diff().context_radius(3).header(
+                    &format!("{path} (checked in)"),
+                    &format!("{path} (generated)")
+                )
             ));
         }
     }

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dreamgen", about = "Generates Dream API's code from its OpenAPI document")]
+#[command(
+    name = "dreamgen",
+    about = "Generates Dream API's code from its OpenAPI document"
+)]
 struct Cli {
     /// The workspace root.
     #[arg(long, default_value = ".", global = true)]
@@ -44,8 +47,9 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
             for output in dreamgen::outputs(&cli.root)? {
                 let path = cli.root.join(&output.path);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        dreamgen::GenError::Parse(format!("{}: {e}", parent.display()))
+                    })?;
                 }
                 std::fs::write(&path, &output.content)
                     .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", path.display())))?;
@@ -57,7 +61,10 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
             let outputs = dreamgen::outputs(&cli.root)?;
             let problems = dreamgen::check(&cli.root, &outputs);
             if problems.is_empty() {
-                println!("dreamgen check: {} generated files match the spec", outputs.len());
+                println!(
+                    "dreamgen check: {} generated files match the spec",
+                    outputs.len()
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 for p in &problems {
@@ -72,12 +79,18 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
         }
         Command::RustClient { spec } => {
             let spec = read(&spec)?;
-            print!("{}", dreamgen::rust_client::generate(&spec, "the given spec")?);
+            print!(
+                "{}",
+                dreamgen::rust_client::generate(&spec, "the given spec")?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Axum { spec } => {
             let spec = read(&spec)?;
-            print!("{}", dreamgen::axum_stubs::generate(&spec, "the given spec")?);
+            print!(
+                "{}",
+                dreamgen::axum_stubs::generate(&spec, "the given spec")?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

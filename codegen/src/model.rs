@@ -76,7 +76,7 @@ pub struct Response {
 #[derive(Debug)]
 pub enum ResponseContent {
     None,
-    Json(ReferenceOr<Schema>),
+    Json(Box<ReferenceOr<Schema>>),
     Other(String),
 }
 
@@ -88,7 +88,10 @@ pub fn operations(spec: &OpenAPI) -> Result<Vec<Operation>, GenError> {
         let item = match item {
             ReferenceOr::Item(item) => item,
             ReferenceOr::Reference { .. } => {
-                return Err(GenError::unsupported(path_pointer, "a path item given as $ref"));
+                return Err(GenError::unsupported(
+                    path_pointer,
+                    "a path item given as $ref",
+                ));
             }
         };
         for (method, op) in item.iter() {
@@ -181,7 +184,10 @@ fn param(spec: &OpenAPI, p: &ReferenceOr<Parameter>, pointer: &str) -> Result<Pa
                     GenError::unsupported(pointer, format!("dangling reference {reference}"))
                 })?;
             match found {
-                ReferenceOr::Item(p) => (p, format!("/components/parameters/{}", pointer_segment(name))),
+                ReferenceOr::Item(p) => (
+                    p,
+                    format!("/components/parameters/{}", pointer_segment(name)),
+                ),
                 ReferenceOr::Reference { .. } => {
                     return Err(GenError::unsupported(pointer, "a reference to a reference"));
                 }
@@ -199,7 +205,10 @@ fn param(spec: &OpenAPI, p: &ReferenceOr<Parameter>, pointer: &str) -> Result<Pa
     let schema = match &data.format {
         openapiv3::ParameterSchemaOrContent::Schema(schema) => schema.clone(),
         openapiv3::ParameterSchemaOrContent::Content(_) => {
-            return Err(GenError::unsupported(&pointer, "a parameter described by `content`"));
+            return Err(GenError::unsupported(
+                &pointer,
+                "a parameter described by `content`",
+            ));
         }
     };
     Ok(Param {
@@ -223,11 +232,21 @@ fn request_body(
             let name = reference
                 .strip_prefix("#/components/requestBodies/")
                 .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")))?;
-            match spec.components.as_ref().and_then(|c| c.request_bodies.get(name)) {
-                Some(ReferenceOr::Item(b)) => {
-                    (b, format!("/components/requestBodies/{}", pointer_segment(name)))
+            match spec
+                .components
+                .as_ref()
+                .and_then(|c| c.request_bodies.get(name))
+            {
+                Some(ReferenceOr::Item(b)) => (
+                    b,
+                    format!("/components/requestBodies/{}", pointer_segment(name)),
+                ),
+                _ => {
+                    return Err(GenError::unsupported(
+                        pointer,
+                        format!("reference {reference}"),
+                    ));
                 }
-                _ => return Err(GenError::unsupported(pointer, format!("reference {reference}"))),
             }
         }
     };
@@ -268,16 +287,22 @@ fn response(
                 .strip_prefix("#/components/responses/")
                 .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")))?;
             match spec.components.as_ref().and_then(|c| c.responses.get(name)) {
-                Some(ReferenceOr::Item(r)) => {
-                    (r, format!("/components/responses/{}", pointer_segment(name)))
+                Some(ReferenceOr::Item(r)) => (
+                    r,
+                    format!("/components/responses/{}", pointer_segment(name)),
+                ),
+                _ => {
+                    return Err(GenError::unsupported(
+                        pointer,
+                        format!("reference {reference}"),
+                    ));
                 }
-                _ => return Err(GenError::unsupported(pointer, format!("reference {reference}"))),
             }
         }
     };
     let content = if let Some((media, content)) = r.content.iter().find(|(m, _)| is_json(m)) {
         match &content.schema {
-            Some(schema) => ResponseContent::Json(schema.clone()),
+            Some(schema) => ResponseContent::Json(Box::new(schema.clone())),
             None => {
                 return Err(GenError::unsupported(
                     format!("{pointer}/content/{}", pointer_segment(media)),
@@ -299,7 +324,9 @@ fn response(
 }
 
 fn is_json(media: &str) -> bool {
-    media == "application/json" || media.starts_with("application/json;") || media.ends_with("+json")
+    media == "application/json"
+        || media.starts_with("application/json;")
+        || media.ends_with("+json")
 }
 
 /// Follows a `#/components/schemas/…` reference to the schema it names.

@@ -16,8 +16,9 @@ pub fn to_schemars(
     let value = serde_json::to_value(schema)
         .map_err(|e| GenError::unsupported(pointer, format!("schema does not serialize: {e}")))?;
     let converted = convert(value);
-    serde_json::from_value(converted)
-        .map_err(|e| GenError::unsupported(pointer, format!("schema is not valid JSON Schema: {e}")))
+    serde_json::from_value(converted).map_err(|e| {
+        GenError::unsupported(pointer, format!("schema is not valid JSON Schema: {e}"))
+    })
 }
 
 fn convert(value: Value) -> Value {
@@ -32,7 +33,13 @@ fn convert_object(mut map: Map<String, Value>) -> Map<String, Value> {
     let nullable = matches!(map.remove("nullable"), Some(Value::Bool(true)));
     // Annotations only: they carry no type information and typify would keep them as
     // extensions.
-    for key in ["example", "discriminator", "xml", "externalDocs", "deprecated"] {
+    for key in [
+        "example",
+        "discriminator",
+        "xml",
+        "externalDocs",
+        "deprecated",
+    ] {
         map.remove(key);
     }
     let mut out = Map::new();

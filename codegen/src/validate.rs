@@ -39,12 +39,12 @@ impl<'a> Validators<'a> {
     /// An expression of type `fn(&Value, &str) -> Result<(), Violation>` for a schema used at
     /// the top of a body or parameter.
     pub fn entry(&mut self, schema: &ReferenceOr<Schema>) -> TokenStream {
-        if let ReferenceOr::Reference { reference } = schema {
-            if let Some(name) = ref_name(reference) {
-                self.wanted.insert(name.to_string());
-                let f = Self::fn_name(name);
-                return quote!(#f);
-            }
+        if let ReferenceOr::Reference { reference } = schema
+            && let Some(name) = ref_name(reference)
+        {
+            self.wanted.insert(name.to_string());
+            let f = Self::fn_name(name);
+            return quote!(#f);
         }
         let check = self.check(schema, quote!(value), quote!(path));
         quote!(|value: &serde_json::Value, path: &str| -> Result<(), Violation> {
@@ -82,7 +82,12 @@ impl<'a> Validators<'a> {
         }
     }
 
-    fn check_kind(&mut self, schema: &Schema, value: &TokenStream, path: &TokenStream) -> TokenStream {
+    fn check_kind(
+        &mut self,
+        schema: &Schema,
+        value: &TokenStream,
+        path: &TokenStream,
+    ) -> TokenStream {
         match &schema.schema_kind {
             SchemaKind::Type(Type::String(s)) => {
                 let mut checks = Vec::new();
@@ -158,7 +163,11 @@ impl<'a> Validators<'a> {
             SchemaKind::Type(Type::Integer(i)) => {
                 let mut checks = Vec::new();
                 if let Some(min) = i.minimum {
-                    let (op, word) = if i.exclusive_minimum { (quote!(<=), "greater than") } else { (quote!(<), "at least") };
+                    let (op, word) = if i.exclusive_minimum {
+                        (quote!(<=), "greater than")
+                    } else {
+                        (quote!(<), "at least")
+                    };
                     checks.push(quote! {
                         if n #op (#min as i128) {
                             return Err(Violation::new(#path, format!("must be {} {}", #word, #min)));
@@ -166,7 +175,11 @@ impl<'a> Validators<'a> {
                     });
                 }
                 if let Some(max) = i.maximum {
-                    let (op, word) = if i.exclusive_maximum { (quote!(>=), "less than") } else { (quote!(>), "at most") };
+                    let (op, word) = if i.exclusive_maximum {
+                        (quote!(>=), "less than")
+                    } else {
+                        (quote!(>), "at most")
+                    };
                     checks.push(quote! {
                         if n #op (#max as i128) {
                             return Err(Violation::new(#path, format!("must be {} {}", #word, #max)));
@@ -193,7 +206,11 @@ impl<'a> Validators<'a> {
             SchemaKind::Type(Type::Number(num)) => {
                 let mut checks = Vec::new();
                 if let Some(min) = num.minimum {
-                    let (op, word) = if num.exclusive_minimum { (quote!(<=), "greater than") } else { (quote!(<), "at least") };
+                    let (op, word) = if num.exclusive_minimum {
+                        (quote!(<=), "greater than")
+                    } else {
+                        (quote!(<), "at least")
+                    };
                     checks.push(quote! {
                         if n #op #min {
                             return Err(Violation::new(#path, format!("must be {} {}", #word, #min)));
@@ -201,7 +218,11 @@ impl<'a> Validators<'a> {
                     });
                 }
                 if let Some(max) = num.maximum {
-                    let (op, word) = if num.exclusive_maximum { (quote!(>=), "less than") } else { (quote!(>), "at most") };
+                    let (op, word) = if num.exclusive_maximum {
+                        (quote!(>=), "less than")
+                    } else {
+                        (quote!(>), "at most")
+                    };
                     checks.push(quote! {
                         if n #op #max {
                             return Err(Violation::new(#path, format!("must be {} {}", #word, #max)));
@@ -328,7 +349,12 @@ impl<'a> Validators<'a> {
                     .collect();
                 quote!(#(#checks)*)
             }
-            SchemaKind::OneOf { one_of: alternatives } | SchemaKind::AnyOf { any_of: alternatives } => {
+            SchemaKind::OneOf {
+                one_of: alternatives,
+            }
+            | SchemaKind::AnyOf {
+                any_of: alternatives,
+            } => {
                 let closures: Vec<_> = alternatives
                     .iter()
                     .map(|s| {

@@ -59,7 +59,8 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             }
             None => Config::default(),
@@ -67,8 +68,13 @@ impl Config {
         if let Ok(host) = std::env::var("DREAM_HOST") {
             config.host = host;
         }
-        if let Some(port) = std::env::var("DREAM_PORT").ok().or_else(|| std::env::var("PORT").ok()) {
-            config.port = port.parse().map_err(|_| anyhow::anyhow!("PORT must be a number, not {port:?}"))?;
+        if let Some(port) = std::env::var("DREAM_PORT")
+            .ok()
+            .or_else(|| std::env::var("PORT").ok())
+        {
+            config.port = port
+                .parse()
+                .map_err(|_| anyhow::anyhow!("PORT must be a number, not {port:?}"))?;
         }
         if let Ok(url) = std::env::var("DATABASE_URL") {
             config.database_url = url;

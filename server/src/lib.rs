@@ -7,6 +7,7 @@
 pub mod app;
 pub mod config;
 #[allow(clippy::all, clippy::pedantic)]
+#[rustfmt::skip]
 pub mod generated;
 pub mod http;
 pub mod serve;

@@ -9,7 +9,10 @@ use dream_server::config::Config;
 use dream_server::store::Store;
 
 #[derive(Parser)]
-#[command(name = "dream", about = "Dream API: auth, billing, usage tracking, one SDK")]
+#[command(
+    name = "dream",
+    about = "Dream API: auth, billing, usage tracking, one SDK"
+)]
 struct Cli {
     /// A TOML configuration file; environment variables override it.
     #[arg(long, global = true, env = "DREAM_CONFIG")]
@@ -52,7 +55,10 @@ enum ProjectCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     dream_server::install_crypto();
     let cli = Cli::parse();
@@ -61,9 +67,20 @@ async fn main() -> anyhow::Result<()> {
         config.database_url = url;
     }
     let store = Store::connect(&config.database_url).await?;
-    let app = Arc::new(App::new(store.clone(), config.operator_token.as_ref().map(|s| s.expose().to_string())).await?);
+    let app = Arc::new(
+        App::new(
+            store.clone(),
+            config
+                .operator_token
+                .as_ref()
+                .map(|s| s.expose().to_string()),
+        )
+        .await?,
+    );
     match cli.command {
-        Command::Project { command: ProjectCommand::Create { name, dev_issuer } } => {
+        Command::Project {
+            command: ProjectCommand::Create { name, dev_issuer },
+        } => {
             let created = app.project_create(&name, dev_issuer).await?;
             println!("Created project {} ({}).", created.name, created.id);
             for (mode, pk, sk) in &created.keys {
@@ -76,31 +93,54 @@ async fn main() -> anyhow::Result<()> {
             if let Some(port) = port {
                 config.port = port;
             }
-            let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+            let listener =
+                tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
             let addr = listener.local_addr()?;
             let base = format!("http://{addr}");
             if let Some(created) = app.development_project().await? {
                 println!("Dream API is running at {base}");
                 println!();
-                println!("Development project {} ({}), created on this first start:", created.name, created.id);
+                println!(
+                    "Development project {} ({}), created on this first start:",
+                    created.name, created.id
+                );
                 for (mode, pk, sk) in &created.keys {
                     println!("  {} publishable key  {pk}", mode.as_str());
-                    println!("  {} secret key       {sk}   (shown once; stored hashed)", mode.as_str());
+                    println!(
+                        "  {} secret key       {sk}   (shown once; stored hashed)",
+                        mode.as_str()
+                    );
                 }
-                let (_, _, sk) = created.keys.iter().find(|(m, _, _)| m.as_str() == "test").expect("test keys");
+                let (_, _, sk) = created
+                    .keys
+                    .iter()
+                    .find(|(m, _, _)| m.as_str() == "test")
+                    .expect("test keys");
                 println!();
                 println!("Get a development user token (test mode):");
-                println!("  curl -s -X POST {base}/v1/dev/tokens -H 'Authorization: Bearer {sk}' \\");
-                println!("       -H 'Content-Type: application/json' -d '{{\"userId\":\"user_123\"}}'");
+                println!(
+                    "  curl -s -X POST {base}/v1/dev/tokens -H 'Authorization: Bearer {sk}' \\"
+                );
+                println!(
+                    "       -H 'Content-Type: application/json' -d '{{\"userId\":\"user_123\"}}'"
+                );
                 println!("Then call the API as that user:");
-                println!("  curl -s {base}/v1/me -H 'X-Publishable-Key: <test publishable key>' -H 'Authorization: Bearer <token>'");
+                println!(
+                    "  curl -s {base}/v1/me -H 'X-Publishable-Key: <test publishable key>' -H 'Authorization: Bearer <token>'"
+                );
             } else {
-                println!("Dream API is running at {base} (database {})", redact_url(&config.database_url));
-                println!("Keys were printed when the project was created; `dream project create --name NAME --dev-issuer` makes another.");
+                println!(
+                    "Dream API is running at {base} (database {})",
+                    redact_url(&config.database_url)
+                );
+                println!(
+                    "Keys were printed when the project was created; `dream project create --name NAME --dev-issuer` makes another."
+                );
             }
             println!("Spec: {base}/openapi.json   Health: {base}/healthz");
             let router = dream_server::serve::router(app.clone())?;
-            dream_server::serve::serve(router, listener, dream_server::serve::shutdown_signal()).await?;
+            dream_server::serve::serve(router, listener, dream_server::serve::shutdown_signal())
+                .await?;
             store.close().await;
             Ok(())
         }

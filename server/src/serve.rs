@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::response::IntoResponse;
 use http::{HeaderName, Method, StatusCode};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 use crate::app::{App, ids};
@@ -24,7 +26,9 @@ struct NewRequestId;
 
 impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
-        http::HeaderValue::from_str(&format!("req_{}", ids::random(20))).ok().map(RequestId::new)
+        http::HeaderValue::from_str(&format!("req_{}", ids::random(20)))
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -62,8 +66,13 @@ fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
 
 async fn not_found(request: axum::extract::Request) -> axum::response::Response {
     let (parts, _) = request.into_parts();
-    errors::plain(StatusCode::NOT_FOUND, "not_found", format!("No route for {} {}.", parts.method, parts.uri.path()), &errors::request_id(&parts))
-        .into_response()
+    errors::plain(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("No route for {} {}.", parts.method, parts.uri.path()),
+        &errors::request_id(&parts),
+    )
+    .into_response()
 }
 
 async fn method_not_allowed(request: axum::extract::Request) -> axum::response::Response {
@@ -82,9 +91,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
@@ -95,7 +107,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

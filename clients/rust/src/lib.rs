@@ -13,6 +13,7 @@
 //! ```
 
 #[allow(clippy::all, clippy::pedantic, missing_docs, unused_imports)]
+#[rustfmt::skip]
 mod generated;
 
 pub use generated::*;

@@ -49,24 +49,40 @@ pub struct ProductChanges {
 fn check_limits(limits: &[LimitRule]) -> AppResult<()> {
     for (i, l) in limits.iter().enumerate() {
         if limits[..i].iter().any(|other| other.metric == l.metric) {
-            return Err(AppError::validation(format!("limits[{i}].metric"), format!("The metric {} is limited twice.", l.metric)));
+            return Err(AppError::validation(
+                format!("limits[{i}].metric"),
+                format!("The metric {} is limited twice.", l.metric),
+            ));
         }
     }
     Ok(())
 }
 
 impl App {
-    pub async fn tier_list(&self, tenant: &Tenant, include_archived: bool) -> AppResult<Vec<TierRow>> {
+    pub async fn tier_list(
+        &self,
+        tenant: &Tenant,
+        include_archived: bool,
+    ) -> AppResult<Vec<TierRow>> {
         Ok(self.store.tier_list(tenant, include_archived).await?)
     }
 
     /// A tier; archived tiers only when `include_archived`.
-    pub async fn tier_get(&self, tenant: &Tenant, id: &str, include_archived: bool) -> AppResult<TierRow> {
+    pub async fn tier_get(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        include_archived: bool,
+    ) -> AppResult<TierRow> {
         self.store
             .tier_get(tenant, id)
             .await?
             .filter(|t| t.active || include_archived)
-            .ok_or_else(|| AppError::NotFound { what: "tier", id: id.to_string(), param: "tierId" })
+            .ok_or_else(|| AppError::NotFound {
+                what: "tier",
+                id: id.to_string(),
+                param: "tierId",
+            })
     }
 
     pub async fn tier_create(&self, tenant: &Tenant, input: TierInput) -> AppResult<TierRow> {
@@ -82,13 +98,24 @@ impl App {
             limits: input.limits,
             rate_limit: input.rate_limit,
         };
-        self.store.tier_create(tenant, &new, now()).await.map_err(|e| match e {
-            StoreError::Conflict(_) => AppError::AlreadyExists { message: format!("A tier named {} already exists.", input.name), param: "name" },
-            other => other.into(),
-        })
+        self.store
+            .tier_create(tenant, &new, now())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => AppError::AlreadyExists {
+                    message: format!("A tier named {} already exists.", input.name),
+                    param: "name",
+                },
+                other => other.into(),
+            })
     }
 
-    pub async fn tier_update(&self, tenant: &Tenant, id: &str, changes: TierChanges) -> AppResult<TierRow> {
+    pub async fn tier_update(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        changes: TierChanges,
+    ) -> AppResult<TierRow> {
         let mut tier = self.tier_get(tenant, id, true).await?;
         if let Some(name) = changes.display_name {
             tier.display_name = name;
@@ -109,33 +136,64 @@ impl App {
         match changes.is_default {
             Some(true) => tier.is_default = true,
             Some(false) if tier.is_default => {
-                return Err(AppError::validation("isDefault", "Make another tier the default instead of unsetting this one."));
+                return Err(AppError::validation(
+                    "isDefault",
+                    "Make another tier the default instead of unsetting this one.",
+                ));
             }
             _ => {}
         }
         if tier.is_default && !tier.active {
-            return Err(AppError::validation("active", "The default tier cannot be archived."));
+            return Err(AppError::validation(
+                "active",
+                "The default tier cannot be archived.",
+            ));
         }
         Ok(self.store.tier_update(tenant, &tier, now()).await?)
     }
 
     pub async fn tier_archive(&self, tenant: &Tenant, id: &str) -> AppResult<TierRow> {
-        self.tier_update(tenant, id, TierChanges { active: Some(false), ..Default::default() }).await
+        self.tier_update(
+            tenant,
+            id,
+            TierChanges {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
-    pub async fn product_list(&self, tenant: &Tenant, include_archived: bool) -> AppResult<Vec<ProductRow>> {
+    pub async fn product_list(
+        &self,
+        tenant: &Tenant,
+        include_archived: bool,
+    ) -> AppResult<Vec<ProductRow>> {
         Ok(self.store.product_list(tenant, include_archived).await?)
     }
 
-    pub async fn product_get(&self, tenant: &Tenant, id: &str, include_archived: bool) -> AppResult<ProductRow> {
+    pub async fn product_get(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        include_archived: bool,
+    ) -> AppResult<ProductRow> {
         self.store
             .product_get(tenant, id)
             .await?
             .filter(|p| p.active || include_archived)
-            .ok_or_else(|| AppError::NotFound { what: "product", id: id.to_string(), param: "productId" })
+            .ok_or_else(|| AppError::NotFound {
+                what: "product",
+                id: id.to_string(),
+                param: "productId",
+            })
     }
 
-    pub async fn product_create(&self, tenant: &Tenant, input: ProductInput) -> AppResult<ProductRow> {
+    pub async fn product_create(
+        &self,
+        tenant: &Tenant,
+        input: ProductInput,
+    ) -> AppResult<ProductRow> {
         let at = now();
         let product = ProductRow {
             id: ids::id("prod"),
@@ -146,7 +204,11 @@ impl App {
             prices: input
                 .prices
                 .into_iter()
-                .map(|(currency, unit_amount)| PriceRow { id: ids::id("price"), currency, unit_amount })
+                .map(|(currency, unit_amount)| PriceRow {
+                    id: ids::id("price"),
+                    currency,
+                    unit_amount,
+                })
                 .collect(),
             created_at: at,
             updated_at: at,
@@ -155,7 +217,12 @@ impl App {
         Ok(product)
     }
 
-    pub async fn product_update(&self, tenant: &Tenant, id: &str, changes: ProductChanges) -> AppResult<ProductRow> {
+    pub async fn product_update(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        changes: ProductChanges,
+    ) -> AppResult<ProductRow> {
         let mut product = self.product_get(tenant, id, true).await?;
         if let Some(name) = changes.name {
             product.name = name;

@@ -26,18 +26,33 @@ pub enum AppError {
     UserTokenRequired,
     #[error("This operation is available in test mode only.")]
     LiveModeNotAllowed,
-    #[error("The development issuer is not enabled for this project; enable it in the settings (test mode only).")]
+    #[error(
+        "The development issuer is not enabled for this project; enable it in the settings (test mode only)."
+    )]
     DevIssuerDisabled,
     #[error("No {what} with id {id}.")]
-    NotFound { what: &'static str, id: String, param: &'static str },
+    NotFound {
+        what: &'static str,
+        id: String,
+        param: &'static str,
+    },
     #[error("{message}")]
-    AlreadyExists { message: String, param: &'static str },
+    AlreadyExists {
+        message: String,
+        param: &'static str,
+    },
     #[error("This Idempotency-Key was used with a different request.")]
     IdempotencyKeyReused,
     #[error("{message}")]
     Validation { message: String, param: String },
-    #[error("This would take {metric} to {attempted}, past the limit of {limit} for this period; nothing was counted.")]
-    UsageLimitExceeded { metric: String, attempted: i64, limit: i64 },
+    #[error(
+        "This would take {metric} to {attempted}, past the limit of {limit} for this period; nothing was counted."
+    )]
+    UsageLimitExceeded {
+        metric: String,
+        attempted: i64,
+        limit: i64,
+    },
     #[error("The database is unreachable.")]
     NotReady,
     #[error("An internal error occurred. Quote the request id when reporting it.")]
@@ -57,7 +72,10 @@ pub enum ErrorClass {
 
 impl AppError {
     pub fn validation(param: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::Validation { message: message.into(), param: param.into() }
+        AppError::Validation {
+            message: message.into(),
+            param: param.into(),
+        }
     }
 
     /// Status, code and class: the error-code table of the spec, in one place.
@@ -87,11 +105,15 @@ impl AppError {
     /// The request input the error is about, if any.
     pub fn param(&self) -> Option<String> {
         match self {
-            AppError::NotFound { param, .. } | AppError::AlreadyExists { param, .. } => Some(param.to_string()),
+            AppError::NotFound { param, .. } | AppError::AlreadyExists { param, .. } => {
+                Some(param.to_string())
+            }
             AppError::Validation { param, .. } => (!param.is_empty()).then(|| param.clone()),
             AppError::UsageLimitExceeded { .. } => Some("metric".into()),
             AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
-            AppError::MissingCredentials(_) | AppError::InvalidApiKey | AppError::InvalidToken(_) => None,
+            AppError::MissingCredentials(_)
+            | AppError::InvalidApiKey
+            | AppError::InvalidToken(_) => None,
             _ => None,
         }
     }

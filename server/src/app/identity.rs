@@ -71,12 +71,13 @@ impl Identity {
         let (kid, pem) = match store.dev_key_get().await? {
             Some(found) => found,
             None => {
-                let (kid, pem) = tokio::task::spawn_blocking(|| -> anyhow::Result<(String, String)> {
-                    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
-                    let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)?.to_string();
-                    Ok((format!("dev-{}", super::ids::random(12)), pem))
-                })
-                .await??;
+                let (kid, pem) =
+                    tokio::task::spawn_blocking(|| -> anyhow::Result<(String, String)> {
+                        let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
+                        let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)?.to_string();
+                        Ok((format!("dev-{}", super::ids::random(12)), pem))
+                    })
+                    .await??;
                 store.dev_key_init(&kid, &pem, now).await?
             }
         };
@@ -113,7 +114,14 @@ impl Identity {
     }
 
     /// Mints a development token. Callers check mode and opt-in first.
-    pub fn dev_mint(&self, project_id: &str, user_id: &str, email: Option<&str>, now: i64, ttl: i64) -> AppResult<(String, String, i64)> {
+    pub fn dev_mint(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        email: Option<&str>,
+        now: i64,
+        ttl: i64,
+    ) -> AppResult<(String, String, i64)> {
         let issuer = Self::dev_issuer(project_id);
         let claims = Claims {
             sub: user_id.to_string(),
@@ -132,32 +140,51 @@ impl Identity {
     }
 
     /// Verifies a user token for `tenant` under its `settings`.
-    pub async fn verify(&self, tenant: &Tenant, settings: &SettingsRow, token: &str, now: i64) -> AppResult<VerifiedUser> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AppError::InvalidToken("it is malformed or uses an unsupported algorithm".into()))?;
+    pub async fn verify(
+        &self,
+        tenant: &Tenant,
+        settings: &SettingsRow,
+        token: &str,
+        now: i64,
+    ) -> AppResult<VerifiedUser> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            AppError::InvalidToken("it is malformed or uses an unsupported algorithm".into())
+        })?;
         if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
-            return Err(AppError::InvalidToken(format!("the algorithm {:?} is not accepted; use RS256 or ES256", header.alg)));
+            return Err(AppError::InvalidToken(format!(
+                "the algorithm {:?} is not accepted; use RS256 or ES256",
+                header.alg
+            )));
         }
         let kid = header.kid.clone().unwrap_or_default();
         let is_dev = kid == self.dev.kid;
         let (key, issuer) = if is_dev {
             if tenant.mode != Mode::Test || !settings.dev_issuer_enabled {
-                return Err(AppError::InvalidToken("development tokens are not accepted by this project and mode".into()));
+                return Err(AppError::InvalidToken(
+                    "development tokens are not accepted by this project and mode".into(),
+                ));
             }
             if header.alg != Algorithm::RS256 {
-                return Err(AppError::InvalidToken("the algorithm does not match the key".into()));
+                return Err(AppError::InvalidToken(
+                    "the algorithm does not match the key".into(),
+                ));
             }
-            (self.dev.decoding.clone(), Self::dev_issuer(&tenant.project_id))
+            (
+                self.dev.decoding.clone(),
+                Self::dev_issuer(&tenant.project_id),
+            )
         } else {
             let Some(issuer) = settings.jwt_issuer.clone() else {
-                return Err(AppError::InvalidToken("this project has no JWT issuer configured".into()));
+                return Err(AppError::InvalidToken(
+                    "this project has no JWT issuer configured".into(),
+                ));
             };
-            let url = settings
-                .jwks_url
-                .clone()
-                .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+            let url = settings.jwks_url.clone().unwrap_or_else(|| {
+                format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
+            });
             let jwk = self.find_key(&url, &kid).await?;
-            let key = DecodingKey::from_jwk(&jwk).map_err(|_| AppError::InvalidToken("the issuer's key is unusable".into()))?;
+            let key = DecodingKey::from_jwk(&jwk)
+                .map_err(|_| AppError::InvalidToken("the issuer's key is unusable".into()))?;
             (key, issuer)
         };
         let leeway = settings.leeway_seconds.max(0) as u64;
@@ -172,27 +199,41 @@ impl Identity {
             match e.kind() {
                 ErrorKind::ExpiredSignature => AppError::TokenExpired,
                 ErrorKind::ImmatureSignature => AppError::TokenNotYetValid,
-                ErrorKind::InvalidIssuer => AppError::InvalidToken("it comes from another issuer".into()),
-                ErrorKind::InvalidSignature => AppError::InvalidToken("its signature does not verify".into()),
-                ErrorKind::MissingRequiredClaim(claim) => AppError::InvalidToken(format!("it has no `{claim}` claim")),
+                ErrorKind::InvalidIssuer => {
+                    AppError::InvalidToken("it comes from another issuer".into())
+                }
+                ErrorKind::InvalidSignature => {
+                    AppError::InvalidToken("its signature does not verify".into())
+                }
+                ErrorKind::MissingRequiredClaim(claim) => {
+                    AppError::InvalidToken(format!("it has no `{claim}` claim"))
+                }
                 _ => AppError::InvalidToken("it failed verification".into()),
             }
         })?;
         let claims = data.claims;
-        if let Some(iat) = claims.iat {
-            if iat > now + leeway as i64 {
-                return Err(AppError::TokenNotYetValid);
-            }
+        if let Some(iat) = claims.iat
+            && iat > now + leeway as i64
+        {
+            return Err(AppError::TokenNotYetValid);
         }
-        if let Some(azp) = &claims.azp {
-            if !settings.allowed_origins.is_empty() && !settings.allowed_origins.iter().any(|o| o == azp) {
-                return Err(AppError::InvalidToken(format!("the authorized party {azp} is not an allowed origin")));
-            }
+        if let Some(azp) = &claims.azp
+            && !settings.allowed_origins.is_empty()
+            && !settings.allowed_origins.iter().any(|o| o == azp)
+        {
+            return Err(AppError::InvalidToken(format!(
+                "the authorized party {azp} is not an allowed origin"
+            )));
         }
         if claims.sub.is_empty() || claims.sub.len() > 255 {
-            return Err(AppError::InvalidToken("its `sub` is empty or too long".into()));
+            return Err(AppError::InvalidToken(
+                "its `sub` is empty or too long".into(),
+            ));
         }
-        Ok(VerifiedUser { user_id: claims.sub, email: claims.email })
+        Ok(VerifiedUser {
+            user_id: claims.sub,
+            email: claims.email,
+        })
     }
 
     /// The key `kid` from the JWKS at `url`, refetching at most once per
@@ -211,10 +252,18 @@ impl Identity {
             }
         };
         if !refresh {
-            return Err(AppError::InvalidToken(format!("no key with id {kid:?} is published by the issuer")));
+            return Err(AppError::InvalidToken(format!(
+                "no key with id {kid:?} is published by the issuer"
+            )));
         }
         let keys: JwkSet = async {
-            self.http.get(url).send().await?.error_for_status()?.json().await
+            self.http
+                .get(url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
         }
         .await
         .map_err(|e: reqwest::Error| {
@@ -222,10 +271,15 @@ impl Identity {
             AppError::InvalidToken("the issuer's keys could not be fetched".into())
         })?;
         let found = keys.find(kid).cloned();
-        self.jwks
-            .lock()
-            .expect("jwks cache lock")
-            .insert(url.to_string(), CachedJwks { keys, fetched_at: Instant::now() });
-        found.ok_or_else(|| AppError::InvalidToken(format!("no key with id {kid:?} is published by the issuer")))
+        self.jwks.lock().expect("jwks cache lock").insert(
+            url.to_string(),
+            CachedJwks {
+                keys,
+                fetched_at: Instant::now(),
+            },
+        );
+        found.ok_or_else(|| {
+            AppError::InvalidToken(format!("no key with id {kid:?} is published by the issuer"))
+        })
     }
 }

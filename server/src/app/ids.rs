@@ -8,7 +8,9 @@ const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 /// `len` random base-62 characters from the OS generator.
 pub fn random(len: usize) -> String {
     let mut rng = rand::rngs::OsRng;
-    (0..len).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// A new id with its type's prefix, such as `prod_…`.
@@ -25,6 +27,13 @@ pub fn key_hash(key: &str) -> String {
 /// A secret key as it may be shown again: its prefix and last four characters.
 pub fn redact(key: &str) -> String {
     let prefix: String = key.chars().take(8).collect();
-    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("{prefix}…{tail}")
 }

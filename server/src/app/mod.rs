@@ -32,7 +32,11 @@ pub struct App {
 impl App {
     pub async fn new(store: Store, operator_token: Option<String>) -> anyhow::Result<App> {
         let identity = Identity::load(&store, now()).await?;
-        Ok(App { store, identity, operator_token })
+        Ok(App {
+            store,
+            identity,
+            operator_token,
+        })
     }
 }
 
@@ -57,9 +61,20 @@ impl Period {
             .with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)
             .single()
             .expect("the first of a month exists");
-        let (y, m) = if at.month() == 12 { (at.year() + 1, 1) } else { (at.year(), at.month() + 1) };
-        let end = Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0).single().expect("the first of a month exists");
-        Period { key: format!("{:04}-{:02}", at.year(), at.month()), start, end }
+        let (y, m) = if at.month() == 12 {
+            (at.year() + 1, 1)
+        } else {
+            (at.year(), at.month() + 1)
+        };
+        let end = Utc
+            .with_ymd_and_hms(y, m, 1, 0, 0, 0)
+            .single()
+            .expect("the first of a month exists");
+        Period {
+            key: format!("{:04}-{:02}", at.year(), at.month()),
+            start,
+            end,
+        }
     }
 }
 

@@ -39,7 +39,11 @@ impl App {
         };
         let a = ids::key_hash(presented);
         let b = ids::key_hash(expected);
-        if a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 {
+        if a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+        {
             Ok(())
         } else {
             Err(AppError::InvalidOperatorToken)
@@ -54,7 +58,11 @@ impl App {
             .await?
             .ok_or(AppError::InvalidApiKey)?;
         // The prefix must agree with what is stored: `pk_live_…` is never a test key.
-        let expected_prefix = format!("{}_{}_", if kind == "secret" { "sk" } else { "pk" }, row.tenant.mode.as_str());
+        let expected_prefix = format!(
+            "{}_{}_",
+            if kind == "secret" { "sk" } else { "pk" },
+            row.tenant.mode.as_str()
+        );
         if row.kind != kind || !key.starts_with(&expected_prefix) {
             return Err(AppError::InvalidApiKey);
         }
@@ -64,7 +72,10 @@ impl App {
     /// Verifies a user token for the tenant of a publishable key.
     pub async fn resolve_user(&self, tenant: Tenant, token: &str) -> AppResult<UserContext> {
         let settings = self.store.settings_get(&tenant).await?;
-        let user = self.identity.verify(&tenant, &settings, token, now()).await?;
+        let user = self
+            .identity
+            .verify(&tenant, &settings, token, now())
+            .await?;
         Ok(UserContext { tenant, user })
     }
 
@@ -87,20 +98,37 @@ impl App {
             .map(|(_, pk, sk, _, _)| (ids::key_hash(pk), ids::key_hash(sk), ids::redact(sk)))
             .collect();
         let mut keys = Vec::new();
-        for ((mode, pk, _, pk_id, sk_id), (pk_hash, sk_hash, sk_display)) in secrets.iter().zip(&hashes) {
-            keys.push(NewKey { id: pk_id, mode: *mode, kind: "publishable", token_hash: pk_hash, display: pk });
-            keys.push(NewKey { id: sk_id, mode: *mode, kind: "secret", token_hash: sk_hash, display: sk_display });
+        for ((mode, pk, _, pk_id, sk_id), (pk_hash, sk_hash, sk_display)) in
+            secrets.iter().zip(&hashes)
+        {
+            keys.push(NewKey {
+                id: pk_id,
+                mode: *mode,
+                kind: "publishable",
+                token_hash: pk_hash,
+                display: pk,
+            });
+            keys.push(NewKey {
+                id: sk_id,
+                mode: *mode,
+                kind: "secret",
+                token_hash: sk_hash,
+                display: sk_display,
+            });
         }
         let settings: Vec<(Mode, SettingsRow)> = [Mode::Test, Mode::Live]
             .into_iter()
             .map(|mode| {
-                (mode, SettingsRow {
-                    jwt_issuer: None,
-                    jwks_url: None,
-                    allowed_origins: Vec::new(),
-                    leeway_seconds: DEFAULT_LEEWAY_SECONDS,
-                    dev_issuer_enabled: dev_issuer && mode == Mode::Test,
-                })
+                (
+                    mode,
+                    SettingsRow {
+                        jwt_issuer: None,
+                        jwks_url: None,
+                        allowed_origins: Vec::new(),
+                        leeway_seconds: DEFAULT_LEEWAY_SECONDS,
+                        dev_issuer_enabled: dev_issuer && mode == Mode::Test,
+                    },
+                )
             })
             .collect();
         let tier_ids = [ids::id("tier"), ids::id("tier")];
@@ -114,16 +142,25 @@ impl App {
                 display_name: "Free",
                 is_default: true,
                 price: None,
-                limits: vec![LimitRule { metric: "requests".into(), limit: Some(DEFAULT_FREE_REQUESTS), enforcement: "hard".into() }],
+                limits: vec![LimitRule {
+                    metric: "requests".into(),
+                    limit: Some(DEFAULT_FREE_REQUESTS),
+                    enforcement: "hard".into(),
+                }],
                 rate_limit: None,
             })
             .collect();
-        self.store.project_create(&id, name, created_at, &keys, &settings, &tiers).await?;
+        self.store
+            .project_create(&id, name, created_at, &keys, &settings, &tiers)
+            .await?;
         Ok(CreatedProject {
             id,
             name: name.to_string(),
             created_at,
-            keys: secrets.into_iter().map(|(mode, pk, sk, _, _)| (mode, pk, sk)).collect(),
+            keys: secrets
+                .into_iter()
+                .map(|(mode, pk, sk, _, _)| (mode, pk, sk))
+                .collect(),
         })
     }
 
@@ -132,7 +169,11 @@ impl App {
     }
 
     /// Issues a new secret key; older ones expire after `overlap_seconds`.
-    pub async fn secret_key_rotate(&self, tenant: &Tenant, overlap_seconds: i64) -> AppResult<(String, String, i64)> {
+    pub async fn secret_key_rotate(
+        &self,
+        tenant: &Tenant,
+        overlap_seconds: i64,
+    ) -> AppResult<(String, String, i64)> {
         let at = now();
         let sk = format!("sk_{}_{}", tenant.mode.as_str(), ids::random(32));
         let id = ids::id("key");
@@ -140,7 +181,18 @@ impl App {
         let display = ids::redact(&sk);
         let expire_at = at + overlap_seconds;
         self.store
-            .api_key_rotate(tenant, &NewKey { id: &id, mode: tenant.mode, kind: "secret", token_hash: &hash, display: &display }, at, expire_at)
+            .api_key_rotate(
+                tenant,
+                &NewKey {
+                    id: &id,
+                    mode: tenant.mode,
+                    kind: "secret",
+                    token_hash: &hash,
+                    display: &display,
+                },
+                at,
+                expire_at,
+            )
             .await?;
         Ok((id, sk, expire_at))
     }
@@ -149,26 +201,43 @@ impl App {
         Ok(self.store.settings_get(tenant).await?)
     }
 
-    pub async fn settings_put(&self, tenant: &Tenant, settings: SettingsRow) -> AppResult<SettingsRow> {
+    pub async fn settings_put(
+        &self,
+        tenant: &Tenant,
+        settings: SettingsRow,
+    ) -> AppResult<SettingsRow> {
         if settings.dev_issuer_enabled && tenant.mode == Mode::Live {
-            return Err(AppError::validation("devIssuerEnabled", "The development issuer can only be enabled in test mode."));
+            return Err(AppError::validation(
+                "devIssuerEnabled",
+                "The development issuer can only be enabled in test mode.",
+            ));
         }
         if !(0..=300).contains(&settings.leeway_seconds) {
-            return Err(AppError::validation("jwt.leewaySeconds", "`jwt.leewaySeconds` must be between 0 and 300."));
+            return Err(AppError::validation(
+                "jwt.leewaySeconds",
+                "`jwt.leewaySeconds` must be between 0 and 300.",
+            ));
         }
         self.store.settings_put(tenant, &settings).await?;
         Ok(settings)
     }
 
     /// Mints a development token: test mode and an opted-in project only.
-    pub async fn dev_token_create(&self, tenant: &Tenant, user_id: &str, email: Option<&str>, ttl: i64) -> AppResult<(String, String, i64)> {
+    pub async fn dev_token_create(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        email: Option<&str>,
+        ttl: i64,
+    ) -> AppResult<(String, String, i64)> {
         if tenant.mode != Mode::Test {
             return Err(AppError::LiveModeNotAllowed);
         }
         if !self.store.settings_get(tenant).await?.dev_issuer_enabled {
             return Err(AppError::DevIssuerDisabled);
         }
-        self.identity.dev_mint(&tenant.project_id, user_id, email, now(), ttl)
+        self.identity
+            .dev_mint(&tenant.project_id, user_id, email, now(), ttl)
     }
 
     /// The development issuer for a project, for display.

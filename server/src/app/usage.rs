@@ -48,16 +48,19 @@ fn rule(tier: &TierRow, metric: &str) -> (Option<i64>, String) {
 
 impl App {
     /// The tier a user is on: their override, else the tenant's default.
-    pub(super) async fn tier_of(&self, tenant: &Tenant, override_id: Option<&str>) -> AppResult<TierRow> {
-        if let Some(id) = override_id {
-            if let Some(tier) = self.store.tier_get(tenant, id).await? {
-                return Ok(tier);
-            }
+    pub(super) async fn tier_of(
+        &self,
+        tenant: &Tenant,
+        override_id: Option<&str>,
+    ) -> AppResult<TierRow> {
+        if let Some(id) = override_id
+            && let Some(tier) = self.store.tier_get(tenant, id).await?
+        {
+            return Ok(tier);
         }
-        self.store
-            .tier_default(tenant)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier")))
+        self.store.tier_default(tenant).await?.ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier"))
+        })
     }
 
     /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.
@@ -69,13 +72,28 @@ impl App {
         idempotency_key: Option<&str>,
     ) -> AppResult<MetricReport> {
         let at = now();
-        let customer = self.store.customer_upsert(&ctx.tenant, &ctx.user.user_id, ctx.user.email.as_deref(), at).await?;
-        let tier = self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref()).await?;
+        let customer = self
+            .store
+            .customer_upsert(
+                &ctx.tenant,
+                &ctx.user.user_id,
+                ctx.user.email.as_deref(),
+                at,
+            )
+            .await?;
+        let tier = self
+            .tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
+            .await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
         let hard_limit = if enforcement == "hard" { limit } else { None };
         let period = Period::containing(at);
-        let counter = Counter { tenant: &ctx.tenant, user_id: &ctx.user.user_id, metric, period: &period.key };
+        let counter = Counter {
+            tenant: &ctx.tenant,
+            user_id: &ctx.user.user_id,
+            metric,
+            period: &period.key,
+        };
         let report = |count: i64| MetricReport {
             metric: metric.to_string(),
             count,
@@ -85,20 +103,32 @@ impl App {
             period_end: period.end.timestamp(),
         };
         let outcome = match idempotency_key {
-            None => self.store.usage_increment(&counter, amount, hard_limit).await?,
+            None => {
+                self.store
+                    .usage_increment(&counter, amount, hard_limit)
+                    .await?
+            }
             Some(key) => {
-                let request_hash = hex::encode(Sha256::digest(format!("{metric}\n{amount}").as_bytes()));
+                let request_hash =
+                    hex::encode(Sha256::digest(format!("{metric}\n{amount}").as_bytes()));
                 let outcome = self
                     .store
-                    .usage_increment_idempotent(&counter, amount, hard_limit, key, &request_hash, at, |count| {
-                        serde_json::to_string(&report(count)).expect("a report serializes")
-                    })
+                    .usage_increment_idempotent(
+                        &counter,
+                        amount,
+                        hard_limit,
+                        key,
+                        &request_hash,
+                        at,
+                        |count| serde_json::to_string(&report(count)).expect("a report serializes"),
+                    )
                     .await?;
                 match outcome {
                     IdempotentOutcome::Fresh(outcome) => outcome,
                     IdempotentOutcome::Mismatch => return Err(AppError::IdempotencyKeyReused),
                     IdempotentOutcome::Replayed(stored) => {
-                        return serde_json::from_str(&stored).map_err(|e| AppError::Internal(e.into()));
+                        return serde_json::from_str(&stored)
+                            .map_err(|e| AppError::Internal(e.into()));
                     }
                 }
             }
@@ -114,16 +144,35 @@ impl App {
     }
 
     /// The user's count, limit and remaining allowance for `metric` this period.
-    pub async fn usage_check(&self, ctx: &UserContext, metric: Option<&str>) -> AppResult<MetricReport> {
+    pub async fn usage_check(
+        &self,
+        ctx: &UserContext,
+        metric: Option<&str>,
+    ) -> AppResult<MetricReport> {
         let at = now();
-        let customer = self.store.customer_upsert(&ctx.tenant, &ctx.user.user_id, ctx.user.email.as_deref(), at).await?;
-        let tier = self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref()).await?;
+        let customer = self
+            .store
+            .customer_upsert(
+                &ctx.tenant,
+                &ctx.user.user_id,
+                ctx.user.email.as_deref(),
+                at,
+            )
+            .await?;
+        let tier = self
+            .tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
+            .await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
         let period = Period::containing(at);
         let count = self
             .store
-            .usage_get(&Counter { tenant: &ctx.tenant, user_id: &ctx.user.user_id, metric, period: &period.key })
+            .usage_get(&Counter {
+                tenant: &ctx.tenant,
+                user_id: &ctx.user.user_id,
+                metric,
+                period: &period.key,
+            })
             .await?;
         Ok(MetricReport {
             metric: metric.to_string(),
@@ -136,8 +185,17 @@ impl App {
     }
 
     /// Usage of every metric the tier limits or the user used in `period`.
-    pub(super) async fn usage_reports(&self, tenant: &Tenant, user_id: &str, tier: &TierRow, period: &Period) -> AppResult<Vec<MetricReport>> {
-        let used = self.store.usage_for_user(tenant, user_id, &period.key).await?;
+    pub(super) async fn usage_reports(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        tier: &TierRow,
+        period: &Period,
+    ) -> AppResult<Vec<MetricReport>> {
+        let used = self
+            .store
+            .usage_for_user(tenant, user_id, &period.key)
+            .await?;
         let mut metrics: Vec<String> = tier.limits.iter().map(|l| l.metric.clone()).collect();
         for (metric, _) in &used {
             if !metrics.contains(metric) {
@@ -148,8 +206,19 @@ impl App {
             .into_iter()
             .map(|metric| {
                 let (limit, enforcement) = rule(tier, &metric);
-                let count = used.iter().find(|(m, _)| *m == metric).map(|(_, c)| *c).unwrap_or(0);
-                MetricReport { metric, count, limit, enforcement, period_start: period.start.timestamp(), period_end: period.end.timestamp() }
+                let count = used
+                    .iter()
+                    .find(|(m, _)| *m == metric)
+                    .map(|(_, c)| *c)
+                    .unwrap_or(0);
+                MetricReport {
+                    metric,
+                    count,
+                    limit,
+                    enforcement,
+                    period_start: period.start.timestamp(),
+                    period_end: period.end.timestamp(),
+                }
             })
             .collect())
     }
@@ -157,10 +226,27 @@ impl App {
     /// The signed-in user's state, registering them on first sight.
     pub async fn customer_state(&self, ctx: &UserContext) -> AppResult<CustomerState> {
         let at = now();
-        let customer = self.store.customer_upsert(&ctx.tenant, &ctx.user.user_id, ctx.user.email.as_deref(), at).await?;
-        let tier = self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref()).await?;
+        let customer = self
+            .store
+            .customer_upsert(
+                &ctx.tenant,
+                &ctx.user.user_id,
+                ctx.user.email.as_deref(),
+                at,
+            )
+            .await?;
+        let tier = self
+            .tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
+            .await?;
         let period = Period::containing(at);
-        let usage = self.usage_reports(&ctx.tenant, &ctx.user.user_id, &tier, &period).await?;
-        Ok(CustomerState { user_id: ctx.user.user_id.clone(), tier, usage, period })
+        let usage = self
+            .usage_reports(&ctx.tenant, &ctx.user.user_id, &tier, &period)
+            .await?;
+        Ok(CustomerState {
+            user_id: ctx.user.user_id.clone(),
+            tier,
+            usage,
+            period,
+        })
     }
 }

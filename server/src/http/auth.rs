@@ -11,9 +11,16 @@ use crate::generated::{Security, SecurityScheme};
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-key";
 
 fn bearer(parts: &http::request::Parts) -> Option<&str> {
-    let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 fn publishable(parts: &http::request::Parts) -> Option<&str> {
@@ -27,11 +34,15 @@ fn publishable(parts: &http::request::Parts) -> Option<&str> {
 }
 
 fn allows(security: Security, wanted: &[SecurityScheme]) -> bool {
-    security.iter().any(|alternative| *alternative == wanted)
+    security.contains(&wanted)
 }
 
 /// Establishes the principal for an operation with `security`.
-pub async fn principal(app: &App, security: Security, parts: &http::request::Parts) -> AppResult<Principal> {
+pub async fn principal(
+    app: &App,
+    security: Security,
+    parts: &http::request::Parts,
+) -> AppResult<Principal> {
     if security.is_empty() {
         return Ok(Principal::Anonymous);
     }
@@ -44,7 +55,10 @@ pub async fn principal(app: &App, security: Security, parts: &http::request::Par
     }
     let secret_allowed = allows(security, &[SecurityScheme::SecretKey]);
     let public_allowed = allows(security, &[SecurityScheme::PublishableKey]);
-    let user_allowed = allows(security, &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt]);
+    let user_allowed = allows(
+        security,
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    );
 
     if let Some(token) = bearer.filter(|t| t.starts_with("sk_")) {
         let key = app.resolve_key(token, "secret").await?;
@@ -74,10 +88,12 @@ pub async fn principal(app: &App, security: Security, parts: &http::request::Par
                 Err(AppError::InvalidApiKey)
             }
         }
-        None => Err(AppError::MissingCredentials(if secret_allowed && !public_allowed {
-            "This operation needs a secret key: `Authorization: Bearer sk_…`.".into()
-        } else {
-            "Send your publishable key in the X-Publishable-Key header.".into()
-        })),
+        None => Err(AppError::MissingCredentials(
+            if secret_allowed && !public_allowed {
+                "This operation needs a secret key: `Authorization: Bearer sk_…`.".into()
+            } else {
+                "Send your publishable key in the X-Publishable-Key header.".into()
+            },
+        )),
     }
 }

@@ -20,7 +20,11 @@ pub fn mode(mode: Mode) -> types::Mode {
 }
 
 fn enforcement(s: &str) -> types::Enforcement {
-    if s == "hard" { types::Enforcement::Hard } else { types::Enforcement::Soft }
+    if s == "hard" {
+        types::Enforcement::Hard
+    } else {
+        types::Enforcement::Soft
+    }
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> AppError {
@@ -50,7 +54,11 @@ fn metric_usage(r: &MetricReport) -> types::MetricUsage {
 }
 
 pub fn tier_ref(t: &TierRow) -> types::TierRef {
-    types::TierRef { id: t.id.clone(), name: t.name.clone(), display_name: t.display_name.clone() }
+    types::TierRef {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        display_name: t.display_name.clone(),
+    }
 }
 
 pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
@@ -59,7 +67,11 @@ pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
         .iter()
         .map(|l| {
             Ok(types::TierLimit {
-                metric: l.metric.clone().try_into().map_err(|e| corrupt("metric", e))?,
+                metric: l
+                    .metric
+                    .clone()
+                    .try_into()
+                    .map_err(|e| corrupt("metric", e))?,
                 limit: l.limit,
                 enforcement: enforcement(&l.enforcement),
             })
@@ -67,16 +79,30 @@ pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
         .collect::<AppResult<_>>()?;
     let price = match &t.price {
         Some(p) => Some(types::TierPrice {
-            currency: p.currency.clone().try_into().map_err(|e| corrupt("currency", e))?,
+            currency: p
+                .currency
+                .clone()
+                .try_into()
+                .map_err(|e| corrupt("currency", e))?,
             unit_amount: p.unit_amount,
-            interval: if p.interval == "year" { types::TierPriceInterval::Year } else { types::TierPriceInterval::Month },
+            interval: if p.interval == "year" {
+                types::TierPriceInterval::Year
+            } else {
+                types::TierPriceInterval::Month
+            },
         }),
         None => None,
     };
     let rate_limit = match &t.rate_limit {
         Some(r) => Some(types::RateLimit {
-            requests: u32::try_from(r.requests).ok().and_then(std::num::NonZeroU32::new).ok_or_else(|| corrupt("rate limit", r.requests))?,
-            per_seconds: u32::try_from(r.per_seconds).ok().and_then(std::num::NonZeroU32::new).ok_or_else(|| corrupt("rate limit", r.per_seconds))?,
+            requests: u32::try_from(r.requests)
+                .ok()
+                .and_then(std::num::NonZeroU32::new)
+                .ok_or_else(|| corrupt("rate limit", r.requests))?,
+            per_seconds: u32::try_from(r.per_seconds)
+                .ok()
+                .and_then(std::num::NonZeroU32::new)
+                .ok_or_else(|| corrupt("rate limit", r.per_seconds))?,
         }),
         None => None,
     };
@@ -98,7 +124,12 @@ pub fn product(p: &ProductRow) -> AppResult<types::Product> {
     let metadata = p
         .metadata
         .iter()
-        .map(|(k, v)| Ok((k.clone(), v.clone().try_into().map_err(|e| corrupt("metadata", e))?)))
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                v.clone().try_into().map_err(|e| corrupt("metadata", e))?,
+            ))
+        })
         .collect::<AppResult<_>>()?;
     Ok(types::Product {
         id: p.id.clone(),
@@ -109,7 +140,11 @@ pub fn product(p: &ProductRow) -> AppResult<types::Product> {
         prices: p
             .prices
             .iter()
-            .map(|pr| types::Price { id: pr.id.clone(), currency: pr.currency.clone(), unit_amount: pr.unit_amount })
+            .map(|pr| types::Price {
+                id: pr.id.clone(),
+                currency: pr.currency.clone(),
+                unit_amount: pr.unit_amount,
+            })
             .collect(),
         created_at: ts(p.created_at),
         updated_at: ts(p.updated_at),
@@ -137,7 +172,10 @@ pub fn customer(v: &CustomerView) -> types::Customer {
 }
 
 pub fn customer_detail(v: &CustomerView) -> AppResult<types::CustomerDetail> {
-    let (usage, period) = v.usage.as_ref().ok_or_else(|| AppError::Internal(anyhow::anyhow!("customer detail without usage")))?;
+    let (usage, period) = v
+        .usage
+        .as_ref()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("customer detail without usage")))?;
     Ok(types::CustomerDetail {
         user_id: v.customer.user_id.clone(),
         email: v.customer.email.clone(),
@@ -153,7 +191,11 @@ pub fn customer_detail(v: &CustomerView) -> AppResult<types::CustomerDetail> {
 pub fn api_key(k: &KeyRow) -> types::ApiKey {
     types::ApiKey {
         id: k.id.clone(),
-        kind: if k.kind == "secret" { types::KeyKind::Secret } else { types::KeyKind::Publishable },
+        kind: if k.kind == "secret" {
+            types::KeyKind::Secret
+        } else {
+            types::KeyKind::Publishable
+        },
         mode: mode(k.tenant.mode),
         token: k.display.clone(),
         created_at: ts(k.created_at),

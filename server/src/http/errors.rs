@@ -50,7 +50,12 @@ pub fn render(e: &AppError, request_id: &str) -> (http::StatusCode, types::Error
 }
 
 /// The error body for a status and code outside any operation (unknown route, wrong method).
-pub fn plain(status: http::StatusCode, code: &str, message: String, request_id: &str) -> axum::response::Response {
+pub fn plain(
+    status: http::StatusCode,
+    code: &str,
+    message: String,
+    request_id: &str,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let class = match status.as_u16() {
         401 => ErrorClass::Authentication,
@@ -58,6 +63,12 @@ pub fn plain(status: http::StatusCode, code: &str, message: String, request_id: 
         500.. => ErrorClass::Api,
         _ => ErrorClass::InvalidRequest,
     };
-    let body = types::Error { type_: error_type(class), code: code.to_string(), message, param: None, request_id: request_id.to_string() };
+    let body = types::Error {
+        type_: error_type(class),
+        code: code.to_string(),
+        message,
+        param: None,
+        request_id: request_id.to_string(),
+    };
     (status, axum::Json(body)).into_response()
 }

@@ -54,7 +54,9 @@ impl Caller {
         match &self.principal {
             Principal::Secret(t) => Ok((t, true)),
             Principal::Publishable(t) => Ok((t, false)),
-            _ => Err(AppError::MissingCredentials("Send a publishable or secret key.".into())),
+            _ => Err(AppError::MissingCredentials(
+                "Send a publishable or secret key.".into(),
+            )),
         }
     }
 
@@ -80,16 +82,27 @@ macro_rules! respond {
 fn limits(input: Vec<types::TierLimit>) -> Vec<LimitRule> {
     input
         .into_iter()
-        .map(|l| LimitRule { metric: l.metric.to_string(), limit: l.limit, enforcement: l.enforcement.to_string() })
+        .map(|l| LimitRule {
+            metric: l.metric.to_string(),
+            limit: l.limit,
+            enforcement: l.enforcement.to_string(),
+        })
         .collect()
 }
 
 fn tier_price(p: Option<types::TierPrice>) -> Option<TierPriceRule> {
-    p.map(|p| TierPriceRule { currency: p.currency.to_string(), unit_amount: p.unit_amount, interval: p.interval.to_string() })
+    p.map(|p| TierPriceRule {
+        currency: p.currency.to_string(),
+        unit_amount: p.unit_amount,
+        interval: p.interval.to_string(),
+    })
 }
 
 fn rate_limit(r: Option<types::RateLimit>) -> Option<RateLimitRule> {
-    r.map(|r| RateLimitRule { requests: i64::from(r.requests.get()), per_seconds: i64::from(r.per_seconds.get()) })
+    r.map(|r| RateLimitRule {
+        requests: i64::from(r.requests.get()),
+        per_seconds: i64::from(r.per_seconds.get()),
+    })
 }
 
 fn metadata(m: types::Metadata) -> BTreeMap<String, String> {
@@ -99,17 +112,25 @@ fn metadata(m: types::Metadata) -> BTreeMap<String, String> {
 impl Api for Server {
     type Caller = Caller;
 
-    async fn authenticate(&self, security: Security, parts: &http::request::Parts) -> Result<Caller, Rejection> {
+    async fn authenticate(
+        &self,
+        security: Security,
+        parts: &http::request::Parts,
+    ) -> Result<Caller, Rejection> {
         let request_id = errors::request_id(parts);
         match auth::principal(&self.app, security, parts).await {
-            Ok(principal) => Ok(Caller { request_id, principal }),
+            Ok(principal) => Ok(Caller {
+                request_id,
+                principal,
+            }),
             Err(e) => {
                 let (status, code, _) = e.describe();
                 if status >= 500 {
                     errors::render(&e, &request_id);
                 }
                 Err(Rejection {
-                    status: http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+                    status: http::StatusCode::from_u16(status)
+                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
                     code,
                     message: e.to_string(),
                     param: e.param(),
@@ -124,7 +145,9 @@ impl Api for Server {
         let class = match rejection.status.as_u16() {
             401 => crate::app::ErrorClass::Authentication,
             403 => crate::app::ErrorClass::Permission,
-            409 if rejection.code == "idempotency_key_reused" => crate::app::ErrorClass::Idempotency,
+            409 if rejection.code == "idempotency_key_reused" => {
+                crate::app::ErrorClass::Idempotency
+            }
             429 => crate::app::ErrorClass::RateLimit,
             500.. => crate::app::ErrorClass::Api,
             _ => crate::app::ErrorClass::InvalidRequest,
@@ -139,20 +162,36 @@ impl Api for Server {
         (rejection.status, axum::Json(body)).into_response()
     }
 
-    async fn health_check(&self, _caller: Caller, _request: api::HealthCheckRequest) -> api::HealthCheckResponse {
-        api::HealthCheckResponse::Ok(types::Health { status: "ok".into() })
+    async fn health_check(
+        &self,
+        _caller: Caller,
+        _request: api::HealthCheckRequest,
+    ) -> api::HealthCheckResponse {
+        api::HealthCheckResponse::Ok(types::Health {
+            status: "ok".into(),
+        })
     }
 
-    async fn readiness_check(&self, caller: Caller, _request: api::ReadinessCheckRequest) -> api::ReadinessCheckResponse {
+    async fn readiness_check(
+        &self,
+        caller: Caller,
+        _request: api::ReadinessCheckRequest,
+    ) -> api::ReadinessCheckResponse {
         if self.app.store.ping().await {
-            api::ReadinessCheckResponse::Ok(types::Health { status: "ok".into() })
+            api::ReadinessCheckResponse::Ok(types::Health {
+                status: "ok".into(),
+            })
         } else {
             let (_, body) = errors::render(&AppError::NotReady, &caller.request_id);
             api::ReadinessCheckResponse::ServiceUnavailable(body)
         }
     }
 
-    async fn get_open_api_document(&self, _caller: Caller, _request: api::GetOpenApiDocumentRequest) -> api::GetOpenApiDocumentResponse {
+    async fn get_open_api_document(
+        &self,
+        _caller: Caller,
+        _request: api::GetOpenApiDocumentRequest,
+    ) -> api::GetOpenApiDocumentResponse {
         let document = match self.spec.as_ref() {
             serde_json::Value::Object(map) => map.clone().into_iter().collect(),
             _ => Default::default(),
@@ -160,93 +199,182 @@ impl Api for Server {
         api::GetOpenApiDocumentResponse::Ok(document)
     }
 
-    async fn create_project(&self, caller: Caller, request: api::CreateProjectRequest) -> api::CreateProjectResponse {
+    async fn create_project(
+        &self,
+        caller: Caller,
+        request: api::CreateProjectRequest,
+    ) -> api::CreateProjectResponse {
         respond!(caller, CreateProjectResponse::Created, {
             let created = self.app.project_create(&request.body.name, false).await?;
             let pair = |mode| {
-                let (_, pk, sk) = created.keys.iter().find(|(m, _, _)| *m == mode).expect("both modes have keys");
-                types::KeyPair { publishable_key: pk.clone(), secret_key: sk.clone() }
+                let (_, pk, sk) = created
+                    .keys
+                    .iter()
+                    .find(|(m, _, _)| *m == mode)
+                    .expect("both modes have keys");
+                types::KeyPair {
+                    publishable_key: pk.clone(),
+                    secret_key: sk.clone(),
+                }
             };
             Ok(types::ProjectCreated {
-                project: types::Project { id: created.id.clone(), name: created.name.clone(), created_at: convert::ts(created.created_at) },
-                keys: types::ProjectKeys { test: pair(crate::store::Mode::Test), live: pair(crate::store::Mode::Live) },
+                project: types::Project {
+                    id: created.id.clone(),
+                    name: created.name.clone(),
+                    created_at: convert::ts(created.created_at),
+                },
+                keys: types::ProjectKeys {
+                    test: pair(crate::store::Mode::Test),
+                    live: pair(crate::store::Mode::Live),
+                },
             })
         })
     }
 
-    async fn get_customer_state(&self, caller: Caller, _request: api::GetCustomerStateRequest) -> api::GetCustomerStateResponse {
+    async fn get_customer_state(
+        &self,
+        caller: Caller,
+        _request: api::GetCustomerStateRequest,
+    ) -> api::GetCustomerStateResponse {
         respond!(caller, GetCustomerStateResponse::Ok, {
             let state = self.app.customer_state(caller.user()?).await?;
             Ok(convert::customer_state(&state))
         })
     }
 
-    async fn track_usage(&self, caller: Caller, request: api::TrackUsageRequest) -> api::TrackUsageResponse {
+    async fn track_usage(
+        &self,
+        caller: Caller,
+        request: api::TrackUsageRequest,
+    ) -> api::TrackUsageResponse {
         respond!(caller, TrackUsageResponse::Ok, {
             let body = request.body.unwrap_or_default();
-            let amount = i64::try_from(body.amount.get()).map_err(|_| AppError::validation("amount", "`amount` is too large."))?;
+            let amount = i64::try_from(body.amount.get())
+                .map_err(|_| AppError::validation("amount", "`amount` is too large."))?;
             let metric = body.metric.map(|m| m.to_string());
             let key = request.idempotency_key.map(|k| k.to_string());
-            let report = self.app.usage_track(caller.user()?, metric.as_deref(), amount, key.as_deref()).await?;
+            let report = self
+                .app
+                .usage_track(caller.user()?, metric.as_deref(), amount, key.as_deref())
+                .await?;
             Ok(convert::usage(&report))
         })
     }
 
-    async fn check_usage(&self, caller: Caller, request: api::CheckUsageRequest) -> api::CheckUsageResponse {
+    async fn check_usage(
+        &self,
+        caller: Caller,
+        request: api::CheckUsageRequest,
+    ) -> api::CheckUsageResponse {
         respond!(caller, CheckUsageResponse::Ok, {
             let metric = request.metric.map(|m| m.to_string());
-            let report = self.app.usage_check(caller.user()?, metric.as_deref()).await?;
+            let report = self
+                .app
+                .usage_check(caller.user()?, metric.as_deref())
+                .await?;
             Ok(convert::usage(&report))
         })
     }
 
-    async fn create_dev_token(&self, caller: Caller, request: api::CreateDevTokenRequest) -> api::CreateDevTokenResponse {
+    async fn create_dev_token(
+        &self,
+        caller: Caller,
+        request: api::CreateDevTokenRequest,
+    ) -> api::CreateDevTokenResponse {
         respond!(caller, CreateDevTokenResponse::Created, {
             let tenant = caller.secret()?;
             let body = request.body;
             let email = body.email.map(|e| e.to_string());
             let (token, issuer, expires_at) = self
                 .app
-                .dev_token_create(tenant, &body.user_id, email.as_deref(), i64::from(body.expires_in_seconds.get()))
+                .dev_token_create(
+                    tenant,
+                    &body.user_id,
+                    email.as_deref(),
+                    i64::from(body.expires_in_seconds.get()),
+                )
                 .await?;
-            Ok(types::DevToken { token, user_id: body.user_id.to_string(), issuer, expires_at: convert::ts(expires_at) })
+            Ok(types::DevToken {
+                token,
+                user_id: body.user_id.to_string(),
+                issuer,
+                expires_at: convert::ts(expires_at),
+            })
         })
     }
 
-    async fn get_dev_jwks(&self, _caller: Caller, _request: api::GetDevJwksRequest) -> api::GetDevJwksResponse {
-        let jwks = serde_json::from_value(self.app.identity.dev_jwks()).unwrap_or(types::Jwks { keys: Vec::new() });
+    async fn get_dev_jwks(
+        &self,
+        _caller: Caller,
+        _request: api::GetDevJwksRequest,
+    ) -> api::GetDevJwksResponse {
+        let jwks = serde_json::from_value(self.app.identity.dev_jwks())
+            .unwrap_or(types::Jwks { keys: Vec::new() });
         api::GetDevJwksResponse::Ok(jwks)
     }
 
-    async fn list_products(&self, caller: Caller, request: api::ListProductsRequest) -> api::ListProductsResponse {
+    async fn list_products(
+        &self,
+        caller: Caller,
+        request: api::ListProductsRequest,
+    ) -> api::ListProductsResponse {
         respond!(caller, ListProductsResponse::Ok, {
             let (tenant, secret) = caller.reader()?;
-            let products = self.app.product_list(tenant, secret && request.include_archived).await?;
-            Ok(types::ProductList { products: products.iter().map(convert::product).collect::<AppResult<_>>()? })
+            let products = self
+                .app
+                .product_list(tenant, secret && request.include_archived)
+                .await?;
+            Ok(types::ProductList {
+                products: products
+                    .iter()
+                    .map(convert::product)
+                    .collect::<AppResult<_>>()?,
+            })
         })
     }
 
-    async fn create_product(&self, caller: Caller, request: api::CreateProductRequest) -> api::CreateProductResponse {
+    async fn create_product(
+        &self,
+        caller: Caller,
+        request: api::CreateProductRequest,
+    ) -> api::CreateProductResponse {
         respond!(caller, CreateProductResponse::Created, {
             let body = request.body;
             let input = ProductInput {
                 name: body.name.to_string(),
                 description: body.description.map(|d| d.to_string()),
                 metadata: body.metadata.map(metadata).unwrap_or_default(),
-                prices: body.prices.into_iter().map(|p| (p.currency.to_string(), p.unit_amount)).collect(),
+                prices: body
+                    .prices
+                    .into_iter()
+                    .map(|p| (p.currency.to_string(), p.unit_amount))
+                    .collect(),
             };
             convert::product(&self.app.product_create(caller.secret()?, input).await?)
         })
     }
 
-    async fn get_product(&self, caller: Caller, request: api::GetProductRequest) -> api::GetProductResponse {
+    async fn get_product(
+        &self,
+        caller: Caller,
+        request: api::GetProductRequest,
+    ) -> api::GetProductResponse {
         respond!(caller, GetProductResponse::Ok, {
             let (tenant, secret) = caller.reader()?;
-            convert::product(&self.app.product_get(tenant, &request.product_id, secret).await?)
+            convert::product(
+                &self
+                    .app
+                    .product_get(tenant, &request.product_id, secret)
+                    .await?,
+            )
         })
     }
 
-    async fn update_product(&self, caller: Caller, request: api::UpdateProductRequest) -> api::UpdateProductResponse {
+    async fn update_product(
+        &self,
+        caller: Caller,
+        request: api::UpdateProductRequest,
+    ) -> api::UpdateProductResponse {
         respond!(caller, UpdateProductResponse::Ok, {
             let body = request.body;
             let changes = ProductChanges {
@@ -255,26 +383,56 @@ impl Api for Server {
                 metadata: body.metadata.map(metadata),
                 active: body.active,
             };
-            convert::product(&self.app.product_update(caller.secret()?, &request.product_id, changes).await?)
+            convert::product(
+                &self
+                    .app
+                    .product_update(caller.secret()?, &request.product_id, changes)
+                    .await?,
+            )
         })
     }
 
-    async fn archive_product(&self, caller: Caller, request: api::ArchiveProductRequest) -> api::ArchiveProductResponse {
+    async fn archive_product(
+        &self,
+        caller: Caller,
+        request: api::ArchiveProductRequest,
+    ) -> api::ArchiveProductResponse {
         respond!(caller, ArchiveProductResponse::Ok, {
-            let changes = ProductChanges { active: Some(false), ..Default::default() };
-            convert::product(&self.app.product_update(caller.secret()?, &request.product_id, changes).await?)
+            let changes = ProductChanges {
+                active: Some(false),
+                ..Default::default()
+            };
+            convert::product(
+                &self
+                    .app
+                    .product_update(caller.secret()?, &request.product_id, changes)
+                    .await?,
+            )
         })
     }
 
-    async fn list_tiers(&self, caller: Caller, request: api::ListTiersRequest) -> api::ListTiersResponse {
+    async fn list_tiers(
+        &self,
+        caller: Caller,
+        request: api::ListTiersRequest,
+    ) -> api::ListTiersResponse {
         respond!(caller, ListTiersResponse::Ok, {
             let (tenant, secret) = caller.reader()?;
-            let tiers = self.app.tier_list(tenant, secret && request.include_archived).await?;
-            Ok(types::TierList { tiers: tiers.iter().map(convert::tier).collect::<AppResult<_>>()? })
+            let tiers = self
+                .app
+                .tier_list(tenant, secret && request.include_archived)
+                .await?;
+            Ok(types::TierList {
+                tiers: tiers.iter().map(convert::tier).collect::<AppResult<_>>()?,
+            })
         })
     }
 
-    async fn create_tier(&self, caller: Caller, request: api::CreateTierRequest) -> api::CreateTierResponse {
+    async fn create_tier(
+        &self,
+        caller: Caller,
+        request: api::CreateTierRequest,
+    ) -> api::CreateTierResponse {
         respond!(caller, CreateTierResponse::Created, {
             let body = request.body;
             let input = TierInput {
@@ -296,7 +454,11 @@ impl Api for Server {
         })
     }
 
-    async fn update_tier(&self, caller: Caller, request: api::UpdateTierRequest) -> api::UpdateTierResponse {
+    async fn update_tier(
+        &self,
+        caller: Caller,
+        request: api::UpdateTierRequest,
+    ) -> api::UpdateTierResponse {
         respond!(caller, UpdateTierResponse::Ok, {
             let body = request.body;
             let changes = TierChanges {
@@ -307,65 +469,142 @@ impl Api for Server {
                 rate_limit: rate_limit(body.rate_limit),
                 active: body.active,
             };
-            convert::tier(&self.app.tier_update(caller.secret()?, &request.tier_id, changes).await?)
+            convert::tier(
+                &self
+                    .app
+                    .tier_update(caller.secret()?, &request.tier_id, changes)
+                    .await?,
+            )
         })
     }
 
-    async fn archive_tier(&self, caller: Caller, request: api::ArchiveTierRequest) -> api::ArchiveTierResponse {
+    async fn archive_tier(
+        &self,
+        caller: Caller,
+        request: api::ArchiveTierRequest,
+    ) -> api::ArchiveTierResponse {
         respond!(caller, ArchiveTierResponse::Ok, {
-            convert::tier(&self.app.tier_archive(caller.secret()?, &request.tier_id).await?)
+            convert::tier(
+                &self
+                    .app
+                    .tier_archive(caller.secret()?, &request.tier_id)
+                    .await?,
+            )
         })
     }
 
-    async fn list_customers(&self, caller: Caller, request: api::ListCustomersRequest) -> api::ListCustomersResponse {
+    async fn list_customers(
+        &self,
+        caller: Caller,
+        request: api::ListCustomersRequest,
+    ) -> api::ListCustomersResponse {
         respond!(caller, ListCustomersResponse::Ok, {
             let starting_after = request.starting_after.map(|s| s.to_string());
             let query = request.query.map(|q| q.to_string());
             let (views, has_more) = self
                 .app
-                .customer_list(caller.secret()?, i64::from(request.limit.get()), starting_after.as_deref(), query.as_deref())
+                .customer_list(
+                    caller.secret()?,
+                    i64::from(request.limit.get()),
+                    starting_after.as_deref(),
+                    query.as_deref(),
+                )
                 .await?;
-            let next_cursor = if has_more { views.last().map(|v| v.customer.user_id.clone()) } else { None };
-            Ok(types::CustomerList { data: views.iter().map(convert::customer).collect(), has_more, next_cursor })
+            let next_cursor = if has_more {
+                views.last().map(|v| v.customer.user_id.clone())
+            } else {
+                None
+            };
+            Ok(types::CustomerList {
+                data: views.iter().map(convert::customer).collect(),
+                has_more,
+                next_cursor,
+            })
         })
     }
 
-    async fn get_customer(&self, caller: Caller, request: api::GetCustomerRequest) -> api::GetCustomerResponse {
+    async fn get_customer(
+        &self,
+        caller: Caller,
+        request: api::GetCustomerRequest,
+    ) -> api::GetCustomerResponse {
         respond!(caller, GetCustomerResponse::Ok, {
-            convert::customer_detail(&self.app.customer_get(caller.secret()?, &request.user_id).await?)
+            convert::customer_detail(
+                &self
+                    .app
+                    .customer_get(caller.secret()?, &request.user_id)
+                    .await?,
+            )
         })
     }
 
-    async fn update_customer(&self, caller: Caller, request: api::UpdateCustomerRequest) -> api::UpdateCustomerResponse {
+    async fn update_customer(
+        &self,
+        caller: Caller,
+        request: api::UpdateCustomerRequest,
+    ) -> api::UpdateCustomerResponse {
         respond!(caller, UpdateCustomerResponse::Ok, {
             let tier = request.body.tier.map(|t| t.to_string());
-            convert::customer_detail(&self.app.customer_override(caller.secret()?, &request.user_id, tier.as_deref()).await?)
+            convert::customer_detail(
+                &self
+                    .app
+                    .customer_override(caller.secret()?, &request.user_id, tier.as_deref())
+                    .await?,
+            )
         })
     }
 
-    async fn list_api_keys(&self, caller: Caller, _request: api::ListApiKeysRequest) -> api::ListApiKeysResponse {
+    async fn list_api_keys(
+        &self,
+        caller: Caller,
+        _request: api::ListApiKeysRequest,
+    ) -> api::ListApiKeysResponse {
         respond!(caller, ListApiKeysResponse::Ok, {
             let keys = self.app.api_key_list(caller.secret()?).await?;
-            Ok(types::ApiKeyList { keys: keys.iter().map(convert::api_key).collect() })
+            Ok(types::ApiKeyList {
+                keys: keys.iter().map(convert::api_key).collect(),
+            })
         })
     }
 
-    async fn rotate_secret_key(&self, caller: Caller, request: api::RotateSecretKeyRequest) -> api::RotateSecretKeyResponse {
+    async fn rotate_secret_key(
+        &self,
+        caller: Caller,
+        request: api::RotateSecretKeyRequest,
+    ) -> api::RotateSecretKeyResponse {
         respond!(caller, RotateSecretKeyResponse::Created, {
             let overlap = request.body.map(|b| b.expires_in_seconds).unwrap_or(3600);
-            let (id, secret_key, expire_at) = self.app.secret_key_rotate(caller.secret()?, i64::from(overlap)).await?;
-            Ok(types::SecretKeyRotated { id, secret_key, previous_keys_expire_at: convert::ts(expire_at) })
+            let (id, secret_key, expire_at) = self
+                .app
+                .secret_key_rotate(caller.secret()?, i64::from(overlap))
+                .await?;
+            Ok(types::SecretKeyRotated {
+                id,
+                secret_key,
+                previous_keys_expire_at: convert::ts(expire_at),
+            })
         })
     }
 
-    async fn get_settings(&self, caller: Caller, _request: api::GetSettingsRequest) -> api::GetSettingsResponse {
+    async fn get_settings(
+        &self,
+        caller: Caller,
+        _request: api::GetSettingsRequest,
+    ) -> api::GetSettingsResponse {
         respond!(caller, GetSettingsResponse::Ok, {
             let tenant = caller.secret()?;
-            Ok(convert::settings(tenant.mode, &self.app.settings_get(tenant).await?))
+            Ok(convert::settings(
+                tenant.mode,
+                &self.app.settings_get(tenant).await?,
+            ))
         })
     }
 
-    async fn update_settings(&self, caller: Caller, request: api::UpdateSettingsRequest) -> api::UpdateSettingsResponse {
+    async fn update_settings(
+        &self,
+        caller: Caller,
+        request: api::UpdateSettingsRequest,
+    ) -> api::UpdateSettingsResponse {
         respond!(caller, UpdateSettingsResponse::Ok, {
             let tenant = caller.secret()?;
             let mut settings = self.app.settings_get(tenant).await?;

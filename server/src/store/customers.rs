@@ -40,7 +40,11 @@ impl Store {
         customer_row(&row)
     }
 
-    pub async fn customer_get(&self, tenant: &Tenant, user_id: &str) -> StoreResult<Option<CustomerRow>> {
+    pub async fn customer_get(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+    ) -> StoreResult<Option<CustomerRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM customers WHERE project_id = $1 AND mode = $2 AND user_id = $3"
         ))
@@ -62,7 +66,11 @@ impl Store {
         query: Option<&str>,
     ) -> StoreResult<(Vec<CustomerRow>, bool)> {
         let pattern = query.map(|q| {
-            let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             format!("%{escaped}%")
         });
         let rows = sqlx::query(&format!(
@@ -78,7 +86,8 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(self.pool())
         .await?;
-        let mut customers: Vec<CustomerRow> = rows.iter().map(customer_row).collect::<StoreResult<_>>()?;
+        let mut customers: Vec<CustomerRow> =
+            rows.iter().map(customer_row).collect::<StoreResult<_>>()?;
         let has_more = customers.len() as i64 > limit;
         customers.truncate(limit as usize);
         Ok((customers, has_more))

@@ -85,7 +85,16 @@ impl Store {
             .await?;
         }
         for tier in tiers {
-            super::tiers::insert(&mut tx, &Tenant { project_id: id.to_string(), mode: tier.mode }, tier, now).await?;
+            super::tiers::insert(
+                &mut tx,
+                &Tenant {
+                    project_id: id.to_string(),
+                    mode: tier.mode,
+                },
+                tier,
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -166,7 +175,10 @@ impl Store {
         Ok(SettingsRow {
             jwt_issuer: row.try_get("jwt_issuer")?,
             jwks_url: row.try_get("jwks_url")?,
-            allowed_origins: from_json("allowed_origins", &row.try_get::<String, _>("allowed_origins")?)?,
+            allowed_origins: from_json(
+                "allowed_origins",
+                &row.try_get::<String, _>("allowed_origins")?,
+            )?,
             leeway_seconds: row.try_get("leeway_seconds")?,
             dev_issuer_enabled: row.try_get::<i64, _>("dev_issuer_enabled")? != 0,
         })
@@ -191,15 +203,23 @@ impl Store {
 
     /// The development issuer's signing key, if one was made.
     pub async fn dev_key_get(&self) -> StoreResult<Option<(String, String)>> {
-        let row = sqlx::query("SELECT kid, private_pem FROM dev_signing_keys ORDER BY created_at, kid LIMIT 1")
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| Ok((r.try_get("kid")?, r.try_get("private_pem")?))).transpose()
+        let row = sqlx::query(
+            "SELECT kid, private_pem FROM dev_signing_keys ORDER BY created_at, kid LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| Ok((r.try_get("kid")?, r.try_get("private_pem")?)))
+            .transpose()
     }
 
     /// Stores a signing key unless one exists; returns whichever key won, so concurrent
     /// replicas agree on one.
-    pub async fn dev_key_init(&self, kid: &str, pem: &str, now: i64) -> StoreResult<(String, String)> {
+    pub async fn dev_key_init(
+        &self,
+        kid: &str,
+        pem: &str,
+        now: i64,
+    ) -> StoreResult<(String, String)> {
         sqlx::query(
             "INSERT INTO dev_signing_keys (kid, private_pem, created_at) \
              SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM dev_signing_keys)",
@@ -233,7 +253,9 @@ fn key_row(r: &sqlx::any::AnyRow) -> StoreResult<KeyRow> {
 
 impl Store {
     pub async fn project_count(&self) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM projects").fetch_one(self.pool()).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM projects")
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get("n")?)
     }
 }

@@ -48,10 +48,10 @@ impl StoreError {
     /// Maps unique-constraint violations to [`StoreError::Conflict`]; the one place that reads
     /// database error codes.
     fn from_sqlx(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                return StoreError::Conflict(db.message().to_string());
-            }
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Conflict(db.message().to_string());
         }
         StoreError::Database(e)
     }

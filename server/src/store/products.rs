@@ -64,7 +64,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn product_list(&self, tenant: &Tenant, include_archived: bool) -> StoreResult<Vec<ProductRow>> {
+    pub async fn product_list(
+        &self,
+        tenant: &Tenant,
+        include_archived: bool,
+    ) -> StoreResult<Vec<ProductRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM products WHERE project_id = $1 AND mode = $2 AND (active = 1 OR $3 = 1) \
              ORDER BY created_at DESC, id DESC"
@@ -74,7 +78,8 @@ impl Store {
         .bind(flag(include_archived))
         .fetch_all(self.pool())
         .await?;
-        let mut products: Vec<ProductRow> = rows.iter().map(product_row).collect::<StoreResult<_>>()?;
+        let mut products: Vec<ProductRow> =
+            rows.iter().map(product_row).collect::<StoreResult<_>>()?;
         let prices = sqlx::query(
             "SELECT p.product_id, p.id, p.currency, p.unit_amount FROM prices p \
              JOIN products pr ON pr.id = p.product_id \
@@ -86,7 +91,10 @@ impl Store {
         .await?;
         let mut by_product: BTreeMap<String, Vec<PriceRow>> = BTreeMap::new();
         for r in &prices {
-            by_product.entry(r.try_get("product_id")?).or_default().push(price_row(r)?);
+            by_product
+                .entry(r.try_get("product_id")?)
+                .or_default()
+                .push(price_row(r)?);
         }
         for p in &mut products {
             p.prices = by_product.remove(&p.id).unwrap_or_default();
@@ -107,10 +115,12 @@ impl Store {
             return Ok(None);
         };
         let mut product = product_row(&row)?;
-        let prices = sqlx::query("SELECT id, currency, unit_amount FROM prices WHERE product_id = $1 ORDER BY position")
-            .bind(id)
-            .fetch_all(self.pool())
-            .await?;
+        let prices = sqlx::query(
+            "SELECT id, currency, unit_amount FROM prices WHERE product_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
         product.prices = prices.iter().map(price_row).collect::<StoreResult<_>>()?;
         Ok(Some(product))
     }

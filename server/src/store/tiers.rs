@@ -90,7 +90,12 @@ pub(super) async fn insert(
 }
 
 impl Store {
-    pub async fn tier_create(&self, tenant: &Tenant, tier: &NewTier<'_>, now: i64) -> StoreResult<TierRow> {
+    pub async fn tier_create(
+        &self,
+        tenant: &Tenant,
+        tier: &NewTier<'_>,
+        now: i64,
+    ) -> StoreResult<TierRow> {
         let mut tx = self.pool().begin().await?;
         insert(&mut tx, tenant, tier, now).await?;
         tx.commit().await?;
@@ -99,7 +104,11 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("tier vanished after insert".into()))
     }
 
-    pub async fn tier_list(&self, tenant: &Tenant, include_archived: bool) -> StoreResult<Vec<TierRow>> {
+    pub async fn tier_list(
+        &self,
+        tenant: &Tenant,
+        include_archived: bool,
+    ) -> StoreResult<Vec<TierRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND (active = 1 OR $3 = 1) \
              ORDER BY is_default DESC, created_at, id"
@@ -113,22 +122,26 @@ impl Store {
     }
 
     pub async fn tier_get(&self, tenant: &Tenant, id: &str) -> StoreResult<Option<TierRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND id = $3"))
-            .bind(&tenant.project_id)
-            .bind(tenant.mode.as_str())
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND id = $3"
+        ))
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(tier_row).transpose()
     }
 
     pub async fn tier_by_name(&self, tenant: &Tenant, name: &str) -> StoreResult<Option<TierRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND name = $3"))
-            .bind(&tenant.project_id)
-            .bind(tenant.mode.as_str())
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND name = $3"
+        ))
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(tier_row).transpose()
     }
 
@@ -145,7 +158,12 @@ impl Store {
 
     /// Writes back a changed tier; making it the default clears the flag elsewhere in the
     /// same transaction.
-    pub async fn tier_update(&self, tenant: &Tenant, tier: &TierRow, now: i64) -> StoreResult<TierRow> {
+    pub async fn tier_update(
+        &self,
+        tenant: &Tenant,
+        tier: &TierRow,
+        now: i64,
+    ) -> StoreResult<TierRow> {
         let mut tx = self.pool().begin().await?;
         if tier.is_default {
             sqlx::query(

@@ -35,7 +35,12 @@ pub struct Counter<'a> {
 /// The one statement that counts. With a hard limit the increment happens only when the new
 /// count stays within it, decided by the database row lock, so concurrent requests can never
 /// push the count past the limit.
-async fn increment<'e, E>(ex: E, c: &Counter<'_>, amount: i64, hard_limit: Option<i64>) -> StoreResult<Option<i64>>
+async fn increment<'e, E>(
+    ex: E,
+    c: &Counter<'_>,
+    amount: i64,
+    hard_limit: Option<i64>,
+) -> StoreResult<Option<i64>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -77,12 +82,18 @@ where
             .await?,
         ),
     };
-    row.map(|r| r.try_get::<i64, _>("count").map_err(StoreError::from)).transpose()
+    row.map(|r| r.try_get::<i64, _>("count").map_err(StoreError::from))
+        .transpose()
 }
 
 impl Store {
     /// Adds `amount` unless that would pass `hard_limit`.
-    pub async fn usage_increment(&self, c: &Counter<'_>, amount: i64, hard_limit: Option<i64>) -> StoreResult<TrackOutcome> {
+    pub async fn usage_increment(
+        &self,
+        c: &Counter<'_>,
+        amount: i64,
+        hard_limit: Option<i64>,
+    ) -> StoreResult<TrackOutcome> {
         match increment(self.pool(), c, amount, hard_limit).await? {
             Some(count) => Ok(TrackOutcome::Counted(count)),
             None => Ok(TrackOutcome::LimitExceeded(self.usage_get(c).await?)),
@@ -93,6 +104,7 @@ impl Store {
     /// claimed first (so a concurrent duplicate waits on it), the increment runs, and the
     /// response is stored with it. A refused increment stores nothing, so a retry is judged
     /// afresh.
+    #[allow(clippy::too_many_arguments)] // each is one column of the claimed key or the count
     pub async fn usage_increment_idempotent(
         &self,
         c: &Counter<'_>,
@@ -135,7 +147,9 @@ impl Store {
             return match (stored_hash == request_hash, response) {
                 (false, _) => Ok(IdempotentOutcome::Mismatch),
                 (true, Some(response)) => Ok(IdempotentOutcome::Replayed(response)),
-                (true, None) => Err(StoreError::Corrupt("idempotency key without response".into())),
+                (true, None) => Err(StoreError::Corrupt(
+                    "idempotency key without response".into(),
+                )),
             };
         }
         match increment(&mut *tx, c, amount, hard_limit).await? {
@@ -156,7 +170,9 @@ impl Store {
             }
             None => {
                 tx.rollback().await?;
-                Ok(IdempotentOutcome::Fresh(TrackOutcome::LimitExceeded(self.usage_get(c).await?)))
+                Ok(IdempotentOutcome::Fresh(TrackOutcome::LimitExceeded(
+                    self.usage_get(c).await?,
+                )))
             }
         }
     }
@@ -179,7 +195,12 @@ impl Store {
     }
 
     /// Every metric the user has counted in `period`, by name.
-    pub async fn usage_for_user(&self, tenant: &Tenant, user_id: &str, period: &str) -> StoreResult<Vec<(String, i64)>> {
+    pub async fn usage_for_user(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        period: &str,
+    ) -> StoreResult<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT metric, count FROM usage_counters WHERE project_id = $1 AND mode = $2 AND user_id = $3 AND period = $4 \
              ORDER BY metric",

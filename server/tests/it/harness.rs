@@ -30,7 +30,8 @@ pub struct Keys {
 }
 
 fn postgres_server() -> String {
-    std::env::var("DREAM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("DREAM_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
@@ -38,11 +39,17 @@ async fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("dream.db").display()),
         Backend::Postgres => {
             use sqlx::Connection;
-            let name = format!("dream_test_{}", dream_server::app::ids::random(12).to_lowercase());
+            let name = format!(
+                "dream_test_{}",
+                dream_server::app::ids::random(12).to_lowercase()
+            );
             let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", postgres_server()))
                 .await
                 .expect("Postgres is reachable (start it, or set DREAM_TEST_POSTGRES)");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create test database");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create test database");
             format!("{}/{name}", postgres_server())
         }
     }
@@ -54,17 +61,44 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = fresh_database(backend, &dir).await;
         let store = Store::connect(&url).await.expect("store connects");
-        let app = Arc::new(App::new(store, Some(OPERATOR_TOKEN.to_string())).await.expect("app starts"));
-        let created = app.project_create("Test project", true).await.expect("project");
+        let app = Arc::new(
+            App::new(store, Some(OPERATOR_TOKEN.to_string()))
+                .await
+                .expect("app starts"),
+        );
+        let created = app
+            .project_create("Test project", true)
+            .await
+            .expect("project");
         let keys = |mode: &str| {
-            let (_, pk, sk) = created.keys.iter().find(|(m, _, _)| m.as_str() == mode).expect("keys").clone();
-            Keys { publishable: pk, secret: sk }
+            let (_, pk, sk) = created
+                .keys
+                .iter()
+                .find(|(m, _, _)| m.as_str() == mode)
+                .expect("keys")
+                .clone();
+            Keys {
+                publishable: pk,
+                secret: sk,
+            }
         };
         let router = dream_server::serve::router(app.clone()).expect("router");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(dream_server::serve::serve(router, listener, std::future::pending()));
-        TestApp { base, app, test: keys("test"), live: keys("live"), _dir: dir }
+        tokio::spawn(dream_server::serve::serve(
+            router,
+            listener,
+            std::future::pending(),
+        ));
+        TestApp {
+            base,
+            app,
+            test: keys("test"),
+            live: keys("live"),
+            _dir: dir,
+        }
     }
 
     /// A client sending the given headers on every request.
@@ -76,7 +110,10 @@ impl TestApp {
                 reqwest::header::HeaderValue::from_str(value).expect("header value"),
             );
         }
-        let http = reqwest::Client::builder().default_headers(map).build().expect("http client");
+        let http = reqwest::Client::builder()
+            .default_headers(map)
+            .build()
+            .expect("http client");
         Client::new_with_client(&self.base, http)
     }
 
@@ -93,7 +130,10 @@ impl TestApp {
     }
 
     pub fn user(&self, keys: &Keys, token: &str) -> Client {
-        self.client_with(&[("x-publishable-key", &keys.publishable), ("authorization", &format!("Bearer {token}"))])
+        self.client_with(&[
+            ("x-publishable-key", &keys.publishable),
+            ("authorization", &format!("Bearer {token}")),
+        ])
     }
 
     /// A development token for `user_id` in the test mode.
@@ -111,13 +151,19 @@ impl TestApp {
 
 /// The status and error code of a failed call.
 pub fn error_of<T: std::fmt::Debug>(
-    result: Result<progenitor_client::ResponseValue<T>, progenitor_client::Error<dream_client::types::Error>>,
+    result: Result<
+        progenitor_client::ResponseValue<T>,
+        progenitor_client::Error<dream_client::types::Error>,
+    >,
 ) -> (u16, String) {
     match result {
         Err(progenitor_client::Error::ErrorResponse(response)) => {
             let status = response.status().as_u16();
             let body = response.into_inner();
-            assert!(body.request_id.starts_with("req_"), "every error carries the request id");
+            assert!(
+                body.request_id.starts_with("req_"),
+                "every error carries the request id"
+            );
             (status, body.code)
         }
         other => panic!("expected an error response, got {other:?}"),

@@ -5,7 +5,11 @@ use dream_client::types;
 
 use crate::harness::{Backend, TestApp, error_of};
 
-crate::on_both_stores!(jose_tokens_verify_and_every_bad_token_is_refused, dev_issuer_is_test_mode_and_opt_in_only, credentials_of_the_wrong_kind_are_refused);
+crate::on_both_stores!(
+    jose_tokens_verify_and_every_bad_token_is_refused,
+    dev_issuer_is_test_mode_and_opt_in_only,
+    credentials_of_the_wrong_kind_are_refused
+);
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/jwt/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -23,7 +27,10 @@ async fn jwks_server() -> String {
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let url = format!(
+        "http://{}/.well-known/jwks.json",
+        listener.local_addr().unwrap()
+    );
     tokio::spawn(async move { axum::serve(listener, router).await });
     url
 }
@@ -50,7 +57,13 @@ async fn jose_tokens_verify_and_every_bad_token_is_refused(backend: Backend) {
         .expect("settings");
 
     let valid = tokens["valid"].as_str().unwrap();
-    let me = t.user(&t.test, valid).get_customer_state().send().await.expect("a jose token verifies").into_inner();
+    let me = t
+        .user(&t.test, valid)
+        .get_customer_state()
+        .send()
+        .await
+        .expect("a jose token verifies")
+        .into_inner();
     assert_eq!(me.user_id, tokens["validUserId"].as_str().unwrap());
 
     for (name, code) in [
@@ -81,7 +94,13 @@ async fn jose_tokens_verify_and_every_bad_token_is_refused(backend: Backend) {
 
 async fn dev_issuer_is_test_mode_and_opt_in_only(backend: Backend) {
     let t = TestApp::start(backend).await;
-    let (status, code) = error_of(t.secret(&t.live).create_dev_token().body_map(|b| b.user_id("u".to_string())).send().await);
+    let (status, code) = error_of(
+        t.secret(&t.live)
+            .create_dev_token()
+            .body_map(|b| b.user_id("u".to_string()))
+            .send()
+            .await,
+    );
     assert_eq!((status, code.as_str()), (403, "live_mode_not_allowed"));
     let token = t.dev_token("user_dev").await;
     // A test token is no use with the live publishable key.
@@ -89,18 +108,43 @@ async fn dev_issuer_is_test_mode_and_opt_in_only(backend: Backend) {
     assert_eq!((status, code.as_str()), (401, "invalid_token"));
     // Another project's keys refuse this project's development tokens.
     let other = t.app.project_create("Other", true).await.unwrap();
-    let (_, other_pk, _) = other.keys.iter().find(|(m, _, _)| m.as_str() == "test").unwrap().clone();
-    let foreign = t.client_with(&[("x-publishable-key", &other_pk), ("authorization", &format!("Bearer {token}"))]);
+    let (_, other_pk, _) = other
+        .keys
+        .iter()
+        .find(|(m, _, _)| m.as_str() == "test")
+        .unwrap()
+        .clone();
+    let foreign = t.client_with(&[
+        ("x-publishable-key", &other_pk),
+        ("authorization", &format!("Bearer {token}")),
+    ]);
     let (status, code) = error_of(foreign.get_customer_state().send().await);
     assert_eq!((status, code.as_str()), (401, "invalid_token"));
     // Opting out stops both minting and accepting.
-    t.secret(&t.test).update_settings().body_map(|b| b.dev_issuer_enabled(Some(false))).send().await.unwrap();
-    let (status, code) = error_of(t.secret(&t.test).create_dev_token().body_map(|b| b.user_id("u".to_string())).send().await);
+    t.secret(&t.test)
+        .update_settings()
+        .body_map(|b| b.dev_issuer_enabled(Some(false)))
+        .send()
+        .await
+        .unwrap();
+    let (status, code) = error_of(
+        t.secret(&t.test)
+            .create_dev_token()
+            .body_map(|b| b.user_id("u".to_string()))
+            .send()
+            .await,
+    );
     assert_eq!((status, code.as_str()), (403, "dev_issuer_disabled"));
     let (status, code) = error_of(t.user(&t.test, &token).get_customer_state().send().await);
     assert_eq!((status, code.as_str()), (401, "invalid_token"));
     // The published JWKS verifies what the issuer signs.
-    let jwks = t.anonymous().get_dev_jwks().send().await.unwrap().into_inner();
+    let jwks = t
+        .anonymous()
+        .get_dev_jwks()
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(jwks.keys.len(), 1);
     assert_eq!(jwks.keys[0].alg.as_deref(), Some("RS256"));
 }
@@ -109,26 +153,87 @@ async fn credentials_of_the_wrong_kind_are_refused(backend: Backend) {
     let t = TestApp::start(backend).await;
     let token = t.dev_token("user_kinds").await;
     let cases: Vec<(&str, (u16, String))> = vec![
-        ("no credential on a user route", error_of(t.anonymous().get_customer_state().send().await)),
-        ("publishable key without a token", error_of(t.publishable(&t.test).get_customer_state().send().await)),
-        ("secret key on a user route", error_of(t.secret(&t.test).get_customer_state().send().await)),
-        ("publishable key on an admin route", error_of(t.publishable(&t.test).list_customers().send().await)),
-        ("user token on an admin route", error_of(t.user(&t.test, &token).list_customers().send().await)),
-        ("no credential on an admin route", error_of(t.anonymous().list_customers().send().await)),
-        ("unknown secret key", error_of(t.client_with(&[("authorization", "Bearer sk_test_unknown")]).list_customers().send().await)),
-        ("unknown publishable key", error_of(t.client_with(&[("x-publishable-key", "pk_test_unknown")]).list_tiers().send().await)),
-        ("no operator token", error_of(t.anonymous().create_project().body_map(|b| b.name("x".parse::<types::ProjectCreateName>().unwrap())).send().await)),
+        (
+            "no credential on a user route",
+            error_of(t.anonymous().get_customer_state().send().await),
+        ),
+        (
+            "publishable key without a token",
+            error_of(t.publishable(&t.test).get_customer_state().send().await),
+        ),
+        (
+            "secret key on a user route",
+            error_of(t.secret(&t.test).get_customer_state().send().await),
+        ),
+        (
+            "publishable key on an admin route",
+            error_of(t.publishable(&t.test).list_customers().send().await),
+        ),
+        (
+            "user token on an admin route",
+            error_of(t.user(&t.test, &token).list_customers().send().await),
+        ),
+        (
+            "no credential on an admin route",
+            error_of(t.anonymous().list_customers().send().await),
+        ),
+        (
+            "unknown secret key",
+            error_of(
+                t.client_with(&[("authorization", "Bearer sk_test_unknown")])
+                    .list_customers()
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "unknown publishable key",
+            error_of(
+                t.client_with(&[("x-publishable-key", "pk_test_unknown")])
+                    .list_tiers()
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "no operator token",
+            error_of(
+                t.anonymous()
+                    .create_project()
+                    .body_map(|b| b.name("x".parse::<types::ProjectCreateName>().unwrap()))
+                    .send()
+                    .await,
+            ),
+        ),
     ];
-    let got: Vec<(&str, u16, &str)> = cases.iter().map(|(name, (s, c))| (*name, *s, c.as_str())).collect();
-    assert_eq!(got, vec![
-        ("no credential on a user route", 401, "missing_credentials"),
-        ("publishable key without a token", 401, "missing_credentials"),
-        ("secret key on a user route", 403, "user_token_required"),
-        ("publishable key on an admin route", 403, "secret_key_required"),
-        ("user token on an admin route", 403, "secret_key_required"),
-        ("no credential on an admin route", 401, "missing_credentials"),
-        ("unknown secret key", 401, "invalid_api_key"),
-        ("unknown publishable key", 401, "invalid_api_key"),
-        ("no operator token", 401, "invalid_operator_token"),
-    ]);
+    let got: Vec<(&str, u16, &str)> = cases
+        .iter()
+        .map(|(name, (s, c))| (*name, *s, c.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("no credential on a user route", 401, "missing_credentials"),
+            (
+                "publishable key without a token",
+                401,
+                "missing_credentials"
+            ),
+            ("secret key on a user route", 403, "user_token_required"),
+            (
+                "publishable key on an admin route",
+                403,
+                "secret_key_required"
+            ),
+            ("user token on an admin route", 403, "secret_key_required"),
+            (
+                "no credential on an admin route",
+                401,
+                "missing_credentials"
+            ),
+            ("unknown secret key", 401, "invalid_api_key"),
+            ("unknown publishable key", 401, "invalid_api_key"),
+            ("no operator token", 401, "invalid_operator_token"),
+        ]
+    );
 }
