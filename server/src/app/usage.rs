@@ -63,15 +63,8 @@ impl App {
         })
     }
 
-    /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.
-    pub async fn usage_track(
-        &self,
-        ctx: &UserContext,
-        metric: Option<&str>,
-        amount: i64,
-        idempotency_key: Option<&str>,
-    ) -> AppResult<MetricReport> {
-        let at = now();
+    /// Registers the user on first sight and returns their tier.
+    async fn user_tier(&self, ctx: &UserContext, at: i64) -> AppResult<TierRow> {
         let customer = self
             .store
             .customer_upsert(
@@ -81,9 +74,20 @@ impl App {
                 at,
             )
             .await?;
-        let tier = self
-            .tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
-            .await?;
+        self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
+            .await
+    }
+
+    /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.
+    pub async fn usage_track(
+        &self,
+        ctx: &UserContext,
+        metric: Option<&str>,
+        amount: i64,
+        idempotency_key: Option<&str>,
+    ) -> AppResult<MetricReport> {
+        let at = now();
+        let tier = self.user_tier(ctx, at).await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
         let hard_limit = if enforcement == "hard" { limit } else { None };
@@ -150,18 +154,7 @@ impl App {
         metric: Option<&str>,
     ) -> AppResult<MetricReport> {
         let at = now();
-        let customer = self
-            .store
-            .customer_upsert(
-                &ctx.tenant,
-                &ctx.user.user_id,
-                ctx.user.email.as_deref(),
-                at,
-            )
-            .await?;
-        let tier = self
-            .tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
-            .await?;
+        let tier = self.user_tier(ctx, at).await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
         let period = Period::containing(at);
@@ -226,18 +219,7 @@ impl App {
     /// The signed-in user's state, registering them on first sight.
     pub async fn customer_state(&self, ctx: &UserContext) -> AppResult<CustomerState> {
         let at = now();
-        let customer = self
-            .store
-            .customer_upsert(
-                &ctx.tenant,
-                &ctx.user.user_id,
-                ctx.user.email.as_deref(),
-                at,
-            )
-            .await?;
-        let tier = self
-            .tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
-            .await?;
+        let tier = self.user_tier(ctx, at).await?;
         let period = Period::containing(at);
         let usage = self
             .usage_reports(&ctx.tenant, &ctx.user.user_id, &tier, &period)
