@@ -96,9 +96,10 @@ pub fn operations(spec: &OpenAPI) -> Result<Vec<Operation>, GenError> {
         };
         for (method, op) in item.iter() {
             let pointer = format!("{path_pointer}/{method}");
-            let id = op.operation_id.clone().ok_or_else(|| {
-                GenError::unsupported(&pointer, "an operation without an operationId")
-            })?;
+            let id = op
+                .operation_id
+                .clone()
+                .unwrap_or_else(|| synthesized_operation_id(method, path));
             let mut params: IndexMap<(String, &'static str), Param> = IndexMap::new();
             for (index, p) in item.parameters.iter().enumerate() {
                 let param = param(spec, p, &format!("{path_pointer}/parameters/{index}"))?;
@@ -159,6 +160,23 @@ pub fn operations(spec: &OpenAPI) -> Result<Vec<Operation>, GenError> {
         }
     }
     Ok(out)
+}
+
+/// An operation without an `operationId` is named after its method and path, the way a reader
+/// would say it: `patch /pets/{petId}/owner` becomes `patch_pets_by_pet_id_owner`.
+fn synthesized_operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        id.push('_');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(param) => {
+                id.push_str("by_");
+                id.push_str(&param.to_snake_case());
+            }
+            None => id.push_str(&segment.to_snake_case()),
+        }
+    }
+    id
 }
 
 fn location_name(location: Location) -> &'static str {
