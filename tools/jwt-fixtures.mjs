@@ -1,7 +1,7 @@
-// Makes the JWT fixtures the server's tests verify, with `jose`: an implementation independent
-// of the server's own signer. Run from the repository root:
+// Makes the JWT fixtures the conformance suite verifies, with `jose`: an implementation
+// independent of both the suite's signer and the server's. Run from the repository root:
 //   node tools/jwt-fixtures.mjs
-// It writes server/tests/fixtures/jwt/{jwks.json,tokens.json}. The private key is not kept.
+// It writes conformance/fixtures/jose.json. The private keys are not kept.
 import { writeFileSync } from 'node:fs';
 import { SignJWT, UnsecuredJWT, exportJWK, generateKeyPair, base64url } from 'jose';
 import { createHmac } from 'node:crypto';
@@ -30,22 +30,24 @@ const hsHeader = base64url.encode(JSON.stringify({ alg: 'HS256', kid: KID, typ: 
 const hsInput = `${hsHeader}.${p}`;
 const hsSig = base64url.encode(createHmac('sha256', JSON.stringify(jwk)).update(hsInput).digest());
 
-const tokens = {
+const fixtures = {
   issuer: ISSUER,
   allowedOrigin: 'http://localhost:5173',
-  valid,
   validUserId: 'user_fixture',
-  expired: await sign({ ...base, iat: NOW - 7200, nbf: NOW - 7200, exp: NOW - 3600 }),
-  notYetValid: await sign({ ...base, nbf: FAR - 100, iat: NOW }),
-  wrongIssuer: await sign({ ...base, iss: 'https://evil.clerk.accounts.dev' }),
-  disallowedAzp: await sign({ ...base, azp: 'https://evil.example' }),
-  unknownKid: await sign(base, { kid: 'not-published', key: other.privateKey }),
-  otherKeySameKid: await sign(base, { key: other.privateKey }),
-  algNone: new UnsecuredJWT(base).encode(),
-  hs256WithPublicKey: `${hsInput}.${hsSig}`,
-  tampered: `${h}.${tamperedPayload}.${s}`,
+  jwks: { keys: [jwk] },
+  tokens: {
+    valid,
+    expired: await sign({ ...base, iat: NOW - 7200, nbf: NOW - 7200, exp: NOW - 3600 }),
+    notYetValid: await sign({ ...base, nbf: FAR - 100, iat: NOW }),
+    wrongIssuer: await sign({ ...base, iss: 'https://evil.clerk.accounts.dev' }),
+    disallowedAzp: await sign({ ...base, azp: 'https://evil.example' }),
+    unknownKid: await sign(base, { kid: 'not-published', key: other.privateKey }),
+    otherKeySameKid: await sign(base, { key: other.privateKey }),
+    algNone: new UnsecuredJWT(base).encode(),
+    hs256WithPublicKey: `${hsInput}.${hsSig}`,
+    tampered: `${h}.${tamperedPayload}.${s}`,
+  },
 };
 
-writeFileSync('server/tests/fixtures/jwt/jwks.json', JSON.stringify({ keys: [jwk] }, null, 2) + '\n');
-writeFileSync('server/tests/fixtures/jwt/tokens.json', JSON.stringify(tokens, null, 2) + '\n');
-console.log('wrote server/tests/fixtures/jwt/{jwks.json,tokens.json}');
+writeFileSync('conformance/fixtures/jose.json', JSON.stringify(fixtures, null, 2) + '\n');
+console.log('wrote conformance/fixtures/jose.json');

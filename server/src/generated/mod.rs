@@ -6970,7 +6970,8 @@ pub trait Api: Send + Sync + 'static {
     ///
     ///Mints an RS256 user JWT for any user id, signed by the server's development issuer, for
     ///offline work and tests. Test mode only (a live secret key gets `live_mode_not_allowed`), and
-    ///only for projects that enabled the development issuer in their settings.
+    ///only for projects that enabled the development issuer in their settings. The development
+    ///issuer is an optional capability: a backend without it answers `501 not_supported`.
     ///
     ///`POST /v1/dev/tokens`
     fn create_dev_token(
@@ -6980,7 +6981,8 @@ pub trait Api: Send + Sync + 'static {
     ) -> impl Future<Output = CreateDevTokenResponse> + Send;
     ///The development issuer's public keys
     ///
-    ///The JSON Web Key Set that verifies tokens from the development issuer.
+    ///The JSON Web Key Set that verifies tokens from the development issuer. A backend without
+    ///the development issuer answers `501 not_supported`.
     ///
     ///`GET /v1/dev/jwks.json`
     fn get_dev_jwks(
@@ -7858,6 +7860,8 @@ pub enum CreateDevTokenResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
 }
 
 impl IntoResponse for CreateDevTokenResponse {
@@ -7893,6 +7897,13 @@ impl IntoResponse for CreateDevTokenResponse {
                 )
                     .into_response()
             }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
         }
     }
 }
@@ -7905,6 +7916,7 @@ impl ErrorResponse<types::Error> for CreateDevTokenResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -7951,6 +7963,8 @@ pub struct GetDevJwksRequest {}
 pub enum GetDevJwksResponse {
     ///200: The key set.
     Ok(types::Jwks),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
 }
 
 impl IntoResponse for GetDevJwksResponse {
@@ -7958,6 +7972,13 @@ impl IntoResponse for GetDevJwksResponse {
         match self {
             Self::Ok(body) => {
                 (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
             }
         }
     }

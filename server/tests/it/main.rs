@@ -1,13 +1,13 @@
-//! The server's integration tests: the real server over real HTTP, spoken to through the
-//! generated Rust client, on both stores. Each test gets its own database.
+//! The server's own tests: what only the implementation can see (stored rows, the locking
+//! behind exact counts, what survives a restart). Behaviour a client can observe is tested by
+//! the conformance suite (`conformance/`), which runs against this server on both stores.
 //!
 //! `DREAM_TEST_POSTGRES` names the Postgres server (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates a fresh database on it.
 
 mod harness;
-mod identity;
-mod tenancy;
-mod usage;
+mod restart;
+mod store;
 
 /// Runs each listed case once per backend.
 macro_rules! on_both_stores {

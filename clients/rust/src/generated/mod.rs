@@ -6893,12 +6893,14 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 403 | `user_token_required` | `permission_error` | the operation acts for a user: send a publishable key and a user JWT |
 | 403 | `live_mode_not_allowed` | `permission_error` | the operation exists in test mode only |
 | 403 | `dev_issuer_disabled` | `permission_error` | the project has not enabled the development token issuer |
-| 404 | `not_found` | `invalid_request_error` | no such resource in your project and mode |
+| 404 | `not_found` | `invalid_request_error` | no such resource in your project and mode, or no such path |
+| 405 | `method_not_allowed` | `invalid_request_error` | the path exists, but not with this method |
 | 409 | `already_exists` | `invalid_request_error` | a resource with that unique name already exists |
 | 409 | `idempotency_key_reused` | `idempotency_error` | the `Idempotency-Key` was used before with a different request |
 | 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec: a missing field, a wrong type, a value out of range; `param` names it |
 | 429 | `usage_limit_exceeded` | `rate_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted |
 | 500 | `internal_error` | `api_error` | something went wrong on our side; the `requestId` identifies it in our logs |
+| 501 | `not_supported` | `api_error` | this backend does not offer an optional capability (the development issuer); conformance counts it as skipped, not failed |
 | 503 | `not_ready` | `api_error` | the server cannot reach its database |
 
 
@@ -7091,7 +7093,8 @@ let response = client.check_usage()
 
 Mints an RS256 user JWT for any user id, signed by the server's development issuer, for
 offline work and tests. Test mode only (a live secret key gets `live_mode_not_allowed`), and
-only for projects that enabled the development issuer in their settings.
+only for projects that enabled the development issuer in their settings. The development
+issuer is an optional capability: a backend without it answers `501 not_supported`.
 
 
 Sends a `POST` request to `/v1/dev/tokens`
@@ -7108,7 +7111,9 @@ let response = client.create_dev_token()
 
     /**The development issuer's public keys
 
-The JSON Web Key Set that verifies tokens from the development issuer.
+The JSON Web Key Set that verifies tokens from the development issuer. A backend without
+the development issuer answers `501 not_supported`.
+
 
 Sends a `GET` request to `/v1/dev/jwks.json`
 
@@ -8160,6 +8165,13 @@ pub mod builder {
                         ),
                     )
                 }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -8179,7 +8191,9 @@ pub mod builder {
         }
 
         ///Sends a `GET` request to `/v1/dev/jwks.json`
-        pub async fn send(self) -> Result<ResponseValue<types::Jwks>, Error<()>> {
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Jwks>, Error<types::Error>> {
             let Self { client } = self;
             let url = format!("{}/v1/dev/jwks.json", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
@@ -8209,6 +8223,13 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }

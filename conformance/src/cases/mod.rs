@@ -1,0 +1,30 @@
+//! Every case of the suite, by area. Each file holds the cases of one area as plain
+//! `async fn(Ctx) -> CaseResult` bodies, listed with their ids, profiles and requirements in
+//! its `CASES`; `all()` is the suite in order.
+
+mod auth;
+mod catalog;
+mod customers;
+mod errors;
+mod identity;
+mod platform;
+mod tenancy;
+mod usage;
+
+use crate::harness::Case;
+
+pub fn all() -> Vec<Case> {
+    [
+        platform::cases(),
+        errors::cases(),
+        auth::cases(),
+        tenancy::cases(),
+        identity::cases(),
+        catalog::cases(),
+        customers::cases(),
+        usage::cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

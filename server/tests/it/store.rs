@@ -1,0 +1,101 @@
+//! The store's counting under contention, checked at the rows: the single conditional upsert
+//! admits exactly the limit, and an idempotency key is claimed by exactly one caller.
+
+use std::sync::Arc;
+
+use dream_server::store::usage::{Counter, IdempotentOutcome, TrackOutcome};
+use dream_server::store::{Mode, Tenant};
+
+use crate::harness::{Backend, fresh_store};
+
+crate::on_both_stores!(
+    hard_limit_admits_exactly_the_limit,
+    an_idempotency_key_is_claimed_once
+);
+
+fn tenant() -> Tenant {
+    Tenant {
+        project_id: "proj_store_test".into(),
+        mode: Mode::Test,
+    }
+}
+
+fn counter_for<'a>(tenant: &'a Tenant, user_id: &'a str, period: &'a str) -> Counter<'a> {
+    Counter {
+        tenant,
+        user_id,
+        metric: "requests",
+        period,
+    }
+}
+
+async fn hard_limit_admits_exactly_the_limit(backend: Backend) {
+    let (store, _url, _dir) = fresh_store(backend).await;
+    let store = Arc::new(store);
+    let tasks = (0..500).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let tenant = tenant();
+            let counter = counter_for(&tenant, "user_hot", "2026-11");
+            store.usage_increment(&counter, 1, Some(300)).await
+        })
+    });
+    let mut counted = Vec::new();
+    let mut refused = 0;
+    for outcome in futures::future::join_all(tasks).await {
+        match outcome.expect("task").expect("increment") {
+            TrackOutcome::Counted(count) => counted.push(count),
+            TrackOutcome::LimitExceeded(count) => {
+                assert!(count <= 300, "a refusal reported {count}");
+                refused += 1;
+            }
+        }
+    }
+    counted.sort_unstable();
+    assert_eq!(
+        counted,
+        (1..=300).collect::<Vec<i64>>(),
+        "each accepted increment saw its own count"
+    );
+    assert_eq!(refused, 200);
+    let tenant = tenant();
+    let counter = counter_for(&tenant, "user_hot", "2026-11");
+    assert_eq!(store.usage_get(&counter).await.unwrap(), 300);
+    // Another period is another row.
+    let next = counter_for(&tenant, "user_hot", "2026-12");
+    assert_eq!(store.usage_get(&next).await.unwrap(), 0);
+}
+
+async fn an_idempotency_key_is_claimed_once(backend: Backend) {
+    let (store, _url, _dir) = fresh_store(backend).await;
+    let store = Arc::new(store);
+    let tasks = (0..40).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let tenant = tenant();
+            let counter = counter_for(&tenant, "user_retry", "2026-11");
+            store
+                .usage_increment_idempotent(&counter, 5, None, "key-1", "hash-a", 0, |count| {
+                    format!("{{\"usageCount\":{count}}}")
+                })
+                .await
+        })
+    });
+    let mut fresh = 0;
+    for outcome in futures::future::join_all(tasks).await {
+        match outcome.expect("task").expect("increment") {
+            IdempotentOutcome::Fresh(TrackOutcome::Counted(5)) => fresh += 1,
+            IdempotentOutcome::Replayed(body) => assert_eq!(body, "{\"usageCount\":5}"),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one caller ran the increment");
+    let tenant = tenant();
+    let counter = counter_for(&tenant, "user_retry", "2026-11");
+    assert_eq!(store.usage_get(&counter).await.unwrap(), 5);
+    let reused = store
+        .usage_increment_idempotent(&counter, 5, None, "key-1", "hash-b", 0, |c| c.to_string())
+        .await
+        .unwrap();
+    assert_eq!(reused, IdempotentOutcome::Mismatch);
+}
