@@ -452,8 +452,27 @@ fn operation(
     let response_doc = format!("Every response `{}` documents.", op.id);
     let method_fn = format_ident!("{}", op.method);
 
+    // The statuses a rejection may use: every documented one, or any when a range or default
+    // response covers client errors.
+    let statuses_ident = format_ident!("STATUSES_{}", op.snake().to_uppercase());
+    let open = op.responses.iter().any(|r| match r.status {
+        Status::Code(_) => false,
+        Status::Range(range) => range == 4,
+        Status::Default => true,
+    });
+    let statuses = if open {
+        quote!(None)
+    } else {
+        let codes = op.responses.iter().filter_map(|r| match r.status {
+            Status::Code(code) => Some(proc_macro2::Literal::u16_unsuffixed(code)),
+            _ => None,
+        });
+        quote!(Some(&[#(#codes),*]))
+    };
+
     let items = quote! {
         const #security_ident: Security = &[#(#alternatives),*];
+        const #statuses_ident: Option<&[u16]> = #statuses;
 
         #[doc = #request_doc]
         #[derive(Debug, Clone)]
@@ -498,7 +517,7 @@ fn operation(
             };
             let request = match #request_ident::from_parts(&mut parts, body).await {
                 Ok(request) => request,
-                Err(rejection) => return api.reject(rejection, &parts),
+                Err(rejection) => return api.reject(rejection.fitted(#statuses_ident), &parts),
             };
             api.#snake(caller, request).await.into_response()
         }
@@ -592,6 +611,17 @@ fn support() -> TokenStream {
             /// 400 `invalid_request`: the input could not be parsed at all.
             pub fn bad_request(param: Option<&str>, message: String) -> Self {
                 Rejection { status: http::StatusCode::BAD_REQUEST, code: "invalid_request", message, param: param.map(str::to_string) }
+            }
+            /// The rejection as an operation documenting `statuses` may send it: an operation
+            /// that documents 400 but not 422 refuses invalid input as 400 `invalid_request`,
+            /// so the router never answers with a status the spec does not list.
+            pub fn fitted(self, statuses: Option<&[u16]>) -> Self {
+                match statuses {
+                    Some(statuses) if self.status == http::StatusCode::UNPROCESSABLE_ENTITY && !statuses.contains(&422) && statuses.contains(&400) => {
+                        Rejection { status: http::StatusCode::BAD_REQUEST, code: "invalid_request", ..self }
+                    }
+                    _ => self,
+                }
             }
             /// 422 `validation_failed`: the input parsed but breaks a rule of the spec.
             pub fn invalid(param: &str, message: String) -> Self {

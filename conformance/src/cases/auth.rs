@@ -44,6 +44,13 @@ pub fn cases() -> Vec<Case> {
             operator_token
         ),
         case!(
+            "auth.mixed-credentials",
+            Core,
+            ["AUTH-006"],
+            "a bad publishable key is refused even beside a good secret key",
+            mixed_credentials
+        ),
+        case!(
             "keys.project-keys",
             Core,
             ["KEYS-001"],
@@ -233,6 +240,62 @@ async fn operator_token(ctx: Ctx) -> CaseResult {
         401,
         "invalid_operator_token",
     )?;
+    Ok(())
+}
+
+async fn mixed_credentials(ctx: Ctx) -> CaseResult {
+    let project = ctx.project().await?;
+    let both = |pk: &str| {
+        ctx.client(&[
+            ("authorization", &format!("Bearer {}", project.test.secret)),
+            ("x-publishable-key", pk),
+        ])
+    };
+    both(&project.test.publishable)
+        .list_tiers()
+        .send()
+        .await
+        .succeeds("listTiers with the project's own two test keys")?;
+    for (what, pk) in [
+        (
+            "an unknown publishable key",
+            "pk_test_0000000000000000000000",
+        ),
+        (
+            "the live publishable key",
+            project.live.publishable.as_str(),
+        ),
+    ] {
+        both(pk).list_tiers().send().await.refused(
+            &format!("listTiers with the test secret key and {what}"),
+            401,
+            "invalid_api_key",
+        )?;
+        both(pk).list_products().send().await.refused(
+            &format!("listProducts with the test secret key and {what}"),
+            401,
+            "invalid_api_key",
+        )?;
+    }
+    // A user token sent with the publishable key on a public read must be valid too.
+    let user = ctx.user_id("mixed");
+    let forged = ctx
+        .issuer()
+        .forge(crate::tokens::Forgery::OtherKeySameKid, &user);
+    ctx.user(&project.test, &forged)
+        .list_products()
+        .send()
+        .await
+        .refused(
+            "listProducts with the publishable key and a forged user token",
+            401,
+            "invalid_token",
+        )?;
+    ctx.user(&project.test, &ctx.token(&user))
+        .list_products()
+        .send()
+        .await
+        .succeeds("listProducts with the publishable key and a valid user token")?;
     Ok(())
 }
 

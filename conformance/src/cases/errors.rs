@@ -121,6 +121,16 @@ async fn validation_names_the_input(ctx: Ctx) -> CaseResult {
         (422, "validation_failed", Some("name")),
         "createProduct without a name"
     );
+    // getProduct documents 400 but not 422: a path parameter breaking its schema is a 400.
+    let long_id = format!("/v1/products/prod_{}", "0".repeat(70));
+    let raw = ctx
+        .raw_admin(Method::GET, &long_id, &project.test, None)
+        .await?;
+    ensure_eq!(
+        (raw.status, raw.code(), raw.param()),
+        (400, "invalid_request", Some("productId")),
+        "getProduct with a 75-character id"
+    );
     let raw = ctx
         .raw_admin(Method::GET, "/v1/customers?limit=500", &project.test, None)
         .await?;

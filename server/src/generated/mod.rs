@@ -7021,16 +7021,6 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: GetProductRequest,
     ) -> impl Future<Output = GetProductResponse> + Send;
-    ///Archive a product
-    ///
-    ///Archives a product. It disappears from public lists but stays readable with a secret key, so past orders keep their references.
-    ///
-    ///`DELETE /v1/products/{productId}`
-    fn archive_product(
-        &self,
-        caller: Self::Caller,
-        request: ArchiveProductRequest,
-    ) -> impl Future<Output = ArchiveProductResponse> + Send;
     ///Update a product
     ///
     ///Changes a product's name, description, metadata or active flag. Absent fields are left as they are.
@@ -7041,6 +7031,16 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: UpdateProductRequest,
     ) -> impl Future<Output = UpdateProductResponse> + Send;
+    ///Archive a product
+    ///
+    ///Archives a product. It disappears from public lists but stays readable with a secret key, so past orders keep their references.
+    ///
+    ///`POST /v1/products/{productId}/archive`
+    fn archive_product(
+        &self,
+        caller: Self::Caller,
+        request: ArchiveProductRequest,
+    ) -> impl Future<Output = ArchiveProductResponse> + Send;
     ///List tiers
     ///
     ///Lists the project's tiers, default tier first. A publishable key sees active tiers only; a secret key may pass `includeArchived=true`.
@@ -7073,16 +7073,6 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: GetTierRequest,
     ) -> impl Future<Output = GetTierResponse> + Send;
-    ///Archive a tier
-    ///
-    ///Archives a tier. The default tier cannot be archived (`validation_failed`); make another tier the default first.
-    ///
-    ///`DELETE /v1/tiers/{tierId}`
-    fn archive_tier(
-        &self,
-        caller: Self::Caller,
-        request: ArchiveTierRequest,
-    ) -> impl Future<Output = ArchiveTierResponse> + Send;
     ///Update a tier
     ///
     ///Changes a tier. Absent fields are left as they are; `limits`, when present, replaces the whole list.
@@ -7093,6 +7083,16 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: UpdateTierRequest,
     ) -> impl Future<Output = UpdateTierResponse> + Send;
+    ///Archive a tier
+    ///
+    ///Archives a tier. The default tier cannot be archived (`validation_failed`); make another tier the default first.
+    ///
+    ///`POST /v1/tiers/{tierId}/archive`
+    fn archive_tier(
+        &self,
+        caller: Self::Caller,
+        request: ArchiveTierRequest,
+    ) -> impl Future<Output = ArchiveTierResponse> + Send;
     ///List customers
     ///
     ///Lists the project's customers ordered by user id, a page at a time. Pass the previous page's
@@ -7221,8 +7221,11 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             "/v1/products/{productId}",
             axum::routing::MethodRouter::new()
                 .get(handle_get_product::<A>)
-                .delete(handle_archive_product::<A>)
                 .patch(handle_update_product::<A>),
+        )
+        .route(
+            "/v1/products/{productId}/archive",
+            axum::routing::MethodRouter::new().post(handle_archive_product::<A>),
         )
         .route(
             "/v1/tiers",
@@ -7234,8 +7237,11 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             "/v1/tiers/{tierId}",
             axum::routing::MethodRouter::new()
                 .get(handle_get_tier::<A>)
-                .delete(handle_archive_tier::<A>)
                 .patch(handle_update_tier::<A>),
+        )
+        .route(
+            "/v1/tiers/{tierId}/archive",
+            axum::routing::MethodRouter::new().post(handle_archive_tier::<A>),
         )
         .route(
             "/v1/customers",
@@ -7265,6 +7271,7 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
 }
 
 const SECURITY_HEALTH_CHECK: Security = &[];
+const STATUSES_HEALTH_CHECK: Option<&[u16]> = Some(&[200]);
 ///The parsed and validated input of `healthCheck`.
 #[derive(Debug, Clone)]
 pub struct HealthCheckRequest {}
@@ -7306,12 +7313,15 @@ async fn handle_health_check<A: Api>(
     };
     let request = match HealthCheckRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_HEALTH_CHECK), &parts);
+        }
     };
     api.health_check(caller, request).await.into_response()
 }
 
 const SECURITY_READINESS_CHECK: Security = &[];
+const STATUSES_READINESS_CHECK: Option<&[u16]> = Some(&[200, 503]);
 ///The parsed and validated input of `readinessCheck`.
 #[derive(Debug, Clone)]
 pub struct ReadinessCheckRequest {}
@@ -7359,12 +7369,15 @@ async fn handle_readiness_check<A: Api>(
     };
     let request = match ReadinessCheckRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_READINESS_CHECK), &parts);
+        }
     };
     api.readiness_check(caller, request).await.into_response()
 }
 
 const SECURITY_GET_OPEN_API_DOCUMENT: Security = &[];
+const STATUSES_GET_OPEN_API_DOCUMENT: Option<&[u16]> = Some(&[200]);
 ///The parsed and validated input of `getOpenApiDocument`.
 #[derive(Debug, Clone)]
 pub struct GetOpenApiDocumentRequest {}
@@ -7406,12 +7419,15 @@ async fn handle_get_open_api_document<A: Api>(
     };
     let request = match GetOpenApiDocumentRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_OPEN_API_DOCUMENT), &parts);
+        }
     };
     api.get_open_api_document(caller, request).await.into_response()
 }
 
 const SECURITY_CREATE_PROJECT: Security = &[&[SecurityScheme::OperatorToken]];
+const STATUSES_CREATE_PROJECT: Option<&[u16]> = Some(&[201, 400, 401, 422, 500]);
 ///The parsed and validated input of `createProject`.
 #[derive(Debug, Clone)]
 pub struct CreateProjectRequest {
@@ -7506,7 +7522,9 @@ async fn handle_create_project<A: Api>(
     };
     let request = match CreateProjectRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_PROJECT), &parts);
+        }
     };
     api.create_project(caller, request).await.into_response()
 }
@@ -7514,6 +7532,7 @@ async fn handle_create_project<A: Api>(
 const SECURITY_GET_CUSTOMER_STATE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
+const STATUSES_GET_CUSTOMER_STATE: Option<&[u16]> = Some(&[200, 401, 403, 500]);
 ///The parsed and validated input of `getCustomerState`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerStateRequest {}
@@ -7587,7 +7606,9 @@ async fn handle_get_customer_state<A: Api>(
     };
     let request = match GetCustomerStateRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_CUSTOMER_STATE), &parts);
+        }
     };
     api.get_customer_state(caller, request).await.into_response()
 }
@@ -7595,6 +7616,9 @@ async fn handle_get_customer_state<A: Api>(
 const SECURITY_TRACK_USAGE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
+const STATUSES_TRACK_USAGE: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 409, 422, 429, 500],
+);
 ///The parsed and validated input of `trackUsage`.
 #[derive(Debug, Clone)]
 pub struct TrackUsageRequest {
@@ -7733,7 +7757,9 @@ async fn handle_track_usage<A: Api>(
     };
     let request = match TrackUsageRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_TRACK_USAGE), &parts);
+        }
     };
     api.track_usage(caller, request).await.into_response()
 }
@@ -7741,6 +7767,7 @@ async fn handle_track_usage<A: Api>(
 const SECURITY_CHECK_USAGE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
+const STATUSES_CHECK_USAGE: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
 ///The parsed and validated input of `checkUsage`.
 #[derive(Debug, Clone)]
 pub struct CheckUsageRequest {
@@ -7832,12 +7859,17 @@ async fn handle_check_usage<A: Api>(
     };
     let request = match CheckUsageRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CHECK_USAGE), &parts);
+        }
     };
     api.check_usage(caller, request).await.into_response()
 }
 
 const SECURITY_CREATE_DEV_TOKEN: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_CREATE_DEV_TOKEN: Option<&[u16]> = Some(
+    &[201, 400, 401, 403, 422, 500, 501],
+);
 ///The parsed and validated input of `createDevToken`.
 #[derive(Debug, Clone)]
 pub struct CreateDevTokenRequest {
@@ -7949,12 +7981,15 @@ async fn handle_create_dev_token<A: Api>(
     };
     let request = match CreateDevTokenRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_DEV_TOKEN), &parts);
+        }
     };
     api.create_dev_token(caller, request).await.into_response()
 }
 
 const SECURITY_GET_DEV_JWKS: Security = &[];
+const STATUSES_GET_DEV_JWKS: Option<&[u16]> = Some(&[200, 501]);
 ///The parsed and validated input of `getDevJwks`.
 #[derive(Debug, Clone)]
 pub struct GetDevJwksRequest {}
@@ -8005,7 +8040,9 @@ async fn handle_get_dev_jwks<A: Api>(
     };
     let request = match GetDevJwksRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_DEV_JWKS), &parts);
+        }
     };
     api.get_dev_jwks(caller, request).await.into_response()
 }
@@ -8014,6 +8051,7 @@ const SECURITY_LIST_PRODUCTS: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
+const STATUSES_LIST_PRODUCTS: Option<&[u16]> = Some(&[200, 400, 401, 500]);
 ///The parsed and validated input of `listProducts`.
 #[derive(Debug, Clone)]
 pub struct ListProductsRequest {
@@ -8115,12 +8153,15 @@ async fn handle_list_products<A: Api>(
     };
     let request = match ListProductsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_PRODUCTS), &parts);
+        }
     };
     api.list_products(caller, request).await.into_response()
 }
 
 const SECURITY_CREATE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_CREATE_PRODUCT: Option<&[u16]> = Some(&[201, 400, 401, 403, 422, 500]);
 ///The parsed and validated input of `createProduct`.
 #[derive(Debug, Clone)]
 pub struct CreateProductRequest {
@@ -8222,7 +8263,9 @@ async fn handle_create_product<A: Api>(
     };
     let request = match CreateProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_PRODUCT), &parts);
+        }
     };
     api.create_product(caller, request).await.into_response()
 }
@@ -8231,6 +8274,7 @@ const SECURITY_GET_PRODUCT: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
+const STATUSES_GET_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 404, 500]);
 ///The parsed and validated input of `getProduct`.
 #[derive(Debug, Clone)]
 pub struct GetProductRequest {
@@ -8347,141 +8391,17 @@ async fn handle_get_product<A: Api>(
     };
     let request = match GetProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_PRODUCT), &parts);
+        }
     };
     api.get_product(caller, request).await.into_response()
 }
 
-const SECURITY_ARCHIVE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
-///The parsed and validated input of `archiveProduct`.
-#[derive(Debug, Clone)]
-pub struct ArchiveProductRequest {
-    ///The product id.
-    pub product_id: types::ArchiveProductProductId,
-}
-
-///Every response `archiveProduct` documents.
-#[derive(Debug, Clone)]
-pub enum ArchiveProductResponse {
-    ///200: The archived product.
-    Ok(types::Product),
-    ///400: The request could not be parsed.
-    BadRequest(types::Error),
-    ///401: No valid credential was sent.
-    Unauthorized(types::Error),
-    ///403: The credential is valid but may not perform this operation.
-    Forbidden(types::Error),
-    ///404: No such resource in your project and mode.
-    NotFound(types::Error),
-    ///500: Something went wrong on the server.
-    InternalServerError(types::Error),
-}
-
-impl IntoResponse for ArchiveProductResponse {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
-            }
-        }
-    }
-}
-
-impl ErrorResponse<types::Error> for ArchiveProductResponse {
-    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
-        match status.as_u16() {
-            400u16 => Self::BadRequest(body),
-            401u16 => Self::Unauthorized(body),
-            403u16 => Self::Forbidden(body),
-            404u16 => Self::NotFound(body),
-            500u16 => Self::InternalServerError(body),
-            _ => Self::InternalServerError(body),
-        }
-    }
-}
-
-impl ArchiveProductRequest {
-    #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let product_id = decode_param(
-                path_params.get("productId").map(|v| vec![v.clone()]),
-                "productId",
-                Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "productId",
-                format!("the {} `{}` is required", "path parameter", "productId"),
-            ))?;
-        Ok(Self { product_id })
-    }
-}
-
-async fn handle_archive_product<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_ARCHIVE_PRODUCT, &parts).await {
-        Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
-    };
-    let request = match ArchiveProductRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
-    };
-    api.archive_product(caller, request).await.into_response()
-}
-
 const SECURITY_UPDATE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_UPDATE_PRODUCT: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 404, 422, 500],
+);
 ///The parsed and validated input of `updateProduct`.
 #[derive(Debug, Clone)]
 pub struct UpdateProductRequest {
@@ -8623,15 +8543,150 @@ async fn handle_update_product<A: Api>(
     };
     let request = match UpdateProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_UPDATE_PRODUCT), &parts);
+        }
     };
     api.update_product(caller, request).await.into_response()
+}
+
+const SECURITY_ARCHIVE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_ARCHIVE_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 500]);
+///The parsed and validated input of `archiveProduct`.
+#[derive(Debug, Clone)]
+pub struct ArchiveProductRequest {
+    ///The product id.
+    pub product_id: types::ArchiveProductProductId,
+}
+
+///Every response `archiveProduct` documents.
+#[derive(Debug, Clone)]
+pub enum ArchiveProductResponse {
+    ///200: The archived product.
+    Ok(types::Product),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ArchiveProductResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::NotFound(body) => {
+                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ArchiveProductResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            404u16 => Self::NotFound(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ArchiveProductRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let path_params = path_params(parts).await?;
+        let product_id = decode_param(
+                path_params.get("productId").map(|v| vec![v.clone()]),
+                "productId",
+                Coerce::String,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let Some(s) = value.as_str() else {
+                        return Err(Violation::new(path, "must be a string".to_string()));
+                    };
+                    if s.chars().count() < 1usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at least {} characters long", 1usize),
+                            ),
+                        );
+                    }
+                    if s.chars().count() > 64usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at most {} characters long", 64usize),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .ok_or_else(|| Rejection::invalid(
+                "productId",
+                format!("the {} `{}` is required", "path parameter", "productId"),
+            ))?;
+        Ok(Self { product_id })
+    }
+}
+
+async fn handle_archive_product<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_ARCHIVE_PRODUCT, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ArchiveProductRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_ARCHIVE_PRODUCT), &parts);
+        }
+    };
+    api.archive_product(caller, request).await.into_response()
 }
 
 const SECURITY_LIST_TIERS: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
+const STATUSES_LIST_TIERS: Option<&[u16]> = Some(&[200, 400, 401, 500]);
 ///The parsed and validated input of `listTiers`.
 #[derive(Debug, Clone)]
 pub struct ListTiersRequest {
@@ -8733,12 +8788,15 @@ async fn handle_list_tiers<A: Api>(
     };
     let request = match ListTiersRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_TIERS), &parts);
+        }
     };
     api.list_tiers(caller, request).await.into_response()
 }
 
 const SECURITY_CREATE_TIER: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_CREATE_TIER: Option<&[u16]> = Some(&[201, 400, 401, 403, 409, 422, 500]);
 ///The parsed and validated input of `createTier`.
 #[derive(Debug, Clone)]
 pub struct CreateTierRequest {
@@ -8847,7 +8905,9 @@ async fn handle_create_tier<A: Api>(
     };
     let request = match CreateTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_TIER), &parts);
+        }
     };
     api.create_tier(caller, request).await.into_response()
 }
@@ -8856,6 +8916,7 @@ const SECURITY_GET_TIER: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
+const STATUSES_GET_TIER: Option<&[u16]> = Some(&[200, 400, 401, 404, 500]);
 ///The parsed and validated input of `getTier`.
 #[derive(Debug, Clone)]
 pub struct GetTierRequest {
@@ -8972,151 +9033,15 @@ async fn handle_get_tier<A: Api>(
     };
     let request = match GetTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => return api.reject(rejection.fitted(STATUSES_GET_TIER), &parts),
     };
     api.get_tier(caller, request).await.into_response()
 }
 
-const SECURITY_ARCHIVE_TIER: Security = &[&[SecurityScheme::SecretKey]];
-///The parsed and validated input of `archiveTier`.
-#[derive(Debug, Clone)]
-pub struct ArchiveTierRequest {
-    ///The tier id.
-    pub tier_id: types::ArchiveTierTierId,
-}
-
-///Every response `archiveTier` documents.
-#[derive(Debug, Clone)]
-pub enum ArchiveTierResponse {
-    ///200: The archived tier.
-    Ok(types::Tier),
-    ///400: The request could not be parsed.
-    BadRequest(types::Error),
-    ///401: No valid credential was sent.
-    Unauthorized(types::Error),
-    ///403: The credential is valid but may not perform this operation.
-    Forbidden(types::Error),
-    ///404: No such resource in your project and mode.
-    NotFound(types::Error),
-    ///422: The request breaks a rule of the spec.
-    UnprocessableEntity(types::Error),
-    ///500: Something went wrong on the server.
-    InternalServerError(types::Error),
-}
-
-impl IntoResponse for ArchiveTierResponse {
-    fn into_response(self) -> Response {
-        match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
-            }
-            Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
-            }
-        }
-    }
-}
-
-impl ErrorResponse<types::Error> for ArchiveTierResponse {
-    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
-        match status.as_u16() {
-            400u16 => Self::BadRequest(body),
-            401u16 => Self::Unauthorized(body),
-            403u16 => Self::Forbidden(body),
-            404u16 => Self::NotFound(body),
-            422u16 => Self::UnprocessableEntity(body),
-            500u16 => Self::InternalServerError(body),
-            _ => Self::InternalServerError(body),
-        }
-    }
-}
-
-impl ArchiveTierRequest {
-    #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let tier_id = decode_param(
-                path_params.get("tierId").map(|v| vec![v.clone()]),
-                "tierId",
-                Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "tierId",
-                format!("the {} `{}` is required", "path parameter", "tierId"),
-            ))?;
-        Ok(Self { tier_id })
-    }
-}
-
-async fn handle_archive_tier<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_ARCHIVE_TIER, &parts).await {
-        Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
-    };
-    let request = match ArchiveTierRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
-    };
-    api.archive_tier(caller, request).await.into_response()
-}
-
 const SECURITY_UPDATE_TIER: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_UPDATE_TIER: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 404, 409, 422, 500],
+);
 ///The parsed and validated input of `updateTier`.
 #[derive(Debug, Clone)]
 pub struct UpdateTierRequest {
@@ -9265,12 +9190,157 @@ async fn handle_update_tier<A: Api>(
     };
     let request = match UpdateTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_UPDATE_TIER), &parts);
+        }
     };
     api.update_tier(caller, request).await.into_response()
 }
 
+const SECURITY_ARCHIVE_TIER: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_ARCHIVE_TIER: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 422, 500]);
+///The parsed and validated input of `archiveTier`.
+#[derive(Debug, Clone)]
+pub struct ArchiveTierRequest {
+    ///The tier id.
+    pub tier_id: types::ArchiveTierTierId,
+}
+
+///Every response `archiveTier` documents.
+#[derive(Debug, Clone)]
+pub enum ArchiveTierResponse {
+    ///200: The archived tier.
+    Ok(types::Tier),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ArchiveTierResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::NotFound(body) => {
+                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ArchiveTierResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            404u16 => Self::NotFound(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ArchiveTierRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let path_params = path_params(parts).await?;
+        let tier_id = decode_param(
+                path_params.get("tierId").map(|v| vec![v.clone()]),
+                "tierId",
+                Coerce::String,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let Some(s) = value.as_str() else {
+                        return Err(Violation::new(path, "must be a string".to_string()));
+                    };
+                    if s.chars().count() < 1usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at least {} characters long", 1usize),
+                            ),
+                        );
+                    }
+                    if s.chars().count() > 64usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at most {} characters long", 64usize),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .ok_or_else(|| Rejection::invalid(
+                "tierId",
+                format!("the {} `{}` is required", "path parameter", "tierId"),
+            ))?;
+        Ok(Self { tier_id })
+    }
+}
+
+async fn handle_archive_tier<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_ARCHIVE_TIER, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ArchiveTierRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_ARCHIVE_TIER), &parts);
+        }
+    };
+    api.archive_tier(caller, request).await.into_response()
+}
+
 const SECURITY_LIST_CUSTOMERS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_LIST_CUSTOMERS: Option<&[u16]> = Some(&[200, 400, 401, 403, 422, 500]);
 ///The parsed and validated input of `listCustomers`.
 #[derive(Debug, Clone)]
 pub struct ListCustomersRequest {
@@ -9452,12 +9522,15 @@ async fn handle_list_customers<A: Api>(
     };
     let request = match ListCustomersRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_CUSTOMERS), &parts);
+        }
     };
     api.list_customers(caller, request).await.into_response()
 }
 
 const SECURITY_GET_CUSTOMER: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_GET_CUSTOMER: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 500]);
 ///The parsed and validated input of `getCustomer`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerRequest {
@@ -9581,12 +9654,17 @@ async fn handle_get_customer<A: Api>(
     };
     let request = match GetCustomerRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_CUSTOMER), &parts);
+        }
     };
     api.get_customer(caller, request).await.into_response()
 }
 
 const SECURITY_UPDATE_CUSTOMER: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_UPDATE_CUSTOMER: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 404, 422, 500],
+);
 ///The parsed and validated input of `updateCustomer`.
 #[derive(Debug, Clone)]
 pub struct UpdateCustomerRequest {
@@ -9728,12 +9806,15 @@ async fn handle_update_customer<A: Api>(
     };
     let request = match UpdateCustomerRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_UPDATE_CUSTOMER), &parts);
+        }
     };
     api.update_customer(caller, request).await.into_response()
 }
 
 const SECURITY_LIST_API_KEYS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_LIST_API_KEYS: Option<&[u16]> = Some(&[200, 401, 403, 500]);
 ///The parsed and validated input of `listApiKeys`.
 #[derive(Debug, Clone)]
 pub struct ListApiKeysRequest {}
@@ -9807,12 +9888,15 @@ async fn handle_list_api_keys<A: Api>(
     };
     let request = match ListApiKeysRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_API_KEYS), &parts);
+        }
     };
     api.list_api_keys(caller, request).await.into_response()
 }
 
 const SECURITY_ROTATE_SECRET_KEY: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_ROTATE_SECRET_KEY: Option<&[u16]> = Some(&[201, 400, 401, 403, 422, 500]);
 ///The parsed and validated input of `rotateSecretKey`.
 #[derive(Debug, Clone)]
 pub struct RotateSecretKeyRequest {
@@ -9910,12 +9994,15 @@ async fn handle_rotate_secret_key<A: Api>(
     };
     let request = match RotateSecretKeyRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_ROTATE_SECRET_KEY), &parts);
+        }
     };
     api.rotate_secret_key(caller, request).await.into_response()
 }
 
 const SECURITY_GET_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_GET_SETTINGS: Option<&[u16]> = Some(&[200, 401, 403, 500]);
 ///The parsed and validated input of `getSettings`.
 #[derive(Debug, Clone)]
 pub struct GetSettingsRequest {}
@@ -9989,12 +10076,15 @@ async fn handle_get_settings<A: Api>(
     };
     let request = match GetSettingsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_SETTINGS), &parts);
+        }
     };
     api.get_settings(caller, request).await.into_response()
 }
 
 const SECURITY_UPDATE_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_UPDATE_SETTINGS: Option<&[u16]> = Some(&[200, 400, 401, 403, 422, 500]);
 ///The parsed and validated input of `updateSettings`.
 #[derive(Debug, Clone)]
 pub struct UpdateSettingsRequest {
@@ -10095,7 +10185,9 @@ async fn handle_update_settings<A: Api>(
     };
     let request = match UpdateSettingsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_UPDATE_SETTINGS), &parts);
+        }
     };
     api.update_settings(caller, request).await.into_response()
 }
@@ -10121,6 +10213,25 @@ impl Rejection {
             code: "invalid_request",
             message,
             param: param.map(str::to_string),
+        }
+    }
+
+    /// The rejection as an operation documenting `statuses` may send it: an operation
+    /// that documents 400 but not 422 refuses invalid input as 400 `invalid_request`,
+    /// so the router never answers with a status the spec does not list.
+    pub fn fitted(self, statuses: Option<&[u16]>) -> Self {
+        match statuses {
+            Some(
+                statuses,
+            ) if self.status == http::StatusCode::UNPROCESSABLE_ENTITY
+                && !statuses.contains(&422) && statuses.contains(&400) => {
+                Rejection {
+                    status: http::StatusCode::BAD_REQUEST,
+                    code: "invalid_request",
+                    ..self
+                }
+            }
+            _ => self,
         }
     }
 

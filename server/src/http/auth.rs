@@ -62,6 +62,14 @@ pub async fn principal(
 
     if let Some(token) = bearer.filter(|t| t.starts_with("sk_")) {
         let key = app.resolve_key(token, "secret").await?;
+        // A publishable key sent alongside must be valid and the secret key's own: a request
+        // carrying a bad credential is refused, never served on the strength of another.
+        if let Some(pk) = pk {
+            let public = app.resolve_key(pk, "publishable").await?;
+            if public.tenant != key.tenant {
+                return Err(AppError::InvalidApiKey);
+            }
+        }
         if secret_allowed {
             return Ok(Principal::Secret(key.tenant));
         }
@@ -77,6 +85,10 @@ pub async fn principal(
                 return Ok(Principal::User(app.resolve_user(key.tenant, token).await?));
             }
             if public_allowed {
+                // An SDK may send the user's token on public reads too; it must then be valid.
+                if let Some(token) = bearer {
+                    app.resolve_user(key.tenant.clone(), token).await?;
+                }
                 return Ok(Principal::Publishable(key.tenant));
             }
             Err(AppError::SecretKeyRequired)

@@ -6897,7 +6897,7 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 405 | `method_not_allowed` | `invalid_request_error` | the path exists, but not with this method |
 | 409 | `already_exists` | `invalid_request_error` | a resource with that unique name already exists |
 | 409 | `idempotency_key_reused` | `idempotency_error` | the `Idempotency-Key` was used before with a different request |
-| 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec: a missing field, a wrong type, a value out of range; `param` names it |
+| 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec (a missing field, a wrong type, a value out of range) or of the API (a tier name that does not exist, archiving the default tier); `param` names the input. An operation that does not document 422 answers such input with 400 `invalid_request` |
 | 429 | `usage_limit_exceeded` | `rate_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted |
 | 500 | `internal_error` | `api_error` | something went wrong on our side; the `requestId` identifies it in our logs |
 | 501 | `not_supported` | `api_error` | this backend does not offer an optional capability (the development issuer); conformance counts it as skipped, not failed |
@@ -7180,24 +7180,6 @@ let response = client.get_product()
         builder::GetProduct::new(self)
     }
 
-    /**Archive a product
-
-Archives a product. It disappears from public lists but stays readable with a secret key, so past orders keep their references.
-
-Sends a `DELETE` request to `/v1/products/{productId}`
-
-Arguments:
-- `product_id`: The product id.
-```ignore
-let response = client.archive_product()
-    .product_id(product_id)
-    .send()
-    .await;
-```*/
-    pub fn archive_product(&self) -> builder::ArchiveProduct<'_> {
-        builder::ArchiveProduct::new(self)
-    }
-
     /**Update a product
 
 Changes a product's name, description, metadata or active flag. Absent fields are left as they are.
@@ -7216,6 +7198,24 @@ let response = client.update_product()
 ```*/
     pub fn update_product(&self) -> builder::UpdateProduct<'_> {
         builder::UpdateProduct::new(self)
+    }
+
+    /**Archive a product
+
+Archives a product. It disappears from public lists but stays readable with a secret key, so past orders keep their references.
+
+Sends a `POST` request to `/v1/products/{productId}/archive`
+
+Arguments:
+- `product_id`: The product id.
+```ignore
+let response = client.archive_product()
+    .product_id(product_id)
+    .send()
+    .await;
+```*/
+    pub fn archive_product(&self) -> builder::ArchiveProduct<'_> {
+        builder::ArchiveProduct::new(self)
     }
 
     /**List tiers
@@ -7273,24 +7273,6 @@ let response = client.get_tier()
         builder::GetTier::new(self)
     }
 
-    /**Archive a tier
-
-Archives a tier. The default tier cannot be archived (`validation_failed`); make another tier the default first.
-
-Sends a `DELETE` request to `/v1/tiers/{tierId}`
-
-Arguments:
-- `tier_id`: The tier id.
-```ignore
-let response = client.archive_tier()
-    .tier_id(tier_id)
-    .send()
-    .await;
-```*/
-    pub fn archive_tier(&self) -> builder::ArchiveTier<'_> {
-        builder::ArchiveTier::new(self)
-    }
-
     /**Update a tier
 
 Changes a tier. Absent fields are left as they are; `limits`, when present, replaces the whole list.
@@ -7309,6 +7291,24 @@ let response = client.update_tier()
 ```*/
     pub fn update_tier(&self) -> builder::UpdateTier<'_> {
         builder::UpdateTier::new(self)
+    }
+
+    /**Archive a tier
+
+Archives a tier. The default tier cannot be archived (`validation_failed`); make another tier the default first.
+
+Sends a `POST` request to `/v1/tiers/{tierId}/archive`
+
+Arguments:
+- `tier_id`: The tier id.
+```ignore
+let response = client.archive_tier()
+    .tier_id(tier_id)
+    .send()
+    .await;
+```*/
+    pub fn archive_tier(&self) -> builder::ArchiveTier<'_> {
+        builder::ArchiveTier::new(self)
     }
 
     /**List customers
@@ -8551,113 +8551,6 @@ pub mod builder {
         }
     }
 
-    /**Builder for [`Client::archive_product`]
-
-[`Client::archive_product`]: super::Client::archive_product*/
-    #[derive(Debug, Clone)]
-    pub struct ArchiveProduct<'a> {
-        client: &'a super::Client,
-        product_id: Result<types::ArchiveProductProductId, String>,
-    }
-
-    impl<'a> ArchiveProduct<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                product_id: Err("product_id was not initialized".to_string()),
-            }
-        }
-
-        pub fn product_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ArchiveProductProductId>,
-        {
-            self.product_id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `ArchiveProductProductId` for product_id failed"
-                        .to_string()
-                });
-            self
-        }
-
-        ///Sends a `DELETE` request to `/v1/products/{productId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::Product>, Error<types::Error>> {
-            let Self { client, product_id } = self;
-            let product_id = product_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/products/{}", client.baseurl, encode_path(& product_id
-                .to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "archive_product",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-
     /**Builder for [`Client::update_product`]
 
 [`Client::update_product`]: super::Client::update_product*/
@@ -8786,6 +8679,113 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::archive_product`]
+
+[`Client::archive_product`]: super::Client::archive_product*/
+    #[derive(Debug, Clone)]
+    pub struct ArchiveProduct<'a> {
+        client: &'a super::Client,
+        product_id: Result<types::ArchiveProductProductId, String>,
+    }
+
+    impl<'a> ArchiveProduct<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                product_id: Err("product_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn product_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ArchiveProductProductId>,
+        {
+            self.product_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ArchiveProductProductId` for product_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/products/{productId}/archive`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Product>, Error<types::Error>> {
+            let Self { client, product_id } = self;
+            let product_id = product_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/products/{}/archive", client.baseurl, encode_path(& product_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "archive_product",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -9123,118 +9123,6 @@ pub mod builder {
         }
     }
 
-    /**Builder for [`Client::archive_tier`]
-
-[`Client::archive_tier`]: super::Client::archive_tier*/
-    #[derive(Debug, Clone)]
-    pub struct ArchiveTier<'a> {
-        client: &'a super::Client,
-        tier_id: Result<types::ArchiveTierTierId, String>,
-    }
-
-    impl<'a> ArchiveTier<'a> {
-        pub fn new(client: &'a super::Client) -> Self {
-            Self {
-                client: client,
-                tier_id: Err("tier_id was not initialized".to_string()),
-            }
-        }
-
-        pub fn tier_id<V>(mut self, value: V) -> Self
-        where
-            V: std::convert::TryInto<types::ArchiveTierTierId>,
-        {
-            self.tier_id = value
-                .try_into()
-                .map_err(|_| {
-                    "conversion to `ArchiveTierTierId` for tier_id failed".to_string()
-                });
-            self
-        }
-
-        ///Sends a `DELETE` request to `/v1/tiers/{tierId}`
-        pub async fn send(
-            self,
-        ) -> Result<ResponseValue<types::Tier>, Error<types::Error>> {
-            let Self { client, tier_id } = self;
-            let tier_id = tier_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v1/tiers/{}", client.baseurl, encode_path(& tier_id.to_string()),
-            );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .headers(header_map)
-                .build()?;
-            let info = OperationInfo {
-                operation_id: "archive_tier",
-            };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
-            let response = result?;
-            match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
-                400u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                401u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                403u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                404u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                500u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                _ => Err(Error::UnexpectedResponse(response)),
-            }
-        }
-    }
-
     /**Builder for [`Client::update_tier`]
 
 [`Client::update_tier`]: super::Client::update_tier*/
@@ -9359,6 +9247,119 @@ pub mod builder {
                     )
                 }
                 409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::archive_tier`]
+
+[`Client::archive_tier`]: super::Client::archive_tier*/
+    #[derive(Debug, Clone)]
+    pub struct ArchiveTier<'a> {
+        client: &'a super::Client,
+        tier_id: Result<types::ArchiveTierTierId, String>,
+    }
+
+    impl<'a> ArchiveTier<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                tier_id: Err("tier_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn tier_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ArchiveTierTierId>,
+        {
+            self.tier_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ArchiveTierTierId` for tier_id failed".to_string()
+                });
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/tiers/{tierId}/archive`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Tier>, Error<types::Error>> {
+            let Self { client, tier_id } = self;
+            let tier_id = tier_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/tiers/{}/archive", client.baseurl, encode_path(& tier_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "archive_tier",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
