@@ -257,6 +257,7 @@ async fn mixed_credentials(ctx: Ctx) -> CaseResult {
         .await
         .succeeds("listTiers with the project's own two test keys")?;
     for (what, pk) in [
+        ("an empty publishable key header", ""),
         (
             "an unknown publishable key",
             "pk_test_0000000000000000000000",
@@ -277,6 +278,19 @@ async fn mixed_credentials(ctx: Ctx) -> CaseResult {
             "invalid_api_key",
         )?;
     }
+    // An Authorization header that is not a bearer credential is refused, not ignored.
+    ctx.client(&[
+        ("x-publishable-key", &project.test.publishable),
+        ("authorization", "Basic dXNlcjpwYXNz"),
+    ])
+    .list_products()
+    .send()
+    .await
+    .refused(
+        "listProducts with a Basic Authorization header",
+        401,
+        "invalid_api_key",
+    )?;
     // A user token sent with the publishable key on a public read must be valid too.
     let user = ctx.user_id("mixed");
     let forged = ctx

@@ -12,6 +12,8 @@ pub enum AppError {
     MissingCredentials(String),
     #[error("The API key is not valid.")]
     InvalidApiKey,
+    #[error("The Authorization header must be `Bearer <secret key or user token>`.")]
+    MalformedAuthorization,
     #[error("The user token is not valid: {0}")]
     InvalidToken(String),
     #[error("The user token has expired; refresh it and retry.")]
@@ -83,7 +85,9 @@ impl AppError {
         use ErrorClass::*;
         match self {
             AppError::MissingCredentials(_) => (401, "missing_credentials", Authentication),
-            AppError::InvalidApiKey => (401, "invalid_api_key", Authentication),
+            AppError::InvalidApiKey | AppError::MalformedAuthorization => {
+                (401, "invalid_api_key", Authentication)
+            }
             AppError::InvalidToken(_) => (401, "invalid_token", Authentication),
             AppError::TokenExpired => (401, "token_expired", Authentication),
             AppError::TokenNotYetValid => (401, "token_not_yet_valid", Authentication),
@@ -111,6 +115,7 @@ impl AppError {
             AppError::Validation { param, .. } => (!param.is_empty()).then(|| param.clone()),
             AppError::UsageLimitExceeded { .. } => Some("metric".into()),
             AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
+            AppError::MalformedAuthorization => Some("Authorization".into()),
             AppError::MissingCredentials(_)
             | AppError::InvalidApiKey
             | AppError::InvalidToken(_) => None,

@@ -10,27 +10,29 @@ use crate::generated::{Security, SecurityScheme};
 /// The header carrying the publishable key.
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-key";
 
-fn bearer(parts: &http::request::Parts) -> Option<&str> {
-    let value = parts
-        .headers
-        .get(http::header::AUTHORIZATION)?
+/// The bearer token, if an `Authorization` header is present. A header that is there but not
+/// `Bearer <token>` is refused rather than ignored.
+fn bearer(parts: &http::request::Parts) -> AppResult<Option<&str>> {
+    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
         .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .map(Some)
+        .ok_or(AppError::MalformedAuthorization)
 }
 
+/// The publishable key header, if present; present but empty is kept, and fails lookup.
 fn publishable(parts: &http::request::Parts) -> Option<&str> {
     parts
         .headers
-        .get(PUBLISHABLE_KEY_HEADER)?
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+        .get(PUBLISHABLE_KEY_HEADER)
+        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
 }
 
 fn allows(security: Security, wanted: &[SecurityScheme]) -> bool {
@@ -46,13 +48,16 @@ pub async fn principal(
     if security.is_empty() {
         return Ok(Principal::Anonymous);
     }
-    let bearer = bearer(parts);
-    let pk = publishable(parts);
     if allows(security, &[SecurityScheme::OperatorToken]) {
-        let token = bearer.ok_or(AppError::InvalidOperatorToken)?;
+        let token = bearer(parts)
+            .ok()
+            .flatten()
+            .ok_or(AppError::InvalidOperatorToken)?;
         app.check_operator(token)?;
         return Ok(Principal::Operator);
     }
+    let bearer = bearer(parts)?;
+    let pk = publishable(parts);
     let secret_allowed = allows(security, &[SecurityScheme::SecretKey]);
     let public_allowed = allows(security, &[SecurityScheme::PublishableKey]);
     let user_allowed = allows(
