@@ -2,6 +2,7 @@
 //!
 //! - [`rust_client`]: the Rust client, through progenitor.
 //! - [`axum_stubs`]: the server trait, typed requests and responses, and the axum router.
+//! - [`typescript`]: the TypeScript client, one dependency-free ES module.
 //!
 //! [`outputs`] lists every checked-in file with its expected content; `dreamgen generate`
 //! writes them and `dreamgen check` compares them.
@@ -12,6 +13,7 @@ mod format;
 pub mod model;
 pub mod rust_client;
 mod schema;
+pub mod typescript;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -56,6 +58,10 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, GenError> {
         Output {
             path: "server/src/generated/mod.rs".into(),
             content: axum_stubs::generate(&spec, SPEC_PATH)?,
+        },
+        Output {
+            path: "clients/typescript/src/generated/api.ts".into(),
+            content: typescript::generate(&spec, SPEC_PATH)?,
         },
     ])
 }

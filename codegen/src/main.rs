@@ -28,6 +28,8 @@ enum Command {
     RustClient { spec: PathBuf },
     /// Print the axum server stubs generated from any OpenAPI 3.0 document.
     Axum { spec: PathBuf },
+    /// Print the TypeScript client generated from any OpenAPI 3.0 document.
+    Typescript { spec: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -82,6 +84,14 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
             print!(
                 "{}",
                 dreamgen::rust_client::generate(&spec, "the given spec")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Typescript { spec } => {
+            let spec = read(&spec)?;
+            print!(
+                "{}",
+                dreamgen::typescript::generate(&spec, "the given spec")?
             );
             Ok(ExitCode::SUCCESS)
         }

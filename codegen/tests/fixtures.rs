@@ -33,6 +33,10 @@ macro_rules! fixture_snapshots {
                     concat!(stringify!($test), "_rust_client"),
                     outcome(dreamgen::rust_client::generate(&spec, $file))
                 );
+                insta::assert_snapshot!(
+                    concat!(stringify!($test), "_typescript"),
+                    outcome(dreamgen::typescript::generate(&spec, $file))
+                );
             }
         )*
     };
@@ -63,5 +67,64 @@ fn specs_other_than_openapi_3_0_are_refused_with_a_pointer() {
     assert_eq!(
         err.to_string(),
         "unsupported at /openapi: OpenAPI version \"3.1.0\"; only 3.0.x is supported"
+    );
+}
+
+/// Every TypeScript module the generator produces, for the Dream spec and each fixture it can
+/// handle, type-checks under `tsc --strict` (plus `exactOptionalPropertyTypes` and
+/// `noUncheckedIndexedAccess`). Needs the workspace's npm dependencies (`npm ci`).
+#[test]
+fn typescript_outputs_type_check_under_strict() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tsc = root.join("node_modules/.bin/tsc");
+    assert!(
+        tsc.exists(),
+        "{} is missing: run `npm ci` at the workspace root",
+        tsc.display()
+    );
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("typescript-fixtures");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = vec![root.join("clients/typescript/src/generated/api.ts")];
+    for name in [
+        "petstore-expanded.yaml",
+        "discriminators.yaml",
+        "polymorphism.yaml",
+        "schema-enums.yaml",
+        "parameters-style.yaml",
+    ] {
+        if let Ok(code) = dreamgen::typescript::generate(&fixture(name), name) {
+            let path = dir.join(name.replace(".yaml", ".ts"));
+            std::fs::write(&path, code).unwrap();
+            files.push(path);
+        }
+    }
+    assert!(
+        files.len() >= 4,
+        "most fixtures generate TypeScript: {files:?}"
+    );
+    let output = std::process::Command::new(&tsc)
+        .args([
+            "--strict",
+            "--exactOptionalPropertyTypes",
+            "--noUncheckedIndexedAccess",
+            "--noEmit",
+            "--target",
+            "ES2022",
+            "--module",
+            "ESNext",
+            "--moduleResolution",
+            "bundler",
+            "--lib",
+            "ES2022,DOM",
+        ])
+        .args(&files)
+        .output()
+        .expect("tsc runs");
+    assert!(
+        output.status.success(),
+        "tsc --strict failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -1,0 +1,566 @@
+//! The TypeScript client: a type for every schema of the spec, and one `fetch`-based function
+//! per operation whose result is a union discriminated by HTTP status, so a caller narrowing on
+//! `status` gets the body type that status documents. No runtime dependencies: the output is
+//! one ES module that runs in Node 20 and browsers.
+//!
+//! Schemas map as: enums to unions of literals, `nullable` to `| null` (kept apart from an
+//! optional property, `?:`), `allOf` to intersections, `oneOf`/`anyOf` to unions, and a
+//! discriminator to a tagged union whose members carry their tag as a literal type.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use heck::{ToLowerCamelCase, ToUpperCamelCase};
+use openapiv3::OpenAPI;
+use serde_json::Value;
+
+use crate::error::{GenError, pointer_segment};
+use crate::format::generated_header;
+use crate::model::{self, Location, Operation, ResponseContent, Status};
+
+/// Names of globals a schema type must not shadow; such a schema gets the suffix `Object`.
+const GLOBALS: &[&str] = &[
+    "Array",
+    "Boolean",
+    "Date",
+    "Error",
+    "Function",
+    "Headers",
+    "Map",
+    "Number",
+    "Object",
+    "Promise",
+    "Record",
+    "Request",
+    "RequestInit",
+    "Response",
+    "Set",
+    "String",
+    "Symbol",
+    "ApiResponse",
+    "ClientOptions",
+    "UnexpectedStatusError",
+];
+
+/// Generates the TypeScript module for `spec`.
+pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
+    let document = serde_json::to_value(spec).map_err(|e| GenError::Parse(e.to_string()))?;
+    let operations = model::operations(spec)?;
+    let mut out = generated_header(source);
+    out.push_str(PRELUDE);
+
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut names: Vec<&String> = schemas.keys().collect();
+    names.sort();
+    if !names.is_empty() {
+        out.push_str("\n// Schemas\n");
+    }
+    for name in names {
+        let pointer = format!("/components/schemas/{}", pointer_segment(name));
+        let schema = &schemas[name];
+        let ty = render(&document, schema, &pointer, 0)?;
+        out.push('\n');
+        doc_comment(&mut out, "", &[schema["description"].as_str()]);
+        let _ = writeln!(out, "export type {} = {ty};", type_name(name));
+    }
+
+    out.push_str("\n// Operations\n");
+    for op in &operations {
+        operation(&mut out, &document, op)?;
+    }
+    out.push_str(RUNTIME);
+    Ok(out)
+}
+
+/// The TypeScript name of a component schema.
+pub fn type_name(name: &str) -> String {
+    let pascal = name.to_upper_camel_case();
+    if GLOBALS.contains(&pascal.as_str()) {
+        format!("{pascal}Object")
+    } else {
+        pascal
+    }
+}
+
+fn doc_comment(out: &mut String, indent: &str, parts: &[Option<&str>]) {
+    let lines: Vec<String> = parts
+        .iter()
+        .flatten()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.trim().replace("*/", "*\\/"))
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let text = lines.join("\n\n");
+    if !text.contains('\n') && text.len() + indent.len() < 90 {
+        let _ = writeln!(out, "{indent}/** {text} */");
+        return;
+    }
+    let _ = writeln!(out, "{indent}/**");
+    for line in text.lines() {
+        if line.is_empty() {
+            let _ = writeln!(out, "{indent} *");
+        } else {
+            let _ = writeln!(out, "{indent} * {line}");
+        }
+    }
+    let _ = writeln!(out, "{indent} */");
+}
+
+fn property_key(name: &str) -> String {
+    let identifier = name.chars().enumerate().all(|(i, c)| {
+        c == '_' || c == '$' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())
+    });
+    if identifier && !name.is_empty() {
+        name.to_owned()
+    } else {
+        serde_json::to_string(name).expect("a string serializes")
+    }
+}
+
+/// Wraps a union or intersection in parentheses where precedence needs it.
+fn atom(ty: String) -> String {
+    let mut depth = 0i32;
+    let mut compound = false;
+    for c in ty.chars() {
+        match c {
+            '{' | '(' | '<' | '[' => depth += 1,
+            '}' | ')' | '>' | ']' => depth -= 1,
+            '|' | '&' if depth == 0 => compound = true,
+            _ => {}
+        }
+    }
+    if compound { format!("({ty})") } else { ty }
+}
+
+/// Renders a schema (OpenAPI JSON) as a TypeScript type; `indent` is the nesting depth.
+fn render(
+    document: &Value,
+    schema: &Value,
+    pointer: &str,
+    indent: usize,
+) -> Result<String, GenError> {
+    let base = render_base(document, schema, pointer, indent)?;
+    if schema.get("nullable") == Some(&Value::Bool(true)) && base != "unknown" {
+        Ok(format!("{} | null", atom(base)))
+    } else {
+        Ok(base)
+    }
+}
+
+fn render_base(
+    document: &Value,
+    schema: &Value,
+    pointer: &str,
+    indent: usize,
+) -> Result<String, GenError> {
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        return reference
+            .strip_prefix("#/components/schemas/")
+            .map(type_name)
+            .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")));
+    }
+    if schema.get("not").is_some() {
+        return Err(GenError::unsupported(
+            format!("{pointer}/not"),
+            "`not` schemas",
+        ));
+    }
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        let literals: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        return Ok(if literals.is_empty() {
+            "never".into()
+        } else {
+            literals.join(" | ")
+        });
+    }
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        let mut rendered = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            rendered.push(atom(render(
+                document,
+                part,
+                &format!("{pointer}/allOf/{i}"),
+                indent,
+            )?));
+        }
+        // Properties beside `allOf` belong to the same object.
+        if schema.get("properties").is_some() {
+            rendered.push(object(document, schema, pointer, indent)?);
+        }
+        return Ok(rendered.join(" & "));
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        if let Some(members) = schema.get(keyword).and_then(Value::as_array) {
+            return union(
+                document,
+                schema,
+                members,
+                &format!("{pointer}/{keyword}"),
+                indent,
+            );
+        }
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("string") => Ok("string".into()),
+        Some("integer") | Some("number") => Ok("number".into()),
+        Some("boolean") => Ok("boolean".into()),
+        Some("array") => {
+            let items = schema
+                .get("items")
+                .ok_or_else(|| GenError::unsupported(pointer, "an array schema without `items`"))?;
+            let item = render(document, items, &format!("{pointer}/items"), indent)?;
+            Ok(format!("Array<{item}>"))
+        }
+        Some("object") => object(document, schema, pointer, indent),
+        None if schema.get("properties").is_some() => object(document, schema, pointer, indent),
+        None => Ok("unknown".into()),
+        Some(other) => Err(GenError::unsupported(pointer, format!("type {other:?}"))),
+    }
+}
+
+fn object(
+    document: &Value,
+    schema: &Value,
+    pointer: &str,
+    indent: usize,
+) -> Result<String, GenError> {
+    let required: BTreeSet<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let additional = schema.get("additionalProperties");
+    let extra = match additional {
+        None | Some(Value::Bool(true)) => Some("unknown".to_owned()),
+        Some(Value::Bool(false)) => None,
+        Some(other) => Some(render(
+            document,
+            other,
+            &format!("{pointer}/additionalProperties"),
+            indent,
+        )?),
+    };
+    let Some(properties) = properties.filter(|p| !p.is_empty()) else {
+        return Ok(match extra {
+            Some(value) => format!("Record<string, {value}>"),
+            None => "Record<string, never>".into(),
+        });
+    };
+    let pad = "  ".repeat(indent + 1);
+    let mut out = String::from("{\n");
+    for (name, property) in properties {
+        let ty = render(
+            document,
+            property,
+            &format!("{pointer}/properties/{}", pointer_segment(name)),
+            indent + 1,
+        )?;
+        doc_comment(&mut out, &pad, &[property["description"].as_str()]);
+        let optional = if required.contains(name.as_str()) {
+            ""
+        } else {
+            "?"
+        };
+        let readonly = if property.get("readOnly") == Some(&Value::Bool(true)) {
+            "readonly "
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{pad}{readonly}{}{optional}: {ty};",
+            property_key(name)
+        );
+    }
+    // Named properties keep their types; any others are what `additionalProperties` allows
+    // (the index signature must admit the named ones too, hence `unknown` unless all agree).
+    if additional.is_some_and(|a| a != &Value::Bool(false)) {
+        let _ = writeln!(out, "{pad}[key: string]: unknown;");
+    }
+    let _ = write!(out, "{}}}", "  ".repeat(indent));
+    Ok(out)
+}
+
+fn union(
+    document: &Value,
+    schema: &Value,
+    members: &[Value],
+    pointer: &str,
+    indent: usize,
+) -> Result<String, GenError> {
+    let discriminator = schema.get("discriminator");
+    let property = discriminator.and_then(|d| d["propertyName"].as_str());
+    let mapping = discriminator
+        .and_then(|d| d.get("mapping"))
+        .and_then(Value::as_object);
+    let mut rendered = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        let ty = atom(render(document, member, &format!("{pointer}/{i}"), indent)?);
+        let tag = match (property, member.get("$ref").and_then(Value::as_str)) {
+            (Some(_), Some(reference)) => mapping
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(_, target)| target.as_str() == Some(reference))
+                        .map(|(tag, _)| tag.clone())
+                })
+                .or_else(|| model::ref_name(reference).map(str::to_owned)),
+            _ => None,
+        };
+        match (property, tag) {
+            (Some(property), Some(tag)) => rendered.push(format!(
+                "({ty} & {{ {}: {} }})",
+                property_key(property),
+                serde_json::to_string(&tag).expect("a string serializes")
+            )),
+            _ => rendered.push(ty),
+        }
+    }
+    Ok(if rendered.is_empty() {
+        "never".into()
+    } else {
+        rendered.join(" | ")
+    })
+}
+
+/// The key of a parameter in an operation's `params` object.
+fn param_key(op: &Operation, index: usize) -> String {
+    let param = &op.params[index];
+    let key = param.name.to_lower_camel_case();
+    let clash = key == "body"
+        || op
+            .params
+            .iter()
+            .enumerate()
+            .any(|(i, p)| i != index && p.name.to_lower_camel_case() == key);
+    if clash {
+        let location = match param.location {
+            Location::Path => "Path",
+            Location::Query => "Query",
+            Location::Header => "Header",
+        };
+        format!("{key}{location}")
+    } else {
+        key
+    }
+}
+
+fn operation(out: &mut String, document: &Value, op: &Operation) -> Result<(), GenError> {
+    let pascal = op.id.to_upper_camel_case();
+    let function = op.id.to_lower_camel_case();
+    let params_type = format!("{pascal}Params");
+    let result_type = format!("{pascal}Result");
+
+    // The parameters object.
+    let mut fields = String::new();
+    let mut any_required = false;
+    for (index, param) in op.params.iter().enumerate() {
+        let schema =
+            serde_json::to_value(&param.schema).map_err(|e| GenError::Parse(e.to_string()))?;
+        let ty = render(document, &schema, &format!("{}/schema", param.pointer), 1)?;
+        doc_comment(&mut fields, "  ", &[param.description.as_deref()]);
+        let optional = if param.required { "" } else { "?" };
+        any_required |= param.required;
+        let _ = writeln!(fields, "  {}{optional}: {ty};", param_key(op, index));
+    }
+    if let Some(body) = &op.body {
+        let schema =
+            serde_json::to_value(&body.schema).map_err(|e| GenError::Parse(e.to_string()))?;
+        let ty = render(document, &schema, &body.pointer, 1)?;
+        let optional = if body.required { "" } else { "?" };
+        any_required |= body.required;
+        let _ = writeln!(
+            fields,
+            "  /** The JSON request body. */\n  body{optional}: {ty};"
+        );
+    }
+    let has_params = !fields.is_empty();
+
+    // The result union.
+    let mut members = Vec::new();
+    let mut documented = Vec::new();
+    let mut open = false;
+    for response in &op.responses {
+        let status = match response.status {
+            Status::Code(code) => {
+                documented.push(code.to_string());
+                code.to_string()
+            }
+            Status::Range(_) | Status::Default => {
+                open = true;
+                "number".to_owned()
+            }
+        };
+        let body = match &response.content {
+            ResponseContent::Json(schema) => {
+                let schema = serde_json::to_value(schema.as_ref())
+                    .map_err(|e| GenError::Parse(e.to_string()))?;
+                render(document, &schema, &response.pointer, 1)?
+            }
+            ResponseContent::Other(_) => "string".to_owned(),
+            ResponseContent::None => "undefined".to_owned(),
+        };
+        members.push(format!("  | ApiResponse<{status}, {body}>"));
+    }
+    if members.is_empty() {
+        return Err(GenError::unsupported(
+            &op.pointer,
+            "an operation without responses",
+        ));
+    }
+
+    out.push('\n');
+    if has_params {
+        let _ = writeln!(out, "/** The parameters of `{}`. */", op.id);
+        let _ = writeln!(out, "export interface {params_type} {{\n{fields}}}");
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "/** Every response `{}` documents, by status. */",
+        op.id
+    );
+    let _ = writeln!(out, "export type {result_type} =\n{};", members.join("\n"));
+    out.push('\n');
+    let route = format!("`{} {}`", op.method.to_uppercase(), op.path);
+    doc_comment(
+        out,
+        "",
+        &[
+            op.summary.as_deref(),
+            op.description.as_deref(),
+            Some(&route),
+        ],
+    );
+    let params_arg = match (has_params, any_required) {
+        (false, _) => String::new(),
+        (true, true) => format!(", params: {params_type}"),
+        (true, false) => format!(", params: {params_type} = {{}}"),
+    };
+    let _ = writeln!(
+        out,
+        "export function {function}(options: ClientOptions{params_arg}): Promise<{result_type}> {{"
+    );
+    let group = |location: Location| -> String {
+        let entries: Vec<String> = op
+            .params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.location == location)
+            .map(|(i, p)| {
+                format!(
+                    "{}: params.{}",
+                    serde_json::to_string(&p.name).expect("a string serializes"),
+                    param_key(op, i)
+                )
+            })
+            .collect();
+        format!("{{ {} }}", entries.join(", ")).replace("{  }", "{}")
+    };
+    let body = if op.body.is_some() {
+        "params.body"
+    } else {
+        "undefined"
+    };
+    let _ = writeln!(out, "  return send(options, {{");
+    let _ = writeln!(out, "    operationId: {:?},", op.id);
+    let _ = writeln!(out, "    method: {:?},", op.method.to_uppercase());
+    let _ = writeln!(out, "    path: {:?},", op.path);
+    let _ = writeln!(out, "    pathParams: {},", group(Location::Path));
+    let _ = writeln!(out, "    query: {},", group(Location::Query));
+    let _ = writeln!(out, "    headers: {},", group(Location::Header));
+    let _ = writeln!(out, "    body: {body},");
+    let _ = writeln!(out, "    documented: [{}],", documented.join(", "));
+    let _ = writeln!(out, "    open: {open},");
+    let _ = writeln!(out, "  }}) as Promise<{result_type}>;");
+    let _ = writeln!(out, "}}");
+    Ok(())
+}
+
+const PRELUDE: &str = r#"/** How the generated functions reach the API. */
+export interface ClientOptions {
+  /** The API's base URL, such as `http://localhost:8787`. */
+  baseUrl: string;
+  /** Headers sent with every request, such as credentials. */
+  headers?: Record<string, string>;
+  /** The `fetch` to use; the global one by default. */
+  fetch?: typeof globalThis.fetch;
+  /** Aborts the request. */
+  signal?: AbortSignal;
+}
+
+/** A documented response: its status, its body as the spec types it, and its headers. */
+export interface ApiResponse<S extends number, B> {
+  status: S;
+  body: B;
+  headers: globalThis.Headers;
+}
+
+/** A response with a status the operation does not document. */
+export class UnexpectedStatusError extends globalThis.Error {
+  readonly operationId: string;
+  readonly status: number;
+  readonly body: unknown;
+  constructor(operationId: string, status: number, body: unknown) {
+    super(`${operationId} answered with undocumented status ${status}`);
+    this.name = "UnexpectedStatusError";
+    this.operationId = operationId;
+    this.status = status;
+    this.body = body;
+  }
+}
+"#;
+
+const RUNTIME: &str = r#"
+// Runtime
+
+interface Call {
+  operationId: string;
+  method: string;
+  path: string;
+  pathParams: Record<string, unknown>;
+  query: Record<string, unknown>;
+  headers: Record<string, unknown>;
+  body: unknown;
+  /** The statuses the operation documents. */
+  documented: readonly number[];
+  /** Whether a range or default response covers any other status. */
+  open: boolean;
+}
+
+async function send(options: ClientOptions, call: Call): Promise<ApiResponse<number, unknown>> {
+  let path = call.path;
+  for (const [name, value] of Object.entries(call.pathParams)) {
+    path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
+  }
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(call.query)) {
+    if (value === undefined || value === null) continue;
+    for (const item of Array.isArray(value) ? value : [value]) search.append(name, String(item));
+  }
+  const query = search.toString();
+  const url = options.baseUrl.replace(/\/+$/, "") + path + (query ? `?${query}` : "");
+  const headers: Record<string, string> = { accept: "application/json", ...options.headers };
+  for (const [name, value] of Object.entries(call.headers)) {
+    if (value !== undefined && value !== null) headers[name] = String(value);
+  }
+  const init: RequestInit = { method: call.method, headers, signal: options.signal ?? null };
+  if (call.body !== undefined) {
+    headers["content-type"] = "application/json";
+    init.body = JSON.stringify(call.body);
+  }
+  const response = options.fetch ? await options.fetch(url, init) : await globalThis.fetch(url, init);
+  const text = await response.text();
+  const json = (response.headers.get("content-type") ?? "").includes("json");
+  const body: unknown = text === "" ? undefined : json ? JSON.parse(text) : text;
+  if (!call.open && !call.documented.includes(response.status)) {
+    throw new UnexpectedStatusError(call.operationId, response.status, body);
+  }
+  return { status: response.status, body, headers: response.headers };
+}
+"#;
