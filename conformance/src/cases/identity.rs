@@ -72,6 +72,13 @@ pub fn cases() -> Vec<Case> {
             "a project that turns the development issuer off gets 403 and its tokens stop working",
             dev_opt_in
         ),
+        case!(
+            "dev-issuer.browser-sessions",
+            Core,
+            ["DEV-004"],
+            "the test publishable key starts development sessions for a project that opted in",
+            dev_sessions
+        ),
     ]
 }
 
@@ -461,6 +468,61 @@ async fn dev_opt_in(ctx: Ctx) -> CaseResult {
             "a dev token after the issuer was turned off",
             401,
             "invalid_token",
+        )?;
+    Ok(())
+}
+
+async fn dev_sessions(ctx: Ctx) -> CaseResult {
+    let project = ctx.fresh_project().await?;
+    let public = ctx.publishable(&project.test);
+    public.create_dev_session().send().await.refused(
+        "createDevSession before opting in",
+        403,
+        "dev_issuer_disabled",
+    )?;
+    enable_dev_issuer(&ctx, &project.test, true).await?;
+    let user = ctx.user_id("session");
+    let named = public
+        .create_dev_session()
+        .body_map(|b| b.user_id(Some(user.parse().unwrap())))
+        .send()
+        .await
+        .succeeds("createDevSession for a user id")?;
+    ensure_eq!(named.user_id, user, "the session's user");
+    let me = ctx
+        .user(&project.test, &named.token)
+        .get_customer_state()
+        .send()
+        .await
+        .succeeds("getCustomerState with a session token")?;
+    ensure_eq!(me.user_id, user, "the user of the session token");
+    let anonymous = public
+        .create_dev_session()
+        .send()
+        .await
+        .succeeds("createDevSession without a user id")?;
+    ensure!(
+        anonymous.user_id.starts_with("dev_") && anonymous.user_id.len() > 8,
+        "an anonymous session's user id starts with dev_: {}",
+        anonymous.user_id
+    );
+    let again = public
+        .create_dev_session()
+        .send()
+        .await
+        .succeeds("a second anonymous session")?;
+    ensure!(
+        again.user_id != anonymous.user_id,
+        "two anonymous sessions share a user id"
+    );
+    ctx.publishable(&project.live)
+        .create_dev_session()
+        .send()
+        .await
+        .refused(
+            "createDevSession with the live publishable key",
+            403,
+            "live_mode_not_allowed",
         )?;
     Ok(())
 }

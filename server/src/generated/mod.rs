@@ -395,6 +395,87 @@ pub mod types {
         }
     }
 
+    ///`DevSessionCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct DevSessionCreate {
+        ///The user to act as; a new anonymous `dev_…` id when absent.
+        #[serde(
+            rename = "userId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_id: ::std::option::Option<DevSessionCreateUserId>,
+    }
+
+    impl DevSessionCreate {
+        pub fn builder() -> builder::DevSessionCreate {
+            Default::default()
+        }
+    }
+
+    ///The user to act as; a new anonymous `dev_…` id when absent.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DevSessionCreateUserId(::std::string::String);
+    impl ::std::ops::Deref for DevSessionCreateUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<DevSessionCreateUserId> for ::std::string::String {
+        fn from(value: DevSessionCreateUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for DevSessionCreateUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for DevSessionCreateUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for DevSessionCreateUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for DevSessionCreateUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`DevToken`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct DevToken {
@@ -3657,6 +3738,54 @@ pub mod types {
         impl ::std::convert::From<super::CustomerUpdate> for CustomerUpdate {
             fn from(value: super::CustomerUpdate) -> Self {
                 Self { tier: Ok(value.tier) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct DevSessionCreate {
+            user_id: ::std::result::Result<
+                ::std::option::Option<super::DevSessionCreateUserId>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for DevSessionCreate {
+            fn default() -> Self {
+                Self {
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl DevSessionCreate {
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::DevSessionCreateUserId>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<DevSessionCreate> for super::DevSessionCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DevSessionCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { user_id: value.user_id? })
+            }
+        }
+
+        impl ::std::convert::From<super::DevSessionCreate> for DevSessionCreate {
+            fn from(value: super::DevSessionCreate) -> Self {
+                Self { user_id: Ok(value.user_id) }
             }
         }
 
@@ -6979,6 +7108,22 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: CreateDevTokenRequest,
     ) -> impl Future<Output = CreateDevTokenResponse> + Send;
+    ///Start a development session from the browser
+    ///
+    ///Mints a development user token with the publishable key alone, so an app in development
+    ///can call `auth.init()` before any identity provider is wired up. Test mode only, and only
+    ///for projects that enabled the development issuer: anyone holding the test publishable key
+    ///can then act as any test user of the project, which is the point of a development session
+    ///and why the issuer is opt-in and never serves live mode. Without `userId`, the session is
+    ///for a new anonymous user id (`dev_…`). Tokens live one hour. A backend without the
+    ///development issuer answers `501 not_supported`.
+    ///
+    ///`POST /v1/dev/sessions`
+    fn create_dev_session(
+        &self,
+        caller: Self::Caller,
+        request: CreateDevSessionRequest,
+    ) -> impl Future<Output = CreateDevSessionResponse> + Send;
     ///The development issuer's public keys
     ///
     ///The JSON Web Key Set that verifies tokens from the development issuer. A backend without
@@ -7206,6 +7351,10 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
         .route(
             "/v1/dev/tokens",
             axum::routing::MethodRouter::new().post(handle_create_dev_token::<A>),
+        )
+        .route(
+            "/v1/dev/sessions",
+            axum::routing::MethodRouter::new().post(handle_create_dev_session::<A>),
         )
         .route(
             "/v1/dev/jwks.json",
@@ -7986,6 +8135,124 @@ async fn handle_create_dev_token<A: Api>(
         }
     };
     api.create_dev_token(caller, request).await.into_response()
+}
+
+const SECURITY_CREATE_DEV_SESSION: Security = &[&[SecurityScheme::PublishableKey]];
+const STATUSES_CREATE_DEV_SESSION: Option<&[u16]> = Some(
+    &[201, 400, 401, 403, 422, 500, 501],
+);
+///The parsed and validated input of `createDevSession`.
+#[derive(Debug, Clone)]
+pub struct CreateDevSessionRequest {
+    ///The request body, when one was sent.
+    pub body: Option<types::DevSessionCreate>,
+}
+
+///Every response `createDevSession` documents.
+#[derive(Debug, Clone)]
+pub enum CreateDevSessionResponse {
+    ///201: The token.
+    Created(types::DevToken),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
+}
+
+impl IntoResponse for CreateDevSessionResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Created(body) => {
+                (http::StatusCode::CREATED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CreateDevSessionResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl CreateDevSessionRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let body = json_body(&parts.headers, body, false, validate_dev_session_create)
+            .await?;
+        Ok(Self { body })
+    }
+}
+
+async fn handle_create_dev_session<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_CREATE_DEV_SESSION, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match CreateDevSessionRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_DEV_SESSION), &parts);
+        }
+    };
+    api.create_dev_session(caller, request).await.into_response()
 }
 
 const SECURITY_GET_DEV_JWKS: Security = &[];
@@ -10543,6 +10810,50 @@ pub fn validate_customer_update(
 
     for key in object.keys() {
         if !["tier"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `DevSessionCreate` schema.
+#[allow(unused_variables)]
+pub fn validate_dev_session_create(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if let Some(v) = object.get("userId") {
+        let p = field(path, "userId");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() < 1usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at least {} characters long", 1usize),
+                ),
+            );
+        }
+
+        if s.chars().count() > 255usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 255usize),
+                ),
+            );
+        }
+    }
+
+    for key in object.keys() {
+        if !["userId"].contains(&key.as_str()) {
             return Err(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );

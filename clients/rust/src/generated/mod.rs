@@ -396,6 +396,87 @@ pub mod types {
         }
     }
 
+    ///`DevSessionCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct DevSessionCreate {
+        ///The user to act as; a new anonymous `dev_…` id when absent.
+        #[serde(
+            rename = "userId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_id: ::std::option::Option<DevSessionCreateUserId>,
+    }
+
+    impl DevSessionCreate {
+        pub fn builder() -> builder::DevSessionCreate {
+            Default::default()
+        }
+    }
+
+    ///The user to act as; a new anonymous `dev_…` id when absent.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DevSessionCreateUserId(::std::string::String);
+    impl ::std::ops::Deref for DevSessionCreateUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<DevSessionCreateUserId> for ::std::string::String {
+        fn from(value: DevSessionCreateUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for DevSessionCreateUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for DevSessionCreateUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for DevSessionCreateUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for DevSessionCreateUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`DevToken`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct DevToken {
@@ -3658,6 +3739,54 @@ pub mod types {
         impl ::std::convert::From<super::CustomerUpdate> for CustomerUpdate {
             fn from(value: super::CustomerUpdate) -> Self {
                 Self { tier: Ok(value.tier) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct DevSessionCreate {
+            user_id: ::std::result::Result<
+                ::std::option::Option<super::DevSessionCreateUserId>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for DevSessionCreate {
+            fn default() -> Self {
+                Self {
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl DevSessionCreate {
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::DevSessionCreateUserId>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<DevSessionCreate> for super::DevSessionCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: DevSessionCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { user_id: value.user_id? })
+            }
+        }
+
+        impl ::std::convert::From<super::DevSessionCreate> for DevSessionCreate {
+            fn from(value: super::DevSessionCreate) -> Self {
+                Self { user_id: Ok(value.user_id) }
             }
         }
 
@@ -7109,6 +7238,29 @@ let response = client.create_dev_token()
         builder::CreateDevToken::new(self)
     }
 
+    /**Start a development session from the browser
+
+Mints a development user token with the publishable key alone, so an app in development
+can call `auth.init()` before any identity provider is wired up. Test mode only, and only
+for projects that enabled the development issuer: anyone holding the test publishable key
+can then act as any test user of the project, which is the point of a development session
+and why the issuer is opt-in and never serves live mode. Without `userId`, the session is
+for a new anonymous user id (`dev_…`). Tokens live one hour. A backend without the
+development issuer answers `501 not_supported`.
+
+
+Sends a `POST` request to `/v1/dev/sessions`
+
+```ignore
+let response = client.create_dev_session()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_dev_session(&self) -> builder::CreateDevSession<'_> {
+        builder::CreateDevSession::new(self)
+    }
+
     /**The development issuer's public keys
 
 The JSON Web Key Set that verifies tokens from the development issuer. A backend without
@@ -8123,6 +8275,135 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "create_dev_token",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::create_dev_session`]
+
+[`Client::create_dev_session`]: super::Client::create_dev_session*/
+    #[derive(Debug, Clone)]
+    pub struct CreateDevSession<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::DevSessionCreate, String>,
+    }
+
+    impl<'a> CreateDevSession<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DevSessionCreate>,
+            <V as std::convert::TryInto<
+                types::DevSessionCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `DevSessionCreate` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::DevSessionCreate,
+            ) -> types::builder::DevSessionCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/dev/sessions`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::DevToken>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::DevSessionCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/dev/sessions", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_dev_session",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;

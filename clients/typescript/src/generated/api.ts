@@ -95,6 +95,11 @@ export type CustomerUpdate = {
   tier: string | null;
 };
 
+export type DevSessionCreate = {
+  /** The user to act as; a new anonymous `dev_…` id when absent. */
+  userId?: string;
+};
+
 export type DevToken = {
   token: string;
   userId: string;
@@ -632,6 +637,49 @@ export function createDevToken(options: ClientOptions, params: CreateDevTokenPar
     documented: [201, 400, 401, 403, 422, 500, 501],
     open: false,
   }) as Promise<CreateDevTokenResult>;
+}
+
+/** The parameters of `createDevSession`. */
+export interface CreateDevSessionParams {
+  /** The JSON request body. */
+  body?: DevSessionCreate;
+}
+
+/** Every response `createDevSession` documents, by status. */
+export type CreateDevSessionResult =
+  | ApiResponse<201, DevToken>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<501, ErrorObject>;
+
+/**
+ * Start a development session from the browser
+ *
+ * Mints a development user token with the publishable key alone, so an app in development
+ * can call `auth.init()` before any identity provider is wired up. Test mode only, and only
+ * for projects that enabled the development issuer: anyone holding the test publishable key
+ * can then act as any test user of the project, which is the point of a development session
+ * and why the issuer is opt-in and never serves live mode. Without `userId`, the session is
+ * for a new anonymous user id (`dev_…`). Tokens live one hour. A backend without the
+ * development issuer answers `501 not_supported`.
+ *
+ * `POST /v1/dev/sessions`
+ */
+export function createDevSession(options: ClientOptions, params: CreateDevSessionParams = {}): Promise<CreateDevSessionResult> {
+  return send(options, {
+    operationId: "createDevSession",
+    method: "POST",
+    path: "/v1/dev/sessions",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: params.body,
+    documented: [201, 400, 401, 403, 422, 500, 501],
+    open: false,
+  }) as Promise<CreateDevSessionResult>;
 }
 
 /** Every response `getDevJwks` documents, by status. */
