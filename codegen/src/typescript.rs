@@ -506,12 +506,14 @@ export class UnexpectedStatusError extends globalThis.Error {
   readonly operationId: string;
   readonly status: number;
   readonly body: unknown;
-  constructor(operationId: string, status: number, body: unknown) {
+  readonly headers: globalThis.Headers;
+  constructor(operationId: string, status: number, body: unknown, headers: globalThis.Headers) {
     super(`${operationId} answered with undocumented status ${status}`);
     this.name = "UnexpectedStatusError";
     this.operationId = operationId;
     this.status = status;
     this.body = body;
+    this.headers = headers;
   }
 }
 "#;
@@ -559,7 +561,7 @@ async function send(options: ClientOptions, call: Call): Promise<ApiResponse<num
   const json = (response.headers.get("content-type") ?? "").includes("json");
   const body: unknown = text === "" ? undefined : json ? JSON.parse(text) : text;
   if (!call.open && !call.documented.includes(response.status)) {
-    throw new UnexpectedStatusError(call.operationId, response.status, body);
+    throw new UnexpectedStatusError(call.operationId, response.status, body, response.headers);
   }
   return { status: response.status, body, headers: response.headers };
 }

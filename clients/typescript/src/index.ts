@@ -1,0 +1,441 @@
+/**
+ * `@dream-api/sdk`: the product page's API (`new DreamAPI({ publishableKey })`, `auth.init()`,
+ * `usage.track()`, `usage.check()`, `products.list()`, …) on top of the client generated from
+ * the OpenAPI document (`./generated/api.ts`, also exported as `@dream-api/sdk/client`).
+ *
+ * What the facade adds to the generated functions: credentials on every call, user tokens that
+ * are fetched, cached, refreshed ahead of expiry and refreshed once more on a `token_expired`
+ * answer; retries with backoff where retrying is safe; and one error type, `DreamAPIError`.
+ */
+
+import * as api from "./generated/api.js";
+
+export type * from "./generated/api.js";
+
+/** The default base URL: a `dream serve` on this machine. */
+export const DEFAULT_BASE_URL = "http://localhost:8787";
+
+/** Supplies the signed-in user's JWT, such as Clerk's `session.getToken()`. */
+export type GetToken = () => Promise<string | null | undefined> | string | null | undefined;
+
+export interface DreamAPIOptions {
+  /** `pk_test_…` or `pk_live_…`: safe in a browser. */
+  publishableKey?: string;
+  /** `sk_test_…` or `sk_live_…`: backend only; refused in a browser. */
+  secretKey?: string;
+  /** The API's base URL; `DREAM_API_URL` in Node, else `http://localhost:8787`. */
+  baseUrl?: string;
+  /**
+   * The user's token. Without it, `auth.init()` uses Clerk's browser session when Clerk is on
+   * the page, and otherwise, with a test publishable key, a development session.
+   */
+  getToken?: GetToken;
+  /** The `fetch` to use; the global one by default. */
+  fetch?: typeof globalThis.fetch;
+  /** Retries after the first attempt, for calls that are safe to repeat. Default 2. */
+  maxRetries?: number;
+  /** The first retry's delay in milliseconds, doubled each time (with jitter). Default 250. */
+  retryDelayMs?: number;
+  /** Refresh a token this many seconds before it expires. Default 30. */
+  refreshBeforeExpirySeconds?: number;
+}
+
+/** Every error the SDK throws: the API's error body, or a network failure (`network_error`). */
+export class DreamAPIError extends Error {
+  /** The stable error code, such as `usage_limit_exceeded`. */
+  readonly code: string;
+  /** The HTTP status; 0 when no response arrived. */
+  readonly status: number;
+  /** The error class, such as `rate_limit_error`. */
+  readonly type: string;
+  /** The input the error is about. */
+  readonly param: string | undefined;
+  /** Quote it when reporting a problem. */
+  readonly requestId: string | undefined;
+
+  constructor(init: {
+    code: string;
+    status: number;
+    message: string;
+    type?: string;
+    param?: string | undefined;
+    requestId?: string | undefined;
+  }) {
+    super(init.message);
+    this.name = "DreamAPIError";
+    this.code = init.code;
+    this.status = init.status;
+    this.type = init.type ?? "api_error";
+    this.param = init.param;
+    this.requestId = init.requestId;
+  }
+}
+
+type Result = api.ApiResponse<number, unknown>;
+type Success<R> = R extends { status: 200 | 201; body: infer B } ? B : never;
+type Credential = "public" | "user" | "secret" | "none";
+
+interface CallOptions {
+  /** Whether the call may be sent again after a failure (GETs, and POSTs with an idempotency key). */
+  retryable: boolean;
+}
+
+const isBrowser = (): boolean =>
+  typeof (globalThis as { window?: unknown }).window !== "undefined" &&
+  typeof (globalThis as { document?: unknown }).document !== "undefined";
+
+function defaultBaseUrl(): string {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  return env?.["DREAM_API_URL"] ?? DEFAULT_BASE_URL;
+}
+
+/** The `exp` claim of a JWT, in seconds, or undefined when it cannot be read. */
+function expiry(token: string): number | undefined {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
+    const padded = base64 + "=".repeat((4 - (base64.length % 4)) % 4);
+    const claims = JSON.parse(globalThis.atob(padded)) as { exp?: unknown };
+    return typeof claims.exp === "number" ? claims.exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function randomKey(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Finds the token source when the app gave none: Clerk on the page, else a dev session. */
+function clerkToken(): GetToken | undefined {
+  const clerk = (globalThis as { Clerk?: { session?: { getToken(): Promise<string | null> } } }).Clerk;
+  const session = clerk?.session;
+  return session ? () => session.getToken() : undefined;
+}
+
+/** Holds the user's token: one fetch at a time, refreshed ahead of expiry. */
+class TokenCache {
+  private token: string | undefined;
+  private expiresAt: number | undefined;
+  private inflight: Promise<string> | undefined;
+
+  constructor(
+    private readonly source: () => Promise<string>,
+    private readonly refreshBeforeSeconds: number,
+  ) {}
+
+  /** A token that stays valid for a while yet; concurrent callers share one refresh. */
+  async get(): Promise<string> {
+    const now = Date.now() / 1000;
+    if (this.token && (this.expiresAt === undefined || this.expiresAt - now > this.refreshBeforeSeconds)) {
+      return this.token;
+    }
+    return this.refresh();
+  }
+
+  /** Drops the cached token and fetches a new one (shared with concurrent callers). */
+  refresh(): Promise<string> {
+    if (!this.inflight) {
+      this.token = undefined;
+      this.inflight = this.source()
+        .then((token) => {
+          this.token = token;
+          this.expiresAt = expiry(token);
+          return token;
+        })
+        .finally(() => {
+          this.inflight = undefined;
+        });
+    }
+    return this.inflight;
+  }
+}
+
+export class DreamAPI {
+  readonly baseUrl: string;
+  private readonly publishableKey: string | undefined;
+  private readonly secretKey: string | undefined;
+  private readonly fetchImpl: typeof globalThis.fetch | undefined;
+  private readonly maxRetries: number;
+  private readonly retryDelayMs: number;
+  private readonly tokens: TokenCache;
+  private readonly getToken: GetToken | undefined;
+
+  constructor(options: DreamAPIOptions) {
+    if (options.secretKey !== undefined && isBrowser()) {
+      throw new DreamAPIError({
+        code: "secret_key_in_browser",
+        status: 0,
+        type: "invalid_request_error",
+        message:
+          "A secret key must never ship to a browser. Use the publishable key here, and the secret key on your backend.",
+      });
+    }
+    if (!options.publishableKey && !options.secretKey) {
+      throw new DreamAPIError({
+        code: "missing_credentials",
+        status: 0,
+        type: "invalid_request_error",
+        message: "Pass a publishableKey (browser and apps) or a secretKey (backends).",
+      });
+    }
+    this.baseUrl = (options.baseUrl ?? defaultBaseUrl()).replace(/\/+$/, "");
+    this.publishableKey = options.publishableKey;
+    this.secretKey = options.secretKey;
+    this.fetchImpl = options.fetch;
+    this.maxRetries = options.maxRetries ?? 2;
+    this.retryDelayMs = options.retryDelayMs ?? 250;
+    this.getToken = options.getToken;
+    this.tokens = new TokenCache(() => this.fetchToken(), options.refreshBeforeExpirySeconds ?? 30);
+  }
+
+  private clientOptions(headers: Record<string, string>): api.ClientOptions {
+    return this.fetchImpl
+      ? { baseUrl: this.baseUrl, headers, fetch: this.fetchImpl }
+      : { baseUrl: this.baseUrl, headers };
+  }
+
+  private async headers(credential: Credential): Promise<Record<string, string>> {
+    switch (credential) {
+      case "none":
+        return {};
+      case "secret":
+        if (!this.secretKey)
+          throw missing("This operation needs the secret key: new DreamAPI({ secretKey }).");
+        return { authorization: `Bearer ${this.secretKey}` };
+      case "public":
+        if (this.publishableKey) return { "x-publishable-key": this.publishableKey };
+        if (this.secretKey) return { authorization: `Bearer ${this.secretKey}` };
+        throw missing("Pass a publishableKey.");
+      case "user":
+        if (!this.publishableKey) throw missing("Acting for a user needs the publishable key.");
+        return {
+          "x-publishable-key": this.publishableKey,
+          authorization: `Bearer ${await this.tokens.get()}`,
+        };
+    }
+  }
+
+  /** Where user tokens come from: the app's getToken, Clerk, or a development session. */
+  private async fetchToken(): Promise<string> {
+    const source = this.getToken ?? clerkToken();
+    if (source) {
+      const token = await source();
+      if (!token) throw missing("getToken returned no token: is the user signed in?");
+      return token;
+    }
+    if (this.publishableKey?.startsWith("pk_test_")) {
+      const session = await this.call("public", (o) => api.createDevSession(o, { body: {} }), {
+        retryable: false,
+      });
+      return session.token;
+    }
+    throw missing("Pass getToken (for Clerk: () => session.getToken()) to act for a user.");
+  }
+
+  /**
+   * Runs one generated call: credentials, retries where safe, one token refresh on
+   * `token_expired`, and the error body turned into a `DreamAPIError`.
+   */
+  private async call<R extends Result>(
+    credential: Credential,
+    send: (options: api.ClientOptions) => Promise<R>,
+    options: CallOptions,
+  ): Promise<Success<R>> {
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      let result: Result;
+      try {
+        result = await send(this.clientOptions(await this.headers(credential)));
+      } catch (error) {
+        if (error instanceof DreamAPIError) throw error;
+        if (error instanceof api.UnexpectedStatusError) {
+          // A status the spec does not document (say, a 502 from a proxy on the way).
+          result = { status: error.status, body: error.body, headers: error.headers };
+        } else {
+          if (options.retryable && attempt < this.maxRetries) {
+            await sleep(this.backoff(attempt));
+            continue;
+          }
+          throw new DreamAPIError({
+            code: "network_error",
+            status: 0,
+            message: `The API could not be reached: ${error instanceof Error ? error.message : String(error)}`,
+          });
+        }
+      }
+      if (result.status >= 200 && result.status < 300) return result.body as Success<R>;
+      const error = toError(result);
+      if (credential === "user" && error.code === "token_expired" && !refreshed) {
+        refreshed = true;
+        await this.tokens.refresh();
+        continue;
+      }
+      const retryAfter = result.headers.get("retry-after");
+      const transient =
+        result.status >= 500 ||
+        (result.status === 429 && retryAfter !== null && error.code !== "usage_limit_exceeded");
+      if (options.retryable && transient && attempt < this.maxRetries) {
+        const wait =
+          retryAfter !== null && Number.isFinite(Number(retryAfter))
+            ? Number(retryAfter) * 1000
+            : this.backoff(attempt);
+        await sleep(wait);
+        continue;
+      }
+      throw error;
+    }
+  }
+
+  private backoff(attempt: number): number {
+    const base = this.retryDelayMs * 2 ** attempt;
+    return base / 2 + Math.random() * (base / 2);
+  }
+
+  /** The signed-in user. */
+  readonly auth = {
+    /** Verifies the user's token and returns who they are, their tier, limits and usage. */
+    init: (): Promise<api.CustomerState> =>
+      this.call("user", (o) => api.getCustomerState(o), { retryable: true }),
+    /** Forgets the cached token; the next call fetches a new one. */
+    refresh: async (): Promise<void> => {
+      await this.tokens.refresh();
+    },
+  };
+
+  /** Usage metering for the signed-in user. */
+  readonly usage = {
+    /**
+     * Counts usage: 1 `requests` by default. Safe to retry: every call carries an
+     * Idempotency-Key (yours, or one the SDK makes), so a retried track counts once.
+     */
+    track: (
+      input: { metric?: api.MetricName; amount?: number; idempotencyKey?: string } = {},
+    ): Promise<api.Usage> => {
+      const idempotencyKey = input.idempotencyKey ?? randomKey();
+      const body: api.TrackUsage = {};
+      if (input.metric !== undefined) body.metric = input.metric;
+      if (input.amount !== undefined) body.amount = input.amount;
+      return this.call("user", (o) => api.trackUsage(o, { idempotencyKey, body }), { retryable: true });
+    },
+    /** The count, limit and remaining allowance of a metric (`requests` by default) this period. */
+    check: (input: { metric?: api.MetricName } = {}): Promise<api.Usage> =>
+      this.call(
+        "user",
+        (o) => api.checkUsage(o, input.metric === undefined ? {} : { metric: input.metric }),
+        {
+          retryable: true,
+        },
+      ),
+  };
+
+  /** The catalogue. Reads work with the publishable key; changes need the secret key. */
+  readonly products = {
+    list: (input: { includeArchived?: boolean } = {}): Promise<api.ProductList> =>
+      this.call(
+        "public",
+        (o) =>
+          api.listProducts(
+            o,
+            input.includeArchived === undefined ? {} : { includeArchived: input.includeArchived },
+          ),
+        { retryable: true },
+      ),
+    get: (productId: string): Promise<api.Product> =>
+      this.call("public", (o) => api.getProduct(o, { productId }), { retryable: true }),
+    create: (body: api.ProductCreate): Promise<api.Product> =>
+      this.call("secret", (o) => api.createProduct(o, { body }), { retryable: false }),
+    update: (productId: string, body: api.ProductUpdate): Promise<api.Product> =>
+      this.call("secret", (o) => api.updateProduct(o, { productId, body }), { retryable: false }),
+    archive: (productId: string): Promise<api.Product> =>
+      this.call("secret", (o) => api.archiveProduct(o, { productId }), { retryable: false }),
+  };
+
+  /** Subscription tiers. Reads work with the publishable key; changes need the secret key. */
+  readonly tiers = {
+    list: (input: { includeArchived?: boolean } = {}): Promise<api.TierList> =>
+      this.call(
+        "public",
+        (o) =>
+          api.listTiers(
+            o,
+            input.includeArchived === undefined ? {} : { includeArchived: input.includeArchived },
+          ),
+        { retryable: true },
+      ),
+    get: (tierId: string): Promise<api.Tier> =>
+      this.call("public", (o) => api.getTier(o, { tierId }), { retryable: true }),
+    create: (body: api.TierCreate): Promise<api.Tier> =>
+      this.call("secret", (o) => api.createTier(o, { body }), { retryable: false }),
+    update: (tierId: string, body: api.TierUpdate): Promise<api.Tier> =>
+      this.call("secret", (o) => api.updateTier(o, { tierId, body }), { retryable: false }),
+    archive: (tierId: string): Promise<api.Tier> =>
+      this.call("secret", (o) => api.archiveTier(o, { tierId }), { retryable: false }),
+  };
+
+  /** Your app's users as your project sees them (secret key). */
+  readonly customers = {
+    list: (input: api.ListCustomersParams = {}): Promise<api.CustomerList> =>
+      this.call("secret", (o) => api.listCustomers(o, input), { retryable: true }),
+    get: (userId: string): Promise<api.CustomerDetail> =>
+      this.call("secret", (o) => api.getCustomer(o, { userId }), { retryable: true }),
+    /** Puts the customer on a tier by name, or back on their plan with `null`. */
+    setTier: (userId: string, tier: string | null): Promise<api.Customer> =>
+      this.call("secret", (o) => api.updateCustomer(o, { userId, body: { tier } }), { retryable: false }),
+  };
+
+  /** API keys (secret key). */
+  readonly keys = {
+    list: (): Promise<api.ApiKeyList> => this.call("secret", (o) => api.listApiKeys(o), { retryable: true }),
+    /** A new secret key, shown once; older keys stop working after `expiresInSeconds`. */
+    rotateSecret: (input: { expiresInSeconds?: number } = {}): Promise<api.SecretKeyRotated> =>
+      this.call("secret", (o) => api.rotateSecretKey(o, { body: input }), { retryable: false }),
+  };
+
+  /** Per-mode project settings (secret key). */
+  readonly settings = {
+    get: (): Promise<api.Settings> => this.call("secret", (o) => api.getSettings(o), { retryable: true }),
+    update: (body: api.SettingsUpdate): Promise<api.Settings> =>
+      this.call("secret", (o) => api.updateSettings(o, { body }), { retryable: false }),
+  };
+
+  /** The development issuer (test mode, projects that opted in). */
+  readonly dev = {
+    /** A token for any user id (secret key). */
+    createToken: (body: api.DevTokenCreate): Promise<api.DevToken> =>
+      this.call("secret", (o) => api.createDevToken(o, { body }), { retryable: false }),
+    /** A development session with the publishable key alone. */
+    createSession: (input: { userId?: string } = {}): Promise<api.DevToken> =>
+      this.call("public", (o) => api.createDevSession(o, { body: input }), { retryable: false }),
+  };
+}
+
+function missing(message: string): DreamAPIError {
+  return new DreamAPIError({ code: "missing_credentials", status: 0, type: "authentication_error", message });
+}
+
+/** The API's error body as a `DreamAPIError`; any other body is described as well as it can be. */
+function toError(result: Result): DreamAPIError {
+  const body = result.body as Partial<api.ErrorObject> | string | undefined;
+  if (body && typeof body === "object" && typeof body.code === "string") {
+    return new DreamAPIError({
+      code: body.code,
+      status: result.status,
+      message: body.message ?? body.code,
+      type: body.type ?? "api_error",
+      param: body.param,
+      requestId: body.requestId ?? result.headers.get("x-request-id") ?? undefined,
+    });
+  }
+  return new DreamAPIError({
+    code: "unexpected_response",
+    status: result.status,
+    message: `The API answered ${result.status}${typeof body === "string" ? `: ${body.slice(0, 200)}` : ""}`,
+    requestId: result.headers.get("x-request-id") ?? undefined,
+  });
+}

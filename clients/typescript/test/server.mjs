@@ -1,0 +1,130 @@
+// Starts a real `dream serve` on a fresh SQLite file and a free port, and reads the
+// development project's keys from what it prints. Tests talk to it over HTTP.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import http from "node:http";
+
+const root = resolve(import.meta.dirname, "../../..");
+export const OPERATOR_TOKEN = "op_sdk_tests";
+
+/** @returns {Promise<{ baseUrl: string, keys: Record<string, string>, stop: () => void }>} */
+export async function startServer() {
+  const bin = process.env.DREAM_BIN ?? join(root, "target/debug/dream");
+  const dir = mkdtempSync(join(tmpdir(), "dream-sdk-"));
+  const child = spawn(bin, ["--database-url", `sqlite://${join(dir, "dream.db")}`, "serve", "--port", "0"], {
+    env: { ...process.env, DREAM_OPERATOR_TOKEN: OPERATOR_TOKEN, DREAM_HOST: "127.0.0.1", RUST_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  child.unref();
+  child.stdout.unref?.();
+  let output = "";
+  const baseUrl = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`dream serve did not start:\n${output}`)), 20000);
+    child.on("exit", (code) => fail(new Error(`dream serve exited with ${code}:\n${output}`)));
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const match = output.match(/running at (http:\/\/\S+)/);
+      if (match && output.includes("test secret key")) {
+        clearTimeout(timer);
+        ok(match[1]);
+      }
+    });
+  });
+  const key = (label) => output.match(new RegExp(`${label}\\s+(\\S+)`))[1];
+  const keys = {
+    testPublishable: key("test publishable key"),
+    testSecret: key("test secret key"),
+    livePublishable: key("live publishable key"),
+    liveSecret: key("live secret key"),
+  };
+  return {
+    baseUrl,
+    keys,
+    stop() {
+      child.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A new project through the operator route, its dev issuer enabled: fresh state per test. */
+export async function newProject(baseUrl) {
+  const response = await fetch(`${baseUrl}/v1/projects`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "SDK test" }),
+  });
+  if (response.status !== 201) throw new Error(`createProject: ${response.status} ${await response.text()}`);
+  const { keys } = await response.json();
+  await fetch(`${baseUrl}/v1/settings`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${keys.test.secretKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ devIssuerEnabled: true }),
+  });
+  return keys;
+}
+
+/**
+ * A real HTTP front for the server that misbehaves on purpose: for the first `failures`
+ * requests matching `match`, it either forwards the request and then answers 503 anyway
+ * (the response is lost, the work is done), or drops the connection without forwarding.
+ */
+export async function flakyFront(baseUrl, { failures, mode, match = () => true }) {
+  let left = failures;
+  const seen = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    seen.push({ method: req.method, url: req.url, headers: req.headers });
+    const fail = left > 0 && match(req);
+    if (fail) left -= 1;
+    if (fail && mode === "drop") {
+      req.socket.destroy();
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers.host;
+    delete headers["content-length"];
+    const upstream = await fetch(`${baseUrl}${req.url}`, {
+      method: req.method,
+      headers,
+      body: ["GET", "HEAD"].includes(req.method) ? undefined : body,
+    });
+    const text = await upstream.text();
+    if (fail && mode === "lose-response") {
+      res.writeHead(503, { "content-type": "application/json", "x-request-id": "req_flaky" });
+      res.end(
+        JSON.stringify({
+          type: "api_error",
+          code: "internal_error",
+          message: "flaky front",
+          requestId: "req_flaky",
+        }),
+      );
+      return;
+    }
+    res.writeHead(
+      upstream.status,
+      Object.fromEntries(
+        [...upstream.headers].filter(
+          ([name]) => !["content-length", "transfer-encoding", "connection"].includes(name),
+        ),
+      ),
+    );
+    res.end(text);
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  server.unref();
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    seen,
+    close: () =>
+      new Promise((ok) => {
+        server.close(ok);
+        server.closeAllConnections();
+      }),
+  };
+}
