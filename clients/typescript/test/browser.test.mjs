@@ -1,0 +1,92 @@
+// The SDK in a real browser: the bundled SDK (esbuild, as an app would ship it) is loaded into
+// a page served from another origin than the API, in headless Chromium (Debian's package,
+// driven by playwright-core), and runs the product page's snippet: init → track → check,
+// across origins (CORS).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+
+import { startServer } from "./server.mjs";
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const root = resolve(import.meta.dirname, "..");
+
+let server;
+let site;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
+  server = await startServer();
+  const bundle = await build({
+    entryPoints: [resolve(root, "dist/index.js")],
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "browser",
+    write: false,
+  });
+  const sdk = bundle.outputFiles[0].text;
+  const page = `<!doctype html><meta charset="utf-8"><title>Dream API in the browser</title>
+<script type="module">
+  import { DreamAPI } from "/dream-sdk.js";
+  try {
+    const api = new DreamAPI({ publishableKey: ${JSON.stringify(server.keys.testPublishable)}, baseUrl: ${JSON.stringify(server.baseUrl)} });
+    const me = await api.auth.init();
+    await api.usage.track();
+    const { usageCount, limit, remaining } = await api.usage.check();
+    let secretRefused = false;
+    try { new DreamAPI({ secretKey: "sk_test_in_a_browser" }); } catch (e) { secretRefused = e.code === "secret_key_in_browser"; }
+    window.__result = { userId: me.userId, usageCount, limit, remaining, secretRefused, origin: location.origin };
+  } catch (e) {
+    window.__result = { error: String(e), code: e.code };
+  }
+</script>`;
+  site = http.createServer((req, res) => {
+    if (req.url === "/dream-sdk.js") {
+      res.writeHead(200, { "content-type": "text/javascript" });
+      res.end(sdk);
+    } else {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(page);
+    }
+  });
+  await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  site?.close();
+  server?.stop();
+});
+
+test("the bundled SDK signs in, tracks and checks from a page on another origin", async () => {
+  const page = await browser.newPage();
+  // The page is served by `localhost`, the API by `127.0.0.1`: different origins, so every
+  // call is a CORS request with a preflight.
+  const url = `http://localhost:${site.address().port}/`;
+  await page.goto(url);
+  await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 15000 });
+  const result = await page.evaluate(() => window.__result);
+  assert.equal(result.error, undefined, `${result.error} (${result.code})`);
+  assert.notEqual(new URL(server.baseUrl).origin, result.origin);
+  assert.match(result.userId, /^dev_/);
+  assert.deepEqual([result.usageCount, result.limit, result.remaining], [1, 1000, 999]);
+  assert.equal(result.secretRefused, true);
+});
