@@ -3,11 +3,13 @@
 //! - [`rust_client`]: the Rust client, through progenitor.
 //! - [`axum_stubs`]: the server trait, typed requests and responses, and the axum router.
 //! - [`typescript`]: the TypeScript client, one dependency-free ES module.
+//! - [`docs`]: the HTML API reference.
 //!
 //! [`outputs`] lists every checked-in file with its expected content; `dreamgen generate`
 //! writes them and `dreamgen check` compares them.
 
 pub mod axum_stubs;
+pub mod docs;
 pub mod error;
 mod format;
 pub mod model;
@@ -62,6 +64,10 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, GenError> {
         Output {
             path: "clients/typescript/src/generated/api.ts".into(),
             content: typescript::generate(&spec, SPEC_PATH)?,
+        },
+        Output {
+            path: "docs/generated/index.html".into(),
+            content: docs::generate(&spec)?,
         },
     ])
 }

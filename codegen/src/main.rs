@@ -30,6 +30,8 @@ enum Command {
     Axum { spec: PathBuf },
     /// Print the TypeScript client generated from any OpenAPI 3.0 document.
     Typescript { spec: PathBuf },
+    /// Print the HTML API reference generated from any OpenAPI 3.0 document.
+    Docs { spec: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -85,6 +87,10 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
                 "{}",
                 dreamgen::rust_client::generate(&spec, "the given spec")?
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Docs { spec } => {
+            print!("{}", dreamgen::docs::generate(&read(&spec)?)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Typescript { spec } => {

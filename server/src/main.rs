@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
                     "Keys were printed when the project was created; `dream project create --name NAME --dev-issuer` makes another."
                 );
             }
-            println!("Spec: {base}/openapi.json   Health: {base}/healthz");
+            println!("Docs: {base}/docs   Spec: {base}/openapi.json   Health: {base}/healthz");
             let router = dream_server::serve::router(app.clone())?;
             dream_server::serve::serve(router, listener, dream_server::serve::shutdown_signal())
                 .await?;

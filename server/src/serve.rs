@@ -21,6 +21,9 @@ use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
 /// The spec the server implements, served at `/openapi.json`.
 pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
 
+/// The API reference generated from the spec (`dreamgen docs`), served at `/docs`.
+pub const DOCS_HTML: &str = include_str!("../../docs/generated/index.html");
+
 #[derive(Clone, Copy)]
 struct NewRequestId;
 
@@ -51,6 +54,10 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
         .expose_headers([request_id.clone()])
         .max_age(Duration::from_secs(600));
     Ok(generated::router(Arc::new(server))
+        .route(
+            "/docs",
+            axum::routing::get(|| async { axum::response::Html(DOCS_HTML) }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
