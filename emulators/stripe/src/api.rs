@@ -1,0 +1,461 @@
+//! The Stripe API surface Dream API uses: customers, products, prices, Checkout Sessions (both
+//! modes), Billing Portal sessions, subscriptions, invoices and events. Requests are
+//! form-encoded, answers are Stripe's JSON objects and error objects; `Stripe-Account` scopes
+//! every object to a connected account, and `Idempotency-Key` replays a POST's first answer.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::Emulator;
+use crate::store::{LoggedRequest, PLATFORM, Store, new_id, now};
+use crate::webhooks::emit;
+
+/// A Stripe error object and its status.
+pub struct StripeError {
+    status: StatusCode,
+    kind: &'static str,
+    code: Option<&'static str>,
+    message: String,
+    param: Option<String>,
+}
+
+impl StripeError {
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        StripeError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code: Some("parameter_invalid"),
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    pub fn missing_param(param: &str) -> Self {
+        StripeError {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code: Some("parameter_missing"),
+            message: format!("Missing required param: {param}."),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    pub fn no_such(what: &str, id: &str, param: &str) -> Self {
+        StripeError {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some("resource_missing"),
+            message: format!("No such {what}: '{id}'"),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    fn auth(message: &str) -> Self {
+        StripeError {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "invalid_request_error",
+            code: None,
+            message: message.to_owned(),
+            param: None,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let mut error = json!({ "type": self.kind, "message": self.message });
+        if let Some(code) = self.code {
+            error["code"] = json!(code);
+        }
+        if let Some(param) = &self.param {
+            error["param"] = json!(param);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl IntoResponse for StripeError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}
+
+type Answer = Result<Value, StripeError>;
+
+/// Every `/v1/…` request: authentication, the request log, idempotency, then the operation.
+pub async fn handle(
+    State(emulator): State<Arc<Emulator>>,
+    Path(path): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let key = header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned))
+        .unwrap_or_default();
+    if key.starts_with("sk_live_") || key.starts_with("rk_live_") {
+        return StripeError::auth(
+            "The Stripe emulator serves test mode only; live keys are refused.",
+        )
+        .into_response();
+    }
+    if !key.starts_with("sk_test_") && !key.starts_with("rk_test_") {
+        return StripeError::auth(
+            "You did not provide an API key. Provide it as `Authorization: Bearer sk_test_…`.",
+        )
+        .into_response();
+    }
+    let params = match crate::form::decode(&body) {
+        Ok(params) => params,
+        Err(message) => return StripeError::invalid("", message).into_response(),
+    };
+    let account = header("stripe-account").unwrap_or_else(|| PLATFORM.to_owned());
+    let idempotency_key = header("idempotency-key");
+    emulator
+        .store
+        .lock()
+        .expect("store lock")
+        .requests
+        .push(LoggedRequest {
+            method: method.to_string(),
+            path: format!("/v1/{path}"),
+            stripe_account: header("stripe-account"),
+            idempotency_key: idempotency_key.clone(),
+            params: params.clone(),
+        });
+
+    let fingerprint = format!("{method} {path} {body}");
+    if method == Method::POST
+        && let Some(key) = &idempotency_key
+    {
+        let store = emulator.store.lock().expect("store lock");
+        if let Some((seen, status, answer)) = store.idempotency.get(&(account.clone(), key.clone()))
+        {
+            if *seen != fingerprint {
+                return StripeError {
+                    status: StatusCode::BAD_REQUEST,
+                    kind: "idempotency_error",
+                    code: None,
+                    message: format!(
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+                    ),
+                    param: None,
+                }
+                .into_response();
+            }
+            let mut response = (
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+                axum::Json(answer.clone()),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                "idempotent-replayed",
+                http::HeaderValue::from_static("true"),
+            );
+            return response;
+        }
+    }
+
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let answer = dispatch(&emulator, &account, &method, &segments, &params);
+    let (status, value) = match &answer {
+        Ok(value) => (StatusCode::OK, value.clone()),
+        Err(error) => (error.status, error.body()),
+    };
+    if method == Method::POST
+        && let Some(key) = idempotency_key
+    {
+        emulator
+            .store
+            .lock()
+            .expect("store lock")
+            .idempotency
+            .insert(
+                (account, key),
+                (fingerprint, status.as_u16(), value.clone()),
+            );
+    }
+    (status, axum::Json(value)).into_response()
+}
+
+fn dispatch(
+    emulator: &Arc<Emulator>,
+    account: &str,
+    method: &Method,
+    path: &[&str],
+    params: &Value,
+) -> Answer {
+    match (method.as_str(), path) {
+        ("POST", ["customers"]) => create_customer(emulator, account, params),
+        ("GET", ["customers", id]) => retrieve(emulator, account, id, "customer"),
+        ("POST", ["products"]) => create_product(emulator, account, params),
+        ("GET", ["products", id]) => retrieve(emulator, account, id, "product"),
+        ("POST", ["prices"]) => create_price(emulator, account, params),
+        ("GET", ["prices", id]) => retrieve(emulator, account, id, "price"),
+        ("POST", ["checkout", "sessions"]) => create_checkout_session(emulator, account, params),
+        ("GET", ["checkout", "sessions", id]) => {
+            retrieve(emulator, account, id, "checkout.session")
+        }
+        ("POST", ["billing_portal", "sessions"]) => {
+            create_portal_session(emulator, account, params)
+        }
+        ("GET", ["subscriptions", id]) => retrieve(emulator, account, id, "subscription"),
+        ("DELETE", ["subscriptions", id]) => crate::lifecycle::cancel(emulator, account, id),
+        ("GET", ["invoices", id]) => retrieve(emulator, account, id, "invoice"),
+        ("GET", ["events", id]) => {
+            let store = emulator.store.lock().expect("store lock");
+            store
+                .events
+                .iter()
+                .find(|e| e["id"] == *id && owned_by(e, account))
+                .cloned()
+                .ok_or_else(|| StripeError::no_such("event", id, "id"))
+        }
+        _ => Err(StripeError {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: None,
+            message: format!(
+                "Unrecognized request URL ({method} /v1/{}).",
+                path.join("/")
+            ),
+            param: None,
+        }),
+    }
+}
+
+fn owned_by(event: &Value, account: &str) -> bool {
+    match event["account"].as_str() {
+        Some(owner) => owner == account,
+        None => account == PLATFORM,
+    }
+}
+
+fn retrieve(emulator: &Emulator, account: &str, id: &str, object: &str) -> Answer {
+    let store = emulator.store.lock().expect("store lock");
+    store
+        .get(account, id)
+        .filter(|o| o["object"] == object)
+        .cloned()
+        .ok_or_else(|| StripeError::no_such(object.rsplit('.').next().unwrap_or(object), id, "id"))
+}
+
+fn text(params: &Value, key: &str) -> Option<String> {
+    params.get(key).and_then(Value::as_str).map(str::to_owned)
+}
+
+fn metadata(params: &Value) -> Value {
+    params.get("metadata").cloned().unwrap_or_else(|| json!({}))
+}
+
+fn integer(params: &Value, key: &str) -> Result<Option<i64>, StripeError> {
+    match params.get(key).and_then(Value::as_str) {
+        None => Ok(None),
+        Some(text) => text
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| StripeError::invalid(key, format!("Invalid integer: {text}"))),
+    }
+}
+
+pub fn new_customer(
+    store: &mut Store,
+    account: &str,
+    email: Option<String>,
+    metadata: Value,
+) -> Value {
+    store.insert(
+        account,
+        json!({
+            "id": new_id("cus"),
+            "object": "customer",
+            "created": now(),
+            "email": email,
+            "livemode": false,
+            "metadata": metadata,
+        }),
+    )
+}
+
+fn create_customer(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answer {
+    let customer = {
+        let mut store = emulator.store.lock().expect("store lock");
+        new_customer(&mut store, account, text(params, "email"), metadata(params))
+    };
+    emit(emulator, account, "customer.created", &customer);
+    Ok(customer)
+}
+
+fn create_product(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answer {
+    let name = text(params, "name").ok_or_else(|| StripeError::missing_param("name"))?;
+    let mut store = emulator.store.lock().expect("store lock");
+    Ok(store.insert(
+        account,
+        json!({
+            "id": new_id("prod"),
+            "object": "product",
+            "active": true,
+            "created": now(),
+            "name": name,
+            "livemode": false,
+            "metadata": metadata(params),
+        }),
+    ))
+}
+
+fn create_price(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answer {
+    let currency =
+        text(params, "currency").ok_or_else(|| StripeError::missing_param("currency"))?;
+    let unit_amount =
+        integer(params, "unit_amount")?.ok_or_else(|| StripeError::missing_param("unit_amount"))?;
+    let product = text(params, "product").ok_or_else(|| StripeError::missing_param("product"))?;
+    let mut store = emulator.store.lock().expect("store lock");
+    if store.get(account, &product).is_none() {
+        return Err(StripeError::no_such("product", &product, "product"));
+    }
+    let recurring = match params["recurring"]["interval"].as_str() {
+        Some(interval @ ("day" | "week" | "month" | "year")) => {
+            json!({ "interval": interval, "interval_count": 1, "usage_type": "licensed" })
+        }
+        Some(other) => {
+            return Err(StripeError::invalid(
+                "recurring[interval]",
+                format!("Invalid interval: {other}"),
+            ));
+        }
+        None => Value::Null,
+    };
+    Ok(store.insert(
+        account,
+        json!({
+            "id": new_id("price"),
+            "object": "price",
+            "active": true,
+            "created": now(),
+            "currency": currency.to_lowercase(),
+            "unit_amount": unit_amount,
+            "product": product,
+            "recurring": recurring,
+            "type": if recurring.is_null() { "one_time" } else { "recurring" },
+            "livemode": false,
+            "metadata": metadata(params),
+        }),
+    ))
+}
+
+fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answer {
+    let mode = text(params, "mode").ok_or_else(|| StripeError::missing_param("mode"))?;
+    if !matches!(mode.as_str(), "payment" | "subscription") {
+        return Err(StripeError::invalid(
+            "mode",
+            format!("Invalid mode: {mode}"),
+        ));
+    }
+    let success_url =
+        text(params, "success_url").ok_or_else(|| StripeError::missing_param("success_url"))?;
+    let items = params["line_items"]
+        .as_array()
+        .filter(|items| !items.is_empty())
+        .ok_or_else(|| StripeError::missing_param("line_items"))?;
+    let mut store = emulator.store.lock().expect("store lock");
+    let mut lines = Vec::new();
+    let mut total = 0i64;
+    let mut currency = None;
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("line_items[{i}][price]");
+        let price_id = text(item, "price").ok_or_else(|| StripeError::missing_param(&param))?;
+        let price = store
+            .get(account, &price_id)
+            .filter(|p| p["object"] == "price")
+            .cloned()
+            .ok_or_else(|| StripeError::no_such("price", &price_id, &param))?;
+        let quantity = integer(item, "quantity")?.unwrap_or(1);
+        if !(1..=999_999).contains(&quantity) {
+            return Err(StripeError::invalid(
+                &format!("line_items[{i}][quantity]"),
+                "Quantity must be between 1 and 999999.",
+            ));
+        }
+        let recurring = !price["recurring"].is_null();
+        if mode == "subscription" && !recurring {
+            return Err(StripeError::invalid(
+                &param,
+                "In `subscription` mode, every price must be recurring.",
+            ));
+        }
+        if mode == "payment" && recurring {
+            return Err(StripeError::invalid(
+                &param,
+                "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
+            ));
+        }
+        total += price["unit_amount"].as_i64().unwrap_or(0) * quantity;
+        currency = price["currency"].as_str().map(str::to_owned);
+        lines.push(json!({ "price": price, "quantity": quantity }));
+    }
+    let customer = text(params, "customer");
+    if let Some(id) = &customer
+        && store.get(account, id).is_none()
+    {
+        return Err(StripeError::no_such("customer", id, "customer"));
+    }
+    let id = new_id("cs_test");
+    let session = json!({
+        "id": id,
+        "object": "checkout.session",
+        "mode": mode,
+        "status": "open",
+        "payment_status": "unpaid",
+        "url": format!("{}/checkout/{id}", emulator.base_url()),
+        "success_url": success_url,
+        "cancel_url": text(params, "cancel_url"),
+        "customer": customer,
+        "customer_email": text(params, "customer_email"),
+        "client_reference_id": text(params, "client_reference_id"),
+        "metadata": metadata(params),
+        "subscription_metadata": params["subscription_data"]["metadata"].clone(),
+        "amount_total": total,
+        "currency": currency,
+        "subscription": null,
+        "payment_intent": null,
+        "line_items": { "object": "list", "data": lines },
+        "livemode": false,
+        "created": now(),
+        "expires_at": now() + 24 * 3600,
+    });
+    Ok(store.insert(account, session))
+}
+
+fn create_portal_session(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answer {
+    let customer =
+        text(params, "customer").ok_or_else(|| StripeError::missing_param("customer"))?;
+    let mut store = emulator.store.lock().expect("store lock");
+    if store
+        .get(account, &customer)
+        .filter(|c| c["object"] == "customer")
+        .is_none()
+    {
+        return Err(StripeError::no_such("customer", &customer, "customer"));
+    }
+    let id = new_id("bps");
+    Ok(store.insert(
+        account,
+        json!({
+            "id": id,
+            "object": "billing_portal.session",
+            "customer": customer,
+            "return_url": text(params, "return_url"),
+            "url": format!("{}/portal/{id}", emulator.base_url()),
+            "livemode": false,
+            "created": now(),
+        }),
+    ))
+}

@@ -1,0 +1,95 @@
+//! The emulator's state: Stripe objects as Stripe's JSON, each owned by an account (the
+//! platform, or a connected `acct_…` named by `Stripe-Account`), the event log, idempotency
+//! records, webhook endpoints, and a log of API requests for tests to assert on.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// The account objects belong to when a request names no `Stripe-Account`.
+pub const PLATFORM: &str = "platform";
+
+/// Where events are delivered.
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    pub url: String,
+    pub secret: String,
+}
+
+/// One API request as the emulator received it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    /// The `Stripe-Account` header, if any.
+    pub stripe_account: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub params: Value,
+}
+
+/// How delivering one event went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Delivery {
+    pub attempts: u32,
+    pub delivered: bool,
+    pub last_status: Option<u16>,
+}
+
+#[derive(Default)]
+pub struct Store {
+    objects: HashMap<String, (String, Value)>,
+    pub events: Vec<Value>,
+    pub deliveries: HashMap<String, Delivery>,
+    /// (account, key) → (request fingerprint, status, body).
+    pub idempotency: HashMap<(String, String), (String, u16, Value)>,
+    pub endpoints: Vec<Endpoint>,
+    pub requests: Vec<LoggedRequest>,
+}
+
+impl Store {
+    pub fn insert(&mut self, account: &str, object: Value) -> Value {
+        let id = object["id"].as_str().expect("objects have ids").to_owned();
+        self.objects
+            .insert(id, (account.to_owned(), object.clone()));
+        object
+    }
+
+    /// The object with this id, if `account` owns it (another account's ids do not exist).
+    pub fn get(&self, account: &str, id: &str) -> Option<&Value> {
+        self.objects
+            .get(id)
+            .filter(|(owner, _)| owner == account)
+            .map(|(_, object)| object)
+    }
+
+    pub fn get_mut(&mut self, account: &str, id: &str) -> Option<&mut Value> {
+        self.objects
+            .get_mut(id)
+            .filter(|(owner, _)| owner == account)
+            .map(|(_, object)| object)
+    }
+
+    /// The account that owns an object, for test controls that act on any object.
+    pub fn owner(&self, id: &str) -> Option<String> {
+        self.objects.get(id).map(|(owner, _)| owner.clone())
+    }
+}
+
+/// A Stripe-style id: a prefix and 24 random alphanumerics.
+pub fn new_id(prefix: &str) -> String {
+    use rand::Rng as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..24)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}_{tail}")
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
