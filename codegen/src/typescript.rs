@@ -42,6 +42,70 @@ const GLOBALS: &[&str] = &[
     "UnexpectedStatusError",
 ];
 
+/// Words a generated function or type cannot be named.
+const RESERVED: &[&str] = &[
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "implements",
+    "import",
+    "in",
+    "instanceof",
+    "interface",
+    "let",
+    "new",
+    "null",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "static",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+];
+
+/// `name`, made a valid identifier: a leading digit gets `_`, a reserved word a trailing `_`.
+fn identifier(name: &str) -> String {
+    let name = if name.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{name}")
+    } else {
+        name.to_owned()
+    };
+    if RESERVED.contains(&name.as_str()) {
+        format!("{name}_")
+    } else {
+        name
+    }
+}
+
 /// Generates the TypeScript module for `spec`.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
     let document = serde_json::to_value(spec).map_err(|e| GenError::Parse(e.to_string()))?;
@@ -55,6 +119,29 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
         .unwrap_or_default();
     let mut names: Vec<&String> = schemas.keys().collect();
     names.sort();
+    // Two schemas, or a schema and an operation's `…Params`/`…Result`, must not share a name.
+    let mut taken: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let generated = operations.iter().flat_map(|op| {
+        let pascal = op.id.to_upper_camel_case();
+        [
+            (format!("{pascal}Params"), op.pointer.clone()),
+            (format!("{pascal}Result"), op.pointer.clone()),
+        ]
+    });
+    let schema_names = names.iter().map(|name| {
+        (
+            type_name(name),
+            format!("/components/schemas/{}", pointer_segment(name)),
+        )
+    });
+    for (ty, pointer) in schema_names.chain(generated) {
+        if let Some(first) = taken.insert(ty.clone(), pointer.clone()) {
+            return Err(GenError::unsupported(
+                pointer,
+                format!("a second type named {ty} (the first comes from {first})"),
+            ));
+        }
+    }
     if !names.is_empty() {
         out.push_str("\n// Schemas\n");
     }
@@ -77,7 +164,7 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
 
 /// The TypeScript name of a component schema.
 pub fn type_name(name: &str) -> String {
-    let pascal = name.to_upper_camel_case();
+    let pascal = identifier(&name.to_upper_camel_case());
     if GLOBALS.contains(&pascal.as_str()) {
         format!("{pascal}Object")
     } else {
@@ -248,7 +335,8 @@ fn object(
     };
     let Some(properties) = properties.filter(|p| !p.is_empty()) else {
         return Ok(match extra {
-            Some(value) => format!("Record<string, {value}>"),
+            // An index signature rather than `Record<…>`, so a map of itself is legal.
+            Some(value) => format!("{{ [key: string]: {value} }}"),
             None => "Record<string, never>".into(),
         });
     };
@@ -302,22 +390,41 @@ fn union(
     let mut rendered = Vec::new();
     for (i, member) in members.iter().enumerate() {
         let ty = atom(render(document, member, &format!("{pointer}/{i}"), indent)?);
-        let tag = match (property, member.get("$ref").and_then(Value::as_str)) {
-            (Some(_), Some(reference)) => mapping
-                .and_then(|m| {
-                    m.iter()
-                        .find(|(_, target)| target.as_str() == Some(reference))
-                        .map(|(tag, _)| tag.clone())
-                })
-                .or_else(|| model::ref_name(reference).map(str::to_owned)),
-            _ => None,
+        let tags: Vec<String> = match (property, member.get("$ref").and_then(Value::as_str)) {
+            (Some(_), Some(reference)) => {
+                let name = model::ref_name(reference).unwrap_or(reference);
+                // Mapping values may be a `$ref` or a bare schema name; every key naming this
+                // member is one of its tags, and without a mapping the tag is the schema name.
+                let mapped: Vec<String> = mapping
+                    .map(|m| {
+                        m.iter()
+                            .filter(|(_, target)| {
+                                target.as_str() == Some(reference) || target.as_str() == Some(name)
+                            })
+                            .map(|(tag, _)| tag.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if mapped.is_empty() {
+                    vec![name.to_owned()]
+                } else {
+                    mapped
+                }
+            }
+            _ => Vec::new(),
         };
-        match (property, tag) {
-            (Some(property), Some(tag)) => rendered.push(format!(
-                "({ty} & {{ {}: {} }})",
-                property_key(property),
-                serde_json::to_string(&tag).expect("a string serializes")
-            )),
+        match property {
+            Some(property) if !tags.is_empty() => {
+                let literals: Vec<String> = tags
+                    .iter()
+                    .map(|t| serde_json::to_string(t).expect("a string serializes"))
+                    .collect();
+                rendered.push(format!(
+                    "({ty} & {{ {}: {} }})",
+                    property_key(property),
+                    literals.join(" | ")
+                ));
+            }
             _ => rendered.push(ty),
         }
     }
@@ -331,7 +438,7 @@ fn union(
 /// The key of a parameter in an operation's `params` object.
 fn param_key(op: &Operation, index: usize) -> String {
     let param = &op.params[index];
-    let key = param.name.to_lower_camel_case();
+    let key = identifier(&param.name.to_lower_camel_case());
     let clash = key == "body"
         || op
             .params
@@ -350,9 +457,43 @@ fn param_key(op: &Operation, index: usize) -> String {
     }
 }
 
+/// Parameters the runtime sends as the spec says: scalars, and arrays as repeated query keys
+/// (`form`, exploded) — the defaults. Anything else is refused rather than sent wrong.
+fn serializable(document: &Value, param: &model::Param, schema: &Value) -> Result<(), GenError> {
+    let declared = document
+        .pointer(&param.pointer)
+        .cloned()
+        .unwrap_or_default();
+    let resolved = match schema["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+        Some(pointer) => document.pointer(pointer).cloned().unwrap_or_default(),
+        None => schema.clone(),
+    };
+    let default_style = if param.location == Location::Query {
+        "form"
+    } else {
+        "simple"
+    };
+    let style = declared["style"].as_str().unwrap_or(default_style);
+    let explode = declared["explode"].as_bool().unwrap_or(style == "form");
+    let kind = resolved["type"].as_str().unwrap_or("");
+    let problem = if kind == "object" || resolved.get("properties").is_some() {
+        Some("an object-valued parameter")
+    } else if style != default_style {
+        Some("a parameter style other than the default")
+    } else if kind == "array" && (param.location != Location::Query || !explode) {
+        Some("an array parameter that is not an exploded query parameter")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(GenError::unsupported(&param.pointer, problem)),
+        None => Ok(()),
+    }
+}
+
 fn operation(out: &mut String, document: &Value, op: &Operation) -> Result<(), GenError> {
     let pascal = op.id.to_upper_camel_case();
-    let function = op.id.to_lower_camel_case();
+    let function = identifier(&op.id.to_lower_camel_case());
     let params_type = format!("{pascal}Params");
     let result_type = format!("{pascal}Result");
 
@@ -362,6 +503,7 @@ fn operation(out: &mut String, document: &Value, op: &Operation) -> Result<(), G
     for (index, param) in op.params.iter().enumerate() {
         let schema =
             serde_json::to_value(&param.schema).map_err(|e| GenError::Parse(e.to_string()))?;
+        serializable(document, param, &schema)?;
         let ty = render(document, &schema, &format!("{}/schema", param.pointer), 1)?;
         doc_comment(&mut fields, "  ", &[param.description.as_deref()]);
         let optional = if param.required { "" } else { "?" };
@@ -467,7 +609,7 @@ fn operation(out: &mut String, document: &Value, op: &Operation) -> Result<(), G
     } else {
         "undefined"
     };
-    let _ = writeln!(out, "  return send(options, {{");
+    let _ = writeln!(out, "  return __send(options, {{");
     let _ = writeln!(out, "    operationId: {:?},", op.id);
     let _ = writeln!(out, "    method: {:?},", op.method.to_uppercase());
     let _ = writeln!(out, "    path: {:?},", op.path);
@@ -521,7 +663,7 @@ export class UnexpectedStatusError extends globalThis.Error {
 const RUNTIME: &str = r#"
 // Runtime
 
-interface Call {
+interface __Call {
   operationId: string;
   method: string;
   path: string;
@@ -535,10 +677,15 @@ interface Call {
   open: boolean;
 }
 
-async function send(options: ClientOptions, call: Call): Promise<ApiResponse<number, unknown>> {
+async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse<number, unknown>> {
   let path = call.path;
   for (const [name, value] of Object.entries(call.pathParams)) {
-    path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
+    const text = String(value);
+    // `.` and `..` survive percent-encoding and would move the request to another path.
+    if (text === "" || text === "." || text === "..") {
+      throw new TypeError(`${call.operationId}: path parameter ${name} cannot be ${JSON.stringify(text)}`);
+    }
+    path = path.replace(`{${name}}`, encodeURIComponent(text));
   }
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(call.query)) {
@@ -556,10 +703,19 @@ async function send(options: ClientOptions, call: Call): Promise<ApiResponse<num
     headers["content-type"] = "application/json";
     init.body = JSON.stringify(call.body);
   }
-  const response = options.fetch ? await options.fetch(url, init) : await globalThis.fetch(url, init);
+  // Called as a plain function: `window.fetch` refuses any other `this`.
+  const fetchFunction = options.fetch ?? globalThis.fetch;
+  const response = await fetchFunction(url, init);
   const text = await response.text();
   const json = (response.headers.get("content-type") ?? "").includes("json");
-  const body: unknown = text === "" ? undefined : json ? JSON.parse(text) : text;
+  let body: unknown = text === "" ? undefined : text;
+  if (json && text !== "") {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // A body that claims to be JSON and is not stays text.
+    }
+  }
   if (!call.open && !call.documented.includes(response.status)) {
     throw new UnexpectedStatusError(call.operationId, response.status, body, response.headers);
   }

@@ -15,8 +15,14 @@ export type * from "./generated/api.js";
 /** The default base URL: a `dream serve` on this machine. */
 export const DEFAULT_BASE_URL = "http://localhost:8787";
 
-/** Supplies the signed-in user's JWT, such as Clerk's `session.getToken()`. */
-export type GetToken = () => Promise<string | null | undefined> | string | null | undefined;
+/**
+ * Supplies the signed-in user's JWT, such as Clerk's `session.getToken()`. `forceRefresh` is
+ * set when the API has just refused the last token as expired: return a freshly minted one
+ * (for Clerk, `session.getToken({ skipCache: true })`).
+ */
+export type GetToken = (options: {
+  forceRefresh: boolean;
+}) => Promise<string | null | undefined> | string | null | undefined;
 
 export interface DreamAPIOptions {
   /** `pk_test_…` or `pk_live_…`: safe in a browser. */
@@ -80,9 +86,11 @@ interface CallOptions {
   retryable: boolean;
 }
 
+/** A page, or a Web Worker: anywhere code is shipped to users. */
 const isBrowser = (): boolean =>
-  typeof (globalThis as { window?: unknown }).window !== "undefined" &&
-  typeof (globalThis as { document?: unknown }).document !== "undefined";
+  (typeof (globalThis as { window?: unknown }).window !== "undefined" &&
+    typeof (globalThis as { document?: unknown }).document !== "undefined") ||
+  typeof (globalThis as { importScripts?: unknown }).importScripts === "function";
 
 function defaultBaseUrl(): string {
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
@@ -111,11 +119,23 @@ function randomKey(): string {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** The longest `Retry-After` the SDK waits out; beyond it the error is thrown at once. */
+const MAX_RETRY_WAIT_MS = 60_000;
+
+/** `Retry-After` in milliseconds: delay-seconds or an HTTP-date; undefined when absent or unreadable. */
+function retryAfterMs(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const seconds = Number(value);
+  if (value.trim() !== "" && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
 /** Finds the token source when the app gave none: Clerk on the page, else a dev session. */
 function clerkToken(): GetToken | undefined {
-  const clerk = (globalThis as { Clerk?: { session?: { getToken(): Promise<string | null> } } }).Clerk;
-  const session = clerk?.session;
-  return session ? () => session.getToken() : undefined;
+  type Session = { getToken(options?: { skipCache?: boolean }): Promise<string | null> };
+  const session = (globalThis as { Clerk?: { session?: Session } }).Clerk?.session;
+  return session ? ({ forceRefresh }) => session.getToken({ skipCache: forceRefresh }) : undefined;
 }
 
 /** Holds the user's token: one fetch at a time, refreshed ahead of expiry. */
@@ -125,24 +145,46 @@ class TokenCache {
   private inflight: Promise<string> | undefined;
 
   constructor(
-    private readonly source: () => Promise<string>,
+    private readonly source: (forceRefresh: boolean) => Promise<string>,
     private readonly refreshBeforeSeconds: number,
   ) {}
 
-  /** A token that stays valid for a while yet; concurrent callers share one refresh. */
+  /**
+   * A token that stays valid for a while yet; concurrent callers share one refresh. When a
+   * refresh ahead of expiry fails, the current token is used while it is still valid.
+   */
   async get(): Promise<string> {
     const now = Date.now() / 1000;
-    if (this.token && (this.expiresAt === undefined || this.expiresAt - now > this.refreshBeforeSeconds)) {
-      return this.token;
+    const token = this.token;
+    if (token && (this.expiresAt === undefined || this.expiresAt - now > this.refreshBeforeSeconds)) {
+      return token;
     }
-    return this.refresh();
+    try {
+      return await this.fetch(false);
+    } catch (error) {
+      if (token && this.token === token && this.expiresAt !== undefined && this.expiresAt > now) return token;
+      throw error;
+    }
   }
 
-  /** Drops the cached token and fetches a new one (shared with concurrent callers). */
+  /**
+   * Replaces `stale`, which the API refused as expired. Calls that all sent the same stale
+   * token share one refresh; one that sent an older token gets the current one.
+   */
+  replace(stale: string | undefined): Promise<string> {
+    if (this.token !== undefined && this.token !== stale && !this.inflight)
+      return Promise.resolve(this.token);
+    return this.fetch(true);
+  }
+
+  /** Fetches a new token now, whatever the cache holds. */
   refresh(): Promise<string> {
+    return this.fetch(true);
+  }
+
+  private fetch(forceRefresh: boolean): Promise<string> {
     if (!this.inflight) {
-      this.token = undefined;
-      this.inflight = this.source()
+      this.inflight = this.source(forceRefresh)
         .then((token) => {
           this.token = token;
           this.expiresAt = expiry(token);
@@ -165,6 +207,8 @@ export class DreamAPI {
   private readonly retryDelayMs: number;
   private readonly tokens: TokenCache;
   private readonly getToken: GetToken | undefined;
+  /** The user of this instance's development session, kept across its refreshes. */
+  private devUserId: string | undefined;
 
   constructor(options: DreamAPIOptions) {
     if (options.secretKey !== undefined && isBrowser()) {
@@ -191,7 +235,10 @@ export class DreamAPI {
     this.maxRetries = options.maxRetries ?? 2;
     this.retryDelayMs = options.retryDelayMs ?? 250;
     this.getToken = options.getToken;
-    this.tokens = new TokenCache(() => this.fetchToken(), options.refreshBeforeExpirySeconds ?? 30);
+    this.tokens = new TokenCache(
+      (forceRefresh) => this.fetchToken(forceRefresh),
+      options.refreshBeforeExpirySeconds ?? 30,
+    );
   }
 
   private clientOptions(headers: Record<string, string>): api.ClientOptions {
@@ -200,39 +247,59 @@ export class DreamAPI {
       : { baseUrl: this.baseUrl, headers };
   }
 
-  private async headers(credential: Credential): Promise<Record<string, string>> {
+  /** The headers for a credential, and the user token among them, if any. */
+  private async headers(
+    credential: Credential,
+  ): Promise<{ headers: Record<string, string>; token?: string }> {
     switch (credential) {
       case "none":
-        return {};
+        return { headers: {} };
       case "secret":
         if (!this.secretKey)
           throw missing("This operation needs the secret key: new DreamAPI({ secretKey }).");
-        return { authorization: `Bearer ${this.secretKey}` };
+        return { headers: { authorization: `Bearer ${this.secretKey}` } };
       case "public":
-        if (this.publishableKey) return { "x-publishable-key": this.publishableKey };
-        if (this.secretKey) return { authorization: `Bearer ${this.secretKey}` };
+        if (this.publishableKey) return { headers: { "x-publishable-key": this.publishableKey } };
+        if (this.secretKey) return { headers: { authorization: `Bearer ${this.secretKey}` } };
         throw missing("Pass a publishableKey.");
-      case "user":
+      case "user": {
         if (!this.publishableKey) throw missing("Acting for a user needs the publishable key.");
+        const token = await this.tokens.get();
         return {
-          "x-publishable-key": this.publishableKey,
-          authorization: `Bearer ${await this.tokens.get()}`,
+          headers: { "x-publishable-key": this.publishableKey, authorization: `Bearer ${token}` },
+          token,
         };
+      }
     }
   }
 
-  /** Where user tokens come from: the app's getToken, Clerk, or a development session. */
-  private async fetchToken(): Promise<string> {
+  /**
+   * Where user tokens come from: the app's getToken, Clerk, or a development session (for
+   * one user per instance). Failures become a `DreamAPIError`.
+   */
+  private async fetchToken(forceRefresh: boolean): Promise<string> {
     const source = this.getToken ?? clerkToken();
     if (source) {
-      const token = await source();
+      let token: string | null | undefined;
+      try {
+        token = await source({ forceRefresh });
+      } catch (error) {
+        throw new DreamAPIError({
+          code: "token_unavailable",
+          status: 0,
+          type: "authentication_error",
+          message: `getToken failed: ${error instanceof Error ? error.message : String(error)}`,
+        });
+      }
       if (!token) throw missing("getToken returned no token: is the user signed in?");
       return token;
     }
     if (this.publishableKey?.startsWith("pk_test_")) {
-      const session = await this.call("public", (o) => api.createDevSession(o, { body: {} }), {
+      const body = this.devUserId === undefined ? {} : { userId: this.devUserId };
+      const session = await this.call("public", (o) => api.createDevSession(o, { body }), {
         retryable: false,
       });
+      this.devUserId = session.userId;
       return session.token;
     }
     throw missing("Pass getToken (for Clerk: () => session.getToken()) to act for a user.");
@@ -249,11 +316,11 @@ export class DreamAPI {
   ): Promise<Success<R>> {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
+      const { headers, token } = await this.headers(credential);
       let result: Result;
       try {
-        result = await send(this.clientOptions(await this.headers(credential)));
+        result = await send(this.clientOptions(headers));
       } catch (error) {
-        if (error instanceof DreamAPIError) throw error;
         if (error instanceof api.UnexpectedStatusError) {
           // A status the spec does not document (say, a 502 from a proxy on the way).
           result = { status: error.status, body: error.body, headers: error.headers };
@@ -273,18 +340,15 @@ export class DreamAPI {
       const error = toError(result);
       if (credential === "user" && error.code === "token_expired" && !refreshed) {
         refreshed = true;
-        await this.tokens.refresh();
+        await this.tokens.replace(token);
         continue;
       }
-      const retryAfter = result.headers.get("retry-after");
       const transient =
         result.status >= 500 ||
-        (result.status === 429 && retryAfter !== null && error.code !== "usage_limit_exceeded");
+        (result.status === 429 && result.headers.has("retry-after") && error.code !== "usage_limit_exceeded");
       if (options.retryable && transient && attempt < this.maxRetries) {
-        const wait =
-          retryAfter !== null && Number.isFinite(Number(retryAfter))
-            ? Number(retryAfter) * 1000
-            : this.backoff(attempt);
+        const wait = retryAfterMs(result.headers.get("retry-after")) ?? this.backoff(attempt);
+        if (wait > MAX_RETRY_WAIT_MS) throw error;
         await sleep(wait);
         continue;
       }
@@ -302,7 +366,7 @@ export class DreamAPI {
     /** Verifies the user's token and returns who they are, their tier, limits and usage. */
     init: (): Promise<api.CustomerState> =>
       this.call("user", (o) => api.getCustomerState(o), { retryable: true }),
-    /** Forgets the cached token; the next call fetches a new one. */
+    /** Fetches a new token now (for the same user), replacing the cached one. */
     refresh: async (): Promise<void> => {
       await this.tokens.refresh();
     },

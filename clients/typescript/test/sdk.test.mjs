@@ -50,6 +50,35 @@ describe("auth", () => {
     assert.equal(usage.usageCount, 1);
   });
 
+  test("a development session keeps its user across refreshes", async () => {
+    const { keys } = await setup();
+    const api = new DreamAPI({ publishableKey: keys.test.publishableKey, baseUrl: server.baseUrl });
+    const first = await api.auth.init();
+    await api.usage.track();
+    await api.auth.refresh();
+    const again = await api.auth.init();
+    assert.equal(again.userId, first.userId);
+    assert.equal((await api.usage.check()).usageCount, 1);
+  });
+
+  test("a failing getToken surfaces as token_unavailable, not as a network error", async () => {
+    const { keys } = await setup();
+    let calls = 0;
+    const api = new DreamAPI({
+      publishableKey: keys.test.publishableKey,
+      baseUrl: server.baseUrl,
+      getToken: () => {
+        calls += 1;
+        throw new Error("identity provider unreachable");
+      },
+    });
+    await assert.rejects(
+      api.usage.track(),
+      (e) => e instanceof DreamAPIError && e.code === "token_unavailable" && /unreachable/.test(e.message),
+    );
+    assert.equal(calls, 1, "a token failure is not retried as if it were the network");
+  });
+
   test("a live key without getToken says how to pass one", async () => {
     const { keys } = await setup();
     const api = new DreamAPI({ publishableKey: keys.live.publishableKey, baseUrl: server.baseUrl });

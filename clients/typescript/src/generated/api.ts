@@ -184,7 +184,7 @@ export type KeyPair = {
 };
 
 /** Up to 50 string pairs of your own. */
-export type Metadata = Record<string, string>;
+export type Metadata = { [key: string]: string };
 
 /** A metric name, such as `requests` or `ai_tokens`. */
 export type MetricName = string;
@@ -386,7 +386,7 @@ export type HealthCheckResult =
  * `GET /healthz`
  */
 export function healthCheck(options: ClientOptions): Promise<HealthCheckResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "healthCheck",
     method: "GET",
     path: "/healthz",
@@ -412,7 +412,7 @@ export type ReadinessCheckResult =
  * `GET /readyz`
  */
 export function readinessCheck(options: ClientOptions): Promise<ReadinessCheckResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "readinessCheck",
     method: "GET",
     path: "/readyz",
@@ -427,7 +427,7 @@ export function readinessCheck(options: ClientOptions): Promise<ReadinessCheckRe
 
 /** Every response `getOpenApiDocument` documents, by status. */
 export type GetOpenApiDocumentResult =
-  | ApiResponse<200, Record<string, unknown>>;
+  | ApiResponse<200, { [key: string]: unknown }>;
 
 /**
  * This API's OpenAPI document
@@ -437,7 +437,7 @@ export type GetOpenApiDocumentResult =
  * `GET /openapi.json`
  */
 export function getOpenApiDocument(options: ClientOptions): Promise<GetOpenApiDocumentResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getOpenApiDocument",
     method: "GET",
     path: "/openapi.json",
@@ -474,7 +474,7 @@ export type CreateProjectResult =
  * `POST /v1/projects`
  */
 export function createProject(options: ClientOptions, params: CreateProjectParams): Promise<CreateProjectResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "createProject",
     method: "POST",
     path: "/v1/projects",
@@ -504,7 +504,7 @@ export type GetCustomerStateResult =
  * `GET /v1/me`
  */
 export function getCustomerState(options: ClientOptions): Promise<GetCustomerStateResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getCustomerState",
     method: "GET",
     path: "/v1/me",
@@ -553,7 +553,7 @@ export type TrackUsageResult =
  * `POST /v1/usage/track`
  */
 export function trackUsage(options: ClientOptions, params: TrackUsageParams = {}): Promise<TrackUsageResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "trackUsage",
     method: "POST",
     path: "/v1/usage/track",
@@ -588,7 +588,7 @@ export type CheckUsageResult =
  * `GET /v1/usage`
  */
 export function checkUsage(options: ClientOptions, params: CheckUsageParams = {}): Promise<CheckUsageResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "checkUsage",
     method: "GET",
     path: "/v1/usage",
@@ -628,7 +628,7 @@ export type CreateDevTokenResult =
  * `POST /v1/dev/tokens`
  */
 export function createDevToken(options: ClientOptions, params: CreateDevTokenParams): Promise<CreateDevTokenResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "createDevToken",
     method: "POST",
     path: "/v1/dev/tokens",
@@ -671,7 +671,7 @@ export type CreateDevSessionResult =
  * `POST /v1/dev/sessions`
  */
 export function createDevSession(options: ClientOptions, params: CreateDevSessionParams = {}): Promise<CreateDevSessionResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "createDevSession",
     method: "POST",
     path: "/v1/dev/sessions",
@@ -698,7 +698,7 @@ export type GetDevJwksResult =
  * `GET /v1/dev/jwks.json`
  */
 export function getDevJwks(options: ClientOptions): Promise<GetDevJwksResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getDevJwks",
     method: "GET",
     path: "/v1/dev/jwks.json",
@@ -733,7 +733,7 @@ export type ListProductsResult =
  * `GET /v1/products`
  */
 export function listProducts(options: ClientOptions, params: ListProductsParams = {}): Promise<ListProductsResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "listProducts",
     method: "GET",
     path: "/v1/products",
@@ -769,7 +769,7 @@ export type CreateProductResult =
  * `POST /v1/products`
  */
 export function createProduct(options: ClientOptions, params: CreateProductParams): Promise<CreateProductResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "createProduct",
     method: "POST",
     path: "/v1/products",
@@ -804,7 +804,7 @@ export type GetProductResult =
  * `GET /v1/products/{productId}`
  */
 export function getProduct(options: ClientOptions, params: GetProductParams): Promise<GetProductResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getProduct",
     method: "GET",
     path: "/v1/products/{productId}",
@@ -843,7 +843,7 @@ export type UpdateProductResult =
  * `PATCH /v1/products/{productId}`
  */
 export function updateProduct(options: ClientOptions, params: UpdateProductParams): Promise<UpdateProductResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "updateProduct",
     method: "PATCH",
     path: "/v1/products/{productId}",
@@ -879,7 +879,7 @@ export type ArchiveProductResult =
  * `POST /v1/products/{productId}/archive`
  */
 export function archiveProduct(options: ClientOptions, params: ArchiveProductParams): Promise<ArchiveProductResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "archiveProduct",
     method: "POST",
     path: "/v1/products/{productId}/archive",
@@ -913,7 +913,7 @@ export type ListTiersResult =
  * `GET /v1/tiers`
  */
 export function listTiers(options: ClientOptions, params: ListTiersParams = {}): Promise<ListTiersResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "listTiers",
     method: "GET",
     path: "/v1/tiers",
@@ -952,7 +952,7 @@ export type CreateTierResult =
  * `POST /v1/tiers`
  */
 export function createTier(options: ClientOptions, params: CreateTierParams): Promise<CreateTierResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "createTier",
     method: "POST",
     path: "/v1/tiers",
@@ -987,7 +987,7 @@ export type GetTierResult =
  * `GET /v1/tiers/{tierId}`
  */
 export function getTier(options: ClientOptions, params: GetTierParams): Promise<GetTierResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getTier",
     method: "GET",
     path: "/v1/tiers/{tierId}",
@@ -1027,7 +1027,7 @@ export type UpdateTierResult =
  * `PATCH /v1/tiers/{tierId}`
  */
 export function updateTier(options: ClientOptions, params: UpdateTierParams): Promise<UpdateTierResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "updateTier",
     method: "PATCH",
     path: "/v1/tiers/{tierId}",
@@ -1064,7 +1064,7 @@ export type ArchiveTierResult =
  * `POST /v1/tiers/{tierId}/archive`
  */
 export function archiveTier(options: ClientOptions, params: ArchiveTierParams): Promise<ArchiveTierResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "archiveTier",
     method: "POST",
     path: "/v1/tiers/{tierId}/archive",
@@ -1106,7 +1106,7 @@ export type ListCustomersResult =
  * `GET /v1/customers`
  */
 export function listCustomers(options: ClientOptions, params: ListCustomersParams = {}): Promise<ListCustomersResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "listCustomers",
     method: "GET",
     path: "/v1/customers",
@@ -1142,7 +1142,7 @@ export type GetCustomerResult =
  * `GET /v1/customers/{userId}`
  */
 export function getCustomer(options: ClientOptions, params: GetCustomerParams): Promise<GetCustomerResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getCustomer",
     method: "GET",
     path: "/v1/customers/{userId}",
@@ -1182,7 +1182,7 @@ export type UpdateCustomerResult =
  * `PATCH /v1/customers/{userId}`
  */
 export function updateCustomer(options: ClientOptions, params: UpdateCustomerParams): Promise<UpdateCustomerResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "updateCustomer",
     method: "PATCH",
     path: "/v1/customers/{userId}",
@@ -1210,7 +1210,7 @@ export type ListApiKeysResult =
  * `GET /v1/keys`
  */
 export function listApiKeys(options: ClientOptions): Promise<ListApiKeysResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "listApiKeys",
     method: "GET",
     path: "/v1/keys",
@@ -1248,7 +1248,7 @@ export type RotateSecretKeyResult =
  * `POST /v1/keys/secret/rotate`
  */
 export function rotateSecretKey(options: ClientOptions, params: RotateSecretKeyParams = {}): Promise<RotateSecretKeyResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "rotateSecretKey",
     method: "POST",
     path: "/v1/keys/secret/rotate",
@@ -1276,7 +1276,7 @@ export type GetSettingsResult =
  * `GET /v1/settings`
  */
 export function getSettings(options: ClientOptions): Promise<GetSettingsResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "getSettings",
     method: "GET",
     path: "/v1/settings",
@@ -1314,7 +1314,7 @@ export type UpdateSettingsResult =
  * `PATCH /v1/settings`
  */
 export function updateSettings(options: ClientOptions, params: UpdateSettingsParams): Promise<UpdateSettingsResult> {
-  return send(options, {
+  return __send(options, {
     operationId: "updateSettings",
     method: "PATCH",
     path: "/v1/settings",
@@ -1329,7 +1329,7 @@ export function updateSettings(options: ClientOptions, params: UpdateSettingsPar
 
 // Runtime
 
-interface Call {
+interface __Call {
   operationId: string;
   method: string;
   path: string;
@@ -1343,10 +1343,15 @@ interface Call {
   open: boolean;
 }
 
-async function send(options: ClientOptions, call: Call): Promise<ApiResponse<number, unknown>> {
+async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse<number, unknown>> {
   let path = call.path;
   for (const [name, value] of Object.entries(call.pathParams)) {
-    path = path.replace(`{${name}}`, encodeURIComponent(String(value)));
+    const text = String(value);
+    // `.` and `..` survive percent-encoding and would move the request to another path.
+    if (text === "" || text === "." || text === "..") {
+      throw new TypeError(`${call.operationId}: path parameter ${name} cannot be ${JSON.stringify(text)}`);
+    }
+    path = path.replace(`{${name}}`, encodeURIComponent(text));
   }
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(call.query)) {
@@ -1364,10 +1369,19 @@ async function send(options: ClientOptions, call: Call): Promise<ApiResponse<num
     headers["content-type"] = "application/json";
     init.body = JSON.stringify(call.body);
   }
-  const response = options.fetch ? await options.fetch(url, init) : await globalThis.fetch(url, init);
+  // Called as a plain function: `window.fetch` refuses any other `this`.
+  const fetchFunction = options.fetch ?? globalThis.fetch;
+  const response = await fetchFunction(url, init);
   const text = await response.text();
   const json = (response.headers.get("content-type") ?? "").includes("json");
-  const body: unknown = text === "" ? undefined : json ? JSON.parse(text) : text;
+  let body: unknown = text === "" ? undefined : text;
+  if (json && text !== "") {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // A body that claims to be JSON and is not stays text.
+    }
+  }
   if (!call.open && !call.documented.includes(response.status)) {
     throw new UnexpectedStatusError(call.operationId, response.status, body, response.headers);
   }
