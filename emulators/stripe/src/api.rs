@@ -54,6 +54,16 @@ impl StripeError {
         }
     }
 
+    fn idempotency(status: StatusCode, message: String) -> Self {
+        StripeError {
+            status,
+            kind: "idempotency_error",
+            code: None,
+            message,
+            param: None,
+        }
+    }
+
     fn auth(message: &str) -> Self {
         StripeError {
             status: StatusCode::UNAUTHORIZED,
@@ -133,34 +143,44 @@ pub async fn handle(
         });
 
     let fingerprint = format!("{method} {path} {body}");
-    if method == Method::POST
-        && let Some(key) = &idempotency_key
-    {
-        let store = emulator.store.lock().expect("store lock");
-        if let Some((seen, status, answer)) = store.idempotency.get(&(account.clone(), key.clone()))
-        {
-            if *seen != fingerprint {
-                return StripeError {
-                    status: StatusCode::BAD_REQUEST,
-                    kind: "idempotency_error",
-                    code: None,
-                    message: format!(
-                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+    let idempotent = method == Method::POST && idempotency_key.is_some();
+    if idempotent {
+        let key = (account.clone(), idempotency_key.clone().unwrap_or_default());
+        let mut store = emulator.store.lock().expect("store lock");
+        match store.idempotency.get(&key) {
+            Some((seen, _)) if *seen != fingerprint => {
+                return StripeError::idempotency(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{}' if you meant to execute a different request.",
+                        key.1
                     ),
-                    param: None,
-                }
+                )
                 .into_response();
             }
-            let mut response = (
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
-                axum::Json(answer.clone()),
-            )
+            Some((_, None)) => {
+                return StripeError::idempotency(
+                    StatusCode::CONFLICT,
+                    "There is currently another in-progress request using this Stripe-Account, Idempotency-Key combination. Please try again later.".into(),
+                )
                 .into_response();
-            response.headers_mut().insert(
-                "idempotent-replayed",
-                http::HeaderValue::from_static("true"),
-            );
-            return response;
+            }
+            Some((_, Some((status, answer)))) => {
+                let mut response = (
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+                    axum::Json(answer.clone()),
+                )
+                    .into_response();
+                response.headers_mut().insert(
+                    "idempotent-replayed",
+                    http::HeaderValue::from_static("true"),
+                );
+                return response;
+            }
+            // Reserved under the same lock as the check: a concurrent duplicate waits its turn.
+            None => {
+                store.idempotency.insert(key, (fingerprint.clone(), None));
+            }
         }
     }
 
@@ -170,18 +190,17 @@ pub async fn handle(
         Ok(value) => (StatusCode::OK, value.clone()),
         Err(error) => (error.status, error.body()),
     };
-    if method == Method::POST
-        && let Some(key) = idempotency_key
-    {
-        emulator
-            .store
-            .lock()
-            .expect("store lock")
-            .idempotency
-            .insert(
-                (account, key),
-                (fingerprint, status.as_u16(), value.clone()),
-            );
+    if idempotent {
+        let key = (account, idempotency_key.unwrap_or_default());
+        let mut store = emulator.store.lock().expect("store lock");
+        // Like Stripe, a request refused before it ran (invalid parameters) saves nothing.
+        if status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND {
+            store.idempotency.remove(&key);
+        } else {
+            store
+                .idempotency
+                .insert(key, (fingerprint, Some((status.as_u16(), value.clone()))));
+        }
     }
     (status, axum::Json(value)).into_response()
 }
@@ -245,7 +264,7 @@ fn retrieve(emulator: &Emulator, account: &str, id: &str, object: &str) -> Answe
         .get(account, id)
         .filter(|o| o["object"] == object)
         .cloned()
-        .ok_or_else(|| StripeError::no_such(object.rsplit('.').next().unwrap_or(object), id, "id"))
+        .ok_or_else(|| StripeError::no_such(object, id, "id"))
 }
 
 fn text(params: &Value, key: &str) -> Option<String> {
@@ -304,7 +323,12 @@ fn create_product(emulator: &Arc<Emulator>, account: &str, params: &Value) -> An
             "object": "product",
             "active": true,
             "created": now(),
+            "updated": now(),
             "name": name,
+            "description": text(params, "description"),
+            "images": [],
+            "marketing_features": [],
+            "type": "service",
             "livemode": false,
             "metadata": metadata(params),
         }),
@@ -321,9 +345,22 @@ fn create_price(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answ
     if store.get(account, &product).is_none() {
         return Err(StripeError::no_such("product", &product, "product"));
     }
+    let interval_count = match params["recurring"]["interval_count"].as_str() {
+        None => 1,
+        Some(count) => count
+            .parse::<i64>()
+            .ok()
+            .filter(|c| (1..=36).contains(c))
+            .ok_or_else(|| {
+                StripeError::invalid(
+                    "recurring[interval_count]",
+                    format!("Invalid interval_count: {count}"),
+                )
+            })?,
+    };
     let recurring = match params["recurring"]["interval"].as_str() {
         Some(interval @ ("day" | "week" | "month" | "year")) => {
-            json!({ "interval": interval, "interval_count": 1, "usage_type": "licensed" })
+            json!({ "interval": interval, "interval_count": interval_count, "usage_type": "licensed" })
         }
         Some(other) => {
             return Err(StripeError::invalid(
@@ -345,6 +382,8 @@ fn create_price(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answ
             "product": product,
             "recurring": recurring,
             "type": if recurring.is_null() { "one_time" } else { "recurring" },
+            "billing_scheme": "per_unit",
+            "tax_behavior": "unspecified",
             "livemode": false,
             "metadata": metadata(params),
         }),
@@ -398,12 +437,22 @@ fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Val
             ));
         }
         total += price["unit_amount"].as_i64().unwrap_or(0) * quantity;
-        currency = price["currency"].as_str().map(str::to_owned);
+        let this_currency = price["currency"].as_str().map(str::to_owned);
+        if currency.is_some() && currency != this_currency {
+            return Err(StripeError::invalid(
+                &param,
+                "All prices in a Checkout Session must share one currency.",
+            ));
+        }
+        currency = this_currency;
         lines.push(json!({ "price": price, "quantity": quantity }));
     }
     let customer = text(params, "customer");
     if let Some(id) = &customer
-        && store.get(account, id).is_none()
+        && store
+            .get(account, id)
+            .filter(|c| c["object"] == "customer")
+            .is_none()
     {
         return Err(StripeError::no_such("customer", id, "customer"));
     }
@@ -421,16 +470,25 @@ fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Val
         "customer_email": text(params, "customer_email"),
         "client_reference_id": text(params, "client_reference_id"),
         "metadata": metadata(params),
-        "subscription_metadata": params["subscription_data"]["metadata"].clone(),
+        "automatic_tax": { "enabled": false, "liability": null, "status": null },
+        "custom_fields": [],
+        "custom_text": { "after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null },
+        "payment_method_types": ["card"],
+        "shipping_options": [],
+        "locale": null,
         "amount_total": total,
         "currency": currency,
         "subscription": null,
         "payment_intent": null,
-        "line_items": { "object": "list", "data": lines },
         "livemode": false,
         "created": now(),
         "expires_at": now() + 24 * 3600,
     });
+    let subscription_metadata = params["subscription_data"]["metadata"].clone();
+    store.session_lines.insert(
+        id,
+        json!({ "lines": lines, "subscription_metadata": subscription_metadata }),
+    );
     Ok(store.insert(account, session))
 }
 
@@ -451,6 +509,10 @@ fn create_portal_session(emulator: &Arc<Emulator>, account: &str, params: &Value
         json!({
             "id": id,
             "object": "billing_portal.session",
+            "configuration": "bpc_emulator_default",
+            "flow": null,
+            "locale": null,
+            "on_behalf_of": null,
             "customer": customer,
             "return_url": text(params, "return_url"),
             "url": format!("{}/portal/{id}", emulator.base_url()),

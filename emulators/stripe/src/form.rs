@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value};
 
-/// Decodes a form body. A malformed key (`a[b`) is an error naming it.
+/// Decodes a form body. A malformed key (`a[b`), or a key that is both a value and a
+/// container (`a=1&a[b]=2`, in either order), is an error naming it.
 pub fn decode(body: &str) -> Result<Value, String> {
     let mut root = Value::Object(Map::new());
     for (key, value) in url::form_urlencoded::parse(body.as_bytes()) {
@@ -12,7 +13,7 @@ pub fn decode(body: &str) -> Result<Value, String> {
         insert(&mut root, &path, Value::String(value.into_owned()))
             .map_err(|_| format!("Invalid parameter: {key} conflicts with another parameter"))?;
     }
-    Ok(normalize(root))
+    Ok(normalize(root, false))
 }
 
 /// `a[b][0]` → `["a", "b", "0"]`.
@@ -40,14 +41,27 @@ fn insert(node: &mut Value, path: &[String], value: Value) -> Result<(), ()> {
     let Value::Object(map) = node else {
         return Err(());
     };
+    // `a[]` appends: it takes the next free index.
+    let key = |segment: &String, map: &Map<String, Value>| {
+        if segment.is_empty() {
+            format!("{}", map.len())
+        } else {
+            segment.clone()
+        }
+    };
     match path {
         [last] => {
-            map.insert(last.clone(), value);
+            let last = key(last, map);
+            if map.get(&last).is_some_and(Value::is_object) {
+                return Err(());
+            }
+            map.insert(last, value);
             Ok(())
         }
         [first, rest @ ..] => {
+            let first = key(first, map);
             let child = map
-                .entry(first.clone())
+                .entry(first)
                 .or_insert_with(|| Value::Object(Map::new()));
             insert(child, rest, value)
         }
@@ -55,23 +69,30 @@ fn insert(node: &mut Value, path: &[String], value: Value) -> Result<(), ()> {
     }
 }
 
-/// Objects whose keys are all indices (`0`, `1`, … or empty, `a[]=`) become arrays, in order.
-fn normalize(value: Value) -> Value {
+/// Objects whose keys are all indices become arrays, in order — except under `metadata`,
+/// whose keys are the caller's own (`metadata[2024]=x` stays a map).
+fn normalize(value: Value, in_metadata: bool) -> Value {
     match value {
         Value::Object(map) => {
-            let indexed = !map.is_empty()
-                && map
-                    .keys()
-                    .all(|k| k.is_empty() || k.chars().all(|c| c.is_ascii_digit()));
+            let indexed = !in_metadata
+                && !map.is_empty()
+                && map.keys().all(|k| k.chars().all(|c| c.is_ascii_digit()));
             if indexed {
                 let mut items: Vec<(usize, Value)> = map
                     .into_iter()
-                    .map(|(k, v)| (k.parse().unwrap_or(usize::MAX), normalize(v)))
+                    .map(|(k, v)| (k.parse().unwrap_or(usize::MAX), normalize(v, false)))
                     .collect();
                 items.sort_by_key(|(i, _)| *i);
                 Value::Array(items.into_iter().map(|(_, v)| v).collect())
             } else {
-                Value::Object(map.into_iter().map(|(k, v)| (k, normalize(v))).collect())
+                Value::Object(
+                    map.into_iter()
+                        .map(|(k, v)| {
+                            let metadata = k == "metadata";
+                            (k, normalize(v, metadata))
+                        })
+                        .collect(),
+                )
             }
         }
         other => other,
@@ -101,5 +122,14 @@ mod tests {
     fn malformed_keys_are_named() {
         assert_eq!(decode("a[b=1").unwrap_err(), "Invalid parameter name: a[b");
         assert!(decode("a=1&a[b]=2").is_err());
+        assert!(decode("a[b]=2&a=1").is_err());
+    }
+
+    #[test]
+    fn repeated_brackets_append_and_metadata_keeps_its_keys() {
+        assert_eq!(
+            decode("expand[]=a&expand[]=b&metadata[2024]=x&metadata[0]=y").unwrap(),
+            serde_json::json!({ "expand": ["a", "b"], "metadata": { "2024": "x", "0": "y" } })
+        );
     }
 }

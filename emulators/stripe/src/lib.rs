@@ -22,13 +22,15 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 
 /// The API version the emulated objects follow.
-pub const API_VERSION: &str = "2025-01-27.acacia";
+pub const API_VERSION: &str = "2026-06-24.dahlia";
 
 /// The emulator: its state and how it reaches webhook endpoints.
 pub struct Emulator {
     pub store: Mutex<store::Store>,
     http: reqwest::Client,
     base_url: OnceLock<String>,
+    /// One delivery queue per endpoint: events reach an endpoint in the order they happened.
+    queues: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<serde_json::Value>>>,
 }
 
 impl Emulator {
@@ -38,8 +40,12 @@ impl Emulator {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Arc::new(Emulator {
             store: Mutex::new(store::Store::default()),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .expect("HTTP client"),
             base_url: OnceLock::new(),
+            queues: Mutex::new(Vec::new()),
         })
     }
 
@@ -51,16 +57,36 @@ impl Emulator {
             .unwrap_or_else(|| "http://127.0.0.1".into())
     }
 
-    /// Sends every event from now on to `url`, signed with `secret`.
-    pub fn add_endpoint(&self, url: &str, secret: &str) {
+    /// Sends every event from now on to `url`, signed with `secret`, one at a time and in
+    /// order. Call within a Tokio runtime.
+    pub fn add_endpoint(self: &Arc<Self>, url: &str, secret: &str) {
+        let endpoint = store::Endpoint {
+            url: url.to_owned(),
+            secret: secret.to_owned(),
+        };
         self.store
             .lock()
             .expect("store lock")
             .endpoints
-            .push(store::Endpoint {
-                url: url.to_owned(),
-                secret: secret.to_owned(),
-            });
+            .push(endpoint.clone());
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        self.queues.lock().expect("queue lock").push(sender);
+        let emulator = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(event) = receiver.recv().await {
+                let Some(emulator) = emulator.upgrade() else {
+                    return;
+                };
+                webhooks::deliver(&emulator, &endpoint.url, &endpoint.secret, &event).await;
+            }
+        });
+    }
+
+    /// Queues an event for every endpoint.
+    pub(crate) fn enqueue(&self, event: &serde_json::Value) {
+        for queue in self.queues.lock().expect("queue lock").iter() {
+            let _ = queue.send(event.clone());
+        }
     }
 }
 

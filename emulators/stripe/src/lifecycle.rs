@@ -15,12 +15,127 @@ use crate::store::{new_id, now};
 use crate::webhooks::emit;
 
 fn interval_seconds(price: &Value) -> i64 {
-    match price["recurring"]["interval"].as_str() {
-        Some("day") => 86_400,
-        Some("week") => 7 * 86_400,
-        Some("year") => 365 * 86_400,
-        _ => 30 * 86_400,
+    let count = price["recurring"]["interval_count"]
+        .as_i64()
+        .unwrap_or(1)
+        .max(1);
+    count
+        * match price["recurring"]["interval"].as_str() {
+            Some("day") => 86_400,
+            Some("week") => 7 * 86_400,
+            Some("year") => 365 * 86_400,
+            _ => 30 * 86_400,
+        }
+}
+
+/// An invoice for `amount` over `[start, end)`, shaped as Stripe returns invoices.
+#[allow(clippy::too_many_arguments)] // each is one field of the invoice
+fn invoice_object(
+    customer: &str,
+    subscription: &str,
+    currency: &Value,
+    amount: i64,
+    paid: bool,
+    reason: &str,
+    start: i64,
+    end: i64,
+) -> Value {
+    let now = now();
+    json!({
+        "id": new_id("in"),
+        "object": "invoice",
+        "customer": customer,
+        "status": if paid { "paid" } else { "open" },
+        "amount_due": amount,
+        "amount_paid": if paid { amount } else { 0 },
+        "amount_remaining": if paid { 0 } else { amount },
+        "amount_overpaid": 0,
+        "amount_shipping": 0,
+        "subtotal": amount,
+        "total": amount,
+        "starting_balance": 0,
+        "pre_payment_credit_notes_amount": 0,
+        "post_payment_credit_notes_amount": 0,
+        "currency": currency,
+        "billing_reason": reason,
+        "collection_method": "charge_automatically",
+        "attempt_count": 1,
+        "attempted": true,
+        "automatic_tax": { "enabled": false, "liability": null, "status": null },
+        "default_tax_rates": [],
+        "discounts": [],
+        "issuer": { "type": "self" },
+        "lines": { "object": "list", "data": [], "has_more": false, "url": "/v1/invoices/lines" },
+        "payment_settings": {},
+        "status_transitions": { "paid_at": if paid { json!(now) } else { Value::Null } },
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": { "subscription": subscription, "metadata": {} },
+        },
+        "period_start": start,
+        "period_end": end,
+        "livemode": false,
+        "created": now,
+    })
+}
+
+/// A subscription item for a line, with the period its price bills.
+fn subscription_item(subscription: &str, line: &Value, start: i64, end: i64) -> Value {
+    let price = &line["price"];
+    json!({
+        "id": new_id("si"),
+        "object": "subscription_item",
+        "subscription": subscription,
+        "price": price,
+        "plan": {
+            "id": price["id"],
+            "object": "plan",
+            "active": true,
+            "amount": price["unit_amount"],
+            "billing_scheme": "per_unit",
+            "created": price["created"],
+            "currency": price["currency"],
+            "interval": price["recurring"]["interval"],
+            "interval_count": price["recurring"]["interval_count"],
+            "livemode": false,
+            "product": price["product"],
+            "usage_type": "licensed",
+        },
+        "quantity": line["quantity"],
+        "current_period_start": start,
+        "current_period_end": end,
+        "discounts": [],
+        "metadata": {},
+        "created": start,
+    })
+}
+
+/// Moves a subscription and its items to the period `[start, end)`.
+fn set_period(subscription: &mut Value, start: i64, end: i64) {
+    subscription["current_period_start"] = json!(start);
+    subscription["current_period_end"] = json!(end);
+    if let Some(items) = subscription["items"]["data"].as_array_mut() {
+        for item in items {
+            item["current_period_start"] = json!(start);
+            item["current_period_end"] = json!(end);
+        }
     }
+}
+
+/// What one period of a subscription costs: every item's price times its quantity.
+fn period_amount(subscription: &Value) -> i64 {
+    subscription["items"]["data"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| {
+                    i["price"]["unit_amount"].as_i64().unwrap_or(0)
+                        * i["quantity"].as_i64().unwrap_or(1)
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The hosted checkout page: what is being bought, and buttons to pay or cancel.
@@ -33,7 +148,11 @@ pub async fn checkout_page(
         return (http::StatusCode::NOT_FOUND, "No such checkout session").into_response();
     };
     let session = store.get(&account, &id).cloned().unwrap_or_default();
-    let lines: String = session["line_items"]["data"]
+    let lines: String = store
+        .session_lines
+        .get(&id)
+        .map(|extras| extras["lines"].clone())
+        .unwrap_or_default()
         .as_array()
         .map(|lines| {
             lines
@@ -98,51 +217,52 @@ pub fn complete_session(emulator: &Arc<Emulator>, id: &str) -> Result<String, St
         if session["status"] != "open" {
             return Err(StripeError::invalid(
                 "id",
-                format!("This Checkout Session is {}.", session["status"]),
+                format!(
+                    "This Checkout Session is {}.",
+                    session["status"].as_str().unwrap_or("closed")
+                ),
             ));
         }
+        let subscription_mode = session["mode"] == "subscription";
+        // A subscription needs a customer; a one-time payment creates none unless one was named
+        // (Stripe's `customer_creation=if_required`).
         let customer_id = match session["customer"].as_str() {
-            Some(customer) => customer.to_owned(),
-            None => {
+            Some(customer) => Some(customer.to_owned()),
+            None if subscription_mode => {
                 let email = session["customer_email"].as_str().map(str::to_owned);
                 let customer = new_customer(&mut store, &account, email, json!({}));
                 events.push(("customer.created", customer.clone()));
-                customer["id"].as_str().unwrap_or_default().to_owned()
+                customer["id"].as_str().map(str::to_owned)
             }
+            None => None,
         };
-        let lines = session["line_items"]["data"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let extras = store.session_lines.get(id).cloned().unwrap_or_default();
+        let lines = extras["lines"].as_array().cloned().unwrap_or_default();
         let currency = session["currency"].clone();
         let now = now();
         let mut completed = session.clone();
         completed["status"] = json!("complete");
         completed["payment_status"] = json!("paid");
         completed["customer"] = json!(customer_id);
-        if session["mode"] == "subscription" {
+        if subscription_mode {
+            let customer_id = customer_id.unwrap_or_default();
             let period = lines
                 .first()
                 .map_or(30 * 86_400, |l| interval_seconds(&l["price"]));
             let subscription_id = new_id("sub");
+            let amount = session["amount_total"].as_i64().unwrap_or(0);
             let invoice = store.insert(
                 &account,
-                json!({
-                    "id": new_id("in"),
-                    "object": "invoice",
-                    "customer": customer_id,
-                    "subscription": subscription_id,
-                    "status": "paid",
-                    "paid": true,
-                    "amount_due": session["amount_total"],
-                    "amount_paid": session["amount_total"],
-                    "currency": currency,
-                    "billing_reason": "subscription_create",
-                    "period_start": now,
-                    "period_end": now + period,
-                    "livemode": false,
-                    "created": now,
-                }),
+                invoice_object(
+                    &customer_id,
+                    &subscription_id,
+                    &currency,
+                    amount,
+                    true,
+                    "subscription_create",
+                    now,
+                    now + period,
+                ),
             );
             let subscription = store.insert(
                 &account,
@@ -151,21 +271,31 @@ pub fn complete_session(emulator: &Arc<Emulator>, id: &str) -> Result<String, St
                     "object": "subscription",
                     "customer": customer_id,
                     "status": "active",
+                    "currency": currency,
                     "items": {
                         "object": "list",
-                        "data": lines.iter().map(|l| json!({
-                            "id": new_id("si"),
-                            "object": "subscription_item",
-                            "price": l["price"],
-                            "quantity": l["quantity"],
-                        })).collect::<Vec<_>>(),
+                        "data": lines
+                            .iter()
+                            .map(|l| subscription_item(&subscription_id, l, now, now + period))
+                            .collect::<Vec<_>>(),
+                        "has_more": false,
+                        "url": format!("/v1/subscription_items?subscription={subscription_id}"),
                     },
                     "current_period_start": now,
                     "current_period_end": now + period,
+                    "billing_cycle_anchor": now,
+                    "start_date": now,
+                    "billing_mode": { "type": "classic" },
+                    "billing_schedules": [],
+                    "collection_method": "charge_automatically",
+                    "automatic_tax": { "enabled": false, "liability": null },
+                    "discounts": [],
+                    "invoice_settings": { "issuer": { "type": "self" } },
                     "cancel_at_period_end": false,
                     "canceled_at": null,
+                    "ended_at": null,
                     "latest_invoice": invoice["id"],
-                    "metadata": session["subscription_metadata"].as_object().cloned().unwrap_or_default(),
+                    "metadata": extras["subscription_metadata"].as_object().cloned().unwrap_or_default(),
                     "livemode": false,
                     "created": now,
                 }),
@@ -220,6 +350,12 @@ pub fn cancel(emulator: &Arc<Emulator>, account: &str, id: &str) -> Result<Value
             .get_mut(account, id)
             .filter(|s| s["object"] == "subscription")
             .ok_or_else(|| StripeError::no_such("subscription", id, "id"))?;
+        if subscription["status"] == "canceled" {
+            return Err(StripeError::invalid(
+                "id",
+                format!("The subscription {id} is already canceled."),
+            ));
+        }
         subscription["status"] = json!("canceled");
         subscription["canceled_at"] = json!(now());
         subscription["ended_at"] = json!(now());
@@ -268,44 +404,54 @@ pub async fn advance(
         else {
             return StripeError::no_such("subscription", &id, "id").into_response();
         };
-        let price = &subscription["items"]["data"][0]["price"];
-        let quantity = subscription["items"]["data"][0]["quantity"]
-            .as_i64()
-            .unwrap_or(1);
-        let amount = price["unit_amount"].as_i64().unwrap_or(0) * quantity;
-        let start = subscription["current_period_end"]
-            .as_i64()
-            .unwrap_or_else(now);
-        let end = start + interval_seconds(price);
-        let invoice = store.insert(
-            &account,
-            json!({
-                "id": new_id("in"),
-                "object": "invoice",
-                "customer": subscription["customer"],
-                "subscription": id,
-                "status": if paid { "paid" } else { "open" },
-                "paid": paid,
-                "amount_due": amount,
-                "amount_paid": if paid { amount } else { 0 },
-                "currency": price["currency"],
-                "billing_reason": "subscription_cycle",
-                "period_start": start,
-                "period_end": end,
-                "attempt_count": 1,
-                "livemode": false,
-                "created": now(),
-            }),
-        );
-        let mut updated = subscription.clone();
-        if paid {
-            updated["current_period_start"] = json!(start);
-            updated["current_period_end"] = json!(end);
-            updated["status"] = json!("active");
-        } else {
-            updated["status"] = json!("past_due");
+        if subscription["status"] == "canceled" {
+            return StripeError::invalid("id", format!("The subscription {id} is canceled."))
+                .into_response();
         }
+        let customer = subscription["customer"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let open_invoice = subscription["latest_invoice"]
+            .as_str()
+            .and_then(|invoice| store.get(&account, invoice))
+            .filter(|invoice| invoice["status"] == "open")
+            .cloned();
+        let mut updated = subscription.clone();
+        let invoice = match (paid, open_invoice) {
+            // A retry that succeeds pays the invoice that failed; the period already moved on.
+            (true, Some(mut invoice)) => {
+                let amount = invoice["amount_due"].clone();
+                invoice["status"] = json!("paid");
+                invoice["amount_paid"] = amount;
+                invoice["amount_remaining"] = json!(0);
+                invoice["attempt_count"] =
+                    json!(invoice["attempt_count"].as_i64().unwrap_or(1) + 1);
+                invoice["status_transitions"]["paid_at"] = json!(now());
+                invoice
+            }
+            // The period ends: the next one starts and is invoiced, paid or not.
+            _ => {
+                let start = subscription["current_period_end"]
+                    .as_i64()
+                    .unwrap_or_else(now);
+                let end = start + interval_seconds(&subscription["items"]["data"][0]["price"]);
+                set_period(&mut updated, start, end);
+                invoice_object(
+                    &customer,
+                    &id,
+                    &subscription["currency"],
+                    period_amount(&subscription),
+                    paid,
+                    "subscription_cycle",
+                    start,
+                    end,
+                )
+            }
+        };
+        updated["status"] = json!(if paid { "active" } else { "past_due" });
         updated["latest_invoice"] = invoice["id"].clone();
+        let invoice = store.insert(&account, invoice);
         (store.insert(&account, updated), invoice)
     };
     let kind = if paid {

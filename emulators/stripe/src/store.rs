@@ -36,15 +36,22 @@ pub struct Delivery {
     pub last_status: Option<u16>,
 }
 
+/// An idempotency key's record: the first request's fingerprint, and its status and body
+/// once answered (`None` while it is still running).
+pub type Idempotent = (String, Option<(u16, Value)>);
+
 #[derive(Default)]
 pub struct Store {
     objects: HashMap<String, (String, Value)>,
     pub events: Vec<Value>,
     pub deliveries: HashMap<String, Delivery>,
-    /// (account, key) → (request fingerprint, status, body).
-    pub idempotency: HashMap<(String, String), (String, u16, Value)>,
+    /// (account, key) → what was first sent with the key and how it was answered.
+    pub idempotency: HashMap<(String, String), Idempotent>,
     pub endpoints: Vec<Endpoint>,
     pub requests: Vec<LoggedRequest>,
+    /// Per Checkout Session: `{lines, subscription_metadata}`, which Stripe keeps but does not
+    /// return on the session object.
+    pub session_lines: HashMap<String, Value>,
 }
 
 impl Store {

@@ -26,40 +26,35 @@ pub fn signature_header(payload: &str, secret: &str, timestamp: i64) -> String {
     )
 }
 
-/// Records an event about `object` and starts delivering it.
+/// Records an event about `object` and queues it for every endpoint.
 pub fn emit(emulator: &Arc<Emulator>, account: &str, kind: &str, object: &Value) -> Value {
-    let event = json!({
-        "id": new_id("evt"),
-        "object": "event",
-        "api_version": crate::API_VERSION,
-        "created": now(),
-        "type": kind,
-        "livemode": false,
-        "account": if account == PLATFORM { Value::Null } else { Value::String(account.to_owned()) },
-        "data": { "object": object },
-        "pending_webhooks": 1,
-        "request": { "id": Value::Null, "idempotency_key": Value::Null },
-    });
-    let endpoints = {
+    let event = {
         let mut store = emulator.store.lock().expect("store lock");
+        let event = json!({
+            "id": new_id("evt"),
+            "object": "event",
+            "api_version": crate::API_VERSION,
+            "created": now(),
+            "type": kind,
+            "livemode": false,
+            "account": if account == PLATFORM { Value::Null } else { Value::String(account.to_owned()) },
+            "data": { "object": object },
+            "pending_webhooks": store.endpoints.len(),
+            "request": { "id": Value::Null, "idempotency_key": Value::Null },
+        });
         store.events.push(event.clone());
         store.deliveries.insert(
             event["id"].as_str().unwrap_or_default().to_owned(),
             Delivery::default(),
         );
-        store.endpoints.clone()
+        event
     };
-    for endpoint in endpoints {
-        let emulator = emulator.clone();
-        let event = event.clone();
-        tokio::spawn(
-            async move { deliver(&emulator, &endpoint.url, &endpoint.secret, &event).await },
-        );
-    }
+    emulator.enqueue(&event);
     event
 }
 
-async fn deliver(emulator: &Emulator, url: &str, secret: &str, event: &Value) {
+/// Delivers one event to one endpoint, retrying with backoff until it answers 2xx.
+pub(crate) async fn deliver(emulator: &Emulator, url: &str, secret: &str, event: &Value) {
     let id = event["id"].as_str().unwrap_or_default().to_owned();
     let payload = serde_json::to_string_pretty(event).expect("events serialize");
     for attempt in 0..MAX_ATTEMPTS {

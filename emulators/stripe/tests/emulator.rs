@@ -307,6 +307,29 @@ async fn a_subscription_from_checkout_to_cancellation() {
         .find(|e| e["type"] == "customer.subscription.deleted")
         .unwrap();
     assert_eq!(deleted["data"]["object"]["status"], "canceled");
+    // Events reach the endpoint in the order they happened.
+    let created: Vec<i64> = events
+        .iter()
+        .map(|e| e["created"].as_i64().unwrap())
+        .collect();
+    assert!(created.windows(2).all(|w| w[0] <= w[1]), "{created:?}");
+    assert_eq!(
+        types(&events).last().map(String::as_str),
+        Some("customer.subscription.deleted")
+    );
+    // A canceled subscription cannot be canceled or renewed again.
+    for action in ["cancel", "renew"] {
+        let again = stripe
+            .http
+            .post(format!(
+                "{}/_emulator/subscriptions/{sub_id}/{action}",
+                stripe.base
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 400, "{action} after cancellation");
+    }
 
     // Every API call carried the connected account, as the request log shows.
     let log: Vec<Value> = stripe
@@ -491,4 +514,129 @@ async fn deliveries_are_retried_until_accepted() {
         "two refusals, then delivered"
     );
     assert_eq!(log[0]["delivery"]["delivered"], true);
+}
+
+#[tokio::test]
+async fn a_failed_payment_is_settled_by_the_next_attempt() {
+    let (stripe, _) = Stripe::start().await;
+    let (_, product) = stripe
+        .post("/v1/products", &[("name", "Team")], "platform")
+        .await;
+    let (_, price) = stripe
+        .post(
+            "/v1/prices",
+            &[
+                ("product", product["id"].as_str().unwrap()),
+                ("unit_amount", "1000"),
+                ("currency", "eur"),
+                ("recurring[interval]", "month"),
+                ("recurring[interval_count]", "3"),
+            ],
+            "platform",
+        )
+        .await;
+    let (_, session) = stripe
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "subscription"),
+                ("line_items[0][price]", price["id"].as_str().unwrap()),
+                ("line_items[0][quantity]", "2"),
+                ("success_url", "https://app.example/ok"),
+            ],
+            "platform",
+        )
+        .await;
+    let id = session["id"].as_str().unwrap();
+    stripe
+        .http
+        .post(format!("{}/checkout/{id}/complete", stripe.base))
+        .send()
+        .await
+        .unwrap();
+    let (_, session) = stripe
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/checkout/sessions/{id}"),
+            &[],
+            &[],
+        )
+        .await;
+    let sub_id = session["subscription"].as_str().unwrap();
+    let (_, subscription) = stripe
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/subscriptions/{sub_id}"),
+            &[],
+            &[],
+        )
+        .await;
+    let first = (
+        subscription["current_period_start"].as_i64().unwrap(),
+        subscription["current_period_end"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        first.1 - first.0,
+        3 * 30 * 86_400,
+        "interval_count 3 makes a quarterly period"
+    );
+
+    let advance = |action: &'static str| {
+        let url = format!("{}/_emulator/subscriptions/{sub_id}/{action}", stripe.base);
+        let http = stripe.http.clone();
+        async move {
+            http.post(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let failed = advance("fail_payment").await;
+    assert_eq!(failed["status"], "past_due");
+    assert_eq!(
+        failed["current_period_start"].as_i64(),
+        Some(first.1),
+        "the period moved on"
+    );
+    let open_invoice = failed["latest_invoice"].as_str().unwrap().to_owned();
+    let (_, invoice) = stripe
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/invoices/{open_invoice}"),
+            &[],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["amount_due"].as_i64()),
+        (Some("open"), Some(2000))
+    );
+
+    let settled = advance("renew").await;
+    assert_eq!(settled["status"], "active");
+    assert_eq!(
+        settled["latest_invoice"].as_str(),
+        Some(open_invoice.as_str()),
+        "the same invoice was paid"
+    );
+    assert_eq!(
+        settled["current_period_start"].as_i64(),
+        Some(first.1),
+        "and the period did not move twice"
+    );
+    let (_, invoice) = stripe
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/invoices/{open_invoice}"),
+            &[],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (invoice["status"].as_str(), invoice["amount_paid"].as_i64()),
+        (Some("paid"), Some(2000))
+    );
 }
