@@ -99,6 +99,7 @@ pub async fn handle(
     State(emulator): State<Arc<Emulator>>,
     Path(path): Path<String>,
     method: Method,
+    uri: http::Uri,
     headers: HeaderMap,
     body: String,
 ) -> Response {
@@ -123,7 +124,13 @@ pub async fn handle(
         )
         .into_response();
     }
-    let params = match crate::form::decode(&body) {
+    // Parameters come in the body of a POST and in the query string of a GET or DELETE.
+    let encoded = if method == Method::POST {
+        body.as_str()
+    } else {
+        uri.query().unwrap_or("")
+    };
+    let params = match crate::form::decode(encoded) {
         Ok(params) => params,
         Err(message) => return StripeError::invalid("", message).into_response(),
     };

@@ -243,12 +243,12 @@ async fn a_subscription_from_checkout_to_cancellation() {
     let (status, _) = stripe
         .call(
             reqwest::Method::GET,
-            &format!("/v1/subscriptions/{sub_id}"),
+            &format!("/v1/subscriptions/{sub_id}?expand[]=latest_invoice"),
             &[],
             &[("stripe-account", account)],
         )
         .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "GET parameters come in the query string");
     let (status, error) = stripe
         .call(
             reqwest::Method::GET,
