@@ -315,10 +315,21 @@ fn operation(
         let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
         let check = validators.entry(&body.schema);
         let required = body.required;
+        let read = if body.raw {
+            fields.push(quote!(
+                #[doc = "The request body exactly as it arrived, for a signature over it."]
+                pub raw_body: axum::body::Bytes,
+            ));
+            field_names.push(format_ident!("raw_body"));
+            quote!(let raw_body = read_body(body).await?; let bytes = &raw_body;)
+        } else {
+            quote!(let bytes = &read_body(body).await?;)
+        };
         if required {
             fields.push(quote!(#[doc = "The request body."] pub body: #ty,));
             extract.push(quote! {
-                let body = json_body(&parts.headers, body, true, #check).await?
+                #read
+                let body = json_body(&parts.headers, bytes, true, #check)?
                     .ok_or_else(|| Rejection::bad_request(None, "a JSON request body is required".to_string()))?;
             });
         } else {
@@ -326,7 +337,8 @@ fn operation(
                 quote!(#[doc = "The request body, when one was sent."] pub body: Option<#ty>,),
             );
             extract.push(quote! {
-                let body = json_body(&parts.headers, body, false, #check).await?;
+                #read
+                let body = json_body(&parts.headers, bytes, false, #check)?;
             });
         }
         field_names.push(format_ident!("body"));
@@ -761,15 +773,19 @@ fn support() -> TokenStream {
         /// The largest request body the router reads.
         pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-        async fn json_body<T: serde::de::DeserializeOwned>(
+        /// Reads the whole body, up to [`MAX_BODY_BYTES`].
+        async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Rejection> {
+            axum::body::to_bytes(body, MAX_BODY_BYTES)
+                .await
+                .map_err(|_| Rejection::bad_request(None, format!("The request body is larger than {MAX_BODY_BYTES} bytes.")))
+        }
+
+        fn json_body<T: serde::de::DeserializeOwned>(
             headers: &http::HeaderMap,
-            body: axum::body::Body,
+            bytes: &[u8],
             required: bool,
             check: fn(&serde_json::Value, &str) -> Result<(), Violation>,
         ) -> Result<Option<T>, Rejection> {
-            let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-                .await
-                .map_err(|_| Rejection::bad_request(None, format!("The request body is larger than {MAX_BODY_BYTES} bytes.")))?;
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return if required { Err(Rejection::bad_request(None, "A JSON request body is required.".to_string())) } else { Ok(None) };
             }
@@ -780,7 +796,7 @@ fn support() -> TokenStream {
                     return Err(Rejection::bad_request(None, format!("The body must be application/json, not {content_type}.")));
                 }
             }
-            let value: serde_json::Value = serde_json::from_slice(&bytes)
+            let value: serde_json::Value = serde_json::from_slice(bytes)
                 .map_err(|e| Rejection::bad_request(None, format!("The body is not valid JSON: {e}.")))?;
             check(&value, "")?;
             serde_json::from_value(value).map(Some).map_err(|e| Rejection::invalid("", format!("The body is not valid: {e}.")))

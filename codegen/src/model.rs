@@ -54,6 +54,9 @@ pub struct Param {
 #[derive(Debug)]
 pub struct Body {
     pub required: bool,
+    /// `x-raw-body: true`: the handler also gets the exact bytes, for a signature over them
+    /// (webhooks).
+    pub raw: bool,
     pub schema: ReferenceOr<Schema>,
     pub pointer: String,
 }
@@ -287,6 +290,7 @@ fn request_body(
     })?;
     Ok(Body {
         required: body.required,
+        raw: body.extensions.get("x-raw-body") == Some(&serde_json::Value::Bool(true)),
         schema,
         pointer: format!("{pointer}/content/{}/schema", pointer_segment(media)),
     })

@@ -48,6 +48,7 @@ fixture_snapshots! {
     polymorphism => "polymorphism.yaml",
     schema_enums => "schema-enums.yaml",
     parameters_style => "parameters-style.yaml",
+    raw_body => "raw-body.yaml",
 }
 
 /// The Dream spec's outputs are the checked-in files; this proves they are reproduced byte
@@ -92,6 +93,7 @@ fn typescript_outputs_type_check_under_strict() {
         "polymorphism.yaml",
         "schema-enums.yaml",
         "parameters-style.yaml",
+        "raw-body.yaml",
     ] {
         if let Ok(code) = dreamgen::typescript::generate(&fixture(name), name) {
             let path = dir.join(name.replace(".yaml", ".ts"));

@@ -7650,8 +7650,8 @@ impl CreateProjectRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, true, validate_project_create)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_project_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -7890,7 +7890,8 @@ impl TrackUsageRequest {
                 Ok(())
             },
         )?;
-        let body = json_body(&parts.headers, body, false, validate_track_usage).await?;
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
         Ok(Self { idempotency_key, body })
     }
 }
@@ -8109,8 +8110,8 @@ impl CreateDevTokenRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, true, validate_dev_token_create)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_dev_token_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -8231,8 +8232,8 @@ impl CreateDevSessionRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, false, validate_dev_session_create)
-            .await?;
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, false, validate_dev_session_create)?;
         Ok(Self { body })
     }
 }
@@ -8509,8 +8510,8 @@ impl CreateProductRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, true, validate_product_create)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_product_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -8789,8 +8790,8 @@ impl UpdateProductRequest {
                 "productId",
                 format!("the {} `{}` is required", "path parameter", "productId"),
             ))?;
-        let body = json_body(&parts.headers, body, true, validate_product_update)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_product_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -9151,8 +9152,8 @@ impl CreateTierRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, true, validate_tier_create)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_tier_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -9436,8 +9437,8 @@ impl UpdateTierRequest {
                 "tierId",
                 format!("the {} `{}` is required", "path parameter", "tierId"),
             ))?;
-        let body = json_body(&parts.headers, body, true, validate_tier_update)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_tier_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -10052,8 +10053,8 @@ impl UpdateCustomerRequest {
                 "userId",
                 format!("the {} `{}` is required", "path parameter", "userId"),
             ))?;
-        let body = json_body(&parts.headers, body, true, validate_customer_update)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_customer_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -10244,8 +10245,8 @@ impl RotateSecretKeyRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, false, validate_secret_key_rotate)
-            .await?;
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, false, validate_secret_key_rotate)?;
         Ok(Self { body })
     }
 }
@@ -10431,8 +10432,8 @@ impl UpdateSettingsRequest {
         parts: &mut http::request::Parts,
         body: axum::body::Body,
     ) -> Result<Self, Rejection> {
-        let body = json_body(&parts.headers, body, true, validate_settings_update)
-            .await?
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_settings_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -10693,18 +10694,22 @@ fn header_values(headers: &http::HeaderMap, name: &str) -> Option<Vec<String>> {
 
 /// The largest request body the router reads.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-async fn json_body<T: serde::de::DeserializeOwned>(
-    headers: &http::HeaderMap,
-    body: axum::body::Body,
-    required: bool,
-    check: fn(&serde_json::Value, &str) -> Result<(), Violation>,
-) -> Result<Option<T>, Rejection> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+/// Reads the whole body, up to [`MAX_BODY_BYTES`].
+async fn read_body(body: axum::body::Body) -> Result<axum::body::Bytes, Rejection> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| Rejection::bad_request(
             None,
             format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-        ))?;
+        ))
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &http::HeaderMap,
+    bytes: &[u8],
+    required: bool,
+    check: fn(&serde_json::Value, &str) -> Result<(), Violation>,
+) -> Result<Option<T>, Rejection> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return if required {
             Err(
@@ -10732,7 +10737,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
         }
     }
 
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| Rejection::bad_request(
             None,
             format!("The body is not valid JSON: {e}."),
