@@ -97,12 +97,17 @@ pub async fn run(settings: Settings) -> Result<Report, ConfigError> {
         async move {
             let ctx = Ctx::new(shared, index, case.id);
             let started = Instant::now();
-            let outcome = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn((case.run)(ctx))).await;
+            let mut handle = tokio::spawn((case.run)(ctx));
+            let outcome = tokio::time::timeout(CASE_TIMEOUT, &mut handle).await;
             let verdict = match outcome {
-                Err(_) => Err(Verdict::Error(format!(
-                    "timed out after {} s",
-                    CASE_TIMEOUT.as_secs()
-                ))),
+                Err(_) => {
+                    // Stop the case, so it sends nothing after its report is filed.
+                    handle.abort();
+                    Err(Verdict::Error(format!(
+                        "timed out after {} s",
+                        CASE_TIMEOUT.as_secs()
+                    )))
+                }
                 Ok(Err(join)) => Err(Verdict::Error(format!("the case panicked: {join}"))),
                 Ok(Ok(result)) => result,
             };
@@ -127,7 +132,17 @@ pub async fn run(settings: Settings) -> Result<Report, ConfigError> {
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_ms: started.elapsed().as_millis() as u64,
         cases: reports.into_iter().map(|(_, report)| report).collect(),
-        secrets: settings.operator_token.iter().cloned().collect(),
+        secrets: settings
+            .operator_token
+            .iter()
+            .cloned()
+            .chain(
+                settings
+                    .projects
+                    .iter()
+                    .flat_map(|p| [p.test_secret_key.clone(), p.live_secret_key.clone()]),
+            )
+            .collect(),
     })
 }
 
@@ -170,7 +185,15 @@ fn classify(
                 violations.join("\n")
             )),
         ),
-        Err(Verdict::Skip(message)) => (Status::Skip, Some(message)),
+        // A response that departs from the spec fails the case even when it was then skipped.
+        Err(Verdict::Skip(message)) if violations.is_empty() => (Status::Skip, Some(message)),
+        Err(Verdict::Skip(message)) => (
+            Status::Fail,
+            Some(format!(
+                "{message}\nand responses departed from the spec:\n{}",
+                violations.join("\n")
+            )),
+        ),
         Err(Verdict::Error(message)) => (Status::Error, Some(message)),
     };
     CaseReport {

@@ -79,6 +79,11 @@ fn settings(cli: &Cli) -> Result<Settings, ConfigError> {
     } else {
         file.profiles.clone().unwrap_or_default()
     };
+    if cli.certified && cli.case.is_some() {
+        return Err(ConfigError(
+            "--certified runs every case; drop --case".into(),
+        ));
+    }
     let profiles = if cli.certified || names.is_empty() {
         if cli.certified && !names.is_empty() {
             return Err(ConfigError(

@@ -129,13 +129,25 @@ const HOP_BY_HOP: [&str; 5] = [
 
 async fn forward(
     State(state): State<Arc<ProxyState>>,
-    Path((case, rest)): Path<(usize, String)>,
     method: http::Method,
     uri: http::Uri,
     headers: http::HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = format!("/{rest}");
+    // `/c/{case}/{rest}`, read from the path as the client encoded it: `%2F` in an id stays
+    // `%2F`, never a new segment, and nothing is decoded before the backend sees it.
+    let Some((case, path)) = uri
+        .path()
+        .strip_prefix("/c/")
+        .and_then(|rest| rest.split_once('/'))
+        .and_then(|(case, rest)| Some((case.parse::<usize>().ok()?, format!("/{rest}"))))
+    else {
+        return (
+            http::StatusCode::NOT_FOUND,
+            "conformance proxy: no case in the path",
+        )
+            .into_response();
+    };
     let url = match uri.query() {
         Some(query) => format!("{}{path}?{query}", state.backend),
         None => format!("{}{path}", state.backend),

@@ -27,7 +27,20 @@ type BadRun<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 
 #[test]
 fn bad_configuration_exits_2_with_a_reason() {
-    let cases: [BadRun; 5] = [
+    let cases: [BadRun; 6] = [
+        (
+            &[
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--operator-token",
+                "x",
+                "--certified",
+                "--case",
+                "platform",
+            ],
+            &[],
+            "drop --case",
+        ),
         (&[], &[], "no backend"),
         (&["--base-url", "http://127.0.0.1:9"], &[], "operator token"),
         (

@@ -370,10 +370,17 @@ async fn list_hides_secrets(ctx: Ctx) -> CaseResult {
     );
     let secret_body = &project.test.secret["sk_test_".len()..];
     for key in &keys {
+        // Any five characters of the secret in a row is too much of it (the spec shows at most
+        // the last four).
+        let chars: Vec<char> = secret_body.chars().collect();
+        let leaked = chars
+            .windows(5)
+            .any(|w| key.token.contains(&w.iter().collect::<String>()));
         ensure!(
-            !key.token.contains(secret_body),
-            "listApiKeys revealed a secret key ({})",
-            key.id
+            !leaked,
+            "listApiKeys revealed part of a secret key ({}: {})",
+            key.id,
+            key.token
         );
         ensure_eq!(
             key.mode,

@@ -106,7 +106,11 @@ pub fn render(report: &Report) -> String {
                 x.elapsed_ms
             );
             for v in &x.violations {
-                let _ = write!(out, "<p class=\"violation\">{}</p>", escape(v));
+                let _ = write!(
+                    out,
+                    "<p class=\"violation\">{}</p>",
+                    escape(&report.redact(v))
+                );
             }
             let mut request = format!("{} {}\n", x.method, x.url);
             for (name, value) in &x.request_headers {

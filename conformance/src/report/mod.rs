@@ -194,11 +194,17 @@ impl Report {
     /// Replaces secret keys, JWTs and the run's own secrets with placeholders.
     pub fn redact(&self, text: &str) -> String {
         static SECRET_KEY: LazyLock<Regex> =
-            LazyLock::new(|| Regex::new(r"sk_(test|live)_[A-Za-z0-9]+").expect("regex"));
+            LazyLock::new(|| Regex::new(r"sk_(test|live)_[A-Za-z0-9_\-]+").expect("regex"));
+        // Whatever shape a backend gives a secret key, a `secretKey` field is one.
+        static SECRET_FIELD: LazyLock<Regex> =
+            LazyLock::new(|| Regex::new(r#""secretKey"\s*:\s*"[^"]*""#).expect("regex"));
         static JWT: LazyLock<Regex> = LazyLock::new(|| {
             Regex::new(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*").expect("regex")
         });
-        let mut out = SECRET_KEY.replace_all(text, "$$SECRET_KEY").into_owned();
+        let mut out = SECRET_FIELD
+            .replace_all(text, r#""secretKey": "$$SECRET_KEY""#)
+            .into_owned();
+        out = SECRET_KEY.replace_all(&out, "$$SECRET_KEY").into_owned();
         out = JWT.replace_all(&out, "$$USER_JWT").into_owned();
         for secret in &self.secrets {
             if !secret.is_empty() {
@@ -216,7 +222,16 @@ impl Report {
             shell_quote(&exchange.url)
         );
         for (name, value) in &exchange.request_headers {
-            if matches!(name.as_str(), "accept" | "accept-encoding" | "user-agent") {
+            if matches!(
+                name.as_str(),
+                "accept"
+                    | "accept-encoding"
+                    | "user-agent"
+                    | "host"
+                    | "content-length"
+                    | "connection"
+                    | "transfer-encoding"
+            ) {
                 continue;
             }
             let header = self.redact(&format!("{name}: {value}"));
@@ -264,6 +279,14 @@ mod tests {
         assert_eq!(
             report().redact(text),
             "Bearer $SECRET_KEY pk_test_Xyz $USER_JWT $OPERATOR_TOKEN"
+        );
+    }
+
+    #[test]
+    fn secret_key_fields_are_redacted_whatever_their_shape() {
+        assert_eq!(
+            report().redact(r#"{"secretKey": "sk_test_ab-cd", "other": "x", "secretKey":"odd"}"#),
+            r#"{"secretKey": "$SECRET_KEY", "other": "x", "secretKey": "$SECRET_KEY"}"#
         );
     }
 
