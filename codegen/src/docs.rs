@@ -107,20 +107,14 @@ pub fn generate(spec: &OpenAPI) -> Result<String, GenError> {
 
     nav.push_str("<h2>Schemas</h2>");
     main.push_str("<h2 id=\"schemas\">Schemas</h2>");
-    let schemas = document["components"]["schemas"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut names: Vec<&String> = schemas.keys().collect();
-    names.sort();
-    for name in names {
+    for (name, schema) in model::component_schemas(&document) {
         let _ = write!(
             nav,
             "<a href=\"#schema-{}\">{}</a>",
             escape(name),
             escape(name)
         );
-        main.push_str(&schema_section(&document, name, &schemas[name]));
+        main.push_str(&schema_section(&document, name, schema));
     }
     nav.push_str("</nav>");
 

@@ -366,6 +366,16 @@ pub fn resolve<'a>(spec: &'a OpenAPI, schema: &'a ReferenceOr<Schema>) -> Option
     None
 }
 
+/// The spec's component schemas, as JSON, sorted by name so generated output is deterministic.
+pub fn component_schemas(document: &serde_json::Value) -> Vec<(&String, &serde_json::Value)> {
+    let mut schemas: Vec<_> = document["components"]["schemas"]
+        .as_object()
+        .map(|map| map.iter().collect())
+        .unwrap_or_default();
+    schemas.sort_by(|a, b| a.0.cmp(b.0));
+    schemas
+}
+
 /// The name of the component a `$ref` points to.
 pub fn ref_name(reference: &str) -> Option<&str> {
     reference.strip_prefix("#/components/schemas/")

@@ -113,12 +113,7 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
     let mut out = generated_header(source);
     out.push_str(PRELUDE);
 
-    let schemas = document["components"]["schemas"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let mut names: Vec<&String> = schemas.keys().collect();
-    names.sort();
+    let schemas = model::component_schemas(&document);
     // Two schemas, or a schema and an operation's `…Params`/`…Result`, must not share a name.
     let mut taken: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
     let generated = operations.iter().flat_map(|op| {
@@ -128,7 +123,7 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
             (format!("{pascal}Result"), op.pointer.clone()),
         ]
     });
-    let schema_names = names.iter().map(|name| {
+    let schema_names = schemas.iter().map(|(name, _)| {
         (
             type_name(name),
             format!("/components/schemas/{}", pointer_segment(name)),
@@ -142,12 +137,11 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
             ));
         }
     }
-    if !names.is_empty() {
+    if !schemas.is_empty() {
         out.push_str("\n// Schemas\n");
     }
-    for name in names {
+    for (name, schema) in schemas {
         let pointer = format!("/components/schemas/{}", pointer_segment(name));
-        let schema = &schemas[name];
         let ty = render(&document, schema, &pointer, 0)?;
         out.push('\n');
         doc_comment(&mut out, "", &[schema["description"].as_str()]);

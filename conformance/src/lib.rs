@@ -169,32 +169,27 @@ fn classify(
     let transport = exchanges.iter().find_map(|x| x.transport_error.clone());
     let (status, message) = match verdict {
         _ if transport.is_some() => (Status::Error, transport),
-        Ok(()) if violations.is_empty() => (Status::Pass, None),
-        Ok(()) => (
-            Status::Fail,
-            Some(format!(
+        Ok(()) => (Status::Pass, None),
+        Err(Verdict::Fail(message)) => (Status::Fail, Some(message)),
+        Err(Verdict::Skip(message)) => (Status::Skip, Some(message)),
+        Err(Verdict::Error(message)) => (Status::Error, Some(message)),
+    };
+    // A response that departs from the spec fails the case, whatever the case itself concluded
+    // (short of an error, which means the backend could not be asked at all).
+    let (status, message) = match (status, message) {
+        (Status::Error, message) => (Status::Error, message),
+        (status, message) if violations.is_empty() => (status, message),
+        (_, message) => {
+            let departed = format!(
                 "responses departed from the spec:\n{}",
                 violations.join("\n")
-            )),
-        ),
-        Err(Verdict::Fail(message)) if violations.is_empty() => (Status::Fail, Some(message)),
-        Err(Verdict::Fail(message)) => (
-            Status::Fail,
-            Some(format!(
-                "{message}\nand responses departed from the spec:\n{}",
-                violations.join("\n")
-            )),
-        ),
-        // A response that departs from the spec fails the case even when it was then skipped.
-        Err(Verdict::Skip(message)) if violations.is_empty() => (Status::Skip, Some(message)),
-        Err(Verdict::Skip(message)) => (
-            Status::Fail,
-            Some(format!(
-                "{message}\nand responses departed from the spec:\n{}",
-                violations.join("\n")
-            )),
-        ),
-        Err(Verdict::Error(message)) => (Status::Error, Some(message)),
+            );
+            let message = match message {
+                Some(message) => format!("{message}\nand {departed}"),
+                None => departed,
+            };
+            (Status::Fail, Some(message))
+        }
     };
     CaseReport {
         id: case.id.to_owned(),

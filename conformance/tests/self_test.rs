@@ -29,23 +29,9 @@ struct Reference {
 async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
     match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("dream.db").display()),
-        Backend::Postgres => {
-            use sqlx::Connection as _;
-            let server = std::env::var("DREAM_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!(
-                "dream_conformance_{}",
-                dream_server::app::ids::random(12).to_lowercase()
-            );
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-                .await
-                .expect("Postgres is reachable (start it, or set DREAM_TEST_POSTGRES)");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create the test database");
-            format!("{server}/{name}")
-        }
+        Backend::Postgres => dream_server::testing::fresh_postgres_database("dream_conformance")
+            .await
+            .expect("a fresh Postgres database"),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod generated;
 pub mod http;
 pub mod serve;
 pub mod store;
+pub mod testing;
 
 /// Installs the TLS crypto provider outbound HTTPS (JWKS fetches) uses. Idempotent.
 pub fn install_crypto() {

@@ -5,15 +5,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 
 import { build } from "esbuild";
-import { chromium } from "playwright-core";
 
-import { startServer } from "./server.mjs";
+import { launchChromium, startServer } from "./server.mjs";
 
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const root = resolve(import.meta.dirname, "..");
 
 let server;
@@ -21,7 +18,6 @@ let site;
 let browser;
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
   server = await startServer();
   const bundle = await build({
     entryPoints: [resolve(root, "dist/index.js")],
@@ -57,17 +53,7 @@ before(async () => {
     }
   });
   await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -1,10 +1,13 @@
 // Starts a real `dream serve` on a fresh SQLite file and a free port, and reads the
-// development project's keys from what it prints. Tests talk to it over HTTP.
+// development project's keys from what it prints. Tests talk to it over HTTP. Also: a
+// deliberately flaky HTTP front, and the headless Chromium the browser tests use.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import http from "node:http";
+
+import { chromium } from "playwright-core";
 
 const root = resolve(import.meta.dirname, "../../..");
 export const OPERATOR_TOKEN = "op_sdk_tests";
@@ -127,4 +130,23 @@ export async function flakyFront(baseUrl, { failures, mode, match = () => true }
         server.closeAllConnections();
       }),
   };
+}
+
+/** Debian's Chromium (never a downloaded browser), headless, driven by playwright-core. */
+export async function launchChromium() {
+  const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+  if (!existsSync(executablePath)) {
+    throw new Error(`${executablePath} is missing: apt-get install chromium (or set CHROMIUM)`);
+  }
+  return chromium.launch({
+    executablePath,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
 }

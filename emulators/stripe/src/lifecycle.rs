@@ -144,10 +144,9 @@ pub async fn checkout_page(
     Path(id): Path<String>,
 ) -> Response {
     let store = emulator.store.lock().expect("store lock");
-    let Some(account) = store.owner(&id) else {
+    let Some(session) = store.find(&id).cloned() else {
         return (http::StatusCode::NOT_FOUND, "No such checkout session").into_response();
     };
-    let session = store.get(&account, &id).cloned().unwrap_or_default();
     let lines: String = store
         .session_lines
         .get(&id)
@@ -193,9 +192,7 @@ pub async fn cancel_checkout(
     Path(id): Path<String>,
 ) -> Response {
     let store = emulator.store.lock().expect("store lock");
-    let session = store
-        .owner(&id)
-        .and_then(|account| store.get(&account, &id).cloned());
+    let session = store.find(&id).cloned();
     match session {
         Some(session) => match session["cancel_url"].as_str() {
             Some(url) => Redirect::to(url).into_response(),
@@ -328,9 +325,7 @@ pub async fn portal_page(
     Path(id): Path<String>,
 ) -> Response {
     let store = emulator.store.lock().expect("store lock");
-    let session = store
-        .owner(&id)
-        .and_then(|account| store.get(&account, &id).cloned());
+    let session = store.find(&id).cloned();
     match session {
         Some(session) => Html(format!(
             "<!doctype html><title>Stripe emulator portal</title><h1>Billing portal for {}</h1><a href=\"{}\">Return</a>",

@@ -1,5 +1,5 @@
 //! Fresh databases for the server's own tests: a temporary SQLite file, or a new database on
-//! the Postgres server named by `DREAM_TEST_POSTGRES`.
+//! the Postgres server named by `DREAM_TEST_POSTGRES` (`dream_server::testing`).
 
 use dream_server::store::Store;
 
@@ -14,23 +14,9 @@ pub async fn fresh_database(backend: Backend) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("dream.db").display()),
-        Backend::Postgres => {
-            use sqlx::Connection;
-            let server = std::env::var("DREAM_TEST_POSTGRES")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-            let name = format!(
-                "dream_test_{}",
-                dream_server::app::ids::random(12).to_lowercase()
-            );
-            let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-                .await
-                .expect("Postgres is reachable (start it, or set DREAM_TEST_POSTGRES)");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create test database");
-            format!("{server}/{name}")
-        }
+        Backend::Postgres => dream_server::testing::fresh_postgres_database("dream_test")
+            .await
+            .expect("a fresh Postgres database"),
     };
     (url, dir)
 }
