@@ -23,25 +23,42 @@ export async function startServer() {
   child.unref();
   child.stdout.unref?.();
   let output = "";
-  const baseUrl = await new Promise((ok, fail) => {
+  const started = new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`dream serve did not start:\n${output}`)), 20000);
     child.on("exit", (code) => fail(new Error(`dream serve exited with ${code}:\n${output}`)));
     child.stdout.on("data", (chunk) => {
       output += chunk;
-      const match = output.match(/running at (http:\/\/\S+)/);
-      if (match && output.includes("test secret key")) {
+      // The banner ends with the Health line; the keys are printed before it. Output may
+      // arrive in pieces, so wait for the whole banner.
+      if (/Health: \S+\n/.test(output)) {
         clearTimeout(timer);
-        ok(match[1]);
+        ok();
       }
     });
   });
-  const key = (label) => output.match(new RegExp(`${label}\\s+(\\S+)`))[1];
-  const keys = {
-    testPublishable: key("test publishable key"),
-    testSecret: key("test secret key"),
-    livePublishable: key("live publishable key"),
-    liveSecret: key("live secret key"),
-  };
+  let baseUrl;
+  let keys;
+  try {
+    await started;
+    const find = (pattern) => {
+      const match = output.match(pattern);
+      if (!match) throw new Error(`dream serve's banner lacks ${pattern}:\n${output}`);
+      return match[1];
+    };
+    const key = (label) => find(new RegExp(`${label}\\s+(\\S+)`));
+    baseUrl = find(/running at (http:\/\/\S+)/);
+    keys = {
+      testPublishable: key("test publishable key"),
+      testSecret: key("test secret key"),
+      livePublishable: key("live publishable key"),
+      liveSecret: key("live secret key"),
+    };
+  } catch (error) {
+    // Never leave a server behind: a live child keeps the test process from exiting.
+    child.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     baseUrl,
     keys,
