@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub seed: Option<u64>,
     pub concurrency: Option<usize>,
     pub callback_host: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
     #[serde(default, rename = "project")]
     pub projects: Vec<ProvisionedProject>,
 }
@@ -58,6 +59,9 @@ pub struct Settings {
     pub callback_host: String,
     /// Only cases whose id contains this run.
     pub filter: Option<String>,
+    /// A webhook signing secret the backend accepts, so the suite can sign Stripe events
+    /// itself (the webhooks profile, and billing cases that need exact event order).
+    pub stripe_webhook_secret: Option<String>,
 }
 
 /// A configuration the suite cannot run with (exit status 2).

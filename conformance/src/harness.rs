@@ -441,6 +441,7 @@ impl Ctx {
                     leeway_seconds: Some(5),
                 }),
                 dev_issuer_enabled: None,
+                billing: None,
             })
             .send()
             .await

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod report;
 pub mod requirements;
 pub mod spec;
+pub mod stripe;
 pub mod tokens;
 
 use std::collections::HashMap;

@@ -43,6 +43,14 @@ struct Cli {
     /// The host the backend uses to reach the suite's JWKS (default 127.0.0.1).
     #[arg(long, env = "DREAM_CONFORMANCE_CALLBACK_HOST")]
     callback_host: Option<String>,
+    /// A Stripe webhook signing secret the backend accepts (`whsec_…`), for the cases that
+    /// sign events themselves.
+    #[arg(
+        long,
+        env = "DREAM_CONFORMANCE_STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    stripe_webhook_secret: Option<String>,
     /// Run only cases whose id contains this text.
     #[arg(long)]
     case: Option<String>,
@@ -122,6 +130,10 @@ fn settings(cli: &Cli) -> Result<Settings, ConfigError> {
             .or(file.callback_host)
             .unwrap_or_else(|| "127.0.0.1".into()),
         filter: cli.case.clone(),
+        stripe_webhook_secret: cli
+            .stripe_webhook_secret
+            .clone()
+            .or(file.stripe_webhook_secret),
     })
 }
 

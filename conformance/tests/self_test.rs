@@ -13,6 +13,7 @@ use dream_conformance::harness::Profile;
 use dream_conformance::report::{Report, Status};
 
 const OPERATOR_TOKEN: &str = "op_conformance_self_test";
+const WEBHOOK_SECRET: &str = "whsec_conformance_self_test";
 
 #[derive(Clone, Copy)]
 enum Backend {
@@ -42,16 +43,26 @@ async fn reference(backend: Backend) -> Reference {
     let store = dream_server::store::Store::connect(&url)
         .await
         .expect("store connects");
-    let app = Arc::new(
-        dream_server::app::App::new(store, Some(OPERATOR_TOKEN.into()))
-            .await
-            .expect("app starts"),
-    );
-    let router = dream_server::serve::router(app).expect("router");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
+    // Test mode on the Stripe emulator, as `dream serve` runs with no Stripe key, signing
+    // with the secret the suite is given.
+    let config = dream_server::config::Config {
+        stripe_webhook_secrets: vec![dream_server::config::Secret::new(WEBHOOK_SECRET)],
+        ..Default::default()
+    };
+    let stripe = dream_server::serve::stripe(&config, &base)
+        .await
+        .expect("the Stripe emulator starts");
+    let app = Arc::new(
+        dream_server::app::App::new(store, Some(OPERATOR_TOKEN.into()))
+            .await
+            .expect("app starts")
+            .with_payments(stripe.payments),
+    );
+    let router = dream_server::serve::router(app).expect("router");
     tokio::spawn(dream_server::serve::serve(
         router,
         listener,
@@ -65,12 +76,13 @@ fn settings(base_url: &str) -> Settings {
         base_url: base_url.to_owned(),
         operator_token: Some(OPERATOR_TOKEN.into()),
         projects: vec![],
-        profiles: vec![Profile::Core, Profile::Usage],
+        profiles: Profile::ALL.to_vec(),
         certified: true,
         seed: 20261128,
         concurrency: 4,
         callback_host: "127.0.0.1".into(),
         filter: None,
+        stripe_webhook_secret: Some(WEBHOOK_SECRET.into()),
     }
 }
 

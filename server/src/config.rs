@@ -39,6 +39,17 @@ pub struct Config {
     pub operator_token: Option<Secret>,
     /// Seconds to let requests in flight finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Where Stripe's API is; tests point it at the emulator.
+    pub stripe_api_base: String,
+    /// The platform's Stripe key for test mode (`sk_test_…`). Unset: the built-in emulator
+    /// serves test mode when `stripe_emulator` is on.
+    pub stripe_test_secret_key: Option<Secret>,
+    /// The platform's Stripe key for live mode (`sk_live_…`). Unset: no billing in live mode.
+    pub stripe_live_secret_key: Option<Secret>,
+    /// Webhook signing secrets (`whsec_…`); several during a rotation.
+    pub stripe_webhook_secrets: Vec<Secret>,
+    /// Start the local Stripe emulator for test mode when no test key is set.
+    pub stripe_emulator: bool,
 }
 
 impl Default for Config {
@@ -49,13 +60,20 @@ impl Default for Config {
             database_url: "sqlite://dream.db".into(),
             operator_token: None,
             shutdown_grace_seconds: 10,
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_test_secret_key: None,
+            stripe_live_secret_key: None,
+            stripe_webhook_secrets: Vec::new(),
+            stripe_emulator: true,
         }
     }
 }
 
 impl Config {
-    /// Reads `file` if given, then applies `DREAM_HOST`, `PORT`/`DREAM_PORT`, `DATABASE_URL` and
-    /// `DREAM_OPERATOR_TOKEN`.
+    /// Reads `file` if given, then applies `DREAM_HOST`, `PORT`/`DREAM_PORT`, `DATABASE_URL`,
+    /// `DREAM_OPERATOR_TOKEN`, `STRIPE_API_BASE`, `STRIPE_TEST_SECRET_KEY`,
+    /// `STRIPE_LIVE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRETS` (comma-separated) and
+    /// `DREAM_STRIPE_EMULATOR` (`0` or `false` turns it off).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
@@ -81,6 +99,26 @@ impl Config {
         }
         if let Ok(token) = std::env::var("DREAM_OPERATOR_TOKEN") {
             config.operator_token = Some(Secret::new(token));
+        }
+        if let Ok(base) = std::env::var("STRIPE_API_BASE") {
+            config.stripe_api_base = base;
+        }
+        if let Ok(key) = std::env::var("STRIPE_TEST_SECRET_KEY") {
+            config.stripe_test_secret_key = Some(Secret::new(key));
+        }
+        if let Ok(key) = std::env::var("STRIPE_LIVE_SECRET_KEY") {
+            config.stripe_live_secret_key = Some(Secret::new(key));
+        }
+        if let Ok(secrets) = std::env::var("STRIPE_WEBHOOK_SECRETS") {
+            config.stripe_webhook_secrets = secrets
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect();
+        }
+        if let Ok(flag) = std::env::var("DREAM_STRIPE_EMULATOR") {
+            config.stripe_emulator = !matches!(flag.as_str(), "0" | "false" | "off");
         }
         Ok(config)
     }

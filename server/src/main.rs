@@ -67,16 +67,14 @@ async fn main() -> anyhow::Result<()> {
         config.database_url = url;
     }
     let store = Store::connect(&config.database_url).await?;
-    let app = Arc::new(
-        App::new(
-            store.clone(),
-            config
-                .operator_token
-                .as_ref()
-                .map(|s| s.expose().to_string()),
-        )
-        .await?,
-    );
+    let app = App::new(
+        store.clone(),
+        config
+            .operator_token
+            .as_ref()
+            .map(|s| s.expose().to_string()),
+    )
+    .await?;
     match cli.command {
         Command::Project {
             command: ProjectCommand::Create { name, dev_issuer },
@@ -97,6 +95,8 @@ async fn main() -> anyhow::Result<()> {
                 tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
             let addr = listener.local_addr()?;
             let base = format!("http://{addr}");
+            let stripe = dream_server::serve::stripe(&config, &base).await?;
+            let app = Arc::new(app.with_payments(stripe.payments));
             if let Some(created) = app.development_project().await? {
                 println!("Dream API is running at {base}");
                 println!();
@@ -136,6 +136,12 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "Keys were printed when the project was created; `dream project create --name NAME --dev-issuer` makes another."
                 );
+            }
+            match &stripe.emulator_url {
+                Some(url) => println!(
+                    "Billing, test mode: the local Stripe emulator at {url} (its checkout pages complete without a card); live mode needs STRIPE_LIVE_SECRET_KEY."
+                ),
+                None => println!("Billing: Stripe at {}", config.stripe_api_base),
             }
             println!("Docs: {base}/docs   Spec: {base}/openapi.json   Health: {base}/healthz");
             let router = dream_server::serve::router(app.clone())?;

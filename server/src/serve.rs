@@ -92,6 +92,57 @@ async fn method_not_allowed(request: axum::extract::Request) -> axum::response::
     )
 }
 
+/// How the server reaches Stripe, as configured.
+pub struct Stripe {
+    pub payments: crate::app::Payments,
+    /// The local emulator serving test mode, when one was started: its base URL.
+    pub emulator_url: Option<String>,
+}
+
+/// Stripe for a server listening at `base_url`: the configured keys, or — with no test key
+/// and the emulator allowed — a local emulator for test mode that delivers its signed
+/// webhooks to this server. The emulator is never used for live mode.
+pub async fn stripe(config: &crate::config::Config, base_url: &str) -> anyhow::Result<Stripe> {
+    use crate::config::Secret;
+    let mut secrets = config.stripe_webhook_secrets.clone();
+    if config.stripe_test_secret_key.is_some() || !config.stripe_emulator {
+        let payments = crate::app::Payments::new(
+            &config.stripe_api_base,
+            config.stripe_test_secret_key.as_ref(),
+            config.stripe_live_secret_key.as_ref(),
+            secrets,
+        )?;
+        return Ok(Stripe {
+            payments,
+            emulator_url: None,
+        });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let running = stripe_emulator::start(listener).await?;
+    // The emulator signs with the first configured secret, or one of its own.
+    let secret = match secrets.first() {
+        Some(secret) => secret.clone(),
+        None => {
+            let secret = Secret::new(format!("whsec_{}", ids::random(32)));
+            secrets.push(secret.clone());
+            secret
+        }
+    };
+    running
+        .emulator
+        .add_endpoint(&format!("{base_url}/v1/webhooks/stripe"), secret.expose());
+    let emulator_key = Secret::new("sk_test_dream_local_emulator");
+    let mut payments =
+        crate::app::Payments::new(&running.base_url, Some(&emulator_key), None, secrets)?;
+    if let Some(live) = config.stripe_live_secret_key.as_ref() {
+        payments = payments.with_live(&config.stripe_api_base, live)?;
+    }
+    Ok(Stripe {
+        payments,
+        emulator_url: Some(running.base_url),
+    })
+}
+
 /// Binds and serves until `shutdown` resolves, then lets requests in flight finish.
 pub async fn serve(
     router: axum::Router,

@@ -186,6 +186,7 @@ async fn set_leeway(ctx: &Ctx, keys: &Keys, seconds: i32) -> Result<types::Setti
                 leeway_seconds: Some(seconds),
             }),
             dev_issuer_enabled: None,
+            billing: None,
         })
         .send()
         .await
@@ -268,6 +269,7 @@ async fn jose_tokens(ctx: Ctx) -> CaseResult {
                 leeway_seconds: Some(5),
             }),
             dev_issuer_enabled: None,
+            billing: None,
         })
         .send()
         .await

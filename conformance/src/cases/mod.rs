@@ -3,6 +3,7 @@
 //! its `CASES`; `all()` is the suite in order.
 
 mod auth;
+mod billing;
 mod catalog;
 mod customers;
 mod errors;
@@ -10,6 +11,7 @@ mod identity;
 mod platform;
 mod tenancy;
 mod usage;
+mod webhooks;
 
 use crate::harness::Case;
 
@@ -23,6 +25,8 @@ pub fn all() -> Vec<Case> {
         catalog::cases(),
         customers::cases(),
         usage::cases(),
+        billing::cases(),
+        webhooks::cases(),
     ]
     .into_iter()
     .flatten()

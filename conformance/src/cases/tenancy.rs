@@ -242,6 +242,7 @@ async fn tokens_across_projects(ctx: Ctx) -> CaseResult {
                 leeway_seconds: None,
             }),
             dev_issuer_enabled: None,
+            billing: None,
         })
         .send()
         .await

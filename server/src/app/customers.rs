@@ -2,14 +2,16 @@
 
 use super::{App, AppError, AppResult, MetricReport, Period, now};
 use crate::store::tiers::TierRow;
-use crate::store::{CustomerRow, Tenant};
+use crate::store::{CustomerRow, SubscriptionRow, Tenant};
 
-/// A customer with their tier and, for detail views, usage.
+/// A customer with their tier and, for detail views, usage and subscription.
 #[derive(Debug, Clone)]
 pub struct CustomerView {
     pub customer: CustomerRow,
     pub tier: TierRow,
     pub usage: Option<(Vec<MetricReport>, Period)>,
+    /// The subscription that sets the tier, or the newest one, with its tier.
+    pub subscription: Option<(SubscriptionRow, TierRow)>,
 }
 
 impl App {
@@ -25,14 +27,14 @@ impl App {
             .customer_list(tenant, limit, starting_after, query)
             .await?;
         let mut views = Vec::with_capacity(rows.len());
+        let at = now();
         for customer in rows {
-            let tier = self
-                .tier_of(tenant, customer.tier_override_id.as_deref())
-                .await?;
+            let tier = self.plan_of(tenant, &customer, at).await?.tier;
             views.push(CustomerView {
                 customer,
                 tier,
                 usage: None,
+                subscription: None,
             });
         }
         Ok((views, has_more))
@@ -48,15 +50,23 @@ impl App {
                 id: user_id.to_string(),
                 param: "userId",
             })?;
-        let tier = self
-            .tier_of(tenant, customer.tier_override_id.as_deref())
+        let plan = self.plan_of(tenant, &customer, now()).await?;
+        let usage = self
+            .usage_reports(tenant, user_id, &plan.tier, &plan.period)
             .await?;
-        let period = Period::containing(now());
-        let usage = self.usage_reports(tenant, user_id, &tier, &period).await?;
+        let subscription = match plan.subscription {
+            Some(sub) => self
+                .store
+                .tier_get(tenant, &sub.tier_id)
+                .await?
+                .map(|tier| (sub, tier)),
+            None => None,
+        };
         Ok(CustomerView {
             customer,
-            tier,
-            usage: Some((usage, period)),
+            tier: plan.tier,
+            usage: Some((usage, plan.period)),
+            subscription,
         })
     }
 

@@ -55,6 +55,18 @@ pub enum AppError {
         attempted: i64,
         limit: i64,
     },
+    #[error("The user already has a live subscription ({0}); change it in the customer portal.")]
+    SubscriptionExists(String),
+    #[error("The user has no Stripe customer yet; start with a checkout.")]
+    NoBillingAccount,
+    #[error("The Stripe-Signature header does not verify: {0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
+    NotSupported(String),
+    #[error(
+        "Stripe refused the request or could not be reached; nothing was changed. Quote the request id when reporting it."
+    )]
+    PaymentProvider(#[source] anyhow::Error),
     #[error("The database is unreachable.")]
     NotReady,
     #[error("An internal error occurred. Quote the request id when reporting it.")]
@@ -101,6 +113,11 @@ impl AppError {
             AppError::IdempotencyKeyReused => (409, "idempotency_key_reused", Idempotency),
             AppError::Validation { .. } => (422, "validation_failed", InvalidRequest),
             AppError::UsageLimitExceeded { .. } => (429, "usage_limit_exceeded", RateLimit),
+            AppError::SubscriptionExists(_) => (409, "subscription_exists", InvalidRequest),
+            AppError::NoBillingAccount => (409, "no_billing_account", InvalidRequest),
+            AppError::InvalidSignature(_) => (400, "invalid_signature", InvalidRequest),
+            AppError::NotSupported(_) => (501, "not_supported", Api),
+            AppError::PaymentProvider(_) => (502, "payment_provider_error", Api),
             AppError::NotReady => (503, "not_ready", Api),
             AppError::Internal(_) => (500, "internal_error", Api),
         }
@@ -116,6 +133,7 @@ impl AppError {
             AppError::UsageLimitExceeded { .. } => Some("metric".into()),
             AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
             AppError::MalformedAuthorization => Some("Authorization".into()),
+            AppError::InvalidSignature(_) => Some("Stripe-Signature".into()),
             AppError::MissingCredentials(_)
             | AppError::InvalidApiKey
             | AppError::InvalidToken(_) => None,

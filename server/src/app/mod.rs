@@ -1,6 +1,7 @@
 //! The domain: tenancy, identity, usage, catalogue and customers. Transport-agnostic: it
 //! takes validated inputs, enforces the rules, and calls the [`Store`].
 
+pub mod billing;
 pub mod catalog;
 mod customers;
 pub mod error;
@@ -8,14 +9,17 @@ pub mod identity;
 pub mod ids;
 mod tenancy;
 mod usage;
+mod webhooks;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
+pub use billing::{CheckoutLink, Payments, Plan};
 pub use customers::CustomerView;
 pub use error::{AppError, AppResult, ErrorClass};
 pub use identity::{Identity, VerifiedUser};
 pub use tenancy::{CreatedProject, Principal};
 pub use usage::{CustomerState, MetricReport};
+pub use webhooks::Receipt;
 
 use crate::store::{Store, Tenant};
 
@@ -27,6 +31,8 @@ pub struct App {
     pub identity: Identity,
     /// The operator token that may create projects; `None` disables that route.
     operator_token: Option<String>,
+    /// Stripe: a client per mode and the webhook signing secrets.
+    payments: Payments,
 }
 
 impl App {
@@ -36,7 +42,14 @@ impl App {
             store,
             identity,
             operator_token,
+            payments: Payments::none(),
         })
+    }
+
+    /// Billing through these Stripe clients (without, billing answers `not_supported`).
+    pub fn with_payments(mut self, payments: Payments) -> App {
+        self.payments = payments;
+        self
     }
 }
 
@@ -45,7 +58,7 @@ pub fn now() -> i64 {
     Utc::now().timestamp()
 }
 
-/// A usage period: the calendar month (UTC) containing a moment.
+/// A usage period: the calendar month (UTC) containing a moment, or a subscription's period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Period {
     /// The stored key, `YYYY-MM`.
@@ -74,6 +87,18 @@ impl Period {
             key: format!("{:04}-{:02}", at.year(), at.month()),
             start,
             end,
+        }
+    }
+}
+
+impl Period {
+    /// A subscription's billing period `[start, end)`: a renewal starts a new count.
+    pub fn subscription(start: i64, end: i64) -> Period {
+        let at = |t: i64| Utc.timestamp_opt(t, 0).single().unwrap_or_else(Utc::now);
+        Period {
+            key: format!("sub-{start}"),
+            start: at(start),
+            end: at(end),
         }
     }
 }

@@ -201,11 +201,8 @@ impl App {
         Ok(self.store.settings_get(tenant).await?)
     }
 
-    pub async fn settings_put(
-        &self,
-        tenant: &Tenant,
-        settings: SettingsRow,
-    ) -> AppResult<SettingsRow> {
+    /// Refuses settings that break a rule, without storing anything.
+    pub fn settings_check(&self, tenant: &Tenant, settings: &SettingsRow) -> AppResult<()> {
         if settings.dev_issuer_enabled && tenant.mode == Mode::Live {
             return Err(AppError::validation(
                 "devIssuerEnabled",
@@ -218,6 +215,15 @@ impl App {
                 "`jwt.leewaySeconds` must be between 0 and 300.",
             ));
         }
+        Ok(())
+    }
+
+    pub async fn settings_put(
+        &self,
+        tenant: &Tenant,
+        settings: SettingsRow,
+    ) -> AppResult<SettingsRow> {
+        self.settings_check(tenant, &settings)?;
         self.store.settings_put(tenant, &settings).await?;
         Ok(settings)
     }

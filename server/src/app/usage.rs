@@ -47,24 +47,8 @@ fn rule(tier: &TierRow, metric: &str) -> (Option<i64>, String) {
 }
 
 impl App {
-    /// The tier a user is on: their override, else the tenant's default.
-    pub(super) async fn tier_of(
-        &self,
-        tenant: &Tenant,
-        override_id: Option<&str>,
-    ) -> AppResult<TierRow> {
-        if let Some(id) = override_id
-            && let Some(tier) = self.store.tier_get(tenant, id).await?
-        {
-            return Ok(tier);
-        }
-        self.store.tier_default(tenant).await?.ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier"))
-        })
-    }
-
-    /// Registers the user on first sight and returns their tier.
-    async fn user_tier(&self, ctx: &UserContext, at: i64) -> AppResult<TierRow> {
+    /// Registers the user on first sight and returns their plan.
+    async fn user_plan(&self, ctx: &UserContext, at: i64) -> AppResult<super::Plan> {
         let customer = self
             .store
             .customer_upsert(
@@ -74,8 +58,7 @@ impl App {
                 at,
             )
             .await?;
-        self.tier_of(&ctx.tenant, customer.tier_override_id.as_deref())
-            .await
+        self.plan_of(&ctx.tenant, &customer, at).await
     }
 
     /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.
@@ -87,11 +70,10 @@ impl App {
         idempotency_key: Option<&str>,
     ) -> AppResult<MetricReport> {
         let at = now();
-        let tier = self.user_tier(ctx, at).await?;
+        let super::Plan { tier, period, .. } = self.user_plan(ctx, at).await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
         let hard_limit = if enforcement == "hard" { limit } else { None };
-        let period = Period::containing(at);
         let counter = Counter {
             tenant: &ctx.tenant,
             user_id: &ctx.user.user_id,
@@ -154,10 +136,9 @@ impl App {
         metric: Option<&str>,
     ) -> AppResult<MetricReport> {
         let at = now();
-        let tier = self.user_tier(ctx, at).await?;
+        let super::Plan { tier, period, .. } = self.user_plan(ctx, at).await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
-        let period = Period::containing(at);
         let count = self
             .store
             .usage_get(&Counter {
@@ -219,8 +200,7 @@ impl App {
     /// The signed-in user's state, registering them on first sight.
     pub async fn customer_state(&self, ctx: &UserContext) -> AppResult<CustomerState> {
         let at = now();
-        let tier = self.user_tier(ctx, at).await?;
-        let period = Period::containing(at);
+        let super::Plan { tier, period, .. } = self.user_plan(ctx, at).await?;
         let usage = self
             .usage_reports(&ctx.tenant, &ctx.user.user_id, &tier, &period)
             .await?;

@@ -168,6 +168,506 @@ pub mod types {
         }
     }
 
+    ///`BillingEvent`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct BillingEvent {
+        #[serde(rename = "createdAt")]
+        pub created_at: Timestamp,
+        ///The Stripe event id.
+        pub id: ::std::string::String,
+        ///Why an event was ignored or failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub message: ::std::option::Option<::std::string::String>,
+        ///The event as Stripe sent it.
+        pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        #[serde(rename = "receivedAt")]
+        pub received_at: Timestamp,
+        pub status: BillingEventStatus,
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+        ///The user the event concerns, when known.
+        #[serde(
+            rename = "userId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_id: ::std::option::Option<::std::string::String>,
+    }
+
+    impl BillingEvent {
+        pub fn builder() -> builder::BillingEvent {
+            Default::default()
+        }
+    }
+
+    ///`BillingEventList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct BillingEventList {
+        pub data: ::std::vec::Vec<BillingEvent>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl BillingEventList {
+        pub fn builder() -> builder::BillingEventList {
+            Default::default()
+        }
+    }
+
+    ///`BillingEventStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum BillingEventStatus {
+        #[serde(rename = "processed")]
+        Processed,
+        #[serde(rename = "ignored")]
+        Ignored,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+
+    impl ::std::fmt::Display for BillingEventStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Processed => f.write_str("processed"),
+                Self::Ignored => f.write_str("ignored"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for BillingEventStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "processed" => Ok(Self::Processed),
+                "ignored" => Ok(Self::Ignored),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for BillingEventStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for BillingEventStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`BillingSettings`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct BillingSettings {
+        ///The Stripe connected account (`acct_…`) every Stripe call of this project and mode is made on.
+        #[serde(
+            rename = "connectedAccount",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub connected_account: ::std::option::Option<::std::string::String>,
+        ///The platform's share of each payment on the connected account, in percent.
+        #[serde(rename = "platformFeePercent")]
+        pub platform_fee_percent: f64,
+        ///The app's address; default and base for checkout and portal redirect URLs.
+        #[serde(
+            rename = "siteUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub site_url: ::std::option::Option<::std::string::String>,
+    }
+
+    impl BillingSettings {
+        pub fn builder() -> builder::BillingSettings {
+            Default::default()
+        }
+    }
+
+    ///`BillingSettingsUpdate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct BillingSettingsUpdate {
+        ///A Stripe connected account id; an empty string goes back to the platform account.
+        #[serde(
+            rename = "connectedAccount",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub connected_account: ::std::option::Option<
+            BillingSettingsUpdateConnectedAccount,
+        >,
+        ///Up to two decimals. Applies only with a connected account.
+        #[serde(
+            rename = "platformFeePercent",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub platform_fee_percent: ::std::option::Option<f64>,
+        ///An absolute `https://` or `http://` URL; an empty string removes it.
+        #[serde(
+            rename = "siteUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub site_url: ::std::option::Option<BillingSettingsUpdateSiteUrl>,
+    }
+
+    impl BillingSettingsUpdate {
+        pub fn builder() -> builder::BillingSettingsUpdate {
+            Default::default()
+        }
+    }
+
+    ///A Stripe connected account id; an empty string goes back to the platform account.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BillingSettingsUpdateConnectedAccount(::std::string::String);
+    impl ::std::ops::Deref for BillingSettingsUpdateConnectedAccount {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<BillingSettingsUpdateConnectedAccount>
+    for ::std::string::String {
+        fn from(value: BillingSettingsUpdateConnectedAccount) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for BillingSettingsUpdateConnectedAccount {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^(acct_[A-Za-z0-9]{1,64})?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(acct_[A-Za-z0-9]{1,64})?$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for BillingSettingsUpdateConnectedAccount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for BillingSettingsUpdateConnectedAccount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for BillingSettingsUpdateConnectedAccount {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///An absolute `https://` or `http://` URL; an empty string removes it.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BillingSettingsUpdateSiteUrl(::std::string::String);
+    impl ::std::ops::Deref for BillingSettingsUpdateSiteUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<BillingSettingsUpdateSiteUrl> for ::std::string::String {
+        fn from(value: BillingSettingsUpdateSiteUrl) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for BillingSettingsUpdateSiteUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 500usize {
+                return Err("longer than 500 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for BillingSettingsUpdateSiteUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for BillingSettingsUpdateSiteUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for BillingSettingsUpdateSiteUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CartCheckoutCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CartCheckoutCreate {
+        #[serde(rename = "cancelUrl")]
+        pub cancel_url: RedirectUrl,
+        #[serde(
+            rename = "customerEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_email: ::std::option::Option<CartCheckoutCreateCustomerEmail>,
+        pub items: ::std::vec::Vec<CartItem>,
+        #[serde(rename = "successUrl")]
+        pub success_url: RedirectUrl,
+    }
+
+    impl CartCheckoutCreate {
+        pub fn builder() -> builder::CartCheckoutCreate {
+            Default::default()
+        }
+    }
+
+    ///`CartCheckoutCreateCustomerEmail`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CartCheckoutCreateCustomerEmail(::std::string::String);
+    impl ::std::ops::Deref for CartCheckoutCreateCustomerEmail {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CartCheckoutCreateCustomerEmail>
+    for ::std::string::String {
+        fn from(value: CartCheckoutCreateCustomerEmail) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CartCheckoutCreateCustomerEmail {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 320usize {
+                return Err("longer than 320 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartCheckoutCreateCustomerEmail {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CartCheckoutCreateCustomerEmail {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CartCheckoutCreateCustomerEmail {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CartItem`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CartItem {
+        ///A price of one of the project's active products.
+        #[serde(rename = "priceId")]
+        pub price_id: CartItemPriceId,
+        pub quantity: ::std::num::NonZeroU32,
+    }
+
+    impl CartItem {
+        pub fn builder() -> builder::CartItem {
+            Default::default()
+        }
+    }
+
+    ///A price of one of the project's active products.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CartItemPriceId(::std::string::String);
+    impl ::std::ops::Deref for CartItemPriceId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CartItemPriceId> for ::std::string::String {
+        fn from(value: CartItemPriceId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CartItemPriceId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartItemPriceId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for CartItemPriceId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CartItemPriceId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CheckoutCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CheckoutCreate {
+        #[serde(
+            rename = "cancelUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub cancel_url: ::std::option::Option<RedirectUrl>,
+        #[serde(
+            rename = "successUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub success_url: ::std::option::Option<RedirectUrl>,
+        pub tier: TierName,
+    }
+
+    impl CheckoutCreate {
+        pub fn builder() -> builder::CheckoutCreate {
+            Default::default()
+        }
+    }
+
+    ///`CheckoutSession`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct CheckoutSession {
+        ///The Stripe Checkout Session id.
+        pub id: ::std::string::String,
+        ///The hosted checkout page.
+        pub url: ::std::string::String,
+    }
+
+    impl CheckoutSession {
+        pub fn builder() -> builder::CheckoutSession {
+            Default::default()
+        }
+    }
+
     ///Three-letter ISO currency code, lowercase.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -251,9 +751,30 @@ pub mod types {
         }
     }
 
+    ///`CustomerBilling`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    pub struct CustomerBilling {
+        ///The user's Stripe customer, once they have started a checkout.
+        #[serde(
+            rename = "stripeCustomerId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub stripe_customer_id: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub subscription: ::std::option::Option<Subscription>,
+    }
+
+    impl CustomerBilling {
+        pub fn builder() -> builder::CustomerBilling {
+            Default::default()
+        }
+    }
+
     ///`CustomerDetail`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CustomerDetail {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub billing: ::std::option::Option<CustomerBilling>,
         #[serde(rename = "createdAt")]
         pub created_at: Timestamp,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1351,6 +1872,67 @@ pub mod types {
         }
     }
 
+    ///`ListBillingEventsStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListBillingEventsStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListBillingEventsStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListBillingEventsStartingAfter> for ::std::string::String {
+        fn from(value: ListBillingEventsStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListBillingEventsStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListBillingEventsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ListBillingEventsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListBillingEventsStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`ListCustomersQuery`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -1459,6 +2041,66 @@ pub mod types {
     }
 
     impl<'de> ::serde::Deserialize<'de> for ListCustomersStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ListPaymentsStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListPaymentsStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListPaymentsStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListPaymentsStartingAfter> for ::std::string::String {
+        fn from(value: ListPaymentsStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListPaymentsStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListPaymentsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListPaymentsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListPaymentsStartingAfter {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1707,6 +2349,144 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///`Payment`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Payment {
+        ///Amount paid, in the currency's smallest unit.
+        pub amount: i64,
+        pub currency: ::std::string::String,
+        #[serde(
+            rename = "customerEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_email: ::std::option::Option<::std::string::String>,
+        ///The Stripe invoice (subscriptions) or Checkout Session (carts) id.
+        pub id: ::std::string::String,
+        pub kind: PaymentKind,
+        #[serde(rename = "paidAt")]
+        pub paid_at: Timestamp,
+        #[serde(
+            rename = "userId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_id: ::std::option::Option<::std::string::String>,
+    }
+
+    impl Payment {
+        pub fn builder() -> builder::Payment {
+            Default::default()
+        }
+    }
+
+    ///`PaymentKind`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum PaymentKind {
+        #[serde(rename = "subscription")]
+        Subscription,
+        #[serde(rename = "cart")]
+        Cart,
+    }
+
+    impl ::std::fmt::Display for PaymentKind {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Subscription => f.write_str("subscription"),
+                Self::Cart => f.write_str("cart"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for PaymentKind {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "subscription" => Ok(Self::Subscription),
+                "cart" => Ok(Self::Cart),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for PaymentKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for PaymentKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`PaymentList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PaymentList {
+        pub data: ::std::vec::Vec<Payment>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl PaymentList {
+        pub fn builder() -> builder::PaymentList {
+            Default::default()
+        }
+    }
+
+    ///`PortalCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct PortalCreate {
+        #[serde(
+            rename = "returnUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub return_url: ::std::option::Option<RedirectUrl>,
+    }
+
+    impl PortalCreate {
+        pub fn builder() -> builder::PortalCreate {
+            Default::default()
+        }
+    }
+
+    ///`PortalSession`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct PortalSession {
+        ///The hosted customer portal.
+        pub url: ::std::string::String,
+    }
+
+    impl PortalSession {
+        pub fn builder() -> builder::PortalSession {
+            Default::default()
         }
     }
 
@@ -2192,6 +2972,134 @@ pub mod types {
         }
     }
 
+    ///`ReceiveStripeWebhookStripeSignature`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReceiveStripeWebhookStripeSignature(::std::string::String);
+    impl ::std::ops::Deref for ReceiveStripeWebhookStripeSignature {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ReceiveStripeWebhookStripeSignature>
+    for ::std::string::String {
+        fn from(value: ReceiveStripeWebhookStripeSignature) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ReceiveStripeWebhookStripeSignature {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ReceiveStripeWebhookStripeSignature {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ReceiveStripeWebhookStripeSignature {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ReceiveStripeWebhookStripeSignature {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///An absolute `https://` or `http://` URL, or a path starting with `/` taken relative to the project's `settings.billing.siteUrl`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RedirectUrl(::std::string::String);
+    impl ::std::ops::Deref for RedirectUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<RedirectUrl> for ::std::string::String {
+        fn from(value: RedirectUrl) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for RedirectUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for RedirectUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for RedirectUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for RedirectUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`SecretKeyRotate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -2238,6 +3146,7 @@ pub mod types {
     ///`Settings`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Settings {
+        pub billing: BillingSettings,
         ///Whether the development issuer may mint tokens for this project (test mode only).
         #[serde(rename = "devIssuerEnabled")]
         pub dev_issuer_enabled: bool,
@@ -2255,6 +3164,8 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
     pub struct SettingsUpdate {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub billing: ::std::option::Option<BillingSettingsUpdate>,
         #[serde(
             rename = "devIssuerEnabled",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -2267,6 +3178,272 @@ pub mod types {
     impl SettingsUpdate {
         pub fn builder() -> builder::SettingsUpdate {
             Default::default()
+        }
+    }
+
+    ///A Stripe event object, as Stripe sends it. Only the fields below are required here; the rest are read as the event type defines them.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StripeEvent {
+        ///The connected account the event happened on (Connect).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub account: ::std::option::Option<::std::string::String>,
+        pub created: i64,
+        pub data: StripeEventData,
+        pub id: StripeEventId,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub livemode: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub object: ::std::option::Option<::std::string::String>,
+        #[serde(rename = "type")]
+        pub type_: StripeEventType,
+    }
+
+    impl StripeEvent {
+        pub fn builder() -> builder::StripeEvent {
+            Default::default()
+        }
+    }
+
+    ///`StripeEventData`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct StripeEventData {
+        pub object: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+
+    impl StripeEventData {
+        pub fn builder() -> builder::StripeEventData {
+            Default::default()
+        }
+    }
+
+    ///`StripeEventId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StripeEventId(::std::string::String);
+    impl ::std::ops::Deref for StripeEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<StripeEventId> for ::std::string::String {
+        fn from(value: StripeEventId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for StripeEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for StripeEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for StripeEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for StripeEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`StripeEventType`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StripeEventType(::std::string::String);
+    impl ::std::ops::Deref for StripeEventType {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<StripeEventType> for ::std::string::String {
+        fn from(value: StripeEventType) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for StripeEventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for StripeEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for StripeEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for StripeEventType {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`Subscription`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Subscription {
+        #[serde(rename = "cancelAtPeriodEnd")]
+        pub cancel_at_period_end: bool,
+        #[serde(rename = "currentPeriodEnd")]
+        pub current_period_end: Timestamp,
+        #[serde(rename = "currentPeriodStart")]
+        pub current_period_start: Timestamp,
+        ///The Stripe subscription id.
+        pub id: ::std::string::String,
+        pub status: SubscriptionStatus,
+        pub tier: TierRef,
+    }
+
+    impl Subscription {
+        pub fn builder() -> builder::Subscription {
+            Default::default()
+        }
+    }
+
+    ///Stripe's subscription status.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum SubscriptionStatus {
+        #[serde(rename = "incomplete")]
+        Incomplete,
+        #[serde(rename = "incomplete_expired")]
+        IncompleteExpired,
+        #[serde(rename = "trialing")]
+        Trialing,
+        #[serde(rename = "active")]
+        Active,
+        #[serde(rename = "past_due")]
+        PastDue,
+        #[serde(rename = "canceled")]
+        Canceled,
+        #[serde(rename = "unpaid")]
+        Unpaid,
+        #[serde(rename = "paused")]
+        Paused,
+    }
+
+    impl ::std::fmt::Display for SubscriptionStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Incomplete => f.write_str("incomplete"),
+                Self::IncompleteExpired => f.write_str("incomplete_expired"),
+                Self::Trialing => f.write_str("trialing"),
+                Self::Active => f.write_str("active"),
+                Self::PastDue => f.write_str("past_due"),
+                Self::Canceled => f.write_str("canceled"),
+                Self::Unpaid => f.write_str("unpaid"),
+                Self::Paused => f.write_str("paused"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for SubscriptionStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "incomplete" => Ok(Self::Incomplete),
+                "incomplete_expired" => Ok(Self::IncompleteExpired),
+                "trialing" => Ok(Self::Trialing),
+                "active" => Ok(Self::Active),
+                "past_due" => Ok(Self::PastDue),
+                "canceled" => Ok(Self::Canceled),
+                "unpaid" => Ok(Self::Unpaid),
+                "paused" => Ok(Self::Paused),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for SubscriptionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for SubscriptionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
 
@@ -3035,6 +4212,23 @@ pub mod types {
         }
     }
 
+    ///`WebhookReceipt`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct WebhookReceipt {
+        ///True when this event id was already received; nothing changed.
+        pub duplicate: bool,
+        #[serde(rename = "eventId")]
+        pub event_id: ::std::string::String,
+        ///Always true on success.
+        pub received: bool,
+    }
+
+    impl WebhookReceipt {
+        pub fn builder() -> builder::WebhookReceipt {
+            Default::default()
+        }
+    }
+
     /// Types for composing complex structures.
     pub mod builder {
         #[derive(Clone, Debug)]
@@ -3212,6 +4406,774 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct BillingEvent {
+            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            payload: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            received_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            status: ::std::result::Result<
+                super::BillingEventStatus,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingEvent {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    message: Ok(Default::default()),
+                    payload: Err("no value supplied for payload".to_string()),
+                    received_at: Err("no value supplied for received_at".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingEvent {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
+                self
+            }
+            pub fn payload<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payload = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
+                self
+            }
+            pub fn received_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.received_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for received_at: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BillingEventStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingEvent> for super::BillingEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    message: value.message?,
+                    payload: value.payload?,
+                    received_at: value.received_at?,
+                    status: value.status?,
+                    type_: value.type_?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingEvent> for BillingEvent {
+            fn from(value: super::BillingEvent) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    message: Ok(value.message),
+                    payload: Ok(value.payload),
+                    received_at: Ok(value.received_at),
+                    status: Ok(value.status),
+                    type_: Ok(value.type_),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BillingEventList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::BillingEvent>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingEventList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingEventList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::BillingEvent>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingEventList> for super::BillingEventList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingEventList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingEventList> for BillingEventList {
+            fn from(value: super::BillingEventList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BillingSettings {
+            connected_account: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            platform_fee_percent: ::std::result::Result<f64, ::std::string::String>,
+            site_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingSettings {
+            fn default() -> Self {
+                Self {
+                    connected_account: Ok(Default::default()),
+                    platform_fee_percent: Err(
+                        "no value supplied for platform_fee_percent".to_string(),
+                    ),
+                    site_url: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingSettings {
+            pub fn connected_account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connected_account = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for connected_account: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn platform_fee_percent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.platform_fee_percent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_fee_percent: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn site_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.site_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for site_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingSettings> for super::BillingSettings {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingSettings,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    connected_account: value.connected_account?,
+                    platform_fee_percent: value.platform_fee_percent?,
+                    site_url: value.site_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingSettings> for BillingSettings {
+            fn from(value: super::BillingSettings) -> Self {
+                Self {
+                    connected_account: Ok(value.connected_account),
+                    platform_fee_percent: Ok(value.platform_fee_percent),
+                    site_url: Ok(value.site_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BillingSettingsUpdate {
+            connected_account: ::std::result::Result<
+                ::std::option::Option<super::BillingSettingsUpdateConnectedAccount>,
+                ::std::string::String,
+            >,
+            platform_fee_percent: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            site_url: ::std::result::Result<
+                ::std::option::Option<super::BillingSettingsUpdateSiteUrl>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingSettingsUpdate {
+            fn default() -> Self {
+                Self {
+                    connected_account: Ok(Default::default()),
+                    platform_fee_percent: Ok(Default::default()),
+                    site_url: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingSettingsUpdate {
+            pub fn connected_account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BillingSettingsUpdateConnectedAccount>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connected_account = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for connected_account: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn platform_fee_percent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.platform_fee_percent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_fee_percent: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn site_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BillingSettingsUpdateSiteUrl>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.site_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for site_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingSettingsUpdate>
+        for super::BillingSettingsUpdate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingSettingsUpdate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    connected_account: value.connected_account?,
+                    platform_fee_percent: value.platform_fee_percent?,
+                    site_url: value.site_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingSettingsUpdate>
+        for BillingSettingsUpdate {
+            fn from(value: super::BillingSettingsUpdate) -> Self {
+                Self {
+                    connected_account: Ok(value.connected_account),
+                    platform_fee_percent: Ok(value.platform_fee_percent),
+                    site_url: Ok(value.site_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CartCheckoutCreate {
+            cancel_url: ::std::result::Result<super::RedirectUrl, ::std::string::String>,
+            customer_email: ::std::result::Result<
+                ::std::option::Option<super::CartCheckoutCreateCustomerEmail>,
+                ::std::string::String,
+            >,
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::CartItem>,
+                ::std::string::String,
+            >,
+            success_url: ::std::result::Result<
+                super::RedirectUrl,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CartCheckoutCreate {
+            fn default() -> Self {
+                Self {
+                    cancel_url: Err("no value supplied for cancel_url".to_string()),
+                    customer_email: Ok(Default::default()),
+                    items: Err("no value supplied for items".to_string()),
+                    success_url: Err("no value supplied for success_url".to_string()),
+                }
+            }
+        }
+
+        impl CartCheckoutCreate {
+            pub fn cancel_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RedirectUrl>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cancel_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cancel_url: {e}")
+                    });
+                self
+            }
+            pub fn customer_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CartCheckoutCreateCustomerEmail>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for customer_email: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CartItem>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn success_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RedirectUrl>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CartCheckoutCreate> for super::CartCheckoutCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CartCheckoutCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cancel_url: value.cancel_url?,
+                    customer_email: value.customer_email?,
+                    items: value.items?,
+                    success_url: value.success_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CartCheckoutCreate> for CartCheckoutCreate {
+            fn from(value: super::CartCheckoutCreate) -> Self {
+                Self {
+                    cancel_url: Ok(value.cancel_url),
+                    customer_email: Ok(value.customer_email),
+                    items: Ok(value.items),
+                    success_url: Ok(value.success_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CartItem {
+            price_id: ::std::result::Result<
+                super::CartItemPriceId,
+                ::std::string::String,
+            >,
+            quantity: ::std::result::Result<
+                ::std::num::NonZeroU32,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CartItem {
+            fn default() -> Self {
+                Self {
+                    price_id: Err("no value supplied for price_id".to_string()),
+                    quantity: Err("no value supplied for quantity".to_string()),
+                }
+            }
+        }
+
+        impl CartItem {
+            pub fn price_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CartItemPriceId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.price_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for price_id: {e}")
+                    });
+                self
+            }
+            pub fn quantity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.quantity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for quantity: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CartItem> for super::CartItem {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CartItem,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    price_id: value.price_id?,
+                    quantity: value.quantity?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CartItem> for CartItem {
+            fn from(value: super::CartItem) -> Self {
+                Self {
+                    price_id: Ok(value.price_id),
+                    quantity: Ok(value.quantity),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CheckoutCreate {
+            cancel_url: ::std::result::Result<
+                ::std::option::Option<super::RedirectUrl>,
+                ::std::string::String,
+            >,
+            success_url: ::std::result::Result<
+                ::std::option::Option<super::RedirectUrl>,
+                ::std::string::String,
+            >,
+            tier: ::std::result::Result<super::TierName, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CheckoutCreate {
+            fn default() -> Self {
+                Self {
+                    cancel_url: Ok(Default::default()),
+                    success_url: Ok(Default::default()),
+                    tier: Err("no value supplied for tier".to_string()),
+                }
+            }
+        }
+
+        impl CheckoutCreate {
+            pub fn cancel_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cancel_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cancel_url: {e}")
+                    });
+                self
+            }
+            pub fn success_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success_url: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CheckoutCreate> for super::CheckoutCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CheckoutCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cancel_url: value.cancel_url?,
+                    success_url: value.success_url?,
+                    tier: value.tier?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CheckoutCreate> for CheckoutCreate {
+            fn from(value: super::CheckoutCreate) -> Self {
+                Self {
+                    cancel_url: Ok(value.cancel_url),
+                    success_url: Ok(value.success_url),
+                    tier: Ok(value.tier),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CheckoutSession {
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CheckoutSession {
+            fn default() -> Self {
+                Self {
+                    id: Err("no value supplied for id".to_string()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+
+        impl CheckoutSession {
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CheckoutSession> for super::CheckoutSession {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CheckoutSession,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    id: value.id?,
+                    url: value.url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CheckoutSession> for CheckoutSession {
+            fn from(value: super::CheckoutSession) -> Self {
+                Self {
+                    id: Ok(value.id),
+                    url: Ok(value.url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct Customer {
             created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
             email: ::std::result::Result<
@@ -3328,7 +5290,82 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct CustomerBilling {
+            stripe_customer_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            subscription: ::std::result::Result<
+                ::std::option::Option<super::Subscription>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CustomerBilling {
+            fn default() -> Self {
+                Self {
+                    stripe_customer_id: Ok(Default::default()),
+                    subscription: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl CustomerBilling {
+            pub fn stripe_customer_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stripe_customer_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for stripe_customer_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn subscription<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Subscription>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.subscription = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for subscription: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CustomerBilling> for super::CustomerBilling {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomerBilling,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    stripe_customer_id: value.stripe_customer_id?,
+                    subscription: value.subscription?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CustomerBilling> for CustomerBilling {
+            fn from(value: super::CustomerBilling) -> Self {
+                Self {
+                    stripe_customer_id: Ok(value.stripe_customer_id),
+                    subscription: Ok(value.subscription),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct CustomerDetail {
+            billing: ::std::result::Result<
+                ::std::option::Option<super::CustomerBilling>,
+                ::std::string::String,
+            >,
             created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -3348,6 +5385,7 @@ pub mod types {
         impl ::std::default::Default for CustomerDetail {
             fn default() -> Self {
                 Self {
+                    billing: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     email: Ok(Default::default()),
                     period_end: Err("no value supplied for period_end".to_string()),
@@ -3363,6 +5401,20 @@ pub mod types {
         }
 
         impl CustomerDetail {
+            pub fn billing<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CustomerBilling>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.billing = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for billing: {e}")
+                    });
+                self
+            }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::Timestamp>,
@@ -3467,6 +5519,7 @@ pub mod types {
                 value: CustomerDetail,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    billing: value.billing?,
                     created_at: value.created_at?,
                     email: value.email?,
                     period_end: value.period_end?,
@@ -3482,6 +5535,7 @@ pub mod types {
         impl ::std::convert::From<super::CustomerDetail> for CustomerDetail {
             fn from(value: super::CustomerDetail) -> Self {
                 Self {
+                    billing: Ok(value.billing),
                     created_at: Ok(value.created_at),
                     email: Ok(value.email),
                     period_end: Ok(value.period_end),
@@ -4746,6 +6800,336 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct Payment {
+            amount: ::std::result::Result<i64, ::std::string::String>,
+            currency: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            customer_email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            kind: ::std::result::Result<super::PaymentKind, ::std::string::String>,
+            paid_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for Payment {
+            fn default() -> Self {
+                Self {
+                    amount: Err("no value supplied for amount".to_string()),
+                    currency: Err("no value supplied for currency".to_string()),
+                    customer_email: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    kind: Err("no value supplied for kind".to_string()),
+                    paid_at: Err("no value supplied for paid_at".to_string()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl Payment {
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+            pub fn customer_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for customer_email: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::PaymentKind>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {e}")
+                    });
+                self
+            }
+            pub fn paid_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.paid_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for paid_at: {e}")
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<Payment> for super::Payment {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Payment,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount: value.amount?,
+                    currency: value.currency?,
+                    customer_email: value.customer_email?,
+                    id: value.id?,
+                    kind: value.kind?,
+                    paid_at: value.paid_at?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::Payment> for Payment {
+            fn from(value: super::Payment) -> Self {
+                Self {
+                    amount: Ok(value.amount),
+                    currency: Ok(value.currency),
+                    customer_email: Ok(value.customer_email),
+                    id: Ok(value.id),
+                    kind: Ok(value.kind),
+                    paid_at: Ok(value.paid_at),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PaymentList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Payment>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PaymentList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl PaymentList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Payment>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PaymentList> for super::PaymentList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PaymentList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PaymentList> for PaymentList {
+            fn from(value: super::PaymentList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PortalCreate {
+            return_url: ::std::result::Result<
+                ::std::option::Option<super::RedirectUrl>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PortalCreate {
+            fn default() -> Self {
+                Self {
+                    return_url: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl PortalCreate {
+            pub fn return_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.return_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for return_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PortalCreate> for super::PortalCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PortalCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    return_url: value.return_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PortalCreate> for PortalCreate {
+            fn from(value: super::PortalCreate) -> Self {
+                Self {
+                    return_url: Ok(value.return_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PortalSession {
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for PortalSession {
+            fn default() -> Self {
+                Self {
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+
+        impl PortalSession {
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PortalSession> for super::PortalSession {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PortalSession,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { url: value.url? })
+            }
+        }
+
+        impl ::std::convert::From<super::PortalSession> for PortalSession {
+            fn from(value: super::PortalSession) -> Self {
+                Self { url: Ok(value.url) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct Price {
             currency: ::std::result::Result<
                 ::std::string::String,
@@ -5769,6 +8153,10 @@ pub mod types {
 
         #[derive(Clone, Debug)]
         pub struct Settings {
+            billing: ::std::result::Result<
+                super::BillingSettings,
+                ::std::string::String,
+            >,
             dev_issuer_enabled: ::std::result::Result<bool, ::std::string::String>,
             jwt: ::std::result::Result<super::JwtSettings, ::std::string::String>,
             mode: ::std::result::Result<super::Mode, ::std::string::String>,
@@ -5777,6 +8165,7 @@ pub mod types {
         impl ::std::default::Default for Settings {
             fn default() -> Self {
                 Self {
+                    billing: Err("no value supplied for billing".to_string()),
                     dev_issuer_enabled: Err(
                         "no value supplied for dev_issuer_enabled".to_string(),
                     ),
@@ -5787,6 +8176,18 @@ pub mod types {
         }
 
         impl Settings {
+            pub fn billing<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BillingSettings>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.billing = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for billing: {e}")
+                    });
+                self
+            }
             pub fn dev_issuer_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -5833,6 +8234,7 @@ pub mod types {
                 value: Settings,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    billing: value.billing?,
                     dev_issuer_enabled: value.dev_issuer_enabled?,
                     jwt: value.jwt?,
                     mode: value.mode?,
@@ -5843,6 +8245,7 @@ pub mod types {
         impl ::std::convert::From<super::Settings> for Settings {
             fn from(value: super::Settings) -> Self {
                 Self {
+                    billing: Ok(value.billing),
                     dev_issuer_enabled: Ok(value.dev_issuer_enabled),
                     jwt: Ok(value.jwt),
                     mode: Ok(value.mode),
@@ -5852,6 +8255,10 @@ pub mod types {
 
         #[derive(Clone, Debug)]
         pub struct SettingsUpdate {
+            billing: ::std::result::Result<
+                ::std::option::Option<super::BillingSettingsUpdate>,
+                ::std::string::String,
+            >,
             dev_issuer_enabled: ::std::result::Result<
                 ::std::option::Option<bool>,
                 ::std::string::String,
@@ -5865,6 +8272,7 @@ pub mod types {
         impl ::std::default::Default for SettingsUpdate {
             fn default() -> Self {
                 Self {
+                    billing: Ok(Default::default()),
                     dev_issuer_enabled: Ok(Default::default()),
                     jwt: Ok(Default::default()),
                 }
@@ -5872,6 +8280,20 @@ pub mod types {
         }
 
         impl SettingsUpdate {
+            pub fn billing<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BillingSettingsUpdate>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.billing = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for billing: {e}")
+                    });
+                self
+            }
             pub fn dev_issuer_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -5908,6 +8330,7 @@ pub mod types {
                 value: SettingsUpdate,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    billing: value.billing?,
                     dev_issuer_enabled: value.dev_issuer_enabled?,
                     jwt: value.jwt?,
                 })
@@ -5917,8 +8340,353 @@ pub mod types {
         impl ::std::convert::From<super::SettingsUpdate> for SettingsUpdate {
             fn from(value: super::SettingsUpdate) -> Self {
                 Self {
+                    billing: Ok(value.billing),
                     dev_issuer_enabled: Ok(value.dev_issuer_enabled),
                     jwt: Ok(value.jwt),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct StripeEvent {
+            account: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            created: ::std::result::Result<i64, ::std::string::String>,
+            data: ::std::result::Result<super::StripeEventData, ::std::string::String>,
+            id: ::std::result::Result<super::StripeEventId, ::std::string::String>,
+            livemode: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            object: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<super::StripeEventType, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for StripeEvent {
+            fn default() -> Self {
+                Self {
+                    account: Ok(Default::default()),
+                    created: Err("no value supplied for created".to_string()),
+                    data: Err("no value supplied for data".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    livemode: Ok(Default::default()),
+                    object: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+
+        impl StripeEvent {
+            pub fn account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.account = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for account: {e}")
+                    });
+                self
+            }
+            pub fn created<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created: {e}")
+                    });
+                self
+            }
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StripeEventData>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StripeEventId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn livemode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.livemode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for livemode: {e}")
+                    });
+                self
+            }
+            pub fn object<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.object = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for object: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StripeEventType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<StripeEvent> for super::StripeEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StripeEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    account: value.account?,
+                    created: value.created?,
+                    data: value.data?,
+                    id: value.id?,
+                    livemode: value.livemode?,
+                    object: value.object?,
+                    type_: value.type_?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::StripeEvent> for StripeEvent {
+            fn from(value: super::StripeEvent) -> Self {
+                Self {
+                    account: Ok(value.account),
+                    created: Ok(value.created),
+                    data: Ok(value.data),
+                    id: Ok(value.id),
+                    livemode: Ok(value.livemode),
+                    object: Ok(value.object),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct StripeEventData {
+            object: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for StripeEventData {
+            fn default() -> Self {
+                Self {
+                    object: Err("no value supplied for object".to_string()),
+                }
+            }
+        }
+
+        impl StripeEventData {
+            pub fn object<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.object = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for object: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<StripeEventData> for super::StripeEventData {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StripeEventData,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { object: value.object? })
+            }
+        }
+
+        impl ::std::convert::From<super::StripeEventData> for StripeEventData {
+            fn from(value: super::StripeEventData) -> Self {
+                Self { object: Ok(value.object) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct Subscription {
+            cancel_at_period_end: ::std::result::Result<bool, ::std::string::String>,
+            current_period_end: ::std::result::Result<
+                super::Timestamp,
+                ::std::string::String,
+            >,
+            current_period_start: ::std::result::Result<
+                super::Timestamp,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<
+                super::SubscriptionStatus,
+                ::std::string::String,
+            >,
+            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for Subscription {
+            fn default() -> Self {
+                Self {
+                    cancel_at_period_end: Err(
+                        "no value supplied for cancel_at_period_end".to_string(),
+                    ),
+                    current_period_end: Err(
+                        "no value supplied for current_period_end".to_string(),
+                    ),
+                    current_period_start: Err(
+                        "no value supplied for current_period_start".to_string(),
+                    ),
+                    id: Err("no value supplied for id".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    tier: Err("no value supplied for tier".to_string()),
+                }
+            }
+        }
+
+        impl Subscription {
+            pub fn cancel_at_period_end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cancel_at_period_end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cancel_at_period_end: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn current_period_end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_period_end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_period_end: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn current_period_start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_period_start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_period_start: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SubscriptionStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierRef>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<Subscription> for super::Subscription {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Subscription,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cancel_at_period_end: value.cancel_at_period_end?,
+                    current_period_end: value.current_period_end?,
+                    current_period_start: value.current_period_start?,
+                    id: value.id?,
+                    status: value.status?,
+                    tier: value.tier?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::Subscription> for Subscription {
+            fn from(value: super::Subscription) -> Self {
+                Self {
+                    cancel_at_period_end: Ok(value.cancel_at_period_end),
+                    current_period_end: Ok(value.current_period_end),
+                    current_period_start: Ok(value.current_period_start),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                    tier: Ok(value.tier),
                 }
             }
         }
@@ -6924,6 +9692,88 @@ pub mod types {
                 }
             }
         }
+
+        #[derive(Clone, Debug)]
+        pub struct WebhookReceipt {
+            duplicate: ::std::result::Result<bool, ::std::string::String>,
+            event_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            received: ::std::result::Result<bool, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for WebhookReceipt {
+            fn default() -> Self {
+                Self {
+                    duplicate: Err("no value supplied for duplicate".to_string()),
+                    event_id: Err("no value supplied for event_id".to_string()),
+                    received: Err("no value supplied for received".to_string()),
+                }
+            }
+        }
+
+        impl WebhookReceipt {
+            pub fn duplicate<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duplicate = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duplicate: {e}")
+                    });
+                self
+            }
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {e}")
+                    });
+                self
+            }
+            pub fn received<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.received = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for received: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<WebhookReceipt> for super::WebhookReceipt {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookReceipt,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    duplicate: value.duplicate?,
+                    event_id: value.event_id?,
+                    received: value.received?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::WebhookReceipt> for WebhookReceipt {
+            fn from(value: super::WebhookReceipt) -> Self {
+                Self {
+                    duplicate: Ok(value.duplicate),
+                    event_id: Ok(value.event_id),
+                    received: Ok(value.received),
+                }
+            }
+        }
     }
 
     /// Generation of default values for serde.
@@ -7073,7 +9923,8 @@ pub trait Api: Send + Sync + 'static {
     ///Adds `amount` (default 1) to the user's count for `metric` (default `requests`) in the
     ///current period, atomically. An increment that would pass a hard limit is refused with
     ///`usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
-    ///reported but not enforced. Periods are calendar months in UTC.
+    ///reported but not enforced. Periods are calendar months in UTC, except for a user whose tier
+    ///comes from a subscription: their period is the subscription's current billing period.
     ///
     ///Send an `Idempotency-Key` header to make retries safe: a retried request with the same key
     ///and body returns the first result and counts once; the same key with a different body is
@@ -7271,6 +10122,97 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: UpdateCustomerRequest,
     ) -> impl Future<Output = UpdateCustomerResponse> + Send;
+    ///Start a subscription checkout
+    ///
+    ///Creates a Stripe Checkout Session (`mode=subscription`) for a paid tier and returns its
+    ///URL; send the user there. The user's plan changes only when Stripe confirms the payment
+    ///through a signed webhook, never because of this call.
+    ///
+    ///The session is created on the project's connected Stripe account when one is set
+    ///(`settings.billing.connectedAccount`), with the platform fee applied. The user's Stripe
+    ///customer is reused when they have one. `successUrl` and `cancelUrl` default to the
+    ///project's `settings.billing.siteUrl`; a URL starting with `/` is taken relative to it.
+    ///
+    ///`POST /v1/billing/checkout`
+    fn create_checkout(
+        &self,
+        caller: Self::Caller,
+        request: CreateCheckoutRequest,
+    ) -> impl Future<Output = CreateCheckoutResponse> + Send;
+    ///Open the customer portal
+    ///
+    ///Creates a Stripe Billing Portal session for the signed-in user, where they can change
+    ///their payment method, see invoices or cancel. A user who never started a checkout has no
+    ///Stripe customer and gets `no_billing_account`. `returnUrl` defaults to the project's
+    ///`settings.billing.siteUrl`.
+    ///
+    ///`POST /v1/billing/portal`
+    fn create_portal_session(
+        &self,
+        caller: Self::Caller,
+        request: CreatePortalSessionRequest,
+    ) -> impl Future<Output = CreatePortalSessionResponse> + Send;
+    ///Guest cart checkout
+    ///
+    ///Creates a Stripe Checkout Session (`mode=payment`) for a cart of this project's products,
+    ///with no account needed. Only prices of the project's active products are accepted, all in
+    ///one currency; anything else is refused with `validation_failed` naming the item, and
+    ///nothing is created. The completed payment is recorded when Stripe's signed
+    ///`checkout.session.completed` webhook arrives.
+    ///
+    ///`POST /v1/cart/checkout`
+    fn cart_checkout(
+        &self,
+        caller: Self::Caller,
+        request: CartCheckoutRequest,
+    ) -> impl Future<Output = CartCheckoutResponse> + Send;
+    ///Receive a Stripe event
+    ///
+    ///Stripe's webhook endpoint (register it in Stripe with "Listen to events on Connected
+    ///accounts" for Connect). The `Stripe-Signature` header (`t=…,v1=…`) must carry an
+    ///HMAC-SHA256 of `"{t}.{raw body}"` under one of the server's webhook signing secrets, every
+    ///`v1` against every secret, with `t` within 300 seconds of the server's clock; anything
+    ///else is refused with `invalid_signature` and changes nothing.
+    ///
+    ///Each event is applied once: the event id is recorded in the same transaction as its
+    ///effect, so a replay or a concurrent duplicate answers `duplicate: true` and changes
+    ///nothing. Events are routed to a project by their `account` (Connect) or by the Stripe
+    ///customer or session they name; an event about a subscription older than what is already
+    ///stored never overwrites it. Handled: `checkout.session.completed`,
+    ///`customer.subscription.created`, `customer.subscription.updated`,
+    ///`customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`; other events
+    ///are logged and ignored.
+    ///
+    ///`POST /v1/webhooks/stripe`
+    fn receive_stripe_webhook(
+        &self,
+        caller: Self::Caller,
+        request: ReceiveStripeWebhookRequest,
+    ) -> impl Future<Output = ReceiveStripeWebhookResponse> + Send;
+    ///List webhook events
+    ///
+    ///The Stripe events routed to this project and mode, newest first, with what became of
+    ///each: `processed` (applied), `ignored` (not a handled type, or older than stored state)
+    ///or `failed`.
+    ///
+    ///`GET /v1/billing/events`
+    fn list_billing_events(
+        &self,
+        caller: Self::Caller,
+        request: ListBillingEventsRequest,
+    ) -> impl Future<Output = ListBillingEventsResponse> + Send;
+    ///List payments
+    ///
+    ///Money received, newest first: paid subscription invoices (`invoice.paid`) and completed
+    ///cart checkouts (`checkout.session.completed` in payment mode). Amounts are in the
+    ///currency's smallest unit.
+    ///
+    ///`GET /v1/billing/payments`
+    fn list_payments(
+        &self,
+        caller: Self::Caller,
+        request: ListPaymentsRequest,
+    ) -> impl Future<Output = ListPaymentsResponse> + Send;
     ///List API keys
     ///
     ///Lists the keys of the calling secret key's project and mode. Secret keys show only their last four characters.
@@ -7308,6 +10250,13 @@ pub trait Api: Send + Sync + 'static {
     ///Changes the settings of the calling key's project and mode. Absent fields are left as they
     ///are. `jwt.jwksUrl` defaults to `<issuer>/.well-known/jwks.json`, which is where Clerk
     ///publishes its keys. `devIssuerEnabled` can only be true in test mode.
+    ///
+    ///`billing.connectedAccount` puts every Stripe call of this project and mode on that
+    ///connected account (Connect direct charges) and routes its Connect webhook events here; one
+    ///account serves one project per mode, so a taken account is refused with `already_exists`.
+    ///`billing.platformFeePercent` is the platform's fee on payments made on the connected
+    ///account. `billing.siteUrl` is the default and the base for checkout and portal redirect
+    ///URLs. An empty string removes the account or the site URL.
     ///
     ///`PATCH /v1/settings`
     fn update_settings(
@@ -7401,6 +10350,30 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             axum::routing::MethodRouter::new()
                 .get(handle_get_customer::<A>)
                 .patch(handle_update_customer::<A>),
+        )
+        .route(
+            "/v1/billing/checkout",
+            axum::routing::MethodRouter::new().post(handle_create_checkout::<A>),
+        )
+        .route(
+            "/v1/billing/portal",
+            axum::routing::MethodRouter::new().post(handle_create_portal_session::<A>),
+        )
+        .route(
+            "/v1/cart/checkout",
+            axum::routing::MethodRouter::new().post(handle_cart_checkout::<A>),
+        )
+        .route(
+            "/v1/webhooks/stripe",
+            axum::routing::MethodRouter::new().post(handle_receive_stripe_webhook::<A>),
+        )
+        .route(
+            "/v1/billing/events",
+            axum::routing::MethodRouter::new().get(handle_list_billing_events::<A>),
+        )
+        .route(
+            "/v1/billing/payments",
+            axum::routing::MethodRouter::new().get(handle_list_payments::<A>),
         )
         .route(
             "/v1/keys",
@@ -10081,6 +13054,858 @@ async fn handle_update_customer<A: Api>(
     api.update_customer(caller, request).await.into_response()
 }
 
+const SECURITY_CREATE_CHECKOUT: Security = &[
+    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+];
+const STATUSES_CREATE_CHECKOUT: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 409, 422, 500, 501, 502],
+);
+///The parsed and validated input of `createCheckout`.
+#[derive(Debug, Clone)]
+pub struct CreateCheckoutRequest {
+    ///The request body.
+    pub body: types::CheckoutCreate,
+}
+
+///Every response `createCheckout` documents.
+#[derive(Debug, Clone)]
+pub enum CreateCheckoutResponse {
+    ///200: The session was created; redirect the user to `url`.
+    Ok(types::CheckoutSession),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///409: The request conflicts with existing state.
+    Conflict(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
+    ///502: Stripe refused the request or could not be reached.
+    BadGateway(types::Error),
+}
+
+impl IntoResponse for CreateCheckoutResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Conflict(body) => {
+                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::BadGateway(body) => {
+                (
+                    http::StatusCode::from_u16(502u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CreateCheckoutResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            409u16 => Self::Conflict(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
+            502u16 => Self::BadGateway(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl CreateCheckoutRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_checkout_create)?
+            .ok_or_else(|| Rejection::bad_request(
+                None,
+                "a JSON request body is required".to_string(),
+            ))?;
+        Ok(Self { body })
+    }
+}
+
+async fn handle_create_checkout<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_CREATE_CHECKOUT, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match CreateCheckoutRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_CHECKOUT), &parts);
+        }
+    };
+    api.create_checkout(caller, request).await.into_response()
+}
+
+const SECURITY_CREATE_PORTAL_SESSION: Security = &[
+    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+];
+const STATUSES_CREATE_PORTAL_SESSION: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 409, 422, 500, 501, 502],
+);
+///The parsed and validated input of `createPortalSession`.
+#[derive(Debug, Clone)]
+pub struct CreatePortalSessionRequest {
+    ///The request body, when one was sent.
+    pub body: Option<types::PortalCreate>,
+}
+
+///Every response `createPortalSession` documents.
+#[derive(Debug, Clone)]
+pub enum CreatePortalSessionResponse {
+    ///200: The portal session; send the user to `url`.
+    Ok(types::PortalSession),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///409: The request conflicts with existing state.
+    Conflict(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
+    ///502: Stripe refused the request or could not be reached.
+    BadGateway(types::Error),
+}
+
+impl IntoResponse for CreatePortalSessionResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Conflict(body) => {
+                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::BadGateway(body) => {
+                (
+                    http::StatusCode::from_u16(502u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CreatePortalSessionResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            409u16 => Self::Conflict(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
+            502u16 => Self::BadGateway(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl CreatePortalSessionRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, false, validate_portal_create)?;
+        Ok(Self { body })
+    }
+}
+
+async fn handle_create_portal_session<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_CREATE_PORTAL_SESSION, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match CreatePortalSessionRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CREATE_PORTAL_SESSION), &parts);
+        }
+    };
+    api.create_portal_session(caller, request).await.into_response()
+}
+
+const SECURITY_CART_CHECKOUT: Security = &[&[SecurityScheme::PublishableKey]];
+const STATUSES_CART_CHECKOUT: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 422, 500, 501, 502],
+);
+///The parsed and validated input of `cartCheckout`.
+#[derive(Debug, Clone)]
+pub struct CartCheckoutRequest {
+    ///The request body.
+    pub body: types::CartCheckoutCreate,
+}
+
+///Every response `cartCheckout` documents.
+#[derive(Debug, Clone)]
+pub enum CartCheckoutResponse {
+    ///200: The session was created; redirect the buyer to `url`.
+    Ok(types::CheckoutSession),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
+    ///502: Stripe refused the request or could not be reached.
+    BadGateway(types::Error),
+}
+
+impl IntoResponse for CartCheckoutResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::BadGateway(body) => {
+                (
+                    http::StatusCode::from_u16(502u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CartCheckoutResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
+            502u16 => Self::BadGateway(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl CartCheckoutRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let bytes = &read_body(body).await?;
+        let body = json_body(&parts.headers, bytes, true, validate_cart_checkout_create)?
+            .ok_or_else(|| Rejection::bad_request(
+                None,
+                "a JSON request body is required".to_string(),
+            ))?;
+        Ok(Self { body })
+    }
+}
+
+async fn handle_cart_checkout<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_CART_CHECKOUT, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match CartCheckoutRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_CART_CHECKOUT), &parts);
+        }
+    };
+    api.cart_checkout(caller, request).await.into_response()
+}
+
+const SECURITY_RECEIVE_STRIPE_WEBHOOK: Security = &[];
+const STATUSES_RECEIVE_STRIPE_WEBHOOK: Option<&[u16]> = Some(&[200, 400, 500, 501]);
+///The parsed and validated input of `receiveStripeWebhook`.
+#[derive(Debug, Clone)]
+pub struct ReceiveStripeWebhookRequest {
+    ///Stripe's signature header, `t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=…]`.
+    pub stripe_signature: types::ReceiveStripeWebhookStripeSignature,
+    ///The request body exactly as it arrived, for a signature over it.
+    pub raw_body: axum::body::Bytes,
+    ///The request body.
+    pub body: types::StripeEvent,
+}
+
+///Every response `receiveStripeWebhook` documents.
+#[derive(Debug, Clone)]
+pub enum ReceiveStripeWebhookResponse {
+    ///200: The event was verified and recorded (applied, ignored, or a duplicate).
+    Ok(types::WebhookReceipt),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
+}
+
+impl IntoResponse for ReceiveStripeWebhookResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::NotImplemented(body) => {
+                (
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ReceiveStripeWebhookResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ReceiveStripeWebhookRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let stripe_signature = decode_param(
+                header_values(&parts.headers, "Stripe-Signature"),
+                "Stripe-Signature",
+                Coerce::String,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let Some(s) = value.as_str() else {
+                        return Err(Violation::new(path, "must be a string".to_string()));
+                    };
+                    if s.chars().count() < 1usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at least {} characters long", 1usize),
+                            ),
+                        );
+                    }
+                    if s.chars().count() > 2000usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at most {} characters long", 2000usize),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .ok_or_else(|| Rejection::invalid(
+                "Stripe-Signature",
+                format!("the {} `{}` is required", "header", "Stripe-Signature"),
+            ))?;
+        let raw_body = read_body(body).await?;
+        let bytes = &raw_body;
+        let body = json_body(&parts.headers, bytes, true, validate_stripe_event)?
+            .ok_or_else(|| Rejection::bad_request(
+                None,
+                "a JSON request body is required".to_string(),
+            ))?;
+        Ok(Self {
+            stripe_signature,
+            raw_body,
+            body,
+        })
+    }
+}
+
+async fn handle_receive_stripe_webhook<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_RECEIVE_STRIPE_WEBHOOK, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ReceiveStripeWebhookRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_RECEIVE_STRIPE_WEBHOOK), &parts);
+        }
+    };
+    api.receive_stripe_webhook(caller, request).await.into_response()
+}
+
+const SECURITY_LIST_BILLING_EVENTS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_LIST_BILLING_EVENTS: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+///The parsed and validated input of `listBillingEvents`.
+#[derive(Debug, Clone)]
+pub struct ListBillingEventsRequest {
+    ///Page size.
+    pub limit: ::std::num::NonZeroU32,
+    ///The `nextCursor` of the previous page.
+    pub starting_after: Option<types::ListBillingEventsStartingAfter>,
+}
+
+///Every response `listBillingEvents` documents.
+#[derive(Debug, Clone)]
+pub enum ListBillingEventsResponse {
+    ///200: A page of events.
+    Ok(types::BillingEventList),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ListBillingEventsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ListBillingEventsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ListBillingEventsRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let raw_query = query_pairs(parts)?;
+        let limit = decode_param(
+                query_values(&raw_query, "limit"),
+                "limit",
+                Coerce::Integer,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let n: i128 = match (value.as_i64(), value.as_u64()) {
+                        (Some(n), _) => n as i128,
+                        (None, Some(n)) => n as i128,
+                        _ => {
+                            return Err(
+                                Violation::new(path, "must be an integer".to_string()),
+                            );
+                        }
+                    };
+                    if n < (1i64 as i128) {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be {} {}", "at least", 1i64),
+                            ),
+                        );
+                    }
+                    if n > (100i64 as i128) {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be {} {}", "at most", 100i64),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .map_or_else(
+                || {
+                    serde_json::from_str("20")
+                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
+                },
+                Ok,
+            )?;
+        let starting_after = decode_param(
+            query_values(&raw_query, "startingAfter"),
+            "startingAfter",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if s.chars().count() > 255usize {
+                    return Err(
+                        Violation::new(
+                            path,
+                            format!("must be at most {} characters long", 255usize),
+                        ),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Self { limit, starting_after })
+    }
+}
+
+async fn handle_list_billing_events<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_LIST_BILLING_EVENTS, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ListBillingEventsRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_BILLING_EVENTS), &parts);
+        }
+    };
+    api.list_billing_events(caller, request).await.into_response()
+}
+
+const SECURITY_LIST_PAYMENTS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_LIST_PAYMENTS: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+///The parsed and validated input of `listPayments`.
+#[derive(Debug, Clone)]
+pub struct ListPaymentsRequest {
+    ///Page size.
+    pub limit: ::std::num::NonZeroU32,
+    ///The `nextCursor` of the previous page.
+    pub starting_after: Option<types::ListPaymentsStartingAfter>,
+}
+
+///Every response `listPayments` documents.
+#[derive(Debug, Clone)]
+pub enum ListPaymentsResponse {
+    ///200: A page of payments.
+    Ok(types::PaymentList),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ListPaymentsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ListPaymentsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ListPaymentsRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let raw_query = query_pairs(parts)?;
+        let limit = decode_param(
+                query_values(&raw_query, "limit"),
+                "limit",
+                Coerce::Integer,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let n: i128 = match (value.as_i64(), value.as_u64()) {
+                        (Some(n), _) => n as i128,
+                        (None, Some(n)) => n as i128,
+                        _ => {
+                            return Err(
+                                Violation::new(path, "must be an integer".to_string()),
+                            );
+                        }
+                    };
+                    if n < (1i64 as i128) {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be {} {}", "at least", 1i64),
+                            ),
+                        );
+                    }
+                    if n > (100i64 as i128) {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be {} {}", "at most", 100i64),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .map_or_else(
+                || {
+                    serde_json::from_str("20")
+                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
+                },
+                Ok,
+            )?;
+        let starting_after = decode_param(
+            query_values(&raw_query, "startingAfter"),
+            "startingAfter",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if s.chars().count() > 255usize {
+                    return Err(
+                        Violation::new(
+                            path,
+                            format!("must be at most {} characters long", 255usize),
+                        ),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Self { limit, starting_after })
+    }
+}
+
+async fn handle_list_payments<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_LIST_PAYMENTS, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ListPaymentsRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_PAYMENTS), &parts);
+        }
+    };
+    api.list_payments(caller, request).await.into_response()
+}
+
 const SECURITY_LIST_API_KEYS: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_LIST_API_KEYS: Option<&[u16]> = Some(&[200, 401, 403, 500]);
 ///The parsed and validated input of `listApiKeys`.
@@ -10352,7 +14177,9 @@ async fn handle_get_settings<A: Api>(
 }
 
 const SECURITY_UPDATE_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_UPDATE_SETTINGS: Option<&[u16]> = Some(&[200, 400, 401, 403, 422, 500]);
+const STATUSES_UPDATE_SETTINGS: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 409, 422, 500],
+);
 ///The parsed and validated input of `updateSettings`.
 #[derive(Debug, Clone)]
 pub struct UpdateSettingsRequest {
@@ -10371,6 +14198,8 @@ pub enum UpdateSettingsResponse {
     Unauthorized(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
+    ///409: The request conflicts with existing state.
+    Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
@@ -10393,6 +14222,10 @@ impl IntoResponse for UpdateSettingsResponse {
             }
             Self::Forbidden(body) => {
                 (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Conflict(body) => {
+                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
                     .into_response()
             }
             Self::UnprocessableEntity(body) => {
@@ -10419,6 +14252,7 @@ impl ErrorResponse<types::Error> for UpdateSettingsResponse {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
+            409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
@@ -10755,8 +14589,271 @@ static PATTERN_1: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|
     regex::Regex::new("^[a-z]{3}$").expect("the spec's pattern compiles")
 });
 static PATTERN_2: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new("^(acct_[A-Za-z0-9]{1,64})?$")
+        .expect("the spec's pattern compiles")
+});
+static PATTERN_3: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new("^[a-z0-9_-]+$").expect("the spec's pattern compiles")
 });
+///Checks a value against the `BillingSettingsUpdate` schema.
+#[allow(unused_variables)]
+pub fn validate_billing_settings_update(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if let Some(v) = object.get("connectedAccount") {
+        let p = field(path, "connectedAccount");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if !PATTERN_2.is_match(s) {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must match the pattern {}", "^(acct_[A-Za-z0-9]{1,64})?$"),
+                ),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("platformFeePercent") {
+        let p = field(path, "platformFeePercent");
+        let Some(n) = v.as_f64() else {
+            return Err(Violation::new(&p, "must be a number".to_string()));
+        };
+        if n < 0f64 {
+            return Err(Violation::new(&p, format!("must be {} {}", "at least", 0f64)));
+        }
+
+        if n > 100f64 {
+            return Err(Violation::new(&p, format!("must be {} {}", "at most", 100f64)));
+        }
+    }
+
+    if let Some(v) = object.get("siteUrl") {
+        let p = field(path, "siteUrl");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() > 500usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 500usize),
+                ),
+            );
+        }
+    }
+
+    for key in object.keys() {
+        if !["connectedAccount", "platformFeePercent", "siteUrl"].contains(&key.as_str())
+        {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `CartCheckoutCreate` schema.
+#[allow(unused_variables)]
+pub fn validate_cart_checkout_create(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("items") {
+        return Err(Violation::new(&field(path, "items"), "is required".to_string()));
+    }
+
+    if !object.contains_key("successUrl") {
+        return Err(
+            Violation::new(&field(path, "successUrl"), "is required".to_string()),
+        );
+    }
+
+    if !object.contains_key("cancelUrl") {
+        return Err(Violation::new(&field(path, "cancelUrl"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("items") {
+        let p = field(path, "items");
+        let Some(items) = v.as_array() else {
+            return Err(Violation::new(&p, "must be an array".to_string()));
+        };
+        if items.len() < 1usize {
+            return Err(
+                Violation::new(&p, format!("must have at least {} items", 1usize)),
+            );
+        }
+
+        if items.len() > 50usize {
+            return Err(
+                Violation::new(&p, format!("must have at most {} items", 50usize)),
+            );
+        }
+
+        for (i, v) in items.iter().enumerate() {
+            let p = format!("{}[{}]", & p, i);
+            validate_cart_item(v, &p)?;
+        }
+    }
+
+    if let Some(v) = object.get("customerEmail") {
+        let p = field(path, "customerEmail");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() > 320usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 320usize),
+                ),
+            );
+        }
+
+        if !is_email(s) {
+            return Err(Violation::new(&p, "must be an email address".to_string()));
+        }
+    }
+
+    if let Some(v) = object.get("successUrl") {
+        let p = field(path, "successUrl");
+        validate_redirect_url(v, &p)?;
+    }
+
+    if let Some(v) = object.get("cancelUrl") {
+        let p = field(path, "cancelUrl");
+        validate_redirect_url(v, &p)?;
+    }
+
+    for key in object.keys() {
+        if !["items", "customerEmail", "successUrl", "cancelUrl"].contains(&key.as_str())
+        {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `CartItem` schema.
+#[allow(unused_variables)]
+pub fn validate_cart_item(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("priceId") {
+        return Err(Violation::new(&field(path, "priceId"), "is required".to_string()));
+    }
+
+    if !object.contains_key("quantity") {
+        return Err(Violation::new(&field(path, "quantity"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("priceId") {
+        let p = field(path, "priceId");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() < 1usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at least {} characters long", 1usize),
+                ),
+            );
+        }
+
+        if s.chars().count() > 64usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 64usize),
+                ),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("quantity") {
+        let p = field(path, "quantity");
+        let n: i128 = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => n as i128,
+            (None, Some(n)) => n as i128,
+            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
+        };
+        if n < (1i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at least", 1i64)));
+        }
+
+        if n > (999i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at most", 999i64)));
+        }
+    }
+
+    for key in object.keys() {
+        if !["priceId", "quantity"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `CheckoutCreate` schema.
+#[allow(unused_variables)]
+pub fn validate_checkout_create(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("tier") {
+        return Err(Violation::new(&field(path, "tier"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("tier") {
+        let p = field(path, "tier");
+        validate_tier_name(v, &p)?;
+    }
+
+    if let Some(v) = object.get("successUrl") {
+        let p = field(path, "successUrl");
+        validate_redirect_url(v, &p)?;
+    }
+
+    if let Some(v) = object.get("cancelUrl") {
+        let p = field(path, "cancelUrl");
+        validate_redirect_url(v, &p)?;
+    }
+
+    for key in object.keys() {
+        if !["tier", "successUrl", "cancelUrl"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
 ///Checks a value against the `Currency` schema.
 #[allow(unused_variables)]
 pub fn validate_currency(
@@ -11140,6 +15237,31 @@ pub fn validate_metric_name(
     Ok(())
 }
 
+///Checks a value against the `PortalCreate` schema.
+#[allow(unused_variables)]
+pub fn validate_portal_create(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if let Some(v) = object.get("returnUrl") {
+        let p = field(path, "returnUrl");
+        validate_redirect_url(v, &p)?;
+    }
+
+    for key in object.keys() {
+        if !["returnUrl"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
 ///Checks a value against the `PriceCreate` schema.
 #[allow(unused_variables)]
 pub fn validate_price_create(
@@ -11473,6 +15595,33 @@ pub fn validate_rate_limit(
     Ok(())
 }
 
+///Checks a value against the `RedirectUrl` schema.
+#[allow(unused_variables)]
+pub fn validate_redirect_url(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
+    if s.chars().count() > 2000usize {
+        return Err(
+            Violation::new(
+                path,
+                format!("must be at most {} characters long", 2000usize),
+            ),
+        );
+    }
+
+    Ok(())
+}
+
 ///Checks a value against the `SecretKeyRotate` schema.
 #[allow(unused_variables)]
 pub fn validate_secret_key_rotate(
@@ -11525,6 +15674,11 @@ pub fn validate_settings_update(
         validate_jwt_settings_update(v, &p)?;
     }
 
+    if let Some(v) = object.get("billing") {
+        let p = field(path, "billing");
+        validate_billing_settings_update(v, &p)?;
+    }
+
     if let Some(v) = object.get("devIssuerEnabled") {
         let p = field(path, "devIssuerEnabled");
         if !v.is_boolean() {
@@ -11533,10 +15687,135 @@ pub fn validate_settings_update(
     }
 
     for key in object.keys() {
-        if !["jwt", "devIssuerEnabled"].contains(&key.as_str()) {
+        if !["jwt", "billing", "devIssuerEnabled"].contains(&key.as_str()) {
             return Err(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );
+        }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `StripeEvent` schema.
+#[allow(unused_variables)]
+pub fn validate_stripe_event(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("id") {
+        return Err(Violation::new(&field(path, "id"), "is required".to_string()));
+    }
+
+    if !object.contains_key("type") {
+        return Err(Violation::new(&field(path, "type"), "is required".to_string()));
+    }
+
+    if !object.contains_key("created") {
+        return Err(Violation::new(&field(path, "created"), "is required".to_string()));
+    }
+
+    if !object.contains_key("data") {
+        return Err(Violation::new(&field(path, "data"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("id") {
+        let p = field(path, "id");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() < 1usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at least {} characters long", 1usize),
+                ),
+            );
+        }
+
+        if s.chars().count() > 255usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 255usize),
+                ),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("object") {
+        let p = field(path, "object");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+    }
+
+    if let Some(v) = object.get("type") {
+        let p = field(path, "type");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() < 1usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at least {} characters long", 1usize),
+                ),
+            );
+        }
+
+        if s.chars().count() > 255usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 255usize),
+                ),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("created") {
+        let p = field(path, "created");
+        let n: i128 = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => n as i128,
+            (None, Some(n)) => n as i128,
+            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
+        };
+    }
+
+    if let Some(v) = object.get("livemode") {
+        let p = field(path, "livemode");
+        if !v.is_boolean() {
+            return Err(Violation::new(&p, "must be true or false".to_string()));
+        }
+    }
+
+    if let Some(v) = object.get("account") {
+        let p = field(path, "account");
+        if !v.is_null() {
+            let Some(s) = v.as_str() else {
+                return Err(Violation::new(&p, "must be a string".to_string()));
+            };
+        }
+    }
+
+    if let Some(v) = object.get("data") {
+        let p = field(path, "data");
+        let Some(object) = v.as_object() else {
+            return Err(Violation::new(&p, "must be an object".to_string()));
+        };
+        if !object.contains_key("object") {
+            return Err(Violation::new(&field(&p, "object"), "is required".to_string()));
+        }
+
+        if let Some(v) = object.get("object") {
+            let p = field(&p, "object");
+            let Some(object) = v.as_object() else {
+                return Err(Violation::new(&p, "must be an object".to_string()));
+            };
         }
     }
 
@@ -11715,7 +15994,7 @@ pub fn validate_tier_name(
         );
     }
 
-    if !PATTERN_2.is_match(s) {
+    if !PATTERN_3.is_match(s) {
         return Err(
             Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_-]+$")),
         );

@@ -4,9 +4,10 @@ use chrono::{TimeZone, Utc};
 
 use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport};
 use crate::generated::types;
+use crate::store::billing::{EventRow, PaymentRow};
 use crate::store::products::ProductRow;
 use crate::store::tiers::TierRow;
-use crate::store::{KeyRow, Mode, SettingsRow};
+use crate::store::{BillingSettingsRow, KeyRow, Mode, SettingsRow};
 
 pub fn ts(seconds: i64) -> types::Timestamp {
     types::Timestamp(Utc.timestamp_opt(seconds, 0).single().unwrap_or_default())
@@ -185,6 +186,61 @@ pub fn customer_detail(v: &CustomerView) -> AppResult<types::CustomerDetail> {
         usage: usage.iter().map(metric_usage).collect(),
         period_start: types::Timestamp(period.start),
         period_end: types::Timestamp(period.end),
+        billing: customer_billing(v)?,
+    })
+}
+
+fn customer_billing(v: &CustomerView) -> AppResult<Option<types::CustomerBilling>> {
+    if v.customer.stripe_customer_id.is_none() && v.subscription.is_none() {
+        return Ok(None);
+    }
+    let subscription = match &v.subscription {
+        Some((s, tier)) => Some(types::Subscription {
+            id: s.id.clone(),
+            status: s
+                .status
+                .parse()
+                .map_err(|e| corrupt("subscription status", e))?,
+            tier: tier_ref(tier),
+            current_period_start: ts(s.period_start),
+            current_period_end: ts(s.period_end),
+            cancel_at_period_end: s.cancel_at_period_end,
+        }),
+        None => None,
+    };
+    Ok(Some(types::CustomerBilling {
+        stripe_customer_id: v.customer.stripe_customer_id.clone(),
+        subscription,
+    }))
+}
+
+pub fn billing_event(e: &EventRow) -> AppResult<types::BillingEvent> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&e.payload).map_err(|err| corrupt("event payload", err))?;
+    Ok(types::BillingEvent {
+        id: e.id.clone(),
+        type_: e.kind.clone(),
+        status: e
+            .status
+            .parse()
+            .map_err(|err| corrupt("event status", err))?,
+        message: e.message.clone(),
+        user_id: e.user_id.clone(),
+        created_at: ts(e.created),
+        received_at: ts(e.received_at),
+        payload: payload.as_object().cloned().unwrap_or_default(),
+    })
+}
+
+pub fn payment(p: &PaymentRow) -> AppResult<types::Payment> {
+    Ok(types::Payment {
+        id: p.id.clone(),
+        kind: p.kind.parse().map_err(|e| corrupt("payment kind", e))?,
+        user_id: p.user_id.clone(),
+        customer_email: p.customer_email.clone(),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        paid_at: ts(p.paid_at),
     })
 }
 
@@ -203,7 +259,7 @@ pub fn api_key(k: &KeyRow) -> types::ApiKey {
     }
 }
 
-pub fn settings(m: Mode, s: &SettingsRow) -> types::Settings {
+pub fn settings(m: Mode, s: &SettingsRow, b: &BillingSettingsRow) -> types::Settings {
     types::Settings {
         mode: mode(m),
         jwt: types::JwtSettings {
@@ -213,5 +269,10 @@ pub fn settings(m: Mode, s: &SettingsRow) -> types::Settings {
             leeway_seconds: s.leeway_seconds as i32,
         },
         dev_issuer_enabled: s.dev_issuer_enabled,
+        billing: types::BillingSettings {
+            connected_account: b.stripe_account.clone(),
+            platform_fee_percent: b.platform_fee_bps as f64 / 100.0,
+            site_url: b.site_url.clone(),
+        },
     }
 }

@@ -32,7 +32,7 @@ pub fn render(e: &AppError, request_id: &str) -> (http::StatusCode, types::Error
     let (status, code, class) = e.describe();
     if status >= 500 {
         let cause = match e {
-            AppError::Internal(cause) => format!("{cause:#}"),
+            AppError::Internal(cause) | AppError::PaymentProvider(cause) => format!("{cause:#}"),
             other => other.to_string(),
         };
         tracing::error!(request_id, code, error = %cause, "request failed");

@@ -3,6 +3,7 @@
 //! the database.
 
 pub mod auth;
+mod billing;
 mod convert;
 pub mod errors;
 
@@ -623,6 +624,7 @@ impl Api for Server {
             Ok(convert::settings(
                 tenant.mode,
                 &self.app.settings_get(tenant).await?,
+                &self.app.billing_settings_get(tenant).await?,
             ))
         })
     }
@@ -653,8 +655,162 @@ impl Api for Server {
             if let Some(enabled) = body.dev_issuer_enabled {
                 settings.dev_issuer_enabled = enabled;
             }
+            let mut billing = self.app.billing_settings_get(tenant).await?;
+            if let Some(update) = body.billing {
+                billing::apply_settings(&mut billing, update)?;
+            }
+            // Everything is validated before anything is written.
+            self.app.settings_check(tenant, &settings)?;
+            self.app.billing_settings_put(tenant, &billing).await?;
             let saved = self.app.settings_put(tenant, settings).await?;
-            Ok(convert::settings(tenant.mode, &saved))
+            Ok(convert::settings(tenant.mode, &saved, &billing))
+        })
+    }
+
+    async fn create_checkout(
+        &self,
+        caller: Caller,
+        request: api::CreateCheckoutRequest,
+    ) -> api::CreateCheckoutResponse {
+        respond!(caller, CreateCheckoutResponse::Ok, {
+            let body = request.body;
+            let link = self
+                .app
+                .checkout_create(
+                    caller.user()?,
+                    &body.tier,
+                    body.success_url.as_ref().map(|u| u.as_str()),
+                    body.cancel_url.as_ref().map(|u| u.as_str()),
+                )
+                .await?;
+            Ok(types::CheckoutSession {
+                id: link.id,
+                url: link.url,
+            })
+        })
+    }
+
+    async fn create_portal_session(
+        &self,
+        caller: Caller,
+        request: api::CreatePortalSessionRequest,
+    ) -> api::CreatePortalSessionResponse {
+        respond!(caller, CreatePortalSessionResponse::Ok, {
+            let return_url = request.body.and_then(|b| b.return_url);
+            let url = self
+                .app
+                .portal_create(caller.user()?, return_url.as_ref().map(|u| u.as_str()))
+                .await?;
+            Ok(types::PortalSession { url })
+        })
+    }
+
+    async fn cart_checkout(
+        &self,
+        caller: Caller,
+        request: api::CartCheckoutRequest,
+    ) -> api::CartCheckoutResponse {
+        respond!(caller, CartCheckoutResponse::Ok, {
+            let (tenant, _) = caller.reader()?;
+            let body = request.body;
+            let items: Vec<(String, i64)> = body
+                .items
+                .iter()
+                .map(|i| (i.price_id.to_string(), i64::from(i.quantity.get())))
+                .collect();
+            let email = body.customer_email.map(|e| e.to_string());
+            let link = self
+                .app
+                .cart_checkout(
+                    tenant,
+                    &items,
+                    email.as_deref(),
+                    &body.success_url,
+                    &body.cancel_url,
+                )
+                .await?;
+            Ok(types::CheckoutSession {
+                id: link.id,
+                url: link.url,
+            })
+        })
+    }
+
+    async fn receive_stripe_webhook(
+        &self,
+        caller: Caller,
+        request: api::ReceiveStripeWebhookRequest,
+    ) -> api::ReceiveStripeWebhookResponse {
+        respond!(caller, ReceiveStripeWebhookResponse::Ok, {
+            let payload = std::str::from_utf8(&request.raw_body)
+                .map_err(|_| AppError::validation("body", "The body is not UTF-8."))?;
+            let receipt = self
+                .app
+                .webhook_receive(payload, &request.stripe_signature)
+                .await?;
+            Ok(types::WebhookReceipt {
+                received: true,
+                event_id: receipt.event_id,
+                duplicate: receipt.duplicate,
+            })
+        })
+    }
+
+    async fn list_billing_events(
+        &self,
+        caller: Caller,
+        request: api::ListBillingEventsRequest,
+    ) -> api::ListBillingEventsResponse {
+        respond!(caller, ListBillingEventsResponse::Ok, {
+            let starting_after = request.starting_after.map(|s| s.to_string());
+            let (events, has_more) = self
+                .app
+                .store
+                .stripe_event_list(
+                    caller.secret()?,
+                    i64::from(request.limit.get()),
+                    starting_after.as_deref(),
+                )
+                .await?;
+            Ok(types::BillingEventList {
+                next_cursor: has_more
+                    .then(|| events.last().map(|e| e.id.clone()))
+                    .flatten(),
+                data: events
+                    .iter()
+                    .map(convert::billing_event)
+                    .collect::<AppResult<_>>()?,
+                has_more,
+            })
+        })
+    }
+
+    async fn list_payments(
+        &self,
+        caller: Caller,
+        request: api::ListPaymentsRequest,
+    ) -> api::ListPaymentsResponse {
+        respond!(caller, ListPaymentsResponse::Ok, {
+            let starting_after = request.starting_after.map(|s| s.to_string());
+            let (payments, has_more) = self
+                .app
+                .store
+                .payment_list(
+                    caller.secret()?,
+                    i64::from(request.limit.get()),
+                    starting_after.as_deref(),
+                )
+                .await?;
+            Ok(types::PaymentList {
+                next_cursor: has_more
+                    .then(|| payments.last().map(|p| p.id.clone()))
+                    .flatten(),
+                data: payments
+                    .iter()
+                    .map(convert::payment)
+                    .collect::<AppResult<_>>()?,
+                has_more,
+            })
         })
     }
 }

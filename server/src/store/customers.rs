@@ -10,9 +10,11 @@ pub struct CustomerRow {
     pub email: Option<String>,
     pub tier_override_id: Option<String>,
     pub created_at: i64,
+    /// The user's Stripe customer, once they started a checkout.
+    pub stripe_customer_id: Option<String>,
 }
 
-const COLUMNS: &str = "user_id, email, tier_override_id, created_at";
+const COLUMNS: &str = "user_id, email, tier_override_id, created_at, stripe_customer_id";
 
 impl Store {
     /// Registers the user if new (keeping the first `created_at`), records a changed email,
@@ -118,5 +120,6 @@ fn customer_row(r: &sqlx::any::AnyRow) -> StoreResult<CustomerRow> {
         email: r.try_get("email")?,
         tier_override_id: r.try_get("tier_override_id")?,
         created_at: r.try_get("created_at")?,
+        stripe_customer_id: r.try_get("stripe_customer_id")?,
     })
 }

@@ -8,6 +8,7 @@
 //! Every query takes the tenant (`project_id`, `mode`) as bound parameters: nothing here can
 //! read or change another tenant's rows, and no value is ever spliced into SQL text.
 
+pub mod billing;
 pub mod customers;
 pub mod keys;
 pub mod products;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use billing::{BillingSettingsRow, SubscriptionRow};
 pub use customers::CustomerRow;
 pub use keys::{KeyRow, SettingsRow};
 pub use products::{PriceRow, ProductRow};

@@ -125,6 +125,30 @@ impl Store {
         Ok(Some(product))
     }
 
+    /// A price of one of the tenant's products, with its product (prices included).
+    pub async fn price_find(
+        &self,
+        tenant: &Tenant,
+        price_id: &str,
+    ) -> StoreResult<Option<(ProductRow, PriceRow)>> {
+        let row = sqlx::query(
+            "SELECT pr.product_id FROM prices pr JOIN products p ON p.id = pr.product_id \
+             WHERE pr.id = $1 AND p.project_id = $2 AND p.mode = $3",
+        )
+        .bind(price_id)
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let product_id: String = row.try_get("product_id")?;
+        let Some(product) = self.product_get(tenant, &product_id).await? else {
+            return Ok(None);
+        };
+        let price = product.prices.iter().find(|p| p.id == price_id).cloned();
+        Ok(price.map(|price| (product, price)))
+    }
+
     pub async fn product_update(&self, tenant: &Tenant, product: &ProductRow) -> StoreResult<()> {
         sqlx::query(
             "UPDATE products SET name = $1, description = $2, active = $3, metadata_json = $4, updated_at = $5 \

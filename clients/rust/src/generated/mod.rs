@@ -169,6 +169,506 @@ pub mod types {
         }
     }
 
+    ///`BillingEvent`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BillingEvent {
+        #[serde(rename = "createdAt")]
+        pub created_at: Timestamp,
+        ///The Stripe event id.
+        pub id: ::std::string::String,
+        ///Why an event was ignored or failed.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub message: ::std::option::Option<::std::string::String>,
+        ///The event as Stripe sent it.
+        pub payload: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        #[serde(rename = "receivedAt")]
+        pub received_at: Timestamp,
+        pub status: BillingEventStatus,
+        #[serde(rename = "type")]
+        pub type_: ::std::string::String,
+        ///The user the event concerns, when known.
+        #[serde(
+            rename = "userId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_id: ::std::option::Option<::std::string::String>,
+    }
+
+    impl BillingEvent {
+        pub fn builder() -> builder::BillingEvent {
+            Default::default()
+        }
+    }
+
+    ///`BillingEventList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BillingEventList {
+        pub data: ::std::vec::Vec<BillingEvent>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl BillingEventList {
+        pub fn builder() -> builder::BillingEventList {
+            Default::default()
+        }
+    }
+
+    ///`BillingEventStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum BillingEventStatus {
+        #[serde(rename = "processed")]
+        Processed,
+        #[serde(rename = "ignored")]
+        Ignored,
+        #[serde(rename = "failed")]
+        Failed,
+    }
+
+    impl ::std::fmt::Display for BillingEventStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Processed => f.write_str("processed"),
+                Self::Ignored => f.write_str("ignored"),
+                Self::Failed => f.write_str("failed"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for BillingEventStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "processed" => Ok(Self::Processed),
+                "ignored" => Ok(Self::Ignored),
+                "failed" => Ok(Self::Failed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for BillingEventStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for BillingEventStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`BillingSettings`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct BillingSettings {
+        ///The Stripe connected account (`acct_…`) every Stripe call of this project and mode is made on.
+        #[serde(
+            rename = "connectedAccount",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub connected_account: ::std::option::Option<::std::string::String>,
+        ///The platform's share of each payment on the connected account, in percent.
+        #[serde(rename = "platformFeePercent")]
+        pub platform_fee_percent: f64,
+        ///The app's address; default and base for checkout and portal redirect URLs.
+        #[serde(
+            rename = "siteUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub site_url: ::std::option::Option<::std::string::String>,
+    }
+
+    impl BillingSettings {
+        pub fn builder() -> builder::BillingSettings {
+            Default::default()
+        }
+    }
+
+    ///`BillingSettingsUpdate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct BillingSettingsUpdate {
+        ///A Stripe connected account id; an empty string goes back to the platform account.
+        #[serde(
+            rename = "connectedAccount",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub connected_account: ::std::option::Option<
+            BillingSettingsUpdateConnectedAccount,
+        >,
+        ///Up to two decimals. Applies only with a connected account.
+        #[serde(
+            rename = "platformFeePercent",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub platform_fee_percent: ::std::option::Option<f64>,
+        ///An absolute `https://` or `http://` URL; an empty string removes it.
+        #[serde(
+            rename = "siteUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub site_url: ::std::option::Option<BillingSettingsUpdateSiteUrl>,
+    }
+
+    impl BillingSettingsUpdate {
+        pub fn builder() -> builder::BillingSettingsUpdate {
+            Default::default()
+        }
+    }
+
+    ///A Stripe connected account id; an empty string goes back to the platform account.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BillingSettingsUpdateConnectedAccount(::std::string::String);
+    impl ::std::ops::Deref for BillingSettingsUpdateConnectedAccount {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<BillingSettingsUpdateConnectedAccount>
+    for ::std::string::String {
+        fn from(value: BillingSettingsUpdateConnectedAccount) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for BillingSettingsUpdateConnectedAccount {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^(acct_[A-Za-z0-9]{1,64})?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err(
+                    "doesn't match pattern \"^(acct_[A-Za-z0-9]{1,64})?$\"".into(),
+                );
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for BillingSettingsUpdateConnectedAccount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for BillingSettingsUpdateConnectedAccount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for BillingSettingsUpdateConnectedAccount {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///An absolute `https://` or `http://` URL; an empty string removes it.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct BillingSettingsUpdateSiteUrl(::std::string::String);
+    impl ::std::ops::Deref for BillingSettingsUpdateSiteUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<BillingSettingsUpdateSiteUrl> for ::std::string::String {
+        fn from(value: BillingSettingsUpdateSiteUrl) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for BillingSettingsUpdateSiteUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 500usize {
+                return Err("longer than 500 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for BillingSettingsUpdateSiteUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for BillingSettingsUpdateSiteUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for BillingSettingsUpdateSiteUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CartCheckoutCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CartCheckoutCreate {
+        #[serde(rename = "cancelUrl")]
+        pub cancel_url: RedirectUrl,
+        #[serde(
+            rename = "customerEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_email: ::std::option::Option<CartCheckoutCreateCustomerEmail>,
+        pub items: ::std::vec::Vec<CartItem>,
+        #[serde(rename = "successUrl")]
+        pub success_url: RedirectUrl,
+    }
+
+    impl CartCheckoutCreate {
+        pub fn builder() -> builder::CartCheckoutCreate {
+            Default::default()
+        }
+    }
+
+    ///`CartCheckoutCreateCustomerEmail`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CartCheckoutCreateCustomerEmail(::std::string::String);
+    impl ::std::ops::Deref for CartCheckoutCreateCustomerEmail {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CartCheckoutCreateCustomerEmail>
+    for ::std::string::String {
+        fn from(value: CartCheckoutCreateCustomerEmail) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CartCheckoutCreateCustomerEmail {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 320usize {
+                return Err("longer than 320 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartCheckoutCreateCustomerEmail {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CartCheckoutCreateCustomerEmail {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CartCheckoutCreateCustomerEmail {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CartItem`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CartItem {
+        ///A price of one of the project's active products.
+        #[serde(rename = "priceId")]
+        pub price_id: CartItemPriceId,
+        pub quantity: ::std::num::NonZeroU32,
+    }
+
+    impl CartItem {
+        pub fn builder() -> builder::CartItem {
+            Default::default()
+        }
+    }
+
+    ///A price of one of the project's active products.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CartItemPriceId(::std::string::String);
+    impl ::std::ops::Deref for CartItemPriceId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CartItemPriceId> for ::std::string::String {
+        fn from(value: CartItemPriceId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CartItemPriceId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartItemPriceId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for CartItemPriceId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CartItemPriceId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CheckoutCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct CheckoutCreate {
+        #[serde(
+            rename = "cancelUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub cancel_url: ::std::option::Option<RedirectUrl>,
+        #[serde(
+            rename = "successUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub success_url: ::std::option::Option<RedirectUrl>,
+        pub tier: TierName,
+    }
+
+    impl CheckoutCreate {
+        pub fn builder() -> builder::CheckoutCreate {
+            Default::default()
+        }
+    }
+
+    ///`CheckoutSession`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CheckoutSession {
+        ///The Stripe Checkout Session id.
+        pub id: ::std::string::String,
+        ///The hosted checkout page.
+        pub url: ::std::string::String,
+    }
+
+    impl CheckoutSession {
+        pub fn builder() -> builder::CheckoutSession {
+            Default::default()
+        }
+    }
+
     ///Three-letter ISO currency code, lowercase.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -252,9 +752,30 @@ pub mod types {
         }
     }
 
+    ///`CustomerBilling`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    pub struct CustomerBilling {
+        ///The user's Stripe customer, once they have started a checkout.
+        #[serde(
+            rename = "stripeCustomerId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub stripe_customer_id: ::std::option::Option<::std::string::String>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub subscription: ::std::option::Option<Subscription>,
+    }
+
+    impl CustomerBilling {
+        pub fn builder() -> builder::CustomerBilling {
+            Default::default()
+        }
+    }
+
     ///`CustomerDetail`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CustomerDetail {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub billing: ::std::option::Option<CustomerBilling>,
         #[serde(rename = "createdAt")]
         pub created_at: Timestamp,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1352,6 +1873,67 @@ pub mod types {
         }
     }
 
+    ///`ListBillingEventsStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListBillingEventsStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListBillingEventsStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListBillingEventsStartingAfter> for ::std::string::String {
+        fn from(value: ListBillingEventsStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListBillingEventsStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListBillingEventsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ListBillingEventsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListBillingEventsStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`ListCustomersQuery`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -1460,6 +2042,66 @@ pub mod types {
     }
 
     impl<'de> ::serde::Deserialize<'de> for ListCustomersStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ListPaymentsStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListPaymentsStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListPaymentsStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListPaymentsStartingAfter> for ::std::string::String {
+        fn from(value: ListPaymentsStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListPaymentsStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListPaymentsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListPaymentsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListPaymentsStartingAfter {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1708,6 +2350,144 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///`Payment`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Payment {
+        ///Amount paid, in the currency's smallest unit.
+        pub amount: i64,
+        pub currency: ::std::string::String,
+        #[serde(
+            rename = "customerEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_email: ::std::option::Option<::std::string::String>,
+        ///The Stripe invoice (subscriptions) or Checkout Session (carts) id.
+        pub id: ::std::string::String,
+        pub kind: PaymentKind,
+        #[serde(rename = "paidAt")]
+        pub paid_at: Timestamp,
+        #[serde(
+            rename = "userId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub user_id: ::std::option::Option<::std::string::String>,
+    }
+
+    impl Payment {
+        pub fn builder() -> builder::Payment {
+            Default::default()
+        }
+    }
+
+    ///`PaymentKind`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum PaymentKind {
+        #[serde(rename = "subscription")]
+        Subscription,
+        #[serde(rename = "cart")]
+        Cart,
+    }
+
+    impl ::std::fmt::Display for PaymentKind {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Subscription => f.write_str("subscription"),
+                Self::Cart => f.write_str("cart"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for PaymentKind {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "subscription" => Ok(Self::Subscription),
+                "cart" => Ok(Self::Cart),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for PaymentKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for PaymentKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`PaymentList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PaymentList {
+        pub data: ::std::vec::Vec<Payment>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl PaymentList {
+        pub fn builder() -> builder::PaymentList {
+            Default::default()
+        }
+    }
+
+    ///`PortalCreate`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct PortalCreate {
+        #[serde(
+            rename = "returnUrl",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub return_url: ::std::option::Option<RedirectUrl>,
+    }
+
+    impl PortalCreate {
+        pub fn builder() -> builder::PortalCreate {
+            Default::default()
+        }
+    }
+
+    ///`PortalSession`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct PortalSession {
+        ///The hosted customer portal.
+        pub url: ::std::string::String,
+    }
+
+    impl PortalSession {
+        pub fn builder() -> builder::PortalSession {
+            Default::default()
         }
     }
 
@@ -2193,6 +2973,134 @@ pub mod types {
         }
     }
 
+    ///`ReceiveStripeWebhookStripeSignature`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ReceiveStripeWebhookStripeSignature(::std::string::String);
+    impl ::std::ops::Deref for ReceiveStripeWebhookStripeSignature {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ReceiveStripeWebhookStripeSignature>
+    for ::std::string::String {
+        fn from(value: ReceiveStripeWebhookStripeSignature) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ReceiveStripeWebhookStripeSignature {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ReceiveStripeWebhookStripeSignature {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for ReceiveStripeWebhookStripeSignature {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ReceiveStripeWebhookStripeSignature {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///An absolute `https://` or `http://` URL, or a path starting with `/` taken relative to the project's `settings.billing.siteUrl`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct RedirectUrl(::std::string::String);
+    impl ::std::ops::Deref for RedirectUrl {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<RedirectUrl> for ::std::string::String {
+        fn from(value: RedirectUrl) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for RedirectUrl {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 2000usize {
+                return Err("longer than 2000 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for RedirectUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for RedirectUrl {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for RedirectUrl {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`SecretKeyRotate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -2239,6 +3147,7 @@ pub mod types {
     ///`Settings`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Settings {
+        pub billing: BillingSettings,
         ///Whether the development issuer may mint tokens for this project (test mode only).
         #[serde(rename = "devIssuerEnabled")]
         pub dev_issuer_enabled: bool,
@@ -2256,6 +3165,8 @@ pub mod types {
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct SettingsUpdate {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub billing: ::std::option::Option<BillingSettingsUpdate>,
         #[serde(
             rename = "devIssuerEnabled",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -2268,6 +3179,272 @@ pub mod types {
     impl SettingsUpdate {
         pub fn builder() -> builder::SettingsUpdate {
             Default::default()
+        }
+    }
+
+    ///A Stripe event object, as Stripe sends it. Only the fields below are required here; the rest are read as the event type defines them.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct StripeEvent {
+        ///The connected account the event happened on (Connect).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub account: ::std::option::Option<::std::string::String>,
+        pub created: i64,
+        pub data: StripeEventData,
+        pub id: StripeEventId,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub livemode: ::std::option::Option<bool>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub object: ::std::option::Option<::std::string::String>,
+        #[serde(rename = "type")]
+        pub type_: StripeEventType,
+    }
+
+    impl StripeEvent {
+        pub fn builder() -> builder::StripeEvent {
+            Default::default()
+        }
+    }
+
+    ///`StripeEventData`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct StripeEventData {
+        pub object: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    }
+
+    impl StripeEventData {
+        pub fn builder() -> builder::StripeEventData {
+            Default::default()
+        }
+    }
+
+    ///`StripeEventId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StripeEventId(::std::string::String);
+    impl ::std::ops::Deref for StripeEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<StripeEventId> for ::std::string::String {
+        fn from(value: StripeEventId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for StripeEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for StripeEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for StripeEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for StripeEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`StripeEventType`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StripeEventType(::std::string::String);
+    impl ::std::ops::Deref for StripeEventType {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<StripeEventType> for ::std::string::String {
+        fn from(value: StripeEventType) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for StripeEventType {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for StripeEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for StripeEventType {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for StripeEventType {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`Subscription`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Subscription {
+        #[serde(rename = "cancelAtPeriodEnd")]
+        pub cancel_at_period_end: bool,
+        #[serde(rename = "currentPeriodEnd")]
+        pub current_period_end: Timestamp,
+        #[serde(rename = "currentPeriodStart")]
+        pub current_period_start: Timestamp,
+        ///The Stripe subscription id.
+        pub id: ::std::string::String,
+        pub status: SubscriptionStatus,
+        pub tier: TierRef,
+    }
+
+    impl Subscription {
+        pub fn builder() -> builder::Subscription {
+            Default::default()
+        }
+    }
+
+    ///Stripe's subscription status.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum SubscriptionStatus {
+        #[serde(rename = "incomplete")]
+        Incomplete,
+        #[serde(rename = "incomplete_expired")]
+        IncompleteExpired,
+        #[serde(rename = "trialing")]
+        Trialing,
+        #[serde(rename = "active")]
+        Active,
+        #[serde(rename = "past_due")]
+        PastDue,
+        #[serde(rename = "canceled")]
+        Canceled,
+        #[serde(rename = "unpaid")]
+        Unpaid,
+        #[serde(rename = "paused")]
+        Paused,
+    }
+
+    impl ::std::fmt::Display for SubscriptionStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Incomplete => f.write_str("incomplete"),
+                Self::IncompleteExpired => f.write_str("incomplete_expired"),
+                Self::Trialing => f.write_str("trialing"),
+                Self::Active => f.write_str("active"),
+                Self::PastDue => f.write_str("past_due"),
+                Self::Canceled => f.write_str("canceled"),
+                Self::Unpaid => f.write_str("unpaid"),
+                Self::Paused => f.write_str("paused"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for SubscriptionStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "incomplete" => Ok(Self::Incomplete),
+                "incomplete_expired" => Ok(Self::IncompleteExpired),
+                "trialing" => Ok(Self::Trialing),
+                "active" => Ok(Self::Active),
+                "past_due" => Ok(Self::PastDue),
+                "canceled" => Ok(Self::Canceled),
+                "unpaid" => Ok(Self::Unpaid),
+                "paused" => Ok(Self::Paused),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for SubscriptionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for SubscriptionStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
         }
     }
 
@@ -3036,6 +4213,23 @@ pub mod types {
         }
     }
 
+    ///`WebhookReceipt`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct WebhookReceipt {
+        ///True when this event id was already received; nothing changed.
+        pub duplicate: bool,
+        #[serde(rename = "eventId")]
+        pub event_id: ::std::string::String,
+        ///Always true on success.
+        pub received: bool,
+    }
+
+    impl WebhookReceipt {
+        pub fn builder() -> builder::WebhookReceipt {
+            Default::default()
+        }
+    }
+
     /// Types for composing complex structures.
     pub mod builder {
         #[derive(Clone, Debug)]
@@ -3213,6 +4407,774 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct BillingEvent {
+            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            message: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            payload: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+            received_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            status: ::std::result::Result<
+                super::BillingEventStatus,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingEvent {
+            fn default() -> Self {
+                Self {
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    message: Ok(Default::default()),
+                    payload: Err("no value supplied for payload".to_string()),
+                    received_at: Err("no value supplied for received_at".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingEvent {
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
+                self
+            }
+            pub fn payload<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payload = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for payload: {e}")
+                    });
+                self
+            }
+            pub fn received_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.received_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for received_at: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BillingEventStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingEvent> for super::BillingEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    message: value.message?,
+                    payload: value.payload?,
+                    received_at: value.received_at?,
+                    status: value.status?,
+                    type_: value.type_?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingEvent> for BillingEvent {
+            fn from(value: super::BillingEvent) -> Self {
+                Self {
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    message: Ok(value.message),
+                    payload: Ok(value.payload),
+                    received_at: Ok(value.received_at),
+                    status: Ok(value.status),
+                    type_: Ok(value.type_),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BillingEventList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::BillingEvent>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingEventList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingEventList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::BillingEvent>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingEventList> for super::BillingEventList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingEventList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingEventList> for BillingEventList {
+            fn from(value: super::BillingEventList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BillingSettings {
+            connected_account: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            platform_fee_percent: ::std::result::Result<f64, ::std::string::String>,
+            site_url: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingSettings {
+            fn default() -> Self {
+                Self {
+                    connected_account: Ok(Default::default()),
+                    platform_fee_percent: Err(
+                        "no value supplied for platform_fee_percent".to_string(),
+                    ),
+                    site_url: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingSettings {
+            pub fn connected_account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connected_account = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for connected_account: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn platform_fee_percent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<f64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.platform_fee_percent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_fee_percent: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn site_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.site_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for site_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingSettings> for super::BillingSettings {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingSettings,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    connected_account: value.connected_account?,
+                    platform_fee_percent: value.platform_fee_percent?,
+                    site_url: value.site_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingSettings> for BillingSettings {
+            fn from(value: super::BillingSettings) -> Self {
+                Self {
+                    connected_account: Ok(value.connected_account),
+                    platform_fee_percent: Ok(value.platform_fee_percent),
+                    site_url: Ok(value.site_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct BillingSettingsUpdate {
+            connected_account: ::std::result::Result<
+                ::std::option::Option<super::BillingSettingsUpdateConnectedAccount>,
+                ::std::string::String,
+            >,
+            platform_fee_percent: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            site_url: ::std::result::Result<
+                ::std::option::Option<super::BillingSettingsUpdateSiteUrl>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for BillingSettingsUpdate {
+            fn default() -> Self {
+                Self {
+                    connected_account: Ok(Default::default()),
+                    platform_fee_percent: Ok(Default::default()),
+                    site_url: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl BillingSettingsUpdate {
+            pub fn connected_account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BillingSettingsUpdateConnectedAccount>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.connected_account = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for connected_account: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn platform_fee_percent<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<f64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.platform_fee_percent = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for platform_fee_percent: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn site_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BillingSettingsUpdateSiteUrl>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.site_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for site_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<BillingSettingsUpdate>
+        for super::BillingSettingsUpdate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: BillingSettingsUpdate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    connected_account: value.connected_account?,
+                    platform_fee_percent: value.platform_fee_percent?,
+                    site_url: value.site_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::BillingSettingsUpdate>
+        for BillingSettingsUpdate {
+            fn from(value: super::BillingSettingsUpdate) -> Self {
+                Self {
+                    connected_account: Ok(value.connected_account),
+                    platform_fee_percent: Ok(value.platform_fee_percent),
+                    site_url: Ok(value.site_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CartCheckoutCreate {
+            cancel_url: ::std::result::Result<super::RedirectUrl, ::std::string::String>,
+            customer_email: ::std::result::Result<
+                ::std::option::Option<super::CartCheckoutCreateCustomerEmail>,
+                ::std::string::String,
+            >,
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::CartItem>,
+                ::std::string::String,
+            >,
+            success_url: ::std::result::Result<
+                super::RedirectUrl,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CartCheckoutCreate {
+            fn default() -> Self {
+                Self {
+                    cancel_url: Err("no value supplied for cancel_url".to_string()),
+                    customer_email: Ok(Default::default()),
+                    items: Err("no value supplied for items".to_string()),
+                    success_url: Err("no value supplied for success_url".to_string()),
+                }
+            }
+        }
+
+        impl CartCheckoutCreate {
+            pub fn cancel_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RedirectUrl>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cancel_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cancel_url: {e}")
+                    });
+                self
+            }
+            pub fn customer_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CartCheckoutCreateCustomerEmail>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for customer_email: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CartItem>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn success_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::RedirectUrl>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CartCheckoutCreate> for super::CartCheckoutCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CartCheckoutCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cancel_url: value.cancel_url?,
+                    customer_email: value.customer_email?,
+                    items: value.items?,
+                    success_url: value.success_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CartCheckoutCreate> for CartCheckoutCreate {
+            fn from(value: super::CartCheckoutCreate) -> Self {
+                Self {
+                    cancel_url: Ok(value.cancel_url),
+                    customer_email: Ok(value.customer_email),
+                    items: Ok(value.items),
+                    success_url: Ok(value.success_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CartItem {
+            price_id: ::std::result::Result<
+                super::CartItemPriceId,
+                ::std::string::String,
+            >,
+            quantity: ::std::result::Result<
+                ::std::num::NonZeroU32,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CartItem {
+            fn default() -> Self {
+                Self {
+                    price_id: Err("no value supplied for price_id".to_string()),
+                    quantity: Err("no value supplied for quantity".to_string()),
+                }
+            }
+        }
+
+        impl CartItem {
+            pub fn price_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CartItemPriceId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.price_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for price_id: {e}")
+                    });
+                self
+            }
+            pub fn quantity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.quantity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for quantity: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CartItem> for super::CartItem {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CartItem,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    price_id: value.price_id?,
+                    quantity: value.quantity?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CartItem> for CartItem {
+            fn from(value: super::CartItem) -> Self {
+                Self {
+                    price_id: Ok(value.price_id),
+                    quantity: Ok(value.quantity),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CheckoutCreate {
+            cancel_url: ::std::result::Result<
+                ::std::option::Option<super::RedirectUrl>,
+                ::std::string::String,
+            >,
+            success_url: ::std::result::Result<
+                ::std::option::Option<super::RedirectUrl>,
+                ::std::string::String,
+            >,
+            tier: ::std::result::Result<super::TierName, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CheckoutCreate {
+            fn default() -> Self {
+                Self {
+                    cancel_url: Ok(Default::default()),
+                    success_url: Ok(Default::default()),
+                    tier: Err("no value supplied for tier".to_string()),
+                }
+            }
+        }
+
+        impl CheckoutCreate {
+            pub fn cancel_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cancel_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for cancel_url: {e}")
+                    });
+                self
+            }
+            pub fn success_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.success_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for success_url: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierName>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CheckoutCreate> for super::CheckoutCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CheckoutCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cancel_url: value.cancel_url?,
+                    success_url: value.success_url?,
+                    tier: value.tier?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CheckoutCreate> for CheckoutCreate {
+            fn from(value: super::CheckoutCreate) -> Self {
+                Self {
+                    cancel_url: Ok(value.cancel_url),
+                    success_url: Ok(value.success_url),
+                    tier: Ok(value.tier),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CheckoutSession {
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CheckoutSession {
+            fn default() -> Self {
+                Self {
+                    id: Err("no value supplied for id".to_string()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+
+        impl CheckoutSession {
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CheckoutSession> for super::CheckoutSession {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CheckoutSession,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    id: value.id?,
+                    url: value.url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CheckoutSession> for CheckoutSession {
+            fn from(value: super::CheckoutSession) -> Self {
+                Self {
+                    id: Ok(value.id),
+                    url: Ok(value.url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct Customer {
             created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
             email: ::std::result::Result<
@@ -3329,7 +5291,82 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct CustomerBilling {
+            stripe_customer_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            subscription: ::std::result::Result<
+                ::std::option::Option<super::Subscription>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CustomerBilling {
+            fn default() -> Self {
+                Self {
+                    stripe_customer_id: Ok(Default::default()),
+                    subscription: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl CustomerBilling {
+            pub fn stripe_customer_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.stripe_customer_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for stripe_customer_id: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn subscription<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Subscription>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.subscription = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for subscription: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CustomerBilling> for super::CustomerBilling {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CustomerBilling,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    stripe_customer_id: value.stripe_customer_id?,
+                    subscription: value.subscription?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CustomerBilling> for CustomerBilling {
+            fn from(value: super::CustomerBilling) -> Self {
+                Self {
+                    stripe_customer_id: Ok(value.stripe_customer_id),
+                    subscription: Ok(value.subscription),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct CustomerDetail {
+            billing: ::std::result::Result<
+                ::std::option::Option<super::CustomerBilling>,
+                ::std::string::String,
+            >,
             created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
             email: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -3349,6 +5386,7 @@ pub mod types {
         impl ::std::default::Default for CustomerDetail {
             fn default() -> Self {
                 Self {
+                    billing: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     email: Ok(Default::default()),
                     period_end: Err("no value supplied for period_end".to_string()),
@@ -3364,6 +5402,20 @@ pub mod types {
         }
 
         impl CustomerDetail {
+            pub fn billing<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::CustomerBilling>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.billing = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for billing: {e}")
+                    });
+                self
+            }
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::Timestamp>,
@@ -3468,6 +5520,7 @@ pub mod types {
                 value: CustomerDetail,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    billing: value.billing?,
                     created_at: value.created_at?,
                     email: value.email?,
                     period_end: value.period_end?,
@@ -3483,6 +5536,7 @@ pub mod types {
         impl ::std::convert::From<super::CustomerDetail> for CustomerDetail {
             fn from(value: super::CustomerDetail) -> Self {
                 Self {
+                    billing: Ok(value.billing),
                     created_at: Ok(value.created_at),
                     email: Ok(value.email),
                     period_end: Ok(value.period_end),
@@ -4747,6 +6801,336 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct Payment {
+            amount: ::std::result::Result<i64, ::std::string::String>,
+            currency: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            customer_email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            kind: ::std::result::Result<super::PaymentKind, ::std::string::String>,
+            paid_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            user_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for Payment {
+            fn default() -> Self {
+                Self {
+                    amount: Err("no value supplied for amount".to_string()),
+                    currency: Err("no value supplied for currency".to_string()),
+                    customer_email: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    kind: Err("no value supplied for kind".to_string()),
+                    paid_at: Err("no value supplied for paid_at".to_string()),
+                    user_id: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl Payment {
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+            pub fn customer_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for customer_email: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::PaymentKind>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {e}")
+                    });
+                self
+            }
+            pub fn paid_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.paid_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for paid_at: {e}")
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<Payment> for super::Payment {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Payment,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount: value.amount?,
+                    currency: value.currency?,
+                    customer_email: value.customer_email?,
+                    id: value.id?,
+                    kind: value.kind?,
+                    paid_at: value.paid_at?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::Payment> for Payment {
+            fn from(value: super::Payment) -> Self {
+                Self {
+                    amount: Ok(value.amount),
+                    currency: Ok(value.currency),
+                    customer_email: Ok(value.customer_email),
+                    id: Ok(value.id),
+                    kind: Ok(value.kind),
+                    paid_at: Ok(value.paid_at),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PaymentList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Payment>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PaymentList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl PaymentList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Payment>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PaymentList> for super::PaymentList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PaymentList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PaymentList> for PaymentList {
+            fn from(value: super::PaymentList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PortalCreate {
+            return_url: ::std::result::Result<
+                ::std::option::Option<super::RedirectUrl>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for PortalCreate {
+            fn default() -> Self {
+                Self {
+                    return_url: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl PortalCreate {
+            pub fn return_url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.return_url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for return_url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PortalCreate> for super::PortalCreate {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PortalCreate,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    return_url: value.return_url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::PortalCreate> for PortalCreate {
+            fn from(value: super::PortalCreate) -> Self {
+                Self {
+                    return_url: Ok(value.return_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct PortalSession {
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for PortalSession {
+            fn default() -> Self {
+                Self {
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+
+        impl PortalSession {
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<PortalSession> for super::PortalSession {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: PortalSession,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { url: value.url? })
+            }
+        }
+
+        impl ::std::convert::From<super::PortalSession> for PortalSession {
+            fn from(value: super::PortalSession) -> Self {
+                Self { url: Ok(value.url) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct Price {
             currency: ::std::result::Result<
                 ::std::string::String,
@@ -5770,6 +8154,10 @@ pub mod types {
 
         #[derive(Clone, Debug)]
         pub struct Settings {
+            billing: ::std::result::Result<
+                super::BillingSettings,
+                ::std::string::String,
+            >,
             dev_issuer_enabled: ::std::result::Result<bool, ::std::string::String>,
             jwt: ::std::result::Result<super::JwtSettings, ::std::string::String>,
             mode: ::std::result::Result<super::Mode, ::std::string::String>,
@@ -5778,6 +8166,7 @@ pub mod types {
         impl ::std::default::Default for Settings {
             fn default() -> Self {
                 Self {
+                    billing: Err("no value supplied for billing".to_string()),
                     dev_issuer_enabled: Err(
                         "no value supplied for dev_issuer_enabled".to_string(),
                     ),
@@ -5788,6 +8177,18 @@ pub mod types {
         }
 
         impl Settings {
+            pub fn billing<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::BillingSettings>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.billing = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for billing: {e}")
+                    });
+                self
+            }
             pub fn dev_issuer_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<bool>,
@@ -5834,6 +8235,7 @@ pub mod types {
                 value: Settings,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    billing: value.billing?,
                     dev_issuer_enabled: value.dev_issuer_enabled?,
                     jwt: value.jwt?,
                     mode: value.mode?,
@@ -5844,6 +8246,7 @@ pub mod types {
         impl ::std::convert::From<super::Settings> for Settings {
             fn from(value: super::Settings) -> Self {
                 Self {
+                    billing: Ok(value.billing),
                     dev_issuer_enabled: Ok(value.dev_issuer_enabled),
                     jwt: Ok(value.jwt),
                     mode: Ok(value.mode),
@@ -5853,6 +8256,10 @@ pub mod types {
 
         #[derive(Clone, Debug)]
         pub struct SettingsUpdate {
+            billing: ::std::result::Result<
+                ::std::option::Option<super::BillingSettingsUpdate>,
+                ::std::string::String,
+            >,
             dev_issuer_enabled: ::std::result::Result<
                 ::std::option::Option<bool>,
                 ::std::string::String,
@@ -5866,6 +8273,7 @@ pub mod types {
         impl ::std::default::Default for SettingsUpdate {
             fn default() -> Self {
                 Self {
+                    billing: Ok(Default::default()),
                     dev_issuer_enabled: Ok(Default::default()),
                     jwt: Ok(Default::default()),
                 }
@@ -5873,6 +8281,20 @@ pub mod types {
         }
 
         impl SettingsUpdate {
+            pub fn billing<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::BillingSettingsUpdate>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.billing = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for billing: {e}")
+                    });
+                self
+            }
             pub fn dev_issuer_enabled<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
@@ -5909,6 +8331,7 @@ pub mod types {
                 value: SettingsUpdate,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    billing: value.billing?,
                     dev_issuer_enabled: value.dev_issuer_enabled?,
                     jwt: value.jwt?,
                 })
@@ -5918,8 +8341,353 @@ pub mod types {
         impl ::std::convert::From<super::SettingsUpdate> for SettingsUpdate {
             fn from(value: super::SettingsUpdate) -> Self {
                 Self {
+                    billing: Ok(value.billing),
                     dev_issuer_enabled: Ok(value.dev_issuer_enabled),
                     jwt: Ok(value.jwt),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct StripeEvent {
+            account: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            created: ::std::result::Result<i64, ::std::string::String>,
+            data: ::std::result::Result<super::StripeEventData, ::std::string::String>,
+            id: ::std::result::Result<super::StripeEventId, ::std::string::String>,
+            livemode: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            object: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<super::StripeEventType, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for StripeEvent {
+            fn default() -> Self {
+                Self {
+                    account: Ok(Default::default()),
+                    created: Err("no value supplied for created".to_string()),
+                    data: Err("no value supplied for data".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    livemode: Ok(Default::default()),
+                    object: Ok(Default::default()),
+                    type_: Err("no value supplied for type_".to_string()),
+                }
+            }
+        }
+
+        impl StripeEvent {
+            pub fn account<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.account = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for account: {e}")
+                    });
+                self
+            }
+            pub fn created<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created: {e}")
+                    });
+                self
+            }
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StripeEventData>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StripeEventId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn livemode<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<bool>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.livemode = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for livemode: {e}")
+                    });
+                self
+            }
+            pub fn object<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.object = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for object: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::StripeEventType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<StripeEvent> for super::StripeEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StripeEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    account: value.account?,
+                    created: value.created?,
+                    data: value.data?,
+                    id: value.id?,
+                    livemode: value.livemode?,
+                    object: value.object?,
+                    type_: value.type_?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::StripeEvent> for StripeEvent {
+            fn from(value: super::StripeEvent) -> Self {
+                Self {
+                    account: Ok(value.account),
+                    created: Ok(value.created),
+                    data: Ok(value.data),
+                    id: Ok(value.id),
+                    livemode: Ok(value.livemode),
+                    object: Ok(value.object),
+                    type_: Ok(value.type_),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct StripeEventData {
+            object: ::std::result::Result<
+                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for StripeEventData {
+            fn default() -> Self {
+                Self {
+                    object: Err("no value supplied for object".to_string()),
+                }
+            }
+        }
+
+        impl StripeEventData {
+            pub fn object<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.object = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for object: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<StripeEventData> for super::StripeEventData {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: StripeEventData,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { object: value.object? })
+            }
+        }
+
+        impl ::std::convert::From<super::StripeEventData> for StripeEventData {
+            fn from(value: super::StripeEventData) -> Self {
+                Self { object: Ok(value.object) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct Subscription {
+            cancel_at_period_end: ::std::result::Result<bool, ::std::string::String>,
+            current_period_end: ::std::result::Result<
+                super::Timestamp,
+                ::std::string::String,
+            >,
+            current_period_start: ::std::result::Result<
+                super::Timestamp,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<
+                super::SubscriptionStatus,
+                ::std::string::String,
+            >,
+            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for Subscription {
+            fn default() -> Self {
+                Self {
+                    cancel_at_period_end: Err(
+                        "no value supplied for cancel_at_period_end".to_string(),
+                    ),
+                    current_period_end: Err(
+                        "no value supplied for current_period_end".to_string(),
+                    ),
+                    current_period_start: Err(
+                        "no value supplied for current_period_start".to_string(),
+                    ),
+                    id: Err("no value supplied for id".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    tier: Err("no value supplied for tier".to_string()),
+                }
+            }
+        }
+
+        impl Subscription {
+            pub fn cancel_at_period_end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.cancel_at_period_end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for cancel_at_period_end: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn current_period_end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_period_end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_period_end: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn current_period_start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.current_period_start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for current_period_start: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::SubscriptionStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierRef>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<Subscription> for super::Subscription {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Subscription,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    cancel_at_period_end: value.cancel_at_period_end?,
+                    current_period_end: value.current_period_end?,
+                    current_period_start: value.current_period_start?,
+                    id: value.id?,
+                    status: value.status?,
+                    tier: value.tier?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::Subscription> for Subscription {
+            fn from(value: super::Subscription) -> Self {
+                Self {
+                    cancel_at_period_end: Ok(value.cancel_at_period_end),
+                    current_period_end: Ok(value.current_period_end),
+                    current_period_start: Ok(value.current_period_start),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                    tier: Ok(value.tier),
                 }
             }
         }
@@ -6925,6 +9693,88 @@ pub mod types {
                 }
             }
         }
+
+        #[derive(Clone, Debug)]
+        pub struct WebhookReceipt {
+            duplicate: ::std::result::Result<bool, ::std::string::String>,
+            event_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            received: ::std::result::Result<bool, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for WebhookReceipt {
+            fn default() -> Self {
+                Self {
+                    duplicate: Err("no value supplied for duplicate".to_string()),
+                    event_id: Err("no value supplied for event_id".to_string()),
+                    received: Err("no value supplied for received".to_string()),
+                }
+            }
+        }
+
+        impl WebhookReceipt {
+            pub fn duplicate<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duplicate = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duplicate: {e}")
+                    });
+                self
+            }
+            pub fn event_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.event_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for event_id: {e}")
+                    });
+                self
+            }
+            pub fn received<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.received = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for received: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<WebhookReceipt> for super::WebhookReceipt {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: WebhookReceipt,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    duplicate: value.duplicate?,
+                    event_id: value.event_id?,
+                    received: value.received?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::WebhookReceipt> for WebhookReceipt {
+            fn from(value: super::WebhookReceipt) -> Self {
+                Self {
+                    duplicate: Ok(value.duplicate),
+                    event_id: Ok(value.event_id),
+                    received: Ok(value.received),
+                }
+            }
+        }
     }
 
     /// Generation of default values for serde.
@@ -7012,6 +9862,7 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | status | code | type | meaning |
 |---|---|---|---|
 | 400 | `invalid_request` | `invalid_request_error` | the request could not be parsed: malformed JSON, a query string or path parameter of the wrong type |
+| 400 | `invalid_signature` | `invalid_request_error` | a webhook's `Stripe-Signature` does not verify under any signing secret, or its timestamp is more than 300 s away |
 | 401 | `missing_credentials` | `authentication_error` | no credential was sent for an operation that needs one |
 | 401 | `invalid_api_key` | `authentication_error` | the key is unknown, malformed, revoked or expired |
 | 401 | `invalid_token` | `authentication_error` | the user JWT failed verification: signature, algorithm, issuer, authorized party or key id |
@@ -7025,11 +9876,14 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 404 | `not_found` | `invalid_request_error` | no such resource in your project and mode, or no such path |
 | 405 | `method_not_allowed` | `invalid_request_error` | the path exists, but not with this method |
 | 409 | `already_exists` | `invalid_request_error` | a resource with that unique name already exists |
+| 409 | `subscription_exists` | `invalid_request_error` | the user already has a live subscription; change it in the customer portal |
+| 409 | `no_billing_account` | `invalid_request_error` | the user has no Stripe customer yet; start with a checkout |
 | 409 | `idempotency_key_reused` | `idempotency_error` | the `Idempotency-Key` was used before with a different request |
 | 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec (a missing field, a wrong type, a value out of range) or of the API (a tier name that does not exist, archiving the default tier); `param` names the input. An operation that does not document 422 answers such input with 400 `invalid_request` |
 | 429 | `usage_limit_exceeded` | `rate_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted |
 | 500 | `internal_error` | `api_error` | something went wrong on our side; the `requestId` identifies it in our logs |
-| 501 | `not_supported` | `api_error` | this backend does not offer an optional capability (the development issuer); conformance counts it as skipped, not failed |
+| 501 | `not_supported` | `api_error` | this backend does not offer an optional capability (the development issuer, or billing in this mode); conformance counts it as skipped, not failed |
+| 502 | `payment_provider_error` | `api_error` | Stripe refused the request or could not be reached; nothing was changed on our side |
 | 503 | `not_ready` | `api_error` | the server cannot reach its database |
 
 
@@ -7177,7 +10031,8 @@ let response = client.get_customer_state()
 Adds `amount` (default 1) to the user's count for `metric` (default `requests`) in the
 current period, atomically. An increment that would pass a hard limit is refused with
 `usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
-reported but not enforced. Periods are calendar months in UTC.
+reported but not enforced. Periods are calendar months in UTC, except for a user whose tier
+comes from a subscription: their period is the subscription's current billing period.
 
 Send an `Idempotency-Key` header to make retries safe: a retried request with the same key
 and body returns the first result and counts once; the same key with a different body is
@@ -7528,6 +10383,151 @@ let response = client.update_customer()
         builder::UpdateCustomer::new(self)
     }
 
+    /**Start a subscription checkout
+
+Creates a Stripe Checkout Session (`mode=subscription`) for a paid tier and returns its
+URL; send the user there. The user's plan changes only when Stripe confirms the payment
+through a signed webhook, never because of this call.
+
+The session is created on the project's connected Stripe account when one is set
+(`settings.billing.connectedAccount`), with the platform fee applied. The user's Stripe
+customer is reused when they have one. `successUrl` and `cancelUrl` default to the
+project's `settings.billing.siteUrl`; a URL starting with `/` is taken relative to it.
+
+
+Sends a `POST` request to `/v1/billing/checkout`
+
+```ignore
+let response = client.create_checkout()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_checkout(&self) -> builder::CreateCheckout<'_> {
+        builder::CreateCheckout::new(self)
+    }
+
+    /**Open the customer portal
+
+Creates a Stripe Billing Portal session for the signed-in user, where they can change
+their payment method, see invoices or cancel. A user who never started a checkout has no
+Stripe customer and gets `no_billing_account`. `returnUrl` defaults to the project's
+`settings.billing.siteUrl`.
+
+
+Sends a `POST` request to `/v1/billing/portal`
+
+```ignore
+let response = client.create_portal_session()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn create_portal_session(&self) -> builder::CreatePortalSession<'_> {
+        builder::CreatePortalSession::new(self)
+    }
+
+    /**Guest cart checkout
+
+Creates a Stripe Checkout Session (`mode=payment`) for a cart of this project's products,
+with no account needed. Only prices of the project's active products are accepted, all in
+one currency; anything else is refused with `validation_failed` naming the item, and
+nothing is created. The completed payment is recorded when Stripe's signed
+`checkout.session.completed` webhook arrives.
+
+
+Sends a `POST` request to `/v1/cart/checkout`
+
+```ignore
+let response = client.cart_checkout()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn cart_checkout(&self) -> builder::CartCheckout<'_> {
+        builder::CartCheckout::new(self)
+    }
+
+    /**Receive a Stripe event
+
+Stripe's webhook endpoint (register it in Stripe with "Listen to events on Connected
+accounts" for Connect). The `Stripe-Signature` header (`t=…,v1=…`) must carry an
+HMAC-SHA256 of `"{t}.{raw body}"` under one of the server's webhook signing secrets, every
+`v1` against every secret, with `t` within 300 seconds of the server's clock; anything
+else is refused with `invalid_signature` and changes nothing.
+
+Each event is applied once: the event id is recorded in the same transaction as its
+effect, so a replay or a concurrent duplicate answers `duplicate: true` and changes
+nothing. Events are routed to a project by their `account` (Connect) or by the Stripe
+customer or session they name; an event about a subscription older than what is already
+stored never overwrites it. Handled: `checkout.session.completed`,
+`customer.subscription.created`, `customer.subscription.updated`,
+`customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`; other events
+are logged and ignored.
+
+
+Sends a `POST` request to `/v1/webhooks/stripe`
+
+Arguments:
+- `stripe_signature`: Stripe's signature header, `t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=…]`.
+- `body`
+```ignore
+let response = client.receive_stripe_webhook()
+    .stripe_signature(stripe_signature)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn receive_stripe_webhook(&self) -> builder::ReceiveStripeWebhook<'_> {
+        builder::ReceiveStripeWebhook::new(self)
+    }
+
+    /**List webhook events
+
+The Stripe events routed to this project and mode, newest first, with what became of
+each: `processed` (applied), `ignored` (not a handled type, or older than stored state)
+or `failed`.
+
+
+Sends a `GET` request to `/v1/billing/events`
+
+Arguments:
+- `limit`: Page size.
+- `starting_after`: The `nextCursor` of the previous page.
+```ignore
+let response = client.list_billing_events()
+    .limit(limit)
+    .starting_after(starting_after)
+    .send()
+    .await;
+```*/
+    pub fn list_billing_events(&self) -> builder::ListBillingEvents<'_> {
+        builder::ListBillingEvents::new(self)
+    }
+
+    /**List payments
+
+Money received, newest first: paid subscription invoices (`invoice.paid`) and completed
+cart checkouts (`checkout.session.completed` in payment mode). Amounts are in the
+currency's smallest unit.
+
+
+Sends a `GET` request to `/v1/billing/payments`
+
+Arguments:
+- `limit`: Page size.
+- `starting_after`: The `nextCursor` of the previous page.
+```ignore
+let response = client.list_payments()
+    .limit(limit)
+    .starting_after(starting_after)
+    .send()
+    .await;
+```*/
+    pub fn list_payments(&self) -> builder::ListPayments<'_> {
+        builder::ListPayments::new(self)
+    }
+
     /**List API keys
 
 Lists the keys of the calling secret key's project and mode. Secret keys show only their last four characters.
@@ -7582,6 +10582,13 @@ let response = client.get_settings()
 Changes the settings of the calling key's project and mode. Absent fields are left as they
 are. `jwt.jwksUrl` defaults to `<issuer>/.well-known/jwks.json`, which is where Clerk
 publishes its keys. `devIssuerEnabled` can only be true in test mode.
+
+`billing.connectedAccount` puts every Stripe call of this project and mode on that
+connected account (Connect direct charges) and routes its Connect webhook events here; one
+account serves one project per mode, so a taken account is refused with `already_exists`.
+`billing.platformFeePercent` is the platform's fee on payments made on the connected
+account. `billing.siteUrl` is the default and the base for checkout and portal redirect
+URLs. An empty string removes the account or the site URL.
 
 
 Sends a `PATCH` request to `/v1/settings`
@@ -10060,6 +13067,788 @@ pub mod builder {
         }
     }
 
+    /**Builder for [`Client::create_checkout`]
+
+[`Client::create_checkout`]: super::Client::create_checkout*/
+    #[derive(Debug, Clone)]
+    pub struct CreateCheckout<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::CheckoutCreate, String>,
+    }
+
+    impl<'a> CreateCheckout<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CheckoutCreate>,
+            <V as std::convert::TryInto<
+                types::CheckoutCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CheckoutCreate` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CheckoutCreate,
+            ) -> types::builder::CheckoutCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/billing/checkout`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CheckoutSession>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CheckoutCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/billing/checkout", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_checkout",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::create_portal_session`]
+
+[`Client::create_portal_session`]: super::Client::create_portal_session*/
+    #[derive(Debug, Clone)]
+    pub struct CreatePortalSession<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::PortalCreate, String>,
+    }
+
+    impl<'a> CreatePortalSession<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::PortalCreate>,
+            <V as std::convert::TryInto<types::PortalCreate>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `PortalCreate` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::PortalCreate,
+            ) -> types::builder::PortalCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/billing/portal`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PortalSession>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::PortalCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/billing/portal", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "create_portal_session",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::cart_checkout`]
+
+[`Client::cart_checkout`]: super::Client::cart_checkout*/
+    #[derive(Debug, Clone)]
+    pub struct CartCheckout<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::CartCheckoutCreate, String>,
+    }
+
+    impl<'a> CartCheckout<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CartCheckoutCreate>,
+            <V as std::convert::TryInto<
+                types::CartCheckoutCreate,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `CartCheckoutCreate` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::CartCheckoutCreate,
+            ) -> types::builder::CartCheckoutCreate,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/cart/checkout`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CheckoutSession>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::CartCheckoutCreate::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/cart/checkout", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "cart_checkout",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::receive_stripe_webhook`]
+
+[`Client::receive_stripe_webhook`]: super::Client::receive_stripe_webhook*/
+    #[derive(Debug, Clone)]
+    pub struct ReceiveStripeWebhook<'a> {
+        client: &'a super::Client,
+        stripe_signature: Result<types::ReceiveStripeWebhookStripeSignature, String>,
+        body: Result<types::builder::StripeEvent, String>,
+    }
+
+    impl<'a> ReceiveStripeWebhook<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                stripe_signature: Err(
+                    "stripe_signature was not initialized".to_string(),
+                ),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn stripe_signature<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ReceiveStripeWebhookStripeSignature>,
+        {
+            self.stripe_signature = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ReceiveStripeWebhookStripeSignature` for stripe_signature failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::StripeEvent>,
+            <V as std::convert::TryInto<types::StripeEvent>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `StripeEvent` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::StripeEvent,
+            ) -> types::builder::StripeEvent,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/webhooks/stripe`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::WebhookReceipt>, Error<types::Error>> {
+            let Self { client, stripe_signature, body } = self;
+            let stripe_signature = stripe_signature.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::StripeEvent::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/webhooks/stripe", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            header_map
+                .append("Stripe-Signature", stripe_signature.to_string().try_into()?);
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "receive_stripe_webhook",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::list_billing_events`]
+
+[`Client::list_billing_events`]: super::Client::list_billing_events*/
+    #[derive(Debug, Clone)]
+    pub struct ListBillingEvents<'a> {
+        client: &'a super::Client,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        starting_after: Result<Option<types::ListBillingEventsStartingAfter>, String>,
+    }
+
+    impl<'a> ListBillingEvents<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                limit: Ok(None),
+                starting_after: Ok(None),
+            }
+        }
+
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn starting_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListBillingEventsStartingAfter>,
+        {
+            self.starting_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ListBillingEventsStartingAfter` for starting_after failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/billing/events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::BillingEventList>, Error<types::Error>> {
+            let Self { client, limit, starting_after } = self;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let starting_after = starting_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/billing/events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("startingAfter", &starting_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_billing_events",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::list_payments`]
+
+[`Client::list_payments`]: super::Client::list_payments*/
+    #[derive(Debug, Clone)]
+    pub struct ListPayments<'a> {
+        client: &'a super::Client,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        starting_after: Result<Option<types::ListPaymentsStartingAfter>, String>,
+    }
+
+    impl<'a> ListPayments<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                limit: Ok(None),
+                starting_after: Ok(None),
+            }
+        }
+
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn starting_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListPaymentsStartingAfter>,
+        {
+            self.starting_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ListPaymentsStartingAfter` for starting_after failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/billing/payments`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PaymentList>, Error<types::Error>> {
+            let Self { client, limit, starting_after } = self;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let starting_after = starting_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/billing/payments", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("startingAfter", &starting_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_payments",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
     /**Builder for [`Client::list_api_keys`]
 
 [`Client::list_api_keys`]: super::Client::list_api_keys*/
@@ -10423,6 +14212,13 @@ pub mod builder {
                     )
                 }
                 403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -52,6 +52,75 @@ export type ApiKeyList = {
   keys: Array<ApiKey>;
 };
 
+export type BillingEvent = {
+  /** The Stripe event id. */
+  id: string;
+  type: string;
+  status: BillingEventStatus;
+  /** Why an event was ignored or failed. */
+  message?: string;
+  /** The user the event concerns, when known. */
+  userId?: string;
+  createdAt: Timestamp;
+  receivedAt: Timestamp;
+  /** The event as Stripe sent it. */
+  payload: { [key: string]: unknown };
+};
+
+export type BillingEventList = {
+  data: Array<BillingEvent>;
+  hasMore: boolean;
+  nextCursor?: string;
+};
+
+export type BillingEventStatus = "processed" | "ignored" | "failed";
+
+export type BillingSettings = {
+  /**
+   * The Stripe connected account (`acct_…`) every Stripe call of this project and mode is made on.
+   */
+  connectedAccount?: string;
+  /** The platform's share of each payment on the connected account, in percent. */
+  platformFeePercent: number;
+  /** The app's address; default and base for checkout and portal redirect URLs. */
+  siteUrl?: string;
+};
+
+export type BillingSettingsUpdate = {
+  /** A Stripe connected account id; an empty string goes back to the platform account. */
+  connectedAccount?: string;
+  /** Up to two decimals. Applies only with a connected account. */
+  platformFeePercent?: number;
+  /** An absolute `https://` or `http://` URL; an empty string removes it. */
+  siteUrl?: string;
+};
+
+export type CartCheckoutCreate = {
+  items: Array<CartItem>;
+  customerEmail?: string;
+  successUrl: RedirectUrl;
+  cancelUrl: RedirectUrl;
+};
+
+export type CartItem = {
+  /** A price of one of the project's active products. */
+  priceId: string;
+  quantity: number;
+};
+
+export type CheckoutCreate = {
+  tier: TierName;
+  successUrl?: RedirectUrl;
+  cancelUrl?: RedirectUrl;
+};
+
+export type CheckoutSession = {
+  /** The Stripe Checkout Session id. */
+  id: string;
+  /** The hosted checkout page. */
+  url: string;
+};
+
 /** Three-letter ISO currency code, lowercase. */
 export type Currency = string;
 
@@ -64,6 +133,12 @@ export type Customer = {
   createdAt: Timestamp;
 };
 
+export type CustomerBilling = {
+  /** The user's Stripe customer, once they have started a checkout. */
+  stripeCustomerId?: string;
+  subscription?: Subscription;
+};
+
 export type CustomerDetail = {
   userId: string;
   email?: string;
@@ -73,6 +148,7 @@ export type CustomerDetail = {
   usage: Array<MetricUsage>;
   periodStart: Timestamp;
   periodEnd: Timestamp;
+  billing?: CustomerBilling;
 };
 
 export type CustomerList = {
@@ -200,6 +276,35 @@ export type MetricUsage = {
 /** Test or live. The two never see each other's data. */
 export type Mode = "test" | "live";
 
+export type Payment = {
+  /** The Stripe invoice (subscriptions) or Checkout Session (carts) id. */
+  id: string;
+  kind: PaymentKind;
+  userId?: string;
+  customerEmail?: string;
+  /** Amount paid, in the currency's smallest unit. */
+  amount: number;
+  currency: string;
+  paidAt: Timestamp;
+};
+
+export type PaymentKind = "subscription" | "cart";
+
+export type PaymentList = {
+  data: Array<Payment>;
+  hasMore: boolean;
+  nextCursor?: string;
+};
+
+export type PortalCreate = {
+  returnUrl?: RedirectUrl;
+};
+
+export type PortalSession = {
+  /** The hosted customer portal. */
+  url: string;
+};
+
 export type Price = {
   id: string;
   currency: string;
@@ -267,6 +372,11 @@ export type RateLimit = {
   perSeconds: number;
 };
 
+/**
+ * An absolute `https://` or `http://` URL, or a path starting with `/` taken relative to the project's `settings.billing.siteUrl`.
+ */
+export type RedirectUrl = string;
+
 export type SecretKeyRotate = {
   /** How long older secret keys keep working. 0 revokes them at once. */
   expiresInSeconds?: number;
@@ -282,14 +392,45 @@ export type SecretKeyRotated = {
 export type Settings = {
   mode: Mode;
   jwt: JwtSettings;
+  billing: BillingSettings;
   /** Whether the development issuer may mint tokens for this project (test mode only). */
   devIssuerEnabled: boolean;
 };
 
 export type SettingsUpdate = {
   jwt?: JwtSettingsUpdate;
+  billing?: BillingSettingsUpdate;
   devIssuerEnabled?: boolean;
 };
+
+/**
+ * A Stripe event object, as Stripe sends it. Only the fields below are required here; the rest are read as the event type defines them.
+ */
+export type StripeEvent = {
+  id: string;
+  object?: string;
+  type: string;
+  created: number;
+  livemode?: boolean;
+  /** The connected account the event happened on (Connect). */
+  account?: string | null;
+  data: {
+    object: { [key: string]: unknown };
+  };
+};
+
+export type Subscription = {
+  /** The Stripe subscription id. */
+  id: string;
+  status: SubscriptionStatus;
+  tier: TierRef;
+  currentPeriodStart: Timestamp;
+  currentPeriodEnd: Timestamp;
+  cancelAtPeriodEnd: boolean;
+};
+
+/** Stripe's subscription status. */
+export type SubscriptionStatus = "incomplete" | "incomplete_expired" | "trialing" | "active" | "past_due" | "canceled" | "unpaid" | "paused";
 
 export type Tier = {
   id: string;
@@ -370,6 +511,14 @@ export type Usage = {
   enforcement: Enforcement;
   periodStart: Timestamp;
   periodEnd: Timestamp;
+};
+
+export type WebhookReceipt = {
+  /** Always true on success. */
+  received: boolean;
+  eventId: string;
+  /** True when this event id was already received; nothing changed. */
+  duplicate: boolean;
 };
 
 // Operations
@@ -544,7 +693,8 @@ export type TrackUsageResult =
  * Adds `amount` (default 1) to the user's count for `metric` (default `requests`) in the
  * current period, atomically. An increment that would pass a hard limit is refused with
  * `usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
- * reported but not enforced. Periods are calendar months in UTC.
+ * reported but not enforced. Periods are calendar months in UTC, except for a user whose tier
+ * comes from a subscription: their period is the subscription's current billing period.
  *
  * Send an `Idempotency-Key` header to make retries safe: a retried request with the same key
  * and body returns the first result and counts once; the same key with a different body is
@@ -1195,6 +1345,263 @@ export function updateCustomer(options: ClientOptions, params: UpdateCustomerPar
   }) as Promise<UpdateCustomerResult>;
 }
 
+/** The parameters of `createCheckout`. */
+export interface CreateCheckoutParams {
+  /** The JSON request body. */
+  body: CheckoutCreate;
+}
+
+/** Every response `createCheckout` documents, by status. */
+export type CreateCheckoutResult =
+  | ApiResponse<200, CheckoutSession>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<409, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<501, ErrorObject>
+  | ApiResponse<502, ErrorObject>;
+
+/**
+ * Start a subscription checkout
+ *
+ * Creates a Stripe Checkout Session (`mode=subscription`) for a paid tier and returns its
+ * URL; send the user there. The user's plan changes only when Stripe confirms the payment
+ * through a signed webhook, never because of this call.
+ *
+ * The session is created on the project's connected Stripe account when one is set
+ * (`settings.billing.connectedAccount`), with the platform fee applied. The user's Stripe
+ * customer is reused when they have one. `successUrl` and `cancelUrl` default to the
+ * project's `settings.billing.siteUrl`; a URL starting with `/` is taken relative to it.
+ *
+ * `POST /v1/billing/checkout`
+ */
+export function createCheckout(options: ClientOptions, params: CreateCheckoutParams): Promise<CreateCheckoutResult> {
+  return __send(options, {
+    operationId: "createCheckout",
+    method: "POST",
+    path: "/v1/billing/checkout",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: params.body,
+    documented: [200, 400, 401, 403, 409, 422, 500, 501, 502],
+    open: false,
+  }) as Promise<CreateCheckoutResult>;
+}
+
+/** The parameters of `createPortalSession`. */
+export interface CreatePortalSessionParams {
+  /** The JSON request body. */
+  body?: PortalCreate;
+}
+
+/** Every response `createPortalSession` documents, by status. */
+export type CreatePortalSessionResult =
+  | ApiResponse<200, PortalSession>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<409, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<501, ErrorObject>
+  | ApiResponse<502, ErrorObject>;
+
+/**
+ * Open the customer portal
+ *
+ * Creates a Stripe Billing Portal session for the signed-in user, where they can change
+ * their payment method, see invoices or cancel. A user who never started a checkout has no
+ * Stripe customer and gets `no_billing_account`. `returnUrl` defaults to the project's
+ * `settings.billing.siteUrl`.
+ *
+ * `POST /v1/billing/portal`
+ */
+export function createPortalSession(options: ClientOptions, params: CreatePortalSessionParams = {}): Promise<CreatePortalSessionResult> {
+  return __send(options, {
+    operationId: "createPortalSession",
+    method: "POST",
+    path: "/v1/billing/portal",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: params.body,
+    documented: [200, 400, 401, 403, 409, 422, 500, 501, 502],
+    open: false,
+  }) as Promise<CreatePortalSessionResult>;
+}
+
+/** The parameters of `cartCheckout`. */
+export interface CartCheckoutParams {
+  /** The JSON request body. */
+  body: CartCheckoutCreate;
+}
+
+/** Every response `cartCheckout` documents, by status. */
+export type CartCheckoutResult =
+  | ApiResponse<200, CheckoutSession>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<501, ErrorObject>
+  | ApiResponse<502, ErrorObject>;
+
+/**
+ * Guest cart checkout
+ *
+ * Creates a Stripe Checkout Session (`mode=payment`) for a cart of this project's products,
+ * with no account needed. Only prices of the project's active products are accepted, all in
+ * one currency; anything else is refused with `validation_failed` naming the item, and
+ * nothing is created. The completed payment is recorded when Stripe's signed
+ * `checkout.session.completed` webhook arrives.
+ *
+ * `POST /v1/cart/checkout`
+ */
+export function cartCheckout(options: ClientOptions, params: CartCheckoutParams): Promise<CartCheckoutResult> {
+  return __send(options, {
+    operationId: "cartCheckout",
+    method: "POST",
+    path: "/v1/cart/checkout",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: params.body,
+    documented: [200, 400, 401, 403, 422, 500, 501, 502],
+    open: false,
+  }) as Promise<CartCheckoutResult>;
+}
+
+/** The parameters of `receiveStripeWebhook`. */
+export interface ReceiveStripeWebhookParams {
+  /** Stripe's signature header, `t=<unix seconds>,v1=<hex HMAC-SHA256>[,v1=…]`. */
+  stripeSignature: string;
+  /** The JSON request body. */
+  body: StripeEvent;
+}
+
+/** Every response `receiveStripeWebhook` documents, by status. */
+export type ReceiveStripeWebhookResult =
+  | ApiResponse<200, WebhookReceipt>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<501, ErrorObject>;
+
+/**
+ * Receive a Stripe event
+ *
+ * Stripe's webhook endpoint (register it in Stripe with "Listen to events on Connected
+ * accounts" for Connect). The `Stripe-Signature` header (`t=…,v1=…`) must carry an
+ * HMAC-SHA256 of `"{t}.{raw body}"` under one of the server's webhook signing secrets, every
+ * `v1` against every secret, with `t` within 300 seconds of the server's clock; anything
+ * else is refused with `invalid_signature` and changes nothing.
+ *
+ * Each event is applied once: the event id is recorded in the same transaction as its
+ * effect, so a replay or a concurrent duplicate answers `duplicate: true` and changes
+ * nothing. Events are routed to a project by their `account` (Connect) or by the Stripe
+ * customer or session they name; an event about a subscription older than what is already
+ * stored never overwrites it. Handled: `checkout.session.completed`,
+ * `customer.subscription.created`, `customer.subscription.updated`,
+ * `customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`; other events
+ * are logged and ignored.
+ *
+ * `POST /v1/webhooks/stripe`
+ */
+export function receiveStripeWebhook(options: ClientOptions, params: ReceiveStripeWebhookParams): Promise<ReceiveStripeWebhookResult> {
+  return __send(options, {
+    operationId: "receiveStripeWebhook",
+    method: "POST",
+    path: "/v1/webhooks/stripe",
+    pathParams: {},
+    query: {},
+    headers: { "Stripe-Signature": params.stripeSignature },
+    body: params.body,
+    documented: [200, 400, 500, 501],
+    open: false,
+  }) as Promise<ReceiveStripeWebhookResult>;
+}
+
+/** The parameters of `listBillingEvents`. */
+export interface ListBillingEventsParams {
+  /** Page size. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  startingAfter?: string;
+}
+
+/** Every response `listBillingEvents` documents, by status. */
+export type ListBillingEventsResult =
+  | ApiResponse<200, BillingEventList>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * List webhook events
+ *
+ * The Stripe events routed to this project and mode, newest first, with what became of
+ * each: `processed` (applied), `ignored` (not a handled type, or older than stored state)
+ * or `failed`.
+ *
+ * `GET /v1/billing/events`
+ */
+export function listBillingEvents(options: ClientOptions, params: ListBillingEventsParams = {}): Promise<ListBillingEventsResult> {
+  return __send(options, {
+    operationId: "listBillingEvents",
+    method: "GET",
+    path: "/v1/billing/events",
+    pathParams: {},
+    query: { "limit": params.limit, "startingAfter": params.startingAfter },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 500],
+    open: false,
+  }) as Promise<ListBillingEventsResult>;
+}
+
+/** The parameters of `listPayments`. */
+export interface ListPaymentsParams {
+  /** Page size. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  startingAfter?: string;
+}
+
+/** Every response `listPayments` documents, by status. */
+export type ListPaymentsResult =
+  | ApiResponse<200, PaymentList>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * List payments
+ *
+ * Money received, newest first: paid subscription invoices (`invoice.paid`) and completed
+ * cart checkouts (`checkout.session.completed` in payment mode). Amounts are in the
+ * currency's smallest unit.
+ *
+ * `GET /v1/billing/payments`
+ */
+export function listPayments(options: ClientOptions, params: ListPaymentsParams = {}): Promise<ListPaymentsResult> {
+  return __send(options, {
+    operationId: "listPayments",
+    method: "GET",
+    path: "/v1/billing/payments",
+    pathParams: {},
+    query: { "limit": params.limit, "startingAfter": params.startingAfter },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 500],
+    open: false,
+  }) as Promise<ListPaymentsResult>;
+}
+
 /** Every response `listApiKeys` documents, by status. */
 export type ListApiKeysResult =
   | ApiResponse<200, ApiKeyList>
@@ -1301,6 +1708,7 @@ export type UpdateSettingsResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
+  | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
@@ -1310,6 +1718,13 @@ export type UpdateSettingsResult =
  * Changes the settings of the calling key's project and mode. Absent fields are left as they
  * are. `jwt.jwksUrl` defaults to `<issuer>/.well-known/jwks.json`, which is where Clerk
  * publishes its keys. `devIssuerEnabled` can only be true in test mode.
+ *
+ * `billing.connectedAccount` puts every Stripe call of this project and mode on that
+ * connected account (Connect direct charges) and routes its Connect webhook events here; one
+ * account serves one project per mode, so a taken account is refused with `already_exists`.
+ * `billing.platformFeePercent` is the platform's fee on payments made on the connected
+ * account. `billing.siteUrl` is the default and the base for checkout and portal redirect
+ * URLs. An empty string removes the account or the site URL.
  *
  * `PATCH /v1/settings`
  */
@@ -1322,7 +1737,7 @@ export function updateSettings(options: ClientOptions, params: UpdateSettingsPar
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 422, 500],
+    documented: [200, 400, 401, 403, 409, 422, 500],
     open: false,
   }) as Promise<UpdateSettingsResult>;
 }

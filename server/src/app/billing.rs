@@ -1,0 +1,575 @@
+//! Billing through Stripe: subscription checkout, the customer portal and guest cart checkout
+//! (outbound, through async-stripe), and the plan a user is on. Webhooks are in `webhooks`.
+//!
+//! Every Stripe call of a tenant carries its connected account (`Stripe-Account`) when it has
+//! one, and an idempotency key derived from what it creates, so a retried or concurrent request
+//! never makes a second Stripe object. Plans never change here: only verified webhooks (or a
+//! secret-key override) do that.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+use stripe::{AccountId, IdempotencyKey, RequestStrategy, StripeRequest};
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionSubscriptionData,
+};
+use stripe_client_core::CustomizableStripeRequest;
+use stripe_core::customer::CreateCustomer;
+use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
+use stripe_product::product::CreateProduct;
+use stripe_shared::CheckoutSessionMode;
+
+use super::{App, AppError, AppResult, Period, UserContext};
+use crate::config::Secret;
+use crate::store::billing::BillingSettingsRow;
+use crate::store::tiers::{TierPriceRule, TierRow};
+use crate::store::{CustomerRow, Mode, SubscriptionRow, Tenant};
+
+/// The Stripe clients of the two modes and the webhook signing secrets.
+pub struct Payments {
+    /// Test-mode client: real Stripe with a `sk_test_…` key, or the local emulator.
+    test: Option<stripe::Client>,
+    /// Live-mode client; `None` means billing answers `not_supported` in live mode.
+    live: Option<stripe::Client>,
+    /// Every secret a webhook signature may be made with (several during a rotation).
+    pub(super) webhook_secrets: Vec<Secret>,
+}
+
+impl Payments {
+    /// No Stripe at all: billing answers `not_supported`.
+    pub fn none() -> Payments {
+        Payments {
+            test: None,
+            live: None,
+            webhook_secrets: Vec::new(),
+        }
+    }
+
+    /// Stripe clients at `api_base` for the keys given (`sk_test_…` / `sk_live_…`).
+    pub fn new(
+        api_base: &str,
+        test_key: Option<&Secret>,
+        live_key: Option<&Secret>,
+        webhook_secrets: Vec<Secret>,
+    ) -> anyhow::Result<Payments> {
+        let base = format!("{}/", api_base.trim_end_matches('/'));
+        let client =
+            |key: Option<&Secret>, prefix: &str| -> anyhow::Result<Option<stripe::Client>> {
+                let Some(key) = key else { return Ok(None) };
+                anyhow::ensure!(
+                    key.expose().starts_with(prefix)
+                        || key.expose().starts_with(&prefix.replacen("sk_", "rk_", 1)),
+                    "the Stripe key for this mode must start with {prefix}"
+                );
+                Ok(Some(
+                    stripe::ClientBuilder::new(key.expose())
+                        .url(base.clone())
+                        .build()
+                        .map_err(|e| anyhow::anyhow!("Stripe client: {e}"))?,
+                ))
+            };
+        Ok(Payments {
+            test: client(test_key, "sk_test_")?,
+            live: client(live_key, "sk_live_")?,
+            webhook_secrets,
+        })
+    }
+
+    /// Replaces the live-mode client: real Stripe at `api_base` with an `sk_live_…` key.
+    pub fn with_live(mut self, api_base: &str, key: &Secret) -> anyhow::Result<Payments> {
+        self.live = Payments::new(api_base, None, Some(key), Vec::new())?.live;
+        Ok(self)
+    }
+
+    fn client(&self, mode: Mode) -> AppResult<&stripe::Client> {
+        match mode {
+            Mode::Test => self.test.as_ref(),
+            Mode::Live => self.live.as_ref(),
+        }
+        .ok_or_else(|| {
+            AppError::NotSupported(format!(
+                "Billing is not configured for {} mode on this server.",
+                mode.as_str()
+            ))
+        })
+    }
+}
+
+/// A created Checkout Session.
+#[derive(Debug, Clone)]
+pub struct CheckoutLink {
+    pub id: String,
+    pub url: String,
+}
+
+/// The plan a user is on now, and the period their usage counts in.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub tier: TierRow,
+    pub period: Period,
+    /// The subscription that sets the tier, or the newest one for display.
+    pub subscription: Option<SubscriptionRow>,
+}
+
+/// Metadata that names a tenant and user on Stripe objects.
+const META_PROJECT: &str = "dream_project";
+const META_MODE: &str = "dream_mode";
+const META_USER: &str = "dream_user";
+const META_TIER: &str = "dream_tier";
+const META_KIND: &str = "dream_kind";
+
+/// A Stripe idempotency key from the parts that identify what a call creates.
+fn idempotency(parts: &[&str]) -> RequestStrategy {
+    let digest = hex::encode(Sha256::digest(parts.join("\u{1f}").as_bytes()));
+    RequestStrategy::Idempotent(
+        IdempotencyKey::new(format!("dream-{digest}")).expect("a hex digest is a valid key"),
+    )
+}
+
+/// The request, on the tenant's connected account when it has one.
+fn on_account<T>(
+    request: CustomizableStripeRequest<T>,
+    account: &str,
+) -> CustomizableStripeRequest<T> {
+    if account.is_empty() {
+        request
+    } else {
+        request.account_id(AccountId::from(account.to_string()))
+    }
+}
+
+fn provider(e: stripe::StripeError) -> AppError {
+    AppError::PaymentProvider(anyhow::anyhow!("{e}"))
+}
+
+/// Resolves a redirect URL: absolute `http(s)` as given, a path against the site URL, or the
+/// site URL itself when none is given.
+fn redirect_url(given: Option<&str>, site: Option<&str>, param: &str) -> AppResult<String> {
+    let site = site.and_then(|s| url::Url::parse(s).ok());
+    match given {
+        None => site.map(|s| s.to_string()).ok_or_else(|| {
+            AppError::validation(
+                param,
+                format!("Send {param}, or set settings.billing.siteUrl to use as the default."),
+            )
+        }),
+        Some(path) if path.starts_with('/') && !path.starts_with("//") => match site {
+            Some(site) => Ok(format!("{}{path}", site.origin().ascii_serialization())),
+            None => Err(AppError::validation(
+                param,
+                format!(
+                    "{param} is a path; set settings.billing.siteUrl to resolve it, or send an absolute URL."
+                ),
+            )),
+        },
+        Some(absolute) => match url::Url::parse(absolute) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                Ok(absolute.to_string())
+            }
+            _ => Err(AppError::validation(
+                param,
+                format!(
+                    "{param} must be an absolute http:// or https:// URL, or a path starting with /."
+                ),
+            )),
+        },
+    }
+}
+
+impl App {
+    /// The user's tier and usage period: a hand-set override, else the tier of a live
+    /// subscription (usage counted per subscription period), else the default tier (calendar
+    /// months).
+    pub(super) async fn plan_of(
+        &self,
+        tenant: &Tenant,
+        customer: &CustomerRow,
+        at: i64,
+    ) -> AppResult<Plan> {
+        let subscription = self
+            .store
+            .subscription_latest(tenant, &customer.user_id)
+            .await?;
+        if let Some(id) = customer.tier_override_id.as_deref()
+            && let Some(tier) = self.store.tier_get(tenant, id).await?
+        {
+            return Ok(Plan {
+                tier,
+                period: Period::containing(at),
+                subscription,
+            });
+        }
+        if let Some(sub) = subscription.as_ref().filter(|s| s.grants_tier())
+            && let Some(tier) = self.store.tier_get(tenant, &sub.tier_id).await?
+        {
+            return Ok(Plan {
+                tier,
+                period: Period::subscription(sub.period_start, sub.period_end),
+                subscription,
+            });
+        }
+        let tier = self.store.tier_default(tenant).await?.ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier"))
+        })?;
+        Ok(Plan {
+            tier,
+            period: Period::containing(at),
+            subscription,
+        })
+    }
+
+    /// A Checkout Session for `tier_name`, on the user's Stripe customer.
+    pub async fn checkout_create(
+        &self,
+        ctx: &UserContext,
+        tier_name: &str,
+        success_url: Option<&str>,
+        cancel_url: Option<&str>,
+    ) -> AppResult<CheckoutLink> {
+        let tenant = &ctx.tenant;
+        let client = self.payments.client(tenant.mode)?;
+        let settings = self.store.billing_settings_get(tenant).await?;
+        let success_url = redirect_url(success_url, settings.site_url.as_deref(), "successUrl")?;
+        let cancel_url = redirect_url(cancel_url, settings.site_url.as_deref(), "cancelUrl")?;
+        let tier = self
+            .store
+            .tier_by_name(tenant, tier_name)
+            .await?
+            .filter(|t| t.active)
+            .ok_or_else(|| {
+                AppError::validation("tier", format!("No active tier named {tier_name}."))
+            })?;
+        let Some(price) = tier.price.clone() else {
+            return Err(AppError::validation(
+                "tier",
+                format!("The tier {tier_name} has no price; only paid tiers can be bought."),
+            ));
+        };
+        let now = super::now();
+        let customer = self
+            .store
+            .customer_upsert(tenant, &ctx.user.user_id, ctx.user.email.as_deref(), now)
+            .await?;
+        let plan = self.plan_of(tenant, &customer, now).await?;
+        if let Some(sub) = plan.subscription.filter(|s| s.grants_tier()) {
+            return Err(AppError::SubscriptionExists(sub.id));
+        }
+        let account = settings.stripe_account.clone().unwrap_or_default();
+        let stripe_price = self
+            .tier_stripe_price(client, tenant, &tier, &price, &account)
+            .await?;
+        let stripe_customer = self.stripe_customer(client, ctx, &account).await?;
+
+        let metadata = HashMap::from([
+            (META_PROJECT.to_string(), tenant.project_id.clone()),
+            (META_MODE.to_string(), tenant.mode.as_str().to_string()),
+            (META_USER.to_string(), ctx.user.user_id.clone()),
+            (META_TIER.to_string(), tier.id.clone()),
+        ]);
+        let mut line = CreateCheckoutSessionLineItems::new();
+        line.price = Some(stripe_price);
+        line.quantity = Some(1);
+        let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
+        subscription_data.metadata = Some(metadata.clone());
+        if !account.is_empty() && settings.platform_fee_bps > 0 {
+            subscription_data.application_fee_percent =
+                Some(settings.platform_fee_bps as f64 / 100.0);
+        }
+        let session = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Subscription)
+            .customer(stripe_customer)
+            .line_items(vec![line])
+            .success_url(success_url)
+            .cancel_url(cancel_url)
+            .client_reference_id(ctx.user.user_id.clone())
+            .metadata(metadata)
+            .subscription_data(subscription_data)
+            .customize();
+        let session = on_account(session, &account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        Ok(CheckoutLink {
+            id: session.id.to_string(),
+            url: session.url.unwrap_or_default(),
+        })
+    }
+
+    /// A Billing Portal session for the user's Stripe customer.
+    pub async fn portal_create(
+        &self,
+        ctx: &UserContext,
+        return_url: Option<&str>,
+    ) -> AppResult<String> {
+        let tenant = &ctx.tenant;
+        let client = self.payments.client(tenant.mode)?;
+        let settings = self.store.billing_settings_get(tenant).await?;
+        let return_url = redirect_url(return_url, settings.site_url.as_deref(), "returnUrl")?;
+        let account = settings.stripe_account.unwrap_or_default();
+        let customer = self
+            .store
+            .customer_stripe_id(tenant, &ctx.user.user_id, &account)
+            .await?
+            .ok_or(AppError::NoBillingAccount)?;
+        let session = CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url)
+            .customize();
+        let session = on_account(session, &account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        Ok(session.url)
+    }
+
+    /// A payment-mode Checkout Session for a cart of the tenant's active products.
+    pub async fn cart_checkout(
+        &self,
+        tenant: &Tenant,
+        items: &[(String, i64)],
+        customer_email: Option<&str>,
+        success_url: &str,
+        cancel_url: &str,
+    ) -> AppResult<CheckoutLink> {
+        let client = self.payments.client(tenant.mode)?;
+        let settings = self.store.billing_settings_get(tenant).await?;
+        let success_url = redirect_url(
+            Some(success_url),
+            settings.site_url.as_deref(),
+            "successUrl",
+        )?;
+        let cancel_url = redirect_url(Some(cancel_url), settings.site_url.as_deref(), "cancelUrl")?;
+        // Every item is checked before anything is created on Stripe.
+        let mut lines = Vec::new();
+        let mut currency: Option<String> = None;
+        let mut total = 0i64;
+        for (i, (price_id, quantity)) in items.iter().enumerate() {
+            let param = format!("items[{i}].priceId");
+            if items[..i].iter().any(|(earlier, _)| earlier == price_id) {
+                return Err(AppError::validation(
+                    param,
+                    format!(
+                        "The price {price_id} is listed twice; send it once with the total quantity."
+                    ),
+                ));
+            }
+            let (product, price) = self
+                .store
+                .price_find(tenant, price_id)
+                .await?
+                .filter(|(product, _)| product.active)
+                .ok_or_else(|| {
+                    AppError::validation(
+                        &param,
+                        format!("No price {price_id} on an active product of this project."),
+                    )
+                })?;
+            if currency.as_ref().is_some_and(|c| *c != price.currency) {
+                return Err(AppError::validation(
+                    param,
+                    "Every item of a cart must be priced in the same currency.",
+                ));
+            }
+            currency = Some(price.currency.clone());
+            total = total.saturating_add(price.unit_amount.saturating_mul(*quantity));
+            lines.push((product, price, *quantity));
+        }
+        let account = settings.stripe_account.clone().unwrap_or_default();
+        let mut line_items = Vec::new();
+        for (product, price, quantity) in &lines {
+            let stripe_price = self
+                .price_stripe(client, tenant, product, price, &account)
+                .await?;
+            let mut line = CreateCheckoutSessionLineItems::new();
+            line.price = Some(stripe_price);
+            line.quantity = Some(*quantity as u64);
+            line_items.push(line);
+        }
+        let metadata = HashMap::from([
+            (META_PROJECT.to_string(), tenant.project_id.clone()),
+            (META_MODE.to_string(), tenant.mode.as_str().to_string()),
+            (META_KIND.to_string(), "cart".to_string()),
+        ]);
+        let mut session = CreateCheckoutSession::new()
+            .mode(CheckoutSessionMode::Payment)
+            .line_items(line_items)
+            .success_url(success_url)
+            .cancel_url(cancel_url)
+            .metadata(metadata);
+        if let Some(email) = customer_email {
+            session = session.customer_email(email);
+        }
+        if !account.is_empty() && settings.platform_fee_bps > 0 {
+            let mut intent = CreateCheckoutSessionPaymentIntentData::new();
+            intent.application_fee_amount =
+                Some(total.saturating_mul(settings.platform_fee_bps) / 10_000);
+            session = session.payment_intent_data(intent);
+        }
+        let session = on_account(session.customize(), &account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        Ok(CheckoutLink {
+            id: session.id.to_string(),
+            url: session.url.unwrap_or_default(),
+        })
+    }
+
+    /// The Stripe price of a tier's current price on `account`, created on first use.
+    async fn tier_stripe_price(
+        &self,
+        client: &stripe::Client,
+        tenant: &Tenant,
+        tier: &TierRow,
+        price: &TierPriceRule,
+        account: &str,
+    ) -> AppResult<String> {
+        let amount = price.unit_amount.to_string();
+        let key = [account, &price.currency, &amount, &price.interval].join("|");
+        if let Some(id) = self.store.tier_stripe_price(tenant, &tier.id, &key).await? {
+            return Ok(id);
+        }
+        let product = CreateProduct::new(tier.display_name.clone())
+            .metadata(HashMap::from([
+                (META_PROJECT.to_string(), tenant.project_id.clone()),
+                (META_TIER.to_string(), tier.id.clone()),
+            ]))
+            .customize()
+            .request_strategy(idempotency(&["tier-product", &tier.id, account]));
+        let product = on_account(product, account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        let interval = match price.interval.as_str() {
+            "year" => CreatePriceRecurringInterval::Year,
+            _ => CreatePriceRecurringInterval::Month,
+        };
+        let created = CreatePrice::new(currency(&price.currency)?)
+            .product(product.id.as_str())
+            .unit_amount(price.unit_amount)
+            .recurring(CreatePriceRecurring::new(interval))
+            .metadata(HashMap::from([(META_TIER.to_string(), tier.id.clone())]))
+            .customize()
+            .request_strategy(idempotency(&["tier-price", &tier.id, &key]));
+        let created = on_account(created, account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        self.store
+            .tier_stripe_price_set(tenant, &tier.id, &key, created.id.as_str())
+            .await?;
+        Ok(created.id.to_string())
+    }
+
+    /// The Stripe price of a catalogue price on `account`, created on first use.
+    async fn price_stripe(
+        &self,
+        client: &stripe::Client,
+        tenant: &Tenant,
+        product: &crate::store::ProductRow,
+        price: &crate::store::PriceRow,
+        account: &str,
+    ) -> AppResult<String> {
+        if let Some(id) = self.store.price_stripe_id(&price.id, account).await? {
+            return Ok(id);
+        }
+        let created_product = CreateProduct::new(product.name.clone())
+            .metadata(HashMap::from([
+                (META_PROJECT.to_string(), tenant.project_id.clone()),
+                ("dream_product".to_string(), product.id.clone()),
+            ]))
+            .customize()
+            .request_strategy(idempotency(&["product", &product.id, account]));
+        let created_product = on_account(created_product, account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        let created = CreatePrice::new(currency(&price.currency)?)
+            .product(created_product.id.as_str())
+            .unit_amount(price.unit_amount)
+            .metadata(HashMap::from([(
+                "dream_price".to_string(),
+                price.id.clone(),
+            )]))
+            .customize()
+            .request_strategy(idempotency(&["price", &price.id, account]));
+        let created = on_account(created, account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        self.store
+            .price_stripe_set(&price.id, account, created.id.as_str())
+            .await?;
+        Ok(created.id.to_string())
+    }
+
+    /// The user's Stripe customer on `account`, created (once) on first checkout.
+    async fn stripe_customer(
+        &self,
+        client: &stripe::Client,
+        ctx: &UserContext,
+        account: &str,
+    ) -> AppResult<String> {
+        let tenant = &ctx.tenant;
+        if let Some(id) = self
+            .store
+            .customer_stripe_id(tenant, &ctx.user.user_id, account)
+            .await?
+        {
+            return Ok(id);
+        }
+        let mut create = CreateCustomer::new().metadata(HashMap::from([
+            (META_PROJECT.to_string(), tenant.project_id.clone()),
+            (META_MODE.to_string(), tenant.mode.as_str().to_string()),
+            (META_USER.to_string(), ctx.user.user_id.clone()),
+        ]));
+        if let Some(email) = &ctx.user.email {
+            create = create.email(email.clone());
+        }
+        let create = create.customize().request_strategy(idempotency(&[
+            "customer",
+            &tenant.project_id,
+            tenant.mode.as_str(),
+            &ctx.user.user_id,
+            account,
+        ]));
+        let customer = on_account(create, account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        self.store
+            .customer_stripe_set(tenant, &ctx.user.user_id, customer.id.as_str(), account)
+            .await?;
+        Ok(customer.id.to_string())
+    }
+
+    pub async fn billing_settings_get(&self, tenant: &Tenant) -> AppResult<BillingSettingsRow> {
+        Ok(self.store.billing_settings_get(tenant).await?)
+    }
+
+    /// Stores billing settings; a connected account another project uses is refused.
+    pub async fn billing_settings_put(
+        &self,
+        tenant: &Tenant,
+        settings: &BillingSettingsRow,
+    ) -> AppResult<()> {
+        match self.store.billing_settings_put(tenant, settings).await {
+            Err(crate::store::StoreError::Conflict(_)) => Err(AppError::AlreadyExists {
+                message: "Another project already uses this connected account in this mode.".into(),
+                param: "billing.connectedAccount",
+            }),
+            other => Ok(other?),
+        }
+    }
+}
+
+fn currency(code: &str) -> AppResult<stripe_types::Currency> {
+    code.parse().map_err(|_| {
+        AppError::validation(
+            "currency",
+            format!("Stripe does not know the currency {code}."),
+        )
+    })
+}

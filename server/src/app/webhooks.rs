@@ -1,0 +1,333 @@
+//! Stripe's webhooks: verify the signature against every configured secret, route the event
+//! to its tenant, and apply it exactly once.
+//!
+//! Routing: an event carrying `account` (Connect) belongs to the project whose settings name
+//! that account. Within it — or across the mode's tenants for the platform account — the
+//! Stripe customer decides (the server creates each user's customer before their first
+//! checkout, so customers are known before any subscription event), and a Checkout Session
+//! names its tenant in its metadata.
+
+use stripe_shared::{CheckoutSessionMode, SubscriptionStatus};
+use stripe_webhook::{EventObject, Webhook, WebhookError};
+
+use super::{App, AppError, AppResult, now};
+use crate::store::billing::{Applied, Effect, NewEvent, PaymentRow};
+use crate::store::{Mode, SubscriptionRow, Tenant};
+
+/// What the webhook endpoint answers.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub event_id: String,
+    pub duplicate: bool,
+}
+
+/// An event's routing and effects, before they are applied.
+#[derive(Default)]
+struct Outcome {
+    tenant: Option<Tenant>,
+    user_id: Option<String>,
+    effects: Vec<Effect>,
+    handled: bool,
+    note: Option<String>,
+}
+
+fn expandable_id<T: stripe_types::Object>(e: &stripe_types::Expandable<T>) -> String
+where
+    T::Id: std::fmt::Display,
+{
+    e.id().to_string()
+}
+
+impl App {
+    /// Verifies and applies one webhook delivery.
+    pub async fn webhook_receive(&self, payload: &str, signature: &str) -> AppResult<Receipt> {
+        let secrets = &self.payments.webhook_secrets;
+        if secrets.is_empty() {
+            return Err(AppError::NotSupported(
+                "This server has no Stripe webhook signing secret configured.".into(),
+            ));
+        }
+        let mut parsed = None;
+        for secret in secrets {
+            match Webhook::construct_event(payload, signature, secret.expose()) {
+                Ok(event) => {
+                    parsed = Some(Ok(event));
+                    break;
+                }
+                Err(
+                    WebhookError::BadSignature | WebhookError::BadKey | WebhookError::BadHeader(_),
+                ) => {}
+                // The signature matched this secret (it is checked first), but the event is
+                // too old or could not be read.
+                Err(WebhookError::BadTimestamp(t)) => {
+                    return Err(AppError::InvalidSignature(format!(
+                        "the timestamp {t} is more than 300 seconds from the server's clock"
+                    )));
+                }
+                Err(other) => {
+                    parsed = Some(Err(other.to_string()));
+                    break;
+                }
+            }
+        }
+        let raw: serde_json::Value = serde_json::from_str(payload)
+            .map_err(|e| AppError::validation("body", format!("The body is not JSON: {e}")))?;
+        let event = match parsed {
+            None => {
+                return Err(AppError::InvalidSignature(
+                    "no v1 signature matches any of the server's signing secrets".into(),
+                ));
+            }
+            Some(Ok(event)) => event,
+            Some(Err(reason)) => {
+                // Signed by Stripe, yet unreadable: keep it visible in the log, and do not make
+                // Stripe retry something that can never succeed.
+                let id = raw["id"].as_str().unwrap_or_default().to_string();
+                let kind = raw["type"].as_str().unwrap_or_default().to_string();
+                let received = now();
+                let applied = self
+                    .store
+                    .stripe_event_apply(
+                        &NewEvent {
+                            id: &id,
+                            kind: &kind,
+                            tenant: None,
+                            user_id: None,
+                            created: raw["created"].as_i64().unwrap_or(received),
+                            received_at: received,
+                            seq: chrono::Utc::now().timestamp_micros(),
+                            payload,
+                            handled: false,
+                            note: None,
+                            failure: Some(format!("The event could not be read: {reason}")),
+                        },
+                        &[],
+                    )
+                    .await?;
+                tracing::warn!(event = %id, %reason, "a signed Stripe event could not be read");
+                return Ok(Receipt {
+                    event_id: id,
+                    duplicate: applied == Applied::Duplicate,
+                });
+            }
+        };
+
+        let mode = if event.livemode {
+            Mode::Live
+        } else {
+            Mode::Test
+        };
+        let outcome = self.route(&event, mode).await?;
+        let id = event.id.to_string();
+        let kind = event.type_.to_string();
+        let applied = self
+            .store
+            .stripe_event_apply(
+                &NewEvent {
+                    id: &id,
+                    kind: &kind,
+                    tenant: outcome.tenant.as_ref(),
+                    user_id: outcome.user_id.as_deref(),
+                    created: event.created,
+                    received_at: now(),
+                    seq: chrono::Utc::now().timestamp_micros(),
+                    payload,
+                    handled: outcome.handled,
+                    note: outcome.note,
+                    failure: None,
+                },
+                &outcome.effects,
+            )
+            .await?;
+        Ok(Receipt {
+            event_id: id,
+            duplicate: applied == Applied::Duplicate,
+        })
+    }
+
+    /// Finds the event's tenant and user and what it changes.
+    async fn route(&self, event: &stripe_webhook::Event, mode: Mode) -> AppResult<Outcome> {
+        // A Connect event belongs to the project that connected the account, or to nobody.
+        let account_tenant = match &event.account {
+            Some(account) => match self.store.tenant_by_stripe_account(mode, account).await? {
+                Some(tenant) => Some(tenant),
+                None => return Ok(Outcome::default()),
+            },
+            None => None,
+        };
+        let account = event.account.clone().unwrap_or_default();
+        let project = account_tenant.as_ref().map(|t| t.project_id.as_str());
+        let by_customer = |customer: Option<String>| async move {
+            match customer {
+                Some(c) => self.store.customer_by_stripe_id(mode, project, &c).await,
+                None => Ok(None),
+            }
+        };
+
+        let mut outcome = Outcome {
+            handled: true,
+            ..Outcome::default()
+        };
+        match &event.data.object {
+            EventObject::CheckoutSessionCompleted(session) => {
+                let meta = session.metadata.clone().unwrap_or_default();
+                // The connected account decides; metadata names the tenant on the platform
+                // account, and must agree with the account when both are there.
+                let tenant = match (meta.get("dream_project"), account_tenant.clone()) {
+                    (Some(p), Some(t)) => (*p == t.project_id).then_some(t),
+                    (None, Some(t)) => Some(t),
+                    (Some(p), None) => Some(Tenant {
+                        project_id: p.clone(),
+                        mode,
+                    }),
+                    (None, None) => None,
+                };
+                let Some(tenant) = tenant else {
+                    return Ok(Outcome::default());
+                };
+                if meta.get("dream_mode").is_some_and(|m| m != mode.as_str()) {
+                    return Ok(Outcome::default());
+                }
+                outcome.tenant = Some(tenant);
+                match session.mode {
+                    CheckoutSessionMode::Subscription => {
+                        let user = session
+                            .client_reference_id
+                            .clone()
+                            .or_else(|| meta.get("dream_user").cloned());
+                        if let (Some(user), Some(customer)) = (&user, &session.customer) {
+                            outcome.effects.push(Effect::LinkCustomer {
+                                user_id: user.clone(),
+                                stripe_customer_id: expandable_id(customer),
+                                stripe_account: account.clone(),
+                            });
+                        }
+                        outcome.user_id = user;
+                        outcome.note = Some("Subscription checkout completed.".into());
+                    }
+                    CheckoutSessionMode::Payment => {
+                        let email = session
+                            .customer_details
+                            .as_ref()
+                            .and_then(|d| d.email.clone())
+                            .or_else(|| session.customer_email.clone());
+                        let amount = session.amount_total.unwrap_or(0);
+                        let currency = session
+                            .currency
+                            .as_ref()
+                            .map(|c| c.to_string())
+                            .unwrap_or_default();
+                        outcome.note = Some(format!("Cart paid: {amount} {currency}."));
+                        outcome.effects.push(Effect::Payment(PaymentRow {
+                            id: session.id.to_string(),
+                            kind: "cart".into(),
+                            user_id: None,
+                            customer_email: email,
+                            amount,
+                            currency,
+                            paid_at: event.created,
+                        }));
+                    }
+                    _ => outcome.handled = false,
+                }
+            }
+            EventObject::CustomerSubscriptionCreated(sub)
+            | EventObject::CustomerSubscriptionUpdated(sub)
+            | EventObject::CustomerSubscriptionDeleted(sub) => {
+                let Some((tenant, user)) = by_customer(Some(expandable_id(&sub.customer))).await?
+                else {
+                    return Ok(Outcome::default());
+                };
+                let deleted = matches!(
+                    event.data.object,
+                    EventObject::CustomerSubscriptionDeleted(_)
+                );
+                let Some(tier_id) = self.subscription_tier(&tenant, sub).await? else {
+                    outcome.tenant = Some(tenant);
+                    outcome.user_id = Some(user);
+                    outcome.handled = false;
+                    return Ok(outcome);
+                };
+                let item = sub.items.data.first();
+                let status = if deleted {
+                    "canceled".to_string()
+                } else {
+                    status_str(&sub.status)
+                };
+                outcome.note = Some(format!("Subscription {} is {status}.", sub.id));
+                outcome.effects.push(Effect::Subscription(SubscriptionRow {
+                    id: sub.id.to_string(),
+                    user_id: user.clone(),
+                    tier_id,
+                    status,
+                    period_start: item.map_or(event.created, |i| i.current_period_start),
+                    period_end: item.map_or(event.created, |i| i.current_period_end),
+                    cancel_at_period_end: sub.cancel_at_period_end,
+                    event_created: event.created,
+                }));
+                outcome.tenant = Some(tenant);
+                outcome.user_id = Some(user);
+            }
+            EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentFailed(invoice) => {
+                let customer = invoice.customer.as_ref().map(expandable_id);
+                let Some((tenant, user)) = by_customer(customer).await? else {
+                    return Ok(Outcome::default());
+                };
+                let id = invoice
+                    .id
+                    .as_ref()
+                    .map(|i| i.to_string())
+                    .unwrap_or_default();
+                let currency = invoice.currency.to_string();
+                if matches!(event.data.object, EventObject::InvoicePaid(_)) {
+                    outcome.note = Some(format!(
+                        "Invoice {id} paid: {} {currency}.",
+                        invoice.amount_paid
+                    ));
+                    outcome.effects.push(Effect::Payment(PaymentRow {
+                        id,
+                        kind: "subscription".into(),
+                        user_id: Some(user.clone()),
+                        customer_email: invoice.customer_email.clone(),
+                        amount: invoice.amount_paid,
+                        currency,
+                        paid_at: invoice.status_transitions.paid_at.unwrap_or(event.created),
+                    }));
+                } else {
+                    outcome.note = Some(format!(
+                        "Payment of invoice {id} failed ({} {currency} due); Stripe retries it.",
+                        invoice.amount_due
+                    ));
+                }
+                outcome.tenant = Some(tenant);
+                outcome.user_id = Some(user);
+            }
+            _ => {
+                outcome.handled = false;
+                outcome.tenant = account_tenant;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The tier a subscription buys: named in its metadata, else found by its Stripe price.
+    async fn subscription_tier(
+        &self,
+        tenant: &Tenant,
+        sub: &stripe_shared::Subscription,
+    ) -> AppResult<Option<String>> {
+        if let Some(id) = sub.metadata.get("dream_tier")
+            && self.store.tier_get(tenant, id).await?.is_some()
+        {
+            return Ok(Some(id.clone()));
+        }
+        let Some(price) = sub.items.data.first().map(|i| i.price.id.to_string()) else {
+            return Ok(None);
+        };
+        Ok(self.store.tier_by_stripe_price(tenant, &price).await?)
+    }
+}
+
+fn status_str(status: &SubscriptionStatus) -> String {
+    status.as_str().to_string()
+}

@@ -1,0 +1,586 @@
+//! Billing: a tenant's Stripe settings, the Stripe objects its tiers, prices and customers map
+//! to, subscriptions, payments, and the webhook event log.
+//!
+//! A webhook event is applied by [`Store::stripe_event_apply`]: the event row and every effect
+//! commit in one transaction, and the event's primary key makes a replay — sequential or
+//! concurrent — a no-op.
+
+use sqlx::Row;
+
+use super::{Mode, Store, StoreError, StoreResult, Tenant, flag};
+
+/// A tenant's Stripe settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillingSettingsRow {
+    /// The connected account every Stripe call is made on; `None` for the platform account.
+    pub stripe_account: Option<String>,
+    /// The platform's fee in basis points (1/100 of a percent).
+    pub platform_fee_bps: i64,
+    /// The app's address: default and base for redirect URLs.
+    pub site_url: Option<String>,
+}
+
+/// A Stripe subscription as the tenant last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub id: String,
+    pub user_id: String,
+    pub tier_id: String,
+    pub status: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub cancel_at_period_end: bool,
+    /// The `created` time of the newest event applied.
+    pub event_created: i64,
+}
+
+impl SubscriptionRow {
+    /// Whether the subscription still grants its tier: Stripe keeps a past-due subscription
+    /// alive while it retries the payment.
+    pub fn grants_tier(&self) -> bool {
+        matches!(self.status.as_str(), "active" | "trialing" | "past_due")
+    }
+}
+
+/// Money received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub id: String,
+    /// `subscription` or `cart`.
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub paid_at: i64,
+}
+
+/// One row of the event log.
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub message: Option<String>,
+    pub user_id: Option<String>,
+    pub created: i64,
+    pub received_at: i64,
+    pub payload: String,
+}
+
+/// A verified event to record, with the tenant it was routed to (if any).
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub tenant: Option<&'a Tenant>,
+    pub user_id: Option<&'a str>,
+    pub created: i64,
+    pub received_at: i64,
+    /// Orders the log: microseconds at receipt.
+    pub seq: i64,
+    pub payload: &'a str,
+    /// Whether the event's type is one the server acts on.
+    pub handled: bool,
+    /// What the log should say about a processed event.
+    pub note: Option<String>,
+    /// Why a verified event could not be read; it is logged as `failed`.
+    pub failure: Option<String>,
+}
+
+/// What an event changes, all within its tenant.
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Remember the user's Stripe customer.
+    LinkCustomer {
+        user_id: String,
+        stripe_customer_id: String,
+        stripe_account: String,
+    },
+    /// Insert or update a subscription, unless stored state is newer.
+    Subscription(SubscriptionRow),
+    /// Record money received (once per id).
+    Payment(PaymentRow),
+}
+
+/// How an event ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The event id was seen before; nothing changed.
+    Duplicate,
+    /// Recorded with this status (`processed` or `ignored`) and message.
+    Recorded {
+        status: String,
+        message: Option<String>,
+    },
+}
+
+const SUBSCRIPTION_COLUMNS: &str =
+    "id, user_id, tier_id, status, period_start, period_end, cancel_at_period_end, event_created";
+
+impl Store {
+    pub async fn billing_settings_get(&self, tenant: &Tenant) -> StoreResult<BillingSettingsRow> {
+        let row = sqlx::query(
+            "SELECT stripe_account, platform_fee_bps, site_url FROM settings WHERE project_id = $1 AND mode = $2",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(BillingSettingsRow {
+            stripe_account: row.try_get("stripe_account")?,
+            platform_fee_bps: row.try_get("platform_fee_bps")?,
+            site_url: row.try_get("site_url")?,
+        })
+    }
+
+    /// Stores the settings; a connected account another tenant of the mode uses is a
+    /// [`StoreError::Conflict`].
+    pub async fn billing_settings_put(
+        &self,
+        tenant: &Tenant,
+        s: &BillingSettingsRow,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE settings SET stripe_account = $1, platform_fee_bps = $2, site_url = $3 \
+             WHERE project_id = $4 AND mode = $5",
+        )
+        .bind(s.stripe_account.clone())
+        .bind(s.platform_fee_bps)
+        .bind(s.site_url.clone())
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// The tenant whose settings name `account` in `mode`.
+    pub async fn tenant_by_stripe_account(
+        &self,
+        mode: Mode,
+        account: &str,
+    ) -> StoreResult<Option<Tenant>> {
+        let row =
+            sqlx::query("SELECT project_id FROM settings WHERE mode = $1 AND stripe_account = $2")
+                .bind(mode.as_str())
+                .bind(account)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("project_id"))
+            .transpose()?
+            .map(|project_id| Tenant { project_id, mode }))
+    }
+
+    /// The tenant and user a Stripe customer belongs to, among the tenants of `mode` (and of
+    /// `project_id`, when the event came through a connected account).
+    pub async fn customer_by_stripe_id(
+        &self,
+        mode: Mode,
+        project_id: Option<&str>,
+        stripe_customer_id: &str,
+    ) -> StoreResult<Option<(Tenant, String)>> {
+        let row = sqlx::query(
+            "SELECT project_id, user_id FROM customers WHERE mode = $1 AND stripe_customer_id = $2 \
+             AND ($3 IS NULL OR project_id = $3)",
+        )
+        .bind(mode.as_str())
+        .bind(stripe_customer_id)
+        .bind(project_id.map(str::to_string))
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| -> StoreResult<(Tenant, String)> {
+            Ok((
+                Tenant {
+                    project_id: r.try_get("project_id")?,
+                    mode,
+                },
+                r.try_get("user_id")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The user's Stripe customer on `account` ('' for the platform), if they have one there.
+    pub async fn customer_stripe_id(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        account: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT stripe_customer_id FROM customers WHERE project_id = $1 AND mode = $2 AND user_id = $3 \
+             AND stripe_account = $4",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(user_id)
+        .bind(account)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("stripe_customer_id"))
+            .transpose()?
+            .flatten())
+    }
+
+    pub async fn customer_stripe_set(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        stripe_customer_id: &str,
+        account: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE customers SET stripe_customer_id = $1, stripe_account = $2 \
+             WHERE project_id = $3 AND mode = $4 AND user_id = $5",
+        )
+        .bind(stripe_customer_id)
+        .bind(account)
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(user_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The Stripe price a tier was synced to under `key` (its price and account), if any.
+    pub async fn tier_stripe_price(
+        &self,
+        tenant: &Tenant,
+        tier_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT stripe_price_id FROM tiers WHERE project_id = $1 AND mode = $2 AND id = $3 AND stripe_price_key = $4",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(tier_id)
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("stripe_price_id"))
+            .transpose()?
+            .flatten())
+    }
+
+    pub async fn tier_stripe_price_set(
+        &self,
+        tenant: &Tenant,
+        tier_id: &str,
+        key: &str,
+        stripe_price_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE tiers SET stripe_price_id = $1, stripe_price_key = $2 WHERE project_id = $3 AND mode = $4 AND id = $5",
+        )
+        .bind(stripe_price_id)
+        .bind(key)
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(tier_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The tier last synced to a Stripe price.
+    pub async fn tier_by_stripe_price(
+        &self,
+        tenant: &Tenant,
+        stripe_price_id: &str,
+    ) -> StoreResult<Option<String>> {
+        let row = sqlx::query(
+            "SELECT id FROM tiers WHERE project_id = $1 AND mode = $2 AND stripe_price_id = $3",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(stripe_price_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("id")).transpose()?)
+    }
+
+    /// The Stripe price a catalogue price was synced to on `account`, if any.
+    pub async fn price_stripe_id(
+        &self,
+        price_id: &str,
+        account: &str,
+    ) -> StoreResult<Option<String>> {
+        let row =
+            sqlx::query("SELECT stripe_price_id FROM prices WHERE id = $1 AND stripe_account = $2")
+                .bind(price_id)
+                .bind(account)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("stripe_price_id"))
+            .transpose()?
+            .flatten())
+    }
+
+    pub async fn price_stripe_set(
+        &self,
+        price_id: &str,
+        account: &str,
+        stripe_price_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE prices SET stripe_price_id = $1, stripe_account = $2 WHERE id = $3")
+            .bind(stripe_price_id)
+            .bind(account)
+            .bind(price_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The user's newest subscription (by period end), whatever its status.
+    pub async fn subscription_latest(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+    ) -> StoreResult<Option<SubscriptionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE project_id = $1 AND mode = $2 AND user_id = $3 \
+             ORDER BY CASE WHEN status IN ('active', 'trialing', 'past_due') THEN 0 ELSE 1 END, period_end DESC, id LIMIT 1"
+        ))
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(user_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(subscription_row).transpose()
+    }
+
+    /// Records a verified event and applies its effects in one transaction. A known event id
+    /// changes nothing.
+    pub async fn stripe_event_apply(
+        &self,
+        event: &NewEvent<'_>,
+        effects: &[Effect],
+    ) -> StoreResult<Applied> {
+        let mut tx = self.pool().begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO stripe_events (id, project_id, mode, type, status, message, user_id, created, received_at, seq, payload) \
+             VALUES ($1, $2, $3, $4, 'processed', NULL, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(event.id)
+        .bind(event.tenant.map(|t| t.project_id.clone()))
+        .bind(event.tenant.map(|t| t.mode.as_str().to_string()))
+        .bind(event.kind)
+        .bind(event.user_id.map(str::to_string))
+        .bind(event.created)
+        .bind(event.received_at)
+        .bind(event.seq)
+        .bind(event.payload)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if fresh.is_none() {
+            return Ok(Applied::Duplicate);
+        }
+        let mut ignored = None;
+        if let Some(tenant) = event.tenant {
+            for effect in effects {
+                if let Some(reason) = apply(&mut tx, tenant, effect).await? {
+                    ignored = Some(reason);
+                }
+            }
+        }
+        let (status, message) = match (event.tenant, ignored, event.handled) {
+            _ if event.failure.is_some() => ("failed", event.failure.clone()),
+            (None, _, _) => ("ignored", Some("No project claims this event.".to_string())),
+            (_, Some(reason), _) => ("ignored", Some(reason)),
+            (_, None, false) => (
+                "ignored",
+                Some(format!("{} is not a handled event type.", event.kind)),
+            ),
+            (_, None, true) => ("processed", event.note.clone()),
+        };
+        sqlx::query("UPDATE stripe_events SET status = $1, message = $2 WHERE id = $3")
+            .bind(status)
+            .bind(message.clone())
+            .bind(event.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Applied::Recorded {
+            status: status.to_string(),
+            message,
+        })
+    }
+
+    /// A page of the tenant's events, newest first, after the event `starting_after`.
+    pub async fn stripe_event_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> StoreResult<(Vec<EventRow>, bool)> {
+        let rows = sqlx::query(
+            "SELECT id, type, status, message, user_id, created, received_at, payload FROM stripe_events \
+             WHERE project_id = $1 AND mode = $2 AND ($3 IS NULL OR (seq, id) < \
+             (SELECT seq, id FROM stripe_events WHERE id = $3 AND project_id = $1 AND mode = $2)) \
+             ORDER BY seq DESC, id DESC LIMIT $4",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(starting_after.map(str::to_string))
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let mut events = rows
+            .iter()
+            .map(|r| -> StoreResult<EventRow> {
+                Ok(EventRow {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("type")?,
+                    status: r.try_get("status")?,
+                    message: r.try_get("message")?,
+                    user_id: r.try_get("user_id")?,
+                    created: r.try_get("created")?,
+                    received_at: r.try_get("received_at")?,
+                    payload: r.try_get("payload")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = events.len() as i64 > limit;
+        events.truncate(limit as usize);
+        Ok((events, has_more))
+    }
+
+    /// A page of the tenant's payments, newest first, after the payment `starting_after`.
+    pub async fn payment_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> StoreResult<(Vec<PaymentRow>, bool)> {
+        let rows = sqlx::query(
+            "SELECT id, kind, user_id, customer_email, amount, currency, paid_at FROM payments \
+             WHERE project_id = $1 AND mode = $2 AND ($3 IS NULL OR (seq, id) < \
+             (SELECT seq, id FROM payments WHERE id = $3 AND project_id = $1 AND mode = $2)) \
+             ORDER BY seq DESC, id DESC LIMIT $4",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(starting_after.map(str::to_string))
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?;
+        let mut payments = rows
+            .iter()
+            .map(|r| -> StoreResult<PaymentRow> {
+                Ok(PaymentRow {
+                    id: r.try_get("id")?,
+                    kind: r.try_get("kind")?,
+                    user_id: r.try_get("user_id")?,
+                    customer_email: r.try_get("customer_email")?,
+                    amount: r.try_get("amount")?,
+                    currency: r.try_get("currency")?,
+                    paid_at: r.try_get("paid_at")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let has_more = payments.len() as i64 > limit;
+        payments.truncate(limit as usize);
+        Ok((payments, has_more))
+    }
+}
+
+/// Applies one effect; returns why it was skipped, if it was.
+async fn apply(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &Tenant,
+    effect: &Effect,
+) -> StoreResult<Option<String>> {
+    match effect {
+        Effect::LinkCustomer {
+            user_id,
+            stripe_customer_id,
+            stripe_account,
+        } => {
+            sqlx::query(
+                "UPDATE customers SET stripe_customer_id = $1, stripe_account = $2 \
+                 WHERE project_id = $3 AND mode = $4 AND user_id = $5",
+            )
+            .bind(stripe_customer_id)
+            .bind(stripe_account)
+            .bind(&tenant.project_id)
+            .bind(tenant.mode.as_str())
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
+            Ok(None)
+        }
+        Effect::Subscription(s) => {
+            // The WHERE keeps newer state: an older event, or anything but a deletion after
+            // one (a canceled subscription never comes back), leaves the row as it is.
+            let applied = sqlx::query(
+                "INSERT INTO subscriptions (project_id, mode, id, user_id, tier_id, status, period_start, period_end, \
+                 cancel_at_period_end, event_created, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 ON CONFLICT (project_id, mode, id) DO UPDATE SET tier_id = excluded.tier_id, status = excluded.status, \
+                 period_start = excluded.period_start, period_end = excluded.period_end, \
+                 cancel_at_period_end = excluded.cancel_at_period_end, event_created = excluded.event_created, \
+                 updated_at = excluded.updated_at \
+                 WHERE subscriptions.event_created <= excluded.event_created \
+                 AND (subscriptions.status <> 'canceled' OR excluded.status = 'canceled') \
+                 RETURNING id",
+            )
+            .bind(&tenant.project_id)
+            .bind(tenant.mode.as_str())
+            .bind(&s.id)
+            .bind(&s.user_id)
+            .bind(&s.tier_id)
+            .bind(&s.status)
+            .bind(s.period_start)
+            .bind(s.period_end)
+            .bind(flag(s.cancel_at_period_end))
+            .bind(s.event_created)
+            .fetch_optional(&mut **tx)
+            .await?;
+            Ok(applied.is_none().then(|| {
+                format!(
+                    "Subscription {} already reflects a newer event; this older one changed nothing.",
+                    s.id
+                )
+            }))
+        }
+        Effect::Payment(p) => {
+            sqlx::query(
+                "INSERT INTO payments (project_id, mode, id, kind, user_id, customer_email, amount, currency, paid_at, seq) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (project_id, mode, id) DO NOTHING",
+            )
+            .bind(&tenant.project_id)
+            .bind(tenant.mode.as_str())
+            .bind(&p.id)
+            .bind(&p.kind)
+            .bind(p.user_id.clone())
+            .bind(p.customer_email.clone())
+            .bind(p.amount)
+            .bind(&p.currency)
+            .bind(p.paid_at)
+            .bind(chrono::Utc::now().timestamp_micros())
+            .execute(&mut **tx)
+            .await?;
+            Ok(None)
+        }
+    }
+}
+
+fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        tier_id: r.try_get("tier_id")?,
+        status: r.try_get("status")?,
+        period_start: r.try_get("period_start")?,
+        period_end: r.try_get("period_end")?,
+        cancel_at_period_end: r.try_get::<i64, _>("cancel_at_period_end")? != 0,
+        event_created: r.try_get("event_created")?,
+    })
+}
