@@ -1,0 +1,278 @@
+//! Billing as only the implementation can see it: what the server sends Stripe (asserted at
+//! the emulator's request log) and which webhook secrets it accepts. The API-level billing
+//! behaviour is in the conformance suite's billing and webhooks profiles.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dream_server::app::catalog::{ProductInput, TierInput};
+use dream_server::app::{App, AppError, Payments, UserContext};
+use dream_server::config::Secret;
+use dream_server::store::billing::BillingSettingsRow;
+use dream_server::store::tiers::{LimitRule, TierPriceRule};
+use dream_server::store::{Mode, Store, Tenant};
+use stripe_emulator::store::LoggedRequest;
+
+use crate::harness::{Backend, fresh_database};
+
+crate::on_both_stores!(
+    every_stripe_call_carries_the_connected_account_and_the_platform_fee,
+    a_refused_cart_sends_nothing_to_stripe,
+    every_configured_webhook_secret_verifies,
+);
+
+const ACCOUNT: &str = "acct_1ConnectedShop";
+
+struct Billing {
+    app: Arc<App>,
+    emulator: Arc<stripe_emulator::Emulator>,
+    tenant: Tenant,
+    user: UserContext,
+    _dir: tempfile::TempDir,
+}
+
+/// A project whose test mode bills on `ACCOUNT` with a 2.5 % fee through an in-process
+/// emulator, a `pro` tier, and a user.
+async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
+    dream_server::install_crypto();
+    let (url, dir) = fresh_database(backend).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = stripe_emulator::start(listener).await.unwrap();
+    let payments = Payments::new(
+        &running.base_url,
+        Some(&Secret::new("sk_test_billing_it")),
+        None,
+        secrets.iter().map(|s| Secret::new(*s)).collect(),
+    )
+    .unwrap();
+    let app = Arc::new(
+        App::new(Store::connect(&url).await.unwrap(), None)
+            .await
+            .unwrap()
+            .with_payments(payments),
+    );
+    let created = app.project_create("Shop", true).await.unwrap();
+    let (_, _, sk) = created
+        .keys
+        .iter()
+        .find(|(mode, _, _)| *mode == Mode::Test)
+        .unwrap()
+        .clone();
+    let tenant = app.resolve_key(&sk, "secret").await.unwrap().tenant;
+    app.billing_settings_put(
+        &tenant,
+        &BillingSettingsRow {
+            stripe_account: Some(ACCOUNT.into()),
+            platform_fee_bps: 250,
+            site_url: Some("https://shop.example.com".into()),
+        },
+    )
+    .await
+    .unwrap();
+    app.tier_create(
+        &tenant,
+        TierInput {
+            name: "pro".into(),
+            display_name: "Pro".into(),
+            is_default: false,
+            price: Some(TierPriceRule {
+                currency: "usd".into(),
+                unit_amount: 2900,
+                interval: "month".into(),
+            }),
+            limits: vec![LimitRule {
+                metric: "requests".into(),
+                limit: Some(10_000),
+                enforcement: "hard".into(),
+            }],
+            rate_limit: None,
+        },
+    )
+    .await
+    .unwrap();
+    let (token, _, _) = app
+        .dev_token_create(&tenant, "user_billing", None, 600)
+        .await
+        .unwrap();
+    let user = app.resolve_user(tenant.clone(), &token).await.unwrap();
+    Billing {
+        app,
+        emulator: running.emulator,
+        tenant,
+        user,
+        _dir: dir,
+    }
+}
+
+fn requests(emulator: &stripe_emulator::Emulator) -> Vec<LoggedRequest> {
+    emulator.store.lock().unwrap().requests.clone()
+}
+
+async fn product(b: &Billing, name: &str, currency: &str, amount: i64) -> String {
+    b.app
+        .product_create(
+            &b.tenant,
+            ProductInput {
+                name: name.into(),
+                description: None,
+                metadata: BTreeMap::new(),
+                prices: vec![(currency.into(), amount)],
+            },
+        )
+        .await
+        .unwrap()
+        .prices[0]
+        .id
+        .clone()
+}
+
+async fn every_stripe_call_carries_the_connected_account_and_the_platform_fee(backend: Backend) {
+    let b = billing(backend, &["whsec_it"]).await;
+    b.app
+        .checkout_create(&b.user, "pro", Some("/done"), None)
+        .await
+        .expect("a subscription checkout");
+    // A second checkout reuses the customer and the tier's Stripe price.
+    b.app
+        .checkout_create(&b.user, "pro", None, None)
+        .await
+        .expect("another subscription checkout");
+    b.app
+        .portal_create(&b.user, None)
+        .await
+        .expect("a portal session");
+    let mug = product(&b, "Mug", "usd", 1500).await;
+    let cap = product(&b, "Cap", "usd", 2000).await;
+    b.app
+        .cart_checkout(
+            &b.tenant,
+            &[(mug, 3), (cap, 1)],
+            Some("buyer@example.com"),
+            "/thanks",
+            "/cart",
+        )
+        .await
+        .expect("a cart checkout");
+
+    let sent = requests(&b.emulator);
+    let paths: Vec<&str> = sent.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/products",
+            "/v1/prices",
+            "/v1/customers",
+            "/v1/checkout/sessions",
+            "/v1/checkout/sessions",
+            "/v1/billing_portal/sessions",
+            "/v1/products",
+            "/v1/prices",
+            "/v1/products",
+            "/v1/prices",
+            "/v1/checkout/sessions",
+        ],
+        "the calls the server made, in order"
+    );
+    for request in &sent {
+        assert_eq!(
+            request.stripe_account.as_deref(),
+            Some(ACCOUNT),
+            "{} {} on the connected account",
+            request.method,
+            request.path
+        );
+        if matches!(
+            request.path.as_str(),
+            "/v1/products" | "/v1/prices" | "/v1/customers"
+        ) {
+            assert!(
+                request.idempotency_key.is_some(),
+                "{} is idempotent",
+                request.path
+            );
+        }
+    }
+    let subscription = &sent[3].params;
+    assert_eq!(subscription["mode"], "subscription");
+    assert_eq!(subscription["client_reference_id"], "user_billing");
+    assert_eq!(subscription["success_url"], "https://shop.example.com/done");
+    assert_eq!(subscription["cancel_url"], "https://shop.example.com/");
+    assert_eq!(
+        subscription["subscription_data"]["application_fee_percent"],
+        "2.5"
+    );
+    assert_eq!(
+        subscription["subscription_data"]["metadata"]["dream_user"],
+        "user_billing"
+    );
+    let cart = &sent[10].params;
+    assert_eq!(cart["mode"], "payment");
+    assert_eq!(cart["customer_email"], "buyer@example.com");
+    assert_eq!(cart["line_items"][0]["quantity"], "3");
+    // 2.5 % of 3 × 15.00 + 20.00 = 65.00 is 1.62 (rounded down, in cents).
+    assert_eq!(cart["payment_intent_data"]["application_fee_amount"], "162");
+}
+
+async fn a_refused_cart_sends_nothing_to_stripe(backend: Backend) {
+    let b = billing(backend, &["whsec_it"]).await;
+    let mug = product(&b, "Mug", "usd", 1500).await;
+    let euro = product(&b, "Euro mug", "eur", 1400).await;
+    for items in [
+        vec![(mug.clone(), 1), ("price_unknown".to_string(), 1)],
+        vec![(mug.clone(), 1), (euro, 1)],
+        vec![(mug.clone(), 1), (mug.clone(), 1)],
+    ] {
+        let refused = b
+            .app
+            .cart_checkout(&b.tenant, &items, None, "/thanks", "/cart")
+            .await;
+        assert!(
+            matches!(refused, Err(AppError::Validation { ref param, .. }) if param == "items[1].priceId"),
+            "{items:?}: {refused:?}"
+        );
+    }
+    let refused = b
+        .app
+        .cart_checkout(&b.tenant, &[(mug, 1)], None, "javascript:alert(1)", "/cart")
+        .await;
+    assert!(
+        matches!(refused, Err(AppError::Validation { .. })),
+        "{refused:?}"
+    );
+    assert!(requests(&b.emulator).is_empty(), "Stripe was not called");
+}
+
+async fn every_configured_webhook_secret_verifies(backend: Backend) {
+    let b = billing(backend, &["whsec_old", "whsec_new"]).await;
+    let payload = |id: &str| {
+        serde_json::json!({
+            "id": id,
+            "object": "event",
+            "created": chrono::Utc::now().timestamp(),
+            "livemode": false,
+            "pending_webhooks": 1,
+            "request": null,
+            "type": "customer.deleted",
+            "data": { "object": { "id": "cus_x", "object": "customer" } },
+        })
+        .to_string()
+    };
+    let now = chrono::Utc::now().timestamp();
+    for (id, secret) in [("evt_old", "whsec_old"), ("evt_new", "whsec_new")] {
+        let body = payload(id);
+        let header = stripe_emulator::webhooks::signature_header(&body, secret, now);
+        let receipt = b
+            .app
+            .webhook_receive(&body, &header)
+            .await
+            .unwrap_or_else(|e| panic!("signed with {secret}: {e}"));
+        assert_eq!((receipt.event_id.as_str(), receipt.duplicate), (id, false));
+    }
+    let body = payload("evt_other");
+    let header = stripe_emulator::webhooks::signature_header(&body, "whsec_other", now);
+    let refused = b.app.webhook_receive(&body, &header).await;
+    assert!(
+        matches!(refused, Err(AppError::InvalidSignature(_))),
+        "{refused:?}"
+    );
+}
