@@ -418,6 +418,55 @@ export class DreamAPI {
       this.call("secret", (o) => api.updateProduct(o, { productId, body }), { retryable: false }),
     archive: (productId: string): Promise<api.Product> =>
       this.call("secret", (o) => api.archiveProduct(o, { productId }), { retryable: false }),
+    /**
+     * Guest checkout for a cart (publishable key only): returns `{ id, url }`; send the buyer to
+     * `url`. In a browser, paths such as `/thank-you` resolve against the current page; elsewhere
+     * against the project's `billing.siteUrl` setting.
+     */
+    cartCheckout: (input: api.CartCheckoutCreate): Promise<api.CheckoutSession> => {
+      const body: api.CartCheckoutCreate = {
+        ...input,
+        successUrl: inPage(input.successUrl),
+        cancelUrl: inPage(input.cancelUrl),
+      };
+      return this.call("public", (o) => api.cartCheckout(o, { body }), { retryable: false });
+    },
+  };
+
+  /** Subscriptions through Stripe: checkout and portal for the user, the event log and payments. */
+  readonly billing = {
+    /**
+     * A Stripe Checkout for a paid tier: returns `{ id, url }`; send the user to `url`. The plan
+     * changes once Stripe confirms the payment. In a browser the return URLs default to the
+     * current page; elsewhere to the project's `billing.siteUrl` setting.
+     */
+    createCheckout: (input: {
+      tier: string;
+      successUrl?: string;
+      cancelUrl?: string;
+    }): Promise<api.CheckoutSession> => {
+      const body: api.CheckoutCreate = { tier: input.tier };
+      const successUrl = inPage(input.successUrl ?? currentPage());
+      const cancelUrl = inPage(input.cancelUrl ?? currentPage());
+      if (successUrl !== undefined) body.successUrl = successUrl;
+      if (cancelUrl !== undefined) body.cancelUrl = cancelUrl;
+      return this.call("user", (o) => api.createCheckout(o, { body }), { retryable: false });
+    },
+    /** The Stripe customer portal for the user (they must have started a checkout before). */
+    createPortalSession: (input: { returnUrl?: string } = {}): Promise<api.PortalSession> => {
+      const returnUrl = inPage(input.returnUrl ?? currentPage());
+      return this.call(
+        "user",
+        (o) => api.createPortalSession(o, { body: returnUrl === undefined ? {} : { returnUrl } }),
+        { retryable: false },
+      );
+    },
+    /** The Stripe events routed to the project, newest first (secret key). */
+    listEvents: (input: api.ListBillingEventsParams = {}): Promise<api.BillingEventList> =>
+      this.call("secret", (o) => api.listBillingEvents(o, input), { retryable: true }),
+    /** Paid invoices and carts, newest first (secret key). */
+    listPayments: (input: api.ListPaymentsParams = {}): Promise<api.PaymentList> =>
+      this.call("secret", (o) => api.listPayments(o, input), { retryable: true }),
   };
 
   /** Subscription tiers. Reads work with the publishable key; changes need the secret key. */
@@ -477,6 +526,17 @@ export class DreamAPI {
     createSession: (input: { userId?: string } = {}): Promise<api.DevToken> =>
       this.call("public", (o) => api.createDevSession(o, { body: input }), { retryable: false }),
   };
+}
+
+/** The page the SDK runs in, when it runs in one. */
+function currentPage(): string | undefined {
+  return typeof location === "undefined" ? undefined : location.href;
+}
+
+/** In a page, a path resolves against it; elsewhere URLs go as given. */
+function inPage<T extends string | undefined>(url: T): T {
+  if (url === undefined || typeof location === "undefined" || !url.startsWith("/")) return url;
+  return new URL(url, location.href).href as T;
 }
 
 function missing(message: string): DreamAPIError {

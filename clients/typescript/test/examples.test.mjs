@@ -11,8 +11,28 @@ import { startServer } from "./server.mjs";
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "../../..");
 let server;
+let admin;
 before(async () => {
   server = await startServer();
+  admin = (path, method = "GET", body) =>
+    fetch(`${server.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${server.keys.testSecret}`, "content-type": "application/json" },
+      body: body && JSON.stringify(body),
+    }).then(async (r) => {
+      assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
+      return r.json();
+    });
+  // What the snippets assume of the project: a paid `pro` tier, a product, and a site URL for
+  // the checkout's return paths.
+  await admin("/v1/tiers", "POST", {
+    name: "pro",
+    displayName: "Pro",
+    price: { currency: "usd", unitAmount: 2900, interval: "month" },
+    limits: [{ metric: "requests", limit: 10000, enforcement: "hard" }],
+  });
+  await admin("/v1/products", "POST", { name: "Mug", prices: [{ currency: "usd", unitAmount: 1500 }] });
+  await admin("/v1/settings", "PATCH", { billing: { siteUrl: "https://shop.example.com" } });
 });
 after(() => server?.stop());
 
@@ -26,14 +46,36 @@ async function example(name) {
   return JSON.parse(stdout);
 }
 
-test("the SaaS snippet signs in, tracks and checks", async () => {
+test("the SaaS snippet signs in, tracks, checks and starts a checkout", async () => {
   assert.deepEqual(await example("saas.mjs"), { usageCount: 1, limit: 1000, remaining: 999 });
   // A second run is a new development session: a new user, counted from 1 again.
   assert.deepEqual(await example("saas.mjs"), { usageCount: 1, limit: 1000, remaining: 999 });
+  // Each user's checkout made them a Stripe customer.
+  const { data } = await admin("/v1/customers");
+  assert.equal(data.length, 2);
+  for (const { userId } of data) {
+    const detail = await admin(`/v1/customers/${userId}`);
+    assert.match(detail.billing?.stripeCustomerId ?? "", /^cus_/, `${userId} has a Stripe customer`);
+  }
 });
 
-test("the shop snippet lists the catalogue", async () => {
-  const products = await example("shop.mjs");
-  assert.ok(Array.isArray(products));
-  assert.ok(products.every((p) => typeof p.name === "string" && Array.isArray(p.prices)));
+test("the shop snippet lists the catalogue and checks a cart out", async () => {
+  const { products, url } = await example("shop.mjs");
+  assert.deepEqual(
+    products.map((p) => p.name),
+    ["Mug"],
+  );
+  // Pay on the emulator's hosted page, as a buyer would; the webhook records the payment.
+  const paid = await fetch(`${url}/complete`, { method: "POST", redirect: "manual" });
+  assert.equal(paid.status, 303);
+  assert.equal(paid.headers.get("location"), "https://shop.example.com/thank-you");
+  let payments = [];
+  for (let i = 0; i < 100 && payments.length === 0; i++) {
+    ({ data: payments } = await admin("/v1/billing/payments"));
+    if (payments.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(
+    payments.map((p) => [p.kind, p.amount, p.currency, p.customerEmail]),
+    [["cart", 3000, "usd", "buyer@email.com"]],
+  );
 });

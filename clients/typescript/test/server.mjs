@@ -12,12 +12,21 @@ import { chromium } from "playwright-core";
 const root = resolve(import.meta.dirname, "../../..");
 export const OPERATOR_TOKEN = "op_sdk_tests";
 
-/** @returns {Promise<{ baseUrl: string, keys: Record<string, string>, stop: () => void }>} */
-export async function startServer() {
+/**
+ * @param {{ env?: Record<string, string> }} [options] extra environment for the server
+ * @returns {Promise<{ baseUrl: string, keys: Record<string, string>, stop: () => void }>}
+ */
+export async function startServer({ env = {} } = {}) {
   const bin = process.env.DREAM_BIN ?? join(root, "target/debug/dream");
   const dir = mkdtempSync(join(tmpdir(), "dream-sdk-"));
   const child = spawn(bin, ["--database-url", `sqlite://${join(dir, "dream.db")}`, "serve", "--port", "0"], {
-    env: { ...process.env, DREAM_OPERATOR_TOKEN: OPERATOR_TOKEN, DREAM_HOST: "127.0.0.1", RUST_LOG: "warn" },
+    env: {
+      ...process.env,
+      DREAM_OPERATOR_TOKEN: OPERATOR_TOKEN,
+      DREAM_HOST: "127.0.0.1",
+      RUST_LOG: "warn",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   child.unref();
