@@ -476,6 +476,8 @@ fn fnv1a(text: &str) -> u64 {
 pub struct Raw {
     pub status: u16,
     pub request_id: Option<String>,
+    /// Response headers, names in lowercase.
+    pub headers: std::collections::HashMap<String, String>,
     pub body: serde_json::Value,
 }
 
@@ -502,6 +504,13 @@ pub async fn send_raw(request: reqwest::RequestBuilder, what: &str) -> Result<Ra
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
     let bytes = response
         .bytes()
         .await
@@ -509,6 +518,7 @@ pub async fn send_raw(request: reqwest::RequestBuilder, what: &str) -> Result<Ra
     Ok(Raw {
         status,
         request_id,
+        headers,
         body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     })
 }

@@ -50,6 +50,13 @@ pub struct Config {
     pub stripe_webhook_secrets: Vec<Secret>,
     /// Start the local Stripe emulator for test mode when no test key is set.
     pub stripe_emulator: bool,
+    /// Keep rate-limit buckets in this Redis (`redis://…`), shared by every replica; unset
+    /// keeps them in this process.
+    pub redis_url: Option<String>,
+    /// Anonymous reads per publishable key, `REQUESTS/SECONDS`, or `off`.
+    pub public_rate_limit: String,
+    /// The most keys the in-process limiter holds.
+    pub rate_limit_capacity: usize,
 }
 
 impl Default for Config {
@@ -65,6 +72,9 @@ impl Default for Config {
             stripe_live_secret_key: None,
             stripe_webhook_secrets: Vec::new(),
             stripe_emulator: true,
+            redis_url: None,
+            public_rate_limit: "100/1".into(),
+            rate_limit_capacity: 100_000,
         }
     }
 }
@@ -73,7 +83,8 @@ impl Config {
     /// Reads `file` if given, then applies `DREAM_HOST`, `PORT`/`DREAM_PORT`, `DATABASE_URL`,
     /// `DREAM_OPERATOR_TOKEN`, `STRIPE_API_BASE`, `STRIPE_TEST_SECRET_KEY`,
     /// `STRIPE_LIVE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRETS` (comma-separated) and
-    /// `DREAM_STRIPE_EMULATOR` (`0` or `false` turns it off).
+    /// `DREAM_STRIPE_EMULATOR` (`0` or `false` turns it off), `REDIS_URL` and
+    /// `DREAM_PUBLIC_RATE_LIMIT`.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
@@ -117,9 +128,37 @@ impl Config {
                 .map(Secret::new)
                 .collect();
         }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            config.redis_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Ok(rule) = std::env::var("DREAM_PUBLIC_RATE_LIMIT") {
+            config.public_rate_limit = rule;
+        }
         if let Ok(flag) = std::env::var("DREAM_STRIPE_EMULATOR") {
             config.stripe_emulator = !matches!(flag.as_str(), "0" | "false" | "off");
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// The rule for anonymous reads per publishable key: `REQUESTS/SECONDS`, or `off`.
+    pub fn public_rule(&self) -> anyhow::Result<Option<crate::app::ratelimit::Rule>> {
+        let text = self.public_rate_limit.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let parsed = text
+            .split_once('/')
+            .and_then(|(r, s)| Some((r.trim().parse::<u64>().ok()?, s.trim().parse::<u64>().ok()?)))
+            .filter(|(r, s)| *r > 0 && *s > 0);
+        match parsed {
+            Some((requests, seconds)) => Ok(Some(crate::app::ratelimit::Rule::per_seconds(
+                requests, seconds,
+            ))),
+            None => anyhow::bail!(
+                "DREAM_PUBLIC_RATE_LIMIT must be REQUESTS/SECONDS (such as 100/1) or off, not {text:?}"
+            ),
+        }
     }
 }

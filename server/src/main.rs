@@ -96,7 +96,10 @@ async fn main() -> anyhow::Result<()> {
             let addr = listener.local_addr()?;
             let base = format!("http://{addr}");
             let stripe = dream_server::serve::stripe(&config, &base).await?;
-            let app = Arc::new(app.with_payments(stripe.payments));
+            let app = Arc::new(
+                app.with_payments(stripe.payments)
+                    .with_rate_limits(dream_server::serve::rate_limits(&config).await?),
+            );
             if let Some(created) = app.development_project().await? {
                 println!("Dream API is running at {base}");
                 println!();
@@ -142,6 +145,12 @@ async fn main() -> anyhow::Result<()> {
                     "Billing, test mode: the local Stripe emulator at {url} (its checkout pages complete without a card); live mode needs STRIPE_LIVE_SECRET_KEY."
                 ),
                 None => println!("Billing: Stripe at {}", config.stripe_api_base),
+            }
+            match &config.redis_url {
+                Some(_) => println!("Rate limits: in Redis, shared by every replica."),
+                None => println!(
+                    "Rate limits: in this process (set REDIS_URL to share them between replicas)."
+                ),
             }
             println!("Docs: {base}/docs   Spec: {base}/openapi.json   Health: {base}/healthz");
             let router = dream_server::serve::router(app.clone())?;

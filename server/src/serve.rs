@@ -51,7 +51,13 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
             HeaderName::from_static(PUBLISHABLE_KEY_HEADER),
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers([request_id.clone()])
+        .expose_headers([
+            request_id.clone(),
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+            HeaderName::from_static("retry-after"),
+        ])
         .max_age(Duration::from_secs(600));
     Ok(generated::router(Arc::new(server))
         .route(
@@ -60,10 +66,54 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(rate_limit_headers))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
+}
+
+/// Where authentication leaves the rate limiter's decision for the response headers.
+#[derive(Clone, Default)]
+pub struct RateLimitSlot(pub Arc<std::sync::Mutex<Option<crate::app::ratelimit::Decision>>>);
+
+/// Adds `RateLimit-*` (and `Retry-After` on a refusal) to responses a limit applied to.
+async fn rate_limit_headers(
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let slot = RateLimitSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let mut response = next.run(request).await;
+    let decision = *slot.0.lock().expect("rate-limit slot");
+    if let Some(d) = decision {
+        let seconds = |ms: u64| ms.div_ceil(1000);
+        let headers = response.headers_mut();
+        let mut set = |name: &'static str, value: u64| {
+            headers.insert(
+                HeaderName::from_static(name),
+                http::HeaderValue::from(value),
+            );
+        };
+        set("ratelimit-limit", d.limit);
+        set("ratelimit-remaining", d.remaining);
+        set("ratelimit-reset", seconds(d.reset_ms));
+        if !d.allowed {
+            set("retry-after", seconds(d.retry_after_ms).max(1));
+        }
+    }
+    response
+}
+
+/// The rate limiter the configuration asks for: Redis when `REDIS_URL` is set (it must answer
+/// at start), else in this process.
+pub async fn rate_limits(config: &crate::config::Config) -> anyhow::Result<crate::app::RateLimits> {
+    use crate::app::ratelimit::{Limiter, LocalLimiter, RedisLimiter};
+    let limiter = match &config.redis_url {
+        Some(url) => Limiter::Redis(RedisLimiter::connect(url).await?),
+        None => Limiter::Local(LocalLimiter::new(config.rate_limit_capacity)),
+    };
+    Ok(crate::app::RateLimits::new(limiter, config.public_rule()?))
 }
 
 /// The spec as JSON. YAML is a superset of JSON; the spec uses only the JSON-compatible part.

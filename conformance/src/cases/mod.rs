@@ -9,6 +9,7 @@ mod customers;
 mod errors;
 mod identity;
 mod platform;
+mod ratelimit;
 mod tenancy;
 mod usage;
 mod webhooks;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Case> {
         usage::cases(),
         billing::cases(),
         webhooks::cases(),
+        ratelimit::cases(),
     ]
     .into_iter()
     .flatten()

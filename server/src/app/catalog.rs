@@ -149,7 +149,9 @@ impl App {
                 "The default tier cannot be archived.",
             ));
         }
-        Ok(self.store.tier_update(tenant, &tier, now()).await?)
+        let updated = self.store.tier_update(tenant, &tier, now()).await?;
+        self.forget_rate_rules();
+        Ok(updated)
     }
 
     pub async fn tier_archive(&self, tenant: &Tenant, id: &str) -> AppResult<TierRow> {

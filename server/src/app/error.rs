@@ -67,6 +67,8 @@ pub enum AppError {
         "Stripe refused the request or could not be reached; nothing was changed. Quote the request id when reporting it."
     )]
     PaymentProvider(#[source] anyhow::Error),
+    #[error("Too many requests; retry after {retry_after_seconds} s.")]
+    RateLimited { retry_after_seconds: u64 },
     #[error("The database is unreachable.")]
     NotReady,
     #[error("An internal error occurred. Quote the request id when reporting it.")]
@@ -118,6 +120,7 @@ impl AppError {
             AppError::InvalidSignature(_) => (400, "invalid_signature", InvalidRequest),
             AppError::NotSupported(_) => (501, "not_supported", Api),
             AppError::PaymentProvider(_) => (502, "payment_provider_error", Api),
+            AppError::RateLimited { .. } => (429, "rate_limited", RateLimit),
             AppError::NotReady => (503, "not_ready", Api),
             AppError::Internal(_) => (500, "internal_error", Api),
         }

@@ -7,6 +7,7 @@ mod customers;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod ratelimit;
 mod tenancy;
 mod usage;
 mod webhooks;
@@ -33,6 +34,34 @@ pub struct App {
     operator_token: Option<String>,
     /// Stripe: a client per mode and the webhook signing secrets.
     payments: Payments,
+    /// Rate limits: where buckets live, the rule for anonymous reads per publishable key, and
+    /// each user's rule (their tier's), cached for a few seconds.
+    limits: RateLimits,
+}
+
+/// Everything rate limiting needs.
+pub struct RateLimits {
+    pub limiter: ratelimit::Limiter,
+    /// Per publishable key on anonymous reads; `None` leaves them unlimited.
+    pub public: Option<ratelimit::Rule>,
+    /// (tenant, user) → the user's tier's rule.
+    user_rules: moka::future::Cache<(Tenant, String), Option<ratelimit::Rule>>,
+}
+
+impl RateLimits {
+    /// How long a user's rule is reused before their tier is read again.
+    pub const RULE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn new(limiter: ratelimit::Limiter, public: Option<ratelimit::Rule>) -> RateLimits {
+        RateLimits {
+            limiter,
+            public,
+            user_rules: moka::future::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Self::RULE_TTL)
+                .build(),
+        }
+    }
 }
 
 impl App {
@@ -43,7 +72,87 @@ impl App {
             identity,
             operator_token,
             payments: Payments::none(),
+            limits: RateLimits::new(
+                ratelimit::Limiter::Local(ratelimit::LocalLimiter::new(100_000)),
+                Some(ratelimit::Rule::per_seconds(100, 1)),
+            ),
         })
+    }
+
+    /// Rate limits kept by this limiter, with this rule for anonymous reads.
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> App {
+        self.limits = limits;
+        self
+    }
+
+    /// Decides whether `principal` may make one more request now. `None`: no limit applies
+    /// (secret keys, operators, anonymous routes, a tier without a rate limit) or the limiter
+    /// could not decide.
+    pub async fn rate_limit(
+        &self,
+        principal: &Principal,
+    ) -> AppResult<Option<ratelimit::Decision>> {
+        let (key, rule) = match principal {
+            Principal::User(ctx) => {
+                let cache_key = (ctx.tenant.clone(), ctx.user.user_id.clone());
+                let rule = self
+                    .limits
+                    .user_rules
+                    .try_get_with(cache_key, self.user_rule(ctx))
+                    .await
+                    .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+                let key = format!(
+                    "u:{}:{}:{}",
+                    ctx.tenant.project_id,
+                    ctx.tenant.mode.as_str(),
+                    ctx.user.user_id
+                );
+                (key, rule)
+            }
+            Principal::Publishable(tenant) => (
+                format!("pk:{}:{}", tenant.project_id, tenant.mode.as_str()),
+                self.limits.public,
+            ),
+            _ => return Ok(None),
+        };
+        match rule {
+            Some(rule) => Ok(self.limits.limiter.check(&key, rule).await),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the cached rate-limit rule of a user whose plan changed (other replicas pick the
+    /// change up within [`RateLimits::RULE_TTL`]).
+    pub(crate) async fn forget_rate_rule(&self, tenant: &Tenant, user_id: &str) {
+        self.limits
+            .user_rules
+            .invalidate(&(tenant.clone(), user_id.to_string()))
+            .await;
+    }
+
+    /// Drops every cached rule, after a tier changed.
+    pub(crate) fn forget_rate_rules(&self) {
+        self.limits.user_rules.invalidate_all();
+    }
+
+    /// The rate limit of the user's tier (without registering a user seen for the first time).
+    async fn user_rule(&self, ctx: &UserContext) -> AppResult<Option<ratelimit::Rule>> {
+        let tier = match self
+            .store
+            .customer_get(&ctx.tenant, &ctx.user.user_id)
+            .await?
+        {
+            Some(customer) => self.plan_of(&ctx.tenant, &customer, now()).await?.tier,
+            None => self.store.tier_default(&ctx.tenant).await?.ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "tenant {:?} has no default tier",
+                    ctx.tenant
+                ))
+            })?,
+        };
+        Ok(tier.rate_limit.map(|r| {
+            ratelimit::Rule::per_seconds(r.requests.max(1) as u64, r.per_seconds.max(1) as u64)
+        }))
     }
 
     /// Billing through these Stripe clients (without, billing answers `not_supported`).

@@ -120,6 +120,7 @@ impl App {
         let outcome = self.route(&event, mode).await?;
         let id = event.id.to_string();
         let kind = event.type_.to_string();
+        let (tenant, user) = (outcome.tenant.clone(), outcome.user_id.clone());
         let applied = self
             .store
             .stripe_event_apply(
@@ -139,6 +140,10 @@ impl App {
                 &outcome.effects,
             )
             .await?;
+        // After the commit, so a request in between cannot cache the old plan's rule again.
+        if let (Some(tenant), Some(user)) = (tenant, user) {
+            self.forget_rate_rule(&tenant, &user).await;
+        }
         Ok(Receipt {
             event_id: id,
             duplicate: applied == Applied::Duplicate,

@@ -10654,7 +10654,7 @@ async fn handle_create_project<A: Api>(
 const SECURITY_GET_CUSTOMER_STATE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
-const STATUSES_GET_CUSTOMER_STATE: Option<&[u16]> = Some(&[200, 401, 403, 500]);
+const STATUSES_GET_CUSTOMER_STATE: Option<&[u16]> = Some(&[200, 401, 403, 429, 500]);
 ///The parsed and validated input of `getCustomerState`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerStateRequest {}
@@ -10667,6 +10667,8 @@ pub enum GetCustomerStateResponse {
     Unauthorized(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
 }
@@ -10685,6 +10687,10 @@ impl IntoResponse for GetCustomerStateResponse {
                 (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -10701,6 +10707,7 @@ impl ErrorResponse<types::Error> for GetCustomerStateResponse {
         match status.as_u16() {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
         }
@@ -10765,7 +10772,7 @@ pub enum TrackUsageResponse {
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted.
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -10890,7 +10897,7 @@ async fn handle_track_usage<A: Api>(
 const SECURITY_CHECK_USAGE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
-const STATUSES_CHECK_USAGE: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+const STATUSES_CHECK_USAGE: Option<&[u16]> = Some(&[200, 400, 401, 403, 429, 500]);
 ///The parsed and validated input of `checkUsage`.
 #[derive(Debug, Clone)]
 pub struct CheckUsageRequest {
@@ -10909,6 +10916,8 @@ pub enum CheckUsageResponse {
     Unauthorized(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
 }
@@ -10931,6 +10940,10 @@ impl IntoResponse for CheckUsageResponse {
                 (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -10948,6 +10961,7 @@ impl ErrorResponse<types::Error> for CheckUsageResponse {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
         }
@@ -11113,7 +11127,7 @@ async fn handle_create_dev_token<A: Api>(
 
 const SECURITY_CREATE_DEV_SESSION: Security = &[&[SecurityScheme::PublishableKey]];
 const STATUSES_CREATE_DEV_SESSION: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 500, 501],
+    &[201, 400, 401, 403, 422, 429, 500, 501],
 );
 ///The parsed and validated input of `createDevSession`.
 #[derive(Debug, Clone)]
@@ -11135,6 +11149,8 @@ pub enum CreateDevSessionResponse {
     Forbidden(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
     ///501: This backend does not offer the capability.
@@ -11167,6 +11183,10 @@ impl IntoResponse for CreateDevSessionResponse {
                 )
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -11192,6 +11212,7 @@ impl ErrorResponse<types::Error> for CreateDevSessionResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             501u16 => Self::NotImplemented(body),
             _ => Self::InternalServerError(body),
@@ -11292,7 +11313,7 @@ const SECURITY_LIST_PRODUCTS: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_LIST_PRODUCTS: Option<&[u16]> = Some(&[200, 400, 401, 500]);
+const STATUSES_LIST_PRODUCTS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500]);
 ///The parsed and validated input of `listProducts`.
 #[derive(Debug, Clone)]
 pub struct ListProductsRequest {
@@ -11309,6 +11330,8 @@ pub enum ListProductsResponse {
     BadRequest(types::Error),
     ///401: No valid credential was sent.
     Unauthorized(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
 }
@@ -11327,6 +11350,10 @@ impl IntoResponse for ListProductsResponse {
                 (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -11343,6 +11370,7 @@ impl ErrorResponse<types::Error> for ListProductsResponse {
         match status.as_u16() {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
         }
@@ -11515,7 +11543,7 @@ const SECURITY_GET_PRODUCT: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_GET_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 404, 500]);
+const STATUSES_GET_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500]);
 ///The parsed and validated input of `getProduct`.
 #[derive(Debug, Clone)]
 pub struct GetProductRequest {
@@ -11534,6 +11562,8 @@ pub enum GetProductResponse {
     Unauthorized(types::Error),
     ///404: No such resource in your project and mode.
     NotFound(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
 }
@@ -11556,6 +11586,10 @@ impl IntoResponse for GetProductResponse {
                 (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -11573,6 +11607,7 @@ impl ErrorResponse<types::Error> for GetProductResponse {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
             404u16 => Self::NotFound(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
         }
@@ -11927,7 +11962,7 @@ const SECURITY_LIST_TIERS: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_LIST_TIERS: Option<&[u16]> = Some(&[200, 400, 401, 500]);
+const STATUSES_LIST_TIERS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500]);
 ///The parsed and validated input of `listTiers`.
 #[derive(Debug, Clone)]
 pub struct ListTiersRequest {
@@ -11944,6 +11979,8 @@ pub enum ListTiersResponse {
     BadRequest(types::Error),
     ///401: No valid credential was sent.
     Unauthorized(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
 }
@@ -11962,6 +11999,10 @@ impl IntoResponse for ListTiersResponse {
                 (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -11978,6 +12019,7 @@ impl ErrorResponse<types::Error> for ListTiersResponse {
         match status.as_u16() {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
         }
@@ -12157,7 +12199,7 @@ const SECURITY_GET_TIER: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_GET_TIER: Option<&[u16]> = Some(&[200, 400, 401, 404, 500]);
+const STATUSES_GET_TIER: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500]);
 ///The parsed and validated input of `getTier`.
 #[derive(Debug, Clone)]
 pub struct GetTierRequest {
@@ -12176,6 +12218,8 @@ pub enum GetTierResponse {
     Unauthorized(types::Error),
     ///404: No such resource in your project and mode.
     NotFound(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
 }
@@ -12198,6 +12242,10 @@ impl IntoResponse for GetTierResponse {
                 (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -12215,6 +12263,7 @@ impl ErrorResponse<types::Error> for GetTierResponse {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
             404u16 => Self::NotFound(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             _ => Self::InternalServerError(body),
         }
@@ -13058,7 +13107,7 @@ const SECURITY_CREATE_CHECKOUT: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
 const STATUSES_CREATE_CHECKOUT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 500, 501, 502],
+    &[200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
 );
 ///The parsed and validated input of `createCheckout`.
 #[derive(Debug, Clone)]
@@ -13082,6 +13131,8 @@ pub enum CreateCheckoutResponse {
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
     ///501: This backend does not offer the capability.
@@ -13119,6 +13170,10 @@ impl IntoResponse for CreateCheckoutResponse {
                 )
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -13152,6 +13207,7 @@ impl ErrorResponse<types::Error> for CreateCheckoutResponse {
             403u16 => Self::Forbidden(body),
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             501u16 => Self::NotImplemented(body),
             502u16 => Self::BadGateway(body),
@@ -13198,7 +13254,7 @@ const SECURITY_CREATE_PORTAL_SESSION: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
 const STATUSES_CREATE_PORTAL_SESSION: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 500, 501, 502],
+    &[200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
 );
 ///The parsed and validated input of `createPortalSession`.
 #[derive(Debug, Clone)]
@@ -13222,6 +13278,8 @@ pub enum CreatePortalSessionResponse {
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
     ///501: This backend does not offer the capability.
@@ -13259,6 +13317,10 @@ impl IntoResponse for CreatePortalSessionResponse {
                 )
                     .into_response()
             }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::InternalServerError(body) => {
                 (
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -13292,6 +13354,7 @@ impl ErrorResponse<types::Error> for CreatePortalSessionResponse {
             403u16 => Self::Forbidden(body),
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             501u16 => Self::NotImplemented(body),
             502u16 => Self::BadGateway(body),
@@ -13332,7 +13395,7 @@ async fn handle_create_portal_session<A: Api>(
 
 const SECURITY_CART_CHECKOUT: Security = &[&[SecurityScheme::PublishableKey]];
 const STATUSES_CART_CHECKOUT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 500, 501, 502],
+    &[200, 400, 401, 403, 422, 429, 500, 501, 502],
 );
 ///The parsed and validated input of `cartCheckout`.
 #[derive(Debug, Clone)]
@@ -13354,6 +13417,8 @@ pub enum CartCheckoutResponse {
     Forbidden(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
     ///501: This backend does not offer the capability.
@@ -13385,6 +13450,10 @@ impl IntoResponse for CartCheckoutResponse {
                     http::StatusCode::UNPROCESSABLE_ENTITY,
                     axum::Json(body).into_response(),
                 )
+                    .into_response()
+            }
+            Self::TooManyRequests(body) => {
+                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
                     .into_response()
             }
             Self::InternalServerError(body) => {
@@ -13419,6 +13488,7 @@ impl ErrorResponse<types::Error> for CartCheckoutResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
+            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             501u16 => Self::NotImplemented(body),
             502u16 => Self::BadGateway(body),

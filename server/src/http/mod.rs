@@ -31,6 +31,29 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Applies the caller's rate limit, leaving the decision for the response headers.
+    async fn limit(
+        &self,
+        principal: Principal,
+        parts: &http::request::Parts,
+    ) -> AppResult<Principal> {
+        let Some(decision) = self.app.rate_limit(&principal).await? else {
+            return Ok(principal);
+        };
+        if let Some(slot) = parts.extensions.get::<crate::serve::RateLimitSlot>() {
+            *slot.0.lock().expect("rate-limit slot") = Some(decision);
+        }
+        if decision.allowed {
+            Ok(principal)
+        } else {
+            Err(AppError::RateLimited {
+                retry_after_seconds: decision.retry_after_ms.div_ceil(1000).max(1),
+            })
+        }
+    }
+}
+
 /// An authenticated request's caller.
 pub struct Caller {
     request_id: String,
@@ -122,7 +145,11 @@ impl Api for Server {
         parts: &http::request::Parts,
     ) -> Result<Caller, Rejection> {
         let request_id = errors::request_id(parts);
-        match auth::principal(&self.app, security, parts).await {
+        let principal = match auth::principal(&self.app, security, parts).await {
+            Ok(principal) => self.limit(principal, parts).await,
+            Err(e) => Err(e),
+        };
+        match principal {
             Ok(principal) => Ok(Caller {
                 request_id,
                 principal,

@@ -9880,11 +9880,22 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 409 | `no_billing_account` | `invalid_request_error` | the user has no Stripe customer yet; start with a checkout |
 | 409 | `idempotency_key_reused` | `idempotency_error` | the `Idempotency-Key` was used before with a different request |
 | 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec (a missing field, a wrong type, a value out of range) or of the API (a tier name that does not exist, archiving the default tier); `param` names the input. An operation that does not document 422 answers such input with 400 `invalid_request` |
+| 429 | `rate_limited` | `rate_limit_error` | too many requests in the rate-limit window (per user, from their tier's `rateLimit`; per publishable key for anonymous reads); retry after the `Retry-After` header's seconds |
 | 429 | `usage_limit_exceeded` | `rate_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted |
 | 500 | `internal_error` | `api_error` | something went wrong on our side; the `requestId` identifies it in our logs |
 | 501 | `not_supported` | `api_error` | this backend does not offer an optional capability (the development issuer, or billing in this mode); conformance counts it as skipped, not failed |
 | 502 | `payment_provider_error` | `api_error` | Stripe refused the request or could not be reached; nothing was changed on our side |
 | 503 | `not_ready` | `api_error` | the server cannot reach its database |
+
+## Rate limits
+
+Requests made for a user are limited per user by their tier's `rateLimit` (`requests` per
+`perSeconds`; a tier without one is not limited), and anonymous reads with a publishable
+key per key, by the server's configuration. The limit is a GCRA bucket: a full burst of
+`requests`, then one request every `perSeconds / requests` seconds. Responses to limited
+requests carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds); a
+request over the limit is answered `429 rate_limited` with `Retry-After` (seconds) and
+changes nothing. Secret-key requests are not rate limited.
 
 
 Version: 1.0.0*/
@@ -10947,6 +10958,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -11189,6 +11207,13 @@ pub mod builder {
                     )
                 }
                 403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -11446,6 +11471,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -11601,6 +11633,13 @@ pub mod builder {
                     )
                 }
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -11821,6 +11860,13 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -12176,6 +12222,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -12393,6 +12446,13 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -13184,6 +13244,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -13325,6 +13392,13 @@ pub mod builder {
                         ),
                     )
                 }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -13455,6 +13529,13 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -641,6 +641,7 @@ export type GetCustomerStateResult =
   | ApiResponse<200, CustomerState>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
 /**
@@ -661,7 +662,7 @@ export function getCustomerState(options: ClientOptions): Promise<GetCustomerSta
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 401, 403, 500],
+    documented: [200, 401, 403, 429, 500],
     open: false,
   }) as Promise<GetCustomerStateResult>;
 }
@@ -728,6 +729,7 @@ export type CheckUsageResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
 /**
@@ -746,7 +748,7 @@ export function checkUsage(options: ClientOptions, params: CheckUsageParams = {}
     query: { "metric": params.metric },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 500],
+    documented: [200, 400, 401, 403, 429, 500],
     open: false,
   }) as Promise<CheckUsageResult>;
 }
@@ -804,6 +806,7 @@ export type CreateDevSessionResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
   | ApiResponse<501, ErrorObject>;
 
@@ -829,7 +832,7 @@ export function createDevSession(options: ClientOptions, params: CreateDevSessio
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 403, 422, 500, 501],
+    documented: [201, 400, 401, 403, 422, 429, 500, 501],
     open: false,
   }) as Promise<CreateDevSessionResult>;
 }
@@ -872,6 +875,7 @@ export type ListProductsResult =
   | ApiResponse<200, ProductList>
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
 /**
@@ -891,7 +895,7 @@ export function listProducts(options: ClientOptions, params: ListProductsParams 
     query: { "includeArchived": params.includeArchived },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 500],
+    documented: [200, 400, 401, 429, 500],
     open: false,
   }) as Promise<ListProductsResult>;
 }
@@ -944,6 +948,7 @@ export type GetProductResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<404, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
 /**
@@ -962,7 +967,7 @@ export function getProduct(options: ClientOptions, params: GetProductParams): Pr
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 404, 500],
+    documented: [200, 400, 401, 404, 429, 500],
     open: false,
   }) as Promise<GetProductResult>;
 }
@@ -1053,6 +1058,7 @@ export type ListTiersResult =
   | ApiResponse<200, TierList>
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
 /**
@@ -1071,7 +1077,7 @@ export function listTiers(options: ClientOptions, params: ListTiersParams = {}):
     query: { "includeArchived": params.includeArchived },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 500],
+    documented: [200, 400, 401, 429, 500],
     open: false,
   }) as Promise<ListTiersResult>;
 }
@@ -1127,6 +1133,7 @@ export type GetTierResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<404, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>;
 
 /**
@@ -1145,7 +1152,7 @@ export function getTier(options: ClientOptions, params: GetTierParams): Promise<
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 404, 500],
+    documented: [200, 400, 401, 404, 429, 500],
     open: false,
   }) as Promise<GetTierResult>;
 }
@@ -1359,6 +1366,7 @@ export type CreateCheckoutResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
   | ApiResponse<501, ErrorObject>
   | ApiResponse<502, ErrorObject>;
@@ -1386,7 +1394,7 @@ export function createCheckout(options: ClientOptions, params: CreateCheckoutPar
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 500, 501, 502],
+    documented: [200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
     open: false,
   }) as Promise<CreateCheckoutResult>;
 }
@@ -1405,6 +1413,7 @@ export type CreatePortalSessionResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
   | ApiResponse<501, ErrorObject>
   | ApiResponse<502, ErrorObject>;
@@ -1428,7 +1437,7 @@ export function createPortalSession(options: ClientOptions, params: CreatePortal
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 500, 501, 502],
+    documented: [200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
     open: false,
   }) as Promise<CreatePortalSessionResult>;
 }
@@ -1446,6 +1455,7 @@ export type CartCheckoutResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
+  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
   | ApiResponse<501, ErrorObject>
   | ApiResponse<502, ErrorObject>;
@@ -1470,7 +1480,7 @@ export function cartCheckout(options: ClientOptions, params: CartCheckoutParams)
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 422, 500, 501, 502],
+    documented: [200, 400, 401, 403, 422, 429, 500, 501, 502],
     open: false,
   }) as Promise<CartCheckoutResult>;
 }
