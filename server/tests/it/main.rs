@@ -7,6 +7,7 @@
 
 mod billing;
 mod harness;
+mod replicas;
 mod restart;
 mod store;
 

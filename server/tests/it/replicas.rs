@@ -1,0 +1,395 @@
+//! Several `dream serve` processes on one Postgres and one Redis, as the scale-out shape runs:
+//! usage counts, hard limits, idempotency keys and rate limits stay exact across replicas, and
+//! a Redis that goes away mid-run lets requests through (fail open) without errors or hangs.
+//!
+//! Needs Postgres (`DREAM_TEST_POSTGRES`) and Redis (`DREAM_TEST_REDIS`, default
+//! `redis://127.0.0.1:6379`); the Redis-outage test starts its own `redis-server`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const OPERATOR: &str = "op_replicas_test";
+
+/// A running `dream serve`; killed when dropped.
+struct Replica {
+    child: Child,
+    base: String,
+    banner: String,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn replica(database_url: &str, redis_url: &str) -> Replica {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dream"))
+        .args(["--database-url", database_url, "serve", "--port", "0"])
+        .env("REDIS_URL", redis_url)
+        .env("DREAM_OPERATOR_TOKEN", OPERATOR)
+        .env("DREAM_HOST", "127.0.0.1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("dream serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a banner line");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Docs:") {
+            break;
+        }
+    }
+    // Keep draining the output so the process never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let base = banner
+        .split_whitespace()
+        .skip_while(|w| *w != "at")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in the banner:\n{banner}"))
+        .to_string();
+    Replica {
+        child,
+        base,
+        banner,
+    }
+}
+
+fn banner_key(banner: &str, label: &str) -> String {
+    banner
+        .lines()
+        .find(|l| l.contains(label))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find(|w| w.starts_with("pk_") || w.starts_with("sk_"))
+        })
+        .unwrap_or_else(|| panic!("no {label} in\n{banner}"))
+        .to_string()
+}
+
+/// Two replicas on a fresh Postgres database and the given Redis, the development project's
+/// test keys, and an HTTP client.
+struct Cluster {
+    replicas: Vec<Replica>,
+    pk: String,
+    sk: String,
+    http: reqwest::Client,
+}
+
+async fn cluster(redis_url: &str) -> Cluster {
+    dream_server::install_crypto();
+    let database = dream_server::testing::fresh_postgres_database("dream_test")
+        .await
+        .expect("a fresh Postgres database");
+    // The first replica creates the schema and the development project; the second joins it.
+    let first = replica(&database, redis_url);
+    let second = replica(&database, redis_url);
+    let pk = banner_key(&first.banner, "test publishable key");
+    let sk = banner_key(&first.banner, "test secret key");
+    Cluster {
+        replicas: vec![first, second],
+        pk,
+        sk,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap(),
+    }
+}
+
+impl Cluster {
+    fn base(&self, n: usize) -> &str {
+        &self.replicas[n % self.replicas.len()].base
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base(0)))
+            .bearer_auth(&self.sk)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {value}");
+        value
+    }
+
+    /// A default tier for the project, with these limits.
+    async fn default_tier(&self, name: &str, limits: Value, rate_limit: Value) {
+        let mut body =
+            json!({ "name": name, "displayName": name, "isDefault": true, "limits": limits });
+        if !rate_limit.is_null() {
+            body["rateLimit"] = rate_limit;
+        }
+        self.admin(reqwest::Method::POST, "/v1/tiers", body).await;
+    }
+
+    async fn token(&self, user: &str) -> String {
+        let token = self
+            .admin(
+                reqwest::Method::POST,
+                "/v1/dev/tokens",
+                json!({ "userId": user }),
+            )
+            .await;
+        token["token"].as_str().unwrap().to_string()
+    }
+
+    /// `n` requests for `user`, alternating between replicas, `parallel` at a time; the
+    /// count of each status.
+    async fn hammer(
+        &self,
+        token: &str,
+        n: usize,
+        parallel: usize,
+        request: impl Fn(usize, reqwest::RequestBuilder) -> reqwest::RequestBuilder
+        + Send
+        + Sync
+        + 'static,
+        path: &'static str,
+        method: reqwest::Method,
+    ) -> std::collections::BTreeMap<u16, usize> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let request = Arc::new(request);
+        let bases: Vec<String> = self.replicas.iter().map(|r| r.base.clone()).collect();
+        let workers = (0..parallel).map(|_| {
+            let (next, request, bases) = (next.clone(), request.clone(), bases.clone());
+            let (http, pk, token, method) = (
+                self.http.clone(),
+                self.pk.clone(),
+                token.to_string(),
+                method.clone(),
+            );
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        return seen;
+                    }
+                    let builder = http
+                        .request(method.clone(), format!("{}{path}", bases[i % bases.len()]))
+                        .header("x-publishable-key", &pk)
+                        .bearer_auth(&token);
+                    let response = request(i, builder)
+                        .send()
+                        .await
+                        .expect("the replica answers");
+                    seen.push(response.status().as_u16());
+                }
+            })
+        });
+        let mut counts = std::collections::BTreeMap::new();
+        for worker in futures::future::join_all(workers).await {
+            for status in worker.unwrap() {
+                *counts.entry(status).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
+    async fn stored_count(&self, user: &str) -> i64 {
+        let detail = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/customers/{user}"),
+                Value::Null,
+            )
+            .await;
+        detail["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["metric"] == "requests")
+            .map_or(0, |u| u["usageCount"].as_i64().unwrap())
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("DREAM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_thousand_tracks_over_two_replicas_never_pass_the_hard_limit() {
+    let c = cluster(&redis_url()).await;
+    c.default_tier(
+        "metered",
+        json!([{ "metric": "requests", "limit": 6000, "enforcement": "hard" }]),
+        Value::Null,
+    )
+    .await;
+    let token = c.token("user_hammer").await;
+    let counts = c
+        .hammer(
+            &token,
+            10_000,
+            64,
+            |_, b| b.json(&json!({})),
+            "/v1/usage/track",
+            reqwest::Method::POST,
+        )
+        .await;
+    println!("10,000 tracks over 2 replicas, hard limit 6,000: {counts:?}");
+    assert_eq!(counts.get(&200), Some(&6000), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&4000), "{counts:?}");
+    assert_eq!(c.stored_count("user_hammer").await, 6000);
+
+    // Idempotent retries spread over both replicas count once per key.
+    let token = c.token("user_retrying").await;
+    let counts = c
+        .hammer(
+            &token,
+            400,
+            32,
+            |i, b| {
+                b.header("idempotency-key", format!("key-{}", i % 25))
+                    .json(&json!({}))
+            },
+            "/v1/usage/track",
+            reqwest::Method::POST,
+        )
+        .await;
+    assert_eq!(counts.get(&200), Some(&400), "{counts:?}");
+    assert_eq!(c.stored_count("user_retrying").await, 25);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_redis_admit_exactly_the_rate_limit() {
+    let c = cluster(&redis_url()).await;
+    c.default_tier(
+        "limited",
+        json!([]),
+        json!({ "requests": 50, "perSeconds": 3600 }),
+    )
+    .await;
+    let token = c.token("user_bursty").await;
+    let counts = c
+        .hammer(&token, 300, 32, |_, b| b, "/v1/usage", reqwest::Method::GET)
+        .await;
+    println!("300 checks over 2 replicas, rate limit 50/hour: {counts:?}");
+    assert_eq!(counts.get(&200), Some(&50), "{counts:?}");
+    assert_eq!(counts.get(&429), Some(&250), "{counts:?}");
+}
+
+/// A `redis-server` of the test's own on a free port.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis { child, port }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_redis_stops_requests_are_let_through_and_limits_resume_when_it_returns() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = OwnRedis::start(port);
+    let c = cluster(&format!("redis://127.0.0.1:{}", redis.port)).await;
+    c.default_tier(
+        "limited",
+        json!([]),
+        json!({ "requests": 5, "perSeconds": 3600 }),
+    )
+    .await;
+    let token = c.token("user_outage").await;
+    let check = |n: usize| {
+        let (http, url, pk, token) = (
+            c.http.clone(),
+            format!("{}/v1/usage", c.base(n)),
+            c.pk.clone(),
+            token.clone(),
+        );
+        async move {
+            let started = Instant::now();
+            let response = http
+                .get(url)
+                .header("x-publishable-key", pk)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), started.elapsed())
+        }
+    };
+    let before: Vec<u16> = futures::future::join_all((0..6).map(check))
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(
+        before.iter().filter(|s| **s == 200).count(),
+        5,
+        "{before:?}"
+    );
+    assert_eq!(
+        before.iter().filter(|s| **s == 429).count(),
+        1,
+        "{before:?}"
+    );
+
+    drop(redis);
+    for n in 0..20 {
+        let (status, took) = check(n).await;
+        assert_eq!(status, 200, "request {n} with Redis down is let through");
+        assert!(took < Duration::from_secs(1), "request {n} took {took:?}");
+    }
+
+    // Redis is back (empty): limiting resumes once the replicas' back-off has passed.
+    let _redis = OwnRedis::start(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut statuses = Vec::new();
+    while !statuses.contains(&429) && Instant::now() < deadline {
+        statuses.push(check(statuses.len()).await.0);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(statuses.contains(&429), "limits apply again: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+}
