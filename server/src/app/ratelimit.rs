@@ -14,7 +14,7 @@
 //! than taking the API down. After a failure Redis is not asked again for [`REDIS_BACKOFF`].
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -136,9 +136,7 @@ impl LocalLimiter {
     }
 
     fn hash(&self, key: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        h.finish()
+        self.hasher.hash_one(key)
     }
 
     pub fn check(&self, key: &str, rule: Rule, now: f64) -> Decision {

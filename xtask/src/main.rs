@@ -1,0 +1,516 @@
+//! `cargo xtask bench`: the benchmark harness. It builds the server in release mode, starts
+//! it on a fresh Postgres database, prepares a project, users and their RS256 tokens, drives
+//! load with `wrk` (Debian's package), measures baselines in the same run on the same machine
+//! (`pgbench` running the same single-row `UPDATE … RETURNING`, and a minimal axum handler
+//! returning a constant), and prints one table of ratios.
+//!
+//! `cargo xtask bench --smoke` runs every step for a second or two on a debug build and fails
+//! only if a step breaks (no targets): the test command runs it so the harness cannot rot.
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Dream API project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Measure the hot paths against baselines taken in the same run.
+    Bench(BenchOptions),
+    /// The constant-answer axum server the check row is compared with.
+    BaselineServer,
+}
+
+#[derive(Parser, Clone)]
+struct BenchOptions {
+    /// A few seconds on a debug build, no targets: proves the harness still works.
+    #[arg(long)]
+    smoke: bool,
+    /// Seconds of load per row.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Distinct users (and tokens) in the many-users rows.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// The Postgres server to create the benchmark database on.
+    #[arg(
+        long,
+        env = "DREAM_TEST_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    postgres: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Task::Bench(options) => runtime.block_on(bench(options)),
+        Task::BaselineServer => runtime.block_on(baseline_server()),
+    }
+}
+
+/// Answers every request with a constant JSON body: the ceiling for an axum handler here.
+async fn baseline_server() -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    let app = axum::Router::new()
+        .fallback(|| async { ([("content-type", "application/json")], r#"{"status":"ok"}"#) });
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// A child process killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root")
+        .to_path_buf()
+}
+
+fn need(tool: &str, package: &str) -> anyhow::Result<()> {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()?
+        .success();
+    if !found {
+        bail!("{tool} is missing: apt-get install {package}");
+    }
+    Ok(())
+}
+
+fn run(command: &mut Command) -> anyhow::Result<String> {
+    let output = command
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn psql(url: &str, sql: &str) -> anyhow::Result<String> {
+    run(Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-Atqc", sql]))
+}
+
+/// Starts `program` and reads its output until a line containing `until`; returns the
+/// process and everything read.
+fn start(mut command: Command, until: &str) -> anyhow::Result<(Running, String)> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {command:?}"))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut output = String::new();
+    for line in lines.by_ref() {
+        let line = line?;
+        output.push_str(&line);
+        output.push('\n');
+        if line.contains(until) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok((Running(child), output));
+        }
+    }
+    bail!("{command:?} exited before printing {until:?}:\n{output}")
+}
+
+fn word_after<'a>(text: &'a str, marker: &str) -> anyhow::Result<&'a str> {
+    text.split_once(marker)
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .with_context(|| format!("no {marker:?} in:\n{text}"))
+}
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    failures: u64,
+}
+
+/// The wrk script: picks a random token per request and reports in one line.
+const LUA: &str = r#"
+local tokens = {}
+local pk = os.getenv("BENCH_PK") or ""
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH") or "/"
+local body = os.getenv("BENCH_BODY")
+function init(args)
+  local file = os.getenv("BENCH_TOKENS")
+  if file then for line in io.lines(file) do tokens[#tokens + 1] = line end end
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+end
+function request()
+  local headers = { ["Content-Type"] = "application/json" }
+  if #tokens > 0 then
+    headers["X-Publishable-Key"] = pk
+    headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
+  end
+  return wrk.format(method, path, headers, body)
+end
+function done(summary, latency, requests)
+  local failures = summary.errors.status + summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout
+  io.write(string.format("BENCH %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), failures))
+end
+"#;
+
+struct Wrk<'a> {
+    dir: &'a Path,
+    duration: u64,
+    connections: usize,
+}
+
+impl Wrk<'_> {
+    fn run(
+        &self,
+        url: &str,
+        method: &str,
+        path: &str,
+        tokens: Option<(&Path, &str)>,
+    ) -> anyhow::Result<Load> {
+        let script = self.dir.join("load.lua");
+        std::fs::write(&script, LUA)?;
+        let mut command = Command::new("wrk");
+        command
+            .args(["-t2", &format!("-c{}", self.connections)])
+            .arg(format!("-d{}s", self.duration))
+            .args(["--timeout", "10s", "-s"])
+            .arg(&script)
+            .arg(url)
+            .env("BENCH_METHOD", method)
+            .env("BENCH_PATH", path);
+        if method == "POST" {
+            command.env("BENCH_BODY", "{}");
+        }
+        if let Some((file, pk)) = tokens {
+            command.env("BENCH_TOKENS", file).env("BENCH_PK", pk);
+        }
+        let output = run(&mut command)?;
+        let line = output
+            .lines()
+            .find(|l| l.starts_with("BENCH "))
+            .with_context(|| format!("wrk printed no summary:\n{output}"))?;
+        let n: Vec<f64> = line[6..]
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0.0))
+            .collect();
+        Ok(Load {
+            requests: n[0] as u64,
+            rps: n[0] / (n[1] / 1e6),
+            p50_ms: n[2] / 1000.0,
+            p99_ms: n[3] / 1000.0,
+            failures: n[4] as u64,
+        })
+    }
+}
+
+/// pgbench running `sql` (with `:id` drawn by `set`) on `connections` clients; its tps.
+fn pgbench(
+    url: &str,
+    dir: &Path,
+    name: &str,
+    script: &str,
+    duration: u64,
+    connections: usize,
+) -> anyhow::Result<f64> {
+    let file = dir.join(format!("{name}.sql"));
+    std::fs::write(&file, script)?;
+    let output = run(Command::new("pgbench")
+        .args([
+            "-n",
+            "-j2",
+            &format!("-c{connections}"),
+            &format!("-T{duration}"),
+            "-f",
+        ])
+        .arg(&file)
+        .arg(url))?;
+    let tps = word_after(&output, "tps = ")?;
+    Ok(tps.parse()?)
+}
+
+/// Peak resident memory of a process, from `/proc`.
+fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = word_after(&status, "VmHWM:")?.parse()?;
+    Ok(kb / 1024.0)
+}
+
+async fn bench(options: BenchOptions) -> anyhow::Result<()> {
+    let BenchOptions {
+        smoke,
+        mut duration,
+        mut users,
+        connections,
+        postgres,
+    } = options.clone();
+    if smoke {
+        duration = duration.min(2);
+        users = users.min(200);
+    }
+    need("wrk", "wrk")?;
+    need("pgbench", "postgresql-client")?;
+    need("psql", "postgresql-client")?;
+    let root = root();
+    let profile = if smoke { "debug" } else { "release" };
+    eprintln!("== building ({profile})");
+    let mut build = Command::new(env!("CARGO"));
+    build.current_dir(&root).args([
+        "build",
+        "--quiet",
+        "-p",
+        "dream-server",
+        "--bin",
+        "dream",
+        "-p",
+        "xtask",
+    ]);
+    if !smoke {
+        build.arg("--release");
+    }
+    run(&mut build)?;
+    let bin = root.join("target").join(profile);
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+
+    let database = format!("dream_bench_{}", std::process::id());
+    psql(
+        &format!("{postgres}/postgres"),
+        &format!("DROP DATABASE IF EXISTS {database}"),
+    )?;
+    psql(
+        &format!("{postgres}/postgres"),
+        &format!("CREATE DATABASE {database}"),
+    )?;
+    let database_url = format!("{postgres}/{database}");
+    let result = measure(
+        &bin,
+        &dir,
+        &database_url,
+        smoke,
+        duration,
+        users,
+        connections,
+    )
+    .await;
+    psql(
+        &format!("{postgres}/postgres"),
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    )?;
+    let table = result?;
+    println!("{table}");
+    std::fs::write(dir.join("results.md"), &table)?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    bin: &Path,
+    dir: &Path,
+    database_url: &str,
+    smoke: bool,
+    duration: u64,
+    users: usize,
+    connections: usize,
+) -> anyhow::Result<String> {
+    eprintln!("== starting dream serve on Postgres");
+    let mut serve = Command::new(bin.join("dream"));
+    serve
+        .args(["--database-url", database_url, "serve", "--port", "0"])
+        .env("DREAM_OPERATOR_TOKEN", "op_bench")
+        .env("DREAM_HOST", "127.0.0.1")
+        .env("RUST_LOG", "error")
+        .env_remove("REDIS_URL");
+    let (server, banner) = start(serve, "Docs:")?;
+    let pid = server.0.id();
+    let base = word_after(&banner, "running at ")?.to_string();
+    let pk = word_after(&banner, "test publishable key")?.to_string();
+    let sk = word_after(&banner, "test secret key")?.to_string();
+
+    eprintln!("== preparing a project, {users} users and their tokens");
+    let http = reqwest::Client::new();
+    let admin = |method: reqwest::Method, path: &str, body: Value| {
+        let request = http
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&sk)
+            .json(&body);
+        let path = path.to_string();
+        async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let value: Value = response.json().await?;
+            if !status.is_success() {
+                bail!("{path}: {status} {value}");
+            }
+            Ok::<_, anyhow::Error>(value)
+        }
+    };
+    // Every request passes the rate limiter, set high enough never to refuse.
+    admin(
+        reqwest::Method::POST,
+        "/v1/tiers",
+        json!({ "name": "bench", "displayName": "Bench", "isDefault": true, "limits": [],
+                "rateLimit": { "requests": 1_000_000, "perSeconds": 1 } }),
+    )
+    .await?;
+    let mut tokens = Vec::with_capacity(users);
+    for chunk in (0..users).collect::<Vec<_>>().chunks(64) {
+        let minted = futures::future::try_join_all(chunk.iter().map(|n| {
+            admin(
+                reqwest::Method::POST,
+                "/v1/dev/tokens",
+                json!({ "userId": format!("user_bench_{n}"), "expiresInSeconds": 7200 }),
+            )
+        }))
+        .await?;
+        tokens.extend(
+            minted
+                .into_iter()
+                .map(|t| t["token"].as_str().unwrap_or_default().to_string()),
+        );
+    }
+    let many = dir.join("tokens.txt");
+    let hot = dir.join("hot-token.txt");
+    let mut file = std::fs::File::create(&many)?;
+    for token in &tokens {
+        writeln!(file, "{token}")?;
+    }
+    std::fs::write(&hot, format!("{}\n", tokens[0]))?;
+
+    let wrk = Wrk {
+        dir,
+        duration,
+        connections,
+    };
+    eprintln!("== load: track, {users} users");
+    let track_many = wrk.run(&base, "POST", "/v1/usage/track", Some((&many, &pk)))?;
+    eprintln!("== load: track, one hot user");
+    let track_hot = wrk.run(&base, "POST", "/v1/usage/track", Some((&hot, &pk)))?;
+    eprintln!("== load: customer state, {users} users");
+    let state = wrk.run(&base, "GET", "/v1/me", Some((&many, &pk)))?;
+    let rss = peak_rss_mb(pid)?;
+    drop(server);
+
+    eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING");
+    psql(
+        database_url,
+        &format!(
+            "CREATE TABLE bench_counters (id INT PRIMARY KEY, count BIGINT NOT NULL); \
+             INSERT INTO bench_counters SELECT g, 0 FROM generate_series(1, {users}) g"
+        ),
+    )?;
+    let update = "UPDATE bench_counters SET count = count + 1 WHERE id = :id RETURNING count;\n";
+    let pg_many = pgbench(
+        database_url,
+        dir,
+        "many",
+        &format!("\\set id random(1, {users})\n{update}"),
+        duration,
+        connections,
+    )?;
+    let pg_hot = pgbench(
+        database_url,
+        dir,
+        "hot",
+        &format!("\\set id 1\n{update}"),
+        duration,
+        connections,
+    )?;
+
+    eprintln!("== baseline: a minimal axum handler");
+    let mut constant = Command::new(bin.join("xtask"));
+    constant.arg("baseline-server");
+    let (baseline, said) = start(constant, "listening on")?;
+    let baseline_url = word_after(&said, "listening on ")?.to_string();
+    let axum_const = wrk.run(&baseline_url, "GET", "/", None)?;
+    drop(baseline);
+
+    let loads = [
+        ("track, many", track_many),
+        ("track, hot", track_hot),
+        ("state", state),
+        ("axum", axum_const),
+    ];
+    for (name, load) in &loads {
+        if load.requests == 0 || load.failures > 0 {
+            bail!(
+                "{name}: {} requests, {} failed",
+                load.requests,
+                load.failures
+            );
+        }
+    }
+    let ratio = |ours: f64, base: f64| if base > 0.0 { ours / base } else { 0.0 };
+    let verdict = |ok: bool| {
+        if smoke {
+            "(smoke)"
+        } else if ok {
+            "met"
+        } else {
+            "missed"
+        }
+    };
+    let r1 = ratio(track_many.rps, pg_many);
+    let r2 = ratio(track_hot.rps, pg_hot);
+    let r3 = ratio(state.rps, axum_const.rps);
+    let mut table = String::new();
+    table.push_str(&format!(
+        "Dream API benchmark ({}; {duration} s per row, {connections} connections, {users} users)\n\n",
+        if smoke { "smoke run, debug build" } else { "release build" }
+    ));
+    table.push_str(
+        "| row | ours | baseline (same run) | ratio | target | |\n|---|---|---|---|---|---|\n",
+    );
+    table.push_str(&format!(
+        "| track, {users} users, {connections} connections | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms | pgbench UPDATE … RETURNING over {users} rows: {:.0} tps | {r1:.2}× | ≥ 0.6×, p99 ≤ 5 ms | {} |\n",
+        track_many.rps, track_many.p50_ms, track_many.p99_ms, pg_many,
+        verdict(r1 >= 0.6 && track_many.p99_ms <= 5.0)
+    ));
+    table.push_str(&format!(
+        "| track, one hot user | {:.0} req/s, p99 {:.2} ms | pgbench UPDATE on one row: {:.0} tps | {r2:.2}× | ≥ 1.5× | {} |\n",
+        track_hot.rps, track_hot.p99_ms, pg_hot,
+        verdict(r2 >= 1.5)
+    ));
+    table.push_str(&format!(
+        "| check / customer state | {:.0} req/s, p99 {:.2} ms | minimal axum handler: {:.0} req/s | {r3:.2}× | ≥ 0.35× | {} |\n",
+        state.rps, state.p99_ms, axum_const.rps,
+        verdict(r3 >= 0.35)
+    ));
+    table.push_str(&format!(
+        "| server memory under that load | peak RSS {rss:.1} MB | — | — | ≤ 64 MB | {} |\n",
+        verdict(rss <= 64.0)
+    ));
+    Ok(table)
+}
