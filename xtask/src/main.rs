@@ -292,10 +292,9 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
         "--quiet",
         "-p",
         "dream-server",
-        "--bin",
-        "dream",
         "-p",
         "xtask",
+        "--bins",
     ]);
     if !smoke {
         build.arg("--release");

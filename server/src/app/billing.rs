@@ -188,36 +188,40 @@ impl App {
         customer: &CustomerRow,
         at: i64,
     ) -> AppResult<Plan> {
+        Ok(self.plan_basis(tenant, customer.clone()).await?.at(at))
+    }
+
+    /// What the plan rests on, read from the database.
+    pub(super) async fn plan_basis(
+        &self,
+        tenant: &Tenant,
+        customer: CustomerRow,
+    ) -> AppResult<super::cache::PlanBasis> {
         let subscription = self
             .store
             .subscription_latest(tenant, &customer.user_id)
             .await?;
+        let basis =
+            |tier, by_subscription, subscription, customer: CustomerRow| super::cache::PlanBasis {
+                email: customer.email,
+                tier,
+                subscription,
+                by_subscription,
+            };
         if let Some(id) = customer.tier_override_id.as_deref()
             && let Some(tier) = self.store.tier_get(tenant, id).await?
         {
-            return Ok(Plan {
-                tier,
-                period: Period::containing(at),
-                subscription,
-            });
+            return Ok(basis(tier, false, subscription, customer));
         }
         if let Some(sub) = subscription.as_ref().filter(|s| s.grants_tier())
             && let Some(tier) = self.store.tier_get(tenant, &sub.tier_id).await?
         {
-            return Ok(Plan {
-                tier,
-                period: Period::subscription(sub.period_start, sub.period_end),
-                subscription,
-            });
+            return Ok(basis(tier, true, subscription, customer));
         }
         let tier = self.store.tier_default(tenant).await?.ok_or_else(|| {
             AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier"))
         })?;
-        Ok(Plan {
-            tier,
-            period: Period::containing(at),
-            subscription,
-        })
+        Ok(basis(tier, false, subscription, customer))
     }
 
     /// A Checkout Session for `tier_name`, on the user's Stripe customer.

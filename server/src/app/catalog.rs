@@ -150,7 +150,7 @@ impl App {
             ));
         }
         let updated = self.store.tier_update(tenant, &tier, now()).await?;
-        self.forget_rate_rules();
+        self.forget_plans();
         Ok(updated)
     }
 

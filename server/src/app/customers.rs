@@ -102,7 +102,7 @@ impl App {
                 param: "userId",
             });
         }
-        self.forget_rate_rule(tenant, user_id).await;
+        self.forget_plan(tenant, user_id).await;
         self.customer_get(tenant, user_id).await
     }
 }

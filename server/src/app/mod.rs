@@ -2,6 +2,7 @@
 //! takes validated inputs, enforces the rules, and calls the [`Store`].
 
 pub mod billing;
+mod cache;
 pub mod catalog;
 mod customers;
 pub mod error;
@@ -34,9 +35,10 @@ pub struct App {
     operator_token: Option<String>,
     /// Stripe: a client per mode and the webhook signing secrets.
     payments: Payments,
-    /// Rate limits: where buckets live, the rule for anonymous reads per publishable key, and
-    /// each user's rule (their tier's), cached for a few seconds.
+    /// Rate limits: where buckets live, and the rule for anonymous reads per publishable key.
     limits: RateLimits,
+    /// What the hot path reads on every request, kept briefly (see `cache`).
+    caches: cache::Caches,
 }
 
 /// Everything rate limiting needs.
@@ -44,23 +46,11 @@ pub struct RateLimits {
     pub limiter: ratelimit::Limiter,
     /// Per publishable key on anonymous reads; `None` leaves them unlimited.
     pub public: Option<ratelimit::Rule>,
-    /// (tenant, user) → the user's tier's rule.
-    user_rules: moka::future::Cache<(Tenant, String), Option<ratelimit::Rule>>,
 }
 
 impl RateLimits {
-    /// How long a user's rule is reused before their tier is read again.
-    pub const RULE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
     pub fn new(limiter: ratelimit::Limiter, public: Option<ratelimit::Rule>) -> RateLimits {
-        RateLimits {
-            limiter,
-            public,
-            user_rules: moka::future::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Self::RULE_TTL)
-                .build(),
-        }
+        RateLimits { limiter, public }
     }
 }
 
@@ -76,6 +66,7 @@ impl App {
                 ratelimit::Limiter::Local(ratelimit::LocalLimiter::new(100_000)),
                 Some(ratelimit::Rule::per_seconds(100, 1)),
             ),
+            caches: cache::Caches::new(),
         })
     }
 
@@ -94,13 +85,12 @@ impl App {
     ) -> AppResult<Option<ratelimit::Decision>> {
         let (key, rule) = match principal {
             Principal::User(ctx) => {
-                let cache_key = (ctx.tenant.clone(), ctx.user.user_id.clone());
-                let rule = self
-                    .limits
-                    .user_rules
-                    .try_get_with(cache_key, self.user_rule(ctx))
-                    .await
-                    .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+                let rule = self.user_plan(ctx, now()).await?.tier.rate_limit.map(|r| {
+                    ratelimit::Rule::per_seconds(
+                        r.requests.max(1) as u64,
+                        r.per_seconds.max(1) as u64,
+                    )
+                });
                 let key = format!(
                     "u:{}:{}:{}",
                     ctx.tenant.project_id,
@@ -121,38 +111,15 @@ impl App {
         }
     }
 
-    /// Drops the cached rate-limit rule of a user whose plan changed (other replicas pick the
-    /// change up within [`RateLimits::RULE_TTL`]).
-    pub(crate) async fn forget_rate_rule(&self, tenant: &Tenant, user_id: &str) {
-        self.limits
-            .user_rules
-            .invalidate(&(tenant.clone(), user_id.to_string()))
-            .await;
+    /// Forgets the cached plan of a user whose plan changed (other replicas see the change
+    /// within [`cache::PLAN_TTL`]).
+    pub(crate) async fn forget_plan(&self, tenant: &Tenant, user_id: &str) {
+        self.caches.forget_plan(tenant, user_id).await;
     }
 
-    /// Drops every cached rule, after a tier changed.
-    pub(crate) fn forget_rate_rules(&self) {
-        self.limits.user_rules.invalidate_all();
-    }
-
-    /// The rate limit of the user's tier (without registering a user seen for the first time).
-    async fn user_rule(&self, ctx: &UserContext) -> AppResult<Option<ratelimit::Rule>> {
-        let tier = match self
-            .store
-            .customer_get(&ctx.tenant, &ctx.user.user_id)
-            .await?
-        {
-            Some(customer) => self.plan_of(&ctx.tenant, &customer, now()).await?.tier,
-            None => self.store.tier_default(&ctx.tenant).await?.ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!(
-                    "tenant {:?} has no default tier",
-                    ctx.tenant
-                ))
-            })?,
-        };
-        Ok(tier.rate_limit.map(|r| {
-            ratelimit::Rule::per_seconds(r.requests.max(1) as u64, r.per_seconds.max(1) as u64)
-        }))
+    /// Forgets every cached plan, after a tier changed.
+    pub(crate) fn forget_plans(&self) {
+        self.caches.forget_plans();
     }
 
     /// Billing through these Stripe clients (without, billing answers `not_supported`).

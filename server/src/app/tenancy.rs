@@ -52,11 +52,26 @@ impl App {
 
     /// The key row for a presented key, if it is live.
     pub async fn resolve_key(&self, key: &str, kind: &str) -> AppResult<KeyRow> {
-        let row = self
-            .store
-            .api_key_find(&ids::key_hash(key), now())
-            .await?
-            .ok_or(AppError::InvalidApiKey)?;
+        let hash = ids::key_hash(key);
+        // Publishable keys never expire or get revoked, so their rows may be reused.
+        let cached = match kind {
+            "publishable" => self.caches.key(&hash).await,
+            _ => None,
+        };
+        let row = match cached {
+            Some(row) => row,
+            None => {
+                let row = self
+                    .store
+                    .api_key_find(&hash, now())
+                    .await?
+                    .ok_or(AppError::InvalidApiKey)?;
+                if row.kind == "publishable" && row.expires_at.is_none() {
+                    self.caches.put_key(hash, row.clone()).await;
+                }
+                row
+            }
+        };
         // The prefix must agree with what is stored: `pk_live_…` is never a test key.
         let expected_prefix = format!(
             "{}_{}_",
@@ -71,7 +86,16 @@ impl App {
 
     /// Verifies a user token for the tenant of a publishable key.
     pub async fn resolve_user(&self, tenant: Tenant, token: &str) -> AppResult<UserContext> {
-        let settings = self.store.settings_get(&tenant).await?;
+        let settings = match self.caches.settings(&tenant).await {
+            Some(settings) => settings,
+            None => {
+                let settings = self.store.settings_get(&tenant).await?;
+                self.caches
+                    .put_settings(tenant.clone(), settings.clone())
+                    .await;
+                settings
+            }
+        };
         let user = self
             .identity
             .verify(&tenant, &settings, token, now())
@@ -225,6 +249,7 @@ impl App {
     ) -> AppResult<SettingsRow> {
         self.settings_check(tenant, &settings)?;
         self.store.settings_put(tenant, &settings).await?;
+        self.caches.forget_settings(tenant).await;
         Ok(settings)
     }
 

@@ -47,8 +47,14 @@ fn rule(tier: &TierRow, metric: &str) -> (Option<i64>, String) {
 }
 
 impl App {
-    /// Registers the user on first sight and returns their plan.
-    async fn user_plan(&self, ctx: &UserContext, at: i64) -> AppResult<super::Plan> {
+    /// Registers the user on first sight and returns their plan (kept for
+    /// [`super::cache::PLAN_TTL`]; a changed email in the token is written at once).
+    pub(super) async fn user_plan(&self, ctx: &UserContext, at: i64) -> AppResult<super::Plan> {
+        if let Some(basis) = self.caches.plan(&ctx.tenant, &ctx.user.user_id).await
+            && (ctx.user.email.is_none() || basis.email == ctx.user.email)
+        {
+            return Ok(basis.at(at));
+        }
         let customer = self
             .store
             .customer_upsert(
@@ -58,7 +64,11 @@ impl App {
                 at,
             )
             .await?;
-        self.plan_of(&ctx.tenant, &customer, at).await
+        let basis = self.plan_basis(&ctx.tenant, customer).await?;
+        self.caches
+            .put_plan(ctx.tenant.clone(), ctx.user.user_id.clone(), basis.clone())
+            .await;
+        Ok(basis.at(at))
     }
 
     /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.

@@ -142,7 +142,7 @@ impl App {
             .await?;
         // After the commit, so a request in between cannot cache the old plan's rule again.
         if let (Some(tenant), Some(user)) = (tenant, user) {
-            self.forget_rate_rule(&tenant, &user).await;
+            self.forget_plan(&tenant, &user).await;
         }
         Ok(Receipt {
             event_id: id,

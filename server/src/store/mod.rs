@@ -9,6 +9,7 @@
 //! read or change another tenant's rows, and no value is ever spliced into SQL text.
 
 pub mod billing;
+mod coalesce;
 pub mod customers;
 pub mod keys;
 pub mod products;
@@ -44,6 +45,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the combined write failed: {0}")]
+    Batch(String),
 }
 
 impl StoreError {
@@ -95,6 +98,8 @@ impl Mode {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Combines concurrent increments of one counter into one write.
+    coalescer: std::sync::Arc<coalesce::Coalescer>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -141,7 +146,11 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            coalescer: std::sync::Arc::new(coalesce::Coalescer::new()),
+        })
     }
 
     pub fn backend(&self) -> Backend {

@@ -88,16 +88,22 @@ where
 
 impl Store {
     /// Adds `amount` unless that would pass `hard_limit`.
+    /// Concurrent increments of the same counter are written together (`coalesce`).
     pub async fn usage_increment(
         &self,
         c: &Counter<'_>,
         amount: i64,
         hard_limit: Option<i64>,
     ) -> StoreResult<TrackOutcome> {
-        match increment(self.pool(), c, amount, hard_limit).await? {
-            Some(count) => Ok(TrackOutcome::Counted(count)),
-            None => Ok(TrackOutcome::LimitExceeded(self.usage_get(c).await?)),
-        }
+        let key = super::coalesce::Key {
+            project_id: c.tenant.project_id.clone(),
+            mode: c.tenant.mode.as_str(),
+            user_id: c.user_id.to_string(),
+            metric: c.metric.to_string(),
+            period: c.period.to_string(),
+        };
+        self.usage_increment_coalesced(key, amount, hard_limit)
+            .await
     }
 
     /// [`Store::usage_increment`] under an idempotency key, in one transaction: the key is

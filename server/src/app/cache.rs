@@ -1,0 +1,111 @@
+//! Short-lived copies of what every request reads: a publishable key's row, a tenant's JWT
+//! settings, and a user's plan basis (their tier and subscription).
+//!
+//! Without them a track costs six database round trips; with them, one (the increment). What
+//! changes here is rare and takes effect within the TTLs on every replica: this replica drops
+//! its copy at once when it makes the change (settings, overrides, tiers, webhooks), others
+//! within [`SETTINGS_TTL`] / [`PLAN_TTL`]. Secret keys are never cached, so a rotated or
+//! revoked secret stops working immediately; publishable keys are never revoked.
+
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::store::tiers::TierRow;
+use crate::store::{KeyRow, SettingsRow, SubscriptionRow, Tenant};
+
+/// How long a publishable key's row is reused.
+pub const KEY_TTL: Duration = Duration::from_secs(60);
+/// How long a tenant's settings are reused.
+pub const SETTINGS_TTL: Duration = Duration::from_secs(5);
+/// How long a user's plan basis is reused.
+pub const PLAN_TTL: Duration = Duration::from_secs(5);
+
+/// A user's plan without its period (computed per request, so a new month starts on time).
+#[derive(Debug, Clone)]
+pub struct PlanBasis {
+    pub tier: TierRow,
+    pub subscription: Option<SubscriptionRow>,
+    /// Whether the tier comes from the subscription (usage then counts per its period).
+    pub by_subscription: bool,
+    /// The email the customer row was registered with, to notice a changed one.
+    pub email: Option<String>,
+}
+
+impl PlanBasis {
+    /// The plan at `at`: the subscription's period, or the calendar month containing `at`.
+    pub fn at(self, at: i64) -> super::Plan {
+        let period = match (&self.subscription, self.by_subscription) {
+            (Some(sub), true) => super::Period::subscription(sub.period_start, sub.period_end),
+            _ => super::Period::containing(at),
+        };
+        super::Plan {
+            tier: self.tier,
+            period,
+            subscription: self.subscription,
+        }
+    }
+}
+
+pub struct Caches {
+    keys: Cache<String, KeyRow>,
+    settings: Cache<Tenant, SettingsRow>,
+    plans: Cache<(Tenant, String), PlanBasis>,
+}
+
+impl Caches {
+    pub fn new() -> Caches {
+        Caches {
+            keys: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(KEY_TTL)
+                .build(),
+            settings: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SETTINGS_TTL)
+                .build(),
+            plans: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PLAN_TTL)
+                .build(),
+        }
+    }
+
+    pub async fn key(&self, hash: &str) -> Option<KeyRow> {
+        self.keys.get(hash).await
+    }
+
+    pub async fn put_key(&self, hash: String, row: KeyRow) {
+        self.keys.insert(hash, row).await;
+    }
+
+    pub async fn settings(&self, tenant: &Tenant) -> Option<SettingsRow> {
+        self.settings.get(tenant).await
+    }
+
+    pub async fn put_settings(&self, tenant: Tenant, row: SettingsRow) {
+        self.settings.insert(tenant, row).await;
+    }
+
+    pub async fn forget_settings(&self, tenant: &Tenant) {
+        self.settings.invalidate(tenant).await;
+    }
+
+    pub async fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<PlanBasis> {
+        self.plans.get(&(tenant.clone(), user_id.to_string())).await
+    }
+
+    pub async fn put_plan(&self, tenant: Tenant, user_id: String, basis: PlanBasis) {
+        self.plans.insert((tenant, user_id), basis).await;
+    }
+
+    pub async fn forget_plan(&self, tenant: &Tenant, user_id: &str) {
+        self.plans
+            .invalidate(&(tenant.clone(), user_id.to_string()))
+            .await;
+    }
+
+    pub fn forget_plans(&self) {
+        self.plans.invalidate_all();
+    }
+}
