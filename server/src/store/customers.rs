@@ -26,6 +26,12 @@ impl Store {
         email: Option<&str>,
         now: i64,
     ) -> StoreResult<CustomerRow> {
+        // Most calls find the user registered with the same email: a read, not a row rewrite.
+        if let Some(row) = self.customer_get(tenant, user_id).await?
+            && (email.is_none() || row.email.as_deref() == email)
+        {
+            return Ok(row);
+        }
         let row = sqlx::query(&format!(
             "INSERT INTO customers (project_id, mode, user_id, email, tier_override_id, created_at) \
              VALUES ($1, $2, $3, $4, NULL, $5) \
