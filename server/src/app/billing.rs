@@ -441,7 +441,13 @@ impl App {
                 (META_TIER.to_string(), tier.id.clone()),
             ]))
             .customize()
-            .request_strategy(idempotency(&["tier-product", &tier.id, account]));
+            .request_strategy(idempotency(&[
+                "tier-product",
+                &tier.id,
+                account,
+                &tier.display_name,
+                &key,
+            ]));
         let product = on_account(product, account)
             .send(client)
             .await
@@ -485,7 +491,7 @@ impl App {
                 ("dream_product".to_string(), product.id.clone()),
             ]))
             .customize()
-            .request_strategy(idempotency(&["product", &product.id, account]));
+            .request_strategy(idempotency(&["product", &price.id, account, &product.name]));
         let created_product = on_account(created_product, account)
             .send(client)
             .await
@@ -538,6 +544,7 @@ impl App {
             tenant.mode.as_str(),
             &ctx.user.user_id,
             account,
+            ctx.user.email.as_deref().unwrap_or(""),
         ]));
         let customer = on_account(create, account)
             .send(client)

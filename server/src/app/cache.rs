@@ -48,6 +48,9 @@ impl PlanBasis {
 }
 
 pub struct Caches {
+    /// Bumped by every forget: a value read from the database before a forget is not stored
+    /// after it (it could be the very state the forget dropped).
+    epoch: std::sync::atomic::AtomicU64,
     keys: Cache<String, KeyRow>,
     settings: Cache<Tenant, SettingsRow>,
     plans: Cache<(Tenant, String), PlanBasis>,
@@ -56,6 +59,7 @@ pub struct Caches {
 impl Caches {
     pub fn new() -> Caches {
         Caches {
+            epoch: std::sync::atomic::AtomicU64::new(0),
             keys: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(KEY_TTL)
@@ -83,11 +87,24 @@ impl Caches {
         self.settings.get(tenant).await
     }
 
-    pub async fn put_settings(&self, tenant: Tenant, row: SettingsRow) {
-        self.settings.insert(tenant, row).await;
+    /// The current epoch; read it before reading what will be stored.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn bump(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stores settings read during `epoch`, unless something was forgotten since.
+    pub async fn put_settings(&self, epoch: u64, tenant: Tenant, row: SettingsRow) {
+        if self.epoch() == epoch {
+            self.settings.insert(tenant, row).await;
+        }
     }
 
     pub async fn forget_settings(&self, tenant: &Tenant) {
+        self.bump();
         self.settings.invalidate(tenant).await;
     }
 
@@ -95,17 +112,22 @@ impl Caches {
         self.plans.get(&(tenant.clone(), user_id.to_string())).await
     }
 
-    pub async fn put_plan(&self, tenant: Tenant, user_id: String, basis: PlanBasis) {
-        self.plans.insert((tenant, user_id), basis).await;
+    /// Stores a plan read during `epoch`, unless something was forgotten since.
+    pub async fn put_plan(&self, epoch: u64, tenant: Tenant, user_id: String, basis: PlanBasis) {
+        if self.epoch() == epoch {
+            self.plans.insert((tenant, user_id), basis).await;
+        }
     }
 
     pub async fn forget_plan(&self, tenant: &Tenant, user_id: &str) {
+        self.bump();
         self.plans
             .invalidate(&(tenant.clone(), user_id.to_string()))
             .await;
     }
 
     pub fn forget_plans(&self) {
+        self.bump();
         self.plans.invalidate_all();
     }
 }

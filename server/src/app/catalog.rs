@@ -98,7 +98,8 @@ impl App {
             limits: input.limits,
             rate_limit: input.rate_limit,
         };
-        self.store
+        let created = self
+            .store
             .tier_create(tenant, &new, now())
             .await
             .map_err(|e| match e {
@@ -107,7 +108,12 @@ impl App {
                     param: "name",
                 },
                 other => other.into(),
-            })
+            })?;
+        // A new default tier changes the plan of everyone without another one.
+        if created.is_default {
+            self.forget_plans();
+        }
+        Ok(created)
     }
 
     pub async fn tier_update(

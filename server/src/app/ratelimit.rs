@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a request waits for Redis before it is let through.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
@@ -87,12 +87,17 @@ pub fn gcra(tat: Option<f64>, now: f64, rule: Rule) -> (Decision, Option<f64>) {
     (decision, Some(new_tat))
 }
 
+/// Milliseconds on a clock that never steps back (the in-process limiter's time base).
 fn now_ms() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1000.0 + 1.0
+}
+
+fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs_f64()
-        * 1000.0
+        .as_millis() as u64
 }
 
 /// Where the limiter keeps its state.
@@ -188,7 +193,7 @@ if new_tat - now > period + 0.000001 then
   local retry = math.max(1, math.ceil(new_tat - period - now))
   return {0, 0, math.ceil(tat - now), retry}
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1)
+redis.call('SET', KEYS[1], string.format('%.4f', new_tat), 'PX', math.ceil(new_tat - now) + 1)
 local remaining = math.floor((period - (new_tat - now)) / interval + 0.000001)
 return {1, remaining, math.ceil(new_tat - now), 0}
 "#;
@@ -226,7 +231,7 @@ impl RedisLimiter {
     }
 
     async fn check(&self, key: &str, rule: Rule) -> Option<Decision> {
-        let now = now_ms() as u64;
+        let now = unix_ms();
         if now < self.skip_until.load(Ordering::Relaxed) {
             return None;
         }

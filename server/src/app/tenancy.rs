@@ -89,9 +89,10 @@ impl App {
         let settings = match self.caches.settings(&tenant).await {
             Some(settings) => settings,
             None => {
+                let epoch = self.caches.epoch();
                 let settings = self.store.settings_get(&tenant).await?;
                 self.caches
-                    .put_settings(tenant.clone(), settings.clone())
+                    .put_settings(epoch, tenant.clone(), settings.clone())
                     .await;
                 settings
             }

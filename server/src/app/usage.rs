@@ -55,6 +55,7 @@ impl App {
         {
             return Ok(basis.at(at));
         }
+        let epoch = self.caches.epoch();
         let customer = self
             .store
             .customer_upsert(
@@ -66,7 +67,12 @@ impl App {
             .await?;
         let basis = self.plan_basis(&ctx.tenant, customer).await?;
         self.caches
-            .put_plan(ctx.tenant.clone(), ctx.user.user_id.clone(), basis.clone())
+            .put_plan(
+                epoch,
+                ctx.tenant.clone(),
+                ctx.user.user_id.clone(),
+                basis.clone(),
+            )
             .await;
         Ok(basis.at(at))
     }

@@ -140,7 +140,8 @@ impl App {
                 &outcome.effects,
             )
             .await?;
-        // After the commit, so a request in between cannot cache the old plan's rule again.
+        // After the commit; a request that read the plan before it cannot store its copy
+        // afterwards (the caches' epoch).
         if let (Some(tenant), Some(user)) = (tenant, user) {
             self.forget_plan(&tenant, &user).await;
         }
@@ -247,11 +248,16 @@ impl App {
                     event.data.object,
                     EventObject::CustomerSubscriptionDeleted(_)
                 );
-                let Some(tier_id) = self.subscription_tier(&tenant, sub).await? else {
-                    outcome.tenant = Some(tenant);
-                    outcome.user_id = Some(user);
-                    outcome.handled = false;
-                    return Ok(outcome);
+                // A deletion needs no tier: the stored one is kept and the status ends it.
+                let tier_id = match self.subscription_tier(&tenant, sub).await? {
+                    Some(tier_id) => tier_id,
+                    None if deleted => String::new(),
+                    None => {
+                        outcome.tenant = Some(tenant);
+                        outcome.user_id = Some(user);
+                        outcome.handled = false;
+                        return Ok(outcome);
+                    }
                 };
                 let item = sub.items.data.first();
                 let status = if deleted {

@@ -519,18 +519,27 @@ async fn apply(
         }
         Effect::Subscription(s) => {
             // The WHERE keeps newer state: an older event, or anything but a deletion after
-            // one (a canceled subscription never comes back), leaves the row as it is.
-            let applied = sqlx::query(
+            // one (a canceled subscription never comes back), leaves the row as it is. Stripe's
+            // `created` has whole seconds, and `created` (incomplete) and `updated` (active)
+            // often share one: within a second, a status only moves forward in its life
+            // (incomplete → active/trialing/past_due → ended). An empty tier (a deletion whose
+            // tier is unknown) keeps the stored one.
+            let applied = sqlx::query(&format!(
                 "INSERT INTO subscriptions (project_id, mode, id, user_id, tier_id, status, period_start, period_end, \
                  cancel_at_period_end, event_created, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
-                 ON CONFLICT (project_id, mode, id) DO UPDATE SET tier_id = excluded.tier_id, status = excluded.status, \
+                 ON CONFLICT (project_id, mode, id) DO UPDATE SET \
+                 tier_id = CASE WHEN excluded.tier_id = '' THEN subscriptions.tier_id ELSE excluded.tier_id END, \
+                 status = excluded.status, \
                  period_start = excluded.period_start, period_end = excluded.period_end, \
                  cancel_at_period_end = excluded.cancel_at_period_end, event_created = excluded.event_created, \
                  updated_at = excluded.updated_at \
-                 WHERE subscriptions.event_created <= excluded.event_created \
+                 WHERE (subscriptions.event_created < excluded.event_created \
+                   OR (subscriptions.event_created = excluded.event_created AND {} >= {})) \
                  AND (subscriptions.status <> 'canceled' OR excluded.status = 'canceled') \
                  RETURNING id",
-            )
+                status_rank("excluded.status"),
+                status_rank("subscriptions.status"),
+            ))
             .bind(&tenant.project_id)
             .bind(tenant.mode.as_str())
             .bind(&s.id)
@@ -570,6 +579,14 @@ async fn apply(
             Ok(None)
         }
     }
+}
+
+/// Where a subscription status stands in its life, as SQL.
+fn status_rank(column: &str) -> String {
+    format!(
+        "(CASE {column} WHEN 'incomplete' THEN 0 WHEN 'canceled' THEN 2 WHEN 'incomplete_expired' THEN 2 \
+         WHEN 'unpaid' THEN 2 ELSE 1 END)"
+    )
 }
 
 fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {

@@ -83,10 +83,14 @@ impl Store {
             done,
         });
         let writer = stripe.writer.clone().lock_owned().await;
-        // An earlier writer may have taken this increment along already.
-        if let Ok(result) = answer.try_recv() {
-            drop(writer);
-            return result.map_err(StoreError::Batch);
+        // An earlier writer may have taken this increment along already (or lost it, if its
+        // task died: then the caller hears so instead of waiting on a closed channel).
+        match answer.try_recv() {
+            Ok(result) => return result.map_err(StoreError::Batch),
+            Err(oneshot::error::TryRecvError::Closed) => {
+                return Err(StoreError::Batch("the combined write was lost".into()));
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {}
         }
         let batch = std::mem::take(&mut *stripe.queue.lock().expect("queue"));
         // The write runs in its own task: a caller that goes away must not abandon the others.

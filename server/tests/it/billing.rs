@@ -19,6 +19,7 @@ crate::on_both_stores!(
     every_stripe_call_carries_the_connected_account_and_the_platform_fee,
     a_refused_cart_sends_nothing_to_stripe,
     every_configured_webhook_secret_verifies,
+    events_of_one_second_move_a_subscription_forward_only,
 );
 
 const ACCOUNT: &str = "acct_1ConnectedShop";
@@ -274,5 +275,73 @@ async fn every_configured_webhook_secret_verifies(backend: Backend) {
     assert!(
         matches!(refused, Err(AppError::InvalidSignature(_))),
         "{refused:?}"
+    );
+}
+
+async fn events_of_one_second_move_a_subscription_forward_only(backend: Backend) {
+    let b = billing(backend, &["whsec_it"]).await;
+    // A checkout makes the user's Stripe customer, which routes the events below.
+    b.app
+        .checkout_create(&b.user, "pro", None, None)
+        .await
+        .expect("a checkout");
+    let customer = b
+        .app
+        .store
+        .customer_get(&b.tenant, "user_billing")
+        .await
+        .unwrap()
+        .and_then(|c| c.stripe_customer_id)
+        .expect("a Stripe customer");
+    let pro = b
+        .app
+        .store
+        .tier_by_name(&b.tenant, "pro")
+        .await
+        .unwrap()
+        .unwrap();
+    let second = chrono::Utc::now().timestamp();
+    let deliver = |id: &str, kind: &str, status: &str| {
+        let mut sub: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../conformance/fixtures/stripe/subscription.json"
+        ))
+        .unwrap();
+        sub["id"] = "sub_same_second".into();
+        sub["customer"] = customer.clone().into();
+        sub["status"] = status.into();
+        sub["metadata"] = serde_json::json!({ "dream_tier": pro.id });
+        let body = serde_json::json!({
+            "id": id, "object": "event", "created": second, "livemode": false,
+            "pending_webhooks": 1, "request": null, "type": kind, "account": ACCOUNT,
+            "data": { "object": sub },
+        })
+        .to_string();
+        let header = stripe_emulator::webhooks::signature_header(&body, "whsec_it", second);
+        let app = b.app.clone();
+        async move { app.webhook_receive(&body, &header).await.unwrap() }
+    };
+    let tier = || async {
+        b.app
+            .customer_get(&b.tenant, "user_billing")
+            .await
+            .unwrap()
+            .tier
+            .name
+    };
+    // Stripe sends created (incomplete) and updated (active) in the same second; here the
+    // update arrives first.
+    deliver("evt_updated", "customer.subscription.updated", "active").await;
+    deliver("evt_created", "customer.subscription.created", "incomplete").await;
+    assert_eq!(
+        tier().await,
+        "pro",
+        "a same-second incomplete does not undo active"
+    );
+    deliver("evt_deleted", "customer.subscription.deleted", "canceled").await;
+    deliver("evt_late", "customer.subscription.updated", "active").await;
+    assert_eq!(
+        tier().await,
+        "free",
+        "a same-second update does not revive a canceled one"
     );
 }
