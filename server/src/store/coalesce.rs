@@ -19,16 +19,30 @@ use tokio::sync::oneshot;
 use super::usage::TrackOutcome;
 use super::{Store, StoreError, StoreResult};
 
-const STRIPES: usize = 64;
+/// Queues: fewer mean larger shared writes; each is written by one task at a time.
+const STRIPES: usize = 4;
+/// Rows per multi-row statement (6 parameters each; SQLite allows 32,766).
+const MAX_ROWS: usize = 500;
 
 /// A counter's identity, owned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Key {
     pub project_id: String,
     pub mode: &'static str,
     pub user_id: String,
     pub metric: String,
     pub period: String,
+}
+
+/// Sends each caller of a group its outcome.
+fn answer(group: Vec<Pending>, outcomes: StoreResult<Vec<TrackOutcome>>) {
+    for (i, pending) in group.into_iter().enumerate() {
+        let outcome = match &outcomes {
+            Ok(all) => Ok(all[i]),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = pending.done.send(outcome);
+    }
 }
 
 struct Pending {
@@ -105,7 +119,10 @@ impl Store {
         }
     }
 
-    /// Writes every counter of the batch once, then answers each caller.
+    /// Writes every counter of the batch once, then answers each caller. Counters without a
+    /// hard limit share one multi-row statement (rows in key order, so statements from
+    /// several replicas lock rows in the same order and never deadlock); counters with one are
+    /// written each by its own statement, all at once.
     async fn write_batch(&self, batch: Vec<Pending>) {
         let mut groups: Vec<(Key, Vec<Pending>)> = Vec::new();
         for pending in batch {
@@ -114,18 +131,98 @@ impl Store {
                 None => groups.push((pending.key.clone(), vec![pending])),
             }
         }
-        for (key, group) in groups {
+        let (mut free, limited): (Vec<_>, Vec<_>) = groups
+            .into_iter()
+            .partition(|(_, group)| group.iter().all(|p| p.hard_limit.is_none()));
+        free.sort_by(|a, b| a.0.cmp(&b.0));
+        let shared = async {
+            while !free.is_empty() {
+                let rest = free.split_off(free.len().min(MAX_ROWS));
+                let chunk = std::mem::replace(&mut free, rest);
+                let totals: Vec<(Key, i64)> = chunk
+                    .iter()
+                    .map(|(key, group)| (key.clone(), group.iter().map(|p| p.amount).sum()))
+                    .collect();
+                let ends = self.write_rows(&totals).await;
+                for ((key, group), (_, total)) in chunk.into_iter().zip(&totals) {
+                    let outcomes = match &ends {
+                        Ok(ends) => match ends.iter().find(|(k, _)| *k == key) {
+                            Some((_, end)) => {
+                                let mut count = end - total;
+                                Ok(group
+                                    .iter()
+                                    .map(|p| {
+                                        count += p.amount;
+                                        TrackOutcome::Counted(count)
+                                    })
+                                    .collect())
+                            }
+                            None => Err(StoreError::Batch("a counter was not written".into())),
+                        },
+                        Err(e) => Err(StoreError::Batch(e.to_string())),
+                    };
+                    answer(group, outcomes);
+                }
+            }
+        };
+        let each = futures::future::join_all(limited.into_iter().map(|(key, group)| async move {
             let asks: Vec<(i64, Option<i64>)> =
                 group.iter().map(|p| (p.amount, p.hard_limit)).collect();
-            let outcome = self.write_group(&key, &asks).await;
-            for (i, pending) in group.into_iter().enumerate() {
-                let answer = match &outcome {
-                    Ok(outcomes) => Ok(outcomes[i]),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = pending.done.send(answer);
-            }
+            let outcomes = self.write_group(&key, &asks).await;
+            answer(group, outcomes);
+        }));
+        tokio::join!(shared, each);
+    }
+
+    /// Adds each total to its counter in one statement; the counts reached, by key.
+    async fn write_rows(&self, totals: &[(Key, i64)]) -> StoreResult<Vec<(Key, i64)>> {
+        let values: Vec<String> = (0..totals.len())
+            .map(|i| {
+                let b = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) VALUES {} \
+             ON CONFLICT (project_id, mode, user_id, metric, period) \
+             DO UPDATE SET count = usage_counters.count + excluded.count \
+             RETURNING project_id, mode, user_id, metric, period, count",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (key, total) in totals {
+            query = query
+                .bind(&key.project_id)
+                .bind(key.mode)
+                .bind(&key.user_id)
+                .bind(&key.metric)
+                .bind(&key.period)
+                .bind(*total);
         }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let mode: String = r.try_get("mode")?;
+                Ok((
+                    Key {
+                        project_id: r.try_get("project_id")?,
+                        mode: if mode == "live" { "live" } else { "test" },
+                        user_id: r.try_get("user_id")?,
+                        metric: r.try_get("metric")?,
+                        period: r.try_get("period")?,
+                    },
+                    r.try_get("count")?,
+                ))
+            })
+            .collect()
     }
 
     /// One counter's increments, in order: one statement when they all fit, else decided one

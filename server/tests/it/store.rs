@@ -10,7 +10,8 @@ use crate::harness::{Backend, fresh_store};
 
 crate::on_both_stores!(
     hard_limit_admits_exactly_the_limit,
-    an_idempotency_key_is_claimed_once
+    an_idempotency_key_is_claimed_once,
+    unlimited_counters_written_together_stay_exact
 );
 
 fn tenant() -> Tenant {
@@ -26,6 +27,43 @@ fn counter_for<'a>(tenant: &'a Tenant, user_id: &'a str, period: &'a str) -> Cou
         user_id,
         metric: "requests",
         period,
+    }
+}
+
+/// Increments of many counters at once share multi-row writes: every counter ends exact, and
+/// each caller saw a distinct count of its own counter.
+async fn unlimited_counters_written_together_stay_exact(backend: Backend) {
+    let (store, _url, _dir) = fresh_store(backend).await;
+    let store = Arc::new(store);
+    let tasks = (0..600).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let tenant = tenant();
+            let user = format!("user_{}", i % 40);
+            let counter = counter_for(&tenant, &user, "2026-11");
+            let outcome = store.usage_increment(&counter, 2, None).await;
+            (user, outcome)
+        })
+    });
+    let mut seen: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for joined in futures::future::join_all(tasks).await {
+        let (user, outcome) = joined.expect("task");
+        match outcome.expect("increment") {
+            TrackOutcome::Counted(count) => seen.entry(user).or_default().push(count),
+            TrackOutcome::LimitExceeded(count) => panic!("refused at {count} without a limit"),
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    let tenant = tenant();
+    for (user, mut counts) in seen {
+        counts.sort_unstable();
+        assert_eq!(
+            counts,
+            (1..=15).map(|n| n * 2).collect::<Vec<i64>>(),
+            "{user}"
+        );
+        let counter = counter_for(&tenant, &user, "2026-11");
+        assert_eq!(store.usage_get(&counter).await.unwrap(), 30, "{user}");
     }
 }
 
