@@ -7,7 +7,7 @@
 //! checkout, so customers are known before any subscription event), and a Checkout Session
 //! names its tenant in its metadata.
 
-use stripe_shared::{CheckoutSessionMode, SubscriptionStatus};
+use stripe_shared::CheckoutSessionMode;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 use super::{App, AppError, AppResult, now};
@@ -263,7 +263,7 @@ impl App {
                 let status = if deleted {
                     "canceled".to_string()
                 } else {
-                    status_str(&sub.status)
+                    sub.status.as_str().to_string()
                 };
                 outcome.note = Some(format!("Subscription {} is {status}.", sub.id));
                 outcome.effects.push(Effect::Subscription(SubscriptionRow {
@@ -337,8 +337,4 @@ impl App {
         };
         Ok(self.store.tier_by_stripe_price(tenant, &price).await?)
     }
-}
-
-fn status_str(status: &SubscriptionStatus) -> String {
-    status.as_str().to_string()
 }

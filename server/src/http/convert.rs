@@ -214,6 +214,13 @@ fn customer_billing(v: &CustomerView) -> AppResult<Option<types::CustomerBilling
     }))
 }
 
+pub fn checkout(link: crate::app::CheckoutLink) -> types::CheckoutSession {
+    types::CheckoutSession {
+        id: link.id,
+        url: link.url,
+    }
+}
+
 pub fn billing_event(e: &EventRow) -> AppResult<types::BillingEvent> {
     let payload: serde_json::Value =
         serde_json::from_str(&e.payload).map_err(|err| corrupt("event payload", err))?;

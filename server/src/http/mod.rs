@@ -710,10 +710,7 @@ impl Api for Server {
                     body.cancel_url.as_ref().map(|u| u.as_str()),
                 )
                 .await?;
-            Ok(types::CheckoutSession {
-                id: link.id,
-                url: link.url,
-            })
+            Ok(convert::checkout(link))
         })
     }
 
@@ -756,10 +753,7 @@ impl Api for Server {
                     &body.cancel_url,
                 )
                 .await?;
-            Ok(types::CheckoutSession {
-                id: link.id,
-                url: link.url,
-            })
+            Ok(convert::checkout(link))
         })
     }
 

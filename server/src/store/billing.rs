@@ -233,18 +233,7 @@ impl Store {
         stripe_customer_id: &str,
         account: &str,
     ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE customers SET stripe_customer_id = $1, stripe_account = $2 \
-             WHERE project_id = $3 AND mode = $4 AND user_id = $5",
-        )
-        .bind(stripe_customer_id)
-        .bind(account)
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(user_id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        link_customer(self.pool(), tenant, user_id, stripe_customer_id, account).await
     }
 
     /// The Stripe price a tier was synced to under `key` (its price and account), if any.
@@ -421,19 +410,16 @@ impl Store {
         limit: i64,
         starting_after: Option<&str>,
     ) -> StoreResult<(Vec<EventRow>, bool)> {
-        let rows = sqlx::query(
-            "SELECT id, type, status, message, user_id, created, received_at, payload FROM stripe_events \
-             WHERE project_id = $1 AND mode = $2 AND ($3 IS NULL OR (seq, id) < \
-             (SELECT seq, id FROM stripe_events WHERE id = $3 AND project_id = $1 AND mode = $2)) \
-             ORDER BY seq DESC, id DESC LIMIT $4",
-        )
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(starting_after.map(str::to_string))
-        .bind(limit + 1)
-        .fetch_all(self.pool())
-        .await?;
-        let mut events = rows
+        let rows = self
+            .newest_first(
+                "stripe_events",
+                "id, type, status, message, user_id, created, received_at, payload",
+                tenant,
+                limit,
+                starting_after,
+            )
+            .await?;
+        let events = rows
             .iter()
             .map(|r| -> StoreResult<EventRow> {
                 Ok(EventRow {
@@ -448,9 +434,7 @@ impl Store {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let has_more = events.len() as i64 > limit;
-        events.truncate(limit as usize);
-        Ok((events, has_more))
+        Ok(super::page(events, limit))
     }
 
     /// A page of the tenant's payments, newest first, after the payment `starting_after`.
@@ -460,19 +444,16 @@ impl Store {
         limit: i64,
         starting_after: Option<&str>,
     ) -> StoreResult<(Vec<PaymentRow>, bool)> {
-        let rows = sqlx::query(
-            "SELECT id, kind, user_id, customer_email, amount, currency, paid_at FROM payments \
-             WHERE project_id = $1 AND mode = $2 AND ($3 IS NULL OR (seq, id) < \
-             (SELECT seq, id FROM payments WHERE id = $3 AND project_id = $1 AND mode = $2)) \
-             ORDER BY seq DESC, id DESC LIMIT $4",
-        )
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(starting_after.map(str::to_string))
-        .bind(limit + 1)
-        .fetch_all(self.pool())
-        .await?;
-        let mut payments = rows
+        let rows = self
+            .newest_first(
+                "payments",
+                "id, kind, user_id, customer_email, amount, currency, paid_at",
+                tenant,
+                limit,
+                starting_after,
+            )
+            .await?;
+        let payments = rows
             .iter()
             .map(|r| -> StoreResult<PaymentRow> {
                 Ok(PaymentRow {
@@ -486,10 +467,57 @@ impl Store {
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let has_more = payments.len() as i64 > limit;
-        payments.truncate(limit as usize);
-        Ok((payments, has_more))
+        Ok(super::page(payments, limit))
     }
+
+    /// One more than a page of a tenant's rows of `table` (a log ordered by `seq`), newest
+    /// first, after the row `starting_after`.
+    async fn newest_first(
+        &self,
+        table: &'static str,
+        columns: &'static str,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        Ok(sqlx::query(&format!(
+            "SELECT {columns} FROM {table} \
+             WHERE project_id = $1 AND mode = $2 AND ($3 IS NULL OR (seq, id) < \
+             (SELECT seq, id FROM {table} WHERE id = $3 AND project_id = $1 AND mode = $2)) \
+             ORDER BY seq DESC, id DESC LIMIT $4"
+        ))
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(starting_after.map(str::to_string))
+        .bind(limit + 1)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+/// Remembers the user's Stripe customer on `account` ('' for the platform).
+async fn link_customer<'e, E>(
+    ex: E,
+    tenant: &Tenant,
+    user_id: &str,
+    stripe_customer_id: &str,
+    account: &str,
+) -> StoreResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "UPDATE customers SET stripe_customer_id = $1, stripe_account = $2 \
+         WHERE project_id = $3 AND mode = $4 AND user_id = $5",
+    )
+    .bind(stripe_customer_id)
+    .bind(account)
+    .bind(&tenant.project_id)
+    .bind(tenant.mode.as_str())
+    .bind(user_id)
+    .execute(ex)
+    .await?;
+    Ok(())
 }
 
 /// Applies one effect; returns why it was skipped, if it was.
@@ -504,16 +532,13 @@ async fn apply(
             stripe_customer_id,
             stripe_account,
         } => {
-            sqlx::query(
-                "UPDATE customers SET stripe_customer_id = $1, stripe_account = $2 \
-                 WHERE project_id = $3 AND mode = $4 AND user_id = $5",
+            link_customer(
+                &mut **tx,
+                tenant,
+                user_id,
+                stripe_customer_id,
+                stripe_account,
             )
-            .bind(stripe_customer_id)
-            .bind(stripe_account)
-            .bind(&tenant.project_id)
-            .bind(tenant.mode.as_str())
-            .bind(user_id)
-            .execute(&mut **tx)
             .await?;
             Ok(None)
         }

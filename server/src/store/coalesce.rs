@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use sqlx::Row;
 use tokio::sync::oneshot;
 
-use super::usage::TrackOutcome;
-use super::{Store, StoreError, StoreResult};
+use super::usage::{Counter, TrackOutcome, increment};
+use super::{Mode, Store, StoreError, StoreResult, Tenant};
 
 /// Queues: fewer mean larger shared writes; each is written by one task at a time.
 const STRIPES: usize = 4;
@@ -32,6 +32,17 @@ pub(crate) struct Key {
     pub user_id: String,
     pub metric: String,
     pub period: String,
+}
+
+/// The counts each increment reached, in order, when together they took the counter to `end`.
+fn counted(end: i64, total: i64, amounts: impl Iterator<Item = i64>) -> Vec<TrackOutcome> {
+    let mut count = end - total;
+    amounts
+        .map(|amount| {
+            count += amount;
+            TrackOutcome::Counted(count)
+        })
+        .collect()
 }
 
 /// Sends each caller of a group its outcome.
@@ -148,14 +159,7 @@ impl Store {
                     let outcomes = match &ends {
                         Ok(ends) => match ends.iter().find(|(k, _)| *k == key) {
                             Some((_, end)) => {
-                                let mut count = end - total;
-                                Ok(group
-                                    .iter()
-                                    .map(|p| {
-                                        count += p.amount;
-                                        TrackOutcome::Counted(count)
-                                    })
-                                    .collect())
+                                Ok(counted(*end, *total, group.iter().map(|p| p.amount)))
                             }
                             None => Err(StoreError::Batch("a counter was not written".into())),
                         },
@@ -234,55 +238,20 @@ impl Store {
     ) -> StoreResult<Vec<TrackOutcome>> {
         let total: i64 = asks.iter().map(|(a, _)| a).sum();
         let limit = asks.iter().filter_map(|(_, l)| *l).min();
-        let row = match limit {
-            None => Some(
-                sqlx::query(
-                    "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) \
-                     VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (project_id, mode, user_id, metric, period) \
-                     DO UPDATE SET count = usage_counters.count + excluded.count \
-                     RETURNING count",
-                )
-                .bind(&key.project_id)
-                .bind(key.mode)
-                .bind(&key.user_id)
-                .bind(&key.metric)
-                .bind(&key.period)
-                .bind(total)
-                .fetch_one(self.pool())
-                .await?,
-            ),
-            Some(limit) => {
-                sqlx::query(
-                    "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) \
-                     SELECT $1, $2, $3, $4, $5, $6 WHERE $6 <= $7 \
-                     ON CONFLICT (project_id, mode, user_id, metric, period) \
-                     DO UPDATE SET count = usage_counters.count + excluded.count \
-                     WHERE usage_counters.count + excluded.count <= $7 \
-                     RETURNING count",
-                )
-                .bind(&key.project_id)
-                .bind(key.mode)
-                .bind(&key.user_id)
-                .bind(&key.metric)
-                .bind(&key.period)
-                .bind(total)
-                .bind(limit)
-                .fetch_optional(self.pool())
-                .await?
-            }
+        // The same conditional statement a lone increment uses (`usage::increment`).
+        let tenant = Tenant {
+            project_id: key.project_id.clone(),
+            mode: Mode::parse(key.mode).unwrap_or(Mode::Test),
         };
-        if let Some(row) = row {
+        let counter = Counter {
+            tenant: &tenant,
+            user_id: &key.user_id,
+            metric: &key.metric,
+            period: &key.period,
+        };
+        if let Some(end) = increment(self.pool(), &counter, total, limit).await? {
             // Everything fitted: each caller sees the count its own increment reached.
-            let end: i64 = row.try_get("count")?;
-            let mut count = end - total;
-            return Ok(asks
-                .iter()
-                .map(|(amount, _)| {
-                    count += amount;
-                    TrackOutcome::Counted(count)
-                })
-                .collect());
+            return Ok(counted(end, total, asks.iter().map(|(amount, _)| *amount)));
         }
         self.write_group_one_by_one(key, asks).await
     }

@@ -94,11 +94,9 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(self.pool())
         .await?;
-        let mut customers: Vec<CustomerRow> =
+        let customers: Vec<CustomerRow> =
             rows.iter().map(customer_row).collect::<StoreResult<_>>()?;
-        let has_more = customers.len() as i64 > limit;
-        customers.truncate(limit as usize);
-        Ok((customers, has_more))
+        Ok(super::page(customers, limit))
     }
 
     pub async fn customer_set_override(

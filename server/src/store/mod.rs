@@ -181,6 +181,13 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
+/// A page fetched with one row more than `limit`: the page, and whether more rows exist.
+fn page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    (rows, has_more)
+}
+
 fn flag(value: bool) -> i64 {
     i64::from(value)
 }

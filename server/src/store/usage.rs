@@ -35,7 +35,7 @@ pub struct Counter<'a> {
 /// The one statement that counts. With a hard limit the increment happens only when the new
 /// count stays within it, decided by the database row lock, so concurrent requests can never
 /// push the count past the limit.
-async fn increment<'e, E>(
+pub(super) async fn increment<'e, E>(
     ex: E,
     c: &Counter<'_>,
     amount: i64,
