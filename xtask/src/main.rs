@@ -287,15 +287,11 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
     let profile = if smoke { "debug" } else { "release" };
     eprintln!("== building ({profile})");
     let mut build = Command::new(env!("CARGO"));
-    build.current_dir(&root).args([
-        "build",
-        "--quiet",
-        "-p",
-        "dream-server",
-        "-p",
-        "xtask",
-        "--bins",
-    ]);
+    // The whole workspace, as scripts/test builds it: one feature set, so nothing is
+    // compiled twice.
+    build
+        .current_dir(&root)
+        .args(["build", "--quiet", "--workspace", "--bins"]);
     if !smoke {
         build.arg("--release");
     }
