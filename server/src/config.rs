@@ -57,6 +57,10 @@ pub struct Config {
     pub public_rate_limit: String,
     /// The most keys the in-process limiter holds.
     pub rate_limit_capacity: usize,
+    /// How long a dashboard sign-in lasts, in seconds.
+    pub dashboard_session_seconds: i64,
+    /// Record usage time series (the metrics API and the dashboard's charts).
+    pub usage_series: bool,
 }
 
 impl Default for Config {
@@ -75,6 +79,8 @@ impl Default for Config {
             redis_url: None,
             public_rate_limit: "100/1".into(),
             rate_limit_capacity: 100_000,
+            dashboard_session_seconds: 12 * 3600,
+            usage_series: true,
         }
     }
 }
@@ -83,8 +89,9 @@ impl Config {
     /// Reads `file` if given, then applies `DREAM_HOST`, `PORT`/`DREAM_PORT`, `DATABASE_URL`,
     /// `DREAM_OPERATOR_TOKEN`, `STRIPE_API_BASE`, `STRIPE_TEST_SECRET_KEY`,
     /// `STRIPE_LIVE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRETS` (comma-separated) and
-    /// `DREAM_STRIPE_EMULATOR` (`0` or `false` turns it off), `REDIS_URL` and
-    /// `DREAM_PUBLIC_RATE_LIMIT`.
+    /// `DREAM_STRIPE_EMULATOR` (`0` or `false` turns it off), `REDIS_URL`,
+    /// `DREAM_PUBLIC_RATE_LIMIT`, `DREAM_DASHBOARD_SESSION_SECONDS` and `DREAM_USAGE_SERIES`
+    /// (`off` stops recording usage time series).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
@@ -133,6 +140,17 @@ impl Config {
         }
         if let Ok(rule) = std::env::var("DREAM_PUBLIC_RATE_LIMIT") {
             config.public_rate_limit = rule;
+        }
+        if let Ok(seconds) = std::env::var("DREAM_DASHBOARD_SESSION_SECONDS") {
+            config.dashboard_session_seconds =
+                seconds.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "DREAM_DASHBOARD_SESSION_SECONDS must be a positive number, not {seconds:?}"
+                    )
+                })?;
+        }
+        if let Ok(flag) = std::env::var("DREAM_USAGE_SERIES") {
+            config.usage_series = !matches!(flag.as_str(), "0" | "false" | "off");
         }
         if let Ok(flag) = std::env::var("DREAM_STRIPE_EMULATOR") {
             config.stripe_emulator = !matches!(flag.as_str(), "0" | "false" | "off");

@@ -2,10 +2,12 @@
 //!
 //! Layers, outermost first: [`serve`] (router, middleware) → [`http`] (the generated trait,
 //! implemented thinly) → [`app`] (the domain) → [`store`] (sqlx, Postgres or SQLite).
+//! [`dashboard`] serves the developer dashboard on top of the API's own router.
 //! [`generated`] is produced by `dreamgen` from the spec and never edited by hand.
 
 pub mod app;
 pub mod config;
+pub mod dashboard;
 #[allow(clippy::all, clippy::pedantic)]
 #[rustfmt::skip]
 pub mod generated;

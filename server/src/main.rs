@@ -98,7 +98,8 @@ async fn main() -> anyhow::Result<()> {
             let stripe = dream_server::serve::stripe(&config, &base).await?;
             let app = Arc::new(
                 app.with_payments(stripe.payments)
-                    .with_rate_limits(dream_server::serve::rate_limits(&config).await?),
+                    .with_rate_limits(dream_server::serve::rate_limits(&config).await?)
+                    .with_usage_series(config.usage_series),
             );
             if let Some(created) = app.development_project().await? {
                 println!("Dream API is running at {base}");
@@ -152,10 +153,16 @@ async fn main() -> anyhow::Result<()> {
                     "Rate limits: in this process (set REDIS_URL to share them between replicas)."
                 ),
             }
+            println!(
+                "Dashboard: {base}/dashboard   (sign in with a secret key, or the operator token)"
+            );
             println!("Docs: {base}/docs   Spec: {base}/openapi.json   Health: {base}/healthz");
-            let router = dream_server::serve::router(app.clone())?;
+            let router =
+                dream_server::serve::router_with(app.clone(), config.dashboard_session_seconds)?;
             dream_server::serve::serve(router, listener, dream_server::serve::shutdown_signal())
                 .await?;
+            // What the metrics recorder still holds, before the connections close.
+            app.metrics_flush().await;
             store.close().await;
             Ok(())
         }

@@ -35,15 +35,25 @@ impl MakeRequestId for NewRequestId {
     }
 }
 
-/// The full application router.
+/// The full application router, with dashboard sessions of 12 hours.
 pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
+    router_with(app, 12 * 3600)
+}
+
+/// The full application router: the API, the dashboard (sessions of `session_seconds`) and
+/// the docs. Starts the task that writes usage metrics every second while the app lives.
+pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::Router> {
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
-    let server = Server::new(app, Arc::new(spec));
+    spawn_metrics_flush(&app);
+    let server = Server::new(app.clone(), Arc::new(spec));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     // Browsers call with publishable keys from any origin; which origins may act for a user is
     // decided per project by the JWT's `azp`, not here.
     let cors = CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
+        // The dashboard is same-origin only: its pages never answer a cross-origin request.
+        .allow_origin(AllowOrigin::predicate(|_, parts: &http::request::Parts| {
+            !parts.uri.path().starts_with("/dashboard")
+        }))
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             http::header::AUTHORIZATION,
@@ -59,11 +69,15 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
             HeaderName::from_static("retry-after"),
         ])
         .max_age(Duration::from_secs(600));
-    Ok(generated::router(Arc::new(server))
+    let api = generated::router(Arc::new(server));
+    // The dashboard calls the API's router in process.
+    let dashboard = crate::dashboard::router(app, api.clone(), session_seconds);
+    Ok(api
         .route(
             "/docs",
             axum::routing::get(|| async { axum::response::Html(DOCS_HTML) }),
         )
+        .merge(dashboard)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(rate_limit_headers))
@@ -71,6 +85,21 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
+}
+
+/// Writes the usage recorded in memory to the time series every second, until the app is
+/// dropped.
+fn spawn_metrics_flush(app: &Arc<App>) {
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            app.metrics_flush().await;
+        }
+    });
 }
 
 /// Where authentication leaves the rate limiter's decision for the response headers.

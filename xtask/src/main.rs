@@ -429,6 +429,21 @@ async fn measure(
     let rss = peak_rss_mb(pid)?;
     drop(server);
 
+    // Before/after for the usage time series: the same track load on a server that does not
+    // record them, on the same database, users and tokens.
+    eprintln!("== load: track, {users} users, usage series off");
+    let mut plain = Command::new(bin.join("dream"));
+    plain
+        .args(["--database-url", database_url, "serve", "--port", "0"])
+        .env("DREAM_HOST", "127.0.0.1")
+        .env("RUST_LOG", "error")
+        .env("DREAM_USAGE_SERIES", "off")
+        .env_remove("REDIS_URL");
+    let (plain_server, plain_banner) = start(plain, "Docs:")?;
+    let plain_base = word_after(&plain_banner, "running at ")?.to_string();
+    let track_plain = wrk.run(&plain_base, "POST", "/v1/usage/track", Some((&many, &pk)))?;
+    drop(plain_server);
+
     eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING");
     psql(
         database_url,
@@ -466,6 +481,7 @@ async fn measure(
     let loads = [
         ("track, many", track_many),
         ("track, hot", track_hot),
+        ("track, many, series off", track_plain),
         ("state", state),
         ("axum", axum_const),
     ];
@@ -491,6 +507,7 @@ async fn measure(
     let r1 = ratio(track_many.rps, pg_many);
     let r2 = ratio(track_hot.rps, pg_hot);
     let r3 = ratio(state.rps, axum_const.rps);
+    let r4 = ratio(track_many.rps, track_plain.rps);
     let mut table = String::new();
     table.push_str(&format!(
         "Dream API benchmark ({}; {duration} s per row, {connections} connections, {users} users)\n\n",
@@ -513,6 +530,11 @@ async fn measure(
         "| check / customer state | {:.0} req/s, p99 {:.2} ms | minimal axum handler: {:.0} req/s | {r3:.2}× | ≥ 0.35× | {} |\n",
         state.rps, state.p99_ms, axum_const.rps,
         verdict(r3 >= 0.35)
+    ));
+    table.push_str(&format!(
+        "| track with usage series on, {users} users | {:.0} req/s, p99 {:.2} ms | the same server with DREAM_USAGE_SERIES=off: {:.0} req/s, p99 {:.2} ms | {r4:.2}× | ≥ 0.95× | {} |\n",
+        track_many.rps, track_many.p99_ms, track_plain.rps, track_plain.p99_ms,
+        verdict(r4 >= 0.95)
     ));
     table.push_str(&format!(
         "| server memory under that load | peak RSS {rss:.1} MB | — | — | ≤ 64 MB | {} |\n",

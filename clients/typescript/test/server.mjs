@@ -14,7 +14,7 @@ export const OPERATOR_TOKEN = "op_sdk_tests";
 
 /**
  * @param {{ env?: Record<string, string> }} [options] extra environment for the server
- * @returns {Promise<{ baseUrl: string, keys: Record<string, string>, stop: () => void }>}
+ * @returns {Promise<{ baseUrl: string, keys: Record<string, string>, output: string, stop: () => void }>}
  */
 export async function startServer({ env = {} } = {}) {
   const bin = process.env.DREAM_BIN ?? join(root, "target/debug/dream");
@@ -71,6 +71,7 @@ export async function startServer({ env = {} } = {}) {
   return {
     baseUrl,
     keys,
+    output,
     stop() {
       child.kill("SIGTERM");
       rmSync(dir, { recursive: true, force: true });

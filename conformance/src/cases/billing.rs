@@ -17,7 +17,7 @@ pub fn cases() -> Vec<Case> {
         case!(
             "billing.upgrade-loop",
             Billing,
-            ["BILL-001", "BILL-002", "BILL-005"],
+            ["BILL-001", "BILL-002", "BILL-005", "MET-004"],
             "a user at the free limit buys pro; the webhook raises the plan and the limit",
             upgrade_loop
         ),
@@ -296,6 +296,42 @@ async fn upgrade_loop(ctx: Ctx) -> CaseResult {
         ),
         "the recorded payment"
     );
+    // Revenue and MRR count the invoice and the live subscription (exactly, in a project of
+    // this case's own; at least, in a provisioned one that earlier runs have used).
+    let revenue = admin
+        .get_revenue_metrics()
+        .send()
+        .await
+        .succeeds("getRevenueMetrics")?;
+    let usd = |amounts: Vec<(String, i64)>| {
+        amounts
+            .into_iter()
+            .find(|(c, _)| c == "usd")
+            .map_or(0, |(_, a)| a)
+    };
+    let received = usd(revenue
+        .currencies
+        .iter()
+        .map(|c| (c.currency.to_string(), c.total))
+        .collect());
+    let mrr = usd(revenue
+        .mrr
+        .iter()
+        .map(|m| (m.currency.to_string(), m.amount))
+        .collect());
+    if s.project.fresh {
+        ensure_eq!(
+            (received, mrr, revenue.live_subscriptions),
+            (2900, 2900, 1),
+            "revenue received, MRR and live subscriptions"
+        );
+    } else {
+        ensure!(
+            received >= 2900 && mrr >= 2900 && revenue.live_subscriptions >= 1,
+            "revenue {received}, MRR {mrr}, {} live subscriptions",
+            revenue.live_subscriptions
+        );
+    }
     let events = admin
         .list_billing_events()
         .send()

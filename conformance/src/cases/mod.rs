@@ -8,6 +8,7 @@ mod catalog;
 mod customers;
 mod errors;
 mod identity;
+mod metrics;
 mod platform;
 mod ratelimit;
 mod tenancy;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Case> {
         identity::cases(),
         catalog::cases(),
         customers::cases(),
+        metrics::cases(),
         usage::cases(),
         billing::cases(),
         webhooks::cases(),

@@ -26,6 +26,13 @@ pub fn cases() -> Vec<Case> {
             "GET /openapi.json serves the spec this suite certifies",
             openapi_document
         ),
+        case!(
+            "platform.project-list",
+            Core,
+            ["PLAT-004"],
+            "the operator lists every project; secret keys may not",
+            project_list
+        ),
     ]
 }
 
@@ -86,5 +93,49 @@ async fn openapi_document(ctx: Ctx) -> CaseResult {
             op.id
         );
     }
+    Ok(())
+}
+
+async fn project_list(ctx: Ctx) -> CaseResult {
+    let Some(token) = ctx.settings().operator_token.clone() else {
+        return Err(crate::harness::Verdict::Skip(
+            "lists every project: needs an operator token".into(),
+        ));
+    };
+    let project = ctx.fresh_project().await?;
+    let operator = ctx.client(&[("authorization", &format!("Bearer {token}"))]);
+    let listed = operator
+        .list_projects()
+        .send()
+        .await
+        .succeeds("listProjects")?;
+    let keys = ctx
+        .secret(&project.test)
+        .get_settings()
+        .send()
+        .await
+        .succeeds("getSettings")?;
+    let found = listed.data.iter().find(|p| p.id == keys.project.id);
+    ensure!(
+        found.is_some(),
+        "the new project {} is not listed",
+        keys.project.id
+    );
+    ensure!(
+        listed
+            .data
+            .windows(2)
+            .all(|w| w[0].created_at.0 <= w[1].created_at.0),
+        "projects are listed oldest first"
+    );
+    ctx.secret(&project.test)
+        .list_projects()
+        .send()
+        .await
+        .refused(
+            "listProjects with a secret key",
+            401,
+            "invalid_operator_token",
+        )?;
     Ok(())
 }

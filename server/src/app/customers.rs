@@ -40,16 +40,20 @@ impl App {
         Ok((views, has_more))
     }
 
-    pub async fn customer_get(&self, tenant: &Tenant, user_id: &str) -> AppResult<CustomerView> {
-        let customer = self
-            .store
+    /// The customer's row, or the documented 404.
+    async fn customer_row(&self, tenant: &Tenant, user_id: &str) -> AppResult<CustomerRow> {
+        self.store
             .customer_get(tenant, user_id)
             .await?
             .ok_or_else(|| AppError::NotFound {
                 what: "customer",
                 id: user_id.to_string(),
                 param: "userId",
-            })?;
+            })
+    }
+
+    pub async fn customer_get(&self, tenant: &Tenant, user_id: &str) -> AppResult<CustomerView> {
+        let customer = self.customer_row(tenant, user_id).await?;
         let plan = self.plan_of(tenant, &customer, now()).await?;
         let usage = self
             .usage_reports(tenant, user_id, &plan.tier, &plan.period)
@@ -103,6 +107,20 @@ impl App {
             });
         }
         self.forget_plan(tenant, user_id).await;
+        self.customer_get(tenant, user_id).await
+    }
+
+    /// Sets the customer's counters of their current period back to zero.
+    pub async fn customer_usage_reset(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+    ) -> AppResult<CustomerView> {
+        let customer = self.customer_row(tenant, user_id).await?;
+        let plan = self.plan_of(tenant, &customer, now()).await?;
+        self.store
+            .usage_reset(tenant, user_id, &plan.period.key)
+            .await?;
         self.customer_get(tenant, user_id).await
     }
 }

@@ -1,6 +1,7 @@
 //! The domain: tenancy, identity, usage, catalogue and customers. Transport-agnostic: it
 //! takes validated inputs, enforces the rules, and calls the [`Store`].
 
+pub mod audit;
 pub mod billing;
 mod cache;
 pub mod catalog;
@@ -8,6 +9,7 @@ mod customers;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod metrics;
 pub mod ratelimit;
 mod tenancy;
 mod usage;
@@ -15,6 +17,7 @@ mod webhooks;
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
+pub use audit::Actor;
 pub use billing::{CheckoutLink, Payments, Plan};
 pub use customers::CustomerView;
 pub use error::{AppError, AppResult, ErrorClass};
@@ -39,6 +42,8 @@ pub struct App {
     limits: RateLimits,
     /// What the hot path reads on every request, kept briefly (see `cache`).
     caches: cache::Caches,
+    /// Usage counted here and not yet written to the time series (see `metrics`).
+    recorder: metrics::Recorder,
 }
 
 /// Everything rate limiting needs.
@@ -67,6 +72,7 @@ impl App {
                 Some(ratelimit::Rule::per_seconds(100, 1)),
             ),
             caches: cache::Caches::new(),
+            recorder: metrics::Recorder::default(),
         })
     }
 
@@ -126,6 +132,19 @@ impl App {
     pub fn with_payments(mut self, payments: Payments) -> App {
         self.payments = payments;
         self
+    }
+
+    /// Usage time series on (the default) or off.
+    pub fn with_usage_series(mut self, on: bool) -> App {
+        if !on {
+            self.recorder = metrics::Recorder::off();
+        }
+        self
+    }
+
+    /// How many Stripe webhook signing secrets the server accepts.
+    pub fn webhook_secret_count(&self) -> usize {
+        self.payments.webhook_secrets.len()
     }
 }
 

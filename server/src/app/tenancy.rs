@@ -222,6 +222,19 @@ impl App {
         Ok((id, sk, expire_at))
     }
 
+    /// Every project, for the operator.
+    pub async fn project_list(&self) -> AppResult<Vec<crate::store::ProjectRow>> {
+        Ok(self.store.project_list().await?)
+    }
+
+    /// The tenant's project.
+    pub async fn project_of(&self, tenant: &Tenant) -> AppResult<crate::store::ProjectRow> {
+        self.store
+            .project_get(&tenant.project_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no project")))
+    }
+
     pub async fn settings_get(&self, tenant: &Tenant) -> AppResult<SettingsRow> {
         Ok(self.store.settings_get(tenant).await?)
     }

@@ -136,7 +136,12 @@ impl App {
             }
         };
         match outcome {
-            TrackOutcome::Counted(count) => Ok(report(count)),
+            TrackOutcome::Counted(count) => {
+                // The time series learn of it in memory; a background flush writes them.
+                self.recorder
+                    .record(&ctx.tenant, &ctx.user.user_id, metric, amount, at);
+                Ok(report(count))
+            }
             TrackOutcome::LimitExceeded(count) => Err(AppError::UsageLimitExceeded {
                 metric: metric.to_string(),
                 attempted: count.saturating_add(amount),

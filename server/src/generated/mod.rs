@@ -168,6 +168,123 @@ pub mod types {
         }
     }
 
+    ///`AuditActor`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditActor {
+        pub kind: AuditActorKind,
+        ///The secret key, redacted, or what the dashboard session signed in with (a redacted key, or `operator`).
+        pub label: ::std::string::String,
+    }
+
+    impl AuditActor {
+        pub fn builder() -> builder::AuditActor {
+            Default::default()
+        }
+    }
+
+    ///`secret_key`: an API call with a secret key; `dashboard`: a dashboard session.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditActorKind {
+        #[serde(rename = "secret_key")]
+        SecretKey,
+        #[serde(rename = "dashboard")]
+        Dashboard,
+    }
+
+    impl ::std::fmt::Display for AuditActorKind {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::SecretKey => f.write_str("secret_key"),
+                Self::Dashboard => f.write_str("dashboard"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for AuditActorKind {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "secret_key" => Ok(Self::SecretKey),
+                "dashboard" => Ok(Self::Dashboard),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for AuditActorKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for AuditActorKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`AuditEntry`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditEntry {
+        ///The operation that made the change (its `operationId`).
+        pub action: ::std::string::String,
+        pub actor: AuditActor,
+        #[serde(rename = "createdAt")]
+        pub created_at: Timestamp,
+        pub id: ::std::string::String,
+        ///What changed, in a line. Never holds a secret.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub summary: ::std::option::Option<::std::string::String>,
+        ///What was changed (a tier, product or key id, a user id, `settings`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub target: ::std::option::Option<::std::string::String>,
+    }
+
+    impl AuditEntry {
+        pub fn builder() -> builder::AuditEntry {
+            Default::default()
+        }
+    }
+
+    ///`AuditEntryList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AuditEntryList {
+        pub data: ::std::vec::Vec<AuditEntry>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        ///Pass as `startingAfter` to get the next page. Present when `hasMore` is true.
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl AuditEntryList {
+        pub fn builder() -> builder::AuditEntryList {
+            Default::default()
+        }
+    }
+
     ///`BillingEvent`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct BillingEvent {
@@ -727,6 +844,20 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+
+    ///`CurrencySeries`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct CurrencySeries {
+        pub currency: Currency,
+        pub points: ::std::vec::Vec<SeriesPoint>,
+        pub total: i64,
+    }
+
+    impl CurrencySeries {
+        pub fn builder() -> builder::CurrencySeries {
+            Default::default()
         }
     }
 
@@ -1872,6 +2003,66 @@ pub mod types {
         }
     }
 
+    ///`ListAuditLogStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAuditLogStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListAuditLogStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListAuditLogStartingAfter> for ::std::string::String {
+        fn from(value: ListAuditLogStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListAuditLogStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListAuditLogStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListAuditLogStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListAuditLogStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`ListBillingEventsStartingAfter`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2273,6 +2464,21 @@ pub mod types {
         }
     }
 
+    ///`MetricSeries`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct MetricSeries {
+        pub metric: ::std::string::String,
+        pub points: ::std::vec::Vec<SeriesPoint>,
+        ///The sum of the points.
+        pub total: i64,
+    }
+
+    impl MetricSeries {
+        pub fn builder() -> builder::MetricSeries {
+            Default::default()
+        }
+    }
+
     ///`MetricUsage`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MetricUsage {
@@ -2288,6 +2494,83 @@ pub mod types {
 
     impl MetricUsage {
         pub fn builder() -> builder::MetricUsage {
+            Default::default()
+        }
+    }
+
+    ///`MetricsInterval`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum MetricsInterval {
+        #[serde(rename = "hour")]
+        Hour,
+        #[serde(rename = "day")]
+        Day,
+    }
+
+    impl ::std::fmt::Display for MetricsInterval {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Hour => f.write_str("hour"),
+                Self::Day => f.write_str("day"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for MetricsInterval {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "hour" => Ok(Self::Hour),
+                "day" => Ok(Self::Day),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for MetricsInterval {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for MetricsInterval {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`MetricsOverview`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct MetricsOverview {
+        #[serde(rename = "activeUsers24h")]
+        pub active_users24h: i64,
+        #[serde(rename = "activeUsers30d")]
+        pub active_users30d: i64,
+        pub customers: i64,
+        pub tiers: ::std::vec::Vec<TierCount>,
+    }
+
+    impl MetricsOverview {
+        pub fn builder() -> builder::MetricsOverview {
             Default::default()
         }
     }
@@ -2349,6 +2632,19 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///`MoneyAmount`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct MoneyAmount {
+        pub amount: i64,
+        pub currency: Currency,
+    }
+
+    impl MoneyAmount {
+        pub fn builder() -> builder::MoneyAmount {
+            Default::default()
         }
     }
 
@@ -2957,6 +3253,18 @@ pub mod types {
         }
     }
 
+    ///`ProjectList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct ProjectList {
+        pub data: ::std::vec::Vec<Project>,
+    }
+
+    impl ProjectList {
+        pub fn builder() -> builder::ProjectList {
+            Default::default()
+        }
+    }
+
     ///`RateLimit`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -3100,6 +3408,89 @@ pub mod types {
         }
     }
 
+    ///`ResetCustomerUsageUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ResetCustomerUsageUserId(::std::string::String);
+    impl ::std::ops::Deref for ResetCustomerUsageUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ResetCustomerUsageUserId> for ::std::string::String {
+        fn from(value: ResetCustomerUsageUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ResetCustomerUsageUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ResetCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ResetCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ResetCustomerUsageUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`RevenueMetrics`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct RevenueMetrics {
+        ///One series per currency received in the range.
+        pub currencies: ::std::vec::Vec<CurrencySeries>,
+        pub from: Timestamp,
+        pub interval: MetricsInterval,
+        #[serde(rename = "liveSubscriptions")]
+        pub live_subscriptions: i64,
+        ///Monthly recurring revenue per currency.
+        pub mrr: ::std::vec::Vec<MoneyAmount>,
+        pub to: Timestamp,
+    }
+
+    impl RevenueMetrics {
+        pub fn builder() -> builder::RevenueMetrics {
+            Default::default()
+        }
+    }
+
     ///`SecretKeyRotate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -3143,6 +3534,19 @@ pub mod types {
         }
     }
 
+    ///`SeriesPoint`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct SeriesPoint {
+        pub start: Timestamp,
+        pub value: i64,
+    }
+
+    impl SeriesPoint {
+        pub fn builder() -> builder::SeriesPoint {
+            Default::default()
+        }
+    }
+
     ///`Settings`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Settings {
@@ -3152,6 +3556,7 @@ pub mod types {
         pub dev_issuer_enabled: bool,
         pub jwt: JwtSettings,
         pub mode: Mode,
+        pub project: Project,
     }
 
     impl Settings {
@@ -3473,6 +3878,19 @@ pub mod types {
 
     impl Tier {
         pub fn builder() -> builder::Tier {
+            Default::default()
+        }
+    }
+
+    ///`TierCount`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct TierCount {
+        pub customers: i64,
+        pub tier: TierRef,
+    }
+
+    impl TierCount {
+        pub fn builder() -> builder::TierCount {
             Default::default()
         }
     }
@@ -4212,6 +4630,25 @@ pub mod types {
         }
     }
 
+    ///`UsageMetrics`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct UsageMetrics {
+        ///Distinct users who tracked anything, per bucket.
+        #[serde(rename = "activeUsers")]
+        pub active_users: ::std::vec::Vec<SeriesPoint>,
+        pub from: Timestamp,
+        pub interval: MetricsInterval,
+        ///One series per metric tracked in the range, by metric name.
+        pub metrics: ::std::vec::Vec<MetricSeries>,
+        pub to: Timestamp,
+    }
+
+    impl UsageMetrics {
+        pub fn builder() -> builder::UsageMetrics {
+            Default::default()
+        }
+    }
+
     ///`WebhookReceipt`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct WebhookReceipt {
@@ -4402,6 +4839,285 @@ pub mod types {
         impl ::std::convert::From<super::ApiKeyList> for ApiKeyList {
             fn from(value: super::ApiKeyList) -> Self {
                 Self { keys: Ok(value.keys) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AuditActor {
+            kind: ::std::result::Result<super::AuditActorKind, ::std::string::String>,
+            label: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for AuditActor {
+            fn default() -> Self {
+                Self {
+                    kind: Err("no value supplied for kind".to_string()),
+                    label: Err("no value supplied for label".to_string()),
+                }
+            }
+        }
+
+        impl AuditActor {
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditActorKind>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {e}")
+                    });
+                self
+            }
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AuditActor> for super::AuditActor {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditActor,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    kind: value.kind?,
+                    label: value.label?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AuditActor> for AuditActor {
+            fn from(value: super::AuditActor) -> Self {
+                Self {
+                    kind: Ok(value.kind),
+                    label: Ok(value.label),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AuditEntry {
+            action: ::std::result::Result<::std::string::String, ::std::string::String>,
+            actor: ::std::result::Result<super::AuditActor, ::std::string::String>,
+            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            summary: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            target: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for AuditEntry {
+            fn default() -> Self {
+                Self {
+                    action: Err("no value supplied for action".to_string()),
+                    actor: Err("no value supplied for actor".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    summary: Ok(Default::default()),
+                    target: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl AuditEntry {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for action: {e}")
+                    });
+                self
+            }
+            pub fn actor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditActor>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for actor: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn summary<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.summary = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for summary: {e}")
+                    });
+                self
+            }
+            pub fn target<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for target: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AuditEntry> for super::AuditEntry {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEntry,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    actor: value.actor?,
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    summary: value.summary?,
+                    target: value.target?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AuditEntry> for AuditEntry {
+            fn from(value: super::AuditEntry) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    actor: Ok(value.actor),
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    summary: Ok(value.summary),
+                    target: Ok(value.target),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AuditEntryList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::AuditEntry>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for AuditEntryList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl AuditEntryList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AuditEntry>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AuditEntryList> for super::AuditEntryList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEntryList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AuditEntryList> for AuditEntryList {
+            fn from(value: super::AuditEntryList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
             }
         }
 
@@ -5169,6 +5885,88 @@ pub mod types {
                 Self {
                     id: Ok(value.id),
                     url: Ok(value.url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CurrencySeries {
+            currency: ::std::result::Result<super::Currency, ::std::string::String>,
+            points: ::std::result::Result<
+                ::std::vec::Vec<super::SeriesPoint>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CurrencySeries {
+            fn default() -> Self {
+                Self {
+                    currency: Err("no value supplied for currency".to_string()),
+                    points: Err("no value supplied for points".to_string()),
+                    total: Err("no value supplied for total".to_string()),
+                }
+            }
+        }
+
+        impl CurrencySeries {
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Currency>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+            pub fn points<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.points = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for points: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CurrencySeries> for super::CurrencySeries {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CurrencySeries,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    currency: value.currency?,
+                    points: value.points?,
+                    total: value.total?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CurrencySeries> for CurrencySeries {
+            fn from(value: super::CurrencySeries) -> Self {
+                Self {
+                    currency: Ok(value.currency),
+                    points: Ok(value.points),
+                    total: Ok(value.total),
                 }
             }
         }
@@ -6680,6 +7478,88 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct MetricSeries {
+            metric: ::std::result::Result<::std::string::String, ::std::string::String>,
+            points: ::std::result::Result<
+                ::std::vec::Vec<super::SeriesPoint>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for MetricSeries {
+            fn default() -> Self {
+                Self {
+                    metric: Err("no value supplied for metric".to_string()),
+                    points: Err("no value supplied for points".to_string()),
+                    total: Err("no value supplied for total".to_string()),
+                }
+            }
+        }
+
+        impl MetricSeries {
+            pub fn metric<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metric = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metric: {e}")
+                    });
+                self
+            }
+            pub fn points<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.points = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for points: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MetricSeries> for super::MetricSeries {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MetricSeries,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    metric: value.metric?,
+                    points: value.points?,
+                    total: value.total?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MetricSeries> for MetricSeries {
+            fn from(value: super::MetricSeries) -> Self {
+                Self {
+                    metric: Ok(value.metric),
+                    points: Ok(value.points),
+                    total: Ok(value.total),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct MetricUsage {
             enforcement: ::std::result::Result<
                 super::Enforcement,
@@ -6795,6 +7675,175 @@ pub mod types {
                     metric: Ok(value.metric),
                     remaining: Ok(value.remaining),
                     usage_count: Ok(value.usage_count),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct MetricsOverview {
+            active_users24h: ::std::result::Result<i64, ::std::string::String>,
+            active_users30d: ::std::result::Result<i64, ::std::string::String>,
+            customers: ::std::result::Result<i64, ::std::string::String>,
+            tiers: ::std::result::Result<
+                ::std::vec::Vec<super::TierCount>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for MetricsOverview {
+            fn default() -> Self {
+                Self {
+                    active_users24h: Err(
+                        "no value supplied for active_users24h".to_string(),
+                    ),
+                    active_users30d: Err(
+                        "no value supplied for active_users30d".to_string(),
+                    ),
+                    customers: Err("no value supplied for customers".to_string()),
+                    tiers: Err("no value supplied for tiers".to_string()),
+                }
+            }
+        }
+
+        impl MetricsOverview {
+            pub fn active_users24h<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users24h = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for active_users24h: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn active_users30d<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users30d = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for active_users30d: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn customers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for customers: {e}")
+                    });
+                self
+            }
+            pub fn tiers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::TierCount>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tiers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tiers: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MetricsOverview> for super::MetricsOverview {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MetricsOverview,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    active_users24h: value.active_users24h?,
+                    active_users30d: value.active_users30d?,
+                    customers: value.customers?,
+                    tiers: value.tiers?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MetricsOverview> for MetricsOverview {
+            fn from(value: super::MetricsOverview) -> Self {
+                Self {
+                    active_users24h: Ok(value.active_users24h),
+                    active_users30d: Ok(value.active_users30d),
+                    customers: Ok(value.customers),
+                    tiers: Ok(value.tiers),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct MoneyAmount {
+            amount: ::std::result::Result<i64, ::std::string::String>,
+            currency: ::std::result::Result<super::Currency, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for MoneyAmount {
+            fn default() -> Self {
+                Self {
+                    amount: Err("no value supplied for amount".to_string()),
+                    currency: Err("no value supplied for currency".to_string()),
+                }
+            }
+        }
+
+        impl MoneyAmount {
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Currency>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MoneyAmount> for super::MoneyAmount {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MoneyAmount,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount: value.amount?,
+                    currency: value.currency?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MoneyAmount> for MoneyAmount {
+            fn from(value: super::MoneyAmount) -> Self {
+                Self {
+                    amount: Ok(value.amount),
+                    currency: Ok(value.currency),
                 }
             }
         }
@@ -7947,6 +8996,52 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct ProjectList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Project>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for ProjectList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+
+        impl ProjectList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Project>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<ProjectList> for super::ProjectList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ProjectList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+
+        impl ::std::convert::From<super::ProjectList> for ProjectList {
+            fn from(value: super::ProjectList) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct RateLimit {
             per_seconds: ::std::result::Result<
                 ::std::num::NonZeroU32,
@@ -8011,6 +9106,144 @@ pub mod types {
                 Self {
                     per_seconds: Ok(value.per_seconds),
                     requests: Ok(value.requests),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct RevenueMetrics {
+            currencies: ::std::result::Result<
+                ::std::vec::Vec<super::CurrencySeries>,
+                ::std::string::String,
+            >,
+            from: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            interval: ::std::result::Result<
+                super::MetricsInterval,
+                ::std::string::String,
+            >,
+            live_subscriptions: ::std::result::Result<i64, ::std::string::String>,
+            mrr: ::std::result::Result<
+                ::std::vec::Vec<super::MoneyAmount>,
+                ::std::string::String,
+            >,
+            to: ::std::result::Result<super::Timestamp, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for RevenueMetrics {
+            fn default() -> Self {
+                Self {
+                    currencies: Err("no value supplied for currencies".to_string()),
+                    from: Err("no value supplied for from".to_string()),
+                    interval: Err("no value supplied for interval".to_string()),
+                    live_subscriptions: Err(
+                        "no value supplied for live_subscriptions".to_string(),
+                    ),
+                    mrr: Err("no value supplied for mrr".to_string()),
+                    to: Err("no value supplied for to".to_string()),
+                }
+            }
+        }
+
+        impl RevenueMetrics {
+            pub fn currencies<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CurrencySeries>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currencies = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currencies: {e}")
+                    });
+                self
+            }
+            pub fn from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from: {e}")
+                    });
+                self
+            }
+            pub fn interval<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MetricsInterval>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.interval = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for interval: {e}")
+                    });
+                self
+            }
+            pub fn live_subscriptions<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.live_subscriptions = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for live_subscriptions: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn mrr<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::MoneyAmount>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mrr = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mrr: {e}")
+                    });
+                self
+            }
+            pub fn to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<RevenueMetrics> for super::RevenueMetrics {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RevenueMetrics,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    currencies: value.currencies?,
+                    from: value.from?,
+                    interval: value.interval?,
+                    live_subscriptions: value.live_subscriptions?,
+                    mrr: value.mrr?,
+                    to: value.to?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::RevenueMetrics> for RevenueMetrics {
+            fn from(value: super::RevenueMetrics) -> Self {
+                Self {
+                    currencies: Ok(value.currencies),
+                    from: Ok(value.from),
+                    interval: Ok(value.interval),
+                    live_subscriptions: Ok(value.live_subscriptions),
+                    mrr: Ok(value.mrr),
+                    to: Ok(value.to),
                 }
             }
         }
@@ -8152,6 +9385,69 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct SeriesPoint {
+            start: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            value: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for SeriesPoint {
+            fn default() -> Self {
+                Self {
+                    start: Err("no value supplied for start".to_string()),
+                    value: Err("no value supplied for value".to_string()),
+                }
+            }
+        }
+
+        impl SeriesPoint {
+            pub fn start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start: {e}")
+                    });
+                self
+            }
+            pub fn value<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for value: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<SeriesPoint> for super::SeriesPoint {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SeriesPoint,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    start: value.start?,
+                    value: value.value?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::SeriesPoint> for SeriesPoint {
+            fn from(value: super::SeriesPoint) -> Self {
+                Self {
+                    start: Ok(value.start),
+                    value: Ok(value.value),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct Settings {
             billing: ::std::result::Result<
                 super::BillingSettings,
@@ -8160,6 +9456,7 @@ pub mod types {
             dev_issuer_enabled: ::std::result::Result<bool, ::std::string::String>,
             jwt: ::std::result::Result<super::JwtSettings, ::std::string::String>,
             mode: ::std::result::Result<super::Mode, ::std::string::String>,
+            project: ::std::result::Result<super::Project, ::std::string::String>,
         }
 
         impl ::std::default::Default for Settings {
@@ -8171,6 +9468,7 @@ pub mod types {
                     ),
                     jwt: Err("no value supplied for jwt".to_string()),
                     mode: Err("no value supplied for mode".to_string()),
+                    project: Err("no value supplied for project".to_string()),
                 }
             }
         }
@@ -8226,6 +9524,18 @@ pub mod types {
                     });
                 self
             }
+            pub fn project<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Project>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.project = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for project: {e}")
+                    });
+                self
+            }
         }
 
         impl ::std::convert::TryFrom<Settings> for super::Settings {
@@ -8238,6 +9548,7 @@ pub mod types {
                     dev_issuer_enabled: value.dev_issuer_enabled?,
                     jwt: value.jwt?,
                     mode: value.mode?,
+                    project: value.project?,
                 })
             }
         }
@@ -8249,6 +9560,7 @@ pub mod types {
                     dev_issuer_enabled: Ok(value.dev_issuer_enabled),
                     jwt: Ok(value.jwt),
                     mode: Ok(value.mode),
+                    project: Ok(value.project),
                 }
             }
         }
@@ -8888,6 +10200,69 @@ pub mod types {
                     price: Ok(value.price),
                     rate_limit: Ok(value.rate_limit),
                     updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct TierCount {
+            customers: ::std::result::Result<i64, ::std::string::String>,
+            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for TierCount {
+            fn default() -> Self {
+                Self {
+                    customers: Err("no value supplied for customers".to_string()),
+                    tier: Err("no value supplied for tier".to_string()),
+                }
+            }
+        }
+
+        impl TierCount {
+            pub fn customers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for customers: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierRef>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<TierCount> for super::TierCount {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TierCount,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    customers: value.customers?,
+                    tier: value.tier?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::TierCount> for TierCount {
+            fn from(value: super::TierCount) -> Self {
+                Self {
+                    customers: Ok(value.customers),
+                    tier: Ok(value.tier),
                 }
             }
         }
@@ -9694,6 +11069,124 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct UsageMetrics {
+            active_users: ::std::result::Result<
+                ::std::vec::Vec<super::SeriesPoint>,
+                ::std::string::String,
+            >,
+            from: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            interval: ::std::result::Result<
+                super::MetricsInterval,
+                ::std::string::String,
+            >,
+            metrics: ::std::result::Result<
+                ::std::vec::Vec<super::MetricSeries>,
+                ::std::string::String,
+            >,
+            to: ::std::result::Result<super::Timestamp, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for UsageMetrics {
+            fn default() -> Self {
+                Self {
+                    active_users: Err("no value supplied for active_users".to_string()),
+                    from: Err("no value supplied for from".to_string()),
+                    interval: Err("no value supplied for interval".to_string()),
+                    metrics: Err("no value supplied for metrics".to_string()),
+                    to: Err("no value supplied for to".to_string()),
+                }
+            }
+        }
+
+        impl UsageMetrics {
+            pub fn active_users<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for active_users: {e}")
+                    });
+                self
+            }
+            pub fn from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from: {e}")
+                    });
+                self
+            }
+            pub fn interval<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MetricsInterval>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.interval = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for interval: {e}")
+                    });
+                self
+            }
+            pub fn metrics<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::MetricSeries>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metrics: {e}")
+                    });
+                self
+            }
+            pub fn to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageMetrics> for super::UsageMetrics {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageMetrics,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    active_users: value.active_users?,
+                    from: value.from?,
+                    interval: value.interval?,
+                    metrics: value.metrics?,
+                    to: value.to?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageMetrics> for UsageMetrics {
+            fn from(value: super::UsageMetrics) -> Self {
+                Self {
+                    active_users: Ok(value.active_users),
+                    from: Ok(value.from),
+                    interval: Ok(value.interval),
+                    metrics: Ok(value.metrics),
+                    to: Ok(value.to),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct WebhookReceipt {
             duplicate: ::std::result::Result<bool, ::std::string::String>,
             event_id: ::std::result::Result<
@@ -9894,6 +11387,17 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: GetOpenApiDocumentRequest,
     ) -> impl Future<Output = GetOpenApiDocumentResponse> + Send;
+    ///List projects
+    ///
+    ///Every project on this server, oldest first, for the operator (the dashboard's project
+    ///picker). Keys are not listed: secret keys are stored hashed and shown only once.
+    ///
+    ///`GET /v1/projects`
+    fn list_projects(
+        &self,
+        caller: Self::Caller,
+        request: ListProjectsRequest,
+    ) -> impl Future<Output = ListProjectsResponse> + Send;
     ///Create a project
     ///
     ///Creates a project with a test mode and a live mode, each with a publishable key and a
@@ -10122,6 +11626,74 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: UpdateCustomerRequest,
     ) -> impl Future<Output = UpdateCustomerResponse> + Send;
+    ///Reset a customer's usage
+    ///
+    ///Sets every usage counter of the customer's current period back to zero, so they can use
+    ///their whole allowance again. Recorded in the audit log. The usage time series keep what
+    ///was tracked.
+    ///
+    ///`POST /v1/customers/{userId}/usage/reset`
+    fn reset_customer_usage(
+        &self,
+        caller: Self::Caller,
+        request: ResetCustomerUsageRequest,
+    ) -> impl Future<Output = ResetCustomerUsageResponse> + Send;
+    ///Usage over time
+    ///
+    ///Usage tracked per metric, and the number of distinct users who tracked anything, in UTC
+    ///buckets of an hour or a day from `from` (inclusive, rounded down to its bucket) to `to`
+    ///(exclusive, rounded up, so the bucket holding it is included). Every bucket of the range
+    ///is present, empty ones with 0.
+    ///Defaults: the last 24 hours by hour, the last 30 days by day. A range holds at most 744
+    ///hourly or 366 daily buckets. Each server aggregates what it counts in memory and writes
+    ///it at least once a second, so a track shows up here within about a second; the usage
+    ///counters that enforce limits are written before the track is answered and never lag.
+    ///
+    ///`GET /v1/metrics/usage`
+    fn get_usage_metrics(
+        &self,
+        caller: Self::Caller,
+        request: GetUsageMetricsRequest,
+    ) -> impl Future<Output = GetUsageMetricsResponse> + Send;
+    ///Revenue over time and MRR
+    ///
+    ///Payments received (paid invoices and completed carts) per currency in UTC buckets of a
+    ///day or an hour, with the same range rules as usage metrics (default: the last 30 days by
+    ///day), and the monthly recurring revenue now: the monthly price of every live
+    ///subscription's tier (`active`, `trialing` or `past_due`; yearly prices divided by 12).
+    ///Amounts are in the currency's smallest unit.
+    ///
+    ///`GET /v1/metrics/revenue`
+    fn get_revenue_metrics(
+        &self,
+        caller: Self::Caller,
+        request: GetRevenueMetricsRequest,
+    ) -> impl Future<Output = GetRevenueMetricsResponse> + Send;
+    ///The project at a glance
+    ///
+    ///Customers in all and per tier (the tier each is on now: override, live subscription,
+    ///else the default), and distinct active users over the last 24 hours and 30 days (users
+    ///who tracked usage).
+    ///
+    ///`GET /v1/metrics/overview`
+    fn get_metrics_overview(
+        &self,
+        caller: Self::Caller,
+        request: GetMetricsOverviewRequest,
+    ) -> impl Future<Output = GetMetricsOverviewResponse> + Send;
+    ///List the audit log
+    ///
+    ///Every change made to this project and mode with a secret key, from the API or the
+    ///dashboard, newest first: who (the key, redacted, or the dashboard session's sign-in),
+    ///what (the operation), on what, and when. Entries are written by the server and cannot be
+    ///changed or deleted through the API.
+    ///
+    ///`GET /v1/audit-log`
+    fn list_audit_log(
+        &self,
+        caller: Self::Caller,
+        request: ListAuditLogRequest,
+    ) -> impl Future<Output = ListAuditLogResponse> + Send;
     ///Start a subscription checkout
     ///
     ///Creates a Stripe Checkout Session (`mode=subscription`) for a paid tier and returns its
@@ -10283,7 +11855,9 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
         )
         .route(
             "/v1/projects",
-            axum::routing::MethodRouter::new().post(handle_create_project::<A>),
+            axum::routing::MethodRouter::new()
+                .get(handle_list_projects::<A>)
+                .post(handle_create_project::<A>),
         )
         .route(
             "/v1/me",
@@ -10350,6 +11924,26 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             axum::routing::MethodRouter::new()
                 .get(handle_get_customer::<A>)
                 .patch(handle_update_customer::<A>),
+        )
+        .route(
+            "/v1/customers/{userId}/usage/reset",
+            axum::routing::MethodRouter::new().post(handle_reset_customer_usage::<A>),
+        )
+        .route(
+            "/v1/metrics/usage",
+            axum::routing::MethodRouter::new().get(handle_get_usage_metrics::<A>),
+        )
+        .route(
+            "/v1/metrics/revenue",
+            axum::routing::MethodRouter::new().get(handle_get_revenue_metrics::<A>),
+        )
+        .route(
+            "/v1/metrics/overview",
+            axum::routing::MethodRouter::new().get(handle_get_metrics_overview::<A>),
+        )
+        .route(
+            "/v1/audit-log",
+            axum::routing::MethodRouter::new().get(handle_list_audit_log::<A>),
         )
         .route(
             "/v1/billing/checkout",
@@ -10546,6 +12140,81 @@ async fn handle_get_open_api_document<A: Api>(
         }
     };
     api.get_open_api_document(caller, request).await.into_response()
+}
+
+const SECURITY_LIST_PROJECTS: Security = &[&[SecurityScheme::OperatorToken]];
+const STATUSES_LIST_PROJECTS: Option<&[u16]> = Some(&[200, 401, 500]);
+///The parsed and validated input of `listProjects`.
+#[derive(Debug, Clone)]
+pub struct ListProjectsRequest {}
+///Every response `listProjects` documents.
+#[derive(Debug, Clone)]
+pub enum ListProjectsResponse {
+    ///200: The projects.
+    Ok(types::ProjectList),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ListProjectsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ListProjectsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            401u16 => Self::Unauthorized(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ListProjectsRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        Ok(Self {})
+    }
+}
+
+async fn handle_list_projects<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_LIST_PROJECTS, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ListProjectsRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_PROJECTS), &parts);
+        }
+    };
+    api.list_projects(caller, request).await.into_response()
 }
 
 const SECURITY_CREATE_PROJECT: Security = &[&[SecurityScheme::OperatorToken]];
@@ -13103,6 +14772,679 @@ async fn handle_update_customer<A: Api>(
     api.update_customer(caller, request).await.into_response()
 }
 
+const SECURITY_RESET_CUSTOMER_USAGE: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_RESET_CUSTOMER_USAGE: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 404, 500],
+);
+///The parsed and validated input of `resetCustomerUsage`.
+#[derive(Debug, Clone)]
+pub struct ResetCustomerUsageRequest {
+    ///The user id (the JWT `sub`).
+    pub user_id: types::ResetCustomerUsageUserId,
+}
+
+///Every response `resetCustomerUsage` documents.
+#[derive(Debug, Clone)]
+pub enum ResetCustomerUsageResponse {
+    ///200: The customer, with their usage after the reset.
+    Ok(types::CustomerDetail),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ResetCustomerUsageResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::NotFound(body) => {
+                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ResetCustomerUsageResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            404u16 => Self::NotFound(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ResetCustomerUsageRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let path_params = path_params(parts).await?;
+        let user_id = decode_param(
+                path_params.get("userId").map(|v| vec![v.clone()]),
+                "userId",
+                Coerce::String,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let Some(s) = value.as_str() else {
+                        return Err(Violation::new(path, "must be a string".to_string()));
+                    };
+                    if s.chars().count() < 1usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at least {} characters long", 1usize),
+                            ),
+                        );
+                    }
+                    if s.chars().count() > 255usize {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be at most {} characters long", 255usize),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .ok_or_else(|| Rejection::invalid(
+                "userId",
+                format!("the {} `{}` is required", "path parameter", "userId"),
+            ))?;
+        Ok(Self { user_id })
+    }
+}
+
+async fn handle_reset_customer_usage<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_RESET_CUSTOMER_USAGE, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ResetCustomerUsageRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_RESET_CUSTOMER_USAGE), &parts);
+        }
+    };
+    api.reset_customer_usage(caller, request).await.into_response()
+}
+
+const SECURITY_GET_USAGE_METRICS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_GET_USAGE_METRICS: Option<&[u16]> = Some(&[200, 400, 401, 403, 422, 500]);
+///The parsed and validated input of `getUsageMetrics`.
+#[derive(Debug, Clone)]
+pub struct GetUsageMetricsRequest {
+    ///Bucket size.
+    pub interval: Option<types::MetricsInterval>,
+    ///Start of the range (inclusive).
+    pub from: Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    ///End of the range (exclusive); defaults to now.
+    pub to: Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    ///Only this metric.
+    pub metric: Option<types::MetricName>,
+}
+
+///Every response `getUsageMetrics` documents.
+#[derive(Debug, Clone)]
+pub enum GetUsageMetricsResponse {
+    ///200: The series.
+    Ok(types::UsageMetrics),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for GetUsageMetricsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for GetUsageMetricsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl GetUsageMetricsRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let raw_query = query_pairs(parts)?;
+        let interval = decode_param(
+            query_values(&raw_query, "interval"),
+            "interval",
+            Coerce::String,
+            validate_metrics_interval,
+        )?;
+        let from = decode_param(
+            query_values(&raw_query, "from"),
+            "from",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                    return Err(
+                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        let to = decode_param(
+            query_values(&raw_query, "to"),
+            "to",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                    return Err(
+                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        let metric = decode_param(
+            query_values(&raw_query, "metric"),
+            "metric",
+            Coerce::String,
+            validate_metric_name,
+        )?;
+        Ok(Self { interval, from, to, metric })
+    }
+}
+
+async fn handle_get_usage_metrics<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_GET_USAGE_METRICS, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match GetUsageMetricsRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_USAGE_METRICS), &parts);
+        }
+    };
+    api.get_usage_metrics(caller, request).await.into_response()
+}
+
+const SECURITY_GET_REVENUE_METRICS: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_GET_REVENUE_METRICS: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 422, 500],
+);
+///The parsed and validated input of `getRevenueMetrics`.
+#[derive(Debug, Clone)]
+pub struct GetRevenueMetricsRequest {
+    ///Bucket size.
+    pub interval: Option<types::MetricsInterval>,
+    ///Start of the range (inclusive).
+    pub from: Option<::chrono::DateTime<::chrono::offset::Utc>>,
+    ///End of the range (exclusive); defaults to now.
+    pub to: Option<::chrono::DateTime<::chrono::offset::Utc>>,
+}
+
+///Every response `getRevenueMetrics` documents.
+#[derive(Debug, Clone)]
+pub enum GetRevenueMetricsResponse {
+    ///200: Revenue.
+    Ok(types::RevenueMetrics),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for GetRevenueMetricsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::UnprocessableEntity(body) => {
+                (
+                    http::StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for GetRevenueMetricsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl GetRevenueMetricsRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let raw_query = query_pairs(parts)?;
+        let interval = decode_param(
+            query_values(&raw_query, "interval"),
+            "interval",
+            Coerce::String,
+            validate_metrics_interval,
+        )?;
+        let from = decode_param(
+            query_values(&raw_query, "from"),
+            "from",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                    return Err(
+                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        let to = decode_param(
+            query_values(&raw_query, "to"),
+            "to",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+                    return Err(
+                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Self { interval, from, to })
+    }
+}
+
+async fn handle_get_revenue_metrics<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_GET_REVENUE_METRICS, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match GetRevenueMetricsRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_REVENUE_METRICS), &parts);
+        }
+    };
+    api.get_revenue_metrics(caller, request).await.into_response()
+}
+
+const SECURITY_GET_METRICS_OVERVIEW: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_GET_METRICS_OVERVIEW: Option<&[u16]> = Some(&[200, 401, 403, 500]);
+///The parsed and validated input of `getMetricsOverview`.
+#[derive(Debug, Clone)]
+pub struct GetMetricsOverviewRequest {}
+///Every response `getMetricsOverview` documents.
+#[derive(Debug, Clone)]
+pub enum GetMetricsOverviewResponse {
+    ///200: The overview.
+    Ok(types::MetricsOverview),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for GetMetricsOverviewResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for GetMetricsOverviewResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl GetMetricsOverviewRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        Ok(Self {})
+    }
+}
+
+async fn handle_get_metrics_overview<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_GET_METRICS_OVERVIEW, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match GetMetricsOverviewRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_GET_METRICS_OVERVIEW), &parts);
+        }
+    };
+    api.get_metrics_overview(caller, request).await.into_response()
+}
+
+const SECURITY_LIST_AUDIT_LOG: Security = &[&[SecurityScheme::SecretKey]];
+const STATUSES_LIST_AUDIT_LOG: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+///The parsed and validated input of `listAuditLog`.
+#[derive(Debug, Clone)]
+pub struct ListAuditLogRequest {
+    ///Page size.
+    pub limit: ::std::num::NonZeroU32,
+    ///The `nextCursor` of the previous page.
+    pub starting_after: Option<types::ListAuditLogStartingAfter>,
+}
+
+///Every response `listAuditLog` documents.
+#[derive(Debug, Clone)]
+pub enum ListAuditLogResponse {
+    ///200: A page of entries.
+    Ok(types::AuditEntryList),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+}
+
+impl IntoResponse for ListAuditLogResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => {
+                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
+            }
+            Self::BadRequest(body) => {
+                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Unauthorized(body) => {
+                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::Forbidden(body) => {
+                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
+                    .into_response()
+            }
+            Self::InternalServerError(body) => {
+                (
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(body).into_response(),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ListAuditLogResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            500u16 => Self::InternalServerError(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl ListAuditLogRequest {
+    #[allow(unused_variables)]
+    async fn from_parts(
+        parts: &mut http::request::Parts,
+        _body: axum::body::Body,
+    ) -> Result<Self, Rejection> {
+        let raw_query = query_pairs(parts)?;
+        let limit = decode_param(
+                query_values(&raw_query, "limit"),
+                "limit",
+                Coerce::Integer,
+                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                    let n: i128 = match (value.as_i64(), value.as_u64()) {
+                        (Some(n), _) => n as i128,
+                        (None, Some(n)) => n as i128,
+                        _ => {
+                            return Err(
+                                Violation::new(path, "must be an integer".to_string()),
+                            );
+                        }
+                    };
+                    if n < (1i64 as i128) {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be {} {}", "at least", 1i64),
+                            ),
+                        );
+                    }
+                    if n > (100i64 as i128) {
+                        return Err(
+                            Violation::new(
+                                path,
+                                format!("must be {} {}", "at most", 100i64),
+                            ),
+                        );
+                    }
+                    Ok(())
+                },
+            )?
+            .map_or_else(
+                || {
+                    serde_json::from_str("20")
+                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
+                },
+                Ok,
+            )?;
+        let starting_after = decode_param(
+            query_values(&raw_query, "startingAfter"),
+            "startingAfter",
+            Coerce::String,
+            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
+                let Some(s) = value.as_str() else {
+                    return Err(Violation::new(path, "must be a string".to_string()));
+                };
+                if s.chars().count() > 255usize {
+                    return Err(
+                        Violation::new(
+                            path,
+                            format!("must be at most {} characters long", 255usize),
+                        ),
+                    );
+                }
+                Ok(())
+            },
+        )?;
+        Ok(Self { limit, starting_after })
+    }
+}
+
+async fn handle_list_audit_log<A: Api>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(SECURITY_LIST_AUDIT_LOG, &parts).await {
+        Ok(caller) => caller,
+        Err(rejection) => return api.reject(rejection, &parts),
+    };
+    let request = match ListAuditLogRequest::from_parts(&mut parts, body).await {
+        Ok(request) => request,
+        Err(rejection) => {
+            return api.reject(rejection.fitted(STATUSES_LIST_AUDIT_LOG), &parts);
+        }
+    };
+    api.list_audit_log(caller, request).await.into_response()
+}
+
 const SECURITY_CREATE_CHECKOUT: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
@@ -15302,6 +17644,22 @@ pub fn validate_metric_name(
         return Err(
             Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_.:-]+$")),
         );
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `MetricsInterval` schema.
+#[allow(unused_variables)]
+pub fn validate_metrics_interval(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if !["hour", "day"].contains(&s) {
+        return Err(Violation::new(path, format!("must be one of: {}", "hour, day")));
     }
 
     Ok(())

@@ -6,6 +6,17 @@
 
 use crate::app::{App, AppError, AppResult, Principal};
 use crate::generated::{Security, SecurityScheme};
+use crate::store::Tenant;
+
+/// Attached by the dashboard to its in-process API requests: it acts as a secret key of
+/// `tenant` (or, for an operator's session, as the operator token), and changes are audited as
+/// the dashboard session `label`. A request extension, so no HTTP client can send one.
+#[derive(Debug, Clone)]
+pub struct DashboardGrant {
+    pub tenant: Option<Tenant>,
+    pub operator: bool,
+    pub label: String,
+}
 
 /// The header carrying the publishable key.
 pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-key";
@@ -39,6 +50,14 @@ fn allows(security: Security, wanted: &[SecurityScheme]) -> bool {
     security.contains(&wanted)
 }
 
+/// The secret key the request is made with, if it is made with one.
+pub fn secret_key(parts: &http::request::Parts) -> Option<&str> {
+    bearer(parts)
+        .ok()
+        .flatten()
+        .filter(|t| t.starts_with("sk_"))
+}
+
 /// Establishes the principal for an operation with `security`.
 pub async fn principal(
     app: &App,
@@ -47,6 +66,17 @@ pub async fn principal(
 ) -> AppResult<Principal> {
     if security.is_empty() {
         return Ok(Principal::Anonymous);
+    }
+    if let Some(grant) = parts.extensions.get::<DashboardGrant>() {
+        return match &grant.tenant {
+            _ if grant.operator && allows(security, &[SecurityScheme::OperatorToken]) => {
+                Ok(Principal::Operator)
+            }
+            Some(tenant) if allows(security, &[SecurityScheme::SecretKey]) => {
+                Ok(Principal::Secret(tenant.clone()))
+            }
+            _ => Err(AppError::SecretKeyRequired),
+        };
     }
     if allows(security, &[SecurityScheme::OperatorToken]) {
         let token = bearer(parts)

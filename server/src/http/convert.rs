@@ -2,12 +2,13 @@
 
 use chrono::{TimeZone, Utc};
 
-use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport};
+use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport, metrics};
 use crate::generated::types;
+use crate::store::audit::AuditRow;
 use crate::store::billing::{EventRow, PaymentRow};
 use crate::store::products::ProductRow;
 use crate::store::tiers::TierRow;
-use crate::store::{BillingSettingsRow, KeyRow, Mode, SettingsRow};
+use crate::store::{BillingSettingsRow, KeyRow, Mode, ProjectRow, SettingsRow};
 
 pub fn ts(seconds: i64) -> types::Timestamp {
     types::Timestamp(Utc.timestamp_opt(seconds, 0).single().unwrap_or_default())
@@ -266,8 +267,14 @@ pub fn api_key(k: &KeyRow) -> types::ApiKey {
     }
 }
 
-pub fn settings(m: Mode, s: &SettingsRow, b: &BillingSettingsRow) -> types::Settings {
+pub fn settings(
+    p: &ProjectRow,
+    m: Mode,
+    s: &SettingsRow,
+    b: &BillingSettingsRow,
+) -> types::Settings {
     types::Settings {
+        project: project(p),
         mode: mode(m),
         jwt: types::JwtSettings {
             issuer: s.jwt_issuer.clone(),
@@ -281,5 +288,115 @@ pub fn settings(m: Mode, s: &SettingsRow, b: &BillingSettingsRow) -> types::Sett
             platform_fee_percent: b.platform_fee_bps as f64 / 100.0,
             site_url: b.site_url.clone(),
         },
+    }
+}
+
+fn points(points: &[(i64, i64)]) -> Vec<types::SeriesPoint> {
+    points
+        .iter()
+        .map(|&(start, value)| types::SeriesPoint {
+            start: ts(start),
+            value,
+        })
+        .collect()
+}
+
+fn interval(i: metrics::Interval) -> types::MetricsInterval {
+    match i {
+        metrics::Interval::Hour => types::MetricsInterval::Hour,
+        metrics::Interval::Day => types::MetricsInterval::Day,
+    }
+}
+
+fn currency(c: &str) -> AppResult<types::Currency> {
+    c.parse().map_err(|e| corrupt("currency", e))
+}
+
+pub fn usage_metrics(m: &metrics::UsageMetrics) -> types::UsageMetrics {
+    types::UsageMetrics {
+        interval: interval(m.range.interval),
+        from: ts(m.range.from),
+        to: ts(m.range.to),
+        metrics: m
+            .metrics
+            .iter()
+            .map(|(metric, total, series)| types::MetricSeries {
+                metric: metric.clone(),
+                total: *total,
+                points: points(series),
+            })
+            .collect(),
+        active_users: points(&m.active_users),
+    }
+}
+
+pub fn revenue_metrics(m: &metrics::RevenueMetrics) -> AppResult<types::RevenueMetrics> {
+    Ok(types::RevenueMetrics {
+        interval: interval(m.range.interval),
+        from: ts(m.range.from),
+        to: ts(m.range.to),
+        currencies: m
+            .currencies
+            .iter()
+            .map(|(c, total, series)| {
+                Ok(types::CurrencySeries {
+                    currency: currency(c)?,
+                    total: *total,
+                    points: points(series),
+                })
+            })
+            .collect::<AppResult<_>>()?,
+        mrr: m
+            .mrr
+            .iter()
+            .map(|(c, amount)| {
+                Ok(types::MoneyAmount {
+                    currency: currency(c)?,
+                    amount: *amount,
+                })
+            })
+            .collect::<AppResult<_>>()?,
+        live_subscriptions: m.live_subscriptions,
+    })
+}
+
+pub fn overview(o: &metrics::Overview) -> types::MetricsOverview {
+    types::MetricsOverview {
+        customers: o.customers,
+        tiers: o
+            .tiers
+            .iter()
+            .map(|(tier, customers)| types::TierCount {
+                tier: tier_ref(tier),
+                customers: *customers,
+            })
+            .collect(),
+        active_users24h: o.active_users_24h,
+        active_users30d: o.active_users_30d,
+    }
+}
+
+pub fn audit_entry(e: &AuditRow) -> AppResult<types::AuditEntry> {
+    Ok(types::AuditEntry {
+        id: e.id.clone(),
+        action: e.action.clone(),
+        target: e.target.clone(),
+        actor: types::AuditActor {
+            kind: e
+                .actor_kind
+                .parse()
+                .map_err(|err| corrupt("audit actor", err))?,
+            label: e.actor_label.clone(),
+        },
+        summary: e.summary.clone(),
+        created_at: ts(e.created_at),
+    })
+}
+
+pub fn project(p: &ProjectRow) -> types::Project {
+    types::Project {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        created_at: ts(p.created_at),
     }
 }

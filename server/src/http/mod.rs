@@ -13,7 +13,8 @@ use std::sync::Arc;
 use axum::response::Response;
 
 use crate::app::catalog::{ProductChanges, ProductInput, TierChanges, TierInput};
-use crate::app::{App, AppError, AppResult, Principal, UserContext};
+use crate::app::metrics::{Interval, Range};
+use crate::app::{Actor, App, AppError, AppResult, Principal, UserContext};
 use crate::generated::{self as api, Api, ErrorResponse, Rejection, Security, types};
 use crate::store::Tenant;
 use crate::store::tiers::{LimitRule, RateLimitRule, TierPriceRule};
@@ -58,9 +59,19 @@ impl Server {
 pub struct Caller {
     request_id: String,
     principal: Principal,
+    /// Who changes are recorded as: the secret key (redacted) or the dashboard session.
+    actor: Option<Actor>,
 }
 
 impl Caller {
+    /// Records a change this caller made, when it was made with a secret key.
+    async fn audit(&self, app: &App, action: &str, target: &str, summary: Option<String>) {
+        if let (Principal::Secret(tenant), Some(actor)) = (&self.principal, &self.actor) {
+            app.audit(tenant, actor, action, Some(target), summary)
+                .await;
+        }
+    }
+
     fn fail<R: ErrorResponse<types::Error>>(&self, e: AppError) -> R {
         let (status, body) = errors::render(&e, &self.request_id);
         R::from_error(status, body)
@@ -132,6 +143,41 @@ fn rate_limit(r: Option<types::RateLimit>) -> Option<RateLimitRule> {
     })
 }
 
+/// `changed: a, b` for the fields a request set, or `None` when it set none.
+fn changed(fields: &[(&str, bool)]) -> Option<String> {
+    let set: Vec<&str> = fields
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(name, _)| *name)
+        .collect();
+    (!set.is_empty()).then(|| format!("changed: {}", set.join(", ")))
+}
+
+/// A metrics range from the query: the interval asked for (else `default`), and by default
+/// the last 24 hours or 30 days.
+fn range(
+    interval: Option<types::MetricsInterval>,
+    default: Interval,
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+) -> AppResult<Range> {
+    let interval = match interval {
+        Some(types::MetricsInterval::Hour) => Interval::Hour,
+        Some(types::MetricsInterval::Day) => Interval::Day,
+        None => default,
+    };
+    let buckets = match interval {
+        Interval::Hour => 24,
+        Interval::Day => 30,
+    };
+    Range::new(
+        interval,
+        from.map(|t| t.timestamp()),
+        to.map(|t| t.timestamp()),
+        buckets,
+    )
+}
+
 fn metadata(m: types::Metadata) -> BTreeMap<String, String> {
     m.0.into_iter().map(|(k, v)| (k, v.to_string())).collect()
 }
@@ -149,10 +195,15 @@ impl Api for Server {
             Ok(principal) => self.limit(principal, parts).await,
             Err(e) => Err(e),
         };
+        let actor = match parts.extensions.get::<auth::DashboardGrant>() {
+            Some(grant) => Some(Actor::dashboard(&grant.label)),
+            None => auth::secret_key(parts).map(Actor::secret_key),
+        };
         match principal {
             Ok(principal) => Ok(Caller {
                 request_id,
                 principal,
+                actor,
             }),
             Err(e) => {
                 let (status, code, _) = e.describe();
@@ -405,7 +456,12 @@ impl Api for Server {
                     .map(|p| (p.currency.to_string(), p.unit_amount))
                     .collect(),
             };
-            convert::product(&self.app.product_create(caller.secret()?, input).await?)
+            let product = self.app.product_create(caller.secret()?, input).await?;
+            let summary = format!("name: {}", product.name);
+            caller
+                .audit(&self.app, "createProduct", &product.id, Some(summary))
+                .await;
+            convert::product(&product)
         })
     }
 
@@ -432,18 +488,26 @@ impl Api for Server {
     ) -> api::UpdateProductResponse {
         respond!(caller, UpdateProductResponse::Ok, {
             let body = request.body;
+            let changed = changed(&[
+                ("name", body.name.is_some()),
+                ("description", body.description.is_some()),
+                ("metadata", body.metadata.is_some()),
+                ("active", body.active.is_some()),
+            ]);
             let changes = ProductChanges {
                 name: body.name.map(|n| n.to_string()),
                 description: body.description.map(|d| d.to_string()),
                 metadata: body.metadata.map(metadata),
                 active: body.active,
             };
-            convert::product(
-                &self
-                    .app
-                    .product_update(caller.secret()?, &request.product_id, changes)
-                    .await?,
-            )
+            let product = self
+                .app
+                .product_update(caller.secret()?, &request.product_id, changes)
+                .await?;
+            caller
+                .audit(&self.app, "updateProduct", &product.id, changed)
+                .await;
+            convert::product(&product)
         })
     }
 
@@ -457,12 +521,15 @@ impl Api for Server {
                 active: Some(false),
                 ..Default::default()
             };
-            convert::product(
-                &self
-                    .app
-                    .product_update(caller.secret()?, &request.product_id, changes)
-                    .await?,
-            )
+            let product = self
+                .app
+                .product_update(caller.secret()?, &request.product_id, changes)
+                .await?;
+            let summary = format!("archived {}", product.name);
+            caller
+                .audit(&self.app, "archiveProduct", &product.id, Some(summary))
+                .await;
+            convert::product(&product)
         })
     }
 
@@ -498,7 +565,12 @@ impl Api for Server {
                 limits: limits(body.limits),
                 rate_limit: rate_limit(body.rate_limit),
             };
-            convert::tier(&self.app.tier_create(caller.secret()?, input).await?)
+            let tier = self.app.tier_create(caller.secret()?, input).await?;
+            let summary = format!("name: {}", tier.name);
+            caller
+                .audit(&self.app, "createTier", &tier.id, Some(summary))
+                .await;
+            convert::tier(&tier)
         })
     }
 
@@ -516,6 +588,14 @@ impl Api for Server {
     ) -> api::UpdateTierResponse {
         respond!(caller, UpdateTierResponse::Ok, {
             let body = request.body;
+            let changed = changed(&[
+                ("displayName", body.display_name.is_some()),
+                ("isDefault", body.is_default.is_some()),
+                ("price", body.price.is_some()),
+                ("limits", body.limits.is_some()),
+                ("rateLimit", body.rate_limit.is_some()),
+                ("active", body.active.is_some()),
+            ]);
             let changes = TierChanges {
                 display_name: body.display_name.map(|d| d.to_string()),
                 is_default: body.is_default,
@@ -524,12 +604,14 @@ impl Api for Server {
                 rate_limit: rate_limit(body.rate_limit),
                 active: body.active,
             };
-            convert::tier(
-                &self
-                    .app
-                    .tier_update(caller.secret()?, &request.tier_id, changes)
-                    .await?,
-            )
+            let tier = self
+                .app
+                .tier_update(caller.secret()?, &request.tier_id, changes)
+                .await?;
+            caller
+                .audit(&self.app, "updateTier", &tier.id, changed)
+                .await;
+            convert::tier(&tier)
         })
     }
 
@@ -539,12 +621,15 @@ impl Api for Server {
         request: api::ArchiveTierRequest,
     ) -> api::ArchiveTierResponse {
         respond!(caller, ArchiveTierResponse::Ok, {
-            convert::tier(
-                &self
-                    .app
-                    .tier_archive(caller.secret()?, &request.tier_id)
-                    .await?,
-            )
+            let tier = self
+                .app
+                .tier_archive(caller.secret()?, &request.tier_id)
+                .await?;
+            let summary = format!("archived {}", tier.name);
+            caller
+                .audit(&self.app, "archiveTier", &tier.id, Some(summary))
+                .await;
+            convert::tier(&tier)
         })
     }
 
@@ -600,12 +685,18 @@ impl Api for Server {
     ) -> api::UpdateCustomerResponse {
         respond!(caller, UpdateCustomerResponse::Ok, {
             let tier = request.body.tier.map(|t| t.to_string());
-            convert::customer_detail(
-                &self
-                    .app
-                    .customer_override(caller.secret()?, &request.user_id, tier.as_deref())
-                    .await?,
-            )
+            let view = self
+                .app
+                .customer_override(caller.secret()?, &request.user_id, tier.as_deref())
+                .await?;
+            let summary = match &tier {
+                Some(name) => format!("tier: {name}"),
+                None => "override removed".to_string(),
+            };
+            caller
+                .audit(&self.app, "updateCustomer", &request.user_id, Some(summary))
+                .await;
+            convert::customer_detail(&view)
         })
     }
 
@@ -633,6 +724,13 @@ impl Api for Server {
                 .app
                 .secret_key_rotate(caller.secret()?, i64::from(overlap))
                 .await?;
+            let summary = format!(
+                "new key {}; older keys expire in {overlap} s",
+                crate::app::ids::redact(&secret_key)
+            );
+            caller
+                .audit(&self.app, "rotateSecretKey", &id, Some(summary))
+                .await;
             Ok(types::SecretKeyRotated {
                 id,
                 secret_key,
@@ -649,6 +747,7 @@ impl Api for Server {
         respond!(caller, GetSettingsResponse::Ok, {
             let tenant = caller.secret()?;
             Ok(convert::settings(
+                &self.app.project_of(tenant).await?,
                 tenant.mode,
                 &self.app.settings_get(tenant).await?,
                 &self.app.billing_settings_get(tenant).await?,
@@ -665,6 +764,33 @@ impl Api for Server {
             let tenant = caller.secret()?;
             let mut settings = self.app.settings_get(tenant).await?;
             let body = request.body;
+            let mut fields: Vec<String> = Vec::new();
+            if let Some(jwt) = &body.jwt {
+                for (name, present) in [
+                    ("issuer", jwt.issuer.is_some()),
+                    ("jwksUrl", jwt.jwks_url.is_some()),
+                    ("allowedOrigins", jwt.allowed_origins.is_some()),
+                    ("leewaySeconds", jwt.leeway_seconds.is_some()),
+                ] {
+                    if present {
+                        fields.push(format!("jwt.{name}"));
+                    }
+                }
+            }
+            if let Some(billing) = &body.billing {
+                for (name, present) in [
+                    ("connectedAccount", billing.connected_account.is_some()),
+                    ("platformFeePercent", billing.platform_fee_percent.is_some()),
+                    ("siteUrl", billing.site_url.is_some()),
+                ] {
+                    if present {
+                        fields.push(format!("billing.{name}"));
+                    }
+                }
+            }
+            if body.dev_issuer_enabled.is_some() {
+                fields.push("devIssuerEnabled".into());
+            }
             if let Some(jwt) = body.jwt {
                 if let Some(issuer) = jwt.issuer {
                     settings.jwt_issuer = Some(issuer.to_string());
@@ -690,7 +816,16 @@ impl Api for Server {
             self.app.settings_check(tenant, &settings)?;
             self.app.billing_settings_put(tenant, &billing).await?;
             let saved = self.app.settings_put(tenant, settings).await?;
-            Ok(convert::settings(tenant.mode, &saved, &billing))
+            let summary = (!fields.is_empty()).then(|| format!("changed: {}", fields.join(", ")));
+            caller
+                .audit(&self.app, "updateSettings", "settings", summary)
+                .await;
+            Ok(convert::settings(
+                &self.app.project_of(tenant).await?,
+                tenant.mode,
+                &saved,
+                &billing,
+            ))
         })
     }
 
@@ -829,6 +964,107 @@ impl Api for Server {
                 data: payments
                     .iter()
                     .map(convert::payment)
+                    .collect::<AppResult<_>>()?,
+                has_more,
+            })
+        })
+    }
+
+    async fn list_projects(
+        &self,
+        caller: Caller,
+        _request: api::ListProjectsRequest,
+    ) -> api::ListProjectsResponse {
+        respond!(caller, ListProjectsResponse::Ok, {
+            let projects = self.app.project_list().await?;
+            Ok(types::ProjectList {
+                data: projects.iter().map(convert::project).collect(),
+            })
+        })
+    }
+
+    async fn reset_customer_usage(
+        &self,
+        caller: Caller,
+        request: api::ResetCustomerUsageRequest,
+    ) -> api::ResetCustomerUsageResponse {
+        respond!(caller, ResetCustomerUsageResponse::Ok, {
+            let view = self
+                .app
+                .customer_usage_reset(caller.secret()?, &request.user_id)
+                .await?;
+            let summary = view
+                .usage
+                .as_ref()
+                .map(|(_, period)| format!("period starting {}", period.start.format("%Y-%m-%d")));
+            caller
+                .audit(&self.app, "resetCustomerUsage", &request.user_id, summary)
+                .await;
+            convert::customer_detail(&view)
+        })
+    }
+
+    async fn get_usage_metrics(
+        &self,
+        caller: Caller,
+        request: api::GetUsageMetricsRequest,
+    ) -> api::GetUsageMetricsResponse {
+        respond!(caller, GetUsageMetricsResponse::Ok, {
+            let range = range(request.interval, Interval::Hour, request.from, request.to)?;
+            let metric = request.metric.map(|m| m.to_string());
+            let metrics = self
+                .app
+                .metrics_usage(caller.secret()?, range, metric.as_deref())
+                .await?;
+            Ok(convert::usage_metrics(&metrics))
+        })
+    }
+
+    async fn get_revenue_metrics(
+        &self,
+        caller: Caller,
+        request: api::GetRevenueMetricsRequest,
+    ) -> api::GetRevenueMetricsResponse {
+        respond!(caller, GetRevenueMetricsResponse::Ok, {
+            let range = range(request.interval, Interval::Day, request.from, request.to)?;
+            convert::revenue_metrics(&self.app.metrics_revenue(caller.secret()?, range).await?)
+        })
+    }
+
+    async fn get_metrics_overview(
+        &self,
+        caller: Caller,
+        _request: api::GetMetricsOverviewRequest,
+    ) -> api::GetMetricsOverviewResponse {
+        respond!(caller, GetMetricsOverviewResponse::Ok, {
+            Ok(convert::overview(
+                &self.app.metrics_overview(caller.secret()?).await?,
+            ))
+        })
+    }
+
+    async fn list_audit_log(
+        &self,
+        caller: Caller,
+        request: api::ListAuditLogRequest,
+    ) -> api::ListAuditLogResponse {
+        respond!(caller, ListAuditLogResponse::Ok, {
+            let starting_after = request.starting_after.map(|s| s.to_string());
+            let (entries, has_more) = self
+                .app
+                .audit_list(
+                    caller.secret()?,
+                    i64::from(request.limit.get()),
+                    starting_after.as_deref(),
+                )
+                .await?;
+            Ok(types::AuditEntryList {
+                next_cursor: has_more
+                    .then(|| entries.last().map(|e| e.id.clone()))
+                    .flatten(),
+                data: entries
+                    .iter()
+                    .map(convert::audit_entry)
                     .collect::<AppResult<_>>()?,
                 has_more,
             })

@@ -472,7 +472,7 @@ impl Store {
 
     /// One more than a page of a tenant's rows of `table` (a log ordered by `seq`), newest
     /// first, after the row `starting_after`.
-    async fn newest_first(
+    pub(super) async fn newest_first(
         &self,
         table: &'static str,
         columns: &'static str,

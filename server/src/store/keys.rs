@@ -258,4 +258,36 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+
+    /// Every project, oldest first: (id, name, created_at).
+    pub async fn project_list(&self) -> StoreResult<Vec<ProjectRow>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM projects ORDER BY created_at, id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(project_row).collect()
+    }
+
+    pub async fn project_get(&self, id: &str) -> StoreResult<Option<ProjectRow>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(project_row).transpose()
+    }
+}
+
+/// A project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+fn project_row(r: &sqlx::any::AnyRow) -> StoreResult<ProjectRow> {
+    Ok(ProjectRow {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+    })
 }

@@ -8,11 +8,14 @@
 //! Every query takes the tenant (`project_id`, `mode`) as bound parameters: nothing here can
 //! read or change another tenant's rows, and no value is ever spliced into SQL text.
 
+pub mod audit;
 pub mod billing;
 mod coalesce;
 pub mod customers;
 pub mod keys;
+pub mod metrics;
 pub mod products;
+pub mod sessions;
 pub mod tiers;
 pub mod usage;
 
@@ -24,7 +27,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use billing::{BillingSettingsRow, SubscriptionRow};
 pub use customers::CustomerRow;
-pub use keys::{KeyRow, SettingsRow};
+pub use keys::{KeyRow, ProjectRow, SettingsRow};
 pub use products::{PriceRow, ProductRow};
 pub use tiers::TierRow;
 pub use usage::{IdempotentOutcome, TrackOutcome};

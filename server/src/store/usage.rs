@@ -221,4 +221,24 @@ impl Store {
             .map(|r| Ok((r.try_get("metric")?, r.try_get("count")?)))
             .collect()
     }
+
+    /// Sets every counter of the user in `period` back to zero.
+    pub async fn usage_reset(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        period: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE usage_counters SET count = 0 \
+             WHERE project_id = $1 AND mode = $2 AND user_id = $3 AND period = $4",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(user_id)
+        .bind(period)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
 }

@@ -169,6 +169,123 @@ pub mod types {
         }
     }
 
+    ///`AuditActor`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditActor {
+        pub kind: AuditActorKind,
+        ///The secret key, redacted, or what the dashboard session signed in with (a redacted key, or `operator`).
+        pub label: ::std::string::String,
+    }
+
+    impl AuditActor {
+        pub fn builder() -> builder::AuditActor {
+            Default::default()
+        }
+    }
+
+    ///`secret_key`: an API call with a secret key; `dashboard`: a dashboard session.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum AuditActorKind {
+        #[serde(rename = "secret_key")]
+        SecretKey,
+        #[serde(rename = "dashboard")]
+        Dashboard,
+    }
+
+    impl ::std::fmt::Display for AuditActorKind {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::SecretKey => f.write_str("secret_key"),
+                Self::Dashboard => f.write_str("dashboard"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for AuditActorKind {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "secret_key" => Ok(Self::SecretKey),
+                "dashboard" => Ok(Self::Dashboard),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for AuditActorKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for AuditActorKind {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`AuditEntry`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditEntry {
+        ///The operation that made the change (its `operationId`).
+        pub action: ::std::string::String,
+        pub actor: AuditActor,
+        #[serde(rename = "createdAt")]
+        pub created_at: Timestamp,
+        pub id: ::std::string::String,
+        ///What changed, in a line. Never holds a secret.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub summary: ::std::option::Option<::std::string::String>,
+        ///What was changed (a tier, product or key id, a user id, `settings`).
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub target: ::std::option::Option<::std::string::String>,
+    }
+
+    impl AuditEntry {
+        pub fn builder() -> builder::AuditEntry {
+            Default::default()
+        }
+    }
+
+    ///`AuditEntryList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AuditEntryList {
+        pub data: ::std::vec::Vec<AuditEntry>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        ///Pass as `startingAfter` to get the next page. Present when `hasMore` is true.
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl AuditEntryList {
+        pub fn builder() -> builder::AuditEntryList {
+            Default::default()
+        }
+    }
+
     ///`BillingEvent`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct BillingEvent {
@@ -728,6 +845,20 @@ pub mod types {
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+
+    ///`CurrencySeries`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CurrencySeries {
+        pub currency: Currency,
+        pub points: ::std::vec::Vec<SeriesPoint>,
+        pub total: i64,
+    }
+
+    impl CurrencySeries {
+        pub fn builder() -> builder::CurrencySeries {
+            Default::default()
         }
     }
 
@@ -1873,6 +2004,66 @@ pub mod types {
         }
     }
 
+    ///`ListAuditLogStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAuditLogStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListAuditLogStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListAuditLogStartingAfter> for ::std::string::String {
+        fn from(value: ListAuditLogStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListAuditLogStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListAuditLogStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListAuditLogStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListAuditLogStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`ListBillingEventsStartingAfter`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2274,6 +2465,21 @@ pub mod types {
         }
     }
 
+    ///`MetricSeries`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MetricSeries {
+        pub metric: ::std::string::String,
+        pub points: ::std::vec::Vec<SeriesPoint>,
+        ///The sum of the points.
+        pub total: i64,
+    }
+
+    impl MetricSeries {
+        pub fn builder() -> builder::MetricSeries {
+            Default::default()
+        }
+    }
+
     ///`MetricUsage`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MetricUsage {
@@ -2289,6 +2495,83 @@ pub mod types {
 
     impl MetricUsage {
         pub fn builder() -> builder::MetricUsage {
+            Default::default()
+        }
+    }
+
+    ///`MetricsInterval`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum MetricsInterval {
+        #[serde(rename = "hour")]
+        Hour,
+        #[serde(rename = "day")]
+        Day,
+    }
+
+    impl ::std::fmt::Display for MetricsInterval {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Hour => f.write_str("hour"),
+                Self::Day => f.write_str("day"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for MetricsInterval {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "hour" => Ok(Self::Hour),
+                "day" => Ok(Self::Day),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for MetricsInterval {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for MetricsInterval {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`MetricsOverview`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MetricsOverview {
+        #[serde(rename = "activeUsers24h")]
+        pub active_users24h: i64,
+        #[serde(rename = "activeUsers30d")]
+        pub active_users30d: i64,
+        pub customers: i64,
+        pub tiers: ::std::vec::Vec<TierCount>,
+    }
+
+    impl MetricsOverview {
+        pub fn builder() -> builder::MetricsOverview {
             Default::default()
         }
     }
@@ -2350,6 +2633,19 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///`MoneyAmount`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MoneyAmount {
+        pub amount: i64,
+        pub currency: Currency,
+    }
+
+    impl MoneyAmount {
+        pub fn builder() -> builder::MoneyAmount {
+            Default::default()
         }
     }
 
@@ -2958,6 +3254,18 @@ pub mod types {
         }
     }
 
+    ///`ProjectList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ProjectList {
+        pub data: ::std::vec::Vec<Project>,
+    }
+
+    impl ProjectList {
+        pub fn builder() -> builder::ProjectList {
+            Default::default()
+        }
+    }
+
     ///`RateLimit`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -3101,6 +3409,89 @@ pub mod types {
         }
     }
 
+    ///`ResetCustomerUsageUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ResetCustomerUsageUserId(::std::string::String);
+    impl ::std::ops::Deref for ResetCustomerUsageUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ResetCustomerUsageUserId> for ::std::string::String {
+        fn from(value: ResetCustomerUsageUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ResetCustomerUsageUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ResetCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ResetCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ResetCustomerUsageUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`RevenueMetrics`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct RevenueMetrics {
+        ///One series per currency received in the range.
+        pub currencies: ::std::vec::Vec<CurrencySeries>,
+        pub from: Timestamp,
+        pub interval: MetricsInterval,
+        #[serde(rename = "liveSubscriptions")]
+        pub live_subscriptions: i64,
+        ///Monthly recurring revenue per currency.
+        pub mrr: ::std::vec::Vec<MoneyAmount>,
+        pub to: Timestamp,
+    }
+
+    impl RevenueMetrics {
+        pub fn builder() -> builder::RevenueMetrics {
+            Default::default()
+        }
+    }
+
     ///`SecretKeyRotate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -3144,6 +3535,19 @@ pub mod types {
         }
     }
 
+    ///`SeriesPoint`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct SeriesPoint {
+        pub start: Timestamp,
+        pub value: i64,
+    }
+
+    impl SeriesPoint {
+        pub fn builder() -> builder::SeriesPoint {
+            Default::default()
+        }
+    }
+
     ///`Settings`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Settings {
@@ -3153,6 +3557,7 @@ pub mod types {
         pub dev_issuer_enabled: bool,
         pub jwt: JwtSettings,
         pub mode: Mode,
+        pub project: Project,
     }
 
     impl Settings {
@@ -3474,6 +3879,19 @@ pub mod types {
 
     impl Tier {
         pub fn builder() -> builder::Tier {
+            Default::default()
+        }
+    }
+
+    ///`TierCount`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct TierCount {
+        pub customers: i64,
+        pub tier: TierRef,
+    }
+
+    impl TierCount {
+        pub fn builder() -> builder::TierCount {
             Default::default()
         }
     }
@@ -4213,6 +4631,25 @@ pub mod types {
         }
     }
 
+    ///`UsageMetrics`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UsageMetrics {
+        ///Distinct users who tracked anything, per bucket.
+        #[serde(rename = "activeUsers")]
+        pub active_users: ::std::vec::Vec<SeriesPoint>,
+        pub from: Timestamp,
+        pub interval: MetricsInterval,
+        ///One series per metric tracked in the range, by metric name.
+        pub metrics: ::std::vec::Vec<MetricSeries>,
+        pub to: Timestamp,
+    }
+
+    impl UsageMetrics {
+        pub fn builder() -> builder::UsageMetrics {
+            Default::default()
+        }
+    }
+
     ///`WebhookReceipt`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct WebhookReceipt {
@@ -4403,6 +4840,285 @@ pub mod types {
         impl ::std::convert::From<super::ApiKeyList> for ApiKeyList {
             fn from(value: super::ApiKeyList) -> Self {
                 Self { keys: Ok(value.keys) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AuditActor {
+            kind: ::std::result::Result<super::AuditActorKind, ::std::string::String>,
+            label: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for AuditActor {
+            fn default() -> Self {
+                Self {
+                    kind: Err("no value supplied for kind".to_string()),
+                    label: Err("no value supplied for label".to_string()),
+                }
+            }
+        }
+
+        impl AuditActor {
+            pub fn kind<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditActorKind>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.kind = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for kind: {e}")
+                    });
+                self
+            }
+            pub fn label<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.label = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for label: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AuditActor> for super::AuditActor {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditActor,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    kind: value.kind?,
+                    label: value.label?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AuditActor> for AuditActor {
+            fn from(value: super::AuditActor) -> Self {
+                Self {
+                    kind: Ok(value.kind),
+                    label: Ok(value.label),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AuditEntry {
+            action: ::std::result::Result<::std::string::String, ::std::string::String>,
+            actor: ::std::result::Result<super::AuditActor, ::std::string::String>,
+            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            summary: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            target: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for AuditEntry {
+            fn default() -> Self {
+                Self {
+                    action: Err("no value supplied for action".to_string()),
+                    actor: Err("no value supplied for actor".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    summary: Ok(Default::default()),
+                    target: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl AuditEntry {
+            pub fn action<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.action = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for action: {e}")
+                    });
+                self
+            }
+            pub fn actor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::AuditActor>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.actor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for actor: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn summary<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.summary = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for summary: {e}")
+                    });
+                self
+            }
+            pub fn target<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.target = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for target: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AuditEntry> for super::AuditEntry {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEntry,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    action: value.action?,
+                    actor: value.actor?,
+                    created_at: value.created_at?,
+                    id: value.id?,
+                    summary: value.summary?,
+                    target: value.target?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AuditEntry> for AuditEntry {
+            fn from(value: super::AuditEntry) -> Self {
+                Self {
+                    action: Ok(value.action),
+                    actor: Ok(value.actor),
+                    created_at: Ok(value.created_at),
+                    id: Ok(value.id),
+                    summary: Ok(value.summary),
+                    target: Ok(value.target),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AuditEntryList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::AuditEntry>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for AuditEntryList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl AuditEntryList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::AuditEntry>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AuditEntryList> for super::AuditEntryList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AuditEntryList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AuditEntryList> for AuditEntryList {
+            fn from(value: super::AuditEntryList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
             }
         }
 
@@ -5170,6 +5886,88 @@ pub mod types {
                 Self {
                     id: Ok(value.id),
                     url: Ok(value.url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CurrencySeries {
+            currency: ::std::result::Result<super::Currency, ::std::string::String>,
+            points: ::std::result::Result<
+                ::std::vec::Vec<super::SeriesPoint>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CurrencySeries {
+            fn default() -> Self {
+                Self {
+                    currency: Err("no value supplied for currency".to_string()),
+                    points: Err("no value supplied for points".to_string()),
+                    total: Err("no value supplied for total".to_string()),
+                }
+            }
+        }
+
+        impl CurrencySeries {
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Currency>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+            pub fn points<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.points = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for points: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CurrencySeries> for super::CurrencySeries {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CurrencySeries,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    currency: value.currency?,
+                    points: value.points?,
+                    total: value.total?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CurrencySeries> for CurrencySeries {
+            fn from(value: super::CurrencySeries) -> Self {
+                Self {
+                    currency: Ok(value.currency),
+                    points: Ok(value.points),
+                    total: Ok(value.total),
                 }
             }
         }
@@ -6681,6 +7479,88 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct MetricSeries {
+            metric: ::std::result::Result<::std::string::String, ::std::string::String>,
+            points: ::std::result::Result<
+                ::std::vec::Vec<super::SeriesPoint>,
+                ::std::string::String,
+            >,
+            total: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for MetricSeries {
+            fn default() -> Self {
+                Self {
+                    metric: Err("no value supplied for metric".to_string()),
+                    points: Err("no value supplied for points".to_string()),
+                    total: Err("no value supplied for total".to_string()),
+                }
+            }
+        }
+
+        impl MetricSeries {
+            pub fn metric<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metric = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metric: {e}")
+                    });
+                self
+            }
+            pub fn points<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.points = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for points: {e}")
+                    });
+                self
+            }
+            pub fn total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for total: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MetricSeries> for super::MetricSeries {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MetricSeries,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    metric: value.metric?,
+                    points: value.points?,
+                    total: value.total?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MetricSeries> for MetricSeries {
+            fn from(value: super::MetricSeries) -> Self {
+                Self {
+                    metric: Ok(value.metric),
+                    points: Ok(value.points),
+                    total: Ok(value.total),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct MetricUsage {
             enforcement: ::std::result::Result<
                 super::Enforcement,
@@ -6796,6 +7676,175 @@ pub mod types {
                     metric: Ok(value.metric),
                     remaining: Ok(value.remaining),
                     usage_count: Ok(value.usage_count),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct MetricsOverview {
+            active_users24h: ::std::result::Result<i64, ::std::string::String>,
+            active_users30d: ::std::result::Result<i64, ::std::string::String>,
+            customers: ::std::result::Result<i64, ::std::string::String>,
+            tiers: ::std::result::Result<
+                ::std::vec::Vec<super::TierCount>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for MetricsOverview {
+            fn default() -> Self {
+                Self {
+                    active_users24h: Err(
+                        "no value supplied for active_users24h".to_string(),
+                    ),
+                    active_users30d: Err(
+                        "no value supplied for active_users30d".to_string(),
+                    ),
+                    customers: Err("no value supplied for customers".to_string()),
+                    tiers: Err("no value supplied for tiers".to_string()),
+                }
+            }
+        }
+
+        impl MetricsOverview {
+            pub fn active_users24h<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users24h = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for active_users24h: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn active_users30d<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users30d = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for active_users30d: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn customers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for customers: {e}")
+                    });
+                self
+            }
+            pub fn tiers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::TierCount>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tiers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tiers: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MetricsOverview> for super::MetricsOverview {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MetricsOverview,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    active_users24h: value.active_users24h?,
+                    active_users30d: value.active_users30d?,
+                    customers: value.customers?,
+                    tiers: value.tiers?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MetricsOverview> for MetricsOverview {
+            fn from(value: super::MetricsOverview) -> Self {
+                Self {
+                    active_users24h: Ok(value.active_users24h),
+                    active_users30d: Ok(value.active_users30d),
+                    customers: Ok(value.customers),
+                    tiers: Ok(value.tiers),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct MoneyAmount {
+            amount: ::std::result::Result<i64, ::std::string::String>,
+            currency: ::std::result::Result<super::Currency, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for MoneyAmount {
+            fn default() -> Self {
+                Self {
+                    amount: Err("no value supplied for amount".to_string()),
+                    currency: Err("no value supplied for currency".to_string()),
+                }
+            }
+        }
+
+        impl MoneyAmount {
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Currency>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MoneyAmount> for super::MoneyAmount {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MoneyAmount,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount: value.amount?,
+                    currency: value.currency?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MoneyAmount> for MoneyAmount {
+            fn from(value: super::MoneyAmount) -> Self {
+                Self {
+                    amount: Ok(value.amount),
+                    currency: Ok(value.currency),
                 }
             }
         }
@@ -7948,6 +8997,52 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct ProjectList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Project>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for ProjectList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                }
+            }
+        }
+
+        impl ProjectList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Project>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<ProjectList> for super::ProjectList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ProjectList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { data: value.data? })
+            }
+        }
+
+        impl ::std::convert::From<super::ProjectList> for ProjectList {
+            fn from(value: super::ProjectList) -> Self {
+                Self { data: Ok(value.data) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct RateLimit {
             per_seconds: ::std::result::Result<
                 ::std::num::NonZeroU32,
@@ -8012,6 +9107,144 @@ pub mod types {
                 Self {
                     per_seconds: Ok(value.per_seconds),
                     requests: Ok(value.requests),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct RevenueMetrics {
+            currencies: ::std::result::Result<
+                ::std::vec::Vec<super::CurrencySeries>,
+                ::std::string::String,
+            >,
+            from: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            interval: ::std::result::Result<
+                super::MetricsInterval,
+                ::std::string::String,
+            >,
+            live_subscriptions: ::std::result::Result<i64, ::std::string::String>,
+            mrr: ::std::result::Result<
+                ::std::vec::Vec<super::MoneyAmount>,
+                ::std::string::String,
+            >,
+            to: ::std::result::Result<super::Timestamp, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for RevenueMetrics {
+            fn default() -> Self {
+                Self {
+                    currencies: Err("no value supplied for currencies".to_string()),
+                    from: Err("no value supplied for from".to_string()),
+                    interval: Err("no value supplied for interval".to_string()),
+                    live_subscriptions: Err(
+                        "no value supplied for live_subscriptions".to_string(),
+                    ),
+                    mrr: Err("no value supplied for mrr".to_string()),
+                    to: Err("no value supplied for to".to_string()),
+                }
+            }
+        }
+
+        impl RevenueMetrics {
+            pub fn currencies<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CurrencySeries>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currencies = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currencies: {e}")
+                    });
+                self
+            }
+            pub fn from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from: {e}")
+                    });
+                self
+            }
+            pub fn interval<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MetricsInterval>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.interval = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for interval: {e}")
+                    });
+                self
+            }
+            pub fn live_subscriptions<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.live_subscriptions = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for live_subscriptions: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn mrr<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::MoneyAmount>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.mrr = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for mrr: {e}")
+                    });
+                self
+            }
+            pub fn to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<RevenueMetrics> for super::RevenueMetrics {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: RevenueMetrics,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    currencies: value.currencies?,
+                    from: value.from?,
+                    interval: value.interval?,
+                    live_subscriptions: value.live_subscriptions?,
+                    mrr: value.mrr?,
+                    to: value.to?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::RevenueMetrics> for RevenueMetrics {
+            fn from(value: super::RevenueMetrics) -> Self {
+                Self {
+                    currencies: Ok(value.currencies),
+                    from: Ok(value.from),
+                    interval: Ok(value.interval),
+                    live_subscriptions: Ok(value.live_subscriptions),
+                    mrr: Ok(value.mrr),
+                    to: Ok(value.to),
                 }
             }
         }
@@ -8153,6 +9386,69 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct SeriesPoint {
+            start: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            value: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for SeriesPoint {
+            fn default() -> Self {
+                Self {
+                    start: Err("no value supplied for start".to_string()),
+                    value: Err("no value supplied for value".to_string()),
+                }
+            }
+        }
+
+        impl SeriesPoint {
+            pub fn start<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.start = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for start: {e}")
+                    });
+                self
+            }
+            pub fn value<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.value = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for value: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<SeriesPoint> for super::SeriesPoint {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: SeriesPoint,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    start: value.start?,
+                    value: value.value?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::SeriesPoint> for SeriesPoint {
+            fn from(value: super::SeriesPoint) -> Self {
+                Self {
+                    start: Ok(value.start),
+                    value: Ok(value.value),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct Settings {
             billing: ::std::result::Result<
                 super::BillingSettings,
@@ -8161,6 +9457,7 @@ pub mod types {
             dev_issuer_enabled: ::std::result::Result<bool, ::std::string::String>,
             jwt: ::std::result::Result<super::JwtSettings, ::std::string::String>,
             mode: ::std::result::Result<super::Mode, ::std::string::String>,
+            project: ::std::result::Result<super::Project, ::std::string::String>,
         }
 
         impl ::std::default::Default for Settings {
@@ -8172,6 +9469,7 @@ pub mod types {
                     ),
                     jwt: Err("no value supplied for jwt".to_string()),
                     mode: Err("no value supplied for mode".to_string()),
+                    project: Err("no value supplied for project".to_string()),
                 }
             }
         }
@@ -8227,6 +9525,18 @@ pub mod types {
                     });
                 self
             }
+            pub fn project<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Project>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.project = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for project: {e}")
+                    });
+                self
+            }
         }
 
         impl ::std::convert::TryFrom<Settings> for super::Settings {
@@ -8239,6 +9549,7 @@ pub mod types {
                     dev_issuer_enabled: value.dev_issuer_enabled?,
                     jwt: value.jwt?,
                     mode: value.mode?,
+                    project: value.project?,
                 })
             }
         }
@@ -8250,6 +9561,7 @@ pub mod types {
                     dev_issuer_enabled: Ok(value.dev_issuer_enabled),
                     jwt: Ok(value.jwt),
                     mode: Ok(value.mode),
+                    project: Ok(value.project),
                 }
             }
         }
@@ -8889,6 +10201,69 @@ pub mod types {
                     price: Ok(value.price),
                     rate_limit: Ok(value.rate_limit),
                     updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct TierCount {
+            customers: ::std::result::Result<i64, ::std::string::String>,
+            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for TierCount {
+            fn default() -> Self {
+                Self {
+                    customers: Err("no value supplied for customers".to_string()),
+                    tier: Err("no value supplied for tier".to_string()),
+                }
+            }
+        }
+
+        impl TierCount {
+            pub fn customers<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customers = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for customers: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierRef>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<TierCount> for super::TierCount {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TierCount,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    customers: value.customers?,
+                    tier: value.tier?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::TierCount> for TierCount {
+            fn from(value: super::TierCount) -> Self {
+                Self {
+                    customers: Ok(value.customers),
+                    tier: Ok(value.tier),
                 }
             }
         }
@@ -9695,6 +11070,124 @@ pub mod types {
         }
 
         #[derive(Clone, Debug)]
+        pub struct UsageMetrics {
+            active_users: ::std::result::Result<
+                ::std::vec::Vec<super::SeriesPoint>,
+                ::std::string::String,
+            >,
+            from: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            interval: ::std::result::Result<
+                super::MetricsInterval,
+                ::std::string::String,
+            >,
+            metrics: ::std::result::Result<
+                ::std::vec::Vec<super::MetricSeries>,
+                ::std::string::String,
+            >,
+            to: ::std::result::Result<super::Timestamp, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for UsageMetrics {
+            fn default() -> Self {
+                Self {
+                    active_users: Err("no value supplied for active_users".to_string()),
+                    from: Err("no value supplied for from".to_string()),
+                    interval: Err("no value supplied for interval".to_string()),
+                    metrics: Err("no value supplied for metrics".to_string()),
+                    to: Err("no value supplied for to".to_string()),
+                }
+            }
+        }
+
+        impl UsageMetrics {
+            pub fn active_users<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for active_users: {e}")
+                    });
+                self
+            }
+            pub fn from<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.from = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for from: {e}")
+                    });
+                self
+            }
+            pub fn interval<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::MetricsInterval>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.interval = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for interval: {e}")
+                    });
+                self
+            }
+            pub fn metrics<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::MetricSeries>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metrics = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metrics: {e}")
+                    });
+                self
+            }
+            pub fn to<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.to = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for to: {e}"));
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageMetrics> for super::UsageMetrics {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageMetrics,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    active_users: value.active_users?,
+                    from: value.from?,
+                    interval: value.interval?,
+                    metrics: value.metrics?,
+                    to: value.to?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageMetrics> for UsageMetrics {
+            fn from(value: super::UsageMetrics) -> Self {
+                Self {
+                    active_users: Ok(value.active_users),
+                    from: Ok(value.from),
+                    interval: Ok(value.interval),
+                    metrics: Ok(value.metrics),
+                    to: Ok(value.to),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct WebhookReceipt {
             duplicate: ::std::result::Result<bool, ::std::string::String>,
             event_id: ::std::result::Result<
@@ -9898,7 +11391,7 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.0.0*/
+Version: 1.1.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -9937,7 +11430,7 @@ impl Client {
 
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.0.0"
+        "1.1.0"
     }
 
     fn baseurl(&self) -> &str {
@@ -9998,6 +11491,23 @@ let response = client.get_open_api_document()
 ```*/
     pub fn get_open_api_document(&self) -> builder::GetOpenApiDocument<'_> {
         builder::GetOpenApiDocument::new(self)
+    }
+
+    /**List projects
+
+Every project on this server, oldest first, for the operator (the dashboard's project
+picker). Keys are not listed: secret keys are stored hashed and shown only once.
+
+
+Sends a `GET` request to `/v1/projects`
+
+```ignore
+let response = client.list_projects()
+    .send()
+    .await;
+```*/
+    pub fn list_projects(&self) -> builder::ListProjects<'_> {
+        builder::ListProjects::new(self)
     }
 
     /**Create a project
@@ -10394,6 +11904,128 @@ let response = client.update_customer()
         builder::UpdateCustomer::new(self)
     }
 
+    /**Reset a customer's usage
+
+Sets every usage counter of the customer's current period back to zero, so they can use
+their whole allowance again. Recorded in the audit log. The usage time series keep what
+was tracked.
+
+
+Sends a `POST` request to `/v1/customers/{userId}/usage/reset`
+
+Arguments:
+- `user_id`: The user id (the JWT `sub`).
+```ignore
+let response = client.reset_customer_usage()
+    .user_id(user_id)
+    .send()
+    .await;
+```*/
+    pub fn reset_customer_usage(&self) -> builder::ResetCustomerUsage<'_> {
+        builder::ResetCustomerUsage::new(self)
+    }
+
+    /**Usage over time
+
+Usage tracked per metric, and the number of distinct users who tracked anything, in UTC
+buckets of an hour or a day from `from` (inclusive, rounded down to its bucket) to `to`
+(exclusive, rounded up, so the bucket holding it is included). Every bucket of the range
+is present, empty ones with 0.
+Defaults: the last 24 hours by hour, the last 30 days by day. A range holds at most 744
+hourly or 366 daily buckets. Each server aggregates what it counts in memory and writes
+it at least once a second, so a track shows up here within about a second; the usage
+counters that enforce limits are written before the track is answered and never lag.
+
+
+Sends a `GET` request to `/v1/metrics/usage`
+
+Arguments:
+- `from`: Start of the range (inclusive).
+- `interval`: Bucket size.
+- `metric`: Only this metric.
+- `to`: End of the range (exclusive); defaults to now.
+```ignore
+let response = client.get_usage_metrics()
+    .from(from)
+    .interval(interval)
+    .metric(metric)
+    .to(to)
+    .send()
+    .await;
+```*/
+    pub fn get_usage_metrics(&self) -> builder::GetUsageMetrics<'_> {
+        builder::GetUsageMetrics::new(self)
+    }
+
+    /**Revenue over time and MRR
+
+Payments received (paid invoices and completed carts) per currency in UTC buckets of a
+day or an hour, with the same range rules as usage metrics (default: the last 30 days by
+day), and the monthly recurring revenue now: the monthly price of every live
+subscription's tier (`active`, `trialing` or `past_due`; yearly prices divided by 12).
+Amounts are in the currency's smallest unit.
+
+
+Sends a `GET` request to `/v1/metrics/revenue`
+
+Arguments:
+- `from`: Start of the range (inclusive).
+- `interval`: Bucket size.
+- `to`: End of the range (exclusive); defaults to now.
+```ignore
+let response = client.get_revenue_metrics()
+    .from(from)
+    .interval(interval)
+    .to(to)
+    .send()
+    .await;
+```*/
+    pub fn get_revenue_metrics(&self) -> builder::GetRevenueMetrics<'_> {
+        builder::GetRevenueMetrics::new(self)
+    }
+
+    /**The project at a glance
+
+Customers in all and per tier (the tier each is on now: override, live subscription,
+else the default), and distinct active users over the last 24 hours and 30 days (users
+who tracked usage).
+
+
+Sends a `GET` request to `/v1/metrics/overview`
+
+```ignore
+let response = client.get_metrics_overview()
+    .send()
+    .await;
+```*/
+    pub fn get_metrics_overview(&self) -> builder::GetMetricsOverview<'_> {
+        builder::GetMetricsOverview::new(self)
+    }
+
+    /**List the audit log
+
+Every change made to this project and mode with a secret key, from the API or the
+dashboard, newest first: who (the key, redacted, or the dashboard session's sign-in),
+what (the operation), on what, and when. Entries are written by the server and cannot be
+changed or deleted through the API.
+
+
+Sends a `GET` request to `/v1/audit-log`
+
+Arguments:
+- `limit`: Page size.
+- `starting_after`: The `nextCursor` of the previous page.
+```ignore
+let response = client.list_audit_log()
+    .limit(limit)
+    .starting_after(starting_after)
+    .send()
+    .await;
+```*/
+    pub fn list_audit_log(&self) -> builder::ListAuditLog<'_> {
+        builder::ListAuditLog::new(self)
+    }
+
     /**Start a subscription checkout
 
 Creates a Stripe Checkout Session (`mode=subscription`) for a paid tier and returns its
@@ -10780,6 +12412,71 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::list_projects`]
+
+[`Client::list_projects`]: super::Client::list_projects*/
+    #[derive(Debug, Clone)]
+    pub struct ListProjects<'a> {
+        client: &'a super::Client,
+    }
+
+    impl<'a> ListProjects<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+
+        ///Sends a `GET` request to `/v1/projects`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ProjectList>, Error<types::Error>> {
+            let Self { client } = self;
+            let url = format!("{}/v1/projects", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_projects",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
@@ -13109,6 +14806,601 @@ pub mod builder {
                     )
                 }
                 422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::reset_customer_usage`]
+
+[`Client::reset_customer_usage`]: super::Client::reset_customer_usage*/
+    #[derive(Debug, Clone)]
+    pub struct ResetCustomerUsage<'a> {
+        client: &'a super::Client,
+        user_id: Result<types::ResetCustomerUsageUserId, String>,
+    }
+
+    impl<'a> ResetCustomerUsage<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                user_id: Err("user_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ResetCustomerUsageUserId>,
+        {
+            self.user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `ResetCustomerUsageUserId` for user_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/customers/{userId}/usage/reset`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CustomerDetail>, Error<types::Error>> {
+            let Self { client, user_id } = self;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/customers/{}/usage/reset", client.baseurl, encode_path(& user_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "reset_customer_usage",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::get_usage_metrics`]
+
+[`Client::get_usage_metrics`]: super::Client::get_usage_metrics*/
+    #[derive(Debug, Clone)]
+    pub struct GetUsageMetrics<'a> {
+        client: &'a super::Client,
+        from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        interval: Result<Option<types::MetricsInterval>, String>,
+        metric: Result<Option<types::MetricName>, String>,
+        to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+
+    impl<'a> GetUsageMetrics<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                from: Ok(None),
+                interval: Ok(None),
+                metric: Ok(None),
+                to: Ok(None),
+            }
+        }
+
+        pub fn from<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.from = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for from failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn interval<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MetricsInterval>,
+        {
+            self.interval = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `MetricsInterval` for interval failed".to_string()
+                });
+            self
+        }
+
+        pub fn metric<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MetricName>,
+        {
+            self.metric = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `MetricName` for metric failed".to_string());
+            self
+        }
+
+        pub fn to<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.to = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for to failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/metrics/usage`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UsageMetrics>, Error<types::Error>> {
+            let Self { client, from, interval, metric, to } = self;
+            let from = from.map_err(Error::InvalidRequest)?;
+            let interval = interval.map_err(Error::InvalidRequest)?;
+            let metric = metric.map_err(Error::InvalidRequest)?;
+            let to = to.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/metrics/usage", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("from", &from))
+                .query(&progenitor_client::QueryParam::new("interval", &interval))
+                .query(&progenitor_client::QueryParam::new("metric", &metric))
+                .query(&progenitor_client::QueryParam::new("to", &to))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_usage_metrics",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::get_revenue_metrics`]
+
+[`Client::get_revenue_metrics`]: super::Client::get_revenue_metrics*/
+    #[derive(Debug, Clone)]
+    pub struct GetRevenueMetrics<'a> {
+        client: &'a super::Client,
+        from: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+        interval: Result<Option<types::MetricsInterval>, String>,
+        to: Result<Option<::chrono::DateTime<::chrono::offset::Utc>>, String>,
+    }
+
+    impl<'a> GetRevenueMetrics<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                from: Ok(None),
+                interval: Ok(None),
+                to: Ok(None),
+            }
+        }
+
+        pub fn from<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.from = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for from failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn interval<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MetricsInterval>,
+        {
+            self.interval = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `MetricsInterval` for interval failed".to_string()
+                });
+            self
+        }
+
+        pub fn to<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::chrono::DateTime<::chrono::offset::Utc>>,
+        {
+            self.to = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: chrono :: DateTime < :: chrono :: offset :: Utc >` for to failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/metrics/revenue`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::RevenueMetrics>, Error<types::Error>> {
+            let Self { client, from, interval, to } = self;
+            let from = from.map_err(Error::InvalidRequest)?;
+            let interval = interval.map_err(Error::InvalidRequest)?;
+            let to = to.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/metrics/revenue", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("from", &from))
+                .query(&progenitor_client::QueryParam::new("interval", &interval))
+                .query(&progenitor_client::QueryParam::new("to", &to))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_revenue_metrics",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::get_metrics_overview`]
+
+[`Client::get_metrics_overview`]: super::Client::get_metrics_overview*/
+    #[derive(Debug, Clone)]
+    pub struct GetMetricsOverview<'a> {
+        client: &'a super::Client,
+    }
+
+    impl<'a> GetMetricsOverview<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self { client: client }
+        }
+
+        ///Sends a `GET` request to `/v1/metrics/overview`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MetricsOverview>, Error<types::Error>> {
+            let Self { client } = self;
+            let url = format!("{}/v1/metrics/overview", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_metrics_overview",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::list_audit_log`]
+
+[`Client::list_audit_log`]: super::Client::list_audit_log*/
+    #[derive(Debug, Clone)]
+    pub struct ListAuditLog<'a> {
+        client: &'a super::Client,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        starting_after: Result<Option<types::ListAuditLogStartingAfter>, String>,
+    }
+
+    impl<'a> ListAuditLog<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                limit: Ok(None),
+                starting_after: Ok(None),
+            }
+        }
+
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn starting_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListAuditLogStartingAfter>,
+        {
+            self.starting_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ListAuditLogStartingAfter` for starting_after failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/audit-log`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AuditEntryList>, Error<types::Error>> {
+            let Self { client, limit, starting_after } = self;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let starting_after = starting_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/audit-log", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(
+                    &progenitor_client::QueryParam::new("startingAfter", &starting_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_audit_log",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

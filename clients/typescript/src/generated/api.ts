@@ -52,6 +52,36 @@ export type ApiKeyList = {
   keys: Array<ApiKey>;
 };
 
+export type AuditActor = {
+  kind: AuditActorKind;
+  /**
+   * The secret key, redacted, or what the dashboard session signed in with (a redacted key, or `operator`).
+   */
+  label: string;
+};
+
+/** `secret_key`: an API call with a secret key; `dashboard`: a dashboard session. */
+export type AuditActorKind = "secret_key" | "dashboard";
+
+export type AuditEntry = {
+  id: string;
+  /** The operation that made the change (its `operationId`). */
+  action: string;
+  /** What was changed (a tier, product or key id, a user id, `settings`). */
+  target?: string;
+  actor: AuditActor;
+  /** What changed, in a line. Never holds a secret. */
+  summary?: string;
+  createdAt: Timestamp;
+};
+
+export type AuditEntryList = {
+  data: Array<AuditEntry>;
+  hasMore: boolean;
+  /** Pass as `startingAfter` to get the next page. Present when `hasMore` is true. */
+  nextCursor?: string;
+};
+
 export type BillingEvent = {
   /** The Stripe event id. */
   id: string;
@@ -123,6 +153,12 @@ export type CheckoutSession = {
 
 /** Three-letter ISO currency code, lowercase. */
 export type Currency = string;
+
+export type CurrencySeries = {
+  currency: Currency;
+  total: number;
+  points: Array<SeriesPoint>;
+};
 
 export type Customer = {
   userId: string;
@@ -265,6 +301,13 @@ export type Metadata = { [key: string]: string };
 /** A metric name, such as `requests` or `ai_tokens`. */
 export type MetricName = string;
 
+export type MetricSeries = {
+  metric: string;
+  /** The sum of the points. */
+  total: number;
+  points: Array<SeriesPoint>;
+};
+
 export type MetricUsage = {
   metric: string;
   usageCount: number;
@@ -273,8 +316,22 @@ export type MetricUsage = {
   enforcement: Enforcement;
 };
 
+export type MetricsInterval = "hour" | "day";
+
+export type MetricsOverview = {
+  customers: number;
+  tiers: Array<TierCount>;
+  activeUsers24h: number;
+  activeUsers30d: number;
+};
+
 /** Test or live. The two never see each other's data. */
 export type Mode = "test" | "live";
+
+export type MoneyAmount = {
+  currency: Currency;
+  amount: number;
+};
 
 export type Payment = {
   /** The Stripe invoice (subscriptions) or Checkout Session (carts) id. */
@@ -367,6 +424,10 @@ export type ProjectKeys = {
   live: KeyPair;
 };
 
+export type ProjectList = {
+  data: Array<Project>;
+};
+
 export type RateLimit = {
   requests: number;
   perSeconds: number;
@@ -376,6 +437,17 @@ export type RateLimit = {
  * An absolute `https://` or `http://` URL, or a path starting with `/` taken relative to the project's `settings.billing.siteUrl`.
  */
 export type RedirectUrl = string;
+
+export type RevenueMetrics = {
+  interval: MetricsInterval;
+  from: Timestamp;
+  to: Timestamp;
+  /** One series per currency received in the range. */
+  currencies: Array<CurrencySeries>;
+  /** Monthly recurring revenue per currency. */
+  mrr: Array<MoneyAmount>;
+  liveSubscriptions: number;
+};
 
 export type SecretKeyRotate = {
   /** How long older secret keys keep working. 0 revokes them at once. */
@@ -389,7 +461,13 @@ export type SecretKeyRotated = {
   previousKeysExpireAt: Timestamp;
 };
 
+export type SeriesPoint = {
+  start: Timestamp;
+  value: number;
+};
+
 export type Settings = {
+  project: Project;
   mode: Mode;
   jwt: JwtSettings;
   billing: BillingSettings;
@@ -443,6 +521,11 @@ export type Tier = {
   rateLimit?: RateLimit;
   createdAt: Timestamp;
   updatedAt: Timestamp;
+};
+
+export type TierCount = {
+  tier: TierRef;
+  customers: number;
 };
 
 export type TierCreate = {
@@ -511,6 +594,16 @@ export type Usage = {
   enforcement: Enforcement;
   periodStart: Timestamp;
   periodEnd: Timestamp;
+};
+
+export type UsageMetrics = {
+  interval: MetricsInterval;
+  from: Timestamp;
+  to: Timestamp;
+  /** One series per metric tracked in the range, by metric name. */
+  metrics: Array<MetricSeries>;
+  /** Distinct users who tracked anything, per bucket. */
+  activeUsers: Array<SeriesPoint>;
 };
 
 export type WebhookReceipt = {
@@ -597,6 +690,34 @@ export function getOpenApiDocument(options: ClientOptions): Promise<GetOpenApiDo
     documented: [200],
     open: false,
   }) as Promise<GetOpenApiDocumentResult>;
+}
+
+/** Every response `listProjects` documents, by status. */
+export type ListProjectsResult =
+  | ApiResponse<200, ProjectList>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * List projects
+ *
+ * Every project on this server, oldest first, for the operator (the dashboard's project
+ * picker). Keys are not listed: secret keys are stored hashed and shown only once.
+ *
+ * `GET /v1/projects`
+ */
+export function listProjects(options: ClientOptions): Promise<ListProjectsResult> {
+  return __send(options, {
+    operationId: "listProjects",
+    method: "GET",
+    path: "/v1/projects",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [200, 401, 500],
+    open: false,
+  }) as Promise<ListProjectsResult>;
 }
 
 /** The parameters of `createProject`. */
@@ -1350,6 +1471,207 @@ export function updateCustomer(options: ClientOptions, params: UpdateCustomerPar
     documented: [200, 400, 401, 403, 404, 422, 500],
     open: false,
   }) as Promise<UpdateCustomerResult>;
+}
+
+/** The parameters of `resetCustomerUsage`. */
+export interface ResetCustomerUsageParams {
+  /** The user id (the JWT `sub`). */
+  userId: string;
+}
+
+/** Every response `resetCustomerUsage` documents, by status. */
+export type ResetCustomerUsageResult =
+  | ApiResponse<200, CustomerDetail>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<404, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * Reset a customer's usage
+ *
+ * Sets every usage counter of the customer's current period back to zero, so they can use
+ * their whole allowance again. Recorded in the audit log. The usage time series keep what
+ * was tracked.
+ *
+ * `POST /v1/customers/{userId}/usage/reset`
+ */
+export function resetCustomerUsage(options: ClientOptions, params: ResetCustomerUsageParams): Promise<ResetCustomerUsageResult> {
+  return __send(options, {
+    operationId: "resetCustomerUsage",
+    method: "POST",
+    path: "/v1/customers/{userId}/usage/reset",
+    pathParams: { "userId": params.userId },
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 404, 500],
+    open: false,
+  }) as Promise<ResetCustomerUsageResult>;
+}
+
+/** The parameters of `getUsageMetrics`. */
+export interface GetUsageMetricsParams {
+  /** Bucket size. */
+  interval?: MetricsInterval;
+  /** Start of the range (inclusive). */
+  from?: string;
+  /** End of the range (exclusive); defaults to now. */
+  to?: string;
+  /** Only this metric. */
+  metric?: MetricName;
+}
+
+/** Every response `getUsageMetrics` documents, by status. */
+export type GetUsageMetricsResult =
+  | ApiResponse<200, UsageMetrics>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * Usage over time
+ *
+ * Usage tracked per metric, and the number of distinct users who tracked anything, in UTC
+ * buckets of an hour or a day from `from` (inclusive, rounded down to its bucket) to `to`
+ * (exclusive, rounded up, so the bucket holding it is included). Every bucket of the range
+ * is present, empty ones with 0.
+ * Defaults: the last 24 hours by hour, the last 30 days by day. A range holds at most 744
+ * hourly or 366 daily buckets. Each server aggregates what it counts in memory and writes
+ * it at least once a second, so a track shows up here within about a second; the usage
+ * counters that enforce limits are written before the track is answered and never lag.
+ *
+ * `GET /v1/metrics/usage`
+ */
+export function getUsageMetrics(options: ClientOptions, params: GetUsageMetricsParams = {}): Promise<GetUsageMetricsResult> {
+  return __send(options, {
+    operationId: "getUsageMetrics",
+    method: "GET",
+    path: "/v1/metrics/usage",
+    pathParams: {},
+    query: { "interval": params.interval, "from": params.from, "to": params.to, "metric": params.metric },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 422, 500],
+    open: false,
+  }) as Promise<GetUsageMetricsResult>;
+}
+
+/** The parameters of `getRevenueMetrics`. */
+export interface GetRevenueMetricsParams {
+  /** Bucket size. */
+  interval?: MetricsInterval;
+  /** Start of the range (inclusive). */
+  from?: string;
+  /** End of the range (exclusive); defaults to now. */
+  to?: string;
+}
+
+/** Every response `getRevenueMetrics` documents, by status. */
+export type GetRevenueMetricsResult =
+  | ApiResponse<200, RevenueMetrics>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * Revenue over time and MRR
+ *
+ * Payments received (paid invoices and completed carts) per currency in UTC buckets of a
+ * day or an hour, with the same range rules as usage metrics (default: the last 30 days by
+ * day), and the monthly recurring revenue now: the monthly price of every live
+ * subscription's tier (`active`, `trialing` or `past_due`; yearly prices divided by 12).
+ * Amounts are in the currency's smallest unit.
+ *
+ * `GET /v1/metrics/revenue`
+ */
+export function getRevenueMetrics(options: ClientOptions, params: GetRevenueMetricsParams = {}): Promise<GetRevenueMetricsResult> {
+  return __send(options, {
+    operationId: "getRevenueMetrics",
+    method: "GET",
+    path: "/v1/metrics/revenue",
+    pathParams: {},
+    query: { "interval": params.interval, "from": params.from, "to": params.to },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 422, 500],
+    open: false,
+  }) as Promise<GetRevenueMetricsResult>;
+}
+
+/** Every response `getMetricsOverview` documents, by status. */
+export type GetMetricsOverviewResult =
+  | ApiResponse<200, MetricsOverview>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * The project at a glance
+ *
+ * Customers in all and per tier (the tier each is on now: override, live subscription,
+ * else the default), and distinct active users over the last 24 hours and 30 days (users
+ * who tracked usage).
+ *
+ * `GET /v1/metrics/overview`
+ */
+export function getMetricsOverview(options: ClientOptions): Promise<GetMetricsOverviewResult> {
+  return __send(options, {
+    operationId: "getMetricsOverview",
+    method: "GET",
+    path: "/v1/metrics/overview",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [200, 401, 403, 500],
+    open: false,
+  }) as Promise<GetMetricsOverviewResult>;
+}
+
+/** The parameters of `listAuditLog`. */
+export interface ListAuditLogParams {
+  /** Page size. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  startingAfter?: string;
+}
+
+/** Every response `listAuditLog` documents, by status. */
+export type ListAuditLogResult =
+  | ApiResponse<200, AuditEntryList>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<500, ErrorObject>;
+
+/**
+ * List the audit log
+ *
+ * Every change made to this project and mode with a secret key, from the API or the
+ * dashboard, newest first: who (the key, redacted, or the dashboard session's sign-in),
+ * what (the operation), on what, and when. Entries are written by the server and cannot be
+ * changed or deleted through the API.
+ *
+ * `GET /v1/audit-log`
+ */
+export function listAuditLog(options: ClientOptions, params: ListAuditLogParams = {}): Promise<ListAuditLogResult> {
+  return __send(options, {
+    operationId: "listAuditLog",
+    method: "GET",
+    path: "/v1/audit-log",
+    pathParams: {},
+    query: { "limit": params.limit, "startingAfter": params.startingAfter },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 500],
+    open: false,
+  }) as Promise<ListAuditLogResult>;
 }
 
 /** The parameters of `createCheckout`. */

@@ -1,0 +1,356 @@
+//! Metrics: usage over time, revenue and MRR, and the project at a glance.
+//!
+//! The usage time series must not cost the track path a write. Each server adds every counted
+//! track to an in-memory [`Recorder`] (a map update under a mutex) and a background task writes
+//! what accumulated once a second, in one transaction of multi-row upserts (`flush`). The
+//! counters that enforce limits are written before a track is answered, as before; the series
+//! trail them by about a second, and a server killed without a graceful shutdown loses at most
+//! that second of series data, never a count.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use super::{App, AppError, AppResult, now};
+use crate::store::Tenant;
+use crate::store::metrics::UsageBatch;
+use crate::store::tiers::TierRow;
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+/// Users remembered as already written for their hour; past this the set is cleared and a few
+/// users are written twice (the insert ignores duplicates), so memory stays bounded.
+const WRITTEN_CAP: usize = 200_000;
+
+/// Bucket size of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interval {
+    Hour,
+    Day,
+}
+
+impl Interval {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Interval::Hour => HOUR,
+            Interval::Day => DAY,
+        }
+    }
+    /// The most buckets one request may ask for.
+    fn max_buckets(self) -> i64 {
+        match self {
+            Interval::Hour => 744,
+            Interval::Day => 366,
+        }
+    }
+}
+
+/// A validated range: `from` and `to` on bucket boundaries, `from < to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub interval: Interval,
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Range {
+    /// The range asked for, defaulting to the last `default_buckets` buckets up to now.
+    pub fn new(
+        interval: Interval,
+        from: Option<i64>,
+        to: Option<i64>,
+        default_buckets: i64,
+    ) -> AppResult<Range> {
+        let width = interval.seconds();
+        let floor = |t: i64| t - t.rem_euclid(width);
+        // `to` is exclusive and rounded up: the bucket holding it (by default, now) is included.
+        let to = floor(to.unwrap_or_else(|| now() + 1).saturating_add(width - 1));
+        let from = floor(from.unwrap_or(to - default_buckets * width));
+        if from >= to {
+            return Err(AppError::validation("from", "`from` must be before `to`."));
+        }
+        if (to - from) / width > interval.max_buckets() {
+            return Err(AppError::validation(
+                "from",
+                format!(
+                    "A range holds at most {} buckets of this interval.",
+                    interval.max_buckets()
+                ),
+            ));
+        }
+        Ok(Range { interval, from, to })
+    }
+
+    /// Every bucket start of the range.
+    pub fn starts(&self) -> impl Iterator<Item = i64> + '_ {
+        (self.from..self.to).step_by(self.interval.seconds() as usize)
+    }
+
+    /// `values` (bucket start → value) laid over every bucket, empty ones 0.
+    fn fill(&self, values: &HashMap<i64, i64>) -> Vec<(i64, i64)> {
+        self.starts()
+            .map(|t| (t, values.get(&t).copied().unwrap_or(0)))
+            .collect()
+    }
+}
+
+/// A named series: (name, total, points).
+pub type Series = (String, i64, Vec<(i64, i64)>);
+
+/// Usage per metric and active users per bucket.
+#[derive(Debug, Clone)]
+pub struct UsageMetrics {
+    pub range: Range,
+    pub metrics: Vec<Series>,
+    pub active_users: Vec<(i64, i64)>,
+}
+
+/// Payments per currency, and MRR.
+#[derive(Debug, Clone)]
+pub struct RevenueMetrics {
+    pub range: Range,
+    pub currencies: Vec<Series>,
+    /// (currency, monthly amount)
+    pub mrr: Vec<(String, i64)>,
+    pub live_subscriptions: i64,
+}
+
+/// The project at a glance.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub customers: i64,
+    pub tiers: Vec<(TierRow, i64)>,
+    pub active_users_24h: i64,
+    pub active_users_30d: i64,
+}
+
+/// Usage counted by this server and not yet written to the time series.
+#[derive(Default)]
+pub struct Recorder {
+    pending: Mutex<Pending>,
+    /// Off: nothing is recorded (`DREAM_USAGE_SERIES=off`; the benchmark's "before").
+    off: bool,
+}
+
+#[derive(Default)]
+struct Pending {
+    counts: HashMap<(Tenant, String, i64), i64>,
+    active: HashSet<(Tenant, i64, String)>,
+    /// (tenant, hour, user) already written: not queued again.
+    written: HashSet<(Tenant, i64, String)>,
+}
+
+impl Recorder {
+    /// A recorder that records nothing.
+    pub fn off() -> Recorder {
+        Recorder {
+            off: true,
+            ..Recorder::default()
+        }
+    }
+
+    /// Notes a counted track.
+    pub fn record(&self, tenant: &Tenant, user_id: &str, metric: &str, amount: i64, at: i64) {
+        if self.off {
+            return;
+        }
+        let hour = at - at.rem_euclid(HOUR);
+        let mut pending = self.pending.lock().expect("metrics recorder");
+        *pending
+            .counts
+            .entry((tenant.clone(), metric.to_string(), hour))
+            .or_insert(0) += amount;
+        let seen = (tenant.clone(), hour, user_id.to_string());
+        if !pending.written.contains(&seen) {
+            pending.active.insert(seen);
+        }
+    }
+
+    /// Everything pending, leaving nothing.
+    fn take(&self) -> UsageBatch {
+        let mut pending = self.pending.lock().expect("metrics recorder");
+        UsageBatch {
+            counts: pending
+                .counts
+                .drain()
+                .map(|((tenant, metric, hour), amount)| (tenant, metric, hour, amount))
+                .collect(),
+            active: pending.active.drain().collect(),
+        }
+    }
+
+    /// After a write: remembers who was written, forgetting hours before the last one.
+    fn written(&self, batch: UsageBatch, at: i64) {
+        let current = at - at.rem_euclid(HOUR);
+        let mut pending = self.pending.lock().expect("metrics recorder");
+        pending
+            .written
+            .retain(|(_, hour, _)| *hour >= current - HOUR);
+        if pending.written.len() + batch.active.len() > WRITTEN_CAP {
+            pending.written.clear();
+        }
+        pending.written.extend(batch.active);
+    }
+
+    /// Puts back a batch whose write failed, so the next flush retries it.
+    fn restore(&self, batch: UsageBatch) {
+        let mut pending = self.pending.lock().expect("metrics recorder");
+        for (tenant, metric, hour, amount) in batch.counts {
+            *pending.counts.entry((tenant, metric, hour)).or_insert(0) += amount;
+        }
+        pending.active.extend(batch.active);
+    }
+}
+
+impl App {
+    /// Writes what the recorder holds to the time series. Called every second and on shutdown.
+    pub async fn metrics_flush(&self) {
+        let batch = self.recorder.take();
+        if batch.is_empty() {
+            return;
+        }
+        match self.store.usage_series_add(&batch).await {
+            Ok(()) => self.recorder.written(batch, now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "writing usage metrics failed; retrying with the next flush");
+                self.recorder.restore(batch);
+            }
+        }
+    }
+
+    pub async fn metrics_usage(
+        &self,
+        tenant: &Tenant,
+        range: Range,
+        metric: Option<&str>,
+    ) -> AppResult<UsageMetrics> {
+        let width = range.interval.seconds();
+        let rows = self
+            .store
+            .usage_series(tenant, range.from, range.to, metric)
+            .await?;
+        let mut per_metric: std::collections::BTreeMap<String, HashMap<i64, i64>> =
+            Default::default();
+        for (metric, hour, count) in rows {
+            *per_metric
+                .entry(metric)
+                .or_default()
+                .entry(hour - hour.rem_euclid(width))
+                .or_insert(0) += count;
+        }
+        let metrics = per_metric
+            .into_iter()
+            .map(|(metric, values)| (metric, values.values().sum(), range.fill(&values)))
+            .collect();
+        let active: HashMap<i64, i64> = self
+            .store
+            .active_users_series(tenant, range.from, range.to, width)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(UsageMetrics {
+            range,
+            metrics,
+            active_users: range.fill(&active),
+        })
+    }
+
+    pub async fn metrics_revenue(
+        &self,
+        tenant: &Tenant,
+        range: Range,
+    ) -> AppResult<RevenueMetrics> {
+        let rows = self
+            .store
+            .revenue_series(tenant, range.from, range.to, range.interval.seconds())
+            .await?;
+        let mut per_currency: std::collections::BTreeMap<String, HashMap<i64, i64>> =
+            Default::default();
+        for (currency, start, amount) in rows {
+            *per_currency
+                .entry(currency)
+                .or_default()
+                .entry(start)
+                .or_insert(0) += amount;
+        }
+        let currencies = per_currency
+            .into_iter()
+            .map(|(currency, values)| (currency, values.values().sum(), range.fill(&values)))
+            .collect();
+        let tiers: HashMap<String, TierRow> = self
+            .store
+            .tier_list(tenant, true)
+            .await?
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
+        let live = self.store.live_subscription_tiers(tenant).await?;
+        let mut mrr: std::collections::BTreeMap<String, i64> = Default::default();
+        for tier_id in &live {
+            if let Some(price) = tiers.get(tier_id).and_then(|t| t.price.as_ref()) {
+                let monthly = match price.interval.as_str() {
+                    "year" => price.unit_amount / 12,
+                    _ => price.unit_amount,
+                };
+                *mrr.entry(price.currency.clone()).or_insert(0) += monthly;
+            }
+        }
+        Ok(RevenueMetrics {
+            range,
+            currencies,
+            mrr: mrr.into_iter().collect(),
+            live_subscriptions: live.len() as i64,
+        })
+    }
+
+    pub async fn metrics_overview(&self, tenant: &Tenant) -> AppResult<Overview> {
+        let tiers = self.store.tier_list(tenant, true).await?;
+        let default = tiers.iter().find(|t| t.is_default).map(|t| t.id.clone());
+        let known = |id: &Option<String>| {
+            id.as_ref()
+                .filter(|id| tiers.iter().any(|t| &t.id == *id))
+                .cloned()
+        };
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        let mut customers = 0;
+        for (override_id, sub_tier, n) in self.store.customers_by_plan(tenant).await? {
+            customers += n;
+            if let Some(tier) = known(&override_id)
+                .or_else(|| known(&sub_tier))
+                .or_else(|| default.clone())
+            {
+                *counts.entry(tier).or_insert(0) += n;
+            }
+        }
+        let at = now();
+        Ok(Overview {
+            customers,
+            tiers: tiers
+                .into_iter()
+                .filter(|t| t.active || counts.contains_key(&t.id))
+                .map(|t| {
+                    let n = counts.get(&t.id).copied().unwrap_or(0);
+                    (t, n)
+                })
+                .collect(),
+            active_users_24h: self.store.active_users_since(tenant, at - DAY).await?,
+            active_users_30d: self.store.active_users_since(tenant, at - 30 * DAY).await?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_round_to_buckets_and_default_to_the_latest() {
+        let r = Range::new(Interval::Hour, Some(7_250), Some(10_900), 24).unwrap();
+        assert_eq!((r.from, r.to), (7_200, 14_400));
+        assert_eq!(r.starts().collect::<Vec<_>>(), vec![7_200, 10_800]);
+        let r = Range::new(Interval::Day, None, Some(DAY * 40 + 5), 30).unwrap();
+        assert_eq!((r.from, r.to), (DAY * 11, DAY * 41));
+        assert!(Range::new(Interval::Hour, Some(HOUR * 5), Some(HOUR * 5), 24).is_err());
+        assert!(Range::new(Interval::Hour, Some(0), Some(HOUR * 745), 24).is_err());
+        assert!(Range::new(Interval::Hour, Some(0), Some(HOUR * 744), 24).is_ok());
+    }
+}

@@ -1,0 +1,448 @@
+//! Tiers and products: list, create, edit, archive. Forms are turned into the API's JSON here;
+//! the API validates them, and its message (naming the field) is what the person reads.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::api::segment;
+use super::forms::{self, Posted, Signed};
+use super::{Dash, Page, layout};
+use crate::generated::types;
+use crate::store::sessions::SessionRow;
+
+pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) -> Page {
+    let (_, grant) = signed.scope()?;
+    let tiers: types::TierList = dash
+        .call(&grant, Method::GET, "/v1/tiers?includeArchived=true", None)
+        .await?;
+    let products: types::ProductList = dash
+        .call(
+            &grant,
+            Method::GET,
+            "/v1/products?includeArchived=true",
+            None,
+        )
+        .await?;
+    let session = &signed.session;
+    let body = html! {
+        div.page-head { h1 { "Tiers & products" } }
+        section.card #tiers {
+            div.card-head { h2 { "Tiers" } span.muted { "Plans your users are on: limits per metric, a rate limit, and a price to sell them." } }
+            table {
+                thead { tr { th { "Tier" } th { "Price" } th { "Limits" } th { "Rate limit" } th { "Status" } th {} } }
+                tbody {
+                    @for tier in &tiers.tiers {
+                        tr class=@if !tier.active { "archived" } {
+                            td {
+                                strong { (tier.display_name) } " " span.mono.muted { (tier.name) }
+                                @if tier.is_default { " " (layout::pill("default", "ok")) }
+                            }
+                            td { (tier_price(tier)) }
+                            td { (limits_text(&tier.limits)) }
+                            td { @if let Some(r) = &tier.rate_limit { (r.requests) " / " (r.per_seconds) " s" } @else { "—" } }
+                            td { @if tier.active { (layout::pill("active", "ok")) } @else { (layout::pill("archived", "plain")) } }
+                            td.actions {
+                                @if tier.active {
+                                    details.edit {
+                                        summary { "Edit" }
+                                        (tier_form(session, Some(tier)))
+                                    }
+                                    @if !tier.is_default {
+                                        form method="post" action={ "/dashboard/tiers/" (segment(&tier.id)) "/archive" } data-confirm={ "Archive the tier " (tier.name) "?" } {
+                                            (layout::csrf(session))
+                                            button.link.danger-text type="submit" { "Archive" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            details.create {
+                summary.button { "New tier" }
+                (tier_form(session, None))
+            }
+        }
+        section.card #products {
+            div.card-head { h2 { "Products" } span.muted { "The catalogue your shop sells through cart checkout." } }
+            @if products.products.is_empty() {
+                (layout::empty("No products yet."))
+            } @else {
+                table {
+                    thead { tr { th { "Product" } th { "Prices" } th { "Status" } th {} } }
+                    tbody {
+                        @for product in &products.products {
+                            tr class=@if !product.active { "archived" } {
+                                td { strong { (product.name) } br; span.muted { (product.description.as_deref().unwrap_or("")) } }
+                                td {
+                                    @for price in &product.prices {
+                                        div { (layout::money(price.unit_amount, &price.currency)) " " span.mono.muted { (price.id) } }
+                                    }
+                                }
+                                td { @if product.active { (layout::pill("active", "ok")) } @else { (layout::pill("archived", "plain")) } }
+                                td.actions {
+                                    @if product.active {
+                                        details.edit {
+                                            summary { "Edit" }
+                                            form.stack method="post" action={ "/dashboard/products/" (segment(&product.id)) } {
+                                                (layout::csrf(session))
+                                                label { "Name" input type="text" name="name" value=(product.name) required; }
+                                                label { "Description" textarea name="description" rows="2" { (product.description.as_deref().unwrap_or("")) } }
+                                                button.primary type="submit" { "Save product" }
+                                            }
+                                        }
+                                        form method="post" action={ "/dashboard/products/" (segment(&product.id)) "/archive" } data-confirm={ "Archive " (product.name) "? It leaves the public catalogue." } {
+                                            (layout::csrf(session))
+                                            button.link.danger-text type="submit" { "Archive" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            details.create {
+                summary.button { "New product" }
+                form.stack method="post" action="/dashboard/products" {
+                    (layout::csrf(session))
+                    label { "Name" input type="text" name="name" required placeholder="T-shirt"; }
+                    label { "Description" textarea name="description" rows="2" {} }
+                    div.row {
+                        label { "Price" input type="text" name="amount" inputmode="decimal" placeholder="25.00" required; }
+                        label { "Currency" input type="text" name="currency" value="usd" maxlength="3" required; }
+                    }
+                    button.primary type="submit" { "Create product" }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &signed,
+        None,
+        "Tiers & products",
+        "catalog",
+        body,
+        &headers,
+    ))
+}
+
+fn tier_price(tier: &types::Tier) -> Markup {
+    match &tier.price {
+        Some(p) => {
+            html! { (layout::money(p.unit_amount, &p.currency.to_string())) " / " (p.interval.to_string()) }
+        }
+        None => html! { span.muted { "free" } },
+    }
+}
+
+fn limits_text(limits: &[types::TierLimit]) -> Markup {
+    html! {
+        @if limits.is_empty() { span.muted { "unlimited" } }
+        @for l in limits {
+            div {
+                span.mono { (l.metric.as_str()) } " "
+                @match l.limit { Some(n) => (layout::count(n)), None => "unlimited" }
+                @if l.enforcement.to_string() == "soft" { " " span.muted { "(soft)" } }
+            }
+        }
+    }
+}
+
+/// The tier form: empty to create, filled in to edit (the name cannot change).
+fn tier_form(session: &SessionRow, tier: Option<&types::Tier>) -> Markup {
+    let action = tier.map_or("/dashboard/tiers".to_string(), |t| {
+        format!("/dashboard/tiers/{}", segment(&t.id))
+    });
+    let price = tier.and_then(|t| t.price.as_ref());
+    let amount = price.map(|p| major_units(p.unit_amount, &p.currency.to_string()));
+    let limits = tier.map(|t| {
+        t.limits
+            .iter()
+            .map(|l| {
+                let limit = l.limit.map_or("unlimited".to_string(), |n| n.to_string());
+                format!("{} {} {}", l.metric.as_str(), limit, l.enforcement)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    html! {
+        form.stack method="post" action=(action) {
+            (layout::csrf(session))
+            div.row {
+                @if tier.is_none() {
+                    label { "Name" input type="text" name="name" placeholder="pro" required pattern="[a-z0-9_-]+" title="lowercase letters, digits, - and _"; }
+                }
+                label { "Display name" input type="text" name="displayName" value=[tier.map(|t| t.display_name.as_str())] placeholder="Pro" required; }
+            }
+            div.row {
+                label { "Price (blank: free)" input type="text" name="amount" inputmode="decimal" value=[amount] placeholder="29.00"; }
+                label { "Currency" input type="text" name="currency" maxlength="3" value=(price.map_or("usd".to_string(), |p| p.currency.to_string())); }
+                label { "Billed"
+                    select name="interval" {
+                        option value="month" selected[price.is_none_or(|p| p.interval.to_string() == "month")] { "monthly" }
+                        option value="year" selected[price.is_some_and(|p| p.interval.to_string() == "year")] { "yearly" }
+                    }
+                }
+            }
+            label { "Limits, one per line: metric, limit (or unlimited), hard or soft"
+                textarea name="limits" rows="3" placeholder="requests 1000 hard" { (limits.unwrap_or_default()) }
+            }
+            div.row {
+                label { "Rate limit: requests" input type="number" name="rateRequests" min="1" value=[tier.and_then(|t| t.rate_limit.as_ref()).map(|r| r.requests.get())]; }
+                label { "per seconds" input type="number" name="ratePer" min="1" value=[tier.and_then(|t| t.rate_limit.as_ref()).map(|r| r.per_seconds.get())]; }
+            }
+            @if !tier.is_some_and(|t| t.is_default) {
+                label.check { input type="checkbox" name="isDefault"; " Make this the default tier (new users start on it)" }
+            }
+            button.primary type="submit" { @if tier.is_some() { "Save tier" } @else { "Create tier" } }
+        }
+    }
+}
+
+const ZERO_DECIMAL: &[&str] = &[
+    "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+    "xaf", "xof", "xpf",
+];
+
+fn major_units(amount: i64, currency: &str) -> String {
+    if ZERO_DECIMAL.contains(&currency) {
+        amount.to_string()
+    } else {
+        format!("{}.{:02}", amount / 100, amount % 100)
+    }
+}
+
+/// `29`, `29.5`, `29.50` → 2950 (whole units for zero-decimal currencies).
+fn minor_units(text: &str, currency: &str) -> Result<i64, String> {
+    let bad = || format!("“{text}” is not an amount: write it like 29.00.");
+    let text = text.replace(',', "");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    if ZERO_DECIMAL.contains(&currency) {
+        if !fraction.is_empty() {
+            return Err(format!(
+                "{} has no minor unit: write a whole amount.",
+                currency.to_uppercase()
+            ));
+        }
+        return Ok(whole);
+    }
+    if fraction.len() > 2 || !fraction.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
+    whole
+        .checked_mul(100)
+        .and_then(|w| w.checked_add(cents))
+        .ok_or_else(bad)
+}
+
+/// `requests 1000 hard` lines → the API's limits.
+fn parse_limits(text: &str) -> Result<Vec<Value>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let (metric, limit, enforcement) = match words.as_slice() {
+                [metric, limit] => (*metric, *limit, "hard"),
+                [metric, limit, enforcement] => (*metric, *limit, *enforcement),
+                _ => {
+                    return Err(format!(
+                        "Limits, line {}: write a metric, a limit and optionally hard or soft, like “requests 1000 hard”.",
+                        i + 1
+                    ));
+                }
+            };
+            let limit = if limit.eq_ignore_ascii_case("unlimited") {
+                Value::Null
+            } else {
+                json!(limit.replace(',', "").parse::<i64>().map_err(|_| format!(
+                    "Limits, line {}: “{limit}” is not a number (or “unlimited”).",
+                    i + 1
+                ))?)
+            };
+            Ok(json!({ "metric": metric, "limit": limit, "enforcement": enforcement }))
+        })
+        .collect()
+}
+
+/// The API body of a tier form.
+fn tier_body(posted: &Posted, creating: bool) -> Result<Value, String> {
+    let mut body = serde_json::Map::new();
+    if creating {
+        body.insert("name".into(), json!(posted.get("name").unwrap_or("")));
+    }
+    body.insert(
+        "displayName".into(),
+        json!(posted.get("displayName").unwrap_or("")),
+    );
+    if posted.checked("isDefault") {
+        body.insert("isDefault".into(), json!(true));
+    }
+    if let Some(amount) = posted.get("amount") {
+        let currency = posted.get("currency").unwrap_or("usd").to_lowercase();
+        body.insert(
+            "price".into(),
+            json!({
+                "currency": currency,
+                "unitAmount": minor_units(amount, &currency)?,
+                "interval": posted.get("interval").unwrap_or("month"),
+            }),
+        );
+    }
+    body.insert(
+        "limits".into(),
+        Value::Array(parse_limits(posted.get("limits").unwrap_or(""))?),
+    );
+    match (posted.get("rateRequests"), posted.get("ratePer")) {
+        (None, None) => {}
+        (Some(requests), per) => {
+            let number = |text: &str, what: &str| {
+                text.parse::<i64>()
+                    .map_err(|_| format!("Rate limit: “{text}” is not a number of {what}."))
+            };
+            body.insert(
+                "rateLimit".into(),
+                json!({ "requests": number(requests, "requests")?, "perSeconds": number(per.unwrap_or("1"), "seconds")? }),
+            );
+        }
+        (None, Some(_)) => return Err("Rate limit: give the number of requests too.".into()),
+    }
+    Ok(Value::Object(body))
+}
+
+/// Sends a form's body to the API and goes back to the catalogue with what happened.
+async fn change(
+    dash: &Dash,
+    posted: &Posted,
+    method: Method,
+    uri: &str,
+    body: Result<Option<Value>, String>,
+    done: impl FnOnce(&Value) -> String,
+) -> Page {
+    let (_, grant) = posted.signed.scope()?;
+    let back = "/dashboard/catalog";
+    let body = match body {
+        Ok(body) => body,
+        Err(message) => return Ok(forms::redirect_with(&posted.headers, back, true, &message)),
+    };
+    Ok(match dash.call::<Value>(&grant, method, uri, body).await {
+        Ok(value) => forms::redirect_with(&posted.headers, back, false, &done(&value)),
+        Err(e) => forms::redirect_with(&posted.headers, back, true, &e.explain()),
+    })
+}
+
+fn name_of(value: &Value, field: &str) -> String {
+    value[field].as_str().unwrap_or_default().to_string()
+}
+
+pub async fn create_tier(State(dash): State<Dash>, posted: Posted) -> Page {
+    let body = tier_body(&posted, true).map(Some);
+    change(&dash, &posted, Method::POST, "/v1/tiers", body, |t| {
+        format!("Tier {} created.", name_of(t, "name"))
+    })
+    .await
+}
+
+pub async fn update_tier(State(dash): State<Dash>, Path(id): Path<String>, posted: Posted) -> Page {
+    let body = tier_body(&posted, false).map(Some);
+    let uri = format!("/v1/tiers/{}", segment(&id));
+    change(&dash, &posted, Method::PATCH, &uri, body, |t| {
+        format!("Tier {} saved.", name_of(t, "name"))
+    })
+    .await
+}
+
+pub async fn archive_tier(
+    State(dash): State<Dash>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Page {
+    let uri = format!("/v1/tiers/{}/archive", segment(&id));
+    change(&dash, &posted, Method::POST, &uri, Ok(None), |t| {
+        format!("Tier {} archived.", name_of(t, "name"))
+    })
+    .await
+}
+
+pub async fn create_product(State(dash): State<Dash>, posted: Posted) -> Page {
+    let currency = posted.get("currency").unwrap_or("usd").to_lowercase();
+    let body = minor_units(posted.get("amount").unwrap_or(""), &currency).map(|amount| {
+        let mut body = json!({
+            "name": posted.get("name").unwrap_or(""),
+            "prices": [{ "currency": currency, "unitAmount": amount }],
+        });
+        if let Some(description) = posted.get("description") {
+            body["description"] = json!(description);
+        }
+        Some(body)
+    });
+    change(&dash, &posted, Method::POST, "/v1/products", body, |p| {
+        format!("Product {} created.", name_of(p, "name"))
+    })
+    .await
+}
+
+pub async fn update_product(
+    State(dash): State<Dash>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Page {
+    let body = json!({
+        "name": posted.get("name").unwrap_or(""),
+        "description": posted.get("description").unwrap_or(""),
+    });
+    let uri = format!("/v1/products/{}", segment(&id));
+    change(&dash, &posted, Method::PATCH, &uri, Ok(Some(body)), |p| {
+        format!("Product {} saved.", name_of(p, "name"))
+    })
+    .await
+}
+
+pub async fn archive_product(
+    State(dash): State<Dash>,
+    Path(id): Path<String>,
+    posted: Posted,
+) -> Page {
+    let uri = format!("/v1/products/{}/archive", segment(&id));
+    change(&dash, &posted, Method::POST, &uri, Ok(None), |p| {
+        format!("Product {} archived.", name_of(p, "name"))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_as_people_write_them() {
+        assert_eq!(minor_units("29", "usd"), Ok(2900));
+        assert_eq!(minor_units("29.5", "usd"), Ok(2950));
+        assert_eq!(minor_units("1,299.99", "eur"), Ok(129_999));
+        assert_eq!(minor_units("500", "jpy"), Ok(500));
+        assert!(minor_units("29.999", "usd").is_err());
+        assert!(minor_units("12.5", "jpy").is_err());
+        assert!(minor_units("abc", "usd").is_err());
+        assert_eq!(major_units(2950, "usd"), "29.50");
+    }
+
+    #[test]
+    fn limits_are_read_line_by_line() {
+        let limits = parse_limits("requests 1000\n\ntokens unlimited soft").unwrap();
+        assert_eq!(
+            limits,
+            vec![
+                json!({"metric": "requests", "limit": 1000, "enforcement": "hard"}),
+                json!({"metric": "tokens", "limit": null, "enforcement": "soft"}),
+            ]
+        );
+        let error = parse_limits("requests lots").unwrap_err();
+        assert!(error.contains("line 1"), "{error}");
+    }
+}

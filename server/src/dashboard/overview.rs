@@ -1,0 +1,220 @@
+//! The overview: usage over time per metric, active users, revenue and MRR, customers per
+//! tier, and the latest webhook events. The page's content is also served alone at
+//! `/dashboard/overview/live`, which the page's script fetches every two seconds.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{Html, IntoResponse};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::api::{ApiError, DashboardGrant, with_query};
+use super::chart::{self, Line, PALETTE};
+use super::forms::Signed;
+use super::{Dash, Page, layout};
+use crate::generated::types;
+
+/// The ranges offered: (id, label, interval, buckets).
+const RANGES: &[(&str, &str, &str, i64)] = &[
+    ("24h", "24 hours", "hour", 24),
+    ("7d", "7 days", "hour", 168),
+    ("30d", "30 days", "day", 30),
+    ("90d", "90 days", "day", 90),
+];
+
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    range: Option<String>,
+}
+
+fn range(query: &RangeQuery) -> (&'static str, &'static str, &'static str, i64) {
+    RANGES
+        .iter()
+        .copied()
+        .find(|r| Some(r.0) == query.range.as_deref())
+        .unwrap_or(RANGES[0])
+}
+
+pub async fn page(
+    State(dash): State<Dash>,
+    signed: Signed,
+    Query(query): Query<RangeQuery>,
+    headers: HeaderMap,
+) -> Page {
+    let (_, grant) = signed.scope()?;
+    let selected = range(&query);
+    let content = content(&dash, &grant, selected).await?;
+    let body = html! {
+        div.page-head {
+            h1 { "Overview" }
+            nav.ranges aria-label="Range" {
+                @for (id, label, _, _) in RANGES {
+                    a href={ "?range=" (id) } class=@if *id == selected.0 { "active" } { (label) }
+                }
+            }
+        }
+        (content)
+    };
+    let live = format!("/dashboard/overview/live?range={}", selected.0);
+    Ok(layout::page(
+        &signed,
+        Some(&live),
+        "Overview",
+        "overview",
+        body,
+        &headers,
+    ))
+}
+
+/// The overview's content alone, for the live refresh.
+pub async fn live(
+    State(dash): State<Dash>,
+    signed: Signed,
+    Query(query): Query<RangeQuery>,
+) -> Page {
+    let (_, grant) = signed.scope()?;
+    let content = content(&dash, &grant, range(&query)).await?;
+    Ok(Html(content.into_string()).into_response())
+}
+
+async fn content(
+    dash: &Dash,
+    grant: &DashboardGrant,
+    (_, label, interval, buckets): (&str, &str, &str, i64),
+) -> Result<Markup, ApiError> {
+    let hourly = interval == "hour";
+    let width = if hourly { 3600 } else { 86_400 };
+    let from = chrono::Utc::now() - chrono::Duration::seconds(width * (buckets - 1));
+    let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let params = [("interval", Some(interval)), ("from", Some(from.as_str()))];
+    let usage: types::UsageMetrics = dash
+        .call(
+            grant,
+            Method::GET,
+            &with_query("/v1/metrics/usage", &params),
+            None,
+        )
+        .await?;
+    let revenue: types::RevenueMetrics = dash
+        .call(
+            grant,
+            Method::GET,
+            &with_query("/v1/metrics/revenue", &params),
+            None,
+        )
+        .await?;
+    let overview: types::MetricsOverview = dash
+        .call(grant, Method::GET, "/v1/metrics/overview", None)
+        .await?;
+    let events: types::BillingEventList = dash
+        .call(grant, Method::GET, "/v1/billing/events?limit=6", None)
+        .await?;
+
+    let points = |series: &[types::SeriesPoint]| -> Vec<(i64, i64)> {
+        series
+            .iter()
+            .map(|p| (p.start.0.timestamp(), p.value))
+            .collect()
+    };
+    let usage_points: Vec<(String, Vec<(i64, i64)>)> = usage
+        .metrics
+        .iter()
+        .map(|m| (m.metric.clone(), points(&m.points)))
+        .collect();
+    let active = points(&usage.active_users);
+    let total_usage: i64 = usage.metrics.iter().map(|m| m.total).sum();
+    let revenue_points: Vec<(String, Vec<(i64, i64)>)> = revenue
+        .currencies
+        .iter()
+        .map(|c| (c.currency.to_string(), points(&c.points)))
+        .collect();
+    let mrr = if revenue.mrr.is_empty() {
+        layout::money(0, "usd")
+    } else {
+        revenue
+            .mrr
+            .iter()
+            .map(|m| layout::money(m.amount, &m.currency.to_string()))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    let received = revenue
+        .currencies
+        .iter()
+        .map(|c| layout::money(c.total, &c.currency.to_string()))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let tiers: Vec<(String, i64)> = overview
+        .tiers
+        .iter()
+        .map(|t| (t.tier.display_name.clone(), t.customers))
+        .collect();
+
+    Ok(html! {
+        section.stats {
+            div.stat { span.label { "Usage, " (label) } span.value #stat-usage { (layout::count(total_usage)) } }
+            div.stat { span.label { "Active users, 24 h" } span.value #stat-active { (layout::count(overview.active_users24h)) } span.sub { (layout::count(overview.active_users30d)) " in 30 days" } }
+            div.stat { span.label { "MRR" } span.value #stat-mrr { (mrr) } span.sub { (layout::count(revenue.live_subscriptions)) (if revenue.live_subscriptions == 1 { " live subscription" } else { " live subscriptions" }) } }
+            div.stat { span.label { "Customers" } span.value #stat-customers { (layout::count(overview.customers)) } }
+        }
+        section.card #usage-chart {
+            div.card-head {
+                h2 { "Usage" }
+                div.legend {
+                    @for (i, (metric, _)) in usage_points.iter().enumerate() {
+                        span { svg.swatch viewBox="0 0 10 10" { rect width="10" height="10" rx="2" fill=(PALETTE[i % PALETTE.len()]) {} } (metric) }
+                    }
+                }
+            }
+            @if usage_points.is_empty() {
+                (layout::empty("Nothing tracked in this range yet. Usage appears here within seconds of api.usage.track()."))
+            } @else {
+                @let lines: Vec<Line> = usage_points.iter().enumerate().map(|(i, (name, pts))| Line { name, color: PALETTE[i % PALETTE.len()], points: pts }).collect();
+                (chart::lines(chart::WIDE, &lines, hourly, &layout::count, "Usage over time"))
+            }
+        }
+        div.grid2 {
+            section.card {
+                div.card-head { h2 { "Active users" } }
+                (chart::bars(chart::HALF, &active, PALETTE[1], hourly, "Active users"))
+            }
+            section.card {
+                div.card-head {
+                    h2 { "Revenue" }
+                    @if !received.is_empty() { span.muted { (received) " in " (label) } }
+                }
+                @if revenue_points.is_empty() {
+                    (layout::empty("No payments in this range."))
+                } @else {
+                    @let lines: Vec<Line> = revenue_points.iter().enumerate().map(|(i, (name, pts))| Line { name, color: PALETTE[(i + 2) % PALETTE.len()], points: pts }).collect();
+                    @let currency = revenue_points[0].0.clone();
+                    (chart::lines(chart::HALF, &lines, hourly, &move |v| layout::money(v, &currency), "Revenue over time"))
+                }
+            }
+        }
+        div.grid2 {
+            section.card {
+                div.card-head { h2 { "Customers per tier" } a href="/dashboard/customers" { "All customers →" } }
+                @if tiers.is_empty() { (layout::empty("No tiers.")) } @else { (chart::shares(&tiers)) }
+            }
+            section.card {
+                div.card-head { h2 { "Recent webhook events" } a href="/dashboard/events" { "All events →" } }
+                @if events.data.is_empty() {
+                    (layout::empty("No Stripe events yet."))
+                } @else {
+                    table.compact {
+                        tbody {
+                            @for event in &events.data {
+                                tr {
+                                    td.mono { (event.type_) }
+                                    td { (super::logs::event_status(&event.status.to_string())) }
+                                    td.muted { (layout::datetime(&event.received_at)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,69 @@
+//! The audit log: one append-only row per change made with a secret key.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, Tenant};
+
+/// One change: what, on what, by whom, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: String,
+    pub action: String,
+    pub target: Option<String>,
+    /// `secret_key` or `dashboard`.
+    pub actor_kind: String,
+    pub actor_label: String,
+    pub summary: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, action, target, actor_kind, actor_label, summary, created_at";
+
+impl Store {
+    pub async fn audit_append(&self, tenant: &Tenant, row: &AuditRow, seq: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (project_id, mode, id, seq, action, target, actor_kind, actor_label, summary, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(&row.id)
+        .bind(seq)
+        .bind(&row.action)
+        .bind(row.target.clone())
+        .bind(&row.actor_kind)
+        .bind(&row.actor_label)
+        .bind(row.summary.clone())
+        .bind(row.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A page of the tenant's audit log, newest first, and whether more follow.
+    pub async fn audit_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> StoreResult<(Vec<AuditRow>, bool)> {
+        let rows = self
+            .newest_first("audit_log", COLUMNS, tenant, limit, starting_after)
+            .await?;
+        let entries = rows
+            .iter()
+            .map(|r| {
+                Ok(AuditRow {
+                    id: r.try_get("id")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    actor_kind: r.try_get("actor_kind")?,
+                    actor_label: r.try_get("actor_label")?,
+                    summary: r.try_get("summary")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(super::page(entries, limit))
+    }
+}

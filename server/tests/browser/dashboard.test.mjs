@@ -1,0 +1,342 @@
+// The dashboard in headless Chromium (Debian's package, driven by playwright-core), against
+// a real `dream serve`: sign in, the overview following tracks sent through the API, tiers and
+// products, a customer's plan and usage, key rotation, the audit log, the test/live switch,
+// sign-out; a wrong key, an expired session, a cross-site form post and another tenant's data
+// are refused. Every page is saved as a screenshot in target/dashboard/.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+
+import { launchChromium, newProject, startServer } from "../../../clients/typescript/test/server.mjs";
+
+const shots = resolve(import.meta.dirname, "../../../target/dashboard");
+mkdirSync(shots, { recursive: true });
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+async function api(path, { key, method = "GET", body, headers = {} } = {}) {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method,
+    headers: {
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...(body ? { "content-type": "application/json" } : {}),
+      ...headers,
+    },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Tracks `amount` for `userId` through the API, as the app would. */
+async function track(keys, userId, amount) {
+  const { body: token } = await api("/v1/dev/tokens", {
+    key: keys.test.secretKey,
+    method: "POST",
+    body: { userId, email: `${userId}@example.com` },
+  });
+  const tracked = await api("/v1/usage/track", {
+    method: "POST",
+    body: { amount },
+    headers: { "x-publishable-key": keys.test.publishableKey, authorization: `Bearer ${token.token}` },
+  });
+  assert.equal(tracked.status, 200, JSON.stringify(tracked.body));
+  return token.token;
+}
+
+async function signIn(page, credential) {
+  await page.goto(`${server.baseUrl}/dashboard`);
+  await page.waitForURL(/\/dashboard\/sign-in/);
+  await page.fill("#credential", credential);
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
+}
+
+test("dream serve prints the dashboard's address", () => {
+  assert.match(server.output, /Dashboard: http:\/\/127\.0\.0\.1:\d+\/dashboard/);
+});
+
+test("a developer signs in, watches usage arrive, manages the catalogue and a customer, rotates a key, reads the audit log, and signs out", async () => {
+  const keys = await newProject(server.baseUrl);
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  page.on("dialog", (dialog) => dialog.accept());
+
+  // A wrong key is refused, on the sign-in page.
+  await signIn(page, "sk_test_not_a_real_key_at_all_000000");
+  assert.match(await page.textContent(".flash.error"), /not valid/);
+  await shot(page, "sign-in-refused");
+
+  await signIn(page, keys.test.secretKey);
+  await page.waitForURL(/\/dashboard\/overview/);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "dream_dashboard");
+  assert.ok(session, "a session cookie");
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, "Strict");
+  assert.equal(await page.evaluate(() => document.cookie.includes("dream_dashboard")), false);
+  assert.equal(await page.textContent("#stat-usage"), "0");
+  assert.equal(await page.getAttribute(".mode-switch .mode.test", "aria-pressed"), "true");
+
+  // Usage tracked through the API appears without a reload.
+  await track(keys, "user_ada", 3);
+  await track(keys, "user_bob", 2);
+  await page.waitForFunction(() => document.querySelector("#stat-usage")?.textContent === "5", null, {
+    timeout: 10000,
+  });
+  assert.equal(await page.textContent("#stat-active"), "2");
+  assert.ok(await page.$("#usage-chart svg.chart path"), "the usage chart is drawn");
+
+  // Tiers and products.
+  await page.click("nav.side >> text=Tiers & products");
+  await page.click("details.create:has-text('New tier') > summary");
+  const tierForm = page.locator("details.create:has-text('New tier') form");
+  await tierForm.locator("input[name=name]").fill("pro");
+  await tierForm.locator("input[name=displayName]").fill("Pro");
+  await tierForm.locator("input[name=amount]").fill("twenty");
+  await tierForm.locator("textarea[name=limits]").fill("requests 10000 hard");
+  await Promise.all([page.waitForLoadState("load"), tierForm.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.error"), /not an amount/);
+  await page.click("details.create:has-text('New tier') > summary");
+  await tierForm.locator("input[name=name]").fill("pro");
+  await tierForm.locator("input[name=displayName]").fill("Pro");
+  await tierForm.locator("input[name=amount]").fill("29.00");
+  await tierForm.locator("textarea[name=limits]").fill("requests -5 hard");
+  await Promise.all([page.waitForLoadState("load"), tierForm.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.error"), /limits\[0\]\.limit/);
+  await page.click("details.create:has-text('New tier') > summary");
+  await tierForm.locator("input[name=name]").fill("pro");
+  await tierForm.locator("input[name=displayName]").fill("Pro");
+  await tierForm.locator("input[name=amount]").fill("29.00");
+  await tierForm.locator("textarea[name=limits]").fill("requests 10000 hard");
+  await Promise.all([page.waitForLoadState("load"), tierForm.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.notice"), /Tier pro created/);
+  assert.match(await page.textContent("#tiers"), /\$29\.00 \/ month/);
+
+  await page.click("details.create:has-text('New product') > summary");
+  const productForm = page.locator("details.create:has-text('New product') form");
+  await productForm.locator("input[name=name]").fill("Dream T-shirt");
+  await productForm.locator("textarea[name=description]").fill("Organic cotton, one size.");
+  await productForm.locator("input[name=amount]").fill("25");
+  await Promise.all([page.waitForLoadState("load"), productForm.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.notice"), /Product Dream T-shirt created/);
+  await page.click("details.create:has-text('New product') > summary");
+  await productForm.locator("input[name=name]").fill("Sticker pack");
+  await productForm.locator("input[name=amount]").fill("4.50");
+  await Promise.all([page.waitForLoadState("load"), productForm.locator("button[type=submit]").click()]);
+  const sticker = page.locator("#products tr:has-text('Sticker pack')");
+  await Promise.all([page.waitForLoadState("load"), sticker.locator("button:has-text('Archive')").click()]);
+  assert.match(await page.textContent(".flash.notice"), /Product Sticker pack archived/);
+  assert.match(await sticker.textContent(), /archived/);
+  const listed = await api("/v1/products", { headers: { "x-publishable-key": keys.test.publishableKey } });
+  assert.deepEqual(
+    listed.body.products.map((p) => p.name),
+    ["Dream T-shirt"],
+    "the public catalogue after the archive",
+  );
+  await shot(page, "catalog");
+
+  // A customer: search, plan override, usage reset.
+  await page.click("nav.side >> text=Customers");
+  await page.fill("input[name=q]", "ada");
+  await Promise.all([page.waitForLoadState("load"), page.click("form.search button")]);
+  const rows = await page.$$eval("table tbody tr", (trs) => trs.map((tr) => tr.textContent));
+  assert.equal(rows.length, 1);
+  assert.match(rows[0], /user_ada/);
+  await shot(page, "customers");
+  await Promise.all([page.waitForLoadState("load"), page.click("a:has-text('user_ada')")]);
+  await page.selectOption("#tier", "pro");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Save plan')")]);
+  assert.match(await page.textContent(".flash.notice"), /Plan set to Pro by hand/);
+  assert.match(await page.textContent("#customer-tier"), /Pro/);
+  assert.match(await page.textContent("table.usage"), /3 \/ 10,000/);
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Reset usage')")]);
+  assert.match(await page.textContent(".flash.notice"), /Usage reset/);
+  assert.match(await page.textContent("table.usage"), /0 \/ 10,000/);
+  const detail = await api("/v1/customers/user_ada", { key: keys.test.secretKey });
+  assert.deepEqual([detail.body.tier.name, detail.body.planOverride], ["pro", true]);
+  await shot(page, "customer");
+
+  // A paid subscription, so the overview has revenue and an event to show.
+  const token = await track(keys, "user_cy", 1);
+  await api("/v1/settings", {
+    key: keys.test.secretKey,
+    method: "PATCH",
+    body: { billing: { siteUrl: "http://localhost:3000" } },
+  });
+  const checkout = await api("/v1/billing/checkout", {
+    method: "POST",
+    body: { tier: "pro" },
+    headers: { "x-publishable-key": keys.test.publishableKey, authorization: `Bearer ${token}` },
+  });
+  assert.equal(checkout.status, 200, JSON.stringify(checkout.body));
+  const paid = await fetch(`${checkout.body.url}/complete`, { method: "POST", redirect: "manual" });
+  assert.equal(paid.status, 303);
+  await page.click("nav.side >> text=Overview");
+  await page.waitForFunction(() => document.querySelector("#stat-mrr")?.textContent === "$29.00", null, {
+    timeout: 15000,
+  });
+  await shot(page, "overview");
+
+  await page.click("nav.side >> text=Webhook events");
+  assert.match(await page.textContent("table.events"), /checkout\.session\.completed/);
+  await page.click("table.events summary >> nth=0");
+  assert.match(await page.textContent("pre.json"), /"id": "evt_/);
+  await shot(page, "events");
+
+  // Rotating the secret key shows the new key once; it works at once.
+  await page.click("nav.side >> text=Keys & settings");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Rotate secret key')")]);
+  const newKey = (await page.textContent("#new-secret-key")).trim();
+  assert.match(newKey, /^sk_test_/);
+  assert.notEqual(newKey, keys.test.secretKey);
+  assert.equal((await api("/v1/keys", { key: newKey })).status, 200);
+  await shot(page, "settings-rotated");
+  await page.goto(`${server.baseUrl}/dashboard/settings`);
+  assert.equal(await page.$("#new-secret-key"), null, "the new key is shown once");
+
+  // Every change above is in the audit log, made by the dashboard.
+  await page.click("nav.side >> text=Audit log");
+  const audit = await page.textContent("#audit");
+  for (const action of [
+    "createTier",
+    "createProduct",
+    "archiveProduct",
+    "updateCustomer",
+    "resetCustomerUsage",
+    "rotateSecretKey",
+  ]) {
+    assert.match(audit, new RegExp(action), `${action} in the audit log`);
+  }
+  assert.match(audit, /dashboard/);
+  assert.ok(!audit.includes(keys.test.secretKey), "the audit log never shows a secret key");
+  await shot(page, "audit");
+
+  // Live data needs the live key; with it, the switch moves between modes.
+  await Promise.all([page.waitForLoadState("load"), page.click(".mode-switch .mode.live")]);
+  await page.waitForURL(/sign-in/);
+  assert.match(await page.textContent(".flash"), /live secret key/);
+  await page.fill("#credential", keys.live.secretKey);
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  await page.waitForURL(/overview/);
+  assert.ok(await page.$(".live-banner"), "live mode is announced");
+  assert.equal(await page.textContent("#stat-usage"), "0", "live mode shows no test usage");
+  await shot(page, "overview-live");
+  await Promise.all([page.waitForLoadState("load"), page.click(".mode-switch .mode.test")]);
+  assert.equal(await page.$(".live-banner"), null);
+  assert.equal(await page.textContent("#stat-usage"), "6");
+
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Sign out')")]);
+  await page.waitForURL(/sign-in/);
+  await page.goto(`${server.baseUrl}/dashboard/customers`);
+  await page.waitForURL(/sign-in/);
+  await shot(page, "sign-in");
+  await context.close();
+});
+
+test("a form posted from another site is refused and changes nothing", async () => {
+  const keys = await newProject(server.baseUrl);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, keys.test.secretKey);
+  await page.waitForURL(/overview/);
+  const before = (await api("/v1/keys", { key: keys.test.secretKey })).body.keys.length;
+
+  // A page on another origin that posts the rotation form on load, without the form token.
+  const target = `${server.baseUrl}/dashboard/keys/rotate`;
+  const evil = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(`<!doctype html><form method="post" action="${target}"><input name="overlap" value="0"></form>
+<script>document.forms[0].submit()</script>`);
+  });
+  await new Promise((ok) => evil.listen(0, "127.0.0.1", ok));
+  try {
+    const [response] = await Promise.all([
+      page.waitForResponse((r) => r.url() === target),
+      page.goto(`http://localhost:${evil.address().port}/`),
+    ]);
+    assert.equal(response.status(), 403);
+    await page.waitForLoadState("load");
+    assert.match(await page.textContent("h1"), /did not come from your dashboard/);
+    await shot(page, "cross-site-refused");
+  } finally {
+    evil.close();
+  }
+  // A same-origin post with a wrong token is refused too.
+  await page.goto(`${server.baseUrl}/dashboard/overview`);
+  const status = await page.evaluate(async () => {
+    const response = await fetch("/dashboard/keys/rotate", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "csrf=wrong&overlap=0",
+    });
+    return response.status;
+  });
+  assert.equal(status, 403);
+  const afterwards = await api("/v1/keys", { key: keys.test.secretKey });
+  assert.equal(afterwards.status, 200, "the old secret key still works");
+  assert.equal(afterwards.body.keys.length, before, "no key was made");
+  await context.close();
+});
+
+test("a session shows its own tenant only", async () => {
+  const mine = await newProject(server.baseUrl);
+  const theirs = await newProject(server.baseUrl);
+  await track(theirs, "user_theirs_only", 1);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, mine.test.secretKey);
+  await page.waitForURL(/overview/);
+  const response = await page.goto(`${server.baseUrl}/dashboard/customers/user_theirs_only`);
+  assert.equal(response.status(), 404);
+  await page.goto(`${server.baseUrl}/dashboard/customers?q=user_theirs_only`);
+  assert.match(await page.textContent("main"), /No customer matches/);
+  // The API answers other origins (CORS); the dashboard never does.
+  const origin = { origin: "http://elsewhere.example" };
+  const apiRead = await fetch(`${server.baseUrl}/healthz`, { headers: origin });
+  assert.equal(apiRead.headers.get("access-control-allow-origin"), origin.origin);
+  const dashboardRead = await fetch(`${server.baseUrl}/dashboard/sign-in`, { headers: origin });
+  assert.equal(dashboardRead.headers.get("access-control-allow-origin"), null);
+  // Without a session, neither pages nor the live feed answer with data.
+  const anonymous = await fetch(`${server.baseUrl}/dashboard/overview/live`);
+  assert.equal(anonymous.status, 401);
+  const redirected = await fetch(`${server.baseUrl}/dashboard/customers`, { redirect: "manual" });
+  assert.equal(redirected.status, 303);
+  assert.equal(redirected.headers.get("location"), "/dashboard/sign-in");
+  await context.close();
+});
+
+test("an expired session is refused and sent to sign in again", async () => {
+  const short = await startServer({ env: { DREAM_DASHBOARD_SESSION_SECONDS: "2" } });
+  try {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${short.baseUrl}/dashboard/sign-in`);
+    await page.fill("#credential", short.keys.testSecret);
+    await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+    await page.waitForURL(/overview/);
+    await new Promise((ok) => setTimeout(ok, 2500));
+    await page.goto(`${short.baseUrl}/dashboard/customers`);
+    await page.waitForURL(/sign-in/);
+    assert.match(await page.textContent(".flash"), /session expired/);
+    await context.close();
+  } finally {
+    short.stop();
+  }
+});
