@@ -41,7 +41,7 @@ impl Signed {
                 DashboardGrant {
                     tenant: Some(tenant),
                     operator: false,
-                    label: self.session.label.clone(),
+                    label: self.session.actor().to_string(),
                 },
             )),
             None => Err(Redirect::to("/dashboard/projects").into_response()),

@@ -101,7 +101,7 @@ pub fn page(
                 }
                 @if session.project_id.is_some() { (mode_switch(session, here)) }
                 div.who {
-                    span.muted { "Signed in with " code { (session.label) } }
+                    span.muted { "Signed in with " code { (session.actor()) } }
                     form method="post" action="/dashboard/sign-out" {
                         (csrf(session))
                         button.link type="submit" { "Sign out" }

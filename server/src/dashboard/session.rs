@@ -94,6 +94,7 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
     {
         if !session.modes.contains(&mode) {
             session.modes.push(mode);
+            session.label = format!("{},{label}", session.label);
         }
         session.mode = mode;
         if let Err(e) = dash.app.store.session_update(&session).await {

@@ -19,12 +19,25 @@ pub struct SessionRow {
     pub modes: Vec<Mode>,
     /// The mode shown now.
     pub mode: Mode,
-    /// What the session signed in with, redacted (`sk_test_…c3Po`, `operator`).
+    /// What the session signed in with, redacted (`sk_test_…c3Po`, `operator`); one per mode,
+    /// comma-separated, once the other mode's key has been added.
     pub label: String,
     /// The token every form of this session must carry.
     pub csrf: String,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+impl SessionRow {
+    /// What this session acts as in the mode it shows: that mode's key, redacted.
+    pub fn actor(&self) -> &str {
+        let prefix = format!("sk_{}_", self.mode.as_str());
+        self.label
+            .split(',')
+            .find(|l| l.starts_with(&prefix))
+            .or_else(|| self.label.split(',').next())
+            .unwrap_or_default()
+    }
 }
 
 fn modes_text(modes: &[Mode]) -> String {
@@ -91,7 +104,7 @@ impl Store {
     /// Changes what a session shows and may see.
     pub async fn session_update(&self, row: &SessionRow) -> StoreResult<()> {
         sqlx::query(
-            "UPDATE dashboard_sessions SET project_id = $2, project_name = $3, modes = $4, mode = $5 \
+            "UPDATE dashboard_sessions SET project_id = $2, project_name = $3, modes = $4, mode = $5, label = $6 \
              WHERE token_hash = $1",
         )
         .bind(&row.token_hash)
@@ -99,6 +112,7 @@ impl Store {
         .bind(row.project_name.clone())
         .bind(modes_text(&row.modes))
         .bind(row.mode.as_str())
+        .bind(&row.label)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -9,7 +9,12 @@ import http from "node:http";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 
-import { launchChromium, newProject, startServer } from "../../../clients/typescript/test/server.mjs";
+import {
+  launchChromium,
+  newProject,
+  OPERATOR_TOKEN,
+  startServer,
+} from "../../../clients/typescript/test/server.mjs";
 
 const shots = resolve(import.meta.dirname, "../../../target/dashboard");
 mkdirSync(shots, { recursive: true });
@@ -128,6 +133,21 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
   await Promise.all([page.waitForLoadState("load"), tierForm.locator("button[type=submit]").click()]);
   assert.match(await page.textContent(".flash.notice"), /Tier pro created/);
   assert.match(await page.textContent("#tiers"), /\$29\.00 \/ month/);
+  // Editing a tier: its form is filled in with what it is now.
+  const proRow = page.locator("#tiers tr:has-text('pro')").last();
+  await proRow.locator("details.edit > summary").click();
+  const editForm = proRow.locator("details.edit form");
+  assert.equal(await editForm.locator("input[name=amount]").inputValue(), "29.00");
+  await editForm.locator("input[name=displayName]").fill("Pro plus");
+  await editForm.locator("input[name=rateRequests]").fill("50");
+  await editForm.locator("input[name=ratePer]").fill("60");
+  await Promise.all([page.waitForLoadState("load"), editForm.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.notice"), /Tier pro saved/);
+  assert.match(await page.textContent("#tiers"), /Pro plus/);
+  assert.match(await page.textContent("#tiers"), /50 \/ 60 s/);
+  const tiers = await api("/v1/tiers", { key: keys.test.secretKey });
+  const pro = tiers.body.tiers.find((t) => t.name === "pro");
+  assert.deepEqual([pro.displayName, pro.rateLimit], ["Pro plus", { requests: 50, perSeconds: 60 }]);
 
   await page.click("details.create:has-text('New product') > summary");
   const productForm = page.locator("details.create:has-text('New product') form");
@@ -163,8 +183,8 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
   await Promise.all([page.waitForLoadState("load"), page.click("a:has-text('user_ada')")]);
   await page.selectOption("#tier", "pro");
   await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Save plan')")]);
-  assert.match(await page.textContent(".flash.notice"), /Plan set to Pro by hand/);
-  assert.match(await page.textContent("#customer-tier"), /Pro/);
+  assert.match(await page.textContent(".flash.notice"), /Plan set to Pro plus by hand/);
+  assert.match(await page.textContent("#customer-tier"), /Pro plus/);
   assert.match(await page.textContent("table.usage"), /3 \/ 10,000/);
   await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Reset usage')")]);
   assert.match(await page.textContent(".flash.notice"), /Usage reset/);
@@ -199,6 +219,18 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
   await page.click("table.events summary >> nth=0");
   assert.match(await page.textContent("pre.json"), /"id": "evt_/);
   await shot(page, "events");
+
+  // JWT settings, saved through the API.
+  await page.click("nav.side >> text=Keys & settings");
+  await page.fill("textarea[name=allowedOrigins]", "https://app.example.com\nhttp://localhost:5173");
+  await page.fill("input[name=leewaySeconds]", "30");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Save settings')")]);
+  assert.match(await page.textContent(".flash.notice"), /Settings saved/);
+  const settings = await api("/v1/settings", { key: keys.test.secretKey });
+  assert.deepEqual(
+    [settings.body.jwt.allowedOrigins, settings.body.jwt.leewaySeconds, settings.body.devIssuerEnabled],
+    [["https://app.example.com", "http://localhost:5173"], 30, true],
+  );
 
   // Rotating the secret key shows the new key once; it works at once.
   await page.click("nav.side >> text=Keys & settings");
@@ -236,6 +268,7 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
   await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
   await page.waitForURL(/overview/);
   assert.ok(await page.$(".live-banner"), "live mode is announced");
+  assert.match(await page.textContent(".who code"), /^sk_live_/, "live mode acts as the live key");
   assert.equal(await page.textContent("#stat-usage"), "0", "live mode shows no test usage");
   await shot(page, "overview-live");
   await Promise.all([page.waitForLoadState("load"), page.click(".mode-switch .mode.test")]);
@@ -307,6 +340,32 @@ test("a session shows its own tenant only", async () => {
   assert.equal(response.status(), 404);
   await page.goto(`${server.baseUrl}/dashboard/customers?q=user_theirs_only`);
   assert.match(await page.textContent("main"), /No customer matches/);
+  // A change aimed at another tenant's product, with this session's own form token, finds
+  // nothing to change.
+  const product = await api("/v1/products", {
+    key: theirs.test.secretKey,
+    method: "POST",
+    body: { name: "Theirs", prices: [{ currency: "usd", unitAmount: 100 }] },
+  });
+  await page.goto(`${server.baseUrl}/dashboard/catalog`);
+  const csrf = await page.getAttribute("input[name=csrf]", "value");
+  const archived = await page.evaluate(
+    async ([id, token]) => {
+      const response = await fetch(`/dashboard/products/${id}/archive`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: `csrf=${token}`,
+        redirect: "manual",
+      });
+      return response.type;
+    },
+    [product.body.id, csrf],
+  );
+  assert.equal(archived, "opaqueredirect", "answered with a redirect back to the catalogue");
+  await page.goto(`${server.baseUrl}/dashboard/catalog`);
+  assert.match(await page.textContent(".flash.error"), /No product/i);
+  const still = await api(`/v1/products/${product.body.id}`, { key: theirs.test.secretKey });
+  assert.equal(still.body.active, true, "the other tenant's product is untouched");
   // The API answers other origins (CORS); the dashboard never does.
   const origin = { origin: "http://elsewhere.example" };
   const apiRead = await fetch(`${server.baseUrl}/healthz`, { headers: origin });
@@ -339,4 +398,24 @@ test("an expired session is refused and sent to sign in again", async () => {
   } finally {
     short.stop();
   }
+});
+
+test("the operator token signs in to every project and picks one", async () => {
+  const keys = await newProject(server.baseUrl);
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, OPERATOR_TOKEN);
+  await page.waitForURL(/\/dashboard\/projects/);
+  const settings = await api("/v1/settings", { key: keys.test.secretKey });
+  const row = page.locator(`tr:has-text('${settings.body.project.id}')`);
+  assert.equal(await row.count(), 1, "the new project is listed");
+  await shot(page, "projects");
+  await Promise.all([page.waitForLoadState("load"), row.locator("button:has-text('Open')").click()]);
+  await page.waitForURL(/overview/);
+  assert.equal(await page.textContent(".project-name"), settings.body.project.name);
+  assert.match(await page.textContent(".who code"), /operator/);
+  // An operator sees both modes without another key.
+  await Promise.all([page.waitForLoadState("load"), page.click(".mode-switch .mode.live")]);
+  assert.ok(await page.$(".live-banner"));
+  await context.close();
 });
