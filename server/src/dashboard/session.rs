@@ -193,7 +193,7 @@ pub async fn projects_page(State(dash): State<Dash>, signed: Signed, headers: He
         h1 { "Projects" }
         p.muted { "Signed in with the operator token. Pick the project to look at; you can switch at any time." }
         div.card {
-            table {
+            table.middle {
                 thead { tr { th { "Project" } th { "Id" } th { "Created" } th {} } }
                 tbody {
                     @for project in &projects.data {
