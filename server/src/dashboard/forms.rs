@@ -76,7 +76,11 @@ pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: Option<
 
 /// A redirect that leaves a message for the next page.
 pub fn redirect_with(headers: &HeaderMap, to: &str, error: bool, text: &str) -> Response {
-    let value = format!("{}{}", if error { "e:" } else { "n:" }, ids_safe(text));
+    let value = format!(
+        "{}{}",
+        if error { "e:" } else { "n:" },
+        percent_encoded(text)
+    );
     (
         [(
             header::SET_COOKIE,
@@ -88,7 +92,7 @@ pub fn redirect_with(headers: &HeaderMap, to: &str, error: bool, text: &str) -> 
 }
 
 /// Percent-encodes a message for a cookie value.
-fn ids_safe(text: &str) -> String {
+fn percent_encoded(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

@@ -71,7 +71,8 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
                 false,
                 ids::redact(&credential),
             ),
-            Err(_) => return refused_credential(&headers),
+            Err(e) if e.describe().0 == 401 => return refused_credential(&headers),
+            Err(e) => return layout::failure(&e),
         }
     } else if credential.starts_with("pk_") {
         return layout::sign_in(

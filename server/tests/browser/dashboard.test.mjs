@@ -382,7 +382,7 @@ test("a session shows its own tenant only", async () => {
 });
 
 test("an expired session is refused and sent to sign in again", async () => {
-  const short = await startServer({ env: { DREAM_DASHBOARD_SESSION_SECONDS: "2" } });
+  const short = await startServer({ env: { DREAM_DASHBOARD_SESSION_SECONDS: "3" } });
   try {
     const context = await browser.newContext();
     const page = await context.newPage();
@@ -390,7 +390,7 @@ test("an expired session is refused and sent to sign in again", async () => {
     await page.fill("#credential", short.keys.testSecret);
     await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
     await page.waitForURL(/overview/);
-    await new Promise((ok) => setTimeout(ok, 2500));
+    await new Promise((ok) => setTimeout(ok, 3500));
     await page.goto(`${short.baseUrl}/dashboard/customers`);
     await page.waitForURL(/sign-in/);
     assert.match(await page.textContent(".flash"), /session expired/);
