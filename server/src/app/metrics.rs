@@ -353,4 +353,68 @@ mod tests {
         assert!(Range::new(Interval::Hour, Some(0), Some(HOUR * 745), 24).is_err());
         assert!(Range::new(Interval::Hour, Some(0), Some(HOUR * 744), 24).is_ok());
     }
+
+    fn tenant() -> Tenant {
+        Tenant {
+            project_id: "proj_1".into(),
+            mode: crate::store::Mode::Test,
+        }
+    }
+
+    fn sorted(mut batch: UsageBatch) -> UsageBatch {
+        batch.counts.sort_by(|a, b| (&a.1, a.2).cmp(&(&b.1, b.2)));
+        batch.active.sort_by(|a, b| (a.1, &a.2).cmp(&(b.1, &b.2)));
+        batch
+    }
+
+    #[test]
+    fn the_recorder_sums_per_hour_and_names_each_user_once() {
+        let recorder = Recorder::default();
+        let t = tenant();
+        recorder.record(&t, "ada", "requests", 2, HOUR + 5);
+        recorder.record(&t, "ada", "requests", 3, HOUR + 50);
+        recorder.record(&t, "bob", "tokens", 7, 2 * HOUR + 1);
+        let batch = sorted(recorder.take());
+        assert_eq!(
+            batch.counts,
+            vec![
+                (t.clone(), "requests".into(), HOUR, 5),
+                (t.clone(), "tokens".into(), 2 * HOUR, 7)
+            ]
+        );
+        assert_eq!(
+            batch.active,
+            vec![
+                (t.clone(), HOUR, "ada".into()),
+                (t.clone(), 2 * HOUR, "bob".into())
+            ]
+        );
+        recorder.written(batch, 2 * HOUR + 2);
+        // Written users are not queued again in the same hour; the counts still are.
+        recorder.record(&t, "bob", "tokens", 1, 2 * HOUR + 9);
+        let next = recorder.take();
+        assert_eq!(next.counts, vec![(t.clone(), "tokens".into(), 2 * HOUR, 1)]);
+        assert!(next.active.is_empty());
+        assert!(recorder.take().is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_is_put_back_and_merged_with_what_came_since() {
+        let recorder = Recorder::default();
+        let t = tenant();
+        recorder.record(&t, "ada", "requests", 2, 10);
+        let failed = recorder.take();
+        recorder.record(&t, "ada", "requests", 1, 20);
+        recorder.restore(failed);
+        let batch = recorder.take();
+        assert_eq!(batch.counts, vec![(t.clone(), "requests".into(), 0, 3)]);
+        assert_eq!(batch.active, vec![(t, 0, "ada".into())]);
+    }
+
+    #[test]
+    fn a_recorder_that_is_off_records_nothing() {
+        let recorder = Recorder::off();
+        recorder.record(&tenant(), "ada", "requests", 2, 10);
+        assert!(recorder.take().is_empty());
+    }
 }

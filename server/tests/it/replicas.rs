@@ -264,6 +264,34 @@ async fn ten_thousand_tracks_over_two_replicas_never_pass_the_hard_limit() {
         .await;
     assert_eq!(counts.get(&200), Some(&400), "{counts:?}");
     assert_eq!(c.stored_count("user_retrying").await, 25);
+
+    // The usage series, written by both replicas' recorders into the same buckets, add up to
+    // exactly what was counted: 6,000 + 25 (a replayed retry is not counted again).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = c
+            .admin(
+                reqwest::Method::GET,
+                "/v1/metrics/usage?interval=day",
+                Value::Null,
+            )
+            .await;
+        let total = metrics["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["metric"] == "requests")
+            .map_or(0, |s| s["total"].as_i64().unwrap());
+        if total == 6025 {
+            break;
+        }
+        assert!(total < 6025, "the series counted {total} of 6,025 tracks");
+        assert!(
+            Instant::now() < deadline,
+            "the series reached {total} of 6,025 tracks"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
