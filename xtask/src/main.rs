@@ -340,15 +340,19 @@ async fn measure(
     users: usize,
     connections: usize,
 ) -> anyhow::Result<String> {
+    // A release `dream serve` on the benchmark's database, usage series on or off.
+    let dream_serve = |series: &str| -> anyhow::Result<(Running, String)> {
+        let mut serve = Command::new(bin.join("dream"));
+        serve
+            .args(["--database-url", database_url, "serve", "--port", "0"])
+            .env("DREAM_HOST", "127.0.0.1")
+            .env("RUST_LOG", "error")
+            .env("DREAM_USAGE_SERIES", series)
+            .env_remove("REDIS_URL");
+        start(serve, "Docs:")
+    };
     eprintln!("== starting dream serve on Postgres");
-    let mut serve = Command::new(bin.join("dream"));
-    serve
-        .args(["--database-url", database_url, "serve", "--port", "0"])
-        .env("DREAM_OPERATOR_TOKEN", "op_bench")
-        .env("DREAM_HOST", "127.0.0.1")
-        .env("RUST_LOG", "error")
-        .env_remove("REDIS_URL");
-    let (server, banner) = start(serve, "Docs:")?;
+    let (server, banner) = dream_serve("on")?;
     let pid = server.0.id();
     let base = word_after(&banner, "running at ")?.to_string();
     let pk = word_after(&banner, "test publishable key")?.to_string();
@@ -433,14 +437,7 @@ async fn measure(
     // series off, then on, both on the same now-warm database, users and tokens (the first
     // row above also created every counter row, which these two do not pay for).
     let fresh_server = |series: &str| -> anyhow::Result<(Running, String)> {
-        let mut serve = Command::new(bin.join("dream"));
-        serve
-            .args(["--database-url", database_url, "serve", "--port", "0"])
-            .env("DREAM_HOST", "127.0.0.1")
-            .env("RUST_LOG", "error")
-            .env("DREAM_USAGE_SERIES", series)
-            .env_remove("REDIS_URL");
-        let (server, banner) = start(serve, "Docs:")?;
+        let (server, banner) = dream_serve(series)?;
         let base = word_after(&banner, "running at ")?.to_string();
         Ok((server, base))
     };

@@ -3,7 +3,7 @@
 //!
 //! The dashboard has no data access of its own. Every figure it shows and every change it
 //! makes is a request to the API's own router, in process, with the session's tenant attached
-//! as a [`DashboardGrant`] (a request extension, which nothing outside the process can set):
+//! as a `DashboardGrant` (a request extension, which nothing outside the process can set):
 //! the same validation, the same errors, the same audit log as a secret-key API call.
 //!
 //! Sessions (`session.rs`) live in the database, so any replica serves any session; the cookie
@@ -35,8 +35,6 @@ use axum::routing::{get, post};
 
 use crate::app::App;
 use crate::store::Tenant;
-
-pub use api::DashboardGrant;
 
 /// The dashboard's shared state.
 pub struct Dashboard {

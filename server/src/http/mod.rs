@@ -764,33 +764,32 @@ impl Api for Server {
             let tenant = caller.secret()?;
             let mut settings = self.app.settings_get(tenant).await?;
             let body = request.body;
-            let mut fields: Vec<String> = Vec::new();
-            if let Some(jwt) = &body.jwt {
-                for (name, present) in [
-                    ("issuer", jwt.issuer.is_some()),
-                    ("jwksUrl", jwt.jwks_url.is_some()),
-                    ("allowedOrigins", jwt.allowed_origins.is_some()),
-                    ("leewaySeconds", jwt.leeway_seconds.is_some()),
-                ] {
-                    if present {
-                        fields.push(format!("jwt.{name}"));
-                    }
-                }
-            }
-            if let Some(billing) = &body.billing {
-                for (name, present) in [
-                    ("connectedAccount", billing.connected_account.is_some()),
-                    ("platformFeePercent", billing.platform_fee_percent.is_some()),
-                    ("siteUrl", billing.site_url.is_some()),
-                ] {
-                    if present {
-                        fields.push(format!("billing.{name}"));
-                    }
-                }
-            }
-            if body.dev_issuer_enabled.is_some() {
-                fields.push("devIssuerEnabled".into());
-            }
+            let (jwt, billing) = (body.jwt.as_ref(), body.billing.as_ref());
+            let summary = changed(&[
+                ("jwt.issuer", jwt.is_some_and(|j| j.issuer.is_some())),
+                ("jwt.jwksUrl", jwt.is_some_and(|j| j.jwks_url.is_some())),
+                (
+                    "jwt.allowedOrigins",
+                    jwt.is_some_and(|j| j.allowed_origins.is_some()),
+                ),
+                (
+                    "jwt.leewaySeconds",
+                    jwt.is_some_and(|j| j.leeway_seconds.is_some()),
+                ),
+                (
+                    "billing.connectedAccount",
+                    billing.is_some_and(|b| b.connected_account.is_some()),
+                ),
+                (
+                    "billing.platformFeePercent",
+                    billing.is_some_and(|b| b.platform_fee_percent.is_some()),
+                ),
+                (
+                    "billing.siteUrl",
+                    billing.is_some_and(|b| b.site_url.is_some()),
+                ),
+                ("devIssuerEnabled", body.dev_issuer_enabled.is_some()),
+            ]);
             if let Some(jwt) = body.jwt {
                 if let Some(issuer) = jwt.issuer {
                     settings.jwt_issuer = Some(issuer.to_string());
@@ -816,7 +815,6 @@ impl Api for Server {
             self.app.settings_check(tenant, &settings)?;
             self.app.billing_settings_put(tenant, &billing).await?;
             let saved = self.app.settings_put(tenant, settings).await?;
-            let summary = (!fields.is_empty()).then(|| format!("changed: {}", fields.join(", ")));
             caller
                 .audit(&self.app, "updateSettings", "settings", summary)
                 .await;

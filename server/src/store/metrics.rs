@@ -37,6 +37,20 @@ fn values(rows: usize, width: usize) -> String {
         .join(", ")
 }
 
+/// `sql` with the tenant and the range `[from, to)` bound as `$1` to `$4`.
+fn in_range<'q>(
+    sql: &'q str,
+    tenant: &'q Tenant,
+    from: i64,
+    to: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(from)
+        .bind(to)
+}
+
 impl Store {
     /// Adds a batch of usage to the time series, in one transaction.
     pub async fn usage_series_add(&self, batch: &UsageBatch) -> StoreResult<()> {
@@ -87,15 +101,14 @@ impl Store {
         to: i64,
         metric: Option<&str>,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
-        let rows = sqlx::query(
+        let rows = in_range(
             "SELECT metric, bucket, count FROM usage_buckets \
              WHERE project_id = $1 AND mode = $2 AND bucket >= $3 AND bucket < $4 \
              AND ($5 IS NULL OR metric = $5) ORDER BY metric, bucket",
+            tenant,
+            from,
+            to,
         )
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(from)
-        .bind(to)
         .bind(metric.map(str::to_string))
         .fetch_all(self.pool())
         .await?;
@@ -118,15 +131,14 @@ impl Store {
         to: i64,
         width: i64,
     ) -> StoreResult<Vec<(i64, i64)>> {
-        let rows = sqlx::query(
+        let rows = in_range(
             "SELECT bucket - (bucket % $5) AS start, COUNT(DISTINCT user_id) AS users FROM usage_active \
              WHERE project_id = $1 AND mode = $2 AND bucket >= $3 AND bucket < $4 \
              GROUP BY bucket - (bucket % $5)",
+            tenant,
+            from,
+            to,
         )
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(from)
-        .bind(to)
         .bind(width)
         .fetch_all(self.pool())
         .await?;
@@ -158,15 +170,14 @@ impl Store {
         to: i64,
         width: i64,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
-        let rows = sqlx::query(
+        let rows = in_range(
             "SELECT currency, paid_at - (paid_at % $5) AS start, CAST(SUM(amount) AS BIGINT) AS amount \
              FROM payments WHERE project_id = $1 AND mode = $2 AND paid_at >= $3 AND paid_at < $4 \
              GROUP BY currency, paid_at - (paid_at % $5)",
+            tenant,
+            from,
+            to,
         )
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(from)
-        .bind(to)
         .bind(width)
         .fetch_all(self.pool())
         .await?;
