@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::IntoResponse;
+use futures::StreamExt;
 use http::{HeaderName, Method, StatusCode};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
@@ -45,6 +46,7 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
 pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::Router> {
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
     spawn_metrics_flush(&app);
+    spawn_change_listener(&app);
     let server = Server::new(app.clone(), Arc::new(spec));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     // Browsers call with publishable keys from any origin; which origins may act for a user is
@@ -98,6 +100,38 @@ fn spawn_metrics_flush(app: &Arc<App>) {
             tick.tick().await;
             let Some(app) = app.upgrade() else { break };
             app.metrics_flush().await;
+        }
+    });
+}
+
+/// Listens for the other replicas' changes (settings, plans, tiers) and drops this replica's
+/// cached copies of them, until the app is dropped. Postgres only: SQLite has no other replica.
+fn spawn_change_listener(app: &Arc<App>) {
+    let weak = Arc::downgrade(app);
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        let mut heard = loop {
+            match store.cache_listen().await {
+                Ok(Some(heard)) => break Box::pin(heard),
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for other replicas' changes; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            if weak.strong_count() == 0 {
+                return;
+            }
+        };
+        loop {
+            // Wakes now and then to notice the app is gone.
+            let next = tokio::time::timeout(Duration::from_secs(5), heard.next()).await;
+            let Some(app) = weak.upgrade() else { break };
+            match next {
+                Ok(Some(what)) => app.heard(what).await,
+                Ok(None) => break,
+                Err(_) => {}
+            }
         }
     });
 }

@@ -2,14 +2,17 @@
 //! settings, and a user's plan basis (their tier and subscription).
 //!
 //! Without them a track costs six database round trips; with them, one (the increment). What
-//! changes here is rare and takes effect within the TTLs on every replica: this replica drops
-//! its copy at once when it makes the change (settings, overrides, tiers, webhooks), others
-//! within [`SETTINGS_TTL`] / [`PLAN_TTL`]. Secret keys are never cached, so a rotated or
-//! revoked secret stops working immediately; publishable keys are never revoked.
+//! changes here is rare. The replica that makes a change (settings, overrides, tiers,
+//! webhooks) drops its copy at once and tells the others through the database
+//! ([`Forget::notice`], `store/notify.rs`), which drop theirs when they hear it, milliseconds
+//! later. The TTLs only bound how long a copy can outlive a notice that was never heard (the
+//! listening connection was down). Secret keys are never cached, so a rotated or revoked
+//! secret stops working immediately; publishable keys are never revoked.
 
 use std::time::Duration;
 
 use moka::future::Cache;
+use serde::{Deserialize, Serialize};
 
 use crate::store::tiers::TierRow;
 use crate::store::{KeyRow, SettingsRow, SubscriptionRow, Tenant};
@@ -17,9 +20,9 @@ use crate::store::{KeyRow, SettingsRow, SubscriptionRow, Tenant};
 /// How long a publishable key's row is reused.
 pub const KEY_TTL: Duration = Duration::from_secs(60);
 /// How long a tenant's settings are reused.
-pub const SETTINGS_TTL: Duration = Duration::from_secs(5);
+pub const SETTINGS_TTL: Duration = Duration::from_secs(60);
 /// How long a user's plan basis is reused.
-pub const PLAN_TTL: Duration = Duration::from_secs(5);
+pub const PLAN_TTL: Duration = Duration::from_secs(60);
 
 /// A user's plan without its period (computed per request, so a new month starts on time).
 #[derive(Debug, Clone)]
@@ -44,6 +47,42 @@ impl PlanBasis {
             period,
             subscription: self.subscription,
         }
+    }
+}
+
+/// A copy to drop, here and on every other replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forget {
+    /// A tenant's settings: `[project, mode]`.
+    Settings(String, String),
+    /// One user's plan: `[project, mode, user]`.
+    Plan(String, String, String),
+    /// Every plan (a tier changed).
+    Plans,
+}
+
+impl Forget {
+    pub fn settings(tenant: &Tenant) -> Forget {
+        Forget::Settings(tenant.project_id.clone(), tenant.mode.as_str().to_string())
+    }
+
+    pub fn plan(tenant: &Tenant, user_id: &str) -> Forget {
+        Forget::Plan(
+            tenant.project_id.clone(),
+            tenant.mode.as_str().to_string(),
+            user_id.to_string(),
+        )
+    }
+
+    /// The notice sent to the other replicas (JSON: a user id may hold any character).
+    pub fn notice(&self) -> String {
+        serde_json::to_string(self).expect("plain data serializes")
+    }
+
+    /// Reads a notice; `None` for one this version does not know.
+    pub fn from_notice(notice: &str) -> Option<Forget> {
+        serde_json::from_str(notice).ok()
     }
 }
 
@@ -103,9 +142,35 @@ impl Caches {
         }
     }
 
-    pub async fn forget_settings(&self, tenant: &Tenant) {
+    /// Drops what `forget` names from this replica's copies.
+    pub async fn forget(&self, forget: &Forget) {
         self.bump();
-        self.settings.invalidate(tenant).await;
+        let tenant = |project: &str, mode: &str| {
+            crate::store::Mode::parse(mode).map(|mode| Tenant {
+                project_id: project.to_string(),
+                mode,
+            })
+        };
+        match forget {
+            Forget::Settings(project, mode) => {
+                if let Some(tenant) = tenant(project, mode) {
+                    self.settings.invalidate(&tenant).await;
+                }
+            }
+            Forget::Plan(project, mode, user) => {
+                if let Some(tenant) = tenant(project, mode) {
+                    self.plans.invalidate(&(tenant, user.clone())).await;
+                }
+            }
+            Forget::Plans => self.plans.invalidate_all(),
+        }
+    }
+
+    /// Drops every copy of settings and plans: notices may have been missed.
+    pub fn forget_all(&self) {
+        self.bump();
+        self.settings.invalidate_all();
+        self.plans.invalidate_all();
     }
 
     pub async fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<PlanBasis> {
@@ -117,17 +182,5 @@ impl Caches {
         if self.epoch() == epoch {
             self.plans.insert((tenant, user_id), basis).await;
         }
-    }
-
-    pub async fn forget_plan(&self, tenant: &Tenant, user_id: &str) {
-        self.bump();
-        self.plans
-            .invalidate(&(tenant.clone(), user_id.to_string()))
-            .await;
-    }
-
-    pub fn forget_plans(&self) {
-        self.bump();
-        self.plans.invalidate_all();
     }
 }

@@ -111,7 +111,7 @@ impl App {
             })?;
         // A new default tier changes the plan of everyone without another one.
         if created.is_default {
-            self.forget_plans();
+            self.forget(super::cache::Forget::Plans).await;
         }
         Ok(created)
     }
@@ -156,7 +156,7 @@ impl App {
             ));
         }
         let updated = self.store.tier_update(tenant, &tier, now()).await?;
-        self.forget_plans();
+        self.forget(super::cache::Forget::Plans).await;
         Ok(updated)
     }
 

@@ -106,7 +106,8 @@ impl App {
                 param: "userId",
             });
         }
-        self.forget_plan(tenant, user_id).await;
+        self.forget(super::cache::Forget::plan(tenant, user_id))
+            .await;
         self.customer_get(tenant, user_id).await
     }
 

@@ -4,8 +4,8 @@
 //! asymmetric ones, the key is chosen by `kid`, the signature is verified, and only then are
 //! `exp`, `nbf`, `iat`, `iss` and `azp` read. The user id is the verified `sub`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -14,6 +14,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::error::{AppError, AppResult};
 use crate::store::{Mode, SettingsRow, Store, Tenant};
@@ -22,6 +23,12 @@ use crate::store::{Mode, SettingsRow, Store, Tenant};
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
 /// How long a fetched JWKS is used at all.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
+/// How long a token whose signature verified is trusted without checking the signature again.
+/// Shorter than [`JWKS_MAX_AGE`], so a key the issuer withdraws stops being accepted no later
+/// than it would without this cache. Its claims are checked on every request.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How many verified tokens are kept (about 300 bytes each: a digest and the claims).
+const VERIFIED_CAPACITY: u64 = 100_000;
 
 /// A user whose token verified.
 #[derive(Debug, Clone)]
@@ -30,11 +37,16 @@ pub struct VerifiedUser {
     pub email: Option<String>,
 }
 
+/// A token's claims. The registered ones the server needs are optional here so that a token
+/// without one is refused by name (`it has no `exp` claim`), not as unreadable.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
-    sub: String,
-    iss: String,
-    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,11 +70,22 @@ struct DevKey {
     jwk: serde_json::Value,
 }
 
+/// A token whose signature verified: its claims, and whether the development key signed it.
+#[derive(Debug, Clone)]
+struct Signed {
+    claims: Arc<Claims>,
+    dev: bool,
+}
+
 /// Verifies user tokens and mints development tokens.
 pub struct Identity {
     http: reqwest::Client,
     jwks: Mutex<HashMap<String, CachedJwks>>,
     dev: DevKey,
+    /// Tokens whose signature verified, by the SHA-256 of the tenant, where its keys come from,
+    /// and the token. A signature checks the same way every time; the claims do not, so they
+    /// are checked on every request.
+    signed: moka::sync::Cache<[u8; 32], Signed>,
 }
 
 impl Identity {
@@ -99,6 +122,10 @@ impl Identity {
                 decoding: DecodingKey::from_rsa_components(&n, &e)?,
                 jwk,
             },
+            signed: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         })
     }
 
@@ -124,9 +151,9 @@ impl Identity {
     ) -> AppResult<(String, String, i64)> {
         let issuer = Self::dev_issuer(project_id);
         let claims = Claims {
-            sub: user_id.to_string(),
-            iss: issuer.clone(),
-            exp: now + ttl,
+            sub: Some(user_id.to_string()),
+            iss: Some(issuer.clone()),
+            exp: Some(now + ttl),
             nbf: Some(now),
             iat: Some(now),
             azp: None,
@@ -139,7 +166,8 @@ impl Identity {
         Ok((token, issuer, now + ttl))
     }
 
-    /// Verifies a user token for `tenant` under its `settings`.
+    /// Verifies a user token for `tenant` under its `settings`: the signature (once per
+    /// [`VERIFIED_TTL`]), then the claims.
     pub async fn verify(
         &self,
         tenant: &Tenant,
@@ -147,6 +175,33 @@ impl Identity {
         token: &str,
         now: i64,
     ) -> AppResult<VerifiedUser> {
+        // Everything that decides which key must have signed it is part of the name: a
+        // changed issuer or JWKS address means the signature is checked again.
+        let mut digest = Sha256::new();
+        for part in [
+            tenant.project_id.as_str(),
+            tenant.mode.as_str(),
+            settings.jwt_issuer.as_deref().unwrap_or_default(),
+            settings.jwks_url.as_deref().unwrap_or_default(),
+            token,
+        ] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        let digest: [u8; 32] = digest.finalize().into();
+        let signed = match self.signed.get(&digest) {
+            Some(signed) => signed,
+            None => {
+                let signed = self.verify_signature(settings, token).await?;
+                self.signed.insert(digest, signed.clone());
+                signed
+            }
+        };
+        self.check_claims(tenant, settings, &signed, now)
+    }
+
+    /// Checks the token's signature with the key its header names, and reads its claims.
+    async fn verify_signature(&self, settings: &SettingsRow, token: &str) -> AppResult<Signed> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             AppError::InvalidToken("it is malformed or uses an unsupported algorithm".into())
         })?;
@@ -157,24 +212,16 @@ impl Identity {
             )));
         }
         let kid = header.kid.clone().unwrap_or_default();
-        let is_dev = kid == self.dev.kid;
-        let (key, issuer) = if is_dev {
-            if tenant.mode != Mode::Test || !settings.dev_issuer_enabled {
-                return Err(AppError::InvalidToken(
-                    "development tokens are not accepted by this project and mode".into(),
-                ));
-            }
+        let dev = kid == self.dev.kid;
+        let key = if dev {
             if header.alg != Algorithm::RS256 {
                 return Err(AppError::InvalidToken(
                     "the algorithm does not match the key".into(),
                 ));
             }
-            (
-                self.dev.decoding.clone(),
-                Self::dev_issuer(&tenant.project_id),
-            )
+            self.dev.decoding.clone()
         } else {
-            let Some(issuer) = settings.jwt_issuer.clone() else {
+            let Some(issuer) = &settings.jwt_issuer else {
                 return Err(AppError::InvalidToken(
                     "this project has no JWT issuer configured".into(),
                 ));
@@ -183,39 +230,72 @@ impl Identity {
                 format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
             });
             let jwk = self.find_key(&url, &kid).await?;
-            let key = DecodingKey::from_jwk(&jwk)
-                .map_err(|_| AppError::InvalidToken("the issuer's key is unusable".into()))?;
-            (key, issuer)
+            DecodingKey::from_jwk(&jwk)
+                .map_err(|_| AppError::InvalidToken("the issuer's key is unusable".into()))?
         };
-        let leeway = settings.leeway_seconds.max(0) as u64;
+        // The signature only: the claims are checked by `check_claims`, on every request.
         let mut validation = Validation::new(header.alg);
-        validation.leeway = leeway;
-        validation.validate_nbf = true;
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.validate_aud = false;
-        validation.set_issuer(&[issuer]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.required_spec_claims = HashSet::new();
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             match e.kind() {
-                ErrorKind::ExpiredSignature => AppError::TokenExpired,
-                ErrorKind::ImmatureSignature => AppError::TokenNotYetValid,
-                ErrorKind::InvalidIssuer => {
-                    AppError::InvalidToken("it comes from another issuer".into())
-                }
                 ErrorKind::InvalidSignature => {
                     AppError::InvalidToken("its signature does not verify".into())
-                }
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    AppError::InvalidToken(format!("it has no `{claim}` claim"))
                 }
                 _ => AppError::InvalidToken("it failed verification".into()),
             }
         })?;
-        let claims = data.claims;
-        if let Some(iat) = claims.iat
-            && iat > now + leeway as i64
+        Ok(Signed {
+            claims: Arc::new(data.claims),
+            dev,
+        })
+    }
+
+    /// The claims of a token whose signature verified, against the tenant's settings now.
+    fn check_claims(
+        &self,
+        tenant: &Tenant,
+        settings: &SettingsRow,
+        signed: &Signed,
+        now: i64,
+    ) -> AppResult<VerifiedUser> {
+        let issuer = if signed.dev {
+            if tenant.mode != Mode::Test || !settings.dev_issuer_enabled {
+                return Err(AppError::InvalidToken(
+                    "development tokens are not accepted by this project and mode".into(),
+                ));
+            }
+            Self::dev_issuer(&tenant.project_id)
+        } else {
+            settings.jwt_issuer.clone().ok_or_else(|| {
+                AppError::InvalidToken("this project has no JWT issuer configured".into())
+            })?
+        };
+        let claims = &signed.claims;
+        let missing = |claim: &str| AppError::InvalidToken(format!("it has no `{claim}` claim"));
+        let exp = claims.exp.ok_or_else(|| missing("exp"))?;
+        let sub = claims.sub.as_deref().ok_or_else(|| missing("sub"))?;
+        let iss = claims.iss.as_deref().ok_or_else(|| missing("iss"))?;
+        let leeway = settings.leeway_seconds.max(0);
+        if exp.saturating_add(leeway) < now {
+            return Err(AppError::TokenExpired);
+        }
+        if claims
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+            || claims
+                .iat
+                .is_some_and(|iat| iat > now.saturating_add(leeway))
         {
             return Err(AppError::TokenNotYetValid);
+        }
+        if iss != issuer {
+            return Err(AppError::InvalidToken(
+                "it comes from another issuer".into(),
+            ));
         }
         if let Some(azp) = &claims.azp
             && !settings.allowed_origins.is_empty()
@@ -225,14 +305,14 @@ impl Identity {
                 "the authorized party {azp} is not an allowed origin"
             )));
         }
-        if claims.sub.is_empty() || claims.sub.len() > 255 {
+        if sub.is_empty() || sub.len() > 255 {
             return Err(AppError::InvalidToken(
                 "its `sub` is empty or too long".into(),
             ));
         }
         Ok(VerifiedUser {
-            user_id: claims.sub,
-            email: claims.email,
+            user_id: sub.to_string(),
+            email: claims.email.clone(),
         })
     }
 
@@ -281,5 +361,90 @@ impl Identity {
         found.ok_or_else(|| {
             AppError::InvalidToken(format!("no key with id {kid:?} is published by the issuer"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dev_issuer_enabled: bool) -> SettingsRow {
+        SettingsRow {
+            jwt_issuer: None,
+            jwks_url: None,
+            allowed_origins: Vec::new(),
+            leeway_seconds: 5,
+            dev_issuer_enabled,
+        }
+    }
+
+    /// A token whose signature was checked once is remembered, but its claims are read
+    /// against the clock and the project's settings on every use.
+    #[tokio::test]
+    async fn a_remembered_signature_never_outlives_the_claims() {
+        crate::install_crypto();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("identity.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let now = 1_900_000_000;
+        let identity = Identity::load(&store, now).await.unwrap();
+        let tenant = Tenant {
+            project_id: "proj_a".into(),
+            mode: Mode::Test,
+        };
+        let (token, _, _) = identity
+            .dev_mint("proj_a", "user_1", None, now, 60)
+            .unwrap();
+
+        let user = identity
+            .verify(&tenant, &settings(true), &token, now)
+            .await
+            .unwrap();
+        assert_eq!(user.user_id, "user_1");
+        identity.signed.run_pending_tasks();
+        assert_eq!(identity.signed.entry_count(), 1);
+        // Remembered: the same answer again.
+        let again = identity
+            .verify(&tenant, &settings(true), &token, now + 30)
+            .await;
+        assert_eq!(again.unwrap().user_id, "user_1");
+        // Past `exp` and the leeway, the remembered token is expired.
+        let late = identity
+            .verify(&tenant, &settings(true), &token, now + 66)
+            .await;
+        assert!(matches!(late, Err(AppError::TokenExpired)), "{late:?}");
+        // The project stops accepting development tokens.
+        let off = identity
+            .verify(&tenant, &settings(false), &token, now)
+            .await;
+        assert!(matches!(off, Err(AppError::InvalidToken(_))), "{off:?}");
+        // Another project, or live mode: another issuer.
+        let other = Tenant {
+            project_id: "proj_b".into(),
+            mode: Mode::Test,
+        };
+        let elsewhere = identity.verify(&other, &settings(true), &token, now).await;
+        assert!(
+            matches!(elsewhere, Err(AppError::InvalidToken(_))),
+            "{elsewhere:?}"
+        );
+        let live = Tenant {
+            project_id: "proj_a".into(),
+            mode: Mode::Live,
+        };
+        let live = identity.verify(&live, &settings(true), &token, now).await;
+        assert!(matches!(live, Err(AppError::InvalidToken(_))), "{live:?}");
+        // A token changed by one character is a different token, checked afresh.
+        let mut forged = token.clone().into_bytes();
+        let at = forged.len() - 10;
+        forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+        let forged = String::from_utf8(forged).unwrap();
+        let forged = identity
+            .verify(&tenant, &settings(true), &forged, now)
+            .await;
+        assert!(
+            matches!(forged, Err(AppError::InvalidToken(_))),
+            "{forged:?}"
+        );
     }
 }

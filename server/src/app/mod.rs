@@ -117,15 +117,33 @@ impl App {
         }
     }
 
-    /// Forgets the cached plan of a user whose plan changed (other replicas see the change
-    /// within [`cache::PLAN_TTL`]).
-    pub(crate) async fn forget_plan(&self, tenant: &Tenant, user_id: &str) {
-        self.caches.forget_plan(tenant, user_id).await;
+    /// Drops a cached copy here at once, and has every other replica drop theirs (they hear
+    /// it through the database within milliseconds; see `cache`).
+    pub(crate) async fn forget(&self, forget: cache::Forget) {
+        self.caches.forget(&forget).await;
+        if let Err(e) = self.store.cache_notify(&forget.notice()).await {
+            tracing::warn!(error = %e, "could not tell other replicas to drop a cached copy; theirs expires within a minute");
+        }
     }
 
-    /// Forgets every cached plan, after a tier changed.
-    pub(crate) fn forget_plans(&self) {
-        self.caches.forget_plans();
+    /// Acts on what the change listener heard: a notice names a copy to drop; a lost
+    /// connection may have lost notices, so every copy goes.
+    pub async fn heard(&self, heard: crate::store::notify::Heard) {
+        use crate::store::notify::Heard;
+        match heard {
+            Heard::Notice(notice) => match cache::Forget::from_notice(&notice) {
+                Some(forget) => self.caches.forget(&forget).await,
+                None => {
+                    tracing::warn!(%notice, "an unknown cache notice; dropping every copy");
+                    self.caches.forget_all();
+                }
+            },
+            Heard::Reconnected => self.caches.forget_all(),
+            Heard::Failed(error) => {
+                tracing::warn!(%error, "listening for other replicas' changes failed; retrying");
+                self.caches.forget_all();
+            }
+        }
     }
 
     /// Billing through these Stripe clients (without, billing answers `not_supported`).

@@ -263,7 +263,7 @@ impl App {
     ) -> AppResult<SettingsRow> {
         self.settings_check(tenant, &settings)?;
         self.store.settings_put(tenant, &settings).await?;
-        self.caches.forget_settings(tenant).await;
+        self.forget(super::cache::Forget::settings(tenant)).await;
         Ok(settings)
     }
 

@@ -143,7 +143,8 @@ impl App {
         // After the commit; a request that read the plan before it cannot store its copy
         // afterwards (the caches' epoch).
         if let (Some(tenant), Some(user)) = (tenant, user) {
-            self.forget_plan(&tenant, &user).await;
+            self.forget(super::cache::Forget::plan(&tenant, &user))
+                .await;
         }
         Ok(Receipt {
             event_id: id,

@@ -14,6 +14,7 @@ mod coalesce;
 pub mod customers;
 pub mod keys;
 pub mod metrics;
+pub mod notify;
 pub mod products;
 pub mod sessions;
 pub mod tiers;
@@ -101,6 +102,8 @@ impl Mode {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where the database is, for connections of their own (listening for notices).
+    url: std::sync::Arc<str>,
     /// Combines concurrent increments of one counter into one write.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
 }
@@ -152,6 +155,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            url: url.into(),
             coalescer: std::sync::Arc::new(coalesce::Coalescer::new()),
         })
     }

@@ -294,6 +294,111 @@ async fn ten_thousand_tracks_over_two_replicas_never_pass_the_hard_limit() {
     }
 }
 
+impl Cluster {
+    /// `GET /v1/me` for `token` on replica `n`: the status and the body.
+    async fn me(&self, n: usize, token: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}/v1/me", self.base(n)))
+            .header("x-publishable-key", &self.pk)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// How long until replica `n` answers `GET /v1/me` as `seen` wants; panics after 10 s
+    /// (the replicas' cached copies live 60 s, so waiting them out would not pass).
+    async fn until_seen(
+        &self,
+        n: usize,
+        token: &str,
+        seen: impl Fn(u16, &Value) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let (status, body) = self.me(n, token).await;
+            if seen(status, &body) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "replica {n} still answers {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Each replica keeps copies of plans and settings for up to a minute; the replica that
+/// changes one tells the others through Postgres, so the change is seen everywhere at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_made_through_one_replica_is_seen_by_the_other_at_once() {
+    let c = cluster(&redis_url()).await;
+    c.default_tier(
+        "starter",
+        json!([{ "metric": "requests", "limit": 100, "enforcement": "hard" }]),
+        Value::Null,
+    )
+    .await;
+    let pro = c
+        .admin(
+            reqwest::Method::POST,
+            "/v1/tiers",
+            json!({ "name": "pro", "displayName": "Pro",
+                    "limits": [{ "metric": "requests", "limit": 5000, "enforcement": "hard" }] }),
+        )
+        .await;
+    let token = c.token("user_seen").await;
+    let limit = |body: &Value| body["usage"][0]["limit"].as_i64();
+    // Replica 1 reads the user's plan and the project's settings, and keeps them.
+    let (status, body) = c.me(1, &token).await;
+    assert_eq!(
+        (status, &body["tier"]["name"]),
+        (200, &json!("starter")),
+        "{body}"
+    );
+
+    // A plan override, made through replica 0.
+    c.admin(
+        reqwest::Method::PATCH,
+        "/v1/customers/user_seen",
+        json!({ "tier": "pro" }),
+    )
+    .await;
+    let took = c
+        .until_seen(1, &token, |_, body| body["tier"]["name"] == "pro")
+        .await;
+    println!("plan override seen by the other replica after {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // A tier's limit, changed through replica 0.
+    c.admin(
+        reqwest::Method::PATCH,
+        &format!("/v1/tiers/{}", pro["id"].as_str().unwrap()),
+        json!({ "limits": [{ "metric": "requests", "limit": 7000, "enforcement": "hard" }] }),
+    )
+    .await;
+    let took = c
+        .until_seen(1, &token, |_, body| limit(body) == Some(7000))
+        .await;
+    println!("tier change seen by the other replica after {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // The project's settings: development tokens turned off through replica 0.
+    c.admin(
+        reqwest::Method::PATCH,
+        "/v1/settings",
+        json!({ "devIssuerEnabled": false }),
+    )
+    .await;
+    let took = c.until_seen(1, &token, |status, _| status == 401).await;
+    println!("settings change seen by the other replica after {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_on_one_redis_admit_exactly_the_rate_limit() {
     let c = cluster(&redis_url()).await;
