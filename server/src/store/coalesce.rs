@@ -13,7 +13,8 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use sqlx::Row;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, Connection, Row};
 use tokio::sync::oneshot;
 
 use super::usage::{Counter, TrackOutcome, increment};
@@ -63,10 +64,18 @@ struct Pending {
     done: oneshot::Sender<Result<TrackOutcome, String>>,
 }
 
+/// The connection a stripe writes its shared statements on, kept between batches: sqlx pings
+/// a connection every time it goes back to the pool, a round trip per batch.
+struct Held {
+    conn: PoolConnection<Any>,
+    used: std::time::Instant,
+}
+
 #[derive(Default)]
 struct Stripe {
     queue: Mutex<Vec<Pending>>,
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// Held by the one task writing this stripe's batch.
+    writer: Arc<tokio::sync::Mutex<Option<Held>>>,
 }
 
 /// The queues, one per stripe of counters.
@@ -84,6 +93,13 @@ impl Coalescer {
     pub fn new() -> Coalescer {
         Coalescer {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+        }
+    }
+
+    /// Gives the connections the stripes keep back to the pool, after any write under way.
+    pub async fn release(&self) {
+        for stripe in &self.stripes {
+            *stripe.writer.lock().await = None;
         }
     }
 }
@@ -107,7 +123,7 @@ impl Store {
             hard_limit,
             done,
         });
-        let writer = stripe.writer.clone().lock_owned().await;
+        let mut writer = stripe.writer.clone().lock_owned().await;
         // An earlier writer may have taken this increment along already (or lost it, if its
         // task died: then the caller hears so instead of waiting on a closed channel).
         match answer.try_recv() {
@@ -121,7 +137,7 @@ impl Store {
         // The write runs in its own task: a caller that goes away must not abandon the others.
         let store = self.clone();
         tokio::spawn(async move {
-            store.write_batch(batch).await;
+            store.write_batch(batch, &mut writer).await;
             drop(writer);
         });
         match answer.await {
@@ -134,7 +150,7 @@ impl Store {
     /// hard limit share one multi-row statement (rows in key order, so statements from
     /// several replicas lock rows in the same order and never deadlock); counters with one are
     /// written each by its own statement, all at once.
-    async fn write_batch(&self, batch: Vec<Pending>) {
+    async fn write_batch(&self, batch: Vec<Pending>, held: &mut Option<Held>) {
         let mut groups: Vec<(Key, Vec<Pending>)> = Vec::new();
         for pending in batch {
             match groups.iter_mut().find(|(k, _)| *k == pending.key) {
@@ -154,7 +170,7 @@ impl Store {
                     .iter()
                     .map(|(key, group)| (key.clone(), group.iter().map(|p| p.amount).sum()))
                     .collect();
-                let ends = self.write_rows(&totals).await;
+                let ends = self.write_rows(held, &totals).await;
                 for ((key, group), (_, total)) in chunk.into_iter().zip(&totals) {
                     let outcomes = match &ends {
                         Ok(ends) => match ends.iter().find(|(k, _)| *k == key) {
@@ -178,8 +194,35 @@ impl Store {
         tokio::join!(shared, each);
     }
 
+    /// The stripe's connection: the one held, checked first if it sat idle (as the pool
+    /// checks its own), or a new one from the pool.
+    async fn held_connection<'a>(
+        &self,
+        held: &'a mut Option<Held>,
+    ) -> StoreResult<&'a mut PoolConnection<Any>> {
+        if let Some(h) = held
+            && h.used.elapsed() >= super::IDLE_BEFORE_PING
+            && h.conn.ping().await.is_err()
+        {
+            *held = None;
+        }
+        let h = match held {
+            Some(h) => h,
+            None => held.insert(Held {
+                conn: self.pool().acquire().await?,
+                used: std::time::Instant::now(),
+            }),
+        };
+        h.used = std::time::Instant::now();
+        Ok(&mut h.conn)
+    }
+
     /// Adds each total to its counter in one statement; the counts reached, by key.
-    async fn write_rows(&self, totals: &[(Key, i64)]) -> StoreResult<Vec<(Key, i64)>> {
+    async fn write_rows(
+        &self,
+        held: &mut Option<Held>,
+        totals: &[(Key, i64)],
+    ) -> StoreResult<Vec<(Key, i64)>> {
         let values: Vec<String> = (0..totals.len())
             .map(|i| {
                 let b = i * 6;
@@ -211,7 +254,15 @@ impl Store {
                 .bind(&key.period)
                 .bind(*total);
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let conn = self.held_connection(held).await?;
+        let rows = match query.fetch_all(&mut **conn).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Back to the pool, which pings it on return and closes it if it is broken.
+                *held = None;
+                return Err(e.into());
+            }
+        };
         rows.iter()
             .map(|r| {
                 let mode: String = r.try_get("mode")?;

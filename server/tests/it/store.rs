@@ -65,6 +65,11 @@ async fn unlimited_counters_written_together_stay_exact(backend: Backend) {
         let counter = counter_for(&tenant, &user, "2026-11");
         assert_eq!(store.usage_get(&counter).await.unwrap(), 30, "{user}");
     }
+    // The stripes keep their connections between writes; closing (as a graceful shutdown
+    // does) gives them back instead of waiting for them forever.
+    tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
+        .await
+        .expect("the store closes");
 }
 
 async fn hard_limit_admits_exactly_the_limit(backend: Backend) {
