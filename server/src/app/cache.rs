@@ -54,25 +54,21 @@ impl PlanBasis {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Forget {
-    /// A tenant's settings: `[project, mode]`.
-    Settings(String, String),
-    /// One user's plan: `[project, mode, user]`.
-    Plan(String, String, String),
+    /// A tenant's settings.
+    Settings(Tenant),
+    /// One user's plan.
+    Plan(Tenant, String),
     /// Every plan (a tier changed).
     Plans,
 }
 
 impl Forget {
     pub fn settings(tenant: &Tenant) -> Forget {
-        Forget::Settings(tenant.project_id.clone(), tenant.mode.as_str().to_string())
+        Forget::Settings(tenant.clone())
     }
 
     pub fn plan(tenant: &Tenant, user_id: &str) -> Forget {
-        Forget::Plan(
-            tenant.project_id.clone(),
-            tenant.mode.as_str().to_string(),
-            user_id.to_string(),
-        )
+        Forget::Plan(tenant.clone(), user_id.to_string())
     }
 
     /// The notice sent to the other replicas (JSON: a user id may hold any character).
@@ -145,22 +141,10 @@ impl Caches {
     /// Drops what `forget` names from this replica's copies.
     pub async fn forget(&self, forget: &Forget) {
         self.bump();
-        let tenant = |project: &str, mode: &str| {
-            crate::store::Mode::parse(mode).map(|mode| Tenant {
-                project_id: project.to_string(),
-                mode,
-            })
-        };
         match forget {
-            Forget::Settings(project, mode) => {
-                if let Some(tenant) = tenant(project, mode) {
-                    self.settings.invalidate(&tenant).await;
-                }
-            }
-            Forget::Plan(project, mode, user) => {
-                if let Some(tenant) = tenant(project, mode) {
-                    self.plans.invalidate(&(tenant, user.clone())).await;
-                }
+            Forget::Settings(tenant) => self.settings.invalidate(tenant).await,
+            Forget::Plan(tenant, user) => {
+                self.plans.invalidate(&(tenant.clone(), user.clone())).await;
             }
             Forget::Plans => self.plans.invalidate_all(),
         }
