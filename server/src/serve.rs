@@ -18,6 +18,7 @@ use crate::app::{App, ids};
 use crate::generated;
 use crate::http::errors::{self, REQUEST_ID_HEADER};
 use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
+use crate::store::notify::Heard;
 
 /// The spec the server implements, served at `/openapi.json`.
 pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
@@ -104,8 +105,16 @@ fn spawn_metrics_flush(app: &Arc<App>) {
     });
 }
 
-/// Listens for the other replicas' changes (settings, plans, tiers) and drops this replica's
-/// cached copies of them, until the app is dropped. Postgres only: SQLite has no other replica.
+/// A quiet change channel gets a heartbeat notice this often.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// Hearing nothing for this long, not even a heartbeat, the listener counts as deaf.
+const DEAF_AFTER: Duration = Duration::from_secs(3);
+
+/// Listens for the other replicas' changes (settings, plans, tiers, counters) and drops this
+/// replica's copies of them, until the app is dropped. Counter copies are kept only while the
+/// listener hears: from a fresh connection's `LISTEN` on, until that connection is lost or
+/// has carried nothing (not even the heartbeat it sends itself) for [`DEAF_AFTER`].
+/// Postgres only: SQLite has no other replica.
 fn spawn_change_listener(app: &Arc<App>) {
     let weak = Arc::downgrade(app);
     let store = app.store.clone();
@@ -123,14 +132,38 @@ fn spawn_change_listener(app: &Arc<App>) {
                 return;
             }
         };
+        let mut hearing = false;
+        let mut last = tokio::time::Instant::now();
         loop {
-            // Wakes now and then to notice the app is gone.
-            let next = tokio::time::timeout(Duration::from_secs(5), heard.next()).await;
+            let next = tokio::time::timeout(HEARTBEAT, heard.next()).await;
             let Some(app) = weak.upgrade() else { break };
             match next {
-                Ok(Some(what)) => app.heard(what).await,
+                Ok(Some(what)) => {
+                    let connected = !matches!(what, Heard::Lost(_));
+                    let notice = matches!(what, Heard::Notice(_));
+                    app.heard(what).await;
+                    if connected {
+                        last = tokio::time::Instant::now();
+                    }
+                    if notice && !hearing {
+                        // A silent connection spoke again: nothing it carries is lost, only late.
+                        app.set_hearing(true);
+                    }
+                    hearing = connected;
+                }
                 Ok(None) => break,
                 Err(_) => {}
+            }
+            if last.elapsed() >= HEARTBEAT {
+                let app = app.clone();
+                tokio::spawn(async move { app.heartbeat().await });
+            }
+            if hearing && last.elapsed() >= DEAF_AFTER {
+                tracing::warn!(
+                    "no notice heard for {DEAF_AFTER:?}; reading counters from the database until one is"
+                );
+                app.set_hearing(false);
+                hearing = false;
             }
         }
     });

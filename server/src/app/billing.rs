@@ -107,7 +107,8 @@ pub struct CheckoutLink {
 /// The plan a user is on now, and the period their usage counts in.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub tier: TierRow,
+    /// Shared with the cached plan: read on every request, never changed.
+    pub tier: std::sync::Arc<TierRow>,
     pub period: Period,
     /// The subscription that sets the tier, or the newest one for display.
     pub subscription: Option<SubscriptionRow>,
@@ -204,7 +205,7 @@ impl App {
         let basis =
             |tier, by_subscription, subscription, customer: CustomerRow| super::cache::PlanBasis {
                 email: customer.email,
-                tier,
+                tier: std::sync::Arc::new(tier),
                 subscription,
                 by_subscription,
             };

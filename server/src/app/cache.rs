@@ -1,21 +1,110 @@
 //! Short-lived copies of what every request reads: a publishable key's row, a tenant's JWT
-//! settings, and a user's plan basis (their tier and subscription).
+//! settings, a user's plan basis (their tier and subscription) and their usage counters.
 //!
-//! Without them a track costs six database round trips; with them, one (the increment). What
-//! changes here is rare. The replica that makes a change (settings, overrides, tiers,
-//! webhooks) drops its copy at once and tells the others through the database
+//! Without them a check costs four database round trips and a track five; with them, none
+//! and one (the increment). The replica that makes a change (settings, overrides, tiers,
+//! webhooks, counters) drops its copy at once and tells the others through the database
 //! ([`Forget::notice`], `store/notify.rs`), which drop theirs when they hear it, milliseconds
-//! later. The TTLs only bound how long a copy can outlive a notice that was never heard (the
-//! listening connection was down). Secret keys are never cached, so a rotated or revoked
-//! secret stops working immediately; publishable keys are never revoked.
+//! later. The TTLs only bound how long a copy can outlive a notice that was never heard.
+//! Counters change all the time, so their copies are kept only while this replica hears
+//! every change: from the moment its listener listens until it loses its connection or hears
+//! nothing, not even its own heartbeat, for a few seconds; meanwhile counters are read from
+//! the database. Secret keys are never cached, so a rotated or revoked secret stops working
+//! immediately; publishable keys are never revoked.
 
-use std::time::Duration;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use moka::future::Cache;
-use serde::{Deserialize, Serialize};
+use quick_cache::Equivalent;
 
+pub use crate::store::notify::Forget;
 use crate::store::tiers::TierRow;
 use crate::store::{KeyRow, SettingsRow, SubscriptionRow, Tenant};
+
+/// A bounded map whose entries expire a fixed time after they were stored. quick_cache
+/// (S3-FIFO eviction) does the bounding: a lookup is one hash and a shard's read lock, and a
+/// lookup by a borrowed key ([`UserRef`]) allocates nothing.
+pub struct Expiring<K, V> {
+    entries: quick_cache::sync::Cache<K, (V, Instant)>,
+    ttl: Duration,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
+    pub fn new(capacity: usize, ttl: Duration) -> Expiring<K, V> {
+        Expiring {
+            entries: quick_cache::sync::Cache::new(capacity),
+            ttl,
+        }
+    }
+
+    pub fn get<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        let (value, expires) = self.entries.get(key)?;
+        if Instant::now() < expires {
+            return Some(value);
+        }
+        self.entries.remove(key);
+        None
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        self.entries.insert(key, (value, Instant::now() + self.ttl));
+    }
+
+    pub fn remove<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) {
+        self.entries.remove(key);
+    }
+
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+
+    /// Entries held, expired ones included until looked up or evicted.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// A user of a tenant, the key of their plan and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct UserKey {
+    tenant: Tenant,
+    user_id: String,
+}
+
+/// [`UserKey`] borrowed, for lookups; hashes exactly as the owned key does.
+struct UserRef<'a> {
+    tenant: &'a Tenant,
+    user_id: &'a str,
+}
+
+impl Hash for UserRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.tenant.hash(state);
+        self.user_id.hash(state);
+    }
+}
+
+impl Equivalent<UserKey> for UserRef<'_> {
+    fn equivalent(&self, key: &UserKey) -> bool {
+        *self.tenant == key.tenant && self.user_id == key.user_id
+    }
+}
+
+impl UserRef<'_> {
+    fn owned(&self) -> UserKey {
+        UserKey {
+            tenant: self.tenant.clone(),
+            user_id: self.user_id.to_string(),
+        }
+    }
+}
+
+fn user<'a>(tenant: &'a Tenant, user_id: &'a str) -> UserRef<'a> {
+    UserRef { tenant, user_id }
+}
 
 /// How long a publishable key's row is reused.
 pub const KEY_TTL: Duration = Duration::from_secs(60);
@@ -23,11 +112,13 @@ pub const KEY_TTL: Duration = Duration::from_secs(60);
 pub const SETTINGS_TTL: Duration = Duration::from_secs(60);
 /// How long a user's plan basis is reused.
 pub const PLAN_TTL: Duration = Duration::from_secs(60);
+/// How long a user's counters are reused (only while hearing every change).
+pub const USAGE_TTL: Duration = Duration::from_secs(60);
 
 /// A user's plan without its period (computed per request, so a new month starts on time).
 #[derive(Debug, Clone)]
 pub struct PlanBasis {
-    pub tier: TierRow,
+    pub tier: Arc<TierRow>,
     pub subscription: Option<SubscriptionRow>,
     /// Whether the tier comes from the subscription (usage then counts per its period).
     pub by_subscription: bool,
@@ -37,134 +128,283 @@ pub struct PlanBasis {
 
 impl PlanBasis {
     /// The plan at `at`: the subscription's period, or the calendar month containing `at`.
-    pub fn at(self, at: i64) -> super::Plan {
+    pub fn at(&self, at: i64) -> super::Plan {
         let period = match (&self.subscription, self.by_subscription) {
             (Some(sub), true) => super::Period::subscription(sub.period_start, sub.period_end),
             _ => super::Period::containing(at),
         };
         super::Plan {
-            tier: self.tier,
+            tier: self.tier.clone(),
             period,
-            subscription: self.subscription,
+            subscription: self.subscription.clone(),
         }
     }
 }
 
-/// A copy to drop, here and on every other replica.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Forget {
-    /// A tenant's settings.
-    Settings(Tenant),
-    /// One user's plan.
-    Plan(Tenant, String),
-    /// Every plan (a tier changed).
-    Plans,
+/// A user's counters in one period, as this replica last read them.
+#[derive(Debug, Clone)]
+struct UsageCopy {
+    period: String,
+    counts: Arc<[(String, i64)]>,
 }
 
-impl Forget {
-    pub fn settings(tenant: &Tenant) -> Forget {
-        Forget::Settings(tenant.clone())
-    }
+/// Slots of users whose counters were forgotten; see [`UsageTicket`].
+const USAGE_SLOTS: usize = 4096;
 
-    pub fn plan(tenant: &Tenant, user_id: &str) -> Forget {
-        Forget::Plan(tenant.clone(), user_id.to_string())
-    }
-
-    /// The notice sent to the other replicas (JSON: a user id may hold any character).
-    pub fn notice(&self) -> String {
-        serde_json::to_string(self).expect("plain data serializes")
-    }
-
-    /// Reads a notice; `None` for one this version does not know.
-    pub fn from_notice(notice: &str) -> Option<Forget> {
-        serde_json::from_str(notice).ok()
-    }
+/// Taken before reading a user's counters from the database: the copy is kept only if
+/// nothing about that user (or everything) was forgotten meanwhile, so a read that raced
+/// with a change is never kept.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageTicket {
+    epoch: u64,
+    slot: usize,
+    generation: u64,
 }
 
 pub struct Caches {
-    /// Bumped by every forget: a value read from the database before a forget is not stored
-    /// after it (it could be the very state the forget dropped).
-    epoch: std::sync::atomic::AtomicU64,
-    keys: Cache<String, KeyRow>,
-    settings: Cache<Tenant, SettingsRow>,
-    plans: Cache<(Tenant, String), PlanBasis>,
+    /// Bumped by every forget but a single user's counters: a value read from the database
+    /// before a forget is not stored after it (it could be the very state the forget dropped).
+    epoch: AtomicU64,
+    keys: Expiring<String, KeyRow>,
+    settings: Expiring<Tenant, SettingsRow>,
+    plans: Expiring<UserKey, Arc<PlanBasis>>,
+    usage: Expiring<UserKey, Arc<UsageCopy>>,
+    /// Per slot of users (by hash), bumped whenever one of them is forgotten: counters change
+    /// all the time, so one epoch for all would keep almost nothing under load.
+    usage_generations: Box<[AtomicU64]>,
+    /// Whether this replica hears every change to counters (always on SQLite; on Postgres
+    /// while its listener hears). Deaf, it keeps no counter copies.
+    hearing: AtomicBool,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 impl Caches {
-    pub fn new() -> Caches {
+    /// Caches for a replica that hears every counter change from the start (`hearing`: one
+    /// server alone on its database) or not until its listener says so.
+    pub fn new(hearing: bool) -> Caches {
         Caches {
-            epoch: std::sync::atomic::AtomicU64::new(0),
-            keys: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(KEY_TTL)
-                .build(),
-            settings: Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(SETTINGS_TTL)
-                .build(),
-            plans: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(PLAN_TTL)
-                .build(),
+            epoch: AtomicU64::new(0),
+            keys: Expiring::new(10_000, KEY_TTL),
+            settings: Expiring::new(10_000, SETTINGS_TTL),
+            plans: Expiring::new(100_000, PLAN_TTL),
+            usage: Expiring::new(100_000, USAGE_TTL),
+            usage_generations: (0..USAGE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            hearing: AtomicBool::new(hearing),
+            hasher: Default::default(),
         }
     }
 
-    pub async fn key(&self, hash: &str) -> Option<KeyRow> {
-        self.keys.get(hash).await
+    pub fn key(&self, hash: &str) -> Option<KeyRow> {
+        self.keys.get(hash)
     }
 
-    pub async fn put_key(&self, hash: String, row: KeyRow) {
-        self.keys.insert(hash, row).await;
+    pub fn put_key(&self, hash: String, row: KeyRow) {
+        self.keys.insert(hash, row);
     }
 
-    pub async fn settings(&self, tenant: &Tenant) -> Option<SettingsRow> {
-        self.settings.get(tenant).await
+    pub fn settings(&self, tenant: &Tenant) -> Option<SettingsRow> {
+        self.settings.get(tenant)
     }
 
     /// The current epoch; read it before reading what will be stored.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+        self.epoch.load(Ordering::SeqCst)
     }
 
     fn bump(&self) {
-        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Stores settings read during `epoch`, unless something was forgotten since.
-    pub async fn put_settings(&self, epoch: u64, tenant: Tenant, row: SettingsRow) {
+    /// Stores settings read during `epoch`, unless something was forgotten since (checked
+    /// again after storing: a forget between the check and the insert found nothing to drop).
+    pub fn put_settings(&self, epoch: u64, tenant: Tenant, row: SettingsRow) {
         if self.epoch() == epoch {
-            self.settings.insert(tenant, row).await;
+            self.settings.insert(tenant.clone(), row);
+            if self.epoch() != epoch {
+                self.settings.remove(&tenant);
+            }
         }
+    }
+
+    fn usage_slot(&self, tenant: &Tenant, user_id: &str) -> usize {
+        (self.hasher.hash_one(user(tenant, user_id)) as usize) % USAGE_SLOTS
     }
 
     /// Drops what `forget` names from this replica's copies.
-    pub async fn forget(&self, forget: &Forget) {
-        self.bump();
+    pub fn forget(&self, forget: &Forget) {
         match forget {
-            Forget::Settings(tenant) => self.settings.invalidate(tenant).await,
-            Forget::Plan(tenant, user) => {
-                self.plans.invalidate(&(tenant.clone(), user.clone())).await;
+            Forget::Settings(tenant) => {
+                self.bump();
+                self.settings.remove(tenant);
             }
-            Forget::Plans => self.plans.invalidate_all(),
+            Forget::Plan(tenant, user_id) => {
+                self.bump();
+                self.plans.remove(&user(tenant, user_id));
+            }
+            Forget::Plans => {
+                self.bump();
+                self.plans.clear();
+            }
+            Forget::Usage { users, .. } => {
+                for (tenant, user_id) in users {
+                    let slot = self.usage_slot(tenant, user_id);
+                    self.usage_generations[slot].fetch_add(1, Ordering::SeqCst);
+                    self.usage.remove(&user(tenant, user_id));
+                }
+            }
+            Forget::AllUsage { .. } => {
+                self.bump();
+                self.usage.clear();
+            }
+            Forget::Nothing => {}
         }
     }
 
-    /// Drops every copy of settings and plans: notices may have been missed.
+    /// Drops every copy of settings, plans and counters: notices may have been missed.
     pub fn forget_all(&self) {
         self.bump();
-        self.settings.invalidate_all();
-        self.plans.invalidate_all();
+        self.settings.clear();
+        self.plans.clear();
+        self.usage.clear();
     }
 
-    pub async fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<PlanBasis> {
-        self.plans.get(&(tenant.clone(), user_id.to_string())).await
+    /// Starts (`true`) or stops keeping counter copies; either way every copy is dropped.
+    pub fn set_hearing(&self, hearing: bool) {
+        self.hearing.store(hearing, Ordering::SeqCst);
+        self.forget_all();
+    }
+
+    pub fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<Arc<PlanBasis>> {
+        self.plans.get(&user(tenant, user_id))
     }
 
     /// Stores a plan read during `epoch`, unless something was forgotten since.
-    pub async fn put_plan(&self, epoch: u64, tenant: Tenant, user_id: String, basis: PlanBasis) {
+    pub fn put_plan(&self, epoch: u64, tenant: &Tenant, user_id: &str, basis: Arc<PlanBasis>) {
         if self.epoch() == epoch {
-            self.plans.insert((tenant, user_id), basis).await;
+            let key = user(tenant, user_id);
+            self.plans.insert(key.owned(), basis);
+            if self.epoch() != epoch {
+                self.plans.remove(&key);
+            }
         }
+    }
+
+    /// The user's counters in `period`, if this replica has a copy it can trust.
+    pub fn usage(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        period: &str,
+    ) -> Option<Arc<[(String, i64)]>> {
+        if !self.hearing.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.usage
+            .get(&user(tenant, user_id))
+            .filter(|copy| copy.period == period)
+            .map(|copy| copy.counts.clone())
+    }
+
+    /// Take before reading the user's counters from the database.
+    pub fn usage_ticket(&self, tenant: &Tenant, user_id: &str) -> UsageTicket {
+        let slot = self.usage_slot(tenant, user_id);
+        UsageTicket {
+            epoch: self.epoch(),
+            slot,
+            generation: self.usage_generations[slot].load(Ordering::SeqCst),
+        }
+    }
+
+    fn ticket_valid(&self, ticket: UsageTicket) -> bool {
+        self.hearing.load(Ordering::SeqCst)
+            && self.epoch() == ticket.epoch
+            && self.usage_generations[ticket.slot].load(Ordering::SeqCst) == ticket.generation
+    }
+
+    /// Keeps counters read under `ticket`, unless the user's counters (or everything) were
+    /// forgotten since, or this replica is deaf to other replicas' changes.
+    pub fn put_usage(
+        &self,
+        ticket: UsageTicket,
+        tenant: &Tenant,
+        user_id: &str,
+        period: &str,
+        counts: Arc<[(String, i64)]>,
+    ) {
+        if !self.ticket_valid(ticket) {
+            return;
+        }
+        let key = user(tenant, user_id);
+        let copy = Arc::new(UsageCopy {
+            period: period.to_string(),
+            counts,
+        });
+        self.usage.insert(key.owned(), copy);
+        // A forget that came between the check and the insert found nothing to drop.
+        if !self.ticket_valid(ticket) {
+            self.usage.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Mode;
+
+    fn tenant() -> Tenant {
+        Tenant {
+            project_id: "proj_cache".into(),
+            mode: Mode::Test,
+        }
+    }
+
+    fn counts(n: i64) -> Arc<[(String, i64)]> {
+        vec![("requests".to_string(), n)].into()
+    }
+
+    fn keep(caches: &Caches, ticket: UsageTicket, user: &str, n: i64) {
+        caches.put_usage(ticket, &tenant(), user, "2026-11", counts(n));
+    }
+
+    #[test]
+    fn a_counter_read_that_raced_with_a_change_is_not_kept() {
+        let caches = Caches::new(true);
+        let forget = |user: &str| Forget::Usage {
+            from: "replica_a".into(),
+            users: vec![(tenant(), user.to_string())],
+        };
+
+        let ticket = caches.usage_ticket(&tenant(), "u1");
+        keep(&caches, ticket, "u1", 1);
+        assert_eq!(caches.usage(&tenant(), "u1", "2026-11"), Some(counts(1)));
+        // Another period is another copy.
+        assert_eq!(caches.usage(&tenant(), "u1", "2026-12"), None);
+
+        // Read before a change to the user, kept after it: dropped.
+        let ticket = caches.usage_ticket(&tenant(), "u2");
+        caches.forget(&forget("u2"));
+        keep(&caches, ticket, "u2", 7);
+        assert_eq!(caches.usage(&tenant(), "u2", "2026-11"), None);
+
+        // A change forgets the copy.
+        caches.forget(&forget("u1"));
+        assert_eq!(caches.usage(&tenant(), "u1", "2026-11"), None);
+
+        // Deaf: nothing is kept or answered, and copies from before are gone.
+        let ticket = caches.usage_ticket(&tenant(), "u3");
+        keep(&caches, ticket, "u3", 3);
+        caches.set_hearing(false);
+        assert_eq!(caches.usage(&tenant(), "u3", "2026-11"), None);
+        let ticket = caches.usage_ticket(&tenant(), "u3");
+        keep(&caches, ticket, "u3", 4);
+        caches.set_hearing(true);
+        assert_eq!(caches.usage(&tenant(), "u3", "2026-11"), None);
+        // A read that started while deaf is not kept once hearing again.
+        let ticket = caches.usage_ticket(&tenant(), "u3");
+        caches.set_hearing(false);
+        caches.set_hearing(true);
+        keep(&caches, ticket, "u3", 5);
+        assert_eq!(caches.usage(&tenant(), "u3", "2026-11"), None);
     }
 }

@@ -8,7 +8,7 @@ use crate::store::{CustomerRow, SubscriptionRow, Tenant};
 #[derive(Debug, Clone)]
 pub struct CustomerView {
     pub customer: CustomerRow,
-    pub tier: TierRow,
+    pub tier: std::sync::Arc<TierRow>,
     pub usage: Option<(Vec<MetricReport>, Period)>,
     /// The subscription that sets the tier, or the newest one, with its tier.
     pub subscription: Option<(SubscriptionRow, TierRow)>,
@@ -122,6 +122,7 @@ impl App {
         self.store
             .usage_reset(tenant, user_id, &plan.period.key)
             .await?;
+        self.usage_changed(tenant, user_id).await;
         self.customer_get(tenant, user_id).await
     }
 }

@@ -28,7 +28,7 @@ const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 /// than it would without this cache. Its claims are checked on every request.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// How many verified tokens are kept (about 300 bytes each: a digest and the claims).
-const VERIFIED_CAPACITY: u64 = 100_000;
+const VERIFIED_CAPACITY: usize = 100_000;
 
 /// A user whose token verified.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub struct Identity {
     /// Tokens whose signature verified, by the SHA-256 of the tenant, where its keys come from,
     /// and the token. A signature checks the same way every time; the claims do not, so they
     /// are checked on every request.
-    signed: moka::sync::Cache<[u8; 32], Signed>,
+    signed: super::cache::Expiring<[u8; 32], Signed>,
 }
 
 impl Identity {
@@ -122,10 +122,7 @@ impl Identity {
                 decoding: DecodingKey::from_rsa_components(&n, &e)?,
                 jwk,
             },
-            signed: moka::sync::Cache::builder()
-                .max_capacity(VERIFIED_CAPACITY)
-                .time_to_live(VERIFIED_TTL)
-                .build(),
+            signed: super::cache::Expiring::new(VERIFIED_CAPACITY, VERIFIED_TTL),
         })
     }
 
@@ -401,8 +398,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(user.user_id, "user_1");
-        identity.signed.run_pending_tasks();
-        assert_eq!(identity.signed.entry_count(), 1);
+        assert_eq!(identity.signed.len(), 1);
         // Remembered: the same answer again.
         let again = identity
             .verify(&tenant, &settings(true), &token, now + 30)

@@ -5,13 +5,15 @@ use sha2::{Digest, Sha256};
 
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// `len` random base-62 characters from the OS generator, read in one call (every request id
-/// is made here, so not one system call per character).
+/// `len` random base-62 characters from the thread's CSPRNG (`rand::thread_rng`: ChaCha12
+/// seeded, and reseeded, from the OS generator). Every request id is made here, so not one
+/// system call each.
 pub fn random(len: usize) -> String {
     let mut out = String::with_capacity(len);
     let mut bytes = [0u8; 64];
+    let mut rng = rand::thread_rng();
     while out.len() < len {
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        rng.fill_bytes(&mut bytes);
         // 248 = 4 × 62: the bytes below it fall evenly on the alphabet; the rest are skipped.
         for b in bytes.iter().filter(|b| **b < 248).take(len - out.len()) {
             out.push(ALPHABET[usize::from(*b % 62)] as char);

@@ -62,6 +62,9 @@ impl RateLimits {
 impl App {
     pub async fn new(store: Store, operator_token: Option<String>) -> anyhow::Result<App> {
         let identity = Identity::load(&store, now()).await?;
+        // Alone on its database (SQLite), a server sees every change it makes; on Postgres it
+        // hears the others' only once its listener runs.
+        let hearing = !store.announces();
         Ok(App {
             store,
             identity,
@@ -71,7 +74,7 @@ impl App {
                 ratelimit::Limiter::Local(ratelimit::LocalLimiter::new(100_000)),
                 Some(ratelimit::Rule::per_seconds(100, 1)),
             ),
-            caches: cache::Caches::new(),
+            caches: cache::Caches::new(hearing),
             recorder: metrics::Recorder::default(),
         })
     }
@@ -91,12 +94,18 @@ impl App {
     ) -> AppResult<Option<ratelimit::Decision>> {
         let (key, rule) = match principal {
             Principal::User(ctx) => {
-                let rule = self.user_plan(ctx, now()).await?.tier.rate_limit.map(|r| {
-                    ratelimit::Rule::per_seconds(
-                        r.requests.max(1) as u64,
-                        r.per_seconds.max(1) as u64,
-                    )
-                });
+                let rule = self
+                    .user_plan(ctx, now())
+                    .await?
+                    .tier
+                    .rate_limit
+                    .as_ref()
+                    .map(|r| {
+                        ratelimit::Rule::per_seconds(
+                            r.requests.max(1) as u64,
+                            r.per_seconds.max(1) as u64,
+                        )
+                    });
                 let key = format!(
                     "u:{}:{}:{}",
                     ctx.tenant.project_id,
@@ -120,29 +129,50 @@ impl App {
     /// Drops a cached copy here at once, and has every other replica drop theirs (they hear
     /// it through the database within milliseconds; see `cache`).
     pub(crate) async fn forget(&self, forget: cache::Forget) {
-        self.caches.forget(&forget).await;
+        self.caches.forget(&forget);
         if let Err(e) = self.store.cache_notify(&forget.notice()).await {
             tracing::warn!(error = %e, "could not tell other replicas to drop a cached copy; theirs expires within a minute");
         }
     }
 
-    /// Acts on what the change listener heard: a notice names a copy to drop; a lost
-    /// connection may have lost notices, so every copy goes.
+    /// Acts on what the change listener heard: a notice names a copy to drop; while the
+    /// connection is down notices may be lost, so every copy goes and no counter is kept
+    /// until it listens again.
     pub async fn heard(&self, heard: crate::store::notify::Heard) {
         use crate::store::notify::Heard;
         match heard {
             Heard::Notice(notice) => match cache::Forget::from_notice(&notice) {
-                Some(forget) => self.caches.forget(&forget).await,
+                // This replica dropped its copies when it made those changes.
+                Some(cache::Forget::Usage { from, .. } | cache::Forget::AllUsage { from })
+                    if from == self.store.replica_id() => {}
+                Some(forget) => self.caches.forget(&forget),
                 None => {
                     tracing::warn!(%notice, "an unknown cache notice; dropping every copy");
                     self.caches.forget_all();
                 }
             },
-            Heard::Reconnected => self.caches.forget_all(),
-            Heard::Failed(error) => {
-                tracing::warn!(%error, "listening for other replicas' changes failed; retrying");
-                self.caches.forget_all();
+            Heard::Listening => self.caches.set_hearing(true),
+            Heard::Lost(error) => {
+                tracing::warn!(%error, "listening for other replicas' changes failed; reading counters from the database until it works again");
+                self.caches.set_hearing(false);
             }
+        }
+    }
+
+    /// Whether counter copies may be kept: the change listener says whether it hears every
+    /// notice (a connection can die without a word, so silence counts as deafness).
+    pub fn set_hearing(&self, hearing: bool) {
+        self.caches.set_hearing(hearing);
+    }
+
+    /// Sends a notice that changes nothing, so that a quiet channel still proves it works.
+    pub async fn heartbeat(&self) {
+        if let Err(e) = self
+            .store
+            .cache_notify(&cache::Forget::Nothing.notice())
+            .await
+        {
+            tracing::debug!(error = %e, "could not send a heartbeat notice");
         }
     }
 
@@ -221,6 +251,8 @@ impl Period {
 pub struct UserContext {
     pub tenant: Tenant,
     pub user: VerifiedUser,
+    /// The user's plan, once this request has looked it up.
+    pub plan: std::sync::OnceLock<std::sync::Arc<cache::PlanBasis>>,
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ impl App {
         let hash = ids::key_hash(key);
         // Publishable keys never expire or get revoked, so their rows may be reused.
         let cached = match kind {
-            "publishable" => self.caches.key(&hash).await,
+            "publishable" => self.caches.key(&hash),
             _ => None,
         };
         let row = match cached {
@@ -67,7 +67,7 @@ impl App {
                     .await?
                     .ok_or(AppError::InvalidApiKey)?;
                 if row.kind == "publishable" && row.expires_at.is_none() {
-                    self.caches.put_key(hash, row.clone()).await;
+                    self.caches.put_key(hash, row.clone());
                 }
                 row
             }
@@ -86,14 +86,13 @@ impl App {
 
     /// Verifies a user token for the tenant of a publishable key.
     pub async fn resolve_user(&self, tenant: Tenant, token: &str) -> AppResult<UserContext> {
-        let settings = match self.caches.settings(&tenant).await {
+        let settings = match self.caches.settings(&tenant) {
             Some(settings) => settings,
             None => {
                 let epoch = self.caches.epoch();
                 let settings = self.store.settings_get(&tenant).await?;
                 self.caches
-                    .put_settings(epoch, tenant.clone(), settings.clone())
-                    .await;
+                    .put_settings(epoch, tenant.clone(), settings.clone());
                 settings
             }
         };
@@ -101,7 +100,11 @@ impl App {
             .identity
             .verify(&tenant, &settings, token, now())
             .await?;
-        Ok(UserContext { tenant, user })
+        Ok(UserContext {
+            tenant,
+            user,
+            plan: Default::default(),
+        })
     }
 
     /// Creates a project: both modes, their keys, settings, and a default `free` tier each.

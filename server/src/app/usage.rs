@@ -1,5 +1,7 @@
 //! Usage metering: track, check, and the user's state.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -33,7 +35,7 @@ impl MetricReport {
 #[derive(Debug, Clone)]
 pub struct CustomerState {
     pub user_id: String,
-    pub tier: TierRow,
+    pub tier: Arc<TierRow>,
     pub usage: Vec<MetricReport>,
     pub period: Period,
 }
@@ -48,33 +50,38 @@ fn rule(tier: &TierRow, metric: &str) -> (Option<i64>, String) {
 
 impl App {
     /// Registers the user on first sight and returns their plan (kept for
-    /// [`super::cache::PLAN_TTL`]; a changed email in the token is written at once).
+    /// [`super::cache::PLAN_TTL`]; a changed email in the token is written at once). Found
+    /// once per request: the rate limit and the operation read the same plan.
     pub(super) async fn user_plan(&self, ctx: &UserContext, at: i64) -> AppResult<super::Plan> {
-        if let Some(basis) = self.caches.plan(&ctx.tenant, &ctx.user.user_id).await
-            && (ctx.user.email.is_none() || basis.email == ctx.user.email)
-        {
+        if let Some(basis) = ctx.plan.get() {
             return Ok(basis.at(at));
         }
-        let epoch = self.caches.epoch();
-        let customer = self
-            .store
-            .customer_upsert(
-                &ctx.tenant,
-                &ctx.user.user_id,
-                ctx.user.email.as_deref(),
-                at,
-            )
-            .await?;
-        let basis = self.plan_basis(&ctx.tenant, customer).await?;
-        self.caches
-            .put_plan(
-                epoch,
-                ctx.tenant.clone(),
-                ctx.user.user_id.clone(),
-                basis.clone(),
-            )
-            .await;
-        Ok(basis.at(at))
+        let cached = self
+            .caches
+            .plan(&ctx.tenant, &ctx.user.user_id)
+            .filter(|basis| ctx.user.email.is_none() || basis.email == ctx.user.email);
+        let basis = match cached {
+            Some(basis) => basis,
+            None => {
+                let epoch = self.caches.epoch();
+                let customer = self
+                    .store
+                    .customer_upsert(
+                        &ctx.tenant,
+                        &ctx.user.user_id,
+                        ctx.user.email.as_deref(),
+                        at,
+                    )
+                    .await?;
+                let basis = Arc::new(self.plan_basis(&ctx.tenant, customer).await?);
+                self.caches
+                    .put_plan(epoch, &ctx.tenant, &ctx.user.user_id, basis.clone());
+                basis
+            }
+        };
+        let plan = basis.at(at);
+        let _ = ctx.plan.set(basis);
+        Ok(plan)
     }
 
     /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.
@@ -105,11 +112,19 @@ impl App {
             period_end: period.end.timestamp(),
         };
         let outcome = match idempotency_key {
-            None => {
-                self.store
-                    .usage_increment(&counter, amount, hard_limit)
-                    .await?
-            }
+            None => match self
+                .store
+                .usage_increment(&counter, amount, hard_limit)
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    // A combined write can fail after it committed (its answer was lost):
+                    // copies of the counters are dropped either way.
+                    self.usage_changed(&ctx.tenant, &ctx.user.user_id).await;
+                    return Err(e.into());
+                }
+            },
             Some(key) => {
                 let request_hash =
                     hex::encode(Sha256::digest(format!("{metric}\n{amount}").as_bytes()));
@@ -137,6 +152,7 @@ impl App {
         };
         match outcome {
             TrackOutcome::Counted(count) => {
+                self.usage_changed(&ctx.tenant, &ctx.user.user_id).await;
                 // The time series learn of it in memory; a background flush writes them.
                 self.recorder
                     .record(&ctx.tenant, &ctx.user.user_id, metric, amount, at);
@@ -161,14 +177,11 @@ impl App {
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
         let count = self
-            .store
-            .usage_get(&Counter {
-                tenant: &ctx.tenant,
-                user_id: &ctx.user.user_id,
-                metric,
-                period: &period.key,
-            })
-            .await?;
+            .user_counts(&ctx.tenant, &ctx.user.user_id, &period.key)
+            .await?
+            .iter()
+            .find(|(m, _)| m == metric)
+            .map_or(0, |(_, count)| *count);
         Ok(MetricReport {
             metric: metric.to_string(),
             count,
@@ -179,6 +192,38 @@ impl App {
         })
     }
 
+    /// Every metric the user counted in `period`: this replica's copy while it hears every
+    /// change to counters (`app/cache.rs`), else read from the database (and kept).
+    async fn user_counts(
+        &self,
+        tenant: &Tenant,
+        user_id: &str,
+        period: &str,
+    ) -> AppResult<Arc<[(String, i64)]>> {
+        if let Some(counts) = self.caches.usage(tenant, user_id, period) {
+            return Ok(counts);
+        }
+        let ticket = self.caches.usage_ticket(tenant, user_id);
+        let counts: Arc<[(String, i64)]> = self
+            .store
+            .usage_for_user(tenant, user_id, period)
+            .await?
+            .into();
+        self.caches
+            .put_usage(ticket, tenant, user_id, period, counts.clone());
+        Ok(counts)
+    }
+
+    /// After the user's counters changed (and the change committed): drops this replica's
+    /// copy, and has the others told to drop theirs.
+    pub(super) async fn usage_changed(&self, tenant: &Tenant, user_id: &str) {
+        self.caches.forget(&super::cache::Forget::Usage {
+            from: self.store.replica_id().to_string(),
+            users: vec![(tenant.clone(), user_id.to_string())],
+        });
+        self.store.announce_usage(tenant, user_id);
+    }
+
     /// Usage of every metric the tier limits or the user used in `period`.
     pub(super) async fn usage_reports(
         &self,
@@ -187,12 +232,9 @@ impl App {
         tier: &TierRow,
         period: &Period,
     ) -> AppResult<Vec<MetricReport>> {
-        let used = self
-            .store
-            .usage_for_user(tenant, user_id, &period.key)
-            .await?;
+        let used = self.user_counts(tenant, user_id, &period.key).await?;
         let mut metrics: Vec<String> = tier.limits.iter().map(|l| l.metric.clone()).collect();
-        for (metric, _) in &used {
+        for (metric, _) in used.iter() {
             if !metrics.contains(metric) {
                 metrics.push(metric.clone());
             }

@@ -107,6 +107,8 @@ pub struct Store {
     url: std::sync::Arc<str>,
     /// Combines concurrent increments of one counter into one write.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
+    /// Tells the other replicas whose counters changed.
+    announcer: std::sync::Arc<notify::Announcer>,
 }
 
 /// How long a pooled connection may sit unused before it is checked again when taken.
@@ -174,6 +176,7 @@ impl Store {
             backend,
             url: url.into(),
             coalescer: std::sync::Arc::new(coalesce::Coalescer::new()),
+            announcer: std::sync::Arc::new(notify::Announcer::new()),
         })
     }
 

@@ -327,6 +327,7 @@ async fn events_of_one_second_move_a_subscription_forward_only(backend: Backend)
             .unwrap()
             .tier
             .name
+            .clone()
     };
     // Stripe sends created (incomplete) and updated (active) in the same second; here the
     // update arrives first.

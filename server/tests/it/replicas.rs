@@ -81,6 +81,7 @@ fn banner_key(banner: &str, label: &str) -> String {
 /// test keys, and an HTTP client.
 struct Cluster {
     replicas: Vec<Replica>,
+    database: String,
     pk: String,
     sk: String,
     http: reqwest::Client,
@@ -98,6 +99,7 @@ async fn cluster(redis_url: &str) -> Cluster {
     let sk = banner_key(&first.banner, "test secret key");
     Cluster {
         replicas: vec![first, second],
+        database,
         pk,
         sk,
         http: reqwest::Client::builder()
@@ -397,6 +399,143 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_at_once() {
     let took = c.until_seen(1, &token, |status, _| status == 401).await;
     println!("settings change seen by the other replica after {took:?}");
     assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+impl Cluster {
+    /// `POST /v1/usage/track` on replica `n`; the count the response reports.
+    async fn track(
+        &self,
+        n: usize,
+        token: &str,
+        body: Value,
+        idempotency_key: Option<&str>,
+    ) -> i64 {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/usage/track", self.base(n)))
+            .header("x-publishable-key", &self.pk)
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["usageCount"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no count in {body}"))
+    }
+}
+
+/// `metric`'s count in a `GET /v1/me` body.
+fn used(body: &Value, metric: &str) -> Option<i64> {
+    body["usage"]
+        .as_array()?
+        .iter()
+        .find(|m| m["metric"] == metric)
+        .and_then(|m| m["usageCount"].as_i64())
+}
+
+/// A replica answers checks from its copy of a user's counters while it hears every change;
+/// a change made through another replica (plain, under a hard limit, idempotent, a reset)
+/// reaches it within milliseconds, and its own changes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn counts_changed_through_one_replica_are_seen_by_the_other_at_once() {
+    let c = cluster(&redis_url()).await;
+    c.default_tier(
+        "metered",
+        json!([{ "metric": "requests", "limit": 1000, "enforcement": "soft" },
+               { "metric": "tokens", "limit": 50, "enforcement": "hard" }]),
+        Value::Null,
+    )
+    .await;
+    let token = c.token("user_counted").await;
+    // Replica 1 reads the counters, and keeps them.
+    let (status, body) = c.me(1, &token).await;
+    assert_eq!((status, used(&body, "requests")), (200, Some(0)), "{body}");
+    assert_eq!(c.me(1, &token).await.1, body);
+
+    let mut seen = Vec::new();
+    assert_eq!(c.track(0, &token, json!({}), None).await, 1);
+    seen.push(
+        c.until_seen(1, &token, |_, b| used(b, "requests") == Some(1))
+            .await,
+    );
+    assert_eq!(
+        c.track(0, &token, json!({ "metric": "tokens", "amount": 5 }), None)
+            .await,
+        5
+    );
+    seen.push(
+        c.until_seen(1, &token, |_, b| used(b, "tokens") == Some(5))
+            .await,
+    );
+    assert_eq!(c.track(0, &token, json!({}), Some("idem-1")).await, 2);
+    seen.push(
+        c.until_seen(1, &token, |_, b| used(b, "requests") == Some(2))
+            .await,
+    );
+    c.admin(
+        reqwest::Method::POST,
+        "/v1/customers/user_counted/usage/reset",
+        json!({}),
+    )
+    .await;
+    seen.push(
+        c.until_seen(1, &token, |_, b| {
+            used(b, "requests") == Some(0) && used(b, "tokens") == Some(0)
+        })
+        .await,
+    );
+    println!(
+        "plain, hard-limited, idempotent and reset changes seen by the other replica after {seen:?}"
+    );
+    assert!(seen.iter().all(|t| *t < Duration::from_secs(2)), "{seen:?}");
+
+    // Its own changes, at once: a check right after a track sees it.
+    for expected in 1..=20 {
+        assert_eq!(c.track(1, &token, json!({}), None).await, expected);
+        let (_, body) = c.me(1, &token).await;
+        assert_eq!(used(&body, "requests"), Some(expected), "{body}");
+    }
+}
+
+/// A replica whose listening connection is cut makes a new one and goes on hearing the
+/// others' changes; it never answers from a copy it can no longer trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_that_lost_its_listening_connection_still_sees_other_replicas_counts() {
+    let c = cluster(&redis_url()).await;
+    let token = c.token("user_cut_off").await;
+    let (status, body) = c.me(1, &token).await;
+    assert_eq!((status, used(&body, "requests")), (200, Some(0)), "{body}");
+    assert_eq!(c.track(0, &token, json!({}), None).await, 1);
+    c.until_seen(1, &token, |_, b| used(b, "requests") == Some(1))
+        .await;
+
+    let mut admin = sqlx::postgres::PgConnection::connect(&c.database)
+        .await
+        .unwrap();
+    use sqlx::Connection;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(cut, 2, "both replicas listen on a connection of their own");
+    let mut seen = Vec::new();
+    for expected in 2..=6 {
+        assert_eq!(c.track(0, &token, json!({}), None).await, expected);
+        seen.push(
+            c.until_seen(1, &token, |_, b| used(b, "requests") == Some(expected))
+                .await,
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    println!("after the cut, tracks seen by the other replica after {seen:?}");
+    assert!(seen.iter().all(|t| *t < Duration::from_secs(2)), "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
