@@ -189,9 +189,10 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Closes every connection; used on shutdown. The group commit's stripes give theirs back
-    /// first: the pool waits for every connection out.
+    /// Closes every connection; used on shutdown. Queued announcements go out first, and the
+    /// group commit's stripes give their connections back: the pool waits for every one out.
     pub async fn close(&self) {
+        self.announce_pending().await;
         self.coalescer.release().await;
         self.pool.close().await;
     }

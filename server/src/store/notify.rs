@@ -130,6 +130,22 @@ impl Announcer {
         }
     }
 
+    /// What to send for `pending`, if anything.
+    fn notices(&self, pending: &Pending) -> Option<String> {
+        if pending.overflowed {
+            Some(
+                Forget::AllUsage {
+                    from: self.id.clone(),
+                }
+                .notice(),
+            )
+        } else if pending.users.is_empty() {
+            None
+        } else {
+            Some(usage_notices(&self.id, pending.users.clone()))
+        }
+    }
+
     fn take(&self) -> Pending {
         std::mem::take(&mut *self.pending.lock().expect("pending"))
     }
@@ -167,13 +183,8 @@ async fn announce(announcer: Weak<Announcer>, url: Arc<str>) {
         // Wakes now and then to notice the store is gone.
         let _ = tokio::time::timeout(Duration::from_secs(1), a.wake.notified()).await;
         let pending = a.take();
-        if pending.users.is_empty() && !pending.overflowed {
+        let Some(notices) = a.notices(&pending) else {
             continue;
-        }
-        let notices = if pending.overflowed {
-            Forget::AllUsage { from: a.id.clone() }.notice()
-        } else {
-            usage_notices(&a.id, pending.users.clone())
         };
         drop(a);
         match send(&mut conn, &url, &notices).await {
@@ -256,6 +267,16 @@ impl Store {
             tokio::spawn(announce(Arc::downgrade(&self.announcer), self.url.clone()));
         }
         self.announcer.wake.notify_one();
+    }
+
+    /// Sends the announcements still queued, now: on shutdown the task may not run again.
+    pub(crate) async fn announce_pending(&self) {
+        let pending = self.announcer.take();
+        if let Some(notices) = self.announcer.notices(&pending)
+            && let Err(e) = send(&mut None, &self.url, &notices).await
+        {
+            tracing::warn!(error = %e, "could not tell other replicas which counters changed before closing");
+        }
     }
 
     /// Sends `payload` to every replica listening (Postgres); nothing to do on SQLite.
