@@ -25,6 +25,9 @@ pub const CHANNEL: &str = "dream_cache";
 
 /// Postgres refuses a notice payload of 8,000 bytes or more; notices are cut below that.
 const MAX_NOTICE: usize = 7_000;
+/// At most one announcement statement this often: the notify lock, the other replicas'
+/// listeners and this one's own are paid per statement, not per user.
+const ANNOUNCE_EVERY: Duration = Duration::from_millis(5);
 /// Users waiting to be announced, at most; past that one notice drops every copy.
 const MAX_PENDING: usize = 100_000;
 
@@ -178,10 +181,15 @@ fn push(pending: &mut Pending, user: (Tenant, String)) {
 async fn announce(announcer: Weak<Announcer>, url: Arc<str>) {
     let mut conn: Option<PgConnection> = None;
     let mut warned: Option<tokio::time::Instant> = None;
+    let mut sent = tokio::time::Instant::now();
     loop {
         let Some(a) = announcer.upgrade() else { return };
         // Wakes now and then to notice the store is gone.
         let _ = tokio::time::timeout(Duration::from_secs(1), a.wake.notified()).await;
+        // Under load changes come all the time: gather them for a moment rather than send a
+        // statement for each handful.
+        tokio::time::sleep_until(sent + ANNOUNCE_EVERY).await;
+        sent = tokio::time::Instant::now();
         let pending = a.take();
         let Some(notices) = a.notices(&pending) else {
             continue;
