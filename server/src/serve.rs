@@ -132,24 +132,16 @@ fn spawn_change_listener(app: &Arc<App>) {
                 return;
             }
         };
-        let mut hearing = false;
         let mut last = tokio::time::Instant::now();
         loop {
             let next = tokio::time::timeout(HEARTBEAT, heard.next()).await;
             let Some(app) = weak.upgrade() else { break };
             match next {
                 Ok(Some(what)) => {
-                    let connected = !matches!(what, Heard::Lost(_));
-                    let notice = matches!(what, Heard::Notice(_));
-                    app.heard(what).await;
-                    if connected {
+                    if !matches!(what, Heard::Lost(_)) {
                         last = tokio::time::Instant::now();
                     }
-                    if notice && !hearing {
-                        // A silent connection spoke again: nothing it carries is lost, only late.
-                        app.set_hearing(true);
-                    }
-                    hearing = connected;
+                    app.heard(what);
                 }
                 Ok(None) => break,
                 Err(_) => {}
@@ -158,12 +150,11 @@ fn spawn_change_listener(app: &Arc<App>) {
                 let app = app.clone();
                 tokio::spawn(async move { app.heartbeat().await });
             }
-            if hearing && last.elapsed() >= DEAF_AFTER {
+            if app.hearing() && last.elapsed() >= DEAF_AFTER {
                 tracing::warn!(
                     "no notice heard for {DEAF_AFTER:?}; reading counters from the database until one is"
                 );
-                app.set_hearing(false);
-                hearing = false;
+                app.deaf();
             }
         }
     });

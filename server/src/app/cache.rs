@@ -247,9 +247,7 @@ impl Caches {
             }
             Forget::Usage { users, .. } => {
                 for (tenant, user_id) in users {
-                    let slot = self.usage_slot(tenant, user_id);
-                    self.usage_generations[slot].fetch_add(1, Ordering::SeqCst);
-                    self.usage.remove(&user(tenant, user_id));
+                    self.forget_usage(tenant, user_id);
                 }
             }
             Forget::AllUsage { .. } => {
@@ -260,12 +258,24 @@ impl Caches {
         }
     }
 
+    /// Drops the copy of one user's counters (they changed).
+    pub fn forget_usage(&self, tenant: &Tenant, user_id: &str) {
+        let slot = self.usage_slot(tenant, user_id);
+        self.usage_generations[slot].fetch_add(1, Ordering::SeqCst);
+        self.usage.remove(&user(tenant, user_id));
+    }
+
     /// Drops every copy of settings, plans and counters: notices may have been missed.
     pub fn forget_all(&self) {
         self.bump();
         self.settings.clear();
         self.plans.clear();
         self.usage.clear();
+    }
+
+    /// Whether counter copies are kept.
+    pub fn hearing(&self) -> bool {
+        self.hearing.load(Ordering::SeqCst)
     }
 
     /// Starts (`true`) or stops keeping counter copies; either way every copy is dropped.
@@ -296,7 +306,7 @@ impl Caches {
         user_id: &str,
         period: &str,
     ) -> Option<Arc<[(String, i64)]>> {
-        if !self.hearing.load(Ordering::SeqCst) {
+        if !self.hearing() {
             return None;
         }
         self.usage
@@ -316,7 +326,7 @@ impl Caches {
     }
 
     fn ticket_valid(&self, ticket: UsageTicket) -> bool {
-        self.hearing.load(Ordering::SeqCst)
+        self.hearing()
             && self.epoch() == ticket.epoch
             && self.usage_generations[ticket.slot].load(Ordering::SeqCst) == ticket.generation
     }

@@ -122,7 +122,7 @@ impl App {
         self.store
             .usage_reset(tenant, user_id, &plan.period.key)
             .await?;
-        self.usage_changed(tenant, user_id).await;
+        self.usage_changed(tenant, user_id);
         self.customer_get(tenant, user_id).await
     }
 }

@@ -138,8 +138,9 @@ impl App {
     /// Acts on what the change listener heard: a notice names a copy to drop; while the
     /// connection is down notices may be lost, so every copy goes and no counter is kept
     /// until it listens again.
-    pub async fn heard(&self, heard: crate::store::notify::Heard) {
+    pub fn heard(&self, heard: crate::store::notify::Heard) {
         use crate::store::notify::Heard;
+        let is_notice = matches!(heard, Heard::Notice(_));
         match heard {
             Heard::Notice(notice) => match cache::Forget::from_notice(&notice) {
                 // This replica dropped its copies when it made those changes.
@@ -157,12 +158,22 @@ impl App {
                 self.caches.set_hearing(false);
             }
         }
+        // After a lost connection no notice comes before `Listening`; a notice heard while
+        // deaf means a silent connection spoke again: what it carries is late, never lost.
+        if is_notice && !self.caches.hearing() {
+            self.caches.set_hearing(true);
+        }
     }
 
-    /// Whether counter copies may be kept: the change listener says whether it hears every
-    /// notice (a connection can die without a word, so silence counts as deafness).
-    pub fn set_hearing(&self, hearing: bool) {
-        self.caches.set_hearing(hearing);
+    /// Whether counter copies are kept: the change listener hears every notice.
+    pub fn hearing(&self) -> bool {
+        self.caches.hearing()
+    }
+
+    /// Stops keeping counter copies: the listener has heard nothing for too long (a
+    /// connection can die without a word); the next notice it hears starts them again.
+    pub fn deaf(&self) {
+        self.caches.set_hearing(false);
     }
 
     /// Sends a notice that changes nothing, so that a quiet channel still proves it works.

@@ -121,7 +121,7 @@ impl App {
                 Err(e) => {
                     // A combined write can fail after it committed (its answer was lost):
                     // copies of the counters are dropped either way.
-                    self.usage_changed(&ctx.tenant, &ctx.user.user_id).await;
+                    self.usage_changed(&ctx.tenant, &ctx.user.user_id);
                     return Err(e.into());
                 }
             },
@@ -152,7 +152,7 @@ impl App {
         };
         match outcome {
             TrackOutcome::Counted(count) => {
-                self.usage_changed(&ctx.tenant, &ctx.user.user_id).await;
+                self.usage_changed(&ctx.tenant, &ctx.user.user_id);
                 // The time series learn of it in memory; a background flush writes them.
                 self.recorder
                     .record(&ctx.tenant, &ctx.user.user_id, metric, amount, at);
@@ -216,11 +216,8 @@ impl App {
 
     /// After the user's counters changed (and the change committed): drops this replica's
     /// copy, and has the others told to drop theirs.
-    pub(super) async fn usage_changed(&self, tenant: &Tenant, user_id: &str) {
-        self.caches.forget(&super::cache::Forget::Usage {
-            from: self.store.replica_id().to_string(),
-            users: vec![(tenant.clone(), user_id.to_string())],
-        });
+    pub(super) fn usage_changed(&self, tenant: &Tenant, user_id: &str) {
+        self.caches.forget_usage(tenant, user_id);
         self.store.announce_usage(tenant, user_id);
     }
 
