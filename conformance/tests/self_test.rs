@@ -40,9 +40,6 @@ async fn reference(backend: Backend) -> Reference {
     dream_server::install_crypto();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = database_url(backend, &dir).await;
-    let store = dream_server::store::Store::connect(&url)
-        .await
-        .expect("store connects");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -50,19 +47,15 @@ async fn reference(backend: Backend) -> Reference {
     // Test mode on the Stripe emulator, as `dream serve` runs with no Stripe key, signing
     // with the secret the suite is given.
     let config = dream_server::config::Config {
+        database_url: url,
+        operator_token: Some(dream_server::config::Secret::new(OPERATOR_TOKEN)),
         stripe_webhook_secrets: vec![dream_server::config::Secret::new(WEBHOOK_SECRET)],
         ..Default::default()
     };
-    let stripe = dream_server::serve::stripe(&config, &base)
+    let serving = dream_server::app::App::build(&config, &base)
         .await
-        .expect("the Stripe emulator starts");
-    let app = Arc::new(
-        dream_server::app::App::new(store, Some(OPERATOR_TOKEN.into()))
-            .await
-            .expect("app starts")
-            .with_payments(stripe.payments),
-    );
-    let router = dream_server::serve::router(app).expect("router");
+        .expect("the app starts, with the Stripe emulator");
+    let router = dream_server::serve::router(serving.app).expect("router");
     tokio::spawn(dream_server::serve::serve(
         router,
         listener,

@@ -160,8 +160,9 @@ impl Config {
 }
 
 impl Config {
-    /// The rule for anonymous reads per publishable key: `REQUESTS/SECONDS`, or `off`.
-    pub fn public_rule(&self) -> anyhow::Result<Option<crate::app::ratelimit::Rule>> {
+    /// The limit on anonymous reads per publishable key, `(requests, seconds)`, from
+    /// `REQUESTS/SECONDS`; `None` for `off`.
+    pub fn public_rule(&self) -> anyhow::Result<Option<(u64, u64)>> {
         let text = self.public_rate_limit.trim();
         if text.eq_ignore_ascii_case("off") {
             return Ok(None);
@@ -171,9 +172,7 @@ impl Config {
             .and_then(|(r, s)| Some((r.trim().parse::<u64>().ok()?, s.trim().parse::<u64>().ok()?)))
             .filter(|(r, s)| *r > 0 && *s > 0);
         match parsed {
-            Some((requests, seconds)) => Ok(Some(crate::app::ratelimit::Rule::per_seconds(
-                requests, seconds,
-            ))),
+            Some(rule) => Ok(Some(rule)),
             None => anyhow::bail!(
                 "DREAM_PUBLIC_RATE_LIMIT must be REQUESTS/SECONDS (such as 100/1) or off, not {text:?}"
             ),

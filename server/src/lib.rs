@@ -2,12 +2,14 @@
 //!
 //! Layers, outermost first: [`serve`] (router, middleware) → [`http`] (the generated trait,
 //! implemented thinly) → [`app`] (the domain) → [`store`] (sqlx, Postgres or SQLite).
+//! [`domain`] holds the words every layer shares (tenant, mode, tier, …).
 //! [`dashboard`] serves the developer dashboard on top of the API's own router.
 //! [`generated`] is produced by `dreamgen` from the spec and never edited by hand.
 
 pub mod app;
 pub mod config;
 pub mod dashboard;
+pub mod domain;
 #[allow(clippy::all, clippy::pedantic)]
 #[rustfmt::skip]
 pub mod generated;

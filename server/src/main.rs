@@ -1,12 +1,11 @@
 //! `dream`: run the server, or manage projects from the command line.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use dream_server::app::App;
 use dream_server::config::Config;
-use dream_server::store::Store;
+use dream_server::domain::Mode;
 
 #[derive(Parser)]
 #[command(
@@ -66,19 +65,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(url) = cli.database_url {
         config.database_url = url;
     }
-    let store = Store::connect(&config.database_url).await?;
-    let app = App::new(
-        store.clone(),
-        config
-            .operator_token
-            .as_ref()
-            .map(|s| s.expose().to_string()),
-    )
-    .await?;
     match cli.command {
         Command::Project {
             command: ProjectCommand::Create { name, dev_issuer },
         } => {
+            let app = App::open(&config).await?;
             let created = app.project_create(&name, dev_issuer).await?;
             println!("Created project {} ({}).", created.name, created.id);
             for (mode, pk, sk) in &created.keys {
@@ -95,12 +86,8 @@ async fn main() -> anyhow::Result<()> {
                 tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
             let addr = listener.local_addr()?;
             let base = format!("http://{addr}");
-            let stripe = dream_server::serve::stripe(&config, &base).await?;
-            let app = Arc::new(
-                app.with_payments(stripe.payments)
-                    .with_rate_limits(dream_server::serve::rate_limits(&config).await?)
-                    .with_usage_series(config.usage_series),
-            );
+            let serving = App::build(&config, &base).await?;
+            let app = serving.app;
             if let Some(created) = app.development_project().await? {
                 println!("Dream API is running at {base}");
                 println!();
@@ -118,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
                 let (_, _, sk) = created
                     .keys
                     .iter()
-                    .find(|(m, _, _)| m.as_str() == "test")
+                    .find(|(m, _, _)| *m == Mode::Test)
                     .expect("test keys");
                 println!();
                 println!("Get a development user token (test mode):");
@@ -141,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
                     "Keys were printed when the project was created; `dream project create --name NAME --dev-issuer` makes another."
                 );
             }
-            match &stripe.emulator_url {
+            match &serving.stripe_emulator_url {
                 Some(url) => println!(
                     "Billing, test mode: the local Stripe emulator at {url} (its checkout pages complete without a card); live mode needs STRIPE_LIVE_SECRET_KEY."
                 ),
@@ -161,9 +148,7 @@ async fn main() -> anyhow::Result<()> {
                 dream_server::serve::router_with(app.clone(), config.dashboard_session_seconds)?;
             dream_server::serve::serve(router, listener, dream_server::serve::shutdown_signal())
                 .await?;
-            // What the metrics recorder still holds, before the connections close.
-            app.metrics_flush().await;
-            store.close().await;
+            app.close().await;
             Ok(())
         }
     }

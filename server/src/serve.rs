@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::IntoResponse;
-use futures::StreamExt;
 use http::{HeaderName, Method, StatusCode};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
@@ -14,11 +13,11 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
-use crate::app::{App, ids};
+use crate::app::App;
+use crate::domain::ids;
 use crate::generated;
 use crate::http::errors::{self, REQUEST_ID_HEADER};
 use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
-use crate::store::notify::Heard;
 
 /// The spec the server implements, served at `/openapi.json`.
 pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
@@ -43,11 +42,9 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
 }
 
 /// The full application router: the API, the dashboard (sessions of `session_seconds`) and
-/// the docs. Starts the task that writes usage metrics every second while the app lives.
+/// the docs. Starts nothing: the app's tasks were started when it was built.
 pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::Router> {
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
-    spawn_metrics_flush(&app);
-    spawn_change_listener(&app);
     let server = Server::new(app.clone(), Arc::new(spec));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     // Browsers call with publishable keys from any origin; which origins may act for a user is
@@ -90,76 +87,6 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
 }
 
-/// Writes the usage recorded in memory to the time series every second, until the app is
-/// dropped.
-fn spawn_metrics_flush(app: &Arc<App>) {
-    let app = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(app) = app.upgrade() else { break };
-            app.metrics_flush().await;
-        }
-    });
-}
-
-/// A quiet change channel gets a heartbeat notice this often.
-const HEARTBEAT: Duration = Duration::from_secs(1);
-/// Hearing nothing for this long, not even a heartbeat, the listener counts as deaf.
-const DEAF_AFTER: Duration = Duration::from_secs(3);
-
-/// Listens for the other replicas' changes (settings, plans, tiers, counters) and drops this
-/// replica's copies of them, until the app is dropped. Counter copies are kept only while the
-/// listener hears: from a fresh connection's `LISTEN` on, until that connection is lost or
-/// has carried nothing (not even the heartbeat it sends itself) for [`DEAF_AFTER`].
-/// Postgres only: SQLite has no other replica.
-fn spawn_change_listener(app: &Arc<App>) {
-    let weak = Arc::downgrade(app);
-    let store = app.store.clone();
-    tokio::spawn(async move {
-        let mut heard = loop {
-            match store.cache_listen().await {
-                Ok(Some(heard)) => break Box::pin(heard),
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for other replicas' changes; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-            if weak.strong_count() == 0 {
-                return;
-            }
-        };
-        let mut last = tokio::time::Instant::now();
-        loop {
-            let next = tokio::time::timeout(HEARTBEAT, heard.next()).await;
-            let Some(app) = weak.upgrade() else { break };
-            match next {
-                Ok(Some(what)) => {
-                    if !matches!(what, Heard::Lost(_)) {
-                        last = tokio::time::Instant::now();
-                    }
-                    app.heard(what);
-                }
-                Ok(None) => break,
-                Err(_) => {}
-            }
-            if last.elapsed() >= HEARTBEAT {
-                let app = app.clone();
-                tokio::spawn(async move { app.heartbeat().await });
-            }
-            if app.hearing() && last.elapsed() >= DEAF_AFTER {
-                tracing::warn!(
-                    "no notice heard for {DEAF_AFTER:?}; reading counters from the database until one is"
-                );
-                app.deaf();
-            }
-        }
-    });
-}
-
 /// Where authentication leaves the rate limiter's decision for the response headers.
 #[derive(Clone, Default)]
 pub struct RateLimitSlot(pub Arc<std::sync::Mutex<Option<crate::app::ratelimit::Decision>>>);
@@ -192,17 +119,6 @@ async fn rate_limit_headers(
     response
 }
 
-/// The rate limiter the configuration asks for: Redis when `REDIS_URL` is set (it must answer
-/// at start), else in this process.
-pub async fn rate_limits(config: &crate::config::Config) -> anyhow::Result<crate::app::RateLimits> {
-    use crate::app::ratelimit::{Limiter, LocalLimiter, RedisLimiter};
-    let limiter = match &config.redis_url {
-        Some(url) => Limiter::Redis(RedisLimiter::connect(url).await?),
-        None => Limiter::Local(LocalLimiter::new(config.rate_limit_capacity)),
-    };
-    Ok(crate::app::RateLimits::new(limiter, config.public_rule()?))
-}
-
 /// The spec as JSON. YAML is a superset of JSON; the spec uses only the JSON-compatible part.
 fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
     Ok(serde_yaml::from_str(yaml)?)
@@ -227,57 +143,6 @@ async fn method_not_allowed(request: axum::extract::Request) -> axum::response::
         format!("{} is not allowed on {}.", parts.method, parts.uri.path()),
         &errors::request_id(&parts),
     )
-}
-
-/// How the server reaches Stripe, as configured.
-pub struct Stripe {
-    pub payments: crate::app::Payments,
-    /// The local emulator serving test mode, when one was started: its base URL.
-    pub emulator_url: Option<String>,
-}
-
-/// Stripe for a server listening at `base_url`: the configured keys, or — with no test key
-/// and the emulator allowed — a local emulator for test mode that delivers its signed
-/// webhooks to this server. The emulator is never used for live mode.
-pub async fn stripe(config: &crate::config::Config, base_url: &str) -> anyhow::Result<Stripe> {
-    use crate::config::Secret;
-    let mut secrets = config.stripe_webhook_secrets.clone();
-    if config.stripe_test_secret_key.is_some() || !config.stripe_emulator {
-        let payments = crate::app::Payments::new(
-            &config.stripe_api_base,
-            config.stripe_test_secret_key.as_ref(),
-            config.stripe_live_secret_key.as_ref(),
-            secrets,
-        )?;
-        return Ok(Stripe {
-            payments,
-            emulator_url: None,
-        });
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let running = stripe_emulator::start(listener).await?;
-    // The emulator signs with the first configured secret, or one of its own.
-    let secret = match secrets.first() {
-        Some(secret) => secret.clone(),
-        None => {
-            let secret = Secret::new(format!("whsec_{}", ids::random(32)));
-            secrets.push(secret.clone());
-            secret
-        }
-    };
-    running
-        .emulator
-        .add_endpoint(&format!("{base_url}/v1/webhooks/stripe"), secret.expose());
-    let emulator_key = Secret::new("sk_test_dream_local_emulator");
-    let mut payments =
-        crate::app::Payments::new(&running.base_url, Some(&emulator_key), None, secrets)?;
-    if let Some(live) = config.stripe_live_secret_key.as_ref() {
-        payments = payments.with_live(&config.stripe_api_base, live)?;
-    }
-    Ok(Stripe {
-        payments,
-        emulator_url: Some(running.base_url),
-    })
 }
 
 /// Binds and serves until `shutdown` resolves, then lets requests in flight finish.

@@ -9,7 +9,7 @@ use sqlx::Connection as _;
 pub async fn fresh_postgres_database(prefix: &str) -> anyhow::Result<String> {
     let server = std::env::var("DREAM_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("{prefix}_{}", crate::app::ids::random(12).to_lowercase());
+    let name = format!("{prefix}_{}", crate::domain::ids::random(12).to_lowercase());
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
         .await
         .map_err(|e| {

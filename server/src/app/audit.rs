@@ -1,14 +1,13 @@
 //! The audit log: who changed what, with a secret key, from the API or the dashboard.
 
-use super::{App, AppResult, ids, now};
-use crate::store::Tenant;
-use crate::store::audit::AuditRow;
+use super::{App, AppResult, now};
+use crate::domain::{ActorKind, AuditEntry, Tenant, ids};
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// `secret_key` (an API call) or `dashboard` (a dashboard session).
-    pub kind: &'static str,
+    /// An API call made with a secret key, or a dashboard session.
+    pub kind: ActorKind,
     /// The key, redacted, or what the dashboard session signed in with.
     pub label: String,
 }
@@ -17,7 +16,7 @@ impl Actor {
     /// An API call made with `secret_key`.
     pub fn secret_key(secret_key: &str) -> Actor {
         Actor {
-            kind: "secret_key",
+            kind: ActorKind::SecretKey,
             label: ids::redact(secret_key),
         }
     }
@@ -25,7 +24,7 @@ impl Actor {
     /// A dashboard session signed in as `label`.
     pub fn dashboard(label: &str) -> Actor {
         Actor {
-            kind: "dashboard",
+            kind: ActorKind::Dashboard,
             label: label.to_string(),
         }
     }
@@ -42,11 +41,11 @@ impl App {
         target: Option<&str>,
         summary: Option<String>,
     ) {
-        let row = AuditRow {
+        let row = AuditEntry {
             id: ids::id("aud"),
             action: action.to_string(),
             target: target.map(str::to_string),
-            actor_kind: actor.kind.to_string(),
+            actor_kind: actor.kind,
             actor_label: actor.label.clone(),
             summary,
             created_at: now(),
@@ -62,7 +61,7 @@ impl App {
         tenant: &Tenant,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> AppResult<(Vec<AuditRow>, bool)> {
+    ) -> AppResult<(Vec<AuditEntry>, bool)> {
         Ok(self.store.audit_list(tenant, limit, starting_after).await?)
     }
 }

@@ -23,9 +23,10 @@ use stripe_shared::CheckoutSessionMode;
 
 use super::{App, AppError, AppResult, Period, UserContext};
 use crate::config::Secret;
-use crate::store::billing::BillingSettingsRow;
-use crate::store::tiers::{TierPriceRule, TierRow};
-use crate::store::{CustomerRow, Mode, SubscriptionRow, Tenant};
+use crate::domain::{
+    BillingEvent, BillingSettings, Customer, Mode, Payment, PriceInterval, Subscription, Tenant,
+    Tier, TierPrice,
+};
 
 /// The Stripe clients of the two modes and the webhook signing secrets.
 pub struct Payments {
@@ -108,10 +109,10 @@ pub struct CheckoutLink {
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Shared with the cached plan: read on every request, never changed.
-    pub tier: std::sync::Arc<TierRow>,
+    pub tier: std::sync::Arc<Tier>,
     pub period: Period,
     /// The subscription that sets the tier, or the newest one for display.
-    pub subscription: Option<SubscriptionRow>,
+    pub subscription: Option<Subscription>,
 }
 
 /// Metadata that names a tenant and user on Stripe objects.
@@ -186,7 +187,7 @@ impl App {
     pub(super) async fn plan_of(
         &self,
         tenant: &Tenant,
-        customer: &CustomerRow,
+        customer: &Customer,
         at: i64,
     ) -> AppResult<Plan> {
         Ok(self.plan_basis(tenant, customer.clone()).await?.at(at))
@@ -196,14 +197,14 @@ impl App {
     pub(super) async fn plan_basis(
         &self,
         tenant: &Tenant,
-        customer: CustomerRow,
-    ) -> AppResult<super::cache::PlanBasis> {
+        customer: Customer,
+    ) -> AppResult<super::replica::PlanBasis> {
         let subscription = self
             .store
             .subscription_latest(tenant, &customer.user_id)
             .await?;
         let basis =
-            |tier, by_subscription, subscription, customer: CustomerRow| super::cache::PlanBasis {
+            |tier, by_subscription, subscription, customer: Customer| super::replica::PlanBasis {
                 email: customer.email,
                 tier: std::sync::Arc::new(tier),
                 subscription,
@@ -427,12 +428,12 @@ impl App {
         &self,
         client: &stripe::Client,
         tenant: &Tenant,
-        tier: &TierRow,
-        price: &TierPriceRule,
+        tier: &Tier,
+        price: &TierPrice,
         account: &str,
     ) -> AppResult<String> {
         let amount = price.unit_amount.to_string();
-        let key = [account, &price.currency, &amount, &price.interval].join("|");
+        let key = [account, &price.currency, &amount, price.interval.as_str()].join("|");
         if let Some(id) = self.store.tier_stripe_price(tenant, &tier.id, &key).await? {
             return Ok(id);
         }
@@ -453,9 +454,9 @@ impl App {
             .send(client)
             .await
             .map_err(provider)?;
-        let interval = match price.interval.as_str() {
-            "year" => CreatePriceRecurringInterval::Year,
-            _ => CreatePriceRecurringInterval::Month,
+        let interval = match price.interval {
+            PriceInterval::Year => CreatePriceRecurringInterval::Year,
+            PriceInterval::Month => CreatePriceRecurringInterval::Month,
         };
         let created = CreatePrice::new(currency(&price.currency)?)
             .product(product.id.as_str())
@@ -479,8 +480,8 @@ impl App {
         &self,
         client: &stripe::Client,
         tenant: &Tenant,
-        product: &crate::store::ProductRow,
-        price: &crate::store::PriceRow,
+        product: &crate::domain::Product,
+        price: &crate::domain::Price,
         account: &str,
     ) -> AppResult<String> {
         if let Some(id) = self.store.price_stripe_id(&price.id, account).await? {
@@ -557,23 +558,8 @@ impl App {
         Ok(customer.id.to_string())
     }
 
-    pub async fn billing_settings_get(&self, tenant: &Tenant) -> AppResult<BillingSettingsRow> {
+    pub async fn billing_settings_get(&self, tenant: &Tenant) -> AppResult<BillingSettings> {
         Ok(self.store.billing_settings_get(tenant).await?)
-    }
-
-    /// Stores billing settings; a connected account another project uses is refused.
-    pub async fn billing_settings_put(
-        &self,
-        tenant: &Tenant,
-        settings: &BillingSettingsRow,
-    ) -> AppResult<()> {
-        match self.store.billing_settings_put(tenant, settings).await {
-            Err(crate::store::StoreError::Conflict(_)) => Err(AppError::AlreadyExists {
-                message: "Another project already uses this connected account in this mode.".into(),
-                param: "billing.connectedAccount",
-            }),
-            other => Ok(other?),
-        }
     }
 }
 
@@ -584,4 +570,32 @@ fn currency(code: &str) -> AppResult<stripe_types::Currency> {
             format!("Stripe does not know the currency {code}."),
         )
     })
+}
+
+impl App {
+    /// The webhook event log, newest first.
+    pub async fn billing_event_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> AppResult<(Vec<BillingEvent>, bool)> {
+        Ok(self
+            .store
+            .stripe_event_list(tenant, limit, starting_after)
+            .await?)
+    }
+
+    /// Money received, newest first.
+    pub async fn payment_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> AppResult<(Vec<Payment>, bool)> {
+        Ok(self
+            .store
+            .payment_list(tenant, limit, starting_after)
+            .await?)
+    }
 }

@@ -2,17 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use super::{App, AppError, AppResult, ids, now};
-use crate::store::products::{PriceRow, ProductRow};
-use crate::store::tiers::{LimitRule, NewTier, RateLimitRule, TierPriceRule, TierRow};
-use crate::store::{StoreError, Tenant};
+use super::{App, AppError, AppResult, now};
+use crate::domain::{LimitRule, Price, Product, RateLimitRule, Tenant, Tier, TierPrice, ids};
+use crate::store::StoreError;
+use crate::store::tiers::NewTier;
 
 /// A tier to create.
 pub struct TierInput {
     pub name: String,
     pub display_name: String,
     pub is_default: bool,
-    pub price: Option<TierPriceRule>,
+    pub price: Option<TierPrice>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
 }
@@ -22,7 +22,7 @@ pub struct TierInput {
 pub struct TierChanges {
     pub display_name: Option<String>,
     pub is_default: Option<bool>,
-    pub price: Option<TierPriceRule>,
+    pub price: Option<TierPrice>,
     pub limits: Option<Vec<LimitRule>>,
     pub rate_limit: Option<RateLimitRule>,
     pub active: Option<bool>,
@@ -59,11 +59,7 @@ fn check_limits(limits: &[LimitRule]) -> AppResult<()> {
 }
 
 impl App {
-    pub async fn tier_list(
-        &self,
-        tenant: &Tenant,
-        include_archived: bool,
-    ) -> AppResult<Vec<TierRow>> {
+    pub async fn tier_list(&self, tenant: &Tenant, include_archived: bool) -> AppResult<Vec<Tier>> {
         Ok(self.store.tier_list(tenant, include_archived).await?)
     }
 
@@ -73,7 +69,7 @@ impl App {
         tenant: &Tenant,
         id: &str,
         include_archived: bool,
-    ) -> AppResult<TierRow> {
+    ) -> AppResult<Tier> {
         self.store
             .tier_get(tenant, id)
             .await?
@@ -85,7 +81,7 @@ impl App {
             })
     }
 
-    pub async fn tier_create(&self, tenant: &Tenant, input: TierInput) -> AppResult<TierRow> {
+    pub async fn tier_create(&self, tenant: &Tenant, input: TierInput) -> AppResult<Tier> {
         check_limits(&input.limits)?;
         let id = ids::id("tier");
         let new = NewTier {
@@ -111,7 +107,7 @@ impl App {
             })?;
         // A new default tier changes the plan of everyone without another one.
         if created.is_default {
-            self.forget(super::cache::Forget::Plans).await;
+            self.forget(super::replica::Forget::Plans).await;
         }
         Ok(created)
     }
@@ -121,7 +117,7 @@ impl App {
         tenant: &Tenant,
         id: &str,
         changes: TierChanges,
-    ) -> AppResult<TierRow> {
+    ) -> AppResult<Tier> {
         let mut tier = self.tier_get(tenant, id, true).await?;
         if let Some(name) = changes.display_name {
             tier.display_name = name;
@@ -156,11 +152,11 @@ impl App {
             ));
         }
         let updated = self.store.tier_update(tenant, &tier, now()).await?;
-        self.forget(super::cache::Forget::Plans).await;
+        self.forget(super::replica::Forget::Plans).await;
         Ok(updated)
     }
 
-    pub async fn tier_archive(&self, tenant: &Tenant, id: &str) -> AppResult<TierRow> {
+    pub async fn tier_archive(&self, tenant: &Tenant, id: &str) -> AppResult<Tier> {
         self.tier_update(
             tenant,
             id,
@@ -176,7 +172,7 @@ impl App {
         &self,
         tenant: &Tenant,
         include_archived: bool,
-    ) -> AppResult<Vec<ProductRow>> {
+    ) -> AppResult<Vec<Product>> {
         Ok(self.store.product_list(tenant, include_archived).await?)
     }
 
@@ -185,7 +181,7 @@ impl App {
         tenant: &Tenant,
         id: &str,
         include_archived: bool,
-    ) -> AppResult<ProductRow> {
+    ) -> AppResult<Product> {
         self.store
             .product_get(tenant, id)
             .await?
@@ -197,13 +193,9 @@ impl App {
             })
     }
 
-    pub async fn product_create(
-        &self,
-        tenant: &Tenant,
-        input: ProductInput,
-    ) -> AppResult<ProductRow> {
+    pub async fn product_create(&self, tenant: &Tenant, input: ProductInput) -> AppResult<Product> {
         let at = now();
-        let product = ProductRow {
+        let product = Product {
             id: ids::id("prod"),
             name: input.name,
             description: input.description,
@@ -212,7 +204,7 @@ impl App {
             prices: input
                 .prices
                 .into_iter()
-                .map(|(currency, unit_amount)| PriceRow {
+                .map(|(currency, unit_amount)| Price {
                     id: ids::id("price"),
                     currency,
                     unit_amount,
@@ -230,7 +222,7 @@ impl App {
         tenant: &Tenant,
         id: &str,
         changes: ProductChanges,
-    ) -> AppResult<ProductRow> {
+    ) -> AppResult<Product> {
         let mut product = self.product_get(tenant, id, true).await?;
         if let Some(name) = changes.name {
             product.name = name;

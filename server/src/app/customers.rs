@@ -1,17 +1,16 @@
 //! Customers as the secret key sees them.
 
 use super::{App, AppError, AppResult, MetricReport, Period, now};
-use crate::store::tiers::TierRow;
-use crate::store::{CustomerRow, SubscriptionRow, Tenant};
+use crate::domain::{Customer, Subscription, Tenant, Tier};
 
 /// A customer with their tier and, for detail views, usage and subscription.
 #[derive(Debug, Clone)]
 pub struct CustomerView {
-    pub customer: CustomerRow,
-    pub tier: std::sync::Arc<TierRow>,
+    pub customer: Customer,
+    pub tier: std::sync::Arc<Tier>,
     pub usage: Option<(Vec<MetricReport>, Period)>,
     /// The subscription that sets the tier, or the newest one, with its tier.
-    pub subscription: Option<(SubscriptionRow, TierRow)>,
+    pub subscription: Option<(Subscription, Tier)>,
 }
 
 impl App {
@@ -41,7 +40,7 @@ impl App {
     }
 
     /// The customer's row, or the documented 404.
-    async fn customer_row(&self, tenant: &Tenant, user_id: &str) -> AppResult<CustomerRow> {
+    async fn customer_row(&self, tenant: &Tenant, user_id: &str) -> AppResult<Customer> {
         self.store
             .customer_get(tenant, user_id)
             .await?
@@ -106,7 +105,7 @@ impl App {
                 param: "userId",
             });
         }
-        self.forget(super::cache::Forget::plan(tenant, user_id))
+        self.forget(super::replica::Forget::plan(tenant, user_id))
             .await;
         self.customer_get(tenant, user_id).await
     }

@@ -126,6 +126,15 @@ impl AppError {
         }
     }
 
+    /// What the log says about the error: for a failure, its whole chain of causes (never
+    /// sent to the client).
+    pub fn cause(&self) -> String {
+        match self {
+            AppError::Internal(cause) | AppError::PaymentProvider(cause) => format!("{cause:#}"),
+            other => other.to_string(),
+        }
+    }
+
     /// The request input the error is about, if any.
     pub fn param(&self) -> Option<String> {
         match self {

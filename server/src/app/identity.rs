@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::{AppError, AppResult};
-use crate::store::{Mode, SettingsRow, Store, Tenant};
+use crate::domain::{AuthSettings, Mode, Tenant};
+use crate::store::Store;
 
 /// How long a fetched JWKS is trusted before an unknown `kid` may trigger a refetch.
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
@@ -85,7 +86,7 @@ pub struct Identity {
     /// Tokens whose signature verified, by the SHA-256 of the tenant, where its keys come from,
     /// and the token. A signature checks the same way every time; the claims do not, so they
     /// are checked on every request.
-    signed: super::cache::Expiring<[u8; 32], Signed>,
+    signed: super::replica::Expiring<[u8; 32], Signed>,
 }
 
 impl Identity {
@@ -98,7 +99,7 @@ impl Identity {
                     tokio::task::spawn_blocking(|| -> anyhow::Result<(String, String)> {
                         let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
                         let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)?.to_string();
-                        Ok((format!("dev-{}", super::ids::random(12)), pem))
+                        Ok((format!("dev-{}", crate::domain::ids::random(12)), pem))
                     })
                     .await??;
                 store.dev_key_init(&kid, &pem, now).await?
@@ -122,7 +123,7 @@ impl Identity {
                 decoding: DecodingKey::from_rsa_components(&n, &e)?,
                 jwk,
             },
-            signed: super::cache::Expiring::new(VERIFIED_CAPACITY, VERIFIED_TTL),
+            signed: super::replica::Expiring::new(VERIFIED_CAPACITY, VERIFIED_TTL),
         })
     }
 
@@ -168,7 +169,7 @@ impl Identity {
     pub async fn verify(
         &self,
         tenant: &Tenant,
-        settings: &SettingsRow,
+        settings: &AuthSettings,
         token: &str,
         now: i64,
     ) -> AppResult<VerifiedUser> {
@@ -198,7 +199,7 @@ impl Identity {
     }
 
     /// Checks the token's signature with the key its header names, and reads its claims.
-    async fn verify_signature(&self, settings: &SettingsRow, token: &str) -> AppResult<Signed> {
+    async fn verify_signature(&self, settings: &AuthSettings, token: &str) -> AppResult<Signed> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             AppError::InvalidToken("it is malformed or uses an unsupported algorithm".into())
         })?;
@@ -255,7 +256,7 @@ impl Identity {
     fn check_claims(
         &self,
         tenant: &Tenant,
-        settings: &SettingsRow,
+        settings: &AuthSettings,
         signed: &Signed,
         now: i64,
     ) -> AppResult<VerifiedUser> {
@@ -365,8 +366,8 @@ impl Identity {
 mod tests {
     use super::*;
 
-    fn settings(dev_issuer_enabled: bool) -> SettingsRow {
-        SettingsRow {
+    fn settings(dev_issuer_enabled: bool) -> AuthSettings {
+        AuthSettings {
             jwt_issuer: None,
             jwks_url: None,
             allowed_origins: Vec::new(),

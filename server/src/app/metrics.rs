@@ -11,9 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use super::{App, AppError, AppResult, now};
-use crate::store::Tenant;
+use crate::domain::{PriceInterval, Tenant, Tier};
 use crate::store::metrics::UsageBatch;
-use crate::store::tiers::TierRow;
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
@@ -118,7 +117,7 @@ pub struct RevenueMetrics {
 #[derive(Debug, Clone)]
 pub struct Overview {
     pub customers: i64,
-    pub tiers: Vec<(TierRow, i64)>,
+    pub tiers: Vec<(Tier, i64)>,
     pub active_users_24h: i64,
     pub active_users_30d: i64,
 }
@@ -276,7 +275,7 @@ impl App {
             .into_iter()
             .map(|(currency, values)| (currency, values.values().sum(), range.fill(&values)))
             .collect();
-        let tiers: HashMap<String, TierRow> = self
+        let tiers: HashMap<String, Tier> = self
             .store
             .tier_list(tenant, true)
             .await?
@@ -287,9 +286,9 @@ impl App {
         let mut mrr: std::collections::BTreeMap<String, i64> = Default::default();
         for tier_id in &live {
             if let Some(price) = tiers.get(tier_id).and_then(|t| t.price.as_ref()) {
-                let monthly = match price.interval.as_str() {
-                    "year" => price.unit_amount / 12,
-                    _ => price.unit_amount,
+                let monthly = match price.interval {
+                    PriceInterval::Year => price.unit_amount / 12,
+                    PriceInterval::Month => price.unit_amount,
                 };
                 *mrr.entry(price.currency.clone()).or_insert(0) += monthly;
             }
@@ -357,7 +356,7 @@ mod tests {
     fn tenant() -> Tenant {
         Tenant {
             project_id: "proj_1".into(),
-            mode: crate::store::Mode::Test,
+            mode: crate::domain::Mode::Test,
         }
     }
 

@@ -1,9 +1,13 @@
 //! Projects, keys, settings and who a credential belongs to.
 
-use super::{App, AppError, AppResult, Identity, UserContext, ids, now};
+use super::{App, AppError, AppResult, Identity, UserContext, now};
+use crate::domain::{
+    ApiKey, AuthSettings, BillingSettings, Enforcement, KeyKind, LimitRule, Mode, Project, Tenant,
+    ids,
+};
+use crate::store::StoreError;
 use crate::store::keys::NewKey;
-use crate::store::tiers::{LimitRule, NewTier};
-use crate::store::{KeyRow, Mode, SettingsRow, Tenant};
+use crate::store::tiers::NewTier;
 
 /// Who is calling, once credentials are checked.
 #[derive(Debug, Clone)]
@@ -51,12 +55,12 @@ impl App {
     }
 
     /// The key row for a presented key, if it is live.
-    pub async fn resolve_key(&self, key: &str, kind: &str) -> AppResult<KeyRow> {
+    pub async fn resolve_key(&self, key: &str, kind: KeyKind) -> AppResult<ApiKey> {
         let hash = ids::key_hash(key);
         // Publishable keys never expire or get revoked, so their rows may be reused.
         let cached = match kind {
-            "publishable" => self.caches.key(&hash),
-            _ => None,
+            KeyKind::Publishable => self.caches.key(&hash),
+            KeyKind::Secret => None,
         };
         let row = match cached {
             Some(row) => row,
@@ -66,18 +70,14 @@ impl App {
                     .api_key_find(&hash, now())
                     .await?
                     .ok_or(AppError::InvalidApiKey)?;
-                if row.kind == "publishable" && row.expires_at.is_none() {
+                if row.kind == KeyKind::Publishable && row.expires_at.is_none() {
                     self.caches.put_key(hash, row.clone());
                 }
                 row
             }
         };
         // The prefix must agree with what is stored: `pk_live_…` is never a test key.
-        let expected_prefix = format!(
-            "{}_{}_",
-            if kind == "secret" { "sk" } else { "pk" },
-            row.tenant.mode.as_str()
-        );
+        let expected_prefix = format!("{}_{}_", kind.prefix(), row.tenant.mode.as_str());
         if row.kind != kind || !key.starts_with(&expected_prefix) {
             return Err(AppError::InvalidApiKey);
         }
@@ -132,24 +132,24 @@ impl App {
             keys.push(NewKey {
                 id: pk_id,
                 mode: *mode,
-                kind: "publishable",
+                kind: KeyKind::Publishable,
                 token_hash: pk_hash,
                 display: pk,
             });
             keys.push(NewKey {
                 id: sk_id,
                 mode: *mode,
-                kind: "secret",
+                kind: KeyKind::Secret,
                 token_hash: sk_hash,
                 display: sk_display,
             });
         }
-        let settings: Vec<(Mode, SettingsRow)> = [Mode::Test, Mode::Live]
+        let settings: Vec<(Mode, AuthSettings)> = [Mode::Test, Mode::Live]
             .into_iter()
             .map(|mode| {
                 (
                     mode,
-                    SettingsRow {
+                    AuthSettings {
                         jwt_issuer: None,
                         jwks_url: None,
                         allowed_origins: Vec::new(),
@@ -173,7 +173,7 @@ impl App {
                 limits: vec![LimitRule {
                     metric: "requests".into(),
                     limit: Some(DEFAULT_FREE_REQUESTS),
-                    enforcement: "hard".into(),
+                    enforcement: Enforcement::Hard,
                 }],
                 rate_limit: None,
             })
@@ -192,7 +192,7 @@ impl App {
         })
     }
 
-    pub async fn api_key_list(&self, tenant: &Tenant) -> AppResult<Vec<KeyRow>> {
+    pub async fn api_key_list(&self, tenant: &Tenant) -> AppResult<Vec<ApiKey>> {
         Ok(self.store.api_key_list(tenant, now()).await?)
     }
 
@@ -214,7 +214,7 @@ impl App {
                 &NewKey {
                     id: &id,
                     mode: tenant.mode,
-                    kind: "secret",
+                    kind: KeyKind::Secret,
                     token_hash: &hash,
                     display: &display,
                 },
@@ -226,48 +226,46 @@ impl App {
     }
 
     /// Every project, for the operator.
-    pub async fn project_list(&self) -> AppResult<Vec<crate::store::ProjectRow>> {
+    pub async fn project_list(&self) -> AppResult<Vec<Project>> {
         Ok(self.store.project_list().await?)
     }
 
     /// The tenant's project.
-    pub async fn project_of(&self, tenant: &Tenant) -> AppResult<crate::store::ProjectRow> {
+    pub async fn project_of(&self, tenant: &Tenant) -> AppResult<Project> {
         self.store
             .project_get(&tenant.project_id)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no project")))
     }
 
-    pub async fn settings_get(&self, tenant: &Tenant) -> AppResult<SettingsRow> {
+    pub async fn settings_get(&self, tenant: &Tenant) -> AppResult<AuthSettings> {
         Ok(self.store.settings_get(tenant).await?)
     }
 
-    /// Refuses settings that break a rule, without storing anything.
-    pub fn settings_check(&self, tenant: &Tenant, settings: &SettingsRow) -> AppResult<()> {
-        if settings.dev_issuer_enabled && tenant.mode == Mode::Live {
-            return Err(AppError::validation(
-                "devIssuerEnabled",
-                "The development issuer can only be enabled in test mode.",
-            ));
-        }
-        if !(0..=300).contains(&settings.leeway_seconds) {
-            return Err(AppError::validation(
-                "jwt.leewaySeconds",
-                "`jwt.leewaySeconds` must be between 0 and 300.",
-            ));
-        }
-        Ok(())
-    }
-
-    pub async fn settings_put(
+    /// Changes a tenant's settings: reads them, applies `changes`, checks every rule, and
+    /// only then writes both halves (JWT and billing) in one statement. Every replica drops
+    /// its copy of the tenant's settings.
+    pub async fn settings_update(
         &self,
         tenant: &Tenant,
-        settings: SettingsRow,
-    ) -> AppResult<SettingsRow> {
-        self.settings_check(tenant, &settings)?;
-        self.store.settings_put(tenant, &settings).await?;
-        self.forget(super::cache::Forget::settings(tenant)).await;
-        Ok(settings)
+        changes: SettingsChanges,
+    ) -> AppResult<(AuthSettings, BillingSettings)> {
+        let mut settings = self.store.settings_get(tenant).await?;
+        let mut billing = self.store.billing_settings_get(tenant).await?;
+        changes.apply(&mut settings, &mut billing)?;
+        settings_check(tenant, &settings)?;
+        match self.store.settings_put(tenant, &settings, &billing).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(AppError::AlreadyExists {
+                    message: "Another project already uses this connected account in this mode."
+                        .into(),
+                    param: "billing.connectedAccount",
+                });
+            }
+            other => other?,
+        }
+        self.forget(super::replica::Forget::settings(tenant)).await;
+        Ok((settings, billing))
     }
 
     /// Mints a development token: test mode and an opted-in project only.
@@ -302,5 +300,88 @@ impl App {
             return Ok(None);
         }
         Ok(Some(self.project_create("Development", true).await?))
+    }
+}
+
+/// Refuses settings that break a rule, before anything is stored.
+fn settings_check(tenant: &Tenant, settings: &AuthSettings) -> AppResult<()> {
+    if settings.dev_issuer_enabled && tenant.mode == Mode::Live {
+        return Err(AppError::validation(
+            "devIssuerEnabled",
+            "The development issuer can only be enabled in test mode.",
+        ));
+    }
+    if !(0..=300).contains(&settings.leeway_seconds) {
+        return Err(AppError::validation(
+            "jwt.leewaySeconds",
+            "`jwt.leewaySeconds` must be between 0 and 300.",
+        ));
+    }
+    Ok(())
+}
+
+/// A change to a tenant's settings; `None` leaves a field as it is. An empty connected
+/// account or site URL removes it.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChanges {
+    pub jwt_issuer: Option<String>,
+    pub jwks_url: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub leeway_seconds: Option<i64>,
+    pub dev_issuer_enabled: Option<bool>,
+    pub connected_account: Option<String>,
+    pub platform_fee_percent: Option<f64>,
+    pub site_url: Option<String>,
+}
+
+impl SettingsChanges {
+    /// Applies the changes to the stored settings, refusing an invalid fee or site URL.
+    fn apply(self, settings: &mut AuthSettings, billing: &mut BillingSettings) -> AppResult<()> {
+        if let Some(issuer) = self.jwt_issuer {
+            settings.jwt_issuer = Some(issuer);
+        }
+        if let Some(url) = self.jwks_url {
+            settings.jwks_url = Some(url);
+        }
+        if let Some(origins) = self.allowed_origins {
+            settings.allowed_origins = origins;
+        }
+        if let Some(leeway) = self.leeway_seconds {
+            settings.leeway_seconds = leeway;
+        }
+        if let Some(enabled) = self.dev_issuer_enabled {
+            settings.dev_issuer_enabled = enabled;
+        }
+        if let Some(account) = self.connected_account {
+            billing.stripe_account = Some(account).filter(|a| !a.is_empty());
+        }
+        if let Some(percent) = self.platform_fee_percent {
+            let bps = percent * 100.0;
+            if !(0.0..=10_000.0).contains(&bps) || (bps - bps.round()).abs() > 1e-6 {
+                return Err(AppError::validation(
+                    "billing.platformFeePercent",
+                    "The platform fee is a percentage from 0 to 100 with at most two decimals.",
+                ));
+            }
+            billing.platform_fee_bps = bps.round() as i64;
+        }
+        if let Some(site) = self.site_url {
+            if site.is_empty() {
+                billing.site_url = None;
+            } else {
+                match url::Url::parse(&site) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                        billing.site_url = Some(site);
+                    }
+                    _ => {
+                        return Err(AppError::validation(
+                            "billing.siteUrl",
+                            "The site URL must be an absolute http:// or https:// URL.",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }

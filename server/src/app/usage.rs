@@ -6,9 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{App, AppError, AppResult, Period, UserContext, now};
-use crate::store::tiers::TierRow;
+use crate::domain::{Enforcement, IdempotentOutcome, Tenant, Tier, TrackOutcome};
 use crate::store::usage::Counter;
-use crate::store::{IdempotentOutcome, Tenant, TrackOutcome};
 
 /// The metric counted when none is named.
 pub const DEFAULT_METRIC: &str = "requests";
@@ -19,8 +18,7 @@ pub struct MetricReport {
     pub metric: String,
     pub count: i64,
     pub limit: Option<i64>,
-    /// `hard` or `soft`.
-    pub enforcement: String,
+    pub enforcement: Enforcement,
     pub period_start: i64,
     pub period_end: i64,
 }
@@ -35,22 +33,22 @@ impl MetricReport {
 #[derive(Debug, Clone)]
 pub struct CustomerState {
     pub user_id: String,
-    pub tier: Arc<TierRow>,
+    pub tier: Arc<Tier>,
     pub usage: Vec<MetricReport>,
     pub period: Period,
 }
 
 /// The rule for `metric` in `tier`: its limit (None = unlimited) and enforcement.
-fn rule(tier: &TierRow, metric: &str) -> (Option<i64>, String) {
+fn rule(tier: &Tier, metric: &str) -> (Option<i64>, Enforcement) {
     match tier.limits.iter().find(|l| l.metric == metric) {
-        Some(l) => (l.limit, l.enforcement.clone()),
-        None => (None, "soft".to_string()),
+        Some(l) => (l.limit, l.enforcement),
+        None => (None, Enforcement::Soft),
     }
 }
 
 impl App {
     /// Registers the user on first sight and returns their plan (kept for
-    /// [`super::cache::PLAN_TTL`]; a changed email in the token is written at once). Found
+    /// a minute; a changed email in the token is written at once). Found
     /// once per request: the rate limit and the operation read the same plan.
     pub(super) async fn user_plan(&self, ctx: &UserContext, at: i64) -> AppResult<super::Plan> {
         if let Some(basis) = ctx.plan.get() {
@@ -96,7 +94,10 @@ impl App {
         let super::Plan { tier, period, .. } = self.user_plan(ctx, at).await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
-        let hard_limit = if enforcement == "hard" { limit } else { None };
+        let hard_limit = match enforcement {
+            Enforcement::Hard => limit,
+            Enforcement::Soft => None,
+        };
         let counter = Counter {
             tenant: &ctx.tenant,
             user_id: &ctx.user.user_id,
@@ -107,7 +108,7 @@ impl App {
             metric: metric.to_string(),
             count,
             limit,
-            enforcement: enforcement.clone(),
+            enforcement,
             period_start: period.start.timestamp(),
             period_end: period.end.timestamp(),
         };
@@ -214,19 +215,12 @@ impl App {
         Ok(counts)
     }
 
-    /// After the user's counters changed (and the change committed): drops this replica's
-    /// copy, and has the others told to drop theirs.
-    pub(super) fn usage_changed(&self, tenant: &Tenant, user_id: &str) {
-        self.caches.forget_usage(tenant, user_id);
-        self.store.announce_usage(tenant, user_id);
-    }
-
     /// Usage of every metric the tier limits or the user used in `period`.
     pub(super) async fn usage_reports(
         &self,
         tenant: &Tenant,
         user_id: &str,
-        tier: &TierRow,
+        tier: &Tier,
         period: &Period,
     ) -> AppResult<Vec<MetricReport>> {
         let used = self.user_counts(tenant, user_id, &period.key).await?;

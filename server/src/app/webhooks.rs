@@ -11,8 +11,8 @@ use stripe_shared::CheckoutSessionMode;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 use super::{App, AppError, AppResult, now};
-use crate::store::billing::{Applied, Effect, NewEvent, PaymentRow};
-use crate::store::{Mode, SubscriptionRow, Tenant};
+use crate::domain::{Mode, Payment, PaymentKind, Subscription, Tenant};
+use crate::store::billing::{Applied, Effect, NewEvent};
 
 /// What the webhook endpoint answers.
 #[derive(Debug, Clone)]
@@ -143,7 +143,7 @@ impl App {
         // After the commit; a request that read the plan before it cannot store its copy
         // afterwards (the caches' epoch).
         if let (Some(tenant), Some(user)) = (tenant, user) {
-            self.forget(super::cache::Forget::plan(&tenant, &user))
+            self.forget(super::replica::Forget::plan(&tenant, &user))
                 .await;
         }
         Ok(Receipt {
@@ -225,9 +225,9 @@ impl App {
                             .map(|c| c.to_string())
                             .unwrap_or_default();
                         outcome.note = Some(format!("Cart paid: {amount} {currency}."));
-                        outcome.effects.push(Effect::Payment(PaymentRow {
+                        outcome.effects.push(Effect::Payment(Payment {
                             id: session.id.to_string(),
-                            kind: "cart".into(),
+                            kind: PaymentKind::Cart,
                             user_id: None,
                             customer_email: email,
                             amount,
@@ -267,7 +267,7 @@ impl App {
                     sub.status.as_str().to_string()
                 };
                 outcome.note = Some(format!("Subscription {} is {status}.", sub.id));
-                outcome.effects.push(Effect::Subscription(SubscriptionRow {
+                outcome.effects.push(Effect::Subscription(Subscription {
                     id: sub.id.to_string(),
                     user_id: user.clone(),
                     tier_id,
@@ -296,9 +296,9 @@ impl App {
                         "Invoice {id} paid: {} {currency}.",
                         invoice.amount_paid
                     ));
-                    outcome.effects.push(Effect::Payment(PaymentRow {
+                    outcome.effects.push(Effect::Payment(Payment {
                         id,
-                        kind: "subscription".into(),
+                        kind: PaymentKind::Subscription,
                         user_id: Some(user.clone()),
                         customer_email: invoice.customer_email.clone(),
                         amount: invoice.amount_paid,

@@ -70,7 +70,7 @@ impl Dashboard {
         uri: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ApiError> {
-        let request_id = format!("req_dash_{}", crate::app::ids::random(16));
+        let request_id = format!("req_dash_{}", crate::domain::ids::random(16));
         let mut request = Request::builder()
             .method(method)
             .uri(uri)

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::api::segment;
 use super::forms::{self, Posted, Signed};
 use super::{Dash, Page, layout};
+use crate::domain::DashboardSession;
 use crate::generated::types;
-use crate::store::sessions::SessionRow;
 
 pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) -> Page {
     let (_, grant) = signed.scope()?;
@@ -146,14 +146,14 @@ fn limits_text(limits: &[types::TierLimit]) -> Markup {
             div {
                 span.mono { (l.metric.as_str()) } " "
                 @match l.limit { Some(n) => (layout::count(n)), None => "unlimited" }
-                @if l.enforcement.to_string() == "soft" { " " span.muted { "(soft)" } }
+                @if l.enforcement == types::Enforcement::Soft { " " span.muted { "(soft)" } }
             }
         }
     }
 }
 
 /// The tier form: empty to create, filled in to edit (the name cannot change).
-fn tier_form(session: &SessionRow, tier: Option<&types::Tier>) -> Markup {
+fn tier_form(session: &DashboardSession, tier: Option<&types::Tier>) -> Markup {
     let action = tier.map_or("/dashboard/tiers".to_string(), |t| {
         format!("/dashboard/tiers/{}", segment(&t.id))
     });
@@ -183,8 +183,8 @@ fn tier_form(session: &SessionRow, tier: Option<&types::Tier>) -> Markup {
                 label { "Currency" input type="text" name="currency" maxlength="3" value=(price.map_or("usd".to_string(), |p| p.currency.to_string())); }
                 label { "Billed"
                     select name="interval" {
-                        option value="month" selected[price.is_none_or(|p| p.interval.to_string() == "month")] { "monthly" }
-                        option value="year" selected[price.is_some_and(|p| p.interval.to_string() == "year")] { "yearly" }
+                        option value="month" selected[price.is_none_or(|p| p.interval == types::TierPriceInterval::Month)] { "monthly" }
+                        option value="year" selected[price.is_some_and(|p| p.interval == types::TierPriceInterval::Year)] { "yearly" }
                     }
                 }
             }

@@ -122,7 +122,7 @@ pub async fn detail(
                     dt { "Subscription" }
                     dd {
                         @if let Some(sub) = billing.and_then(|b| b.subscription.as_ref()) {
-                            span.mono { (sub.id) } " " (layout::pill(&sub.status.to_string(), if sub.status.to_string() == "active" { "ok" } else { "warn" }))
+                            span.mono { (sub.id) } " " (layout::pill(&sub.status.to_string(), if sub.status == types::SubscriptionStatus::Active { "ok" } else { "warn" }))
                             br;
                             span.muted { (sub.tier.display_name) ", renews " (layout::date(&sub.current_period_end)) @if sub.cancel_at_period_end { ", cancels then" } }
                         } @else { "—" }

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::api::DashboardGrant;
 use super::{Dash, layout};
-use crate::app::{ids, now};
-use crate::store::Tenant;
-use crate::store::sessions::SessionRow;
+use crate::app::now;
+use crate::domain::ids;
+use crate::domain::{DashboardSession, Tenant};
 
 pub const COOKIE: &str = "dream_dashboard";
 const FLASH: &str = "dream_flash";
@@ -27,7 +27,7 @@ pub struct Flash {
 
 /// A request with a live session, and the flash message waiting for it.
 pub struct Signed {
-    pub session: SessionRow,
+    pub session: DashboardSession,
     pub flash: Option<Flash>,
 }
 
@@ -116,15 +116,17 @@ pub fn clear_flash(headers: &HeaderMap) -> String {
 pub const EXPIRED: &str = "Your session expired. Sign in again.";
 
 /// The live session of a request, if any; an expired one is an error that leads to sign-in.
-pub async fn session(dash: &Dash, headers: &HeaderMap) -> Result<Option<SessionRow>, Response> {
+pub async fn session(
+    dash: &Dash,
+    headers: &HeaderMap,
+) -> Result<Option<DashboardSession>, Response> {
     let Some(token) = cookie(headers, COOKIE).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
     let hash = ids::key_hash(token);
     let row = dash
         .app
-        .store
-        .session_get(&hash)
+        .dashboard_session_get(&hash)
         .await
         .map_err(|e| layout::failure(&e))?;
     match row {

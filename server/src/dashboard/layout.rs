@@ -7,9 +7,8 @@ use maud::{DOCTYPE, Markup, html};
 
 use super::api::ApiError;
 use super::forms::{self, Signed};
+use crate::domain::{DashboardSession, Mode};
 use crate::generated::types;
-use crate::store::Mode;
-use crate::store::sessions::SessionRow;
 
 const NAV: &[(&str, &str, &str)] = &[
     ("overview", "Overview", "/dashboard/overview"),
@@ -40,12 +39,12 @@ fn logo() -> Markup {
 }
 
 /// The hidden field every form carries.
-pub fn csrf(session: &SessionRow) -> Markup {
+pub fn csrf(session: &DashboardSession) -> Markup {
     html! { input type="hidden" name="csrf" value=(session.csrf); }
 }
 
 /// The test/live switch: both modes always visible, the current one marked.
-fn mode_switch(session: &SessionRow, here: &str) -> Markup {
+fn mode_switch(session: &DashboardSession, here: &str) -> Markup {
     html! {
         form.mode-switch method="post" action="/dashboard/mode" {
             (csrf(session))
@@ -194,8 +193,8 @@ pub fn not_found() -> Response {
 }
 
 /// A server-side failure: logged, and a generic page.
-pub fn failure(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "dashboard request failed");
+pub fn failure(e: &crate::app::AppError) -> Response {
+    tracing::error!(error = %e.cause(), "dashboard request failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong",

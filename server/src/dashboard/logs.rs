@@ -123,7 +123,7 @@ pub async fn audit(
                             tr {
                                 td.muted { (layout::datetime(&entry.created_at)) }
                                 td {
-                                    (layout::pill(if entry.actor.kind.to_string() == "dashboard" { "dashboard" } else { "API" }, "plain"))
+                                    (layout::pill(if entry.actor.kind == types::AuditActorKind::Dashboard { "dashboard" } else { "API" }, "plain"))
                                     " " span.mono { (entry.actor.label) }
                                 }
                                 td.mono { (entry.action) }

@@ -34,7 +34,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::app::App;
-use crate::store::Tenant;
+use crate::domain::Tenant;
 
 /// The dashboard's shared state.
 pub struct Dashboard {
@@ -157,7 +157,7 @@ async fn security_headers(
 }
 
 /// The tenant a session shows.
-fn tenant_of(session: &crate::store::sessions::SessionRow) -> Option<Tenant> {
+fn tenant_of(session: &crate::domain::DashboardSession) -> Option<Tenant> {
     session.project_id.as_ref().map(|project_id| Tenant {
         project_id: project_id.clone(),
         mode: session.mode,

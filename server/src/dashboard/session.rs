@@ -14,10 +14,9 @@ use super::api::DashboardGrant;
 use super::forms::{self, Posted, Signed};
 use super::layout;
 use super::{Dash, Page};
-use crate::app::{ids, now};
+use crate::app::now;
+use crate::domain::{DashboardSession, KeyKind, Mode, ids};
 use crate::generated::types;
-use crate::store::Mode;
-use crate::store::sessions::SessionRow;
 
 #[derive(serde::Deserialize)]
 pub struct SignInQuery {
@@ -64,7 +63,7 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
     let at = now();
     let current = forms::session(&dash, &headers).await.ok().flatten();
     let (project_id, mode, operator, label) = if credential.starts_with("sk_") {
-        match dash.app.resolve_key(&credential, "secret").await {
+        match dash.app.resolve_key(&credential, KeyKind::Secret).await {
             Ok(key) => (
                 Some(key.tenant.project_id),
                 key.tenant.mode,
@@ -98,7 +97,7 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
             session.label = format!("{},{label}", session.label);
         }
         session.mode = mode;
-        if let Err(e) = dash.app.store.session_update(&session).await {
+        if let Err(e) = dash.app.dashboard_session_update(&session).await {
             return layout::failure(&e);
         }
         return forms::redirect_with(
@@ -109,14 +108,14 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
         );
     }
     let project_name = match &project_id {
-        Some(id) => match dash.app.store.project_get(id).await {
+        Some(id) => match dash.app.project_get(id).await {
             Ok(project) => project.map(|p| p.name),
             Err(e) => return layout::failure(&e),
         },
         None => None,
     };
     let token = ids::random(43);
-    let session = SessionRow {
+    let session = DashboardSession {
         token_hash: ids::key_hash(&token),
         project_id,
         project_name,
@@ -132,7 +131,7 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
         created_at: at,
         expires_at: at + dash.session_seconds,
     };
-    if let Err(e) = dash.app.store.session_create(&session).await {
+    if let Err(e) = dash.app.dashboard_session_create(&session).await {
         return layout::failure(&e);
     }
     let to = if operator {
@@ -163,8 +162,7 @@ fn refused_credential(headers: &HeaderMap) -> Response {
 pub async fn sign_out(State(dash): State<Dash>, posted: Posted) -> Response {
     if let Err(e) = dash
         .app
-        .store
-        .session_delete(&posted.signed.session.token_hash)
+        .dashboard_session_delete(&posted.signed.session.token_hash)
         .await
     {
         return layout::failure(&e);
@@ -231,7 +229,7 @@ pub async fn pick_project(State(dash): State<Dash>, posted: Posted) -> Response 
     let Some(project) = posted.get("project") else {
         return Redirect::to("/dashboard/projects").into_response();
     };
-    match dash.app.store.project_get(project).await {
+    match dash.app.project_get(project).await {
         Ok(Some(row)) => session.project_name = Some(row.name),
         Ok(None) => {
             return forms::redirect_with(
@@ -245,7 +243,7 @@ pub async fn pick_project(State(dash): State<Dash>, posted: Posted) -> Response 
     }
     session.project_id = Some(project.to_string());
     session.mode = Mode::Test;
-    if let Err(e) = dash.app.store.session_update(&session).await {
+    if let Err(e) = dash.app.dashboard_session_update(&session).await {
         return layout::failure(&e);
     }
     Redirect::to("/dashboard/overview").into_response()
@@ -271,7 +269,7 @@ pub async fn switch_mode(State(dash): State<Dash>, posted: Posted) -> Response {
         );
     }
     session.mode = mode;
-    if let Err(e) = dash.app.store.session_update(&session).await {
+    if let Err(e) = dash.app.dashboard_session_update(&session).await {
         return layout::failure(&e);
     }
     let back = posted

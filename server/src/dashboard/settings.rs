@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use super::forms::{self, Posted, Signed};
 use super::{Dash, Page, layout};
+use crate::domain::Mode;
 use crate::generated::types;
-use crate::store::Mode;
 
 pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) -> Page {
     render(&dash, &signed, None, &headers).await

@@ -5,8 +5,8 @@
 //! the operation is 403.
 
 use crate::app::{App, AppError, AppResult, Principal};
+use crate::domain::{KeyKind, Tenant};
 use crate::generated::{Security, SecurityScheme};
-use crate::store::Tenant;
 
 /// Attached by the dashboard to its in-process API requests: it acts as a secret key of
 /// `tenant` (or, for an operator's session, as the operator token), and changes are audited as
@@ -96,11 +96,11 @@ pub async fn principal(
     );
 
     if let Some(token) = bearer.filter(|t| t.starts_with("sk_")) {
-        let key = app.resolve_key(token, "secret").await?;
+        let key = app.resolve_key(token, KeyKind::Secret).await?;
         // A publishable key sent alongside must be valid and the secret key's own: a request
         // carrying a bad credential is refused, never served on the strength of another.
         if let Some(pk) = pk {
-            let public = app.resolve_key(pk, "publishable").await?;
+            let public = app.resolve_key(pk, KeyKind::Publishable).await?;
             if public.tenant != key.tenant {
                 return Err(AppError::InvalidApiKey);
             }
@@ -112,7 +112,7 @@ pub async fn principal(
     }
     match pk {
         Some(pk) => {
-            let key = app.resolve_key(pk, "publishable").await?;
+            let key = app.resolve_key(pk, KeyKind::Publishable).await?;
             if user_allowed {
                 let token = bearer.ok_or_else(|| {
                     AppError::MissingCredentials("This operation acts for a user: send the user's JWT as `Authorization: Bearer <token>`.".into())

@@ -3,12 +3,11 @@
 use chrono::{TimeZone, Utc};
 
 use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport, metrics};
+use crate::domain::{
+    ActorKind, ApiKey, AuditEntry, AuthSettings, BillingEvent, BillingSettings, Enforcement,
+    KeyKind, Mode, Payment, PaymentKind, PriceInterval, Product, Project, Tier,
+};
 use crate::generated::types;
-use crate::store::audit::AuditRow;
-use crate::store::billing::{EventRow, PaymentRow};
-use crate::store::products::ProductRow;
-use crate::store::tiers::TierRow;
-use crate::store::{BillingSettingsRow, KeyRow, Mode, ProjectRow, SettingsRow};
 
 pub fn ts(seconds: i64) -> types::Timestamp {
     types::Timestamp(Utc.timestamp_opt(seconds, 0).single().unwrap_or_default())
@@ -21,11 +20,24 @@ pub fn mode(mode: Mode) -> types::Mode {
     }
 }
 
-fn enforcement(s: &str) -> types::Enforcement {
-    if s == "hard" {
-        types::Enforcement::Hard
-    } else {
-        types::Enforcement::Soft
+pub fn enforcement(e: Enforcement) -> types::Enforcement {
+    match e {
+        Enforcement::Hard => types::Enforcement::Hard,
+        Enforcement::Soft => types::Enforcement::Soft,
+    }
+}
+
+pub fn enforcement_in(e: types::Enforcement) -> Enforcement {
+    match e {
+        types::Enforcement::Hard => Enforcement::Hard,
+        types::Enforcement::Soft => Enforcement::Soft,
+    }
+}
+
+pub fn interval_in(i: types::TierPriceInterval) -> PriceInterval {
+    match i {
+        types::TierPriceInterval::Month => PriceInterval::Month,
+        types::TierPriceInterval::Year => PriceInterval::Year,
     }
 }
 
@@ -39,7 +51,7 @@ pub fn usage(r: &MetricReport) -> types::Usage {
         usage_count: r.count,
         limit: r.limit,
         remaining: r.remaining(),
-        enforcement: enforcement(&r.enforcement),
+        enforcement: enforcement(r.enforcement),
         period_start: ts(r.period_start),
         period_end: ts(r.period_end),
     }
@@ -51,11 +63,11 @@ fn metric_usage(r: &MetricReport) -> types::MetricUsage {
         usage_count: r.count,
         limit: r.limit,
         remaining: r.remaining(),
-        enforcement: enforcement(&r.enforcement),
+        enforcement: enforcement(r.enforcement),
     }
 }
 
-pub fn tier_ref(t: &TierRow) -> types::TierRef {
+pub fn tier_ref(t: &Tier) -> types::TierRef {
     types::TierRef {
         id: t.id.clone(),
         name: t.name.clone(),
@@ -63,7 +75,7 @@ pub fn tier_ref(t: &TierRow) -> types::TierRef {
     }
 }
 
-pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
+pub fn tier(t: &Tier) -> AppResult<types::Tier> {
     let limits = t
         .limits
         .iter()
@@ -75,7 +87,7 @@ pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
                     .try_into()
                     .map_err(|e| corrupt("metric", e))?,
                 limit: l.limit,
-                enforcement: enforcement(&l.enforcement),
+                enforcement: enforcement(l.enforcement),
             })
         })
         .collect::<AppResult<_>>()?;
@@ -87,10 +99,9 @@ pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
                 .try_into()
                 .map_err(|e| corrupt("currency", e))?,
             unit_amount: p.unit_amount,
-            interval: if p.interval == "year" {
-                types::TierPriceInterval::Year
-            } else {
-                types::TierPriceInterval::Month
+            interval: match p.interval {
+                PriceInterval::Month => types::TierPriceInterval::Month,
+                PriceInterval::Year => types::TierPriceInterval::Year,
             },
         }),
         None => None,
@@ -122,7 +133,7 @@ pub fn tier(t: &TierRow) -> AppResult<types::Tier> {
     })
 }
 
-pub fn product(p: &ProductRow) -> AppResult<types::Product> {
+pub fn product(p: &Product) -> AppResult<types::Product> {
     let metadata = p
         .metadata
         .iter()
@@ -222,7 +233,7 @@ pub fn checkout(link: crate::app::CheckoutLink) -> types::CheckoutSession {
     }
 }
 
-pub fn billing_event(e: &EventRow) -> AppResult<types::BillingEvent> {
+pub fn billing_event(e: &BillingEvent) -> AppResult<types::BillingEvent> {
     let payload: serde_json::Value =
         serde_json::from_str(&e.payload).map_err(|err| corrupt("event payload", err))?;
     Ok(types::BillingEvent {
@@ -240,10 +251,13 @@ pub fn billing_event(e: &EventRow) -> AppResult<types::BillingEvent> {
     })
 }
 
-pub fn payment(p: &PaymentRow) -> AppResult<types::Payment> {
+pub fn payment(p: &Payment) -> AppResult<types::Payment> {
     Ok(types::Payment {
         id: p.id.clone(),
-        kind: p.kind.parse().map_err(|e| corrupt("payment kind", e))?,
+        kind: match p.kind {
+            PaymentKind::Subscription => types::PaymentKind::Subscription,
+            PaymentKind::Cart => types::PaymentKind::Cart,
+        },
         user_id: p.user_id.clone(),
         customer_email: p.customer_email.clone(),
         amount: p.amount,
@@ -252,13 +266,12 @@ pub fn payment(p: &PaymentRow) -> AppResult<types::Payment> {
     })
 }
 
-pub fn api_key(k: &KeyRow) -> types::ApiKey {
+pub fn api_key(k: &ApiKey) -> types::ApiKey {
     types::ApiKey {
         id: k.id.clone(),
-        kind: if k.kind == "secret" {
-            types::KeyKind::Secret
-        } else {
-            types::KeyKind::Publishable
+        kind: match k.kind {
+            KeyKind::Publishable => types::KeyKind::Publishable,
+            KeyKind::Secret => types::KeyKind::Secret,
         },
         mode: mode(k.tenant.mode),
         token: k.display.clone(),
@@ -267,12 +280,7 @@ pub fn api_key(k: &KeyRow) -> types::ApiKey {
     }
 }
 
-pub fn settings(
-    p: &ProjectRow,
-    m: Mode,
-    s: &SettingsRow,
-    b: &BillingSettingsRow,
-) -> types::Settings {
+pub fn settings(p: &Project, m: Mode, s: &AuthSettings, b: &BillingSettings) -> types::Settings {
     types::Settings {
         project: project(p),
         mode: mode(m),
@@ -376,16 +384,16 @@ pub fn overview(o: &metrics::Overview) -> types::MetricsOverview {
     }
 }
 
-pub fn audit_entry(e: &AuditRow) -> AppResult<types::AuditEntry> {
+pub fn audit_entry(e: &AuditEntry) -> AppResult<types::AuditEntry> {
     Ok(types::AuditEntry {
         id: e.id.clone(),
         action: e.action.clone(),
         target: e.target.clone(),
         actor: types::AuditActor {
-            kind: e
-                .actor_kind
-                .parse()
-                .map_err(|err| corrupt("audit actor", err))?,
+            kind: match e.actor_kind {
+                ActorKind::SecretKey => types::AuditActorKind::SecretKey,
+                ActorKind::Dashboard => types::AuditActorKind::Dashboard,
+            },
             label: e.actor_label.clone(),
         },
         summary: e.summary.clone(),
@@ -393,7 +401,7 @@ pub fn audit_entry(e: &AuditRow) -> AppResult<types::AuditEntry> {
     })
 }
 
-pub fn project(p: &ProjectRow) -> types::Project {
+pub fn project(p: &Project) -> types::Project {
     types::Project {
         id: p.id.clone(),
         name: p.name.clone(),

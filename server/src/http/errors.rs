@@ -31,11 +31,7 @@ pub fn error_type(class: ErrorClass) -> types::ErrorType {
 pub fn render(e: &AppError, request_id: &str) -> (http::StatusCode, types::Error) {
     let (status, code, class) = e.describe();
     if status >= 500 {
-        let cause = match e {
-            AppError::Internal(cause) | AppError::PaymentProvider(cause) => format!("{cause:#}"),
-            other => other.to_string(),
-        };
-        tracing::error!(request_id, code, error = %cause, "request failed");
+        tracing::error!(request_id, code, error = %e.cause(), "request failed");
     }
     (
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),

@@ -2,25 +2,18 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tenant};
-
-/// One change: what, on what, by whom, when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRow {
-    pub id: String,
-    pub action: String,
-    pub target: Option<String>,
-    /// `secret_key` or `dashboard`.
-    pub actor_kind: String,
-    pub actor_label: String,
-    pub summary: Option<String>,
-    pub created_at: i64,
-}
+use super::{Store, StoreResult};
+use crate::domain::{ActorKind, AuditEntry, Tenant};
 
 const COLUMNS: &str = "id, action, target, actor_kind, actor_label, summary, created_at";
 
 impl Store {
-    pub async fn audit_append(&self, tenant: &Tenant, row: &AuditRow, seq: i64) -> StoreResult<()> {
+    pub async fn audit_append(
+        &self,
+        tenant: &Tenant,
+        row: &AuditEntry,
+        seq: i64,
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO audit_log (project_id, mode, id, seq, action, target, actor_kind, actor_label, summary, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -31,7 +24,7 @@ impl Store {
         .bind(seq)
         .bind(&row.action)
         .bind(row.target.clone())
-        .bind(&row.actor_kind)
+        .bind(row.actor_kind.as_str())
         .bind(&row.actor_label)
         .bind(row.summary.clone())
         .bind(row.created_at)
@@ -46,18 +39,18 @@ impl Store {
         tenant: &Tenant,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> StoreResult<(Vec<AuditRow>, bool)> {
+    ) -> StoreResult<(Vec<AuditEntry>, bool)> {
         let rows = self
             .newest_first("audit_log", COLUMNS, tenant, limit, starting_after)
             .await?;
         let entries = rows
             .iter()
             .map(|r| {
-                Ok(AuditRow {
+                Ok(AuditEntry {
                     id: r.try_get("id")?,
                     action: r.try_get("action")?,
                     target: r.try_get("target")?,
-                    actor_kind: r.try_get("actor_kind")?,
+                    actor_kind: super::word(r, "actor_kind", ActorKind::parse)?,
                     actor_label: r.try_get("actor_label")?,
                     summary: r.try_get("summary")?,
                     created_at: r.try_get("created_at")?,

@@ -7,66 +7,10 @@
 
 use sqlx::Row;
 
-use super::{Mode, Store, StoreError, StoreResult, Tenant, flag};
-
-/// A tenant's Stripe settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BillingSettingsRow {
-    /// The connected account every Stripe call is made on; `None` for the platform account.
-    pub stripe_account: Option<String>,
-    /// The platform's fee in basis points (1/100 of a percent).
-    pub platform_fee_bps: i64,
-    /// The app's address: default and base for redirect URLs.
-    pub site_url: Option<String>,
-}
-
-/// A Stripe subscription as the tenant last saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscriptionRow {
-    pub id: String,
-    pub user_id: String,
-    pub tier_id: String,
-    pub status: String,
-    pub period_start: i64,
-    pub period_end: i64,
-    pub cancel_at_period_end: bool,
-    /// The `created` time of the newest event applied.
-    pub event_created: i64,
-}
-
-impl SubscriptionRow {
-    /// Whether the subscription still grants its tier: Stripe keeps a past-due subscription
-    /// alive while it retries the payment.
-    pub fn grants_tier(&self) -> bool {
-        matches!(self.status.as_str(), "active" | "trialing" | "past_due")
-    }
-}
-
-/// Money received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentRow {
-    pub id: String,
-    /// `subscription` or `cart`.
-    pub kind: String,
-    pub user_id: Option<String>,
-    pub customer_email: Option<String>,
-    pub amount: i64,
-    pub currency: String,
-    pub paid_at: i64,
-}
-
-/// One row of the event log.
-#[derive(Debug, Clone)]
-pub struct EventRow {
-    pub id: String,
-    pub kind: String,
-    pub status: String,
-    pub message: Option<String>,
-    pub user_id: Option<String>,
-    pub created: i64,
-    pub received_at: i64,
-    pub payload: String,
-}
+use super::{Store, StoreResult, flag};
+use crate::domain::{
+    BillingEvent, BillingSettings, Mode, Payment, PaymentKind, Subscription, Tenant,
+};
 
 /// A verified event to record, with the tenant it was routed to (if any).
 #[derive(Debug, Clone)]
@@ -98,9 +42,9 @@ pub enum Effect {
         stripe_account: String,
     },
     /// Insert or update a subscription, unless stored state is newer.
-    Subscription(SubscriptionRow),
+    Subscription(Subscription),
     /// Record money received (once per id).
-    Payment(PaymentRow),
+    Payment(Payment),
 }
 
 /// How an event ended.
@@ -119,7 +63,7 @@ const SUBSCRIPTION_COLUMNS: &str =
     "id, user_id, tier_id, status, period_start, period_end, cancel_at_period_end, event_created";
 
 impl Store {
-    pub async fn billing_settings_get(&self, tenant: &Tenant) -> StoreResult<BillingSettingsRow> {
+    pub async fn billing_settings_get(&self, tenant: &Tenant) -> StoreResult<BillingSettings> {
         let row = sqlx::query(
             "SELECT stripe_account, platform_fee_bps, site_url FROM settings WHERE project_id = $1 AND mode = $2",
         )
@@ -127,7 +71,7 @@ impl Store {
         .bind(tenant.mode.as_str())
         .fetch_one(self.pool())
         .await?;
-        Ok(BillingSettingsRow {
+        Ok(BillingSettings {
             stripe_account: row.try_get("stripe_account")?,
             platform_fee_bps: row.try_get("platform_fee_bps")?,
             site_url: row.try_get("site_url")?,
@@ -136,26 +80,6 @@ impl Store {
 
     /// Stores the settings; a connected account another tenant of the mode uses is a
     /// [`StoreError::Conflict`].
-    pub async fn billing_settings_put(
-        &self,
-        tenant: &Tenant,
-        s: &BillingSettingsRow,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE settings SET stripe_account = $1, platform_fee_bps = $2, site_url = $3 \
-             WHERE project_id = $4 AND mode = $5",
-        )
-        .bind(s.stripe_account.clone())
-        .bind(s.platform_fee_bps)
-        .bind(s.site_url.clone())
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        Ok(())
-    }
-
     /// The tenant whose settings name `account` in `mode`.
     pub async fn tenant_by_stripe_account(
         &self,
@@ -333,7 +257,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         user_id: &str,
-    ) -> StoreResult<Option<SubscriptionRow>> {
+    ) -> StoreResult<Option<Subscription>> {
         let row = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE project_id = $1 AND mode = $2 AND user_id = $3 \
              ORDER BY CASE WHEN status IN ('active', 'trialing', 'past_due') THEN 0 ELSE 1 END, period_end DESC, id LIMIT 1"
@@ -409,7 +333,7 @@ impl Store {
         tenant: &Tenant,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> StoreResult<(Vec<EventRow>, bool)> {
+    ) -> StoreResult<(Vec<BillingEvent>, bool)> {
         let rows = self
             .newest_first(
                 "stripe_events",
@@ -421,8 +345,8 @@ impl Store {
             .await?;
         let events = rows
             .iter()
-            .map(|r| -> StoreResult<EventRow> {
-                Ok(EventRow {
+            .map(|r| -> StoreResult<BillingEvent> {
+                Ok(BillingEvent {
                     id: r.try_get("id")?,
                     kind: r.try_get("type")?,
                     status: r.try_get("status")?,
@@ -443,7 +367,7 @@ impl Store {
         tenant: &Tenant,
         limit: i64,
         starting_after: Option<&str>,
-    ) -> StoreResult<(Vec<PaymentRow>, bool)> {
+    ) -> StoreResult<(Vec<Payment>, bool)> {
         let rows = self
             .newest_first(
                 "payments",
@@ -455,10 +379,10 @@ impl Store {
             .await?;
         let payments = rows
             .iter()
-            .map(|r| -> StoreResult<PaymentRow> {
-                Ok(PaymentRow {
+            .map(|r| -> StoreResult<Payment> {
+                Ok(Payment {
                     id: r.try_get("id")?,
-                    kind: r.try_get("kind")?,
+                    kind: super::word(r, "kind", PaymentKind::parse)?,
                     user_id: r.try_get("user_id")?,
                     customer_email: r.try_get("customer_email")?,
                     amount: r.try_get("amount")?,
@@ -592,7 +516,7 @@ async fn apply(
             .bind(&tenant.project_id)
             .bind(tenant.mode.as_str())
             .bind(&p.id)
-            .bind(&p.kind)
+            .bind(p.kind.as_str())
             .bind(p.user_id.clone())
             .bind(p.customer_email.clone())
             .bind(p.amount)
@@ -614,8 +538,8 @@ fn status_rank(column: &str) -> String {
     )
 }
 
-fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<SubscriptionRow> {
-    Ok(SubscriptionRow {
+fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<Subscription> {
+    Ok(Subscription {
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,
         tier_id: r.try_get("tier_id")?,

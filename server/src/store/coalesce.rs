@@ -17,8 +17,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, Connection, Row};
 use tokio::sync::oneshot;
 
-use super::usage::{Counter, TrackOutcome, increment};
-use super::{Mode, Store, StoreError, StoreResult, Tenant};
+use super::usage::{Counter, increment};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{Mode, Tenant, TrackOutcome};
 
 /// Queues: fewer mean larger shared writes; each is written by one task at a time.
 const STRIPES: usize = 4;

@@ -2,17 +2,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tenant};
-
-#[derive(Debug, Clone)]
-pub struct CustomerRow {
-    pub user_id: String,
-    pub email: Option<String>,
-    pub tier_override_id: Option<String>,
-    pub created_at: i64,
-    /// The user's Stripe customer, once they started a checkout.
-    pub stripe_customer_id: Option<String>,
-}
+use super::{Store, StoreResult};
+use crate::domain::{Customer, Tenant};
 
 const COLUMNS: &str = "user_id, email, tier_override_id, created_at, stripe_customer_id";
 
@@ -25,7 +16,7 @@ impl Store {
         user_id: &str,
         email: Option<&str>,
         now: i64,
-    ) -> StoreResult<CustomerRow> {
+    ) -> StoreResult<Customer> {
         // Most calls find the user registered with the same email: a read, not a row rewrite.
         if let Some(row) = self.customer_get(tenant, user_id).await?
             && (email.is_none() || row.email.as_deref() == email)
@@ -52,7 +43,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         user_id: &str,
-    ) -> StoreResult<Option<CustomerRow>> {
+    ) -> StoreResult<Option<Customer>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM customers WHERE project_id = $1 AND mode = $2 AND user_id = $3"
         ))
@@ -72,7 +63,7 @@ impl Store {
         limit: i64,
         starting_after: Option<&str>,
         query: Option<&str>,
-    ) -> StoreResult<(Vec<CustomerRow>, bool)> {
+    ) -> StoreResult<(Vec<Customer>, bool)> {
         let pattern = query.map(|q| {
             let escaped = q
                 .to_lowercase()
@@ -94,8 +85,7 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(self.pool())
         .await?;
-        let customers: Vec<CustomerRow> =
-            rows.iter().map(customer_row).collect::<StoreResult<_>>()?;
+        let customers: Vec<Customer> = rows.iter().map(customer_row).collect::<StoreResult<_>>()?;
         Ok(super::page(customers, limit))
     }
 
@@ -118,8 +108,8 @@ impl Store {
     }
 }
 
-fn customer_row(r: &sqlx::any::AnyRow) -> StoreResult<CustomerRow> {
-    Ok(CustomerRow {
+fn customer_row(r: &sqlx::any::AnyRow) -> StoreResult<Customer> {
+    Ok(Customer {
         user_id: r.try_get("user_id")?,
         email: r.try_get("email")?,
         tier_override_id: r.try_get("tier_override_id")?,

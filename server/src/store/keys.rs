@@ -2,36 +2,17 @@
 
 use sqlx::Row;
 
-use super::{Mode, Store, StoreError, StoreResult, Tenant, flag, from_json, to_json};
-
-/// An API key as stored: never the key itself, only its hash.
-#[derive(Debug, Clone)]
-pub struct KeyRow {
-    pub id: String,
-    pub tenant: Tenant,
-    pub kind: String,
-    pub display: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-}
+use super::word;
+use super::{Store, StoreError, StoreResult, flag, from_json, to_json};
+use crate::domain::{ApiKey, AuthSettings, BillingSettings, KeyKind, Mode, Project, Tenant};
 
 /// A new key to insert.
 pub struct NewKey<'a> {
     pub id: &'a str,
     pub mode: Mode,
-    pub kind: &'a str,
+    pub kind: KeyKind,
     pub token_hash: &'a str,
     pub display: &'a str,
-}
-
-/// How user JWTs are verified for one tenant.
-#[derive(Debug, Clone)]
-pub struct SettingsRow {
-    pub jwt_issuer: Option<String>,
-    pub jwks_url: Option<String>,
-    pub allowed_origins: Vec<String>,
-    pub leeway_seconds: i64,
-    pub dev_issuer_enabled: bool,
 }
 
 impl Store {
@@ -42,7 +23,7 @@ impl Store {
         name: &str,
         now: i64,
         keys: &[NewKey<'_>],
-        settings: &[(Mode, SettingsRow)],
+        settings: &[(Mode, AuthSettings)],
         tiers: &[super::tiers::NewTier<'_>],
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
@@ -61,7 +42,7 @@ impl Store {
             .bind(key.id)
             .bind(id)
             .bind(key.mode.as_str())
-            .bind(key.kind)
+            .bind(key.kind.as_str())
             .bind(key.token_hash)
             .bind(key.display)
             .bind(now)
@@ -101,7 +82,7 @@ impl Store {
     }
 
     /// The key with this hash, if it exists and has not expired at `now`.
-    pub async fn api_key_find(&self, token_hash: &str, now: i64) -> StoreResult<Option<KeyRow>> {
+    pub async fn api_key_find(&self, token_hash: &str, now: i64) -> StoreResult<Option<ApiKey>> {
         let row = sqlx::query(
             "SELECT id, project_id, mode, kind, display, created_at, expires_at FROM api_keys \
              WHERE token_hash = $1 AND (expires_at IS NULL OR expires_at > $2)",
@@ -113,7 +94,7 @@ impl Store {
         row.map(|r| key_row(&r)).transpose()
     }
 
-    pub async fn api_key_list(&self, tenant: &Tenant, now: i64) -> StoreResult<Vec<KeyRow>> {
+    pub async fn api_key_list(&self, tenant: &Tenant, now: i64) -> StoreResult<Vec<ApiKey>> {
         let rows = sqlx::query(
             "SELECT id, project_id, mode, kind, display, created_at, expires_at FROM api_keys \
              WHERE project_id = $1 AND mode = $2 AND (expires_at IS NULL OR expires_at > $3) \
@@ -163,7 +144,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn settings_get(&self, tenant: &Tenant) -> StoreResult<SettingsRow> {
+    pub async fn settings_get(&self, tenant: &Tenant) -> StoreResult<AuthSettings> {
         let row = sqlx::query(
             "SELECT jwt_issuer, jwks_url, allowed_origins, leeway_seconds, dev_issuer_enabled FROM settings \
              WHERE project_id = $1 AND mode = $2",
@@ -172,7 +153,7 @@ impl Store {
         .bind(tenant.mode.as_str())
         .fetch_one(self.pool())
         .await?;
-        Ok(SettingsRow {
+        Ok(AuthSettings {
             jwt_issuer: row.try_get("jwt_issuer")?,
             jwks_url: row.try_get("jwks_url")?,
             allowed_origins: from_json(
@@ -184,20 +165,32 @@ impl Store {
         })
     }
 
-    pub async fn settings_put(&self, tenant: &Tenant, s: &SettingsRow) -> StoreResult<()> {
+    /// Writes a tenant's settings, the JWT and the billing half, in one statement: both or
+    /// neither. A connected account another project uses in this mode is a conflict.
+    pub async fn settings_put(
+        &self,
+        tenant: &Tenant,
+        s: &AuthSettings,
+        b: &BillingSettings,
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE settings SET jwt_issuer = $1, jwks_url = $2, allowed_origins = $3, leeway_seconds = $4, \
-             dev_issuer_enabled = $5 WHERE project_id = $6 AND mode = $7",
+             dev_issuer_enabled = $5, stripe_account = $6, platform_fee_bps = $7, site_url = $8 \
+             WHERE project_id = $9 AND mode = $10",
         )
         .bind(s.jwt_issuer.clone())
         .bind(s.jwks_url.clone())
         .bind(to_json(&s.allowed_origins))
         .bind(s.leeway_seconds)
         .bind(flag(s.dev_issuer_enabled))
+        .bind(b.stripe_account.clone())
+        .bind(b.platform_fee_bps)
+        .bind(b.site_url.clone())
         .bind(&tenant.project_id)
         .bind(tenant.mode.as_str())
         .execute(self.pool())
-        .await?;
+        .await
+        .map_err(StoreError::from_sqlx)?;
         Ok(())
     }
 
@@ -236,15 +229,14 @@ impl Store {
     }
 }
 
-fn key_row(r: &sqlx::any::AnyRow) -> StoreResult<KeyRow> {
-    let mode: String = r.try_get("mode")?;
-    Ok(KeyRow {
+fn key_row(r: &sqlx::any::AnyRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
         id: r.try_get("id")?,
         tenant: Tenant {
             project_id: r.try_get("project_id")?,
-            mode: Mode::parse(&mode).ok_or_else(|| StoreError::Corrupt(format!("mode {mode}")))?,
+            mode: word(r, "mode", Mode::parse)?,
         },
-        kind: r.try_get("kind")?,
+        kind: word(r, "kind", KeyKind::parse)?,
         display: r.try_get("display")?,
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
@@ -260,14 +252,14 @@ impl Store {
     }
 
     /// Every project, oldest first: (id, name, created_at).
-    pub async fn project_list(&self) -> StoreResult<Vec<ProjectRow>> {
+    pub async fn project_list(&self) -> StoreResult<Vec<Project>> {
         let rows = sqlx::query("SELECT id, name, created_at FROM projects ORDER BY created_at, id")
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(project_row).collect()
     }
 
-    pub async fn project_get(&self, id: &str) -> StoreResult<Option<ProjectRow>> {
+    pub async fn project_get(&self, id: &str) -> StoreResult<Option<Project>> {
         let row = sqlx::query("SELECT id, name, created_at FROM projects WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
@@ -276,16 +268,8 @@ impl Store {
     }
 }
 
-/// A project.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectRow {
-    pub id: String,
-    pub name: String,
-    pub created_at: i64,
-}
-
-fn project_row(r: &sqlx::any::AnyRow) -> StoreResult<ProjectRow> {
-    Ok(ProjectRow {
+fn project_row(r: &sqlx::any::AnyRow) -> StoreResult<Project> {
+    Ok(Project {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         created_at: r.try_get("created_at")?,

@@ -6,7 +6,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tenant};
+use super::{Store, StoreResult};
+use crate::domain::Tenant;
 
 /// Rows per multi-row statement: well under both backends' limits on bound parameters.
 const CHUNK: usize = 400;

@@ -26,13 +26,6 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
 
-pub use billing::{BillingSettingsRow, SubscriptionRow};
-pub use customers::CustomerRow;
-pub use keys::{KeyRow, ProjectRow, SettingsRow};
-pub use products::{PriceRow, ProductRow};
-pub use tiers::TierRow;
-pub use usage::{IdempotentOutcome, TrackOutcome};
-
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -68,36 +61,6 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The project's tenant: a project and one of its modes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct Tenant {
-    pub project_id: String,
-    pub mode: Mode,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Test,
-    Live,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Test => "test",
-            Mode::Live => "live",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "test" => Some(Mode::Test),
-            "live" => Some(Mode::Live),
-            _ => None,
-        }
-    }
-}
-
 /// The database, with its connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -107,8 +70,6 @@ pub struct Store {
     url: std::sync::Arc<str>,
     /// Combines concurrent increments of one counter into one write.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
-    /// Tells the other replicas whose counters changed.
-    announcer: std::sync::Arc<notify::Announcer>,
 }
 
 /// How long a pooled connection may sit unused before it is checked again when taken.
@@ -176,7 +137,6 @@ impl Store {
             backend,
             url: url.into(),
             coalescer: std::sync::Arc::new(coalesce::Coalescer::new()),
-            announcer: std::sync::Arc::new(notify::Announcer::new()),
         })
     }
 
@@ -189,10 +149,9 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Closes every connection; used on shutdown. Queued announcements go out first, and the
-    /// group commit's stripes give their connections back: the pool waits for every one out.
+    /// Closes every connection; used on shutdown. The group commit's stripes give their
+    /// connections back first: the pool waits for every one out.
     pub async fn close(&self) {
-        self.announce_pending().await;
         self.coalescer.release().await;
         self.pool.close().await;
     }
@@ -205,6 +164,13 @@ impl Store {
 /// Decodes a JSON column.
 fn from_json<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Decodes a column holding one of the domain's words (`Mode::parse`, `KeyKind::parse`, …).
+fn word<T>(row: &sqlx::any::AnyRow, column: &str, parse: fn(&str) -> Option<T>) -> StoreResult<T> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    parse(&text).ok_or_else(|| StoreError::Corrupt(format!("{column}: {text:?}")))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {

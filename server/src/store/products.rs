@@ -4,32 +4,14 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, Tenant, flag, from_json, to_json};
-
-#[derive(Debug, Clone)]
-pub struct PriceRow {
-    pub id: String,
-    pub currency: String,
-    pub unit_amount: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct ProductRow {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub active: bool,
-    pub metadata: BTreeMap<String, String>,
-    pub prices: Vec<PriceRow>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
+use super::{Store, StoreError, StoreResult, flag, from_json, to_json};
+use crate::domain::{Price, Product, Tenant};
 
 const COLUMNS: &str = "id, name, description, active, metadata_json, created_at, updated_at";
 
 impl Store {
     /// Inserts a product with its prices, all or nothing.
-    pub async fn product_create(&self, tenant: &Tenant, product: &ProductRow) -> StoreResult<()> {
+    pub async fn product_create(&self, tenant: &Tenant, product: &Product) -> StoreResult<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO products (id, project_id, mode, name, description, active, metadata_json, created_at, updated_at) \
@@ -68,7 +50,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         include_archived: bool,
-    ) -> StoreResult<Vec<ProductRow>> {
+    ) -> StoreResult<Vec<Product>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM products WHERE project_id = $1 AND mode = $2 AND (active = 1 OR $3 = 1) \
              ORDER BY created_at DESC, id DESC"
@@ -78,7 +60,7 @@ impl Store {
         .bind(flag(include_archived))
         .fetch_all(self.pool())
         .await?;
-        let mut products: Vec<ProductRow> =
+        let mut products: Vec<Product> =
             rows.iter().map(product_row).collect::<StoreResult<_>>()?;
         let prices = sqlx::query(
             "SELECT p.product_id, p.id, p.currency, p.unit_amount FROM prices p \
@@ -89,7 +71,7 @@ impl Store {
         .bind(tenant.mode.as_str())
         .fetch_all(self.pool())
         .await?;
-        let mut by_product: BTreeMap<String, Vec<PriceRow>> = BTreeMap::new();
+        let mut by_product: BTreeMap<String, Vec<Price>> = BTreeMap::new();
         for r in &prices {
             by_product
                 .entry(r.try_get("product_id")?)
@@ -102,7 +84,7 @@ impl Store {
         Ok(products)
     }
 
-    pub async fn product_get(&self, tenant: &Tenant, id: &str) -> StoreResult<Option<ProductRow>> {
+    pub async fn product_get(&self, tenant: &Tenant, id: &str) -> StoreResult<Option<Product>> {
         let Some(row) = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM products WHERE project_id = $1 AND mode = $2 AND id = $3"
         ))
@@ -130,7 +112,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         price_id: &str,
-    ) -> StoreResult<Option<(ProductRow, PriceRow)>> {
+    ) -> StoreResult<Option<(Product, Price)>> {
         let row = sqlx::query(
             "SELECT pr.product_id FROM prices pr JOIN products p ON p.id = pr.product_id \
              WHERE pr.id = $1 AND p.project_id = $2 AND p.mode = $3",
@@ -149,7 +131,7 @@ impl Store {
         Ok(price.map(|price| (product, price)))
     }
 
-    pub async fn product_update(&self, tenant: &Tenant, product: &ProductRow) -> StoreResult<()> {
+    pub async fn product_update(&self, tenant: &Tenant, product: &Product) -> StoreResult<()> {
         sqlx::query(
             "UPDATE products SET name = $1, description = $2, active = $3, metadata_json = $4, updated_at = $5 \
              WHERE project_id = $6 AND mode = $7 AND id = $8",
@@ -168,8 +150,8 @@ impl Store {
     }
 }
 
-fn product_row(r: &sqlx::any::AnyRow) -> StoreResult<ProductRow> {
-    Ok(ProductRow {
+fn product_row(r: &sqlx::any::AnyRow) -> StoreResult<Product> {
+    Ok(Product {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         description: r.try_get("description")?,
@@ -181,8 +163,8 @@ fn product_row(r: &sqlx::any::AnyRow) -> StoreResult<ProductRow> {
     })
 }
 
-fn price_row(r: &sqlx::any::AnyRow) -> StoreResult<PriceRow> {
-    Ok(PriceRow {
+fn price_row(r: &sqlx::any::AnyRow) -> StoreResult<Price> {
+    Ok(Price {
         id: r.try_get("id")?,
         currency: r.try_get("currency")?,
         unit_amount: r.try_get("unit_amount")?,

@@ -3,32 +3,10 @@
 
 use sqlx::Row;
 
-use super::{Mode, Store, StoreResult};
+use super::{Store, StoreResult};
+use crate::domain::{DashboardSession, Mode};
 
-/// A signed-in dashboard session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
-    pub token_hash: String,
-    /// The project shown; `None` for an operator who has not picked one.
-    pub project_id: Option<String>,
-    /// Its name, for the page header.
-    pub project_name: Option<String>,
-    /// Signed in with the operator token: may pick any project, both modes.
-    pub operator: bool,
-    /// The modes this session may see.
-    pub modes: Vec<Mode>,
-    /// The mode shown now.
-    pub mode: Mode,
-    /// What the session signed in with, redacted (`sk_test_…c3Po`, `operator`); one per mode,
-    /// comma-separated, once the other mode's key has been added.
-    pub label: String,
-    /// The token every form of this session must carry.
-    pub csrf: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-impl SessionRow {
+impl DashboardSession {
     /// What this session acts as in the mode it shows: that mode's key, redacted.
     pub fn actor(&self) -> &str {
         let prefix = format!("sk_{}_", self.mode.as_str());
@@ -50,7 +28,7 @@ fn modes_text(modes: &[Mode]) -> String {
 
 impl Store {
     /// Stores a new session, dropping expired ones on the way.
-    pub async fn session_create(&self, row: &SessionRow) -> StoreResult<()> {
+    pub async fn session_create(&self, row: &DashboardSession) -> StoreResult<()> {
         sqlx::query("DELETE FROM dashboard_sessions WHERE expires_at <= $1")
             .bind(row.created_at)
             .execute(self.pool())
@@ -75,7 +53,7 @@ impl Store {
     }
 
     /// The session with this token hash, expired or not.
-    pub async fn session_get(&self, token_hash: &str) -> StoreResult<Option<SessionRow>> {
+    pub async fn session_get(&self, token_hash: &str) -> StoreResult<Option<DashboardSession>> {
         let row = sqlx::query(
             "SELECT token_hash, project_id, project_name, operator, modes, mode, label, csrf, created_at, expires_at \
              FROM dashboard_sessions WHERE token_hash = $1",
@@ -86,7 +64,7 @@ impl Store {
         let Some(r) = row else { return Ok(None) };
         let modes: String = r.try_get("modes")?;
         let mode: String = r.try_get("mode")?;
-        Ok(Some(SessionRow {
+        Ok(Some(DashboardSession {
             token_hash: r.try_get("token_hash")?,
             project_id: r.try_get("project_id")?,
             project_name: r.try_get("project_name")?,
@@ -102,7 +80,7 @@ impl Store {
     }
 
     /// Changes what a session shows and may see.
-    pub async fn session_update(&self, row: &SessionRow) -> StoreResult<()> {
+    pub async fn session_update(&self, row: &DashboardSession) -> StoreResult<()> {
         sqlx::query(
             "UPDATE dashboard_sessions SET project_id = $2, project_name = $3, modes = $4, mode = $5, label = $6 \
              WHERE token_hash = $1",

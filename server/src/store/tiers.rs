@@ -1,45 +1,9 @@
 //! Tiers: per-tenant plans with per-metric limits.
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Mode, Store, StoreError, StoreResult, Tenant, flag, from_json, to_json};
-
-/// One metric's limit within a tier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LimitRule {
-    pub metric: String,
-    pub limit: Option<i64>,
-    /// `hard` or `soft`.
-    pub enforcement: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TierPriceRule {
-    pub currency: String,
-    pub unit_amount: i64,
-    pub interval: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateLimitRule {
-    pub requests: i64,
-    pub per_seconds: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct TierRow {
-    pub id: String,
-    pub name: String,
-    pub display_name: String,
-    pub is_default: bool,
-    pub active: bool,
-    pub price: Option<TierPriceRule>,
-    pub limits: Vec<LimitRule>,
-    pub rate_limit: Option<RateLimitRule>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
+use super::{Store, StoreError, StoreResult, flag, from_json, to_json};
+use crate::domain::{LimitRule, Mode, RateLimitRule, Tenant, Tier, TierPrice};
 
 /// A tier to insert.
 pub struct NewTier<'a> {
@@ -48,7 +12,7 @@ pub struct NewTier<'a> {
     pub name: &'a str,
     pub display_name: &'a str,
     pub is_default: bool,
-    pub price: Option<TierPriceRule>,
+    pub price: Option<TierPrice>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
 }
@@ -95,7 +59,7 @@ impl Store {
         tenant: &Tenant,
         tier: &NewTier<'_>,
         now: i64,
-    ) -> StoreResult<TierRow> {
+    ) -> StoreResult<Tier> {
         let mut tx = self.pool().begin().await?;
         insert(&mut tx, tenant, tier, now).await?;
         tx.commit().await?;
@@ -108,7 +72,7 @@ impl Store {
         &self,
         tenant: &Tenant,
         include_archived: bool,
-    ) -> StoreResult<Vec<TierRow>> {
+    ) -> StoreResult<Vec<Tier>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND (active = 1 OR $3 = 1) \
              ORDER BY is_default DESC, created_at, id"
@@ -121,7 +85,7 @@ impl Store {
         rows.iter().map(tier_row).collect()
     }
 
-    pub async fn tier_get(&self, tenant: &Tenant, id: &str) -> StoreResult<Option<TierRow>> {
+    pub async fn tier_get(&self, tenant: &Tenant, id: &str) -> StoreResult<Option<Tier>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND id = $3"
         ))
@@ -133,7 +97,7 @@ impl Store {
         row.as_ref().map(tier_row).transpose()
     }
 
-    pub async fn tier_by_name(&self, tenant: &Tenant, name: &str) -> StoreResult<Option<TierRow>> {
+    pub async fn tier_by_name(&self, tenant: &Tenant, name: &str) -> StoreResult<Option<Tier>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND name = $3"
         ))
@@ -145,7 +109,7 @@ impl Store {
         row.as_ref().map(tier_row).transpose()
     }
 
-    pub async fn tier_default(&self, tenant: &Tenant) -> StoreResult<Option<TierRow>> {
+    pub async fn tier_default(&self, tenant: &Tenant) -> StoreResult<Option<Tier>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM tiers WHERE project_id = $1 AND mode = $2 AND is_default = 1 LIMIT 1"
         ))
@@ -158,12 +122,7 @@ impl Store {
 
     /// Writes back a changed tier; making it the default clears the flag elsewhere in the
     /// same transaction.
-    pub async fn tier_update(
-        &self,
-        tenant: &Tenant,
-        tier: &TierRow,
-        now: i64,
-    ) -> StoreResult<TierRow> {
+    pub async fn tier_update(&self, tenant: &Tenant, tier: &Tier, now: i64) -> StoreResult<Tier> {
         let mut tx = self.pool().begin().await?;
         if tier.is_default {
             sqlx::query(
@@ -199,10 +158,10 @@ impl Store {
     }
 }
 
-fn tier_row(r: &sqlx::any::AnyRow) -> StoreResult<TierRow> {
+fn tier_row(r: &sqlx::any::AnyRow) -> StoreResult<Tier> {
     let price: Option<String> = r.try_get("price_json")?;
     let rate: Option<String> = r.try_get("rate_limit_json")?;
-    Ok(TierRow {
+    Ok(Tier {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
         display_name: r.try_get("display_name")?,

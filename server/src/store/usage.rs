@@ -2,27 +2,8 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, Tenant};
-
-/// What an increment did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackOutcome {
-    /// Counted; the new count.
-    Counted(i64),
-    /// Refused: it would have passed the hard limit. The current count.
-    LimitExceeded(i64),
-}
-
-/// What an idempotent increment did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdempotentOutcome {
-    /// First use of the key; the increment ran.
-    Fresh(TrackOutcome),
-    /// The key was used before with the same request; its stored response.
-    Replayed(String),
-    /// The key was used before with a different request.
-    Mismatch,
-}
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{IdempotentOutcome, Tenant, TrackOutcome};
 
 /// One usage counter key.
 pub struct Counter<'a> {

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dream_server::app::catalog::{ProductInput, TierInput};
-use dream_server::app::{App, AppError, Payments, UserContext};
-use dream_server::config::Secret;
-use dream_server::store::billing::BillingSettingsRow;
-use dream_server::store::tiers::{LimitRule, TierPriceRule};
-use dream_server::store::{Mode, Store, Tenant};
+use dream_server::app::{App, AppError, SettingsChanges, UserContext};
+use dream_server::config::{Config, Secret};
+use dream_server::domain::{
+    Enforcement, KeyKind, LimitRule, Mode, PriceInterval, Tenant, TierPrice,
+};
+use dream_server::store::Store;
 use stripe_emulator::store::LoggedRequest;
 
 use crate::harness::{Backend, fresh_database};
@@ -26,6 +27,8 @@ const ACCOUNT: &str = "acct_1ConnectedShop";
 
 struct Billing {
     app: Arc<App>,
+    /// The same database, for what only the implementation can see.
+    store: Store,
     emulator: Arc<stripe_emulator::Emulator>,
     tenant: Tenant,
     user: UserContext,
@@ -39,19 +42,15 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
     let (url, dir) = fresh_database(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = stripe_emulator::start(listener).await.unwrap();
-    let payments = Payments::new(
-        &running.base_url,
-        Some(&Secret::new("sk_test_billing_it")),
-        None,
-        secrets.iter().map(|s| Secret::new(*s)).collect(),
-    )
-    .unwrap();
-    let app = Arc::new(
-        App::new(Store::connect(&url).await.unwrap(), None)
-            .await
-            .unwrap()
-            .with_payments(payments),
-    );
+    let store = Store::connect(&url).await.unwrap();
+    let config = Config {
+        database_url: url,
+        stripe_api_base: running.base_url.clone(),
+        stripe_test_secret_key: Some(Secret::new("sk_test_billing_it")),
+        stripe_webhook_secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+        ..Config::default()
+    };
+    let app = App::build(&config, "http://127.0.0.1:9").await.unwrap().app;
     let created = app.project_create("Shop", true).await.unwrap();
     let (_, _, sk) = created
         .keys
@@ -59,13 +58,14 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
         .find(|(mode, _, _)| *mode == Mode::Test)
         .unwrap()
         .clone();
-    let tenant = app.resolve_key(&sk, "secret").await.unwrap().tenant;
-    app.billing_settings_put(
+    let tenant = app.resolve_key(&sk, KeyKind::Secret).await.unwrap().tenant;
+    app.settings_update(
         &tenant,
-        &BillingSettingsRow {
-            stripe_account: Some(ACCOUNT.into()),
-            platform_fee_bps: 250,
+        SettingsChanges {
+            connected_account: Some(ACCOUNT.into()),
+            platform_fee_percent: Some(2.5),
             site_url: Some("https://shop.example.com".into()),
+            ..SettingsChanges::default()
         },
     )
     .await
@@ -76,15 +76,15 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
             name: "pro".into(),
             display_name: "Pro".into(),
             is_default: false,
-            price: Some(TierPriceRule {
+            price: Some(TierPrice {
                 currency: "usd".into(),
                 unit_amount: 2900,
-                interval: "month".into(),
+                interval: PriceInterval::Month,
             }),
             limits: vec![LimitRule {
                 metric: "requests".into(),
                 limit: Some(10_000),
-                enforcement: "hard".into(),
+                enforcement: Enforcement::Hard,
             }],
             rate_limit: None,
         },
@@ -98,6 +98,7 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
     let user = app.resolve_user(tenant.clone(), &token).await.unwrap();
     Billing {
         app,
+        store,
         emulator: running.emulator,
         tenant,
         user,
@@ -286,7 +287,6 @@ async fn events_of_one_second_move_a_subscription_forward_only(backend: Backend)
         .await
         .expect("a checkout");
     let customer = b
-        .app
         .store
         .customer_get(&b.tenant, "user_billing")
         .await
@@ -294,7 +294,6 @@ async fn events_of_one_second_move_a_subscription_forward_only(backend: Backend)
         .and_then(|c| c.stripe_customer_id)
         .expect("a Stripe customer");
     let pro = b
-        .app
         .store
         .tier_by_name(&b.tenant, "pro")
         .await

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use dream_server::app::App;
-use dream_server::store::{Mode, Store};
+use dream_server::config::Config;
+use dream_server::domain::{KeyKind, Mode};
 
 use crate::harness::{Backend, fresh_database};
 
@@ -14,11 +15,11 @@ crate::on_both_stores!(a_restart_keeps_keys_counts_and_the_signing_key);
 async fn a_restart_keeps_keys_counts_and_the_signing_key(backend: Backend) {
     dream_server::install_crypto();
     let (url, _dir) = fresh_database(backend).await;
-    let first = Arc::new(
-        App::new(Store::connect(&url).await.unwrap(), None)
-            .await
-            .unwrap(),
-    );
+    let config = Config {
+        database_url: url.clone(),
+        ..Config::default()
+    };
+    let first = Arc::new(App::open(&config).await.unwrap());
     let created = first.project_create("Survivor", true).await.unwrap();
     let (_, pk, sk) = created
         .keys
@@ -27,7 +28,11 @@ async fn a_restart_keeps_keys_counts_and_the_signing_key(backend: Backend) {
         .unwrap()
         .clone();
     let jwks_before = first.identity.dev_jwks();
-    let tenant = first.resolve_key(&sk, "secret").await.unwrap().tenant;
+    let tenant = first
+        .resolve_key(&sk, KeyKind::Secret)
+        .await
+        .unwrap()
+        .tenant;
     let (token, _, _) = first
         .dev_token_create(&tenant, "user_restart", None, 600)
         .await
@@ -39,20 +44,18 @@ async fn a_restart_keeps_keys_counts_and_the_signing_key(backend: Backend) {
         .unwrap();
     drop(first);
 
-    let second = App::new(Store::connect(&url).await.unwrap(), None)
-        .await
-        .unwrap();
+    let second = App::open(&config).await.unwrap();
     assert_eq!(
         second.identity.dev_jwks(),
         jwks_before,
         "the same signing key"
     );
     second
-        .resolve_key(&pk, "publishable")
+        .resolve_key(&pk, KeyKind::Publishable)
         .await
         .expect("the publishable key resolves");
     let again = second
-        .resolve_key(&sk, "secret")
+        .resolve_key(&sk, KeyKind::Secret)
         .await
         .expect("the secret key resolves");
     let user = second

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use dream_server::store::usage::{Counter, IdempotentOutcome, TrackOutcome};
-use dream_server::store::{Mode, Tenant};
+use dream_server::domain::{IdempotentOutcome, Mode, Tenant, TrackOutcome};
+use dream_server::store::usage::Counter;
 
 use crate::harness::{Backend, fresh_store};
 

@@ -1,16 +1,5 @@
-//! Short-lived copies of what every request reads: a publishable key's row, a tenant's JWT
-//! settings, a user's plan basis (their tier and subscription) and their usage counters.
-//!
-//! Without them a check costs four database round trips and a track five; with them, none
-//! and one (the increment). The replica that makes a change (settings, overrides, tiers,
-//! webhooks, counters) drops its copy at once and tells the others through the database
-//! ([`Forget::notice`], `store/notify.rs`), which drop theirs when they hear it, milliseconds
-//! later. The TTLs only bound how long a copy can outlive a notice that was never heard.
-//! Counters change all the time, so their copies are kept only while this replica hears
-//! every change: from the moment its listener listens until it loses its connection or hears
-//! nothing, not even its own heartbeat, for a few seconds; meanwhile counters are read from
-//! the database. Secret keys are never cached, so a rotated or revoked secret stops working
-//! immediately; publishable keys are never revoked.
+//! The copies themselves: bounded maps with a lifetime per entry, the plan basis, and the
+//! tickets that keep a read which raced with a change from being stored.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -19,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use quick_cache::Equivalent;
 
-pub use crate::store::notify::Forget;
-use crate::store::tiers::TierRow;
-use crate::store::{KeyRow, SettingsRow, SubscriptionRow, Tenant};
+use super::notice::Forget;
+use crate::domain::{ApiKey, AuthSettings, Subscription, Tenant, Tier};
 
 /// A bounded map whose entries expire a fixed time after they were stored. quick_cache
 /// (S3-FIFO eviction) does the bounding: a lookup is one hash and a shard's read lock, and a
@@ -118,8 +106,8 @@ pub const USAGE_TTL: Duration = Duration::from_secs(60);
 /// A user's plan without its period (computed per request, so a new month starts on time).
 #[derive(Debug, Clone)]
 pub struct PlanBasis {
-    pub tier: Arc<TierRow>,
-    pub subscription: Option<SubscriptionRow>,
+    pub tier: Arc<Tier>,
+    pub subscription: Option<Subscription>,
     /// Whether the tier comes from the subscription (usage then counts per its period).
     pub by_subscription: bool,
     /// The email the customer row was registered with, to notice a changed one.
@@ -128,12 +116,12 @@ pub struct PlanBasis {
 
 impl PlanBasis {
     /// The plan at `at`: the subscription's period, or the calendar month containing `at`.
-    pub fn at(&self, at: i64) -> super::Plan {
+    pub fn at(&self, at: i64) -> crate::app::Plan {
         let period = match (&self.subscription, self.by_subscription) {
-            (Some(sub), true) => super::Period::subscription(sub.period_start, sub.period_end),
-            _ => super::Period::containing(at),
+            (Some(sub), true) => crate::app::Period::subscription(sub.period_start, sub.period_end),
+            _ => crate::app::Period::containing(at),
         };
-        super::Plan {
+        crate::app::Plan {
             tier: self.tier.clone(),
             period,
             subscription: self.subscription.clone(),
@@ -165,8 +153,8 @@ pub struct Caches {
     /// Bumped by every forget but a single user's counters: a value read from the database
     /// before a forget is not stored after it (it could be the very state the forget dropped).
     epoch: AtomicU64,
-    keys: Expiring<String, KeyRow>,
-    settings: Expiring<Tenant, SettingsRow>,
+    keys: Expiring<String, ApiKey>,
+    settings: Expiring<Tenant, AuthSettings>,
     plans: Expiring<UserKey, Arc<PlanBasis>>,
     usage: Expiring<UserKey, Arc<UsageCopy>>,
     /// Per slot of users (by hash), bumped whenever one of them is forgotten: counters change
@@ -194,15 +182,15 @@ impl Caches {
         }
     }
 
-    pub fn key(&self, hash: &str) -> Option<KeyRow> {
+    pub fn key(&self, hash: &str) -> Option<ApiKey> {
         self.keys.get(hash)
     }
 
-    pub fn put_key(&self, hash: String, row: KeyRow) {
+    pub fn put_key(&self, hash: String, row: ApiKey) {
         self.keys.insert(hash, row);
     }
 
-    pub fn settings(&self, tenant: &Tenant) -> Option<SettingsRow> {
+    pub fn settings(&self, tenant: &Tenant) -> Option<AuthSettings> {
         self.settings.get(tenant)
     }
 
@@ -217,7 +205,7 @@ impl Caches {
 
     /// Stores settings read during `epoch`, unless something was forgotten since (checked
     /// again after storing: a forget between the check and the insert found nothing to drop).
-    pub fn put_settings(&self, epoch: u64, tenant: Tenant, row: SettingsRow) {
+    pub fn put_settings(&self, epoch: u64, tenant: Tenant, row: AuthSettings) {
         if self.epoch() == epoch {
             self.settings.insert(tenant.clone(), row);
             if self.epoch() != epoch {
@@ -360,7 +348,7 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Mode;
+    use crate::domain::Mode;
 
     fn tenant() -> Tenant {
         Tenant {

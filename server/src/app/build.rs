@@ -1,0 +1,140 @@
+//! The one place the app is assembled from its configuration: the database, the identity
+//! keys, Stripe (or the local emulator for test mode), the rate limiter, the usage recorder,
+//! and the background tasks. `main` parses arguments and calls [`App::open`] or
+//! [`App::build`]; building a router starts nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{App, Identity, Payments, RateLimits, metrics, now, ratelimit, replica};
+use crate::config::{Config, Secret};
+use crate::domain::ids;
+use crate::store::Store;
+
+/// An app ready to serve, its background tasks running while it lives.
+pub struct Serving {
+    pub app: Arc<App>,
+    /// The local Stripe emulator serving test mode, when one was started: its base URL.
+    pub stripe_emulator_url: Option<String>,
+}
+
+impl App {
+    /// The app for commands that manage data and serve nothing (`dream project create`): the
+    /// database (migrated) and the identity keys; no Stripe, no rate limiter, no tasks.
+    pub async fn open(config: &Config) -> anyhow::Result<App> {
+        let store = Store::connect(&config.database_url).await?;
+        let identity = Identity::load(&store, now()).await?;
+        // Alone on its database (SQLite), a server sees every change it makes; on Postgres it
+        // hears the others' only once its listener runs.
+        let hearing = !store.announces();
+        Ok(App {
+            store,
+            identity,
+            operator_token: config
+                .operator_token
+                .as_ref()
+                .map(|s| s.expose().to_string()),
+            payments: Payments::none(),
+            limits: RateLimits {
+                limiter: ratelimit::Limiter::Local(ratelimit::LocalLimiter::new(
+                    config.rate_limit_capacity,
+                )),
+                public: public_rule(config)?,
+            },
+            caches: replica::Caches::new(hearing),
+            announcer: Arc::new(replica::Announcer::new()),
+            recorder: if config.usage_series {
+                metrics::Recorder::default()
+            } else {
+                metrics::Recorder::off()
+            },
+        })
+    }
+
+    /// The app for a server listening at `base_url`: [`App::open`], with Stripe as
+    /// configured (or the local emulator for test mode, delivering its webhooks to
+    /// `base_url`), the rate limiter (Redis when `REDIS_URL` is set; it must answer at start),
+    /// and its background tasks started: the usage series' flush every second and, on
+    /// Postgres, the listener for other replicas' changes. They stop when the app is dropped.
+    pub async fn build(config: &Config, base_url: &str) -> anyhow::Result<Serving> {
+        let mut app = App::open(config).await?;
+        if let Some(url) = &config.redis_url {
+            app.limits.limiter =
+                ratelimit::Limiter::Redis(ratelimit::RedisLimiter::connect(url).await?);
+        }
+        let (payments, stripe_emulator_url) = stripe(config, base_url).await?;
+        app.payments = payments;
+        let app = Arc::new(app);
+        spawn_metrics_flush(&app);
+        replica::spawn_listener(&app);
+        Ok(Serving {
+            app,
+            stripe_emulator_url,
+        })
+    }
+
+    /// Ends a graceful shutdown: writes what the usage recorder holds, sends the counter
+    /// announcements still queued, and closes the database's connections.
+    pub async fn close(&self) {
+        self.metrics_flush().await;
+        self.announce_pending().await;
+        self.store.close().await;
+    }
+}
+
+fn public_rule(config: &Config) -> anyhow::Result<Option<ratelimit::Rule>> {
+    Ok(config
+        .public_rule()?
+        .map(|(requests, seconds)| ratelimit::Rule::per_seconds(requests, seconds)))
+}
+
+/// Stripe as configured: the configured keys, or — with no test key and the emulator allowed
+/// — a local emulator for test mode that delivers its signed webhooks to `base_url`. The
+/// emulator is never used for live mode.
+async fn stripe(config: &Config, base_url: &str) -> anyhow::Result<(Payments, Option<String>)> {
+    let mut secrets = config.stripe_webhook_secrets.clone();
+    if config.stripe_test_secret_key.is_some() || !config.stripe_emulator {
+        let payments = Payments::new(
+            &config.stripe_api_base,
+            config.stripe_test_secret_key.as_ref(),
+            config.stripe_live_secret_key.as_ref(),
+            secrets,
+        )?;
+        return Ok((payments, None));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let running = stripe_emulator::start(listener).await?;
+    // The emulator signs with the first configured secret, or one of its own.
+    let secret = match secrets.first() {
+        Some(secret) => secret.clone(),
+        None => {
+            let secret = Secret::new(format!("whsec_{}", ids::random(32)));
+            secrets.push(secret.clone());
+            secret
+        }
+    };
+    running
+        .emulator
+        .add_endpoint(&format!("{base_url}/v1/webhooks/stripe"), secret.expose());
+    let emulator_key = Secret::new("sk_test_dream_local_emulator");
+    let mut payments = Payments::new(&running.base_url, Some(&emulator_key), None, secrets)?;
+    if let Some(live) = config.stripe_live_secret_key.as_ref() {
+        payments = payments.with_live(&config.stripe_api_base, live)?;
+    }
+    Ok((payments, Some(running.base_url)))
+}
+
+/// Writes the usage recorded in memory to the time series every second, until the app is
+/// dropped.
+fn spawn_metrics_flush(app: &Arc<App>) {
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { break };
+            app.metrics_flush().await;
+        }
+    });
+}

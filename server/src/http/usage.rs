@@ -1,0 +1,50 @@
+//! The user's side of metering over HTTP: who am I, track, check.
+
+use super::{Caller, Server, convert};
+use crate::app::{AppError, AppResult};
+use crate::generated::{self as api};
+
+pub(super) async fn get_customer_state(
+    server: &Server,
+    caller: Caller,
+    _request: api::GetCustomerStateRequest,
+) -> api::GetCustomerStateResponse {
+    respond!(caller, GetCustomerStateResponse::Ok, {
+        let state = server.app.customer_state(caller.user()?).await?;
+        Ok(convert::customer_state(&state))
+    })
+}
+
+pub(super) async fn track_usage(
+    server: &Server,
+    caller: Caller,
+    request: api::TrackUsageRequest,
+) -> api::TrackUsageResponse {
+    respond!(caller, TrackUsageResponse::Ok, {
+        let body = request.body.unwrap_or_default();
+        let amount = i64::try_from(body.amount.get())
+            .map_err(|_| AppError::validation("amount", "`amount` is too large."))?;
+        let metric = body.metric.map(|m| m.to_string());
+        let key = request.idempotency_key.map(|k| k.to_string());
+        let report = server
+            .app
+            .usage_track(caller.user()?, metric.as_deref(), amount, key.as_deref())
+            .await?;
+        Ok(convert::usage(&report))
+    })
+}
+
+pub(super) async fn check_usage(
+    server: &Server,
+    caller: Caller,
+    request: api::CheckUsageRequest,
+) -> api::CheckUsageResponse {
+    respond!(caller, CheckUsageResponse::Ok, {
+        let metric = request.metric.map(|m| m.to_string());
+        let report = server
+            .app
+            .usage_check(caller.user()?, metric.as_deref())
+            .await?;
+        Ok(convert::usage(&report))
+    })
+}
