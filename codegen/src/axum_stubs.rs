@@ -81,15 +81,16 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
             type Caller: Send + 'static;
 
             /// Establishes the caller from the request head, for an operation with the given
-            /// security requirement. Called before the request is parsed.
+            /// security requirement. Called before the request is parsed. A refusal is the
+            /// response the client sees, rendered by the implementation.
             fn authenticate(
                 &self,
                 security: Security,
                 parts: &http::request::Parts,
-            ) -> impl Future<Output = Result<Self::Caller, Rejection>> + Send;
+            ) -> impl Future<Output = Result<Self::Caller, Response>> + Send;
 
-            /// Renders a rejection (failed authentication, malformed or invalid input) as the
-            /// response the client sees.
+            /// Renders a rejection of malformed or invalid input as the response the client
+            /// sees: the implementation gives it its error body and code.
             fn reject(&self, rejection: Rejection, parts: &http::request::Parts) -> Response;
 
             #(#trait_methods)*
@@ -525,7 +526,7 @@ fn operation(
             let (mut parts, body) = request.into_parts();
             let caller = match api.authenticate(#security_ident, &parts).await {
                 Ok(caller) => caller,
-                Err(rejection) => return api.reject(rejection, &parts),
+                Err(refusal) => return refusal,
             };
             let request = match #request_ident::from_parts(&mut parts, body).await {
                 Ok(request) => request,
@@ -606,13 +607,20 @@ fn safe_ident(name: &str) -> String {
 /// helpers the handlers call.
 fn support() -> TokenStream {
     quote! {
-        /// Why the router refused a request before reaching the implementation.
+        /// What is wrong with a request the router refused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum RejectionKind {
+            /// The input could not be read at all (400): a malformed body, query or path.
+            Malformed,
+            /// The input was read but breaks a rule of the spec (422).
+            Invalid,
+        }
+
+        /// Why the router refused a request before reaching the implementation. It carries
+        /// no error code: [`Api::reject`] gives it the API's own.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct Rejection {
-            /// The HTTP status to answer with.
-            pub status: http::StatusCode,
-            /// The stable error code.
-            pub code: &'static str,
+            pub kind: RejectionKind,
             /// A human-readable explanation.
             pub message: String,
             /// The input the rejection is about.
@@ -620,28 +628,34 @@ fn support() -> TokenStream {
         }
 
         impl Rejection {
-            /// 400 `invalid_request`: the input could not be parsed at all.
+            /// The input could not be parsed at all.
             pub fn bad_request(param: Option<&str>, message: String) -> Self {
-                Rejection { status: http::StatusCode::BAD_REQUEST, code: "invalid_request", message, param: param.map(str::to_string) }
+                Rejection { kind: RejectionKind::Malformed, message, param: param.map(str::to_string) }
             }
-            /// The rejection as an operation documenting `statuses` may send it: an operation
-            /// that documents 400 but not 422 refuses invalid input as 400 `invalid_request`,
-            /// so the router never answers with a status the spec does not list.
-            pub fn fitted(self, statuses: Option<&[u16]>) -> Self {
-                match statuses {
-                    Some(statuses) if self.status == http::StatusCode::UNPROCESSABLE_ENTITY && !statuses.contains(&422) && statuses.contains(&400) => {
-                        Rejection { status: http::StatusCode::BAD_REQUEST, code: "invalid_request", ..self }
-                    }
-                    _ => self,
-                }
-            }
-            /// 422 `validation_failed`: the input parsed but breaks a rule of the spec.
+            /// The input parsed but breaks a rule of the spec.
             pub fn invalid(param: &str, message: String) -> Self {
                 Rejection {
-                    status: http::StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "validation_failed",
+                    kind: RejectionKind::Invalid,
                     message,
                     param: (!param.is_empty()).then(|| param.to_string()),
+                }
+            }
+            /// The HTTP status the rejection answers with.
+            pub fn status(&self) -> http::StatusCode {
+                match self.kind {
+                    RejectionKind::Malformed => http::StatusCode::BAD_REQUEST,
+                    RejectionKind::Invalid => http::StatusCode::UNPROCESSABLE_ENTITY,
+                }
+            }
+            /// The rejection as an operation documenting `statuses` may send it: an operation
+            /// that documents 400 but not 422 refuses invalid input as malformed (400), so the
+            /// router never answers with a status the spec does not list.
+            pub fn fitted(self, statuses: Option<&[u16]>) -> Self {
+                match statuses {
+                    Some(statuses) if self.kind == RejectionKind::Invalid && !statuses.contains(&422) && statuses.contains(&400) => {
+                        Rejection { kind: RejectionKind::Malformed, ..self }
+                    }
+                    _ => self,
                 }
             }
         }

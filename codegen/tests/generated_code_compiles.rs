@@ -25,14 +25,13 @@ impl petstore::Api for Petstore {
         &self,
         _security: petstore::Security,
         _parts: &http::request::Parts,
-    ) -> Result<(), petstore::Rejection> {
+    ) -> Result<(), Response> {
         Ok(())
     }
 
     fn reject(&self, rejection: petstore::Rejection, _parts: &http::request::Parts) -> Response {
-        let body =
-            serde_json::json!({ "code": rejection.status.as_u16(), "message": rejection.message });
-        (rejection.status, axum::Json(body)).into_response()
+        let body = serde_json::json!({ "code": rejection.status().as_u16(), "message": rejection.message });
+        (rejection.status(), axum::Json(body)).into_response()
     }
 
     async fn find_pets(
@@ -194,7 +193,7 @@ impl raw_body_axum::Api for Receiver {
         &self,
         _security: raw_body_axum::Security,
         _parts: &http::request::Parts,
-    ) -> Result<(), raw_body_axum::Rejection> {
+    ) -> Result<(), Response> {
         Ok(())
     }
 
@@ -203,8 +202,13 @@ impl raw_body_axum::Api for Receiver {
         rejection: raw_body_axum::Rejection,
         _parts: &http::request::Parts,
     ) -> Response {
-        let body = serde_json::json!({ "code": rejection.code, "message": rejection.message });
-        (rejection.status, axum::Json(body)).into_response()
+        // The implementation names the codes; the generator knows only malformed or invalid.
+        let code = match rejection.kind {
+            raw_body_axum::RejectionKind::Malformed => "malformed",
+            raw_body_axum::RejectionKind::Invalid => "invalid",
+        };
+        let body = serde_json::json!({ "code": code, "message": rejection.message });
+        (rejection.status(), axum::Json(body)).into_response()
     }
 
     async fn receive_webhook(

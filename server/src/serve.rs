@@ -5,15 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::IntoResponse;
-use http::{HeaderName, Method, StatusCode};
+use http::{HeaderName, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
 
-use crate::app::App;
+use crate::app::{App, AppError};
 use crate::domain::ids;
 use crate::generated;
 use crate::http::errors::{self, REQUEST_ID_HEADER};
@@ -126,21 +125,24 @@ fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
 
 async fn not_found(request: axum::extract::Request) -> axum::response::Response {
     let (parts, _) = request.into_parts();
-    errors::plain(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("No route for {} {}.", parts.method, parts.uri.path()),
+    errors::response(
+        &AppError::NoRoute(format!(
+            "No route for {} {}.",
+            parts.method,
+            parts.uri.path()
+        )),
         &errors::request_id(&parts),
     )
-    .into_response()
 }
 
 async fn method_not_allowed(request: axum::extract::Request) -> axum::response::Response {
     let (parts, _) = request.into_parts();
-    errors::plain(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("{} is not allowed on {}.", parts.method, parts.uri.path()),
+    errors::response(
+        &AppError::MethodNotAllowed(format!(
+            "{} is not allowed on {}.",
+            parts.method,
+            parts.uri.path()
+        )),
         &errors::request_id(&parts),
     )
 }

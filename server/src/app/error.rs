@@ -47,6 +47,15 @@ pub enum AppError {
     IdempotencyKeyReused,
     #[error("{message}")]
     Validation { message: String, param: String },
+    #[error("{message}")]
+    Malformed {
+        message: String,
+        param: Option<String>,
+    },
+    #[error("{0}")]
+    NoRoute(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error(
         "This would take {metric} to {attempted}, past the limit of {limit} for this period; nothing was counted."
     )]
@@ -114,6 +123,9 @@ impl AppError {
             AppError::AlreadyExists { .. } => (409, "already_exists", InvalidRequest),
             AppError::IdempotencyKeyReused => (409, "idempotency_key_reused", Idempotency),
             AppError::Validation { .. } => (422, "validation_failed", InvalidRequest),
+            AppError::Malformed { .. } => (400, "invalid_request", InvalidRequest),
+            AppError::NoRoute(_) => (404, "not_found", InvalidRequest),
+            AppError::MethodNotAllowed(_) => (405, "method_not_allowed", InvalidRequest),
             AppError::UsageLimitExceeded { .. } => (429, "usage_limit_exceeded", RateLimit),
             AppError::SubscriptionExists(_) => (409, "subscription_exists", InvalidRequest),
             AppError::NoBillingAccount => (409, "no_billing_account", InvalidRequest),
@@ -142,6 +154,7 @@ impl AppError {
                 Some(param.to_string())
             }
             AppError::Validation { param, .. } => (!param.is_empty()).then(|| param.clone()),
+            AppError::Malformed { param, .. } => param.clone(),
             AppError::UsageLimitExceeded { .. } => Some("metric".into()),
             AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
             AppError::MalformedAuthorization => Some("Authorization".into()),

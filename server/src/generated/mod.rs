@@ -11348,14 +11348,15 @@ pub trait Api: Send + Sync + 'static {
     /// Who is calling, as established by [`Api::authenticate`].
     type Caller: Send + 'static;
     /// Establishes the caller from the request head, for an operation with the given
-    /// security requirement. Called before the request is parsed.
+    /// security requirement. Called before the request is parsed. A refusal is the
+    /// response the client sees, rendered by the implementation.
     fn authenticate(
         &self,
         security: Security,
         parts: &http::request::Parts,
-    ) -> impl Future<Output = Result<Self::Caller, Rejection>> + Send;
-    /// Renders a rejection (failed authentication, malformed or invalid input) as the
-    /// response the client sees.
+    ) -> impl Future<Output = Result<Self::Caller, Response>> + Send;
+    /// Renders a rejection of malformed or invalid input as the response the client
+    /// sees: the implementation gives it its error body and code.
     fn reject(&self, rejection: Rejection, parts: &http::request::Parts) -> Response;
     ///Liveness probe
     ///
@@ -12025,7 +12026,7 @@ async fn handle_health_check<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_HEALTH_CHECK, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match HealthCheckRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12081,7 +12082,7 @@ async fn handle_readiness_check<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_READINESS_CHECK, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ReadinessCheckRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12131,7 +12132,7 @@ async fn handle_get_open_api_document<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_OPEN_API_DOCUMENT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetOpenApiDocumentRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12206,7 +12207,7 @@ async fn handle_list_projects<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_PROJECTS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListProjectsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12309,7 +12310,7 @@ async fn handle_create_project<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_PROJECT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreateProjectRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12400,7 +12401,7 @@ async fn handle_get_customer_state<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_CUSTOMER_STATE, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetCustomerStateRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12552,7 +12553,7 @@ async fn handle_track_usage<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_TRACK_USAGE, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match TrackUsageRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12661,7 +12662,7 @@ async fn handle_check_usage<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CHECK_USAGE, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CheckUsageRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12783,7 +12784,7 @@ async fn handle_create_dev_token<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_DEV_TOKEN, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreateDevTokenRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12908,7 +12909,7 @@ async fn handle_create_dev_session<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_DEV_SESSION, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreateDevSessionRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -12967,7 +12968,7 @@ async fn handle_get_dev_jwks<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_DEV_JWKS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetDevJwksRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13087,7 +13088,7 @@ async fn handle_list_products<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_PRODUCTS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListProductsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13197,7 +13198,7 @@ async fn handle_create_product<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_PRODUCT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreateProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13332,7 +13333,7 @@ async fn handle_get_product<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_PRODUCT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13484,7 +13485,7 @@ async fn handle_update_product<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_UPDATE_PRODUCT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match UpdateProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13616,7 +13617,7 @@ async fn handle_archive_product<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_ARCHIVE_PRODUCT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ArchiveProductRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13736,7 +13737,7 @@ async fn handle_list_tiers<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_TIERS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListTiersRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13853,7 +13854,7 @@ async fn handle_create_tier<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_TIER, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreateTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -13988,7 +13989,7 @@ async fn handle_get_tier<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_TIER, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -14145,7 +14146,7 @@ async fn handle_update_tier<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_UPDATE_TIER, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match UpdateTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -14287,7 +14288,7 @@ async fn handle_archive_tier<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_ARCHIVE_TIER, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ArchiveTierRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -14477,7 +14478,7 @@ async fn handle_list_customers<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_CUSTOMERS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListCustomersRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -14609,7 +14610,7 @@ async fn handle_get_customer<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_CUSTOMER, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetCustomerRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -14761,7 +14762,7 @@ async fn handle_update_customer<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_UPDATE_CUSTOMER, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match UpdateCustomerRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -14895,7 +14896,7 @@ async fn handle_reset_customer_usage<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_RESET_CUSTOMER_USAGE, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ResetCustomerUsageRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15049,7 +15050,7 @@ async fn handle_get_usage_metrics<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_USAGE_METRICS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetUsageMetricsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15197,7 +15198,7 @@ async fn handle_get_revenue_metrics<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_REVENUE_METRICS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetRevenueMetricsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15279,7 +15280,7 @@ async fn handle_get_metrics_overview<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_METRICS_OVERVIEW, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetMetricsOverviewRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15434,7 +15435,7 @@ async fn handle_list_audit_log<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_AUDIT_LOG, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListAuditLogRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15581,7 +15582,7 @@ async fn handle_create_checkout<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_CHECKOUT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreateCheckoutRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15724,7 +15725,7 @@ async fn handle_create_portal_session<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CREATE_PORTAL_SESSION, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CreatePortalSessionRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15862,7 +15863,7 @@ async fn handle_cart_checkout<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_CART_CHECKOUT, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match CartCheckoutRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -15997,7 +15998,7 @@ async fn handle_receive_stripe_webhook<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_RECEIVE_STRIPE_WEBHOOK, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ReceiveStripeWebhookRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16152,7 +16153,7 @@ async fn handle_list_billing_events<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_BILLING_EVENTS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListBillingEventsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16307,7 +16308,7 @@ async fn handle_list_payments<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_PAYMENTS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListPaymentsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16389,7 +16390,7 @@ async fn handle_list_api_keys<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_LIST_API_KEYS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match ListApiKeysRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16495,7 +16496,7 @@ async fn handle_rotate_secret_key<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_ROTATE_SECRET_KEY, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match RotateSecretKeyRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16577,7 +16578,7 @@ async fn handle_get_settings<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_GET_SETTINGS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match GetSettingsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16695,7 +16696,7 @@ async fn handle_update_settings<A: Api>(
     let (mut parts, body) = request.into_parts();
     let caller = match api.authenticate(SECURITY_UPDATE_SETTINGS, &parts).await {
         Ok(caller) => caller,
-        Err(rejection) => return api.reject(rejection, &parts),
+        Err(refusal) => return refusal,
     };
     let request = match UpdateSettingsRequest::from_parts(&mut parts, body).await {
         Ok(request) => request,
@@ -16706,13 +16707,20 @@ async fn handle_update_settings<A: Api>(
     api.update_settings(caller, request).await.into_response()
 }
 
-/// Why the router refused a request before reaching the implementation.
+/// What is wrong with a request the router refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectionKind {
+    /// The input could not be read at all (400): a malformed body, query or path.
+    Malformed,
+    /// The input was read but breaks a rule of the spec (422).
+    Invalid,
+}
+
+/// Why the router refused a request before reaching the implementation. It carries
+/// no error code: [`Api::reject`] gives it the API's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// The HTTP status to answer with.
-    pub status: http::StatusCode,
-    /// The stable error code.
-    pub code: &'static str,
+    pub kind: RejectionKind,
     /// A human-readable explanation.
     pub message: String,
     /// The input the rejection is about.
@@ -16720,42 +16728,47 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// 400 `invalid_request`: the input could not be parsed at all.
+    /// The input could not be parsed at all.
     pub fn bad_request(param: Option<&str>, message: String) -> Self {
         Rejection {
-            status: http::StatusCode::BAD_REQUEST,
-            code: "invalid_request",
+            kind: RejectionKind::Malformed,
             message,
             param: param.map(str::to_string),
         }
     }
 
+    /// The input parsed but breaks a rule of the spec.
+    pub fn invalid(param: &str, message: String) -> Self {
+        Rejection {
+            kind: RejectionKind::Invalid,
+            message,
+            param: (!param.is_empty()).then(|| param.to_string()),
+        }
+    }
+
+    /// The HTTP status the rejection answers with.
+    pub fn status(&self) -> http::StatusCode {
+        match self.kind {
+            RejectionKind::Malformed => http::StatusCode::BAD_REQUEST,
+            RejectionKind::Invalid => http::StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
     /// The rejection as an operation documenting `statuses` may send it: an operation
-    /// that documents 400 but not 422 refuses invalid input as 400 `invalid_request`,
-    /// so the router never answers with a status the spec does not list.
+    /// that documents 400 but not 422 refuses invalid input as malformed (400), so the
+    /// router never answers with a status the spec does not list.
     pub fn fitted(self, statuses: Option<&[u16]>) -> Self {
         match statuses {
             Some(
                 statuses,
-            ) if self.status == http::StatusCode::UNPROCESSABLE_ENTITY
-                && !statuses.contains(&422) && statuses.contains(&400) => {
+            ) if self.kind == RejectionKind::Invalid && !statuses.contains(&422)
+                && statuses.contains(&400) => {
                 Rejection {
-                    status: http::StatusCode::BAD_REQUEST,
-                    code: "invalid_request",
+                    kind: RejectionKind::Malformed,
                     ..self
                 }
             }
             _ => self,
-        }
-    }
-
-    /// 422 `validation_failed`: the input parsed but breaks a rule of the spec.
-    pub fn invalid(param: &str, message: String) -> Self {
-        Rejection {
-            status: http::StatusCode::UNPROCESSABLE_ENTITY,
-            code: "validation_failed",
-            message,
-            param: (!param.is_empty()).then(|| param.to_string()),
         }
     }
 }

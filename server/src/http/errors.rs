@@ -1,8 +1,10 @@
-//! The one place a domain error becomes the spec's `Error` body. 5xx causes are logged with
-//! the request id and never sent.
+//! The one place an error becomes what the client sees: every handler, the authenticator,
+//! the router's rejections and the fallbacks for unknown routes answer through [`render`].
+//! The status, code and type of each error come from one table (`AppError::describe`). 5xx
+//! causes are logged with the request id and never sent.
 
 use crate::app::{AppError, ErrorClass};
-use crate::generated::types;
+use crate::generated::{Rejection, RejectionKind, types};
 
 /// The request id middleware puts on every request.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -16,7 +18,7 @@ pub fn request_id(parts: &http::request::Parts) -> String {
         .to_string()
 }
 
-pub fn error_type(class: ErrorClass) -> types::ErrorType {
+fn error_type(class: ErrorClass) -> types::ErrorType {
     match class {
         ErrorClass::InvalidRequest => types::ErrorType::InvalidRequestError,
         ErrorClass::Authentication => types::ErrorType::AuthenticationError,
@@ -45,26 +47,26 @@ pub fn render(e: &AppError, request_id: &str) -> (http::StatusCode, types::Error
     )
 }
 
-/// The error body for a status and code outside any operation (unknown route, wrong method).
-pub fn plain(
-    status: http::StatusCode,
-    code: &str,
-    message: String,
-    request_id: &str,
-) -> axum::response::Response {
+/// The response for a domain error: [`render`]'s status and body.
+pub fn response(e: &AppError, request_id: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let class = match status.as_u16() {
-        401 => ErrorClass::Authentication,
-        403 => ErrorClass::Permission,
-        500.. => ErrorClass::Api,
-        _ => ErrorClass::InvalidRequest,
-    };
-    let body = types::Error {
-        type_: error_type(class),
-        code: code.to_string(),
-        message,
-        param: None,
-        request_id: request_id.to_string(),
-    };
+    let (status, body) = render(e, request_id);
     (status, axum::Json(body)).into_response()
+}
+
+/// A request the generated router refused, as the domain's error: unreadable input is a 400
+/// `invalid_request`, input that breaks a rule of the spec a 422 `validation_failed`.
+impl From<Rejection> for AppError {
+    fn from(r: Rejection) -> AppError {
+        match r.kind {
+            RejectionKind::Malformed => AppError::Malformed {
+                message: r.message,
+                param: r.param,
+            },
+            RejectionKind::Invalid => AppError::Validation {
+                message: r.message,
+                param: r.param.unwrap_or_default(),
+            },
+        }
+    }
 }

@@ -134,7 +134,7 @@ impl Api for Server {
         &self,
         security: Security,
         parts: &http::request::Parts,
-    ) -> Result<Caller, Rejection> {
+    ) -> Result<Caller, Response> {
         let request_id = errors::request_id(parts);
         let principal = match auth::principal(&self.app, security, parts).await {
             Ok(principal) => self.limit(principal, parts).await,
@@ -150,43 +150,12 @@ impl Api for Server {
                 principal,
                 actor,
             }),
-            Err(e) => {
-                let (status, code, _) = e.describe();
-                if status >= 500 {
-                    errors::render(&e, &request_id);
-                }
-                Err(Rejection {
-                    status: http::StatusCode::from_u16(status)
-                        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
-                    code,
-                    message: e.to_string(),
-                    param: e.param(),
-                })
-            }
+            Err(e) => Err(errors::response(&e, &request_id)),
         }
     }
 
     fn reject(&self, rejection: Rejection, parts: &http::request::Parts) -> Response {
-        use axum::response::IntoResponse;
-        let request_id = errors::request_id(parts);
-        let class = match rejection.status.as_u16() {
-            401 => crate::app::ErrorClass::Authentication,
-            403 => crate::app::ErrorClass::Permission,
-            409 if rejection.code == "idempotency_key_reused" => {
-                crate::app::ErrorClass::Idempotency
-            }
-            429 => crate::app::ErrorClass::RateLimit,
-            500.. => crate::app::ErrorClass::Api,
-            _ => crate::app::ErrorClass::InvalidRequest,
-        };
-        let body = types::Error {
-            type_: errors::error_type(class),
-            code: rejection.code.to_string(),
-            message: rejection.message,
-            param: rejection.param,
-            request_id,
-        };
-        (rejection.status, axum::Json(body)).into_response()
+        errors::response(&AppError::from(rejection), &errors::request_id(parts))
     }
 
     async fn health_check(
