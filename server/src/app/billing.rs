@@ -24,8 +24,7 @@ use stripe_shared::CheckoutSessionMode;
 use super::{App, AppError, AppResult, Period, UserContext};
 use crate::config::Secret;
 use crate::domain::{
-    BillingEvent, BillingSettings, Customer, Mode, Payment, PriceInterval, Subscription, Tenant,
-    Tier, TierPrice,
+    BillingSettings, Customer, Mode, PriceInterval, Subscription, Tenant, Tier, TierPrice,
 };
 
 /// The Stripe clients of the two modes and the webhook signing secrets.
@@ -570,32 +569,4 @@ fn currency(code: &str) -> AppResult<stripe_types::Currency> {
             format!("Stripe does not know the currency {code}."),
         )
     })
-}
-
-impl App {
-    /// The webhook event log, newest first.
-    pub async fn billing_event_list(
-        &self,
-        tenant: &Tenant,
-        limit: i64,
-        starting_after: Option<&str>,
-    ) -> AppResult<(Vec<BillingEvent>, bool)> {
-        Ok(self
-            .store
-            .stripe_event_list(tenant, limit, starting_after)
-            .await?)
-    }
-
-    /// Money received, newest first.
-    pub async fn payment_list(
-        &self,
-        tenant: &Tenant,
-        limit: i64,
-        starting_after: Option<&str>,
-    ) -> AppResult<(Vec<Payment>, bool)> {
-        Ok(self
-            .store
-            .payment_list(tenant, limit, starting_after)
-            .await?)
-    }
 }

@@ -11,7 +11,7 @@ use stripe_shared::CheckoutSessionMode;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 use super::{App, AppError, AppResult, now};
-use crate::domain::{Mode, Payment, PaymentKind, Subscription, Tenant};
+use crate::domain::{BillingEvent, Mode, Payment, PaymentKind, Subscription, Tenant};
 use crate::store::billing::{Applied, Effect, NewEvent};
 
 /// What the webhook endpoint answers.
@@ -337,5 +337,33 @@ impl App {
             return Ok(None);
         };
         Ok(self.store.tier_by_stripe_price(tenant, &price).await?)
+    }
+}
+
+impl App {
+    /// The webhook event log, newest first.
+    pub async fn billing_event_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> AppResult<(Vec<BillingEvent>, bool)> {
+        Ok(self
+            .store
+            .stripe_event_list(tenant, limit, starting_after)
+            .await?)
+    }
+
+    /// Money received, newest first.
+    pub async fn payment_list(
+        &self,
+        tenant: &Tenant,
+        limit: i64,
+        starting_after: Option<&str>,
+    ) -> AppResult<(Vec<Payment>, bool)> {
+        Ok(self
+            .store
+            .payment_list(tenant, limit, starting_after)
+            .await?)
     }
 }

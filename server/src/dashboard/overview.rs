@@ -15,11 +15,11 @@ use super::{Dash, Page, layout};
 use crate::generated::types;
 
 /// The ranges offered: (id, label, interval, buckets).
-const RANGES: &[(&str, &str, &str, i64)] = &[
-    ("24h", "24 hours", "hour", 24),
-    ("7d", "7 days", "hour", 168),
-    ("30d", "30 days", "day", 30),
-    ("90d", "90 days", "day", 90),
+const RANGES: &[(&str, &str, types::MetricsInterval, i64)] = &[
+    ("24h", "24 hours", types::MetricsInterval::Hour, 24),
+    ("7d", "7 days", types::MetricsInterval::Hour, 168),
+    ("30d", "30 days", types::MetricsInterval::Day, 30),
+    ("90d", "90 days", types::MetricsInterval::Day, 90),
 ];
 
 #[derive(Deserialize)]
@@ -27,7 +27,7 @@ pub struct RangeQuery {
     range: Option<String>,
 }
 
-fn range(query: &RangeQuery) -> (&'static str, &'static str, &'static str, i64) {
+fn range(query: &RangeQuery) -> (&'static str, &'static str, types::MetricsInterval, i64) {
     RANGES
         .iter()
         .copied()
@@ -80,13 +80,17 @@ pub async fn live(
 async fn content(
     dash: &Dash,
     grant: &DashboardGrant,
-    (_, label, interval, buckets): (&str, &str, &str, i64),
+    (_, label, interval, buckets): (&str, &str, types::MetricsInterval, i64),
 ) -> Result<Markup, ApiError> {
-    let hourly = interval == "hour";
+    let hourly = interval == types::MetricsInterval::Hour;
+    let interval = interval.to_string();
     let width = if hourly { 3600 } else { 86_400 };
     let from = chrono::Utc::now() - chrono::Duration::seconds(width * (buckets - 1));
     let from = from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let params = [("interval", Some(interval)), ("from", Some(from.as_str()))];
+    let params = [
+        ("interval", Some(interval.as_str())),
+        ("from", Some(from.as_str())),
+    ];
     let usage: types::UsageMetrics = dash
         .call(
             grant,

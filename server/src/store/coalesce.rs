@@ -266,11 +266,10 @@ impl Store {
         };
         rows.iter()
             .map(|r| {
-                let mode: String = r.try_get("mode")?;
                 Ok((
                     Key {
                         project_id: r.try_get("project_id")?,
-                        mode: if mode == "live" { "live" } else { "test" },
+                        mode: super::word(r, "mode", Mode::parse)?.as_str(),
                         user_id: r.try_get("user_id")?,
                         metric: r.try_get("metric")?,
                         period: r.try_get("period")?,
