@@ -16,7 +16,7 @@ use crate::app::{App, AppError};
 use crate::domain::ids;
 use crate::generated;
 use crate::http::errors::{self, REQUEST_ID_HEADER};
-use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
+use crate::http::{RateLimitSlot, Server, auth::PUBLISHABLE_KEY_HEADER};
 
 /// The spec the server implements, served at `/openapi.json`.
 pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
@@ -85,10 +85,6 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
 }
-
-/// Where authentication leaves the rate limiter's decision for the response headers.
-#[derive(Clone, Default)]
-pub struct RateLimitSlot(pub Arc<std::sync::Mutex<Option<crate::app::ratelimit::Decision>>>);
 
 /// Adds `RateLimit-*` (and `Retry-After` on a refusal) to responses a limit applied to.
 async fn rate_limit_headers(

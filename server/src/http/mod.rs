@@ -33,6 +33,10 @@ use crate::app::{Actor, App, AppError, AppResult, Principal, UserContext};
 use crate::domain::Tenant;
 use crate::generated::{self as api, Api, ErrorResponse, Rejection, Security, types};
 
+/// Where authentication leaves the rate limiter's decision for the response headers.
+#[derive(Clone, Default)]
+pub struct RateLimitSlot(pub Arc<std::sync::Mutex<Option<crate::app::ratelimit::Decision>>>);
+
 /// The server: the domain behind the generated interface.
 #[derive(Clone)]
 pub struct Server {
@@ -56,7 +60,7 @@ impl Server {
         let Some(decision) = self.app.rate_limit(&principal).await? else {
             return Ok(principal);
         };
-        if let Some(slot) = parts.extensions.get::<crate::serve::RateLimitSlot>() {
+        if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
             *slot.0.lock().expect("rate-limit slot") = Some(decision);
         }
         if decision.allowed {
