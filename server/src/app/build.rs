@@ -22,6 +22,15 @@ impl App {
     /// The app for commands that manage data and serve nothing (`dream project create`): the
     /// database (migrated) and the identity keys; no Stripe, no rate limiter, no tasks.
     pub async fn open(config: &Config) -> anyhow::Result<App> {
+        App::assemble(config, local_limiter(config), Payments::none()).await
+    }
+
+    /// The app on the configured database, with this limiter and these Stripe clients.
+    async fn assemble(
+        config: &Config,
+        limiter: ratelimit::Limiter,
+        payments: Payments,
+    ) -> anyhow::Result<App> {
         let store = Store::connect(&config.database_url).await?;
         let identity = Identity::load(&store, now()).await?;
         // Alone on its database (SQLite), a server sees every change it makes; on Postgres it
@@ -34,11 +43,9 @@ impl App {
                 .operator_token
                 .as_ref()
                 .map(|s| s.expose().to_string()),
-            payments: Payments::none(),
+            payments,
             limits: RateLimits {
-                limiter: ratelimit::Limiter::Local(ratelimit::LocalLimiter::new(
-                    config.rate_limit_capacity,
-                )),
+                limiter,
                 public: public_rule(config)?,
             },
             caches: replica::Caches::new(hearing),
@@ -51,20 +58,18 @@ impl App {
         })
     }
 
-    /// The app for a server listening at `base_url`: [`App::open`], with Stripe as
+    /// The app for a server listening at `base_url`: as [`App::open`], with Stripe as
     /// configured (or the local emulator for test mode, delivering its webhooks to
     /// `base_url`), the rate limiter (Redis when `REDIS_URL` is set; it must answer at start),
     /// and its background tasks started: the usage series' flush every second and, on
     /// Postgres, the listener for other replicas' changes. They stop when the app is dropped.
     pub async fn build(config: &Config, base_url: &str) -> anyhow::Result<Serving> {
-        let mut app = App::open(config).await?;
-        if let Some(url) = &config.redis_url {
-            app.limits.limiter =
-                ratelimit::Limiter::Redis(ratelimit::RedisLimiter::connect(url).await?);
-        }
+        let limiter = match &config.redis_url {
+            Some(url) => ratelimit::Limiter::Redis(ratelimit::RedisLimiter::connect(url).await?),
+            None => local_limiter(config),
+        };
         let (payments, stripe_emulator_url) = stripe(config, base_url).await?;
-        app.payments = payments;
-        let app = Arc::new(app);
+        let app = Arc::new(App::assemble(config, limiter, payments).await?);
         spawn_metrics_flush(&app);
         replica::spawn_listener(&app);
         Ok(Serving {
@@ -80,6 +85,11 @@ impl App {
         self.announce_pending().await;
         self.store.close().await;
     }
+}
+
+/// Rate-limit buckets kept in this process.
+fn local_limiter(config: &Config) -> ratelimit::Limiter {
+    ratelimit::Limiter::Local(ratelimit::LocalLimiter::new(config.rate_limit_capacity))
 }
 
 fn public_rule(config: &Config) -> anyhow::Result<Option<ratelimit::Rule>> {

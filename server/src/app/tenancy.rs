@@ -232,8 +232,7 @@ impl App {
 
     /// The tenant's project.
     pub async fn project_of(&self, tenant: &Tenant) -> AppResult<Project> {
-        self.store
-            .project_get(&tenant.project_id)
+        self.project_get(&tenant.project_id)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no project")))
     }
