@@ -7,6 +7,7 @@
 
 mod billing;
 mod harness;
+mod layers;
 mod replicas;
 mod restart;
 mod store;
