@@ -277,7 +277,7 @@ impl Store {
         event: &NewEvent<'_>,
         effects: &[Effect],
     ) -> StoreResult<Applied> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO stripe_events (id, project_id, mode, type, status, message, user_id, created, received_at, seq, payload) \
              VALUES ($1, $2, $3, $4, 'processed', NULL, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -446,7 +446,7 @@ where
 
 /// Applies one effect; returns why it was skipped, if it was.
 async fn apply(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::tx::Tx,
     tenant: &Tenant,
     effect: &Effect,
 ) -> StoreResult<Option<String>> {

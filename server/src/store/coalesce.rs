@@ -205,6 +205,7 @@ impl Store {
             && h.used.elapsed() >= super::IDLE_BEFORE_PING
             && h.conn.ping().await.is_err()
         {
+            h.conn.close_on_drop();
             *held = None;
         }
         let h = match held {
@@ -259,7 +260,9 @@ impl Store {
         let rows = match query.fetch_all(&mut **conn).await {
             Ok(rows) => rows,
             Err(e) => {
-                // Back to the pool, which pings it on return and closes it if it is broken.
+                // Whatever the statement left behind on this connection is in doubt: closed,
+                // not reused (the pool opens a fresh one).
+                conn.close_on_drop();
                 *held = None;
                 return Err(e.into());
             }
@@ -313,7 +316,7 @@ impl Store {
         key: &Key,
         asks: &[(i64, Option<i64>)],
     ) -> StoreResult<Vec<TrackOutcome>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         // Creates the row if needed and locks it (Postgres: the row; SQLite: the database).
         let current: i64 = sqlx::query(
             "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) \

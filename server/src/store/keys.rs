@@ -26,7 +26,7 @@ impl Store {
         settings: &[(Mode, AuthSettings)],
         tiers: &[super::tiers::NewTier<'_>],
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)
@@ -117,7 +117,7 @@ impl Store {
         now: i64,
         previous_expire_at: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE api_keys SET expires_at = $1 WHERE project_id = $2 AND mode = $3 AND kind = 'secret' \
              AND (expires_at IS NULL OR expires_at > $1)",

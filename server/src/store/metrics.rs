@@ -55,7 +55,7 @@ fn in_range<'q>(
 impl Store {
     /// Adds a batch of usage to the time series, in one transaction.
     pub async fn usage_series_add(&self, batch: &UsageBatch) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         for chunk in batch.counts.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO usage_buckets (project_id, mode, metric, bucket, count) VALUES {} \

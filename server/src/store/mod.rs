@@ -18,6 +18,7 @@ pub mod notify;
 pub mod products;
 pub mod sessions;
 pub mod tiers;
+mod tx;
 pub mod usage;
 
 use std::str::FromStr;
@@ -77,10 +78,35 @@ const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How a [`Store`] uses its database, beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long a request waits for a connection before it fails: when the database is
+    /// down, the pool keeps trying to connect, and this bounds the wait.
+    pub acquire_timeout: Duration,
+    /// SQLite only: the most pages (of 4 KiB) the file may grow to; a write past it fails
+    /// as on a full disk. A deterministic full disk for tests, and a cap on the file's size.
+    pub sqlite_max_pages: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            acquire_timeout: Duration::from_secs(30),
+            sqlite_max_pages: None,
+        }
+    }
+}
+
 impl Store {
     /// Connects to `url` (`postgres://…` or `sqlite://…`), creating a SQLite file if needed,
     /// and applies the migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
+        Store::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`Store::connect`], with options.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
@@ -96,6 +122,8 @@ impl Store {
             }
             _ => url.to_string(),
         };
+        let max_pages = options.sqlite_max_pages;
+        let acquire_timeout = options.acquire_timeout;
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -103,7 +131,7 @@ impl Store {
                 Backend::Postgres => 20,
                 Backend::Sqlite => 8,
             })
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire_timeout)
             // sqlx pings every connection it hands out by default: a second round trip per
             // statement, a tenth of the server's time under load. Only a connection that sat
             // idle (where a restarted database or a dropped link goes unnoticed) is checked.
@@ -125,6 +153,10 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        if let Some(pages) = max_pages {
+                            let pragma = format!("PRAGMA max_page_count = {pages}");
+                            conn.execute(pragma.as_str()).await?;
+                        }
                     }
                     Ok(())
                 })

@@ -12,7 +12,7 @@ const COLUMNS: &str = "id, name, description, active, metadata_json, created_at,
 impl Store {
     /// Inserts a product with its prices, all or nothing.
     pub async fn product_create(&self, tenant: &Tenant, product: &Product) -> StoreResult<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO products (id, project_id, mode, name, description, active, metadata_json, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

@@ -20,7 +20,7 @@ pub struct NewTier<'a> {
 const COLUMNS: &str = "id, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, created_at, updated_at";
 
 pub(super) async fn insert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::tx::Tx,
     tenant: &Tenant,
     tier: &NewTier<'_>,
     now: i64,
@@ -60,7 +60,7 @@ impl Store {
         tier: &NewTier<'_>,
         now: i64,
     ) -> StoreResult<Tier> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         insert(&mut tx, tenant, tier, now).await?;
         tx.commit().await?;
         self.tier_get(tenant, tier.id)
@@ -123,7 +123,7 @@ impl Store {
     /// Writes back a changed tier; making it the default clears the flag elsewhere in the
     /// same transaction.
     pub async fn tier_update(&self, tenant: &Tenant, tier: &Tier, now: i64) -> StoreResult<Tier> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         if tier.is_default {
             sqlx::query(
                 "UPDATE tiers SET is_default = 0, updated_at = $1 WHERE project_id = $2 AND mode = $3 AND is_default = 1 AND id <> $4",

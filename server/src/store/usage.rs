@@ -102,7 +102,7 @@ impl Store {
         now: i64,
         render: impl FnOnce(i64) -> String,
     ) -> StoreResult<IdempotentOutcome> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let claimed = sqlx::query(
             "INSERT INTO idempotency_keys (project_id, mode, user_id, idem_key, request_hash, response_json, created_at) \
              VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT DO NOTHING",
