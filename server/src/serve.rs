@@ -86,7 +86,9 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
 }
 
-/// Adds `RateLimit-*` (and `Retry-After` on a refusal) to responses a limit applied to.
+/// Adds `RateLimit-*` (and `Retry-After` on a refusal) to responses a limit applied to, and
+/// `Retry-After` to every `503`: the database is unreachable, and a second is a fair first
+/// wait.
 async fn rate_limit_headers(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -110,6 +112,12 @@ async fn rate_limit_headers(
         if !d.allowed {
             set("retry-after", seconds(d.retry_after_ms).max(1));
         }
+    }
+    if response.status() == http::StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .entry(http::header::RETRY_AFTER)
+            .or_insert(http::HeaderValue::from_static("1"));
     }
     response
 }

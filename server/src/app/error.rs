@@ -80,6 +80,10 @@ pub enum AppError {
     RateLimited { retry_after_seconds: u64 },
     #[error("The database is unreachable.")]
     NotReady,
+    #[error(
+        "The service cannot reach its database right now; nothing was changed. Retry after the Retry-After header's seconds."
+    )]
+    Unavailable(#[source] anyhow::Error),
     #[error("An internal error occurred. Quote the request id when reporting it.")]
     Internal(#[source] anyhow::Error),
 }
@@ -134,6 +138,7 @@ impl AppError {
             AppError::PaymentProvider(_) => (502, "payment_provider_error", Api),
             AppError::RateLimited { .. } => (429, "rate_limited", RateLimit),
             AppError::NotReady => (503, "not_ready", Api),
+            AppError::Unavailable(_) => (503, "service_unavailable", Api),
             AppError::Internal(_) => (500, "internal_error", Api),
         }
     }
@@ -142,7 +147,9 @@ impl AppError {
     /// sent to the client).
     pub fn cause(&self) -> String {
         match self {
-            AppError::Internal(cause) | AppError::PaymentProvider(cause) => format!("{cause:#}"),
+            AppError::Internal(cause)
+            | AppError::PaymentProvider(cause)
+            | AppError::Unavailable(cause) => format!("{cause:#}"),
             other => other.to_string(),
         }
     }
@@ -169,7 +176,11 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        AppError::Internal(e.into())
+        if e.is_unavailable() {
+            AppError::Unavailable(e.into())
+        } else {
+            AppError::Internal(e.into())
+        }
     }
 }
 

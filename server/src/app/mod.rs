@@ -31,6 +31,9 @@ pub use webhooks::Receipt;
 use crate::domain::Tenant;
 use crate::store::Store;
 
+/// How long a readiness probe waits for the database before it answers "not ready".
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The application: every domain operation hangs off this.
 pub struct App {
     /// The database; only the domain reaches it.
@@ -102,7 +105,11 @@ impl App {
 
     /// Whether the database answers (readiness).
     pub async fn ready(&self) -> bool {
-        self.store.ping().await
+        // A probe is answered promptly either way: a database that does not answer within
+        // the bound is as good as down.
+        tokio::time::timeout(READY_WITHIN, self.store.ping())
+            .await
+            .unwrap_or(false)
     }
 
     /// How many Stripe webhook signing secrets the server accepts.

@@ -12144,7 +12144,7 @@ async fn handle_get_open_api_document<A: Api>(
 }
 
 const SECURITY_LIST_PROJECTS: Security = &[&[SecurityScheme::OperatorToken]];
-const STATUSES_LIST_PROJECTS: Option<&[u16]> = Some(&[200, 401, 500]);
+const STATUSES_LIST_PROJECTS: Option<&[u16]> = Some(&[200, 401, 500, 503]);
 ///The parsed and validated input of `listProjects`.
 #[derive(Debug, Clone)]
 pub struct ListProjectsRequest {}
@@ -12157,6 +12157,8 @@ pub enum ListProjectsResponse {
     Unauthorized(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListProjectsResponse {
@@ -12176,6 +12178,10 @@ impl IntoResponse for ListProjectsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -12185,6 +12191,7 @@ impl ErrorResponse<types::Error> for ListProjectsResponse {
         match status.as_u16() {
             401u16 => Self::Unauthorized(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -12219,7 +12226,7 @@ async fn handle_list_projects<A: Api>(
 }
 
 const SECURITY_CREATE_PROJECT: Security = &[&[SecurityScheme::OperatorToken]];
-const STATUSES_CREATE_PROJECT: Option<&[u16]> = Some(&[201, 400, 401, 422, 500]);
+const STATUSES_CREATE_PROJECT: Option<&[u16]> = Some(&[201, 400, 401, 422, 500, 503]);
 ///The parsed and validated input of `createProject`.
 #[derive(Debug, Clone)]
 pub struct CreateProjectRequest {
@@ -12240,6 +12247,8 @@ pub enum CreateProjectResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for CreateProjectResponse {
@@ -12271,6 +12280,10 @@ impl IntoResponse for CreateProjectResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -12282,6 +12295,7 @@ impl ErrorResponse<types::Error> for CreateProjectResponse {
             401u16 => Self::Unauthorized(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -12324,7 +12338,9 @@ async fn handle_create_project<A: Api>(
 const SECURITY_GET_CUSTOMER_STATE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
-const STATUSES_GET_CUSTOMER_STATE: Option<&[u16]> = Some(&[200, 401, 403, 429, 500]);
+const STATUSES_GET_CUSTOMER_STATE: Option<&[u16]> = Some(
+    &[200, 401, 403, 429, 500, 503],
+);
 ///The parsed and validated input of `getCustomerState`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerStateRequest {}
@@ -12341,6 +12357,8 @@ pub enum GetCustomerStateResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetCustomerStateResponse {
@@ -12368,6 +12386,10 @@ impl IntoResponse for GetCustomerStateResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -12379,6 +12401,7 @@ impl ErrorResponse<types::Error> for GetCustomerStateResponse {
             403u16 => Self::Forbidden(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -12416,7 +12439,7 @@ const SECURITY_TRACK_USAGE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
 const STATUSES_TRACK_USAGE: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 429, 500],
+    &[200, 400, 401, 403, 409, 422, 429, 500, 503],
 );
 ///The parsed and validated input of `trackUsage`.
 #[derive(Debug, Clone)]
@@ -12446,6 +12469,8 @@ pub enum TrackUsageResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for TrackUsageResponse {
@@ -12488,6 +12513,10 @@ impl IntoResponse for TrackUsageResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -12502,6 +12531,7 @@ impl ErrorResponse<types::Error> for TrackUsageResponse {
             422u16 => Self::UnprocessableEntity(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -12567,7 +12597,7 @@ async fn handle_track_usage<A: Api>(
 const SECURITY_CHECK_USAGE: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
-const STATUSES_CHECK_USAGE: Option<&[u16]> = Some(&[200, 400, 401, 403, 429, 500]);
+const STATUSES_CHECK_USAGE: Option<&[u16]> = Some(&[200, 400, 401, 403, 429, 500, 503]);
 ///The parsed and validated input of `checkUsage`.
 #[derive(Debug, Clone)]
 pub struct CheckUsageRequest {
@@ -12590,6 +12620,8 @@ pub enum CheckUsageResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for CheckUsageResponse {
@@ -12621,6 +12653,10 @@ impl IntoResponse for CheckUsageResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -12633,6 +12669,7 @@ impl ErrorResponse<types::Error> for CheckUsageResponse {
             403u16 => Self::Forbidden(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -12675,7 +12712,7 @@ async fn handle_check_usage<A: Api>(
 
 const SECURITY_CREATE_DEV_TOKEN: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_CREATE_DEV_TOKEN: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 500, 501],
+    &[201, 400, 401, 403, 422, 500, 503, 501],
 );
 ///The parsed and validated input of `createDevToken`.
 #[derive(Debug, Clone)]
@@ -12699,6 +12736,8 @@ pub enum CreateDevTokenResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
     ///501: This backend does not offer the capability.
     NotImplemented(types::Error),
 }
@@ -12736,6 +12775,10 @@ impl IntoResponse for CreateDevTokenResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::NotImplemented(body) => {
                 (
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
@@ -12755,6 +12798,7 @@ impl ErrorResponse<types::Error> for CreateDevTokenResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             501u16 => Self::NotImplemented(body),
             _ => Self::InternalServerError(body),
         }
@@ -12797,7 +12841,7 @@ async fn handle_create_dev_token<A: Api>(
 
 const SECURITY_CREATE_DEV_SESSION: Security = &[&[SecurityScheme::PublishableKey]];
 const STATUSES_CREATE_DEV_SESSION: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 429, 500, 501],
+    &[201, 400, 401, 403, 422, 429, 500, 503, 501],
 );
 ///The parsed and validated input of `createDevSession`.
 #[derive(Debug, Clone)]
@@ -12823,6 +12867,8 @@ pub enum CreateDevSessionResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
     ///501: This backend does not offer the capability.
     NotImplemented(types::Error),
 }
@@ -12864,6 +12910,10 @@ impl IntoResponse for CreateDevSessionResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::NotImplemented(body) => {
                 (
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
@@ -12884,6 +12934,7 @@ impl ErrorResponse<types::Error> for CreateDevSessionResponse {
             422u16 => Self::UnprocessableEntity(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             501u16 => Self::NotImplemented(body),
             _ => Self::InternalServerError(body),
         }
@@ -12983,7 +13034,7 @@ const SECURITY_LIST_PRODUCTS: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_LIST_PRODUCTS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500]);
+const STATUSES_LIST_PRODUCTS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500, 503]);
 ///The parsed and validated input of `listProducts`.
 #[derive(Debug, Clone)]
 pub struct ListProductsRequest {
@@ -13004,6 +13055,8 @@ pub enum ListProductsResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListProductsResponse {
@@ -13031,6 +13084,10 @@ impl IntoResponse for ListProductsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13042,6 +13099,7 @@ impl ErrorResponse<types::Error> for ListProductsResponse {
             401u16 => Self::Unauthorized(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13100,7 +13158,9 @@ async fn handle_list_products<A: Api>(
 }
 
 const SECURITY_CREATE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_CREATE_PRODUCT: Option<&[u16]> = Some(&[201, 400, 401, 403, 422, 500]);
+const STATUSES_CREATE_PRODUCT: Option<&[u16]> = Some(
+    &[201, 400, 401, 403, 422, 500, 503],
+);
 ///The parsed and validated input of `createProduct`.
 #[derive(Debug, Clone)]
 pub struct CreateProductRequest {
@@ -13123,6 +13183,8 @@ pub enum CreateProductResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for CreateProductResponse {
@@ -13158,6 +13220,10 @@ impl IntoResponse for CreateProductResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13170,6 +13236,7 @@ impl ErrorResponse<types::Error> for CreateProductResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13213,7 +13280,7 @@ const SECURITY_GET_PRODUCT: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_GET_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500]);
+const STATUSES_GET_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500, 503]);
 ///The parsed and validated input of `getProduct`.
 #[derive(Debug, Clone)]
 pub struct GetProductRequest {
@@ -13236,6 +13303,8 @@ pub enum GetProductResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetProductResponse {
@@ -13267,6 +13336,10 @@ impl IntoResponse for GetProductResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13279,6 +13352,7 @@ impl ErrorResponse<types::Error> for GetProductResponse {
             404u16 => Self::NotFound(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13346,7 +13420,7 @@ async fn handle_get_product<A: Api>(
 
 const SECURITY_UPDATE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_UPDATE_PRODUCT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 422, 500],
+    &[200, 400, 401, 403, 404, 422, 500, 503],
 );
 ///The parsed and validated input of `updateProduct`.
 #[derive(Debug, Clone)]
@@ -13374,6 +13448,8 @@ pub enum UpdateProductResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for UpdateProductResponse {
@@ -13412,6 +13488,10 @@ impl IntoResponse for UpdateProductResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13425,6 +13505,7 @@ impl ErrorResponse<types::Error> for UpdateProductResponse {
             404u16 => Self::NotFound(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13497,7 +13578,9 @@ async fn handle_update_product<A: Api>(
 }
 
 const SECURITY_ARCHIVE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_ARCHIVE_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 500]);
+const STATUSES_ARCHIVE_PRODUCT: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 404, 500, 503],
+);
 ///The parsed and validated input of `archiveProduct`.
 #[derive(Debug, Clone)]
 pub struct ArchiveProductRequest {
@@ -13520,6 +13603,8 @@ pub enum ArchiveProductResponse {
     NotFound(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ArchiveProductResponse {
@@ -13551,6 +13636,10 @@ impl IntoResponse for ArchiveProductResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13563,6 +13652,7 @@ impl ErrorResponse<types::Error> for ArchiveProductResponse {
             403u16 => Self::Forbidden(body),
             404u16 => Self::NotFound(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13632,7 +13722,7 @@ const SECURITY_LIST_TIERS: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_LIST_TIERS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500]);
+const STATUSES_LIST_TIERS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500, 503]);
 ///The parsed and validated input of `listTiers`.
 #[derive(Debug, Clone)]
 pub struct ListTiersRequest {
@@ -13653,6 +13743,8 @@ pub enum ListTiersResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListTiersResponse {
@@ -13680,6 +13772,10 @@ impl IntoResponse for ListTiersResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13691,6 +13787,7 @@ impl ErrorResponse<types::Error> for ListTiersResponse {
             401u16 => Self::Unauthorized(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13749,7 +13846,9 @@ async fn handle_list_tiers<A: Api>(
 }
 
 const SECURITY_CREATE_TIER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_CREATE_TIER: Option<&[u16]> = Some(&[201, 400, 401, 403, 409, 422, 500]);
+const STATUSES_CREATE_TIER: Option<&[u16]> = Some(
+    &[201, 400, 401, 403, 409, 422, 500, 503],
+);
 ///The parsed and validated input of `createTier`.
 #[derive(Debug, Clone)]
 pub struct CreateTierRequest {
@@ -13774,6 +13873,8 @@ pub enum CreateTierResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for CreateTierResponse {
@@ -13813,6 +13914,10 @@ impl IntoResponse for CreateTierResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13826,6 +13931,7 @@ impl ErrorResponse<types::Error> for CreateTierResponse {
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -13869,7 +13975,7 @@ const SECURITY_GET_TIER: Security = &[
     &[SecurityScheme::PublishableKey],
     &[SecurityScheme::SecretKey],
 ];
-const STATUSES_GET_TIER: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500]);
+const STATUSES_GET_TIER: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500, 503]);
 ///The parsed and validated input of `getTier`.
 #[derive(Debug, Clone)]
 pub struct GetTierRequest {
@@ -13892,6 +13998,8 @@ pub enum GetTierResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetTierResponse {
@@ -13923,6 +14031,10 @@ impl IntoResponse for GetTierResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -13935,6 +14047,7 @@ impl ErrorResponse<types::Error> for GetTierResponse {
             404u16 => Self::NotFound(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14000,7 +14113,7 @@ async fn handle_get_tier<A: Api>(
 
 const SECURITY_UPDATE_TIER: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_UPDATE_TIER: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 409, 422, 500],
+    &[200, 400, 401, 403, 404, 409, 422, 500, 503],
 );
 ///The parsed and validated input of `updateTier`.
 #[derive(Debug, Clone)]
@@ -14030,6 +14143,8 @@ pub enum UpdateTierResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for UpdateTierResponse {
@@ -14072,6 +14187,10 @@ impl IntoResponse for UpdateTierResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14086,6 +14205,7 @@ impl ErrorResponse<types::Error> for UpdateTierResponse {
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14158,7 +14278,9 @@ async fn handle_update_tier<A: Api>(
 }
 
 const SECURITY_ARCHIVE_TIER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_ARCHIVE_TIER: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 422, 500]);
+const STATUSES_ARCHIVE_TIER: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 404, 422, 500, 503],
+);
 ///The parsed and validated input of `archiveTier`.
 #[derive(Debug, Clone)]
 pub struct ArchiveTierRequest {
@@ -14183,6 +14305,8 @@ pub enum ArchiveTierResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ArchiveTierResponse {
@@ -14221,6 +14345,10 @@ impl IntoResponse for ArchiveTierResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14234,6 +14362,7 @@ impl ErrorResponse<types::Error> for ArchiveTierResponse {
             404u16 => Self::NotFound(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14300,7 +14429,9 @@ async fn handle_archive_tier<A: Api>(
 }
 
 const SECURITY_LIST_CUSTOMERS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_CUSTOMERS: Option<&[u16]> = Some(&[200, 400, 401, 403, 422, 500]);
+const STATUSES_LIST_CUSTOMERS: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 422, 500, 503],
+);
 ///The parsed and validated input of `listCustomers`.
 #[derive(Debug, Clone)]
 pub struct ListCustomersRequest {
@@ -14327,6 +14458,8 @@ pub enum ListCustomersResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListCustomersResponse {
@@ -14361,6 +14494,10 @@ impl IntoResponse for ListCustomersResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14373,6 +14510,7 @@ impl ErrorResponse<types::Error> for ListCustomersResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14490,7 +14628,7 @@ async fn handle_list_customers<A: Api>(
 }
 
 const SECURITY_GET_CUSTOMER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_CUSTOMER: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 500]);
+const STATUSES_GET_CUSTOMER: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 500, 503]);
 ///The parsed and validated input of `getCustomer`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerRequest {
@@ -14513,6 +14651,8 @@ pub enum GetCustomerResponse {
     NotFound(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetCustomerResponse {
@@ -14544,6 +14684,10 @@ impl IntoResponse for GetCustomerResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14556,6 +14700,7 @@ impl ErrorResponse<types::Error> for GetCustomerResponse {
             403u16 => Self::Forbidden(body),
             404u16 => Self::NotFound(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14623,7 +14768,7 @@ async fn handle_get_customer<A: Api>(
 
 const SECURITY_UPDATE_CUSTOMER: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_UPDATE_CUSTOMER: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 422, 500],
+    &[200, 400, 401, 403, 404, 422, 500, 503],
 );
 ///The parsed and validated input of `updateCustomer`.
 #[derive(Debug, Clone)]
@@ -14651,6 +14796,8 @@ pub enum UpdateCustomerResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for UpdateCustomerResponse {
@@ -14689,6 +14836,10 @@ impl IntoResponse for UpdateCustomerResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14702,6 +14853,7 @@ impl ErrorResponse<types::Error> for UpdateCustomerResponse {
             404u16 => Self::NotFound(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14775,7 +14927,7 @@ async fn handle_update_customer<A: Api>(
 
 const SECURITY_RESET_CUSTOMER_USAGE: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_RESET_CUSTOMER_USAGE: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 500],
+    &[200, 400, 401, 403, 404, 500, 503],
 );
 ///The parsed and validated input of `resetCustomerUsage`.
 #[derive(Debug, Clone)]
@@ -14799,6 +14951,8 @@ pub enum ResetCustomerUsageResponse {
     NotFound(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ResetCustomerUsageResponse {
@@ -14830,6 +14984,10 @@ impl IntoResponse for ResetCustomerUsageResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14842,6 +15000,7 @@ impl ErrorResponse<types::Error> for ResetCustomerUsageResponse {
             403u16 => Self::Forbidden(body),
             404u16 => Self::NotFound(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -14908,7 +15067,9 @@ async fn handle_reset_customer_usage<A: Api>(
 }
 
 const SECURITY_GET_USAGE_METRICS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_USAGE_METRICS: Option<&[u16]> = Some(&[200, 400, 401, 403, 422, 500]);
+const STATUSES_GET_USAGE_METRICS: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 422, 500, 503],
+);
 ///The parsed and validated input of `getUsageMetrics`.
 #[derive(Debug, Clone)]
 pub struct GetUsageMetricsRequest {
@@ -14937,6 +15098,8 @@ pub enum GetUsageMetricsResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetUsageMetricsResponse {
@@ -14971,6 +15134,10 @@ impl IntoResponse for GetUsageMetricsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -14983,6 +15150,7 @@ impl ErrorResponse<types::Error> for GetUsageMetricsResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -15063,7 +15231,7 @@ async fn handle_get_usage_metrics<A: Api>(
 
 const SECURITY_GET_REVENUE_METRICS: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_GET_REVENUE_METRICS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 500],
+    &[200, 400, 401, 403, 422, 500, 503],
 );
 ///The parsed and validated input of `getRevenueMetrics`.
 #[derive(Debug, Clone)]
@@ -15091,6 +15259,8 @@ pub enum GetRevenueMetricsResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetRevenueMetricsResponse {
@@ -15125,6 +15295,10 @@ impl IntoResponse for GetRevenueMetricsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -15137,6 +15311,7 @@ impl ErrorResponse<types::Error> for GetRevenueMetricsResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -15210,7 +15385,7 @@ async fn handle_get_revenue_metrics<A: Api>(
 }
 
 const SECURITY_GET_METRICS_OVERVIEW: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_METRICS_OVERVIEW: Option<&[u16]> = Some(&[200, 401, 403, 500]);
+const STATUSES_GET_METRICS_OVERVIEW: Option<&[u16]> = Some(&[200, 401, 403, 500, 503]);
 ///The parsed and validated input of `getMetricsOverview`.
 #[derive(Debug, Clone)]
 pub struct GetMetricsOverviewRequest {}
@@ -15225,6 +15400,8 @@ pub enum GetMetricsOverviewResponse {
     Forbidden(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetMetricsOverviewResponse {
@@ -15248,6 +15425,10 @@ impl IntoResponse for GetMetricsOverviewResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -15258,6 +15439,7 @@ impl ErrorResponse<types::Error> for GetMetricsOverviewResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -15292,7 +15474,7 @@ async fn handle_get_metrics_overview<A: Api>(
 }
 
 const SECURITY_LIST_AUDIT_LOG: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_AUDIT_LOG: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+const STATUSES_LIST_AUDIT_LOG: Option<&[u16]> = Some(&[200, 400, 401, 403, 500, 503]);
 ///The parsed and validated input of `listAuditLog`.
 #[derive(Debug, Clone)]
 pub struct ListAuditLogRequest {
@@ -15315,6 +15497,8 @@ pub enum ListAuditLogResponse {
     Forbidden(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListAuditLogResponse {
@@ -15342,6 +15526,10 @@ impl IntoResponse for ListAuditLogResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -15353,6 +15541,7 @@ impl ErrorResponse<types::Error> for ListAuditLogResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -15450,7 +15639,7 @@ const SECURITY_CREATE_CHECKOUT: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
 const STATUSES_CREATE_CHECKOUT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
+    &[200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
 );
 ///The parsed and validated input of `createCheckout`.
 #[derive(Debug, Clone)]
@@ -15478,6 +15667,8 @@ pub enum CreateCheckoutResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
     ///501: This backend does not offer the capability.
     NotImplemented(types::Error),
     ///502: Stripe refused the request or could not be reached.
@@ -15524,6 +15715,10 @@ impl IntoResponse for CreateCheckoutResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::NotImplemented(body) => {
                 (
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
@@ -15552,6 +15747,7 @@ impl ErrorResponse<types::Error> for CreateCheckoutResponse {
             422u16 => Self::UnprocessableEntity(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             501u16 => Self::NotImplemented(body),
             502u16 => Self::BadGateway(body),
             _ => Self::InternalServerError(body),
@@ -15597,7 +15793,7 @@ const SECURITY_CREATE_PORTAL_SESSION: Security = &[
     &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
 ];
 const STATUSES_CREATE_PORTAL_SESSION: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
+    &[200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
 );
 ///The parsed and validated input of `createPortalSession`.
 #[derive(Debug, Clone)]
@@ -15625,6 +15821,8 @@ pub enum CreatePortalSessionResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
     ///501: This backend does not offer the capability.
     NotImplemented(types::Error),
     ///502: Stripe refused the request or could not be reached.
@@ -15671,6 +15869,10 @@ impl IntoResponse for CreatePortalSessionResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::NotImplemented(body) => {
                 (
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
@@ -15699,6 +15901,7 @@ impl ErrorResponse<types::Error> for CreatePortalSessionResponse {
             422u16 => Self::UnprocessableEntity(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             501u16 => Self::NotImplemented(body),
             502u16 => Self::BadGateway(body),
             _ => Self::InternalServerError(body),
@@ -15738,7 +15941,7 @@ async fn handle_create_portal_session<A: Api>(
 
 const SECURITY_CART_CHECKOUT: Security = &[&[SecurityScheme::PublishableKey]];
 const STATUSES_CART_CHECKOUT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 429, 500, 501, 502],
+    &[200, 400, 401, 403, 422, 429, 500, 503, 501, 502],
 );
 ///The parsed and validated input of `cartCheckout`.
 #[derive(Debug, Clone)]
@@ -15764,6 +15967,8 @@ pub enum CartCheckoutResponse {
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
     ///501: This backend does not offer the capability.
     NotImplemented(types::Error),
     ///502: Stripe refused the request or could not be reached.
@@ -15806,6 +16011,10 @@ impl IntoResponse for CartCheckoutResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::NotImplemented(body) => {
                 (
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
@@ -15833,6 +16042,7 @@ impl ErrorResponse<types::Error> for CartCheckoutResponse {
             422u16 => Self::UnprocessableEntity(body),
             429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             501u16 => Self::NotImplemented(body),
             502u16 => Self::BadGateway(body),
             _ => Self::InternalServerError(body),
@@ -15875,7 +16085,7 @@ async fn handle_cart_checkout<A: Api>(
 }
 
 const SECURITY_RECEIVE_STRIPE_WEBHOOK: Security = &[];
-const STATUSES_RECEIVE_STRIPE_WEBHOOK: Option<&[u16]> = Some(&[200, 400, 500, 501]);
+const STATUSES_RECEIVE_STRIPE_WEBHOOK: Option<&[u16]> = Some(&[200, 400, 500, 503, 501]);
 ///The parsed and validated input of `receiveStripeWebhook`.
 #[derive(Debug, Clone)]
 pub struct ReceiveStripeWebhookRequest {
@@ -15896,6 +16106,8 @@ pub enum ReceiveStripeWebhookResponse {
     BadRequest(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
     ///501: This backend does not offer the capability.
     NotImplemented(types::Error),
 }
@@ -15917,6 +16129,10 @@ impl IntoResponse for ReceiveStripeWebhookResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
             Self::NotImplemented(body) => {
                 (
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
@@ -15933,6 +16149,7 @@ impl ErrorResponse<types::Error> for ReceiveStripeWebhookResponse {
         match status.as_u16() {
             400u16 => Self::BadRequest(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             501u16 => Self::NotImplemented(body),
             _ => Self::InternalServerError(body),
         }
@@ -16010,7 +16227,9 @@ async fn handle_receive_stripe_webhook<A: Api>(
 }
 
 const SECURITY_LIST_BILLING_EVENTS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_BILLING_EVENTS: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+const STATUSES_LIST_BILLING_EVENTS: Option<&[u16]> = Some(
+    &[200, 400, 401, 403, 500, 503],
+);
 ///The parsed and validated input of `listBillingEvents`.
 #[derive(Debug, Clone)]
 pub struct ListBillingEventsRequest {
@@ -16033,6 +16252,8 @@ pub enum ListBillingEventsResponse {
     Forbidden(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListBillingEventsResponse {
@@ -16060,6 +16281,10 @@ impl IntoResponse for ListBillingEventsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -16071,6 +16296,7 @@ impl ErrorResponse<types::Error> for ListBillingEventsResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -16165,7 +16391,7 @@ async fn handle_list_billing_events<A: Api>(
 }
 
 const SECURITY_LIST_PAYMENTS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_PAYMENTS: Option<&[u16]> = Some(&[200, 400, 401, 403, 500]);
+const STATUSES_LIST_PAYMENTS: Option<&[u16]> = Some(&[200, 400, 401, 403, 500, 503]);
 ///The parsed and validated input of `listPayments`.
 #[derive(Debug, Clone)]
 pub struct ListPaymentsRequest {
@@ -16188,6 +16414,8 @@ pub enum ListPaymentsResponse {
     Forbidden(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListPaymentsResponse {
@@ -16215,6 +16443,10 @@ impl IntoResponse for ListPaymentsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -16226,6 +16458,7 @@ impl ErrorResponse<types::Error> for ListPaymentsResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -16320,7 +16553,7 @@ async fn handle_list_payments<A: Api>(
 }
 
 const SECURITY_LIST_API_KEYS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_API_KEYS: Option<&[u16]> = Some(&[200, 401, 403, 500]);
+const STATUSES_LIST_API_KEYS: Option<&[u16]> = Some(&[200, 401, 403, 500, 503]);
 ///The parsed and validated input of `listApiKeys`.
 #[derive(Debug, Clone)]
 pub struct ListApiKeysRequest {}
@@ -16335,6 +16568,8 @@ pub enum ListApiKeysResponse {
     Forbidden(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for ListApiKeysResponse {
@@ -16358,6 +16593,10 @@ impl IntoResponse for ListApiKeysResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -16368,6 +16607,7 @@ impl ErrorResponse<types::Error> for ListApiKeysResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -16402,7 +16642,9 @@ async fn handle_list_api_keys<A: Api>(
 }
 
 const SECURITY_ROTATE_SECRET_KEY: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_ROTATE_SECRET_KEY: Option<&[u16]> = Some(&[201, 400, 401, 403, 422, 500]);
+const STATUSES_ROTATE_SECRET_KEY: Option<&[u16]> = Some(
+    &[201, 400, 401, 403, 422, 500, 503],
+);
 ///The parsed and validated input of `rotateSecretKey`.
 #[derive(Debug, Clone)]
 pub struct RotateSecretKeyRequest {
@@ -16425,6 +16667,8 @@ pub enum RotateSecretKeyResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for RotateSecretKeyResponse {
@@ -16460,6 +16704,10 @@ impl IntoResponse for RotateSecretKeyResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -16472,6 +16720,7 @@ impl ErrorResponse<types::Error> for RotateSecretKeyResponse {
             403u16 => Self::Forbidden(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -16508,7 +16757,7 @@ async fn handle_rotate_secret_key<A: Api>(
 }
 
 const SECURITY_GET_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_SETTINGS: Option<&[u16]> = Some(&[200, 401, 403, 500]);
+const STATUSES_GET_SETTINGS: Option<&[u16]> = Some(&[200, 401, 403, 500, 503]);
 ///The parsed and validated input of `getSettings`.
 #[derive(Debug, Clone)]
 pub struct GetSettingsRequest {}
@@ -16523,6 +16772,8 @@ pub enum GetSettingsResponse {
     Forbidden(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for GetSettingsResponse {
@@ -16546,6 +16797,10 @@ impl IntoResponse for GetSettingsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -16556,6 +16811,7 @@ impl ErrorResponse<types::Error> for GetSettingsResponse {
             401u16 => Self::Unauthorized(body),
             403u16 => Self::Forbidden(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }
@@ -16591,7 +16847,7 @@ async fn handle_get_settings<A: Api>(
 
 const SECURITY_UPDATE_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
 const STATUSES_UPDATE_SETTINGS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 500],
+    &[200, 400, 401, 403, 409, 422, 500, 503],
 );
 ///The parsed and validated input of `updateSettings`.
 #[derive(Debug, Clone)]
@@ -16617,6 +16873,8 @@ pub enum UpdateSettingsResponse {
     UnprocessableEntity(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
 }
 
 impl IntoResponse for UpdateSettingsResponse {
@@ -16655,6 +16913,10 @@ impl IntoResponse for UpdateSettingsResponse {
                 )
                     .into_response()
             }
+            Self::ServiceUnavailable(body) => {
+                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
+                    .into_response()
+            }
         }
     }
 }
@@ -16668,6 +16930,7 @@ impl ErrorResponse<types::Error> for UpdateSettingsResponse {
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
             500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
         }
     }

@@ -52,9 +52,17 @@ fn answer(group: Vec<Pending>, outcomes: StoreResult<Vec<TrackOutcome>>) {
     for (i, pending) in group.into_iter().enumerate() {
         let outcome = match &outcomes {
             Ok(all) => Ok(all[i]),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.batch()),
         };
         let _ = pending.done.send(outcome);
+    }
+}
+
+/// The writing task ended without answering (it panicked).
+fn lost() -> StoreError {
+    StoreError::Batch {
+        message: "the combined write was lost".into(),
+        unavailable: false,
     }
 }
 
@@ -62,7 +70,7 @@ struct Pending {
     key: Key,
     amount: i64,
     hard_limit: Option<i64>,
-    done: oneshot::Sender<Result<TrackOutcome, String>>,
+    done: oneshot::Sender<StoreResult<TrackOutcome>>,
 }
 
 /// The connection a stripe writes its shared statements on, kept between batches: sqlx pings
@@ -128,10 +136,8 @@ impl Store {
         // An earlier writer may have taken this increment along already (or lost it, if its
         // task died: then the caller hears so instead of waiting on a closed channel).
         match answer.try_recv() {
-            Ok(result) => return result.map_err(StoreError::Batch),
-            Err(oneshot::error::TryRecvError::Closed) => {
-                return Err(StoreError::Batch("the combined write was lost".into()));
-            }
+            Ok(result) => return result,
+            Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
         let batch = std::mem::take(&mut *stripe.queue.lock().expect("queue"));
@@ -142,8 +148,8 @@ impl Store {
             drop(writer);
         });
         match answer.await {
-            Ok(result) => result.map_err(StoreError::Batch),
-            Err(_) => Err(StoreError::Batch("the combined write was lost".into())),
+            Ok(result) => result,
+            Err(_) => Err(lost()),
         }
     }
 
@@ -178,9 +184,12 @@ impl Store {
                             Some((_, end)) => {
                                 Ok(counted(*end, *total, group.iter().map(|p| p.amount)))
                             }
-                            None => Err(StoreError::Batch("a counter was not written".into())),
+                            None => Err(StoreError::Batch {
+                                message: "a counter was not written".into(),
+                                unavailable: false,
+                            }),
                         },
-                        Err(e) => Err(StoreError::Batch(e.to_string())),
+                        Err(e) => Err(e.batch()),
                     };
                     answer(group, outcomes);
                 }

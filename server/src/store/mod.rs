@@ -43,8 +43,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    #[error("the combined write failed: {0}")]
-    Batch(String),
+    #[error("the combined write failed: {message}")]
+    Batch {
+        message: String,
+        /// The database could not be reached (see [`StoreError::is_unavailable`]).
+        unavailable: bool,
+    },
 }
 
 impl StoreError {
@@ -60,6 +64,46 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The database could not be reached or went away: nothing is wrong with the request,
+    /// and the same request can succeed once the database is back. A pool that found no
+    /// working connection in time, a broken connection, or a Postgres server shutting down
+    /// (SQLSTATE classes 08 and 57P).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_) => true,
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+                _ => false,
+            },
+            StoreError::Batch { unavailable, .. } => *unavailable,
+            StoreError::Conflict(_) | StoreError::Corrupt(_) => false,
+        }
+    }
+
+    /// This error, as told to the callers whose increments a combined write carried.
+    fn batch(&self) -> StoreError {
+        match self {
+            StoreError::Batch {
+                message,
+                unavailable,
+            } => StoreError::Batch {
+                message: message.clone(),
+                unavailable: *unavailable,
+            },
+            other => StoreError::Batch {
+                message: other.to_string(),
+                unavailable: other.is_unavailable(),
+            },
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The database, with its connection pool.
@@ -72,6 +116,11 @@ pub struct Store {
     /// Combines concurrent increments of one counter into one write.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
 }
+
+/// How long a request waits for a connection by default. Under load a connection frees up in
+/// milliseconds; a longer wait means the database is down, and the client is better served
+/// by a prompt `503` than by a request that hangs until it comes back.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long a pooled connection may sit unused before it is checked again when taken.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
@@ -92,7 +141,7 @@ pub struct StoreOptions {
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            acquire_timeout: Duration::from_secs(30),
+            acquire_timeout: ACQUIRE_TIMEOUT,
             sqlite_max_pages: None,
         }
     }

@@ -9,6 +9,7 @@ mod billing;
 mod faults;
 mod harness;
 mod layers;
+mod outage;
 mod replicas;
 mod restart;
 mod store;

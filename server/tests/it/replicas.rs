@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 const OPERATOR: &str = "op_replicas_test";
 
 /// A running `dream serve`; killed when dropped.
-struct Replica {
+pub(crate) struct Replica {
     child: Child,
-    base: String,
-    banner: String,
+    pub(crate) base: String,
+    pub(crate) banner: String,
 }
 
 impl Drop for Replica {
@@ -29,7 +29,7 @@ impl Drop for Replica {
     }
 }
 
-fn replica(database_url: &str, redis_url: &str) -> Replica {
+pub(crate) fn replica(database_url: &str, redis_url: &str) -> Replica {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dream"))
         .args(["--database-url", database_url, "serve", "--port", "0"])
         .env("REDIS_URL", redis_url)
@@ -65,7 +65,7 @@ fn replica(database_url: &str, redis_url: &str) -> Replica {
     }
 }
 
-fn banner_key(banner: &str, label: &str) -> String {
+pub(crate) fn banner_key(banner: &str, label: &str) -> String {
     banner
         .lines()
         .find(|l| l.contains(label))
@@ -220,7 +220,7 @@ impl Cluster {
     }
 }
 
-fn redis_url() -> String {
+pub(crate) fn redis_url() -> String {
     std::env::var("DREAM_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 

@@ -696,7 +696,8 @@ export function getOpenApiDocument(options: ClientOptions): Promise<GetOpenApiDo
 export type ListProjectsResult =
   | ApiResponse<200, ProjectList>
   | ApiResponse<401, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List projects
@@ -715,7 +716,7 @@ export function listProjects(options: ClientOptions): Promise<ListProjectsResult
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 401, 500],
+    documented: [200, 401, 500, 503],
     open: false,
   }) as Promise<ListProjectsResult>;
 }
@@ -732,7 +733,8 @@ export type CreateProjectResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Create a project
@@ -752,7 +754,7 @@ export function createProject(options: ClientOptions, params: CreateProjectParam
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 422, 500],
+    documented: [201, 400, 401, 422, 500, 503],
     open: false,
   }) as Promise<CreateProjectResult>;
 }
@@ -763,7 +765,8 @@ export type GetCustomerStateResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * The signed-in user's state
@@ -783,7 +786,7 @@ export function getCustomerState(options: ClientOptions): Promise<GetCustomerSta
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 401, 403, 429, 500],
+    documented: [200, 401, 403, 429, 500, 503],
     open: false,
   }) as Promise<GetCustomerStateResult>;
 }
@@ -807,7 +810,8 @@ export type TrackUsageResult =
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Track usage
@@ -833,7 +837,7 @@ export function trackUsage(options: ClientOptions, params: TrackUsageParams = {}
     query: {},
     headers: { "Idempotency-Key": params.idempotencyKey },
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 429, 500],
+    documented: [200, 400, 401, 403, 409, 422, 429, 500, 503],
     open: false,
   }) as Promise<TrackUsageResult>;
 }
@@ -851,7 +855,8 @@ export type CheckUsageResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Check usage
@@ -869,7 +874,7 @@ export function checkUsage(options: ClientOptions, params: CheckUsageParams = {}
     query: { "metric": params.metric },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 429, 500],
+    documented: [200, 400, 401, 403, 429, 500, 503],
     open: false,
   }) as Promise<CheckUsageResult>;
 }
@@ -888,6 +893,7 @@ export type CreateDevTokenResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
   | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>
   | ApiResponse<501, ErrorObject>;
 
 /**
@@ -909,7 +915,7 @@ export function createDevToken(options: ClientOptions, params: CreateDevTokenPar
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 403, 422, 500, 501],
+    documented: [201, 400, 401, 403, 422, 500, 503, 501],
     open: false,
   }) as Promise<CreateDevTokenResult>;
 }
@@ -929,6 +935,7 @@ export type CreateDevSessionResult =
   | ApiResponse<422, ErrorObject>
   | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>
   | ApiResponse<501, ErrorObject>;
 
 /**
@@ -953,7 +960,7 @@ export function createDevSession(options: ClientOptions, params: CreateDevSessio
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 403, 422, 429, 500, 501],
+    documented: [201, 400, 401, 403, 422, 429, 500, 503, 501],
     open: false,
   }) as Promise<CreateDevSessionResult>;
 }
@@ -997,7 +1004,8 @@ export type ListProductsResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List products
@@ -1016,7 +1024,7 @@ export function listProducts(options: ClientOptions, params: ListProductsParams 
     query: { "includeArchived": params.includeArchived },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 429, 500],
+    documented: [200, 400, 401, 429, 500, 503],
     open: false,
   }) as Promise<ListProductsResult>;
 }
@@ -1034,7 +1042,8 @@ export type CreateProductResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Create a product
@@ -1052,7 +1061,7 @@ export function createProduct(options: ClientOptions, params: CreateProductParam
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 403, 422, 500],
+    documented: [201, 400, 401, 403, 422, 500, 503],
     open: false,
   }) as Promise<CreateProductResult>;
 }
@@ -1070,7 +1079,8 @@ export type GetProductResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<404, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Get a product
@@ -1088,7 +1098,7 @@ export function getProduct(options: ClientOptions, params: GetProductParams): Pr
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 404, 429, 500],
+    documented: [200, 400, 401, 404, 429, 500, 503],
     open: false,
   }) as Promise<GetProductResult>;
 }
@@ -1109,7 +1119,8 @@ export type UpdateProductResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<404, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Update a product
@@ -1127,7 +1138,7 @@ export function updateProduct(options: ClientOptions, params: UpdateProductParam
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 404, 422, 500],
+    documented: [200, 400, 401, 403, 404, 422, 500, 503],
     open: false,
   }) as Promise<UpdateProductResult>;
 }
@@ -1145,7 +1156,8 @@ export type ArchiveProductResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<404, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Archive a product
@@ -1163,7 +1175,7 @@ export function archiveProduct(options: ClientOptions, params: ArchiveProductPar
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 404, 500],
+    documented: [200, 400, 401, 403, 404, 500, 503],
     open: false,
   }) as Promise<ArchiveProductResult>;
 }
@@ -1180,7 +1192,8 @@ export type ListTiersResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List tiers
@@ -1198,7 +1211,7 @@ export function listTiers(options: ClientOptions, params: ListTiersParams = {}):
     query: { "includeArchived": params.includeArchived },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 429, 500],
+    documented: [200, 400, 401, 429, 500, 503],
     open: false,
   }) as Promise<ListTiersResult>;
 }
@@ -1217,7 +1230,8 @@ export type CreateTierResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Create a tier
@@ -1237,7 +1251,7 @@ export function createTier(options: ClientOptions, params: CreateTierParams): Pr
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 403, 409, 422, 500],
+    documented: [201, 400, 401, 403, 409, 422, 500, 503],
     open: false,
   }) as Promise<CreateTierResult>;
 }
@@ -1255,7 +1269,8 @@ export type GetTierResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<404, ErrorObject>
   | ApiResponse<429, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Get a tier
@@ -1273,7 +1288,7 @@ export function getTier(options: ClientOptions, params: GetTierParams): Promise<
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 404, 429, 500],
+    documented: [200, 400, 401, 404, 429, 500, 503],
     open: false,
   }) as Promise<GetTierResult>;
 }
@@ -1295,7 +1310,8 @@ export type UpdateTierResult =
   | ApiResponse<404, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Update a tier
@@ -1313,7 +1329,7 @@ export function updateTier(options: ClientOptions, params: UpdateTierParams): Pr
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 404, 409, 422, 500],
+    documented: [200, 400, 401, 403, 404, 409, 422, 500, 503],
     open: false,
   }) as Promise<UpdateTierResult>;
 }
@@ -1332,7 +1348,8 @@ export type ArchiveTierResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<404, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Archive a tier
@@ -1350,7 +1367,7 @@ export function archiveTier(options: ClientOptions, params: ArchiveTierParams): 
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 404, 422, 500],
+    documented: [200, 400, 401, 403, 404, 422, 500, 503],
     open: false,
   }) as Promise<ArchiveTierResult>;
 }
@@ -1372,7 +1389,8 @@ export type ListCustomersResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List customers
@@ -1392,7 +1410,7 @@ export function listCustomers(options: ClientOptions, params: ListCustomersParam
     query: { "limit": params.limit, "startingAfter": params.startingAfter, "query": params.query },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 422, 500],
+    documented: [200, 400, 401, 403, 422, 500, 503],
     open: false,
   }) as Promise<ListCustomersResult>;
 }
@@ -1410,7 +1428,8 @@ export type GetCustomerResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<404, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Get a customer
@@ -1428,7 +1447,7 @@ export function getCustomer(options: ClientOptions, params: GetCustomerParams): 
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 404, 500],
+    documented: [200, 400, 401, 403, 404, 500, 503],
     open: false,
   }) as Promise<GetCustomerResult>;
 }
@@ -1449,7 +1468,8 @@ export type UpdateCustomerResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<404, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Override a customer's plan
@@ -1468,7 +1488,7 @@ export function updateCustomer(options: ClientOptions, params: UpdateCustomerPar
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 404, 422, 500],
+    documented: [200, 400, 401, 403, 404, 422, 500, 503],
     open: false,
   }) as Promise<UpdateCustomerResult>;
 }
@@ -1486,7 +1506,8 @@ export type ResetCustomerUsageResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<404, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Reset a customer's usage
@@ -1506,7 +1527,7 @@ export function resetCustomerUsage(options: ClientOptions, params: ResetCustomer
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 404, 500],
+    documented: [200, 400, 401, 403, 404, 500, 503],
     open: false,
   }) as Promise<ResetCustomerUsageResult>;
 }
@@ -1530,7 +1551,8 @@ export type GetUsageMetricsResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Usage over time
@@ -1555,7 +1577,7 @@ export function getUsageMetrics(options: ClientOptions, params: GetUsageMetricsP
     query: { "interval": params.interval, "from": params.from, "to": params.to, "metric": params.metric },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 422, 500],
+    documented: [200, 400, 401, 403, 422, 500, 503],
     open: false,
   }) as Promise<GetUsageMetricsResult>;
 }
@@ -1577,7 +1599,8 @@ export type GetRevenueMetricsResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Revenue over time and MRR
@@ -1599,7 +1622,7 @@ export function getRevenueMetrics(options: ClientOptions, params: GetRevenueMetr
     query: { "interval": params.interval, "from": params.from, "to": params.to },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 422, 500],
+    documented: [200, 400, 401, 403, 422, 500, 503],
     open: false,
   }) as Promise<GetRevenueMetricsResult>;
 }
@@ -1609,7 +1632,8 @@ export type GetMetricsOverviewResult =
   | ApiResponse<200, MetricsOverview>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * The project at a glance
@@ -1629,7 +1653,7 @@ export function getMetricsOverview(options: ClientOptions): Promise<GetMetricsOv
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 401, 403, 500],
+    documented: [200, 401, 403, 500, 503],
     open: false,
   }) as Promise<GetMetricsOverviewResult>;
 }
@@ -1648,7 +1672,8 @@ export type ListAuditLogResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List the audit log
@@ -1669,7 +1694,7 @@ export function listAuditLog(options: ClientOptions, params: ListAuditLogParams 
     query: { "limit": params.limit, "startingAfter": params.startingAfter },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 500],
+    documented: [200, 400, 401, 403, 500, 503],
     open: false,
   }) as Promise<ListAuditLogResult>;
 }
@@ -1690,6 +1715,7 @@ export type CreateCheckoutResult =
   | ApiResponse<422, ErrorObject>
   | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>
   | ApiResponse<501, ErrorObject>
   | ApiResponse<502, ErrorObject>;
 
@@ -1716,7 +1742,7 @@ export function createCheckout(options: ClientOptions, params: CreateCheckoutPar
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
+    documented: [200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
     open: false,
   }) as Promise<CreateCheckoutResult>;
 }
@@ -1737,6 +1763,7 @@ export type CreatePortalSessionResult =
   | ApiResponse<422, ErrorObject>
   | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>
   | ApiResponse<501, ErrorObject>
   | ApiResponse<502, ErrorObject>;
 
@@ -1759,7 +1786,7 @@ export function createPortalSession(options: ClientOptions, params: CreatePortal
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 429, 500, 501, 502],
+    documented: [200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
     open: false,
   }) as Promise<CreatePortalSessionResult>;
 }
@@ -1779,6 +1806,7 @@ export type CartCheckoutResult =
   | ApiResponse<422, ErrorObject>
   | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>
   | ApiResponse<501, ErrorObject>
   | ApiResponse<502, ErrorObject>;
 
@@ -1802,7 +1830,7 @@ export function cartCheckout(options: ClientOptions, params: CartCheckoutParams)
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 422, 429, 500, 501, 502],
+    documented: [200, 400, 401, 403, 422, 429, 500, 503, 501, 502],
     open: false,
   }) as Promise<CartCheckoutResult>;
 }
@@ -1820,6 +1848,7 @@ export type ReceiveStripeWebhookResult =
   | ApiResponse<200, WebhookReceipt>
   | ApiResponse<400, ErrorObject>
   | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>
   | ApiResponse<501, ErrorObject>;
 
 /**
@@ -1851,7 +1880,7 @@ export function receiveStripeWebhook(options: ClientOptions, params: ReceiveStri
     query: {},
     headers: { "Stripe-Signature": params.stripeSignature },
     body: params.body,
-    documented: [200, 400, 500, 501],
+    documented: [200, 400, 500, 503, 501],
     open: false,
   }) as Promise<ReceiveStripeWebhookResult>;
 }
@@ -1870,7 +1899,8 @@ export type ListBillingEventsResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List webhook events
@@ -1890,7 +1920,7 @@ export function listBillingEvents(options: ClientOptions, params: ListBillingEve
     query: { "limit": params.limit, "startingAfter": params.startingAfter },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 500],
+    documented: [200, 400, 401, 403, 500, 503],
     open: false,
   }) as Promise<ListBillingEventsResult>;
 }
@@ -1909,7 +1939,8 @@ export type ListPaymentsResult =
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List payments
@@ -1929,7 +1960,7 @@ export function listPayments(options: ClientOptions, params: ListPaymentsParams 
     query: { "limit": params.limit, "startingAfter": params.startingAfter },
     headers: {},
     body: undefined,
-    documented: [200, 400, 401, 403, 500],
+    documented: [200, 400, 401, 403, 500, 503],
     open: false,
   }) as Promise<ListPaymentsResult>;
 }
@@ -1939,7 +1970,8 @@ export type ListApiKeysResult =
   | ApiResponse<200, ApiKeyList>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * List API keys
@@ -1957,7 +1989,7 @@ export function listApiKeys(options: ClientOptions): Promise<ListApiKeysResult> 
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 401, 403, 500],
+    documented: [200, 401, 403, 500, 503],
     open: false,
   }) as Promise<ListApiKeysResult>;
 }
@@ -1975,7 +2007,8 @@ export type RotateSecretKeyResult =
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Rotate the secret key
@@ -1995,7 +2028,7 @@ export function rotateSecretKey(options: ClientOptions, params: RotateSecretKeyP
     query: {},
     headers: {},
     body: params.body,
-    documented: [201, 400, 401, 403, 422, 500],
+    documented: [201, 400, 401, 403, 422, 500, 503],
     open: false,
   }) as Promise<RotateSecretKeyResult>;
 }
@@ -2005,7 +2038,8 @@ export type GetSettingsResult =
   | ApiResponse<200, Settings>
   | ApiResponse<401, ErrorObject>
   | ApiResponse<403, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Get project settings
@@ -2023,7 +2057,7 @@ export function getSettings(options: ClientOptions): Promise<GetSettingsResult> 
     query: {},
     headers: {},
     body: undefined,
-    documented: [200, 401, 403, 500],
+    documented: [200, 401, 403, 500, 503],
     open: false,
   }) as Promise<GetSettingsResult>;
 }
@@ -2042,7 +2076,8 @@ export type UpdateSettingsResult =
   | ApiResponse<403, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<500, ErrorObject>;
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
 
 /**
  * Update project settings
@@ -2069,7 +2104,7 @@ export function updateSettings(options: ClientOptions, params: UpdateSettingsPar
     query: {},
     headers: {},
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 500],
+    documented: [200, 400, 401, 403, 409, 422, 500, 503],
     open: false,
   }) as Promise<UpdateSettingsResult>;
 }

@@ -1,0 +1,214 @@
+//! A `dream serve` whose Postgres goes away and comes back. The database is reached through a
+//! TCP relay the test controls: taking the relay down closes every connection and refuses new
+//! ones, as a stopped or restarted Postgres does, without touching the shared server.
+//!
+//! What must hold: during the outage every request is answered within about 2 s (a track
+//! with `503 service_unavailable` and `Retry-After`, `/readyz` with `503`); the server
+//! recovers by itself when the database is back; and counts are exact once the refused
+//! requests are retried with their idempotency keys.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::replicas::{banner_key, redis_url, replica};
+
+/// The longest answer accepted during the outage: the server's 2 s bound, plus slack for a
+/// loaded test machine.
+const ANSWER_WITHIN: Duration = Duration::from_millis(3500);
+
+/// A TCP relay to the database that can be taken down and brought back on the same port.
+struct Relay {
+    addr: SocketAddr,
+    target: String,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    fn new(target: &str) -> Relay {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Relay {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            target: target.to_string(),
+            running: None,
+        }
+    }
+
+    fn up(&mut self) {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(self.addr).unwrap();
+        let listener = socket.listen(128).unwrap();
+        let target = self.target.clone();
+        self.running = Some(tokio::spawn(async move {
+            // Dropped with the task: every relayed connection ends when the relay goes down.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Closes every relayed connection and the listening port (new connections are refused).
+    async fn down(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// One answer: status, error code, `Retry-After`, and how long it took.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    code: Option<String>,
+    retry_after: Option<String>,
+    took: Duration,
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let started = Instant::now();
+    let response = request
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .expect("the server answers");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Answer {
+        status,
+        code: body["code"].as_str().map(str::to_string),
+        retry_after,
+        took: started.elapsed(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgres_outage_is_answered_promptly_with_503_and_recovers_exactly() {
+    dream_server::install_crypto();
+    let database = dream_server::testing::fresh_postgres_database("dream_test")
+        .await
+        .expect("a fresh Postgres database");
+    let mut url = reqwest::Url::parse(&database).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let mut relay = Relay::new(&target);
+    relay.up();
+    url.set_port(Some(relay.addr.port())).unwrap();
+    let server = replica(url.as_str(), &redis_url());
+    let base = server.base.clone();
+    let pk = banner_key(&server.banner, "test publishable key");
+    let sk = banner_key(&server.banner, "test secret key");
+    let http = reqwest::Client::new();
+
+    let token: Value = http
+        .post(format!("{base}/v1/dev/tokens"))
+        .bearer_auth(&sk)
+        .json(&json!({ "userId": "user_outage" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().expect("a token").to_string();
+    let track = |key: String| {
+        http.post(format!("{base}/v1/usage/track"))
+            .header("x-publishable-key", &pk)
+            .header("idempotency-key", key)
+            .bearer_auth(&token)
+            .json(&json!({}))
+    };
+    for i in 0..10 {
+        let answer = send(track(format!("before-{i}"))).await;
+        assert_eq!(answer.status, 200, "before the outage: {answer:?}");
+    }
+
+    relay.down().await;
+    let outage_started = Instant::now();
+    let mut refused_keys = Vec::new();
+    let mut answers = Vec::new();
+    let mut round = 0;
+    while outage_started.elapsed() < Duration::from_secs(6) {
+        let keys: Vec<String> = (0..8).map(|i| format!("outage-{round}-{i}")).collect();
+        let tracks = keys.iter().map(|key| send(track(key.clone())));
+        let ready = send(http.get(format!("{base}/readyz")));
+        let (tracked, ready) = tokio::join!(futures::future::join_all(tracks), ready);
+        assert_eq!(ready.status, 503, "/readyz during the outage: {ready:?}");
+        answers.push(ready);
+        for (key, answer) in keys.into_iter().zip(tracked) {
+            assert_eq!(answer.status, 503, "a track during the outage: {answer:?}");
+            assert_eq!(answer.code.as_deref(), Some("service_unavailable"));
+            assert_eq!(answer.retry_after.as_deref(), Some("1"));
+            refused_keys.push(key);
+            answers.push(answer);
+        }
+        round += 1;
+    }
+    let slowest = answers.iter().map(|a| a.took).max().unwrap();
+    println!("outage: {} answers, slowest {slowest:?}", answers.len());
+    assert!(slowest <= ANSWER_WITHIN, "an answer took {slowest:?}");
+
+    relay.up();
+    let back = Instant::now();
+    loop {
+        let ready = send(http.get(format!("{base}/readyz"))).await;
+        if ready.status == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "not ready 10 s after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "ready again {:?} after the database came back",
+        back.elapsed()
+    );
+
+    // The refused requests, retried as a client does: each counts once.
+    let mut last = 0;
+    for key in &refused_keys {
+        let mut answer = send(track(key.clone())).await;
+        // The first request on a connection the outage closed while it sat in the pool may
+        // still fail; its retry goes through.
+        if answer.status != 200 {
+            answer = send(track(key.clone())).await;
+        }
+        assert_eq!(answer.status, 200, "a retry after the outage: {answer:?}");
+        last += 1;
+    }
+    let me: Value = http
+        .get(format!("{base}/v1/me"))
+        .header("x-publishable-key", &pk)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let count = me["usage"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["metric"] == "requests"))
+        .and_then(|m| m["usageCount"].as_i64())
+        .unwrap_or_else(|| panic!("no count in {me}"));
+    assert_eq!(count, 10 + last, "every acknowledged track, once");
+}
