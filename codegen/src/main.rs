@@ -14,6 +14,10 @@ struct Cli {
     /// The workspace root.
     #[arg(long, default_value = ".", global = true)]
     root: PathBuf,
+    /// Fail (exit 1) when any part of the given spec had to be left out, instead of
+    /// generating the rest and listing what was left out on stderr.
+    #[arg(long, global = true)]
+    strict: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,13 +28,13 @@ enum Command {
     Generate,
     /// Fail with a diff when any checked-in generated file differs from the spec's output.
     Check,
-    /// Print the Rust client generated from any OpenAPI 3.0 document.
+    /// Print the Rust client generated from any OpenAPI 3.0 or 3.1 document.
     RustClient { spec: PathBuf },
-    /// Print the axum server stubs generated from any OpenAPI 3.0 document.
+    /// Print the axum server stubs generated from any OpenAPI 3.0 or 3.1 document.
     Axum { spec: PathBuf },
-    /// Print the TypeScript client generated from any OpenAPI 3.0 document.
+    /// Print the TypeScript client generated from any OpenAPI 3.0 or 3.1 document.
     Typescript { spec: PathBuf },
-    /// Print the HTML API reference generated from any OpenAPI 3.0 document.
+    /// Print the HTML API reference generated from any OpenAPI 3.0 or 3.1 document.
     Docs { spec: PathBuf },
 }
 
@@ -81,39 +85,39 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Command::RustClient { spec } => {
-            let spec = read(&spec)?;
-            print!(
-                "{}",
-                dreamgen::rust_client::generate(&spec, "the given spec")?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Docs { spec } => {
-            print!("{}", dreamgen::docs::generate(&read(&spec)?)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Typescript { spec } => {
-            let spec = read(&spec)?;
-            print!(
-                "{}",
-                dreamgen::typescript::generate(&spec, "the given spec")?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Axum { spec } => {
-            let spec = read(&spec)?;
-            print!(
-                "{}",
-                dreamgen::axum_stubs::generate(&spec, "the given spec")?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::RustClient { spec } => target(&spec, cli.strict, |spec| {
+            dreamgen::rust_client::generate(spec, "the given spec")
+        }),
+        Command::Docs { spec } => target(&spec, cli.strict, dreamgen::docs::generate),
+        Command::Typescript { spec } => target(&spec, cli.strict, |spec| {
+            dreamgen::typescript::generate(spec, "the given spec")
+        }),
+        Command::Axum { spec } => target(&spec, cli.strict, |spec| {
+            dreamgen::axum_stubs::generate(spec, "the given spec")
+        }),
     }
 }
 
-fn read(path: &std::path::Path) -> Result<openapiv3::OpenAPI, dreamgen::GenError> {
+/// Reads `path`, generates one target from it and prints it; what had to be left out goes
+/// to stderr, one line each with its JSON pointer (under `--strict`, it fails the run).
+fn target(
+    path: &std::path::Path,
+    strict: bool,
+    generate: impl FnOnce(&openapiv3::OpenAPI) -> Result<String, dreamgen::GenError>,
+) -> Result<ExitCode, dreamgen::GenError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", path.display())))?;
-    dreamgen::parse_spec(&text)
+    let loaded = dreamgen::load::load(&text)?;
+    for skip in &loaded.skipped {
+        eprintln!("dreamgen: left out {skip}");
+    }
+    if strict && !loaded.skipped.is_empty() {
+        eprintln!(
+            "dreamgen: {} part(s) of the spec cannot be generated (--strict)",
+            loaded.skipped.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    print!("{}", generate(&loaded.spec)?);
+    Ok(ExitCode::SUCCESS)
 }

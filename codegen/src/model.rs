@@ -83,86 +83,127 @@ pub enum ResponseContent {
     Other(String),
 }
 
-/// Reads every operation of the spec, in document order.
+/// Reads every operation of the spec, in document order. Fails on the first operation the
+/// model cannot represent; a spec read through [`crate::load::load`] has none left.
 pub fn operations(spec: &OpenAPI) -> Result<Vec<Operation>, GenError> {
+    each_operation(spec).into_iter().collect()
+}
+
+/// The operations the model cannot represent, each with its pointer and the reason.
+pub fn unsupported_operations(spec: &OpenAPI) -> Vec<crate::load::Skip> {
+    each_operation(spec)
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|e| {
+            let (pointer, reason) = match e {
+                GenError::Unsupported { pointer, what } => (pointer, what),
+                other => (String::new(), other.to_string()),
+            };
+            crate::load::Skip { pointer, reason }
+        })
+        .collect()
+}
+
+/// Every operation, read on its own: one that cannot be represented is an error that names
+/// the operation (its pointer) and, in the reason, the place inside it.
+fn each_operation(spec: &OpenAPI) -> Vec<Result<Operation, GenError>> {
     let mut out = Vec::new();
     for (path, item) in spec.paths.paths.iter() {
         let path_pointer = format!("/paths/{}", pointer_segment(path));
         let item = match item {
             ReferenceOr::Item(item) => item,
             ReferenceOr::Reference { .. } => {
-                return Err(GenError::unsupported(
+                out.push(Err(GenError::unsupported(
                     path_pointer,
                     "a path item given as $ref",
-                ));
+                )));
+                continue;
             }
         };
         for (method, op) in item.iter() {
             let pointer = format!("{path_pointer}/{method}");
-            let id = op
-                .operation_id
-                .clone()
-                .unwrap_or_else(|| synthesized_operation_id(method, path));
-            let mut params: IndexMap<(String, &'static str), Param> = IndexMap::new();
-            for (index, p) in item.parameters.iter().enumerate() {
-                let param = param(spec, p, &format!("{path_pointer}/parameters/{index}"))?;
-                params.insert((param.name.clone(), location_name(param.location)), param);
-            }
-            for (index, p) in op.parameters.iter().enumerate() {
-                let param = param(spec, p, &format!("{pointer}/parameters/{index}"))?;
-                params.insert((param.name.clone(), location_name(param.location)), param);
-            }
-            let body = match &op.request_body {
-                None => None,
-                Some(body) => Some(request_body(spec, body, &format!("{pointer}/requestBody"))?),
-            };
-            let mut responses = Vec::new();
-            if let Some(default) = &op.responses.default {
-                responses.push(response(
-                    spec,
-                    Status::Default,
-                    default,
-                    &format!("{pointer}/responses/default"),
-                )?);
-            }
-            for (status, r) in op.responses.responses.iter() {
-                let (status, key) = match status {
-                    StatusCode::Code(code) => (Status::Code(*code), code.to_string()),
-                    StatusCode::Range(range) => (Status::Range(*range), format!("{range}XX")),
-                };
-                responses.push(response(
-                    spec,
-                    status,
-                    r,
-                    &format!("{pointer}/responses/{key}"),
-                )?);
-            }
-            let security = op
-                .security
-                .as_ref()
-                .or(spec.security.as_ref())
-                .map(|alternatives| {
-                    alternatives
-                        .iter()
-                        .map(|req| req.keys().cloned().collect())
-                        .collect()
-                })
-                .unwrap_or_default();
-            out.push(Operation {
-                id,
-                method: method.to_string(),
-                path: path.clone(),
-                pointer,
-                summary: op.summary.clone(),
-                description: op.description.clone(),
-                security,
-                params: params.into_values().collect(),
-                body,
-                responses,
-            });
+            let read = operation(spec, path, &path_pointer, item, method, op, &pointer);
+            out.push(read.map_err(|e| match e {
+                GenError::Unsupported { pointer: at, what } if at != pointer => {
+                    GenError::unsupported(&pointer, format!("{what} (at {at})"))
+                }
+                other => other,
+            }));
         }
     }
-    Ok(out)
+    out
+}
+
+fn operation(
+    spec: &OpenAPI,
+    path: &str,
+    path_pointer: &str,
+    item: &openapiv3::PathItem,
+    method: &str,
+    op: &openapiv3::Operation,
+    pointer: &str,
+) -> Result<Operation, GenError> {
+    let id = op
+        .operation_id
+        .clone()
+        .unwrap_or_else(|| synthesized_operation_id(method, path));
+    let mut params: IndexMap<(String, &'static str), Param> = IndexMap::new();
+    for (index, p) in item.parameters.iter().enumerate() {
+        let param = param(spec, p, &format!("{path_pointer}/parameters/{index}"))?;
+        params.insert((param.name.clone(), location_name(param.location)), param);
+    }
+    for (index, p) in op.parameters.iter().enumerate() {
+        let param = param(spec, p, &format!("{pointer}/parameters/{index}"))?;
+        params.insert((param.name.clone(), location_name(param.location)), param);
+    }
+    let body = match &op.request_body {
+        None => None,
+        Some(body) => Some(request_body(spec, body, &format!("{pointer}/requestBody"))?),
+    };
+    let mut responses = Vec::new();
+    if let Some(default) = &op.responses.default {
+        responses.push(response(
+            spec,
+            Status::Default,
+            default,
+            &format!("{pointer}/responses/default"),
+        )?);
+    }
+    for (status, r) in op.responses.responses.iter() {
+        let (status, key) = match status {
+            StatusCode::Code(code) => (Status::Code(*code), code.to_string()),
+            StatusCode::Range(range) => (Status::Range(*range), format!("{range}XX")),
+        };
+        responses.push(response(
+            spec,
+            status,
+            r,
+            &format!("{pointer}/responses/{key}"),
+        )?);
+    }
+    let security = op
+        .security
+        .as_ref()
+        .or(spec.security.as_ref())
+        .map(|alternatives| {
+            alternatives
+                .iter()
+                .map(|req| req.keys().cloned().collect())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Operation {
+        id,
+        method: method.to_string(),
+        path: path.to_string(),
+        pointer: pointer.to_string(),
+        summary: op.summary.clone(),
+        description: op.description.clone(),
+        security,
+        params: params.into_values().collect(),
+        body,
+        responses,
+    })
 }
 
 /// An operation without an `operationId` is named after its method and path, the way a reader
@@ -282,12 +323,8 @@ fn request_body(
                 format!("request bodies other than JSON ({})", types.join(", ")),
             )
         })?;
-    let schema = content.schema.clone().ok_or_else(|| {
-        GenError::unsupported(
-            format!("{pointer}/content/{}", pointer_segment(media)),
-            "a JSON body without a schema",
-        )
-    })?;
+    // A JSON body without a schema is any JSON value.
+    let schema = content.schema.clone().unwrap_or_else(any_value);
     Ok(Body {
         required: body.required,
         raw: body.extensions.get("x-raw-body") == Some(&serde_json::Value::Bool(true)),
@@ -322,16 +359,9 @@ fn response(
             }
         }
     };
-    let content = if let Some((media, content)) = r.content.iter().find(|(m, _)| is_json(m)) {
-        match &content.schema {
-            Some(schema) => ResponseContent::Json(Box::new(schema.clone())),
-            None => {
-                return Err(GenError::unsupported(
-                    format!("{pointer}/content/{}", pointer_segment(media)),
-                    "a JSON response without a schema",
-                ));
-            }
-        }
+    let content = if let Some((_, content)) = r.content.iter().find(|(m, _)| is_json(m)) {
+        // A JSON response without a schema is any JSON value.
+        ResponseContent::Json(Box::new(content.schema.clone().unwrap_or_else(any_value)))
     } else if let Some(media) = r.content.keys().next() {
         ResponseContent::Other(media.clone())
     } else {
@@ -342,6 +372,14 @@ fn response(
         description: r.description.clone(),
         content,
         pointer,
+    })
+}
+
+/// The schema of any JSON value.
+fn any_value() -> ReferenceOr<Schema> {
+    ReferenceOr::Item(Schema {
+        schema_data: Default::default(),
+        schema_kind: openapiv3::SchemaKind::Any(Default::default()),
     })
 }
 

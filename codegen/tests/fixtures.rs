@@ -1,15 +1,24 @@
-//! Snapshot tests of both generators over fixture specs: the Dream spec and real specs from
-//! the `@readme/oas-examples` package. A spec a generator cannot handle must produce an error
-//! naming what and where, never a panic; that error is snapshotted too.
+//! Snapshot tests of the generators over fixture specs: the Dream spec and real specs from
+//! the `@readme/oas-examples` package. What a spec holds that cannot be generated is left out
+//! and listed with its pointer (snapshotted as `…_left_out`); a generator that fails must
+//! produce an error naming what and where, never a panic; that error is snapshotted too.
 
 use std::path::Path;
 
-fn fixture(name: &str) -> openapiv3::OpenAPI {
+fn fixture(name: &str) -> dreamgen::load::Loaded {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures")
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    dreamgen::parse_spec(&text).expect("fixture parses")
+    dreamgen::load::load(&text).expect("fixture loads")
+}
+
+fn left_out(loaded: &dreamgen::load::Loaded) -> String {
+    loaded
+        .skipped
+        .iter()
+        .map(|skip| format!("{skip}\n"))
+        .collect()
 }
 
 fn outcome(result: Result<String, dreamgen::GenError>) -> String {
@@ -24,7 +33,12 @@ macro_rules! fixture_snapshots {
         $(
             #[test]
             fn $test() {
-                let spec = fixture($file);
+                let loaded = fixture($file);
+                let spec = loaded.spec.clone();
+                insta::assert_snapshot!(
+                    concat!(stringify!($test), "_left_out"),
+                    left_out(&loaded)
+                );
                 insta::assert_snapshot!(
                     concat!(stringify!($test), "_axum"),
                     outcome(dreamgen::axum_stubs::generate(&spec, $file))
@@ -62,13 +76,16 @@ fn dream_spec_output_matches_the_checked_in_files() {
 }
 
 #[test]
-fn specs_other_than_openapi_3_0_are_refused_with_a_pointer() {
-    let err = dreamgen::parse_spec("openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
+fn documents_other_than_openapi_3_are_refused_with_a_pointer() {
+    let err = dreamgen::parse_spec("swagger: '2.0'\ninfo: {title: t, version: '1'}\npaths: {}\n")
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unsupported at /openapi: OpenAPI version \"3.1.0\"; only 3.0.x is supported"
+        "unsupported at /openapi: a Swagger 2.0 document; convert it to OpenAPI 3 first"
     );
+    let spec = dreamgen::parse_spec("openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\n")
+        .expect("3.1 is read");
+    assert!(spec.paths.paths.is_empty());
 }
 
 /// Every TypeScript module the generator produces, for the Dream spec and each fixture it can
@@ -95,7 +112,7 @@ fn typescript_outputs_type_check_under_strict() {
         "parameters-style.yaml",
         "raw-body.yaml",
     ] {
-        if let Ok(code) = dreamgen::typescript::generate(&fixture(name), name) {
+        if let Ok(code) = dreamgen::typescript::generate(&fixture(name).spec, name) {
             let path = dir.join(name.replace(".yaml", ".ts"));
             std::fs::write(&path, code).unwrap();
             files.push(path);

@@ -7,6 +7,8 @@
 //! `cargo xtask bench --smoke` runs every step for a second or two on a debug build and fails
 //! only if a step breaks (no targets): the test command runs it so the harness cannot rot.
 
+mod corpus;
+
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,6 +30,8 @@ enum Task {
     Bench(BenchOptions),
     /// The constant-answer axum server the check row is compared with.
     BaselineServer,
+    /// dreamgen on the corpus of real-world OpenAPI documents, against baselines.
+    Corpus(corpus::CorpusOptions),
 }
 
 #[derive(Parser, Clone)]
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Task::Bench(options) => runtime.block_on(bench(options)),
         Task::BaselineServer => runtime.block_on(baseline_server()),
+        Task::Corpus(options) => corpus::run(options),
     }
 }
 
