@@ -13,14 +13,27 @@ use typify::{TypeSpace, TypeSpaceSettings};
 
 use crate::error::{GenError, guard, pointer_segment};
 use crate::format::{format_tokens, generated_header};
+use crate::load::Skip;
 use crate::model::{self, Location, Operation, ResponseContent, Status, resolve};
 use crate::schema::to_schemars;
 use crate::validate::Validators;
 
-/// Generates the stubs module for `spec`.
+/// Generates the stubs module for `spec`; fails on the first part it cannot generate.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
+    let (code, skipped) = generate_lenient(spec, source)?;
+    match skipped.into_iter().next() {
+        None => Ok(code),
+        Some(skip) => Err(GenError::unsupported(skip.pointer, skip.reason)),
+    }
+}
+
+/// Generates the stubs for every part of `spec` it can: a component schema typify refuses is
+/// read as any JSON value, an operation that cannot be generated is left out of the trait and
+/// the router; each is listed.
+pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Skip>), GenError> {
     let operations = model::operations(spec)?;
-    let mut types = new_type_space(spec)?;
+    let mut skipped = Vec::new();
+    let mut types = new_type_space(spec, &mut skipped)?;
     let mut validators = Validators::new(spec);
 
     let schemes = security_schemes(spec);
@@ -37,7 +50,22 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
     let mut trait_methods = Vec::new();
     let mut routes: Vec<(String, Vec<TokenStream>)> = Vec::new();
     for op in &operations {
-        let generated = operation(spec, op, &mut types, &mut validators, &schemes)?;
+        let generated = match operation(spec, op, &mut types, &mut validators, &schemes) {
+            Ok(generated) => generated,
+            Err(e) => {
+                let reason = match e {
+                    GenError::Unsupported { pointer, what } if pointer != op.pointer => {
+                        format!("left out of the axum stubs: {what} (at {pointer})")
+                    }
+                    other => format!("left out of the axum stubs: {other}"),
+                };
+                skipped.push(Skip {
+                    pointer: op.pointer.clone(),
+                    reason,
+                });
+                continue;
+            }
+        };
         items.push(generated.items);
         trait_methods.push(generated.trait_method);
         match routes.iter_mut().find(|(path, _)| *path == op.path) {
@@ -110,27 +138,62 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
         #validator_fns
     };
     let body = format_tokens(tokens)?;
-    Ok(format!("{}{}", generated_header(source), body))
+    Ok((format!("{}{}", generated_header(source), body), skipped))
 }
 
-fn new_type_space(spec: &OpenAPI) -> Result<TypeSpace, GenError> {
+fn new_type_space(spec: &OpenAPI, skipped: &mut Vec<Skip>) -> Result<TypeSpace, GenError> {
     let mut settings = TypeSpaceSettings::default();
     settings
         .with_type_mod("types")
         .with_struct_builder(true)
         .with_map_type("::std::collections::BTreeMap");
-    let mut types = TypeSpace::new(&settings);
+    let any = || schemars::schema::Schema::Bool(true);
     let mut schemas = Vec::new();
     if let Some(components) = &spec.components {
         for (name, schema) in &components.schemas {
             let pointer = format!("/components/schemas/{}", pointer_segment(name));
-            schemas.push((name.clone(), to_schemars(schema, &pointer)?));
+            let converted = match to_schemars(schema, &pointer) {
+                Ok(converted) => converted,
+                Err(e) => {
+                    skipped.push(Skip {
+                        pointer,
+                        reason: format!("read as any JSON value in the axum stubs: {e}"),
+                    });
+                    any()
+                }
+            };
+            schemas.push((name.clone(), converted));
         }
     }
-    guard("typify", || {
-        types.add_ref_types(schemas).map_err(|e| e.to_string())
-    })?;
-    Ok(types)
+    let attempt = |schemas: Vec<(String, schemars::schema::Schema)>| {
+        let mut types = TypeSpace::new(&settings);
+        guard("typify", || {
+            types.add_ref_types(schemas).map_err(|e| e.to_string())
+        })
+        .map(|()| types)
+    };
+    let first = match attempt(schemas.clone()) {
+        Ok(types) => return Ok(types),
+        Err(e) => e,
+    };
+    // typify takes the schemas as one batch: find the ones it refuses, read them as any value.
+    let blank = |removed: &[usize]| {
+        let mut schemas = schemas.clone();
+        for &i in removed {
+            schemas[i].1 = any();
+        }
+        schemas
+    };
+    let culprits =
+        crate::degrade::culprits(schemas.len(), |removed| attempt(blank(removed)).is_ok())
+            .ok_or(first)?;
+    for &i in &culprits {
+        skipped.push(Skip {
+            pointer: format!("/components/schemas/{}", pointer_segment(&schemas[i].0)),
+            reason: "read as any JSON value in the axum stubs: typify cannot generate it".into(),
+        });
+    }
+    attempt(blank(&culprits))
 }
 
 fn add_type(

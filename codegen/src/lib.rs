@@ -9,6 +9,7 @@
 //! writes them and `dreamgen check` compares them.
 
 pub mod axum_stubs;
+mod degrade;
 pub mod docs;
 pub mod error;
 mod format;

@@ -863,7 +863,85 @@ pub fn load(text: &str) -> Result<Loaded, GenError> {
         remove_operation(&mut spec, &skip.pointer);
         skipped.push(skip);
     }
+    settle(&mut spec);
     Ok(Loaded { spec, skipped })
+}
+
+/// Decides, once for every target, what the document leaves open: an operation without an
+/// `operationId` gets the one the model names it by (made unique), and a body or response
+/// offered in several media types keeps the one the targets use (JSON).
+fn settle(spec: &mut openapiv3::OpenAPI) {
+    use openapiv3::ReferenceOr;
+    let mut taken: std::collections::BTreeSet<String> = spec
+        .operations()
+        .filter_map(|(_, _, op)| op.operation_id.clone())
+        .collect();
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let ReferenceOr::Item(item) = item else {
+            continue;
+        };
+        let slots = [
+            ("get", &mut item.get),
+            ("put", &mut item.put),
+            ("post", &mut item.post),
+            ("delete", &mut item.delete),
+            ("options", &mut item.options),
+            ("head", &mut item.head),
+            ("patch", &mut item.patch),
+            ("trace", &mut item.trace),
+        ];
+        for (method, op) in slots {
+            let Some(op) = op else { continue };
+            if op.operation_id.is_none() {
+                let base = crate::model::synthesized_operation_id(method, path);
+                let mut id = base.clone();
+                let mut n = 2;
+                while taken.contains(&id) {
+                    id = format!("{base}_{n}");
+                    n += 1;
+                }
+                taken.insert(id.clone());
+                op.operation_id = Some(id);
+            }
+            if let Some(ReferenceOr::Item(body)) = &mut op.request_body {
+                keep_json(&mut body.content);
+            }
+            for response in op
+                .responses
+                .responses
+                .values_mut()
+                .chain(op.responses.default.as_mut())
+            {
+                if let ReferenceOr::Item(response) = response {
+                    keep_json(&mut response.content);
+                }
+            }
+        }
+    }
+    if let Some(components) = &mut spec.components {
+        for body in components.request_bodies.values_mut() {
+            if let ReferenceOr::Item(body) = body {
+                keep_json(&mut body.content);
+            }
+        }
+        for response in components.responses.values_mut() {
+            if let ReferenceOr::Item(response) = response {
+                keep_json(&mut response.content);
+            }
+        }
+    }
+}
+
+/// Of several media types, keeps the first JSON one (when there is one).
+fn keep_json(content: &mut indexmap::IndexMap<String, openapiv3::MediaType>) {
+    if content.len() < 2 {
+        return;
+    }
+    if let Some(index) = content.keys().position(|m| crate::model::is_json(m)) {
+        let (media, value) = content.swap_remove_index(index).expect("present");
+        content.clear();
+        content.insert(media, value);
+    }
 }
 
 /// Takes out the operation, path item or component at the start of `segments`; its pointer

@@ -86,38 +86,45 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
             }
         }
         Command::RustClient { spec } => target(&spec, cli.strict, |spec| {
-            dreamgen::rust_client::generate(spec, "the given spec")
+            dreamgen::rust_client::generate_lenient(spec, "the given spec")
         }),
-        Command::Docs { spec } => target(&spec, cli.strict, dreamgen::docs::generate),
+        Command::Docs { spec } => target(&spec, cli.strict, |spec| {
+            dreamgen::docs::generate(spec).map(|code| (code, Vec::new()))
+        }),
         Command::Typescript { spec } => target(&spec, cli.strict, |spec| {
-            dreamgen::typescript::generate(spec, "the given spec")
+            dreamgen::typescript::generate_lenient(spec, "the given spec")
         }),
         Command::Axum { spec } => target(&spec, cli.strict, |spec| {
-            dreamgen::axum_stubs::generate(spec, "the given spec")
+            dreamgen::axum_stubs::generate_lenient(spec, "the given spec")
         }),
     }
 }
 
-/// Reads `path`, generates one target from it and prints it; what had to be left out goes
-/// to stderr, one line each with its JSON pointer (under `--strict`, it fails the run).
+/// Reads `path`, generates one target from it and prints it; what had to be left out (from
+/// the document, or by this target) goes to stderr, one line each with its JSON pointer
+/// (under `--strict`, it fails the run).
 fn target(
     path: &std::path::Path,
     strict: bool,
-    generate: impl FnOnce(&openapiv3::OpenAPI) -> Result<String, dreamgen::GenError>,
+    generate: impl FnOnce(
+        &openapiv3::OpenAPI,
+    ) -> Result<(String, Vec<dreamgen::load::Skip>), dreamgen::GenError>,
 ) -> Result<ExitCode, dreamgen::GenError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", path.display())))?;
     let loaded = dreamgen::load::load(&text)?;
-    for skip in &loaded.skipped {
+    let (code, also) = generate(&loaded.spec)?;
+    let left_out: Vec<_> = loaded.skipped.iter().chain(&also).collect();
+    for skip in &left_out {
         eprintln!("dreamgen: left out {skip}");
     }
-    if strict && !loaded.skipped.is_empty() {
+    if strict && !left_out.is_empty() {
         eprintln!(
             "dreamgen: {} part(s) of the spec cannot be generated (--strict)",
-            loaded.skipped.len()
+            left_out.len()
         );
         return Ok(ExitCode::FAILURE);
     }
-    print!("{}", generate(&loaded.spec)?);
+    print!("{code}");
     Ok(ExitCode::SUCCESS)
 }

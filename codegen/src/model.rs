@@ -208,7 +208,7 @@ fn operation(
 
 /// An operation without an `operationId` is named after its method and path, the way a reader
 /// would say it: `patch /pets/{petId}/owner` becomes `patch_pets_by_pet_id_owner`.
-fn synthesized_operation_id(method: &str, path: &str) -> String {
+pub fn synthesized_operation_id(method: &str, path: &str) -> String {
     let mut id = method.to_owned();
     for segment in path.split('/').filter(|s| !s.is_empty()) {
         id.push('_');
@@ -383,7 +383,7 @@ fn any_value() -> ReferenceOr<Schema> {
     })
 }
 
-fn is_json(media: &str) -> bool {
+pub fn is_json(media: &str) -> bool {
     media == "application/json"
         || media.starts_with("application/json;")
         || media.ends_with("+json")

@@ -1,11 +1,126 @@
 //! The Rust client: progenitor, used as a library, over the spec.
+//!
+//! Progenitor takes the whole document and stops at the first part it cannot handle, without
+//! saying which. [`generate_lenient`] finds those parts by bisection ([`crate::degrade`]):
+//! component schemas progenitor refuses are read as any JSON value, operations it refuses are
+//! left out, and each is reported with its pointer.
 
-use crate::error::{GenError, guard};
+use openapiv3::{OpenAPI, ReferenceOr};
+
+use crate::error::{GenError, guard, pointer_segment};
 use crate::format::{format_tokens, generated_header};
+use crate::load::Skip;
 
-/// Generates the `dream-client` crate's `generated` module.
-pub fn generate(spec: &openapiv3::OpenAPI, source: &str) -> Result<String, GenError> {
-    let tokens = guard("progenitor", || {
+/// Generates the `dream-client` crate's `generated` module; fails if progenitor refuses any
+/// part of the spec.
+pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
+    let tokens = progenitor(spec)?;
+    let body = format_tokens(tokens)?;
+    Ok(format!("{}{}", generated_header(source), body))
+}
+
+/// Generates the client for every part of the spec progenitor can handle; the rest is listed.
+pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Skip>), GenError> {
+    let first = match progenitor(spec) {
+        Ok(tokens) => {
+            let body = format_tokens(tokens)?;
+            return Ok((format!("{}{}", generated_header(source), body), Vec::new()));
+        }
+        Err(e) => e,
+    };
+    let reason = |what: &str| format!("{what}: progenitor cannot generate it ({first})");
+    let mut skipped = Vec::new();
+    let mut working = spec.clone();
+
+    // Schemas first, with no operations: progenitor reads every component schema.
+    let names: Vec<String> = working
+        .components
+        .as_ref()
+        .map(|c| c.schemas.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut schemas_only = working.clone();
+    schemas_only.paths.paths.clear();
+    let blank = |spec: &mut OpenAPI, removed: &[usize]| {
+        if let Some(components) = &mut spec.components {
+            for &i in removed {
+                if let Some(schema) = components.schemas.get_mut(&names[i]) {
+                    *schema = any_value();
+                }
+            }
+        }
+    };
+    let culprits = crate::degrade::culprits(names.len(), |removed| {
+        let mut candidate = schemas_only.clone();
+        blank(&mut candidate, removed);
+        progenitor(&candidate).is_ok()
+    })
+    .ok_or_else(|| first_error(&first))?;
+    blank(&mut working, &culprits);
+    for i in culprits {
+        skipped.push(Skip {
+            pointer: format!("/components/schemas/{}", pointer_segment(&names[i])),
+            reason: reason("read as any JSON value in the Rust client"),
+        });
+    }
+
+    // Then operations.
+    let ops: Vec<(String, String)> = working
+        .paths
+        .paths
+        .iter()
+        .filter_map(|(path, item)| match item {
+            ReferenceOr::Item(item) => Some(
+                item.iter()
+                    .map(|(method, _)| (path.clone(), method.to_string()))
+                    .collect::<Vec<_>>(),
+            ),
+            ReferenceOr::Reference { .. } => None,
+        })
+        .flatten()
+        .collect();
+    let pointer =
+        |(path, method): &(String, String)| format!("/paths/{}/{method}", pointer_segment(path));
+    let without = |spec: &OpenAPI, removed: &[usize]| {
+        let mut spec = spec.clone();
+        for &i in removed {
+            crate::load::remove_operation(&mut spec, &pointer(&ops[i]));
+        }
+        spec
+    };
+    let culprits = crate::degrade::culprits(ops.len(), |removed| {
+        progenitor(&without(&working, removed)).is_ok()
+    })
+    .ok_or_else(|| first_error(&first))?;
+    let working = without(&working, &culprits);
+    for i in culprits {
+        skipped.push(Skip {
+            pointer: pointer(&ops[i]),
+            reason: reason("left out of the Rust client"),
+        });
+    }
+    let body = format_tokens(progenitor(&working)?)?;
+    Ok((format!("{}{}", generated_header(source), body), skipped))
+}
+
+fn first_error(e: &GenError) -> GenError {
+    match e {
+        GenError::Upstream { generator, message } => GenError::Upstream {
+            generator,
+            message: message.clone(),
+        },
+        other => GenError::Parse(other.to_string()),
+    }
+}
+
+fn any_value() -> ReferenceOr<openapiv3::Schema> {
+    ReferenceOr::Item(openapiv3::Schema {
+        schema_data: Default::default(),
+        schema_kind: openapiv3::SchemaKind::Any(Default::default()),
+    })
+}
+
+fn progenitor(spec: &OpenAPI) -> Result<proc_macro2::TokenStream, GenError> {
+    guard("progenitor", || {
         let mut settings = progenitor_impl::GenerationSettings::default();
         settings
             .with_interface(progenitor_impl::InterfaceStyle::Builder)
@@ -14,7 +129,5 @@ pub fn generate(spec: &openapiv3::OpenAPI, source: &str) -> Result<String, GenEr
             .with_map_type("::std::collections::BTreeMap");
         let mut generator = progenitor_impl::Generator::new(&settings);
         generator.generate_tokens(spec).map_err(|e| e.to_string())
-    })?;
-    let body = format_tokens(tokens)?;
-    Ok(format!("{}{}", generated_header(source), body))
+    })
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::error::{GenError, pointer_segment};
 use crate::format::generated_header;
+use crate::load::Skip;
 use crate::model::{self, Location, Operation, ResponseContent, Status};
 
 /// Names of globals a schema type must not shadow; such a schema gets the suffix `Object`.
@@ -106,30 +107,31 @@ fn identifier(name: &str) -> String {
     }
 }
 
-/// Generates the TypeScript module for `spec`.
+/// Generates the TypeScript module for `spec`; fails on the first part it cannot generate.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
+    let (code, skipped) = generate_lenient(spec, source)?;
+    match skipped.into_iter().next() {
+        None => Ok(code),
+        Some(skip) => Err(GenError::unsupported(skip.pointer, skip.reason)),
+    }
+}
+
+/// Generates the TypeScript module for every part of `spec` it can: a schema it cannot
+/// render becomes `unknown`, an operation it cannot generate is left out; each is listed.
+pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Skip>), GenError> {
     let document = serde_json::to_value(spec).map_err(|e| GenError::Parse(e.to_string()))?;
     let operations = model::operations(spec)?;
+    let mut skipped = Vec::new();
     let mut out = generated_header(source);
     out.push_str(PRELUDE);
 
     let schemas = model::component_schemas(&document);
-    // Two schemas, or a schema and an operation's `…Params`/`…Result`, must not share a name.
+    // Two schemas must not share a name; an operation's `…Params`/`…Result` that would take a
+    // schema's (or another operation's) name gets a number.
     let mut taken: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-    let generated = operations.iter().flat_map(|op| {
-        let pascal = op.id.to_upper_camel_case();
-        [
-            (format!("{pascal}Params"), op.pointer.clone()),
-            (format!("{pascal}Result"), op.pointer.clone()),
-        ]
-    });
-    let schema_names = schemas.iter().map(|(name, _)| {
-        (
-            type_name(name),
-            format!("/components/schemas/{}", pointer_segment(name)),
-        )
-    });
-    for (ty, pointer) in schema_names.chain(generated) {
+    for (name, _) in &schemas {
+        let ty = type_name(name);
+        let pointer = format!("/components/schemas/{}", pointer_segment(name));
         if let Some(first) = taken.insert(ty.clone(), pointer.clone()) {
             return Err(GenError::unsupported(
                 pointer,
@@ -137,23 +139,65 @@ pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
             ));
         }
     }
+    let mut names = Vec::new();
+    for op in &operations {
+        let pascal = op.id.to_upper_camel_case();
+        let mut n = 1;
+        let (params, result) = loop {
+            let suffix = if n == 1 { String::new() } else { n.to_string() };
+            let params = format!("{pascal}Params{suffix}");
+            let result = format!("{pascal}Result{suffix}");
+            if !taken.contains_key(&params) && !taken.contains_key(&result) {
+                break (params, result);
+            }
+            n += 1;
+        };
+        taken.insert(params.clone(), op.pointer.clone());
+        taken.insert(result.clone(), op.pointer.clone());
+        names.push((params, result));
+    }
     if !schemas.is_empty() {
         out.push_str("\n// Schemas\n");
     }
     for (name, schema) in schemas {
         let pointer = format!("/components/schemas/{}", pointer_segment(name));
-        let ty = render(&document, schema, &pointer, 0)?;
+        let ty = match render(&document, schema, &pointer, 0) {
+            Ok(ty) => ty,
+            Err(e) => {
+                skipped.push(skip_of(e, &pointer, "typed as unknown"));
+                "unknown".to_string()
+            }
+        };
         out.push('\n');
         doc_comment(&mut out, "", &[schema["description"].as_str()]);
         let _ = writeln!(out, "export type {} = {ty};", type_name(name));
     }
 
     out.push_str("\n// Operations\n");
-    for op in &operations {
-        operation(&mut out, &document, op)?;
+    for (op, (params, result)) in operations.iter().zip(&names) {
+        let mut code = String::new();
+        match operation(&mut code, &document, op, params, result) {
+            Ok(()) => out.push_str(&code),
+            Err(e) => skipped.push(skip_of(e, &op.pointer, "left out of the TypeScript client")),
+        }
     }
     out.push_str(RUNTIME);
-    Ok(out)
+    Ok((out, skipped))
+}
+
+/// A generator error as a [`Skip`] of the part at `pointer`.
+fn skip_of(e: GenError, pointer: &str, done: &str) -> Skip {
+    let reason = match e {
+        GenError::Unsupported { pointer: at, what } if at != pointer => {
+            format!("{done}: {what} (at {at})")
+        }
+        GenError::Unsupported { what, .. } => format!("{done}: {what}"),
+        other => format!("{done}: {other}"),
+    };
+    Skip {
+        pointer: pointer.to_string(),
+        reason,
+    }
 }
 
 /// The TypeScript name of a component schema.
@@ -245,11 +289,9 @@ fn render_base(
             .map(type_name)
             .ok_or_else(|| GenError::unsupported(pointer, format!("reference {reference}")));
     }
-    if schema.get("not").is_some() {
-        return Err(GenError::unsupported(
-            format!("{pointer}/not"),
-            "`not` schemas",
-        ));
+    if schema.get("not").is_some() && schema.get("type").is_none() {
+        // "Anything but …" has no TypeScript type; the value is not narrowed.
+        return Ok("unknown".into());
     }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         let literals: Vec<String> = values.iter().map(|v| v.to_string()).collect();
@@ -485,11 +527,14 @@ fn serializable(document: &Value, param: &model::Param, schema: &Value) -> Resul
     }
 }
 
-fn operation(out: &mut String, document: &Value, op: &Operation) -> Result<(), GenError> {
-    let pascal = op.id.to_upper_camel_case();
+fn operation(
+    out: &mut String,
+    document: &Value,
+    op: &Operation,
+    params_type: &str,
+    result_type: &str,
+) -> Result<(), GenError> {
     let function = identifier(&op.id.to_lower_camel_case());
-    let params_type = format!("{pascal}Params");
-    let result_type = format!("{pascal}Result");
 
     // The parameters object.
     let mut fields = String::new();
