@@ -261,6 +261,9 @@ pub fn run(options: CorpusOptions) -> anyhow::Result<()> {
         serde_json::to_string_pretty(&rows)?,
     )?;
     eprintln!("wrote target/corpus/report.md and report.json");
+    if options.smoke && report.lines().any(|l| l.starts_with('|') && l.contains("FAIL")) {
+        bail!("a target failed on a document of the smoke set (see the table)");
+    }
     Ok(())
 }
 

@@ -6,6 +6,8 @@
 //!
 //! `cargo xtask bench --smoke` runs every step for a second or two on a debug build and fails
 //! only if a step breaks (no targets): the test command runs it so the harness cannot rot.
+//!
+//! `cargo xtask corpus`: dreamgen on real-world OpenAPI documents (see `corpus.rs`).
 
 mod corpus;
 
