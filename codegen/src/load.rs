@@ -229,10 +229,11 @@ impl Normalizer {
         });
     }
 
-    /// Follows a local `$ref` to its value in the document as parsed.
+    /// Follows a local `$ref` to its value in the document as parsed. The fragment is a URI
+    /// fragment: percent-escapes (`%7B` for `{`) are decoded before it is read as a pointer.
     fn target(&self, reference: &str) -> Option<Value> {
         let pointer = reference.strip_prefix('#')?;
-        self.original.pointer(pointer).cloned()
+        self.original.pointer(&percent_decode(pointer)).cloned()
     }
 
     fn path_item(&mut self, item: &mut Value, pointer: &str) {
@@ -736,7 +737,7 @@ impl Normalizer {
         {
             let exists = self
                 .original
-                .pointer(&format!("/components/schemas/{name}"))
+                .pointer(&percent_decode(&format!("/components/schemas/{name}")))
                 .is_some();
             if exists {
                 return Some(reference.to_string());
@@ -810,6 +811,29 @@ impl Normalizer {
         }
         name
     }
+}
+
+/// Decodes `%XX` escapes; anything that is not a valid escape is kept as written.
+fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
 }
 
 /// A document read and made ready for the targets: the typed spec, and what was left out.
@@ -1090,6 +1114,26 @@ mod tests {
         assert_eq!(
             out["components"]["schemas"]["A_b"],
             json!({"type": "string"})
+        );
+    }
+
+    #[test]
+    fn a_reference_with_percent_escapes_is_followed() {
+        let doc = json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {
+                "/a/{id}": {"get": {"responses": {"404": {"description": "gone"}}}},
+                "/b": {"get": {"responses": {
+                    "404": {"$ref": "#/paths/~1a~1%7Bid%7D/get/responses/404"}
+                }}},
+            },
+        });
+        let out = normalize(doc).unwrap();
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        assert_eq!(
+            out.document["paths"]["/b"]["get"]["responses"]["404"],
+            json!({"description": "gone"})
         );
     }
 

@@ -155,3 +155,76 @@ fn typescript_outputs_type_check_under_strict() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The TypeScript client sends each parameter in the style its spec declares, as OpenAPI's
+/// style table spells it: the generated module, bundled by esbuild and run by Node against a
+/// `fetch` that records the request. Needs the workspace's npm dependencies (`npm ci`).
+#[test]
+fn typescript_sends_parameters_in_their_declared_style() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("param-styles");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let loaded = fixture("param-styles.yaml");
+    assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+    let (code, skipped) =
+        dreamgen::typescript::generate_lenient(&loaded.spec, "param-styles.yaml").unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    std::fs::write(dir.join("api.ts"), code).unwrap();
+    let bundled = std::process::Command::new(root.join("node_modules/.bin/esbuild"))
+        .arg(dir.join("api.ts"))
+        .args(["--format=esm", "--log-level=error"])
+        .arg(format!("--outfile={}", dir.join("api.mjs").display()))
+        .status()
+        .expect("esbuild runs (npm ci at the workspace root)");
+    assert!(bundled.success());
+    std::fs::write(
+        dir.join("run.mjs"),
+        r#"import * as api from "./api.mjs";
+const seen = [];
+const fetch = async (url, init) => {
+  seen.push({ url: url.replace("http://x", ""), colors: init.headers["X-Colors"] ?? null });
+  return new Response(null, { status: 204 });
+};
+const options = { baseUrl: "http://x", fetch };
+await api.formQuery(options, {
+  id: "a b",
+  exploded: ["blue", "black"],
+  flat: ["blue", "black"],
+  space: ["blue", "black"],
+  pipe: ["blue", "black"],
+  deep: { R: 100, G: 200 },
+  pairs: { R: 100, G: 200 },
+  xColors: ["blue", "black"],
+});
+await api.pathStyles(options, { color: ["blue", "black"], shade: ["light", "dark"], rgb: { R: 100, G: 200 } });
+console.log(JSON.stringify(seen));
+"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new("node")
+        .arg(dir.join("run.mjs"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!([
+            {
+                "url": "/form/a%20b?exploded=blue&exploded=black&flat=blue%2Cblack\
+                        &space=blue+black&pipe=blue%7Cblack&deep%5BR%5D=100&deep%5BG%5D=200\
+                        &pairs=R%2C100%2CG%2C200",
+                "colors": "blue,black"
+            },
+            {
+                "url": "/label/.blue.black/matrix/;shade=light;shade=dark/simple/R=100,G=200",
+                "colors": null
+            }
+        ])
+    );
+}

@@ -2119,32 +2119,90 @@ interface __Call {
   query: Record<string, unknown>;
   headers: Record<string, unknown>;
   body: unknown;
+  /** Parameters not sent the default way: `[style, explode]` by name. */
+  styles?: Record<string, readonly [string, boolean]>;
   /** The statuses the operation documents. */
   documented: readonly number[];
   /** Whether a range or default response covers any other status. */
   open: boolean;
 }
 
+/** An array's items, or an object's keys and values (`k,v` or, exploded, `k=v`), as text. */
+function __items(value: unknown, explode: boolean, encode: (text: string) => string): string[] {
+  if (Array.isArray(value)) return value.map((item) => encode(String(item)));
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .flatMap(([k, v]) => (explode ? [`${encode(k)}=${encode(String(v))}`] : [encode(k), encode(String(v))]));
+  }
+  return [encode(String(value))];
+}
+
+/** A path parameter in its style: `simple` (`a,b`), `label` (`.a.b`) or `matrix` (`;id=a,b`). */
+function __pathValue(name: string, value: unknown, style: string, explode: boolean): string {
+  const items = __items(value, explode, encodeURIComponent);
+  if (style === "label") return "." + items.join(explode ? "." : ",");
+  if (style === "matrix") {
+    if (explode && Array.isArray(value)) return items.map((item) => `;${name}=${item}`).join("");
+    if (explode && value !== null && typeof value === "object") return items.map((item) => `;${item}`).join("");
+    return `;${name}=${items.join(",")}`;
+  }
+  return items.join(",");
+}
+
+/** A query parameter in its style: `form`, `spaceDelimited`, `pipeDelimited` or `deepObject`. */
+function __queryValue(search: URLSearchParams, name: string, value: unknown, style: string, explode: boolean): void {
+  if (style === "deepObject" && value !== null && typeof value === "object" && !Array.isArray(value)) {
+    for (const [key, item] of Object.entries(value)) {
+      if (item === undefined || item === null) continue;
+      if (typeof item === "object") __queryValue(search, `${name}[${key}]`, item, style, explode);
+      else search.append(`${name}[${key}]`, String(item));
+    }
+    return;
+  }
+  if (Array.isArray(value)) {
+    if (style === "form" && explode) {
+      for (const item of value) search.append(name, String(item));
+      return;
+    }
+    const separator = style === "spaceDelimited" ? " " : style === "pipeDelimited" ? "|" : ",";
+    search.append(name, value.map(String).join(separator));
+    return;
+  }
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    if (explode) for (const [key, item] of entries) search.append(key, String(item));
+    else search.append(name, entries.flatMap(([key, item]) => [key, String(item)]).join(","));
+    return;
+  }
+  search.append(name, String(value));
+}
+
 async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse<number, unknown>> {
+  const styleOf = (name: string, fallback: readonly [string, boolean]) => call.styles?.[name] ?? fallback;
   let path = call.path;
   for (const [name, value] of Object.entries(call.pathParams)) {
-    const text = String(value);
+    const [style, explode] = styleOf(name, ["simple", false]);
+    const text = __pathValue(name, value, style, explode);
     // `.` and `..` survive percent-encoding and would move the request to another path.
     if (text === "" || text === "." || text === "..") {
       throw new TypeError(`${call.operationId}: path parameter ${name} cannot be ${JSON.stringify(text)}`);
     }
-    path = path.replace(`{${name}}`, encodeURIComponent(text));
+    path = path.replace(`{${name}}`, text);
   }
   const search = new URLSearchParams();
   for (const [name, value] of Object.entries(call.query)) {
     if (value === undefined || value === null) continue;
-    for (const item of Array.isArray(value) ? value : [value]) search.append(name, String(item));
+    const [style, explode] = styleOf(name, ["form", true]);
+    __queryValue(search, name, value, style, explode);
   }
   const query = search.toString();
   const url = options.baseUrl.replace(/\/+$/, "") + path + (query ? `?${query}` : "");
   const headers: Record<string, string> = { accept: "application/json", ...options.headers };
   for (const [name, value] of Object.entries(call.headers)) {
-    if (value !== undefined && value !== null) headers[name] = String(value);
+    if (value === undefined || value === null) continue;
+    const [, explode] = styleOf(name, ["simple", false]);
+    headers[name] = __items(value, explode, (text) => text).join(",");
   }
   const init: RequestInit = { method: call.method, headers, signal: options.signal ?? null };
   if (call.body !== undefined) {
