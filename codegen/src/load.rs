@@ -205,10 +205,106 @@ pub fn normalize(mut document: Value) -> Result<Normalized, GenError> {
             schemas.insert(name, schema);
         }
     }
+    rename_clashing_schemas(&mut document);
     Ok(Normalized {
         document,
         skipped: n.skipped,
     })
+}
+
+/// Component schemas whose names make the same identifier (`Database_type` and
+/// `DatabaseType` are both `DatabaseType` in Rust and TypeScript) are told apart once for every
+/// target: the later one in document order takes a number (`Database_type2`), and every
+/// reference to it (and discriminator mapping) follows.
+fn rename_clashing_schemas(document: &mut Value) {
+    use heck::ToUpperCamelCase;
+    let Some(schemas) = document
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    let names: Vec<String> = schemas.keys().cloned().collect();
+    let mut taken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut renames: BTreeMap<String, String> = BTreeMap::new();
+    for name in &names {
+        let ident = name.to_upper_camel_case();
+        if taken.insert(ident) {
+            continue;
+        }
+        let mut n = 2;
+        let renamed = loop {
+            let candidate = format!("{name}{n}");
+            if !names.contains(&candidate) && !taken.contains(&candidate.to_upper_camel_case()) {
+                break candidate;
+            }
+            n += 1;
+        };
+        taken.insert(renamed.to_upper_camel_case());
+        renames.insert(name.clone(), renamed);
+    }
+    if renames.is_empty() {
+        return;
+    }
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        let old = std::mem::take(schemas);
+        for (name, schema) in old {
+            let name = renames.get(&name).cloned().unwrap_or(name);
+            schemas.insert(name, schema);
+        }
+    }
+    let refs: BTreeMap<String, String> = renames
+        .iter()
+        .map(|(old, new)| {
+            (
+                format!("#/components/schemas/{}", pointer_segment(old)),
+                format!("#/components/schemas/{}", pointer_segment(new)),
+            )
+        })
+        .collect();
+    follow_renames(document, &refs, &renames);
+}
+
+fn follow_renames(
+    value: &mut Value,
+    refs: &BTreeMap<String, String>,
+    names: &BTreeMap<String, String>,
+) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(reference)) = map.get_mut("$ref")
+                && let Some(new) = refs.get(reference.as_str())
+            {
+                *reference = new.clone();
+            }
+            if let Some(Value::Object(mapping)) = map
+                .get_mut("discriminator")
+                .and_then(|d| d.get_mut("mapping"))
+            {
+                for target in mapping.values_mut() {
+                    if let Value::String(t) = target {
+                        if let Some(new) = refs.get(t.as_str()) {
+                            *t = new.clone();
+                        } else if let Some(new) = names.get(t.as_str()) {
+                            *t = new.clone();
+                        }
+                    }
+                }
+            }
+            for child in map.values_mut() {
+                follow_renames(child, refs, names);
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                follow_renames(child, refs, names);
+            }
+        }
+        _ => {}
+    }
 }
 
 struct Normalizer {
@@ -1134,6 +1230,28 @@ mod tests {
         assert_eq!(
             out.document["paths"]["/b"]["get"]["responses"]["404"],
             json!({"description": "gone"})
+        );
+    }
+
+    #[test]
+    fn schemas_that_make_the_same_identifier_are_told_apart() {
+        let doc = json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {},
+            "components": {"schemas": {
+                "DatabaseType": {"type": "string"},
+                "Database_type": {"type": "integer"},
+                "Uses": {"properties": {"a": {"$ref": "#/components/schemas/Database_type"}}},
+            }},
+        });
+        let out = normalize(doc).unwrap().document;
+        let schemas = &out["components"]["schemas"];
+        assert_eq!(schemas["Database_type2"], json!({"type": "integer"}));
+        assert!(schemas.get("Database_type").is_none());
+        assert_eq!(
+            schemas["Uses"]["properties"]["a"],
+            json!({"$ref": "#/components/schemas/Database_type2"})
         );
     }
 
