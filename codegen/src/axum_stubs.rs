@@ -331,7 +331,17 @@ fn operation(
     let mut extract = Vec::new();
     let mut field_names = Vec::new();
     for param in &op.params {
-        let field = format_ident!("{}", safe_ident(&param.name.to_snake_case()));
+        // Names that differ only by punctuation (`StartTime`, `StartTime<`) or location make
+        // the same field: later ones get a number.
+        let mut name = safe_ident(&param.name.to_snake_case());
+        if field_names.iter().any(|f: &proc_macro2::Ident| *f == name) {
+            let mut n = 2;
+            while field_names.iter().any(|f| *f == format!("{name}_{n}")) {
+                n += 1;
+            }
+            name = format!("{name}_{n}");
+        }
+        let field = format_ident!("{}", name);
         let ty = add_type(
             types,
             &param.schema,
@@ -616,29 +626,38 @@ fn operation(
 
 fn safe_ident(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
+        "abstract",
         "as",
         "async",
         "await",
+        "become",
+        "box",
         "break",
         "const",
         "continue",
         "crate",
+        "do",
         "dyn",
         "else",
         "enum",
         "extern",
         "false",
+        "final",
         "fn",
         "for",
+        "gen",
         "if",
         "impl",
         "in",
         "let",
         "loop",
+        "macro",
         "match",
         "mod",
         "move",
         "mut",
+        "override",
+        "priv",
         "pub",
         "ref",
         "return",
@@ -648,22 +667,43 @@ fn safe_ident(name: &str) -> String {
         "super",
         "trait",
         "true",
+        "try",
         "type",
+        "typeof",
         "unsafe",
+        "unsized",
         "use",
+        "virtual",
         "where",
         "while",
+        "yield",
         "body",
         "caller",
         "parts",
         "raw_query",
         "path_params",
     ];
-    if KEYWORDS.contains(&name) {
-        format!("{name}_")
-    } else {
-        name.to_string()
+    // Whatever the spec names a parameter (`*`, `$filter`, `2fa`), the field is an identifier.
+    let mut ident: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if ident.chars().all(|c| c == '_') {
+        ident = "param".to_string();
     }
+    if ident.starts_with(|c: char| c.is_ascii_digit()) {
+        ident.insert(0, '_');
+    }
+    if KEYWORDS.contains(&ident.as_str()) {
+        ident.push('_');
+    }
+    ident
 }
 
 /// Fixed support code every stubs module carries: rejections, violations and the extraction

@@ -382,6 +382,8 @@ impl Normalizer {
         };
         // Requests the API sends back: not part of the client or the server stubs.
         map.remove("callbacks");
+        // 3.1 lets an operation document no response at all.
+        map.entry("responses").or_insert_with(|| json!({}));
         if let Some(params) = map.get_mut("parameters").and_then(Value::as_array_mut) {
             for (i, param) in params.iter_mut().enumerate() {
                 self.parameter(param, &format!("{pointer}/parameters/{i}"));

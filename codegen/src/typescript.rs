@@ -471,26 +471,43 @@ fn union(
     })
 }
 
-/// The key of a parameter in an operation's `params` object.
-fn param_key(op: &Operation, index: usize) -> String {
-    let param = &op.params[index];
-    let key = identifier(&param.name.to_lower_camel_case());
-    let clash = key == "body"
-        || op
-            .params
-            .iter()
-            .enumerate()
-            .any(|(i, p)| i != index && p.name.to_lower_camel_case() == key);
-    if clash {
-        let location = match param.location {
-            Location::Path => "Path",
-            Location::Query => "Query",
-            Location::Header => "Header",
+/// The keys of an operation's parameters in its `params` object: the name in lower camel
+/// case; a name that clashes with another parameter's (or `body`) gets its location, and one
+/// that still clashes a number, in document order. A name with no letters or digits is `param`.
+fn param_keys(op: &Operation) -> Vec<String> {
+    let base = |name: &str| {
+        let key = name.to_lower_camel_case();
+        identifier(if key.is_empty() { "param" } else { &key })
+    };
+    let mut keys: Vec<String> = Vec::new();
+    for (index, param) in op.params.iter().enumerate() {
+        let key = base(&param.name);
+        let clash = key == "body"
+            || op
+                .params
+                .iter()
+                .enumerate()
+                .any(|(i, p)| i != index && base(&p.name) == key);
+        let mut key = if clash {
+            let location = match param.location {
+                Location::Path => "Path",
+                Location::Query => "Query",
+                Location::Header => "Header",
+            };
+            format!("{key}{location}")
+        } else {
+            key
         };
-        format!("{key}{location}")
-    } else {
-        key
+        if keys.contains(&key) {
+            let mut n = 2;
+            while keys.contains(&format!("{key}{n}")) {
+                n += 1;
+            }
+            key = format!("{key}{n}");
+        }
+        keys.push(key);
     }
+    keys
 }
 
 /// How a parameter is serialized (`style`, `explode`), checked against what its location
@@ -535,6 +552,7 @@ fn operation(
     let function = identifier(&op.id.to_lower_camel_case());
 
     // The parameters object.
+    let keys = param_keys(op);
     let mut fields = String::new();
     let mut styles = Vec::new();
     let mut any_required = false;
@@ -557,7 +575,7 @@ fn operation(
         doc_comment(&mut fields, "  ", &[param.description.as_deref()]);
         let optional = if param.required { "" } else { "?" };
         any_required |= param.required;
-        let _ = writeln!(fields, "  {}{optional}: {ty};", param_key(op, index));
+        let _ = writeln!(fields, "  {}{optional}: {ty};", keys[index]);
     }
     if let Some(body) = &op.body {
         let schema =
@@ -599,10 +617,9 @@ fn operation(
         members.push(format!("  | ApiResponse<{status}, {body}>"));
     }
     if members.is_empty() {
-        return Err(GenError::unsupported(
-            &op.pointer,
-            "an operation without responses",
-        ));
+        // No documented response (3.1 allows it): any status, any body.
+        members.push("  | ApiResponse<number, unknown>".to_string());
+        open = true;
     }
 
     out.push('\n');
@@ -647,7 +664,7 @@ fn operation(
                 format!(
                     "{}: params.{}",
                     serde_json::to_string(&p.name).expect("a string serializes"),
-                    param_key(op, i)
+                    keys[i]
                 )
             })
             .collect();
