@@ -522,6 +522,7 @@ chrono = { version = "0.4", default-features = false, features = ["serde", "cloc
 futures-core = "0.3"
 http = "1"
 progenitor-client = "0.15.1"
+regex = "1"
 regress = "0.10"
 reqwest = { version = "0.13", default-features = false, features = ["json", "stream", "query"] }
 serde = { version = "1", features = ["derive"] }
