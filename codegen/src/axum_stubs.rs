@@ -21,10 +21,7 @@ use crate::validate::Validators;
 /// Generates the stubs module for `spec`; fails on the first part it cannot generate.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
     let (code, skipped) = generate_lenient(spec, source)?;
-    match skipped.into_iter().next() {
-        None => Ok(code),
-        Some(skip) => Err(GenError::unsupported(skip.pointer, skip.reason)),
-    }
+    crate::load::strict(code, skipped)
 }
 
 /// Generates the stubs for every part of `spec` it can: a component schema typify refuses is
@@ -53,16 +50,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         let generated = match operation(spec, op, &mut types, &mut validators, &schemes) {
             Ok(generated) => generated,
             Err(e) => {
-                let reason = match e {
-                    GenError::Unsupported { pointer, what } if pointer != op.pointer => {
-                        format!("left out of the axum stubs: {what} (at {pointer})")
-                    }
-                    other => format!("left out of the axum stubs: {other}"),
-                };
-                skipped.push(Skip {
-                    pointer: op.pointer.clone(),
-                    reason,
-                });
+                skipped.push(Skip::of(&e, &op.pointer, "left out of the axum stubs"));
                 continue;
             }
         };

@@ -3,7 +3,7 @@
 //! Every error names the place in the spec as a JSON pointer, so the author can find it.
 
 /// A generator failure, located in the input document.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GenError {
     /// The document could not be read or parsed.
     #[error("cannot read the spec: {0}")]
@@ -24,6 +24,18 @@ impl GenError {
         GenError::Unsupported {
             pointer: pointer.into(),
             what: what.into(),
+        }
+    }
+
+    /// What went wrong, told from the part at `pointer`: a construct deeper inside it names
+    /// its own place.
+    pub fn reason_at(&self, pointer: &str) -> String {
+        match self {
+            GenError::Unsupported { pointer: at, what } if at != pointer => {
+                format!("{what} (at {at})")
+            }
+            GenError::Unsupported { what, .. } => what.clone(),
+            other => other.to_string(),
         }
     }
 }

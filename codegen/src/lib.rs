@@ -32,10 +32,7 @@ pub const SPEC_PATH: &str = "openapi/dream-api.yaml";
 /// [`load::load`] to generate what can be and hear about the rest.
 pub fn parse_spec(text: &str) -> Result<openapiv3::OpenAPI, GenError> {
     let loaded = load::load(text)?;
-    match loaded.skipped.into_iter().next() {
-        None => Ok(loaded.spec),
-        Some(skip) => Err(GenError::unsupported(skip.pointer, skip.reason)),
-    }
+    load::strict(loaded.spec, loaded.skipped)
 }
 
 /// One generated file.

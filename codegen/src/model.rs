@@ -124,8 +124,8 @@ fn each_operation(spec: &OpenAPI) -> Vec<Result<Operation, GenError>> {
             let pointer = format!("{path_pointer}/{method}");
             let read = operation(spec, path, &path_pointer, item, method, op, &pointer);
             out.push(read.map_err(|e| match e {
-                GenError::Unsupported { pointer: at, what } if at != pointer => {
-                    GenError::unsupported(&pointer, format!("{what} (at {at})"))
+                GenError::Unsupported { .. } => {
+                    GenError::unsupported(&pointer, e.reason_at(&pointer))
                 }
                 other => other,
             }));
@@ -376,7 +376,7 @@ fn response(
 }
 
 /// The schema of any JSON value.
-fn any_value() -> ReferenceOr<Schema> {
+pub(crate) fn any_value() -> ReferenceOr<Schema> {
     ReferenceOr::Item(Schema {
         schema_data: Default::default(),
         schema_kind: openapiv3::SchemaKind::Any(Default::default()),

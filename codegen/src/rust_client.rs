@@ -69,7 +69,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         if let Some(components) = &mut spec.components {
             for &i in removed {
                 if let Some(schema) = components.schemas.get_mut(&names[i]) {
-                    *schema = any_value();
+                    *schema = crate::model::any_value();
                 }
             }
         }
@@ -79,7 +79,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         blank(&mut candidate, removed);
         progenitor(&candidate).is_ok()
     })
-    .ok_or_else(|| first_error(&first))?;
+    .ok_or_else(|| first.clone())?;
     blank(&mut working, &culprits);
     for i in culprits {
         skipped.push(Skip {
@@ -115,7 +115,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     let culprits = crate::degrade::culprits(ops.len(), |removed| {
         progenitor(&without(&working, removed)).is_ok()
     })
-    .ok_or_else(|| first_error(&first))?;
+    .ok_or_else(|| first.clone())?;
     let working = without(&working, &culprits);
     for i in culprits {
         skipped.push(Skip {
@@ -151,23 +151,6 @@ fn mentions(message: &str, id: &str) -> bool {
     message.match_indices(id).any(|(at, _)| {
         !message[..at].chars().next_back().is_some_and(word)
             && !message[at + id.len()..].chars().next().is_some_and(word)
-    })
-}
-
-fn first_error(e: &GenError) -> GenError {
-    match e {
-        GenError::Upstream { generator, message } => GenError::Upstream {
-            generator,
-            message: message.clone(),
-        },
-        other => GenError::Parse(other.to_string()),
-    }
-}
-
-fn any_value() -> ReferenceOr<openapiv3::Schema> {
-    ReferenceOr::Item(openapiv3::Schema {
-        schema_data: Default::default(),
-        schema_kind: openapiv3::SchemaKind::Any(Default::default()),
     })
 }
 

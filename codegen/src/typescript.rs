@@ -110,10 +110,7 @@ fn identifier(name: &str) -> String {
 /// Generates the TypeScript module for `spec`; fails on the first part it cannot generate.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
     let (code, skipped) = generate_lenient(spec, source)?;
-    match skipped.into_iter().next() {
-        None => Ok(code),
-        Some(skip) => Err(GenError::unsupported(skip.pointer, skip.reason)),
-    }
+    crate::load::strict(code, skipped)
 }
 
 /// Generates the TypeScript module for every part of `spec` it can: a schema it cannot
@@ -164,7 +161,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         let ty = match render(&document, schema, &pointer, 0) {
             Ok(ty) => ty,
             Err(e) => {
-                skipped.push(skip_of(e, &pointer, "typed as unknown"));
+                skipped.push(Skip::of(&e, &pointer, "typed as unknown"));
                 "unknown".to_string()
             }
         };
@@ -178,26 +175,15 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         let mut code = String::new();
         match operation(&mut code, &document, op, params, result) {
             Ok(()) => out.push_str(&code),
-            Err(e) => skipped.push(skip_of(e, &op.pointer, "left out of the TypeScript client")),
+            Err(e) => skipped.push(Skip::of(
+                &e,
+                &op.pointer,
+                "left out of the TypeScript client",
+            )),
         }
     }
     out.push_str(RUNTIME);
     Ok((out, skipped))
-}
-
-/// A generator error as a [`Skip`] of the part at `pointer`.
-fn skip_of(e: GenError, pointer: &str, done: &str) -> Skip {
-    let reason = match e {
-        GenError::Unsupported { pointer: at, what } if at != pointer => {
-            format!("{done}: {what} (at {at})")
-        }
-        GenError::Unsupported { what, .. } => format!("{done}: {what}"),
-        other => format!("{done}: {other}"),
-    };
-    Skip {
-        pointer: pointer.to_string(),
-        reason,
-    }
 }
 
 /// The TypeScript name of a component schema.

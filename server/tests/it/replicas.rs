@@ -429,7 +429,7 @@ impl Cluster {
 }
 
 /// `metric`'s count in a `GET /v1/me` body.
-fn used(body: &Value, metric: &str) -> Option<i64> {
+pub(crate) fn used(body: &Value, metric: &str) -> Option<i64> {
     body["usage"]
         .as_array()?
         .iter()

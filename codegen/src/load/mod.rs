@@ -1,0 +1,263 @@
+//! Reading a document: YAML or JSON text, OpenAPI 3.0 or 3.1, into the one form every target
+//! renders from.
+//!
+//! The form is an OpenAPI 3.0 document whose schemas use the 3.0 dialect (`nullable`, one
+//! `type`, `enum` for constants), every `$ref` names a component (`#/components/<kind>/<name>`),
+//! and every operation in it can be generated: what cannot is taken out and reported as a
+//! [`Skip`] with its JSON pointer, and what had to be changed to fit is reported as a note.
+//! Everything a target needs to know about the input's dialect and oddities ends here.
+
+use serde_json::{Value, json};
+
+use crate::error::{GenError, pointer_segment};
+
+mod normalize;
+mod parse;
+mod schema;
+
+pub use normalize::{Normalized, normalize};
+pub use parse::parse_text;
+
+/// Something in the document that was left out or changed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip {
+    /// Where, as a JSON pointer into the document as written.
+    pub pointer: String,
+    /// What was left out or changed, and why.
+    pub reason: String,
+}
+
+impl Skip {
+    /// The part at `pointer`, `done` (left out, typed as unknown, …) because of `e`.
+    pub fn of(e: &GenError, pointer: &str, done: &str) -> Skip {
+        Skip {
+            pointer: pointer.to_string(),
+            reason: format!("{done}: {}", e.reason_at(pointer)),
+        }
+    }
+}
+
+/// The strict reading of a lenient result: `value` if nothing was left out, else an error
+/// naming the first part that was.
+pub fn strict<T>(value: T, skipped: Vec<Skip>) -> Result<T, GenError> {
+    match skipped.into_iter().next() {
+        None => Ok(value),
+        Some(skip) => Err(GenError::unsupported(skip.pointer, skip.reason)),
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.pointer, self.reason)
+    }
+}
+
+/// HTTP methods an OpenAPI path item can hold.
+pub const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// A document read and made ready for the targets: the typed spec, and what was left out.
+#[derive(Debug)]
+pub struct Loaded {
+    pub spec: openapiv3::OpenAPI,
+    pub skipped: Vec<Skip>,
+}
+
+/// Reads a document (YAML or JSON, OpenAPI 3.0 or 3.1) into the form every target renders
+/// from. Refuses the whole document only when it is not OpenAPI 3 at all; anything less is
+/// left out where it is, and reported.
+pub fn load(text: &str) -> Result<Loaded, GenError> {
+    let Normalized {
+        mut document,
+        mut skipped,
+    } = normalize(parse_text(text)?)?;
+    // The typed reading refuses what it cannot represent; each refusal takes out the
+    // operation or component it is in, and the reading is tried again.
+    let mut spec = loop {
+        let error = match serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(&document) {
+            Ok(spec) => break spec,
+            Err(error) => error,
+        };
+        let segments: Vec<String> = error
+            .path()
+            .iter()
+            .map(|segment| match segment {
+                serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                serde_path_to_error::Segment::Map { key } => key.clone(),
+                serde_path_to_error::Segment::Enum { variant } => variant.clone(),
+                serde_path_to_error::Segment::Unknown => String::new(),
+            })
+            .collect();
+        let message = error.inner().to_string();
+        let Some((pointer, removed)) = take_out(&mut document, &segments) else {
+            let at: String = segments
+                .iter()
+                .map(|s| format!("/{}", pointer_segment(s)))
+                .collect();
+            return Err(GenError::Parse(format!("{at}: {message}")));
+        };
+        skipped.push(Skip {
+            pointer,
+            reason: format!("{removed}: {message}"),
+        });
+    };
+    // Operations the model cannot represent are taken out too, so every target sees the same
+    // operations.
+    for skip in crate::model::unsupported_operations(&spec) {
+        remove_operation(&mut spec, &skip.pointer);
+        skipped.push(skip);
+    }
+    settle(&mut spec);
+    Ok(Loaded { spec, skipped })
+}
+
+/// Decides, once for every target, what the document leaves open: an operation without an
+/// `operationId` gets the one the model names it by (made unique), and a body or response
+/// offered in several media types keeps the one the targets use (JSON).
+fn settle(spec: &mut openapiv3::OpenAPI) {
+    use openapiv3::ReferenceOr;
+    let mut taken: std::collections::BTreeSet<String> = spec
+        .operations()
+        .filter_map(|(_, _, op)| op.operation_id.clone())
+        .collect();
+    for (path, item) in spec.paths.paths.iter_mut() {
+        let ReferenceOr::Item(item) = item else {
+            continue;
+        };
+        for method in METHODS {
+            let Some(Some(op)) = operation_slot(item, method) else {
+                continue;
+            };
+            if op.operation_id.is_none() {
+                let base = crate::model::synthesized_operation_id(method, path);
+                let mut id = base.clone();
+                let mut n = 2;
+                while taken.contains(&id) {
+                    id = format!("{base}_{n}");
+                    n += 1;
+                }
+                taken.insert(id.clone());
+                op.operation_id = Some(id);
+            }
+            if let Some(ReferenceOr::Item(body)) = &mut op.request_body {
+                keep_json(&mut body.content);
+            }
+            for response in op
+                .responses
+                .responses
+                .values_mut()
+                .chain(op.responses.default.as_mut())
+            {
+                if let ReferenceOr::Item(response) = response {
+                    keep_json(&mut response.content);
+                }
+            }
+        }
+    }
+    if let Some(components) = &mut spec.components {
+        for body in components.request_bodies.values_mut() {
+            if let ReferenceOr::Item(body) = body {
+                keep_json(&mut body.content);
+            }
+        }
+        for response in components.responses.values_mut() {
+            if let ReferenceOr::Item(response) = response {
+                keep_json(&mut response.content);
+            }
+        }
+    }
+}
+
+/// Of several media types, keeps the first JSON one (when there is one).
+fn keep_json(content: &mut indexmap::IndexMap<String, openapiv3::MediaType>) {
+    if content.len() < 2 {
+        return;
+    }
+    if let Some(index) = content.keys().position(|m| crate::model::is_json(m)) {
+        let (media, value) = content.swap_remove_index(index).expect("present");
+        content.clear();
+        content.insert(media, value);
+    }
+}
+
+/// Takes out the operation, path item or component at the start of `segments`; its pointer
+/// and what was done, or `None` when the failure is elsewhere.
+fn take_out(document: &mut Value, segments: &[String]) -> Option<(String, &'static str)> {
+    let seg = |i: usize| segments.get(i).map(String::as_str);
+    match (seg(0), seg(1), seg(2), seg(3)) {
+        (Some("paths"), Some(path), Some(method), _) if METHODS.contains(&method) => {
+            let item = document["paths"].get_mut(path)?.as_object_mut()?;
+            item.remove(method)?;
+            Some((
+                format!("/paths/{}/{method}", pointer_segment(path)),
+                "operation left out",
+            ))
+        }
+        (Some("paths"), Some(path), _, _) => {
+            document["paths"].as_object_mut()?.remove(path)?;
+            Some((format!("/paths/{}", pointer_segment(path)), "path left out"))
+        }
+        (Some("components"), Some("schemas"), Some(name), _) => {
+            let schema = document["components"]["schemas"].get_mut(name)?;
+            if *schema == json!({}) {
+                return None;
+            }
+            *schema = json!({});
+            Some((
+                format!("/components/schemas/{}", pointer_segment(name)),
+                "schema read as any value",
+            ))
+        }
+        (Some("components"), Some(kind), Some(name), _) => {
+            document["components"][kind].as_object_mut()?.remove(name)?;
+            Some((
+                format!("/components/{kind}/{}", pointer_segment(name)),
+                "component left out (operations using it are left out too)",
+            ))
+        }
+        (Some("components"), Some(kind), None, _) => {
+            document["components"].as_object_mut()?.remove(kind)?;
+            Some((format!("/components/{kind}"), "components left out"))
+        }
+        (Some(key), _, _, _) if !matches!(key, "paths" | "components" | "openapi") => {
+            document.as_object_mut()?.remove(key)?;
+            Some((format!("/{}", pointer_segment(key)), "left out"))
+        }
+        _ => None,
+    }
+}
+
+/// The place of a path item's operation for `method`.
+fn operation_slot<'a>(
+    item: &'a mut openapiv3::PathItem,
+    method: &str,
+) -> Option<&'a mut Option<openapiv3::Operation>> {
+    Some(match method {
+        "get" => &mut item.get,
+        "put" => &mut item.put,
+        "post" => &mut item.post,
+        "delete" => &mut item.delete,
+        "options" => &mut item.options,
+        "head" => &mut item.head,
+        "patch" => &mut item.patch,
+        "trace" => &mut item.trace,
+        _ => return None,
+    })
+}
+
+/// Removes the operation at `/paths/<path>/<method>` from the typed spec.
+pub fn remove_operation(spec: &mut openapiv3::OpenAPI, pointer: &str) {
+    let mut parts = pointer.trim_start_matches("/paths/").rsplitn(2, '/');
+    let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    let path = path.replace("~1", "/").replace("~0", "~");
+    let Some(openapiv3::ReferenceOr::Item(item)) = spec.paths.paths.get_mut(&path) else {
+        return;
+    };
+    let Some(slot) = operation_slot(item, method) else {
+        return;
+    };
+    *slot = None;
+}
