@@ -28,7 +28,12 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         }
         Err(e) => e,
     };
-    let reason = |what: &str| format!("{what}: progenitor cannot generate it ({first})");
+    // Each part found by the search is told with the error it causes on its own (the others
+    // found taken out), not with the document's first error.
+    let reason = |what: &str, alone: Result<proc_macro2::TokenStream, GenError>| match alone {
+        Err(e) => format!("{what}: {e}"),
+        Ok(_) => format!("{what}: progenitor cannot generate it together with the others"),
+    };
     let mut skipped = Vec::new();
     let mut working = spec.clone();
 
@@ -81,10 +86,16 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     })
     .ok_or_else(|| first.clone())?;
     blank(&mut working, &culprits);
-    for i in culprits {
+    for &i in &culprits {
+        let others: Vec<usize> = culprits.iter().copied().filter(|&c| c != i).collect();
+        let mut alone = schemas_only.clone();
+        blank(&mut alone, &others);
         skipped.push(Skip {
             pointer: format!("/components/schemas/{}", pointer_segment(&names[i])),
-            reason: reason("read as any JSON value in the Rust client"),
+            reason: reason(
+                "read as any JSON value in the Rust client",
+                progenitor(&alone),
+            ),
         });
     }
 
@@ -116,13 +127,17 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         progenitor(&without(&working, removed)).is_ok()
     })
     .ok_or_else(|| first.clone())?;
-    let working = without(&working, &culprits);
-    for i in culprits {
+    for &i in &culprits {
+        let others: Vec<usize> = culprits.iter().copied().filter(|&c| c != i).collect();
         skipped.push(Skip {
             pointer: pointer(&ops[i]),
-            reason: reason("left out of the Rust client"),
+            reason: reason(
+                "left out of the Rust client",
+                progenitor(&without(&working, &others)),
+            ),
         });
     }
+    let working = without(&working, &culprits);
     let body = format_tokens(progenitor(&working)?)?;
     Ok((format!("{}{}", generated_header(source), body), skipped))
 }
