@@ -14,7 +14,7 @@ use typify::{TypeSpace, TypeSpaceSettings};
 use crate::error::{GenError, guard, pointer_segment};
 use crate::format::{format_tokens, generated_header};
 use crate::load::Skip;
-use crate::model::{self, Location, Operation, ResponseContent, Status, resolve};
+use crate::model::{self, BodyKind, Location, Operation, ResponseContent, Status, resolve};
 use crate::schema::to_schemars;
 use crate::validate::Validators;
 
@@ -46,8 +46,10 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     let mut items = Vec::new();
     let mut trait_methods = Vec::new();
     let mut routes: Vec<(String, Vec<TokenStream>)> = Vec::new();
+    let mut uses = Uses::default();
     for op in &operations {
-        let generated = match operation(spec, op, &mut types, &mut validators, &schemes) {
+        let generated = match operation(spec, op, &mut types, &mut validators, &schemes, &mut uses)
+        {
             Ok(generated) => generated,
             Err(e) => {
                 skipped.push(Skip::of(&e, &op.pointer, "left out of the axum stubs"));
@@ -67,6 +69,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     let type_tokens = types.to_stream();
     let validator_fns = validators.finish();
     let support = support();
+    let optional_support = uses.support();
 
     let tokens = quote! {
         #![allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
@@ -122,6 +125,8 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         #(#items)*
 
         #support
+
+        #optional_support
 
         #validator_fns
     };
@@ -211,6 +216,92 @@ fn security_schemes(spec: &OpenAPI) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Which optional support code the operations call; a module carries only what it uses.
+#[derive(Default)]
+struct Uses {
+    cookies: bool,
+    json_params: bool,
+    form: bool,
+    multipart: bool,
+    text: bool,
+    binary: bool,
+}
+
+impl Uses {
+    fn support(&self) -> TokenStream {
+        let mut out = TokenStream::new();
+        if self.cookies {
+            out.extend(support_cookies());
+        }
+        if self.json_params {
+            out.extend(support_json_params());
+        }
+        if self.form {
+            out.extend(support_form());
+        }
+        if self.multipart {
+            out.extend(support_multipart());
+        }
+        if self.text || self.binary {
+            out.extend(support_plain_bodies());
+        }
+        out
+    }
+}
+
+/// How a form body's text becomes JSON before validation: the schema's shape, down to
+/// [`FORM_SHAPE_DEPTH`] levels (deeper, and recursive, values are kept as text).
+fn form_shape(spec: &OpenAPI, schema: &ReferenceOr<Schema>, depth: usize) -> TokenStream {
+    const FORM_SHAPE_DEPTH: usize = 6;
+    let Some(schema) = resolve(spec, schema).filter(|_| depth < FORM_SHAPE_DEPTH) else {
+        return quote!(FormShape::Any);
+    };
+    let object = |properties: Vec<(&String, &ReferenceOr<Box<Schema>>)>,
+                  additional: Option<&openapiv3::AdditionalProperties>| {
+        let entries = properties.into_iter().map(|(name, property)| {
+            let shape = form_shape(spec, &property.clone().unbox(), depth + 1);
+            quote!((#name, #shape))
+        });
+        let extra = match additional {
+            Some(openapiv3::AdditionalProperties::Schema(extra)) => {
+                form_shape(spec, extra, depth + 1)
+            }
+            _ => quote!(FormShape::Any),
+        };
+        quote!(FormShape::Object(&[#(#entries),*], &#extra))
+    };
+    match &schema.schema_kind {
+        SchemaKind::Type(Type::Integer(_)) => quote!(FormShape::Integer),
+        SchemaKind::Type(Type::Number(_)) => quote!(FormShape::Number),
+        SchemaKind::Type(Type::Boolean(_)) => quote!(FormShape::Boolean),
+        SchemaKind::Type(Type::String(_)) => quote!(FormShape::String),
+        SchemaKind::Type(Type::Array(array)) => {
+            let item = match &array.items {
+                Some(item) => form_shape(spec, &item.clone().unbox(), depth + 1),
+                None => quote!(FormShape::Any),
+            };
+            quote!(FormShape::Array(&#item))
+        }
+        SchemaKind::Type(Type::Object(o)) => object(
+            o.properties.iter().collect(),
+            o.additional_properties.as_ref(),
+        ),
+        SchemaKind::AllOf { all_of } => {
+            // The parts' properties together.
+            let mut properties = Vec::new();
+            for part in all_of {
+                if let Some(SchemaKind::Type(Type::Object(o))) =
+                    resolve(spec, part).map(|s| &s.schema_kind)
+                {
+                    properties.extend(o.properties.iter());
+                }
+            }
+            object(properties, None)
+        }
+        _ => quote!(FormShape::Any),
+    }
+}
+
 struct GeneratedOperation {
     items: TokenStream,
     trait_method: TokenStream,
@@ -289,6 +380,7 @@ fn operation(
     types: &mut TypeSpace,
     validators: &mut Validators,
     schemes: &[String],
+    uses: &mut Uses,
 ) -> Result<GeneratedOperation, GenError> {
     let snake = format_ident!("{}", op.snake());
     let pascal = op.pascal();
@@ -343,12 +435,19 @@ fn operation(
             Location::Path => quote!(path_params.get(#name).map(|v| vec![v.clone()])),
             Location::Query => quote!(query_values(&raw_query, #name)),
             Location::Header => quote!(header_values(&parts.headers, #name)),
+            Location::Cookie => {
+                uses.cookies = true;
+                quote!(cookie_values(&parts.headers, #name))
+            }
         };
         let location = match param.location {
             Location::Path => "path parameter",
             Location::Query => "query parameter",
             Location::Header => "header",
+            Location::Cookie => "cookie",
         };
+        let json = param.content.as_deref().is_some_and(model::is_json);
+        uses.json_params |= json;
         let default = default_of(spec, &param.schema);
         let doc = param
             .description
@@ -368,15 +467,17 @@ fn operation(
             (quote!(Option<#ty>), quote!())
         };
         fields.push(quote!(#[doc = #doc] pub #field: #field_ty,));
+        let decode = if json {
+            quote!(decode_json_param(#raw, #name, #check)?)
+        } else {
+            quote!(decode_param(#raw, #name, #coerce, #check)?)
+        };
         extract.push(quote! {
-            let #field = decode_param(#raw, #name, #coerce, #check)? #finish;
+            let #field = #decode #finish;
         });
         field_names.push(field);
     }
     if let Some(body) = &op.body {
-        let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
-        let check = validators.entry(&body.schema);
-        let required = body.required;
         let read = if body.raw {
             fields.push(quote!(
                 #[doc = "The request body exactly as it arrived, for a signature over it."]
@@ -387,20 +488,84 @@ fn operation(
         } else {
             quote!(let bytes = &read_body(body).await?;)
         };
+        let required = body.required;
+        let media = &body.media;
+        let (ty, parse, what) = match body.kind {
+            BodyKind::Json => {
+                let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
+                let check = validators.entry(&body.schema);
+                (
+                    ty,
+                    quote!(json_body(&parts.headers, bytes, #required, #check)?),
+                    "JSON",
+                )
+            }
+            BodyKind::Form => {
+                uses.form = true;
+                let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
+                let check = validators.entry(&body.schema);
+                let shape = form_shape(spec, &body.schema, 0);
+                (
+                    ty,
+                    quote!(form_body(&parts.headers, bytes, #required, &#shape, #check)?),
+                    "form",
+                )
+            }
+            BodyKind::Multipart => {
+                uses.multipart = true;
+                let names: Vec<String> = resolve(spec, &body.schema)
+                    .and_then(|s| match &s.schema_kind {
+                        SchemaKind::Type(Type::Object(o)) => Some(o.required.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                (
+                    quote!(Multipart),
+                    quote!(multipart_body(parts, bytes, #required, &[#(#names),*]).await?),
+                    "multipart",
+                )
+            }
+            BodyKind::Text => {
+                uses.text = true;
+                (quote!(String), quote!(text_body(bytes, #required)?), "text")
+            }
+            BodyKind::Binary => {
+                uses.binary = true;
+                fields.push(quote!(
+                    #[doc = "The body's `Content-Type`, as the client sent it."]
+                    pub content_type: Option<String>,
+                ));
+                field_names.push(format_ident!("content_type"));
+                extract.push(quote! {
+                    let content_type = header_values(&parts.headers, "content-type").and_then(|v| v.into_iter().next());
+                });
+                (
+                    quote!(axum::body::Bytes),
+                    quote!(binary_body(bytes, #required)),
+                    "binary",
+                )
+            }
+        };
+        let doc = if body.kind == BodyKind::Json {
+            "The request body".to_owned()
+        } else {
+            format!("The request body ({media})")
+        };
         if required {
-            fields.push(quote!(#[doc = "The request body."] pub body: #ty,));
+            let missing = format!("a {what} request body is required");
+            let doc = format!("{doc}.");
+            fields.push(quote!(#[doc = #doc] pub body: #ty,));
             extract.push(quote! {
                 #read
-                let body = json_body(&parts.headers, bytes, true, #check)?
-                    .ok_or_else(|| Rejection::bad_request(None, "a JSON request body is required".to_string()))?;
+                let body = #parse
+                    .ok_or_else(|| Rejection::bad_request(None, #missing.to_string()))?;
             });
         } else {
-            fields.push(
-                quote!(#[doc = "The request body, when one was sent."] pub body: Option<#ty>,),
-            );
+            let doc = format!("{doc}, when one was sent.");
+            fields.push(quote!(#[doc = #doc] pub body: Option<#ty>,));
             extract.push(quote! {
                 #read
-                let body = json_body(&parts.headers, bytes, false, #check)?;
+                let body = #parse;
             });
         }
         field_names.push(format_ident!("body"));
@@ -669,6 +834,8 @@ fn safe_ident(name: &str) -> String {
         "caller",
         "parts",
         "raw_query",
+        "raw_body",
+        "content_type",
         "path_params",
     ];
     // Whatever the spec names a parameter (`*`, `$filter`, `2fa`), the field is an identifier.
@@ -692,6 +859,310 @@ fn safe_ident(name: &str) -> String {
         ident.push('_');
     }
     ident
+}
+
+/// Reads cookie parameters from the `Cookie` header.
+fn support_cookies() -> TokenStream {
+    quote! {
+        fn cookie_values(headers: &http::HeaderMap, name: &str) -> Option<Vec<String>> {
+            let values: Vec<String> = headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| percent_decode(v))
+                .collect();
+            (!values.is_empty()).then_some(values)
+        }
+
+        /// `%XX` escapes decoded; text that is not valid UTF-8 afterwards is kept as sent.
+        fn percent_decode(text: &str) -> String {
+            let bytes = text.as_bytes();
+            let mut out = Vec::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+                    (b'%', Some(high), Some(low)) => {
+                        out.push((high * 16 + low) as u8);
+                        i += 3;
+                    }
+                    (b, _, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+        }
+    }
+}
+
+/// Reads parameters described by `content: application/json`: the text is JSON.
+fn support_json_params() -> TokenStream {
+    quote! {
+        fn decode_json_param<T: serde::de::DeserializeOwned>(
+            raw: Option<Vec<String>>,
+            name: &str,
+            check: fn(&serde_json::Value, &str) -> Result<(), Violation>,
+        ) -> Result<Option<T>, Rejection> {
+            let Some(text) = raw.and_then(|values| values.into_iter().last()) else { return Ok(None) };
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Rejection::bad_request(Some(name), format!("`{name}` is not valid JSON: {e}.")))?;
+            check(&value, name)?;
+            serde_json::from_value(value).map(Some).map_err(|e| Rejection::invalid(name, format!("`{name}` is not valid: {e}.")))
+        }
+    }
+}
+
+/// Reads `application/x-www-form-urlencoded` bodies: `key=value` pairs, nested values in
+/// brackets (`metadata[plan]=pro`, `items[0][price]=p_1`, `tags[]=a`), read by the schema's shape.
+fn support_form() -> TokenStream {
+    quote! {
+        /// What a form value is, from its schema, to turn its text into JSON.
+        #[derive(Debug)]
+        enum FormShape {
+            Any,
+            String,
+            Integer,
+            Number,
+            Boolean,
+            Array(&'static FormShape),
+            /// Named properties, and the shape of any others.
+            Object(&'static [(&'static str, FormShape)], &'static FormShape),
+        }
+
+        /// The deepest bracket nesting a form key may have.
+        const MAX_FORM_DEPTH: usize = 16;
+
+        /// The pairs of a form, as a tree of their bracketed keys.
+        #[derive(Debug, Default)]
+        struct FormNode {
+            values: Vec<String>,
+            children: Vec<(String, FormNode)>,
+        }
+
+        impl FormNode {
+            fn insert(&mut self, key: &str, value: String) -> Result<(), Rejection> {
+                // `a[b][0]` is `a`, `b`, `0`; a key whose brackets do not close is a plain key.
+                let mut segments = Vec::new();
+                match key.find('[') {
+                    Some(open) if open > 0 && key.ends_with(']') => {
+                        segments.push(&key[..open]);
+                        let inner = &key[open + 1..key.len() - 1];
+                        segments.extend(inner.split("]["));
+                    }
+                    _ => segments.push(key),
+                }
+                if segments.len() > MAX_FORM_DEPTH {
+                    return Err(Rejection::bad_request(None, format!("The form key `{key}` is nested deeper than {MAX_FORM_DEPTH} levels.")));
+                }
+                let mut node = self;
+                for segment in segments {
+                    // `a[]` appends to `a`.
+                    let segment = if segment.is_empty() { node.children.len().to_string() } else { segment.to_string() };
+                    let index = match node.children.iter().position(|(k, _)| *k == segment) {
+                        Some(index) => index,
+                        None => {
+                            node.children.push((segment, FormNode::default()));
+                            node.children.len() - 1
+                        }
+                    };
+                    node = &mut node.children[index].1;
+                }
+                node.values.push(value);
+                Ok(())
+            }
+
+            fn value(&self, shape: &FormShape, path: &str) -> Result<serde_json::Value, Rejection> {
+                let scalar = |how: Coerce| -> Result<serde_json::Value, Rejection> {
+                    if !self.children.is_empty() {
+                        return Err(Rejection::bad_request(Some(path), format!("`{path}` must be a single value.")));
+                    }
+                    match self.values.last() {
+                        Some(text) => coerce(text, how, path),
+                        None => Ok(serde_json::Value::Null),
+                    }
+                };
+                match shape {
+                    FormShape::String => scalar(Coerce::String),
+                    FormShape::Integer => scalar(Coerce::Integer),
+                    FormShape::Number => scalar(Coerce::Number),
+                    FormShape::Boolean => scalar(Coerce::Boolean),
+                    FormShape::Array(item) => {
+                        let mut items = Vec::new();
+                        for (i, text) in self.values.iter().enumerate() {
+                            let leaf = FormNode { values: vec![text.clone()], children: Vec::new() };
+                            items.push(leaf.value(item, &format!("{path}[{i}]"))?);
+                        }
+                        let mut indexed: Vec<(usize, &FormNode)> = Vec::new();
+                        for (key, child) in &self.children {
+                            let index = key.parse::<usize>().map_err(|_| {
+                                Rejection::bad_request(Some(path), format!("`{path}` is a list: `{path}[{key}]` is not an index."))
+                            })?;
+                            indexed.push((index, child));
+                        }
+                        indexed.sort_by_key(|(index, _)| *index);
+                        for (index, child) in indexed {
+                            items.push(child.value(item, &format!("{path}[{index}]"))?);
+                        }
+                        Ok(serde_json::Value::Array(items))
+                    }
+                    FormShape::Object(properties, extra) => {
+                        if self.values.iter().any(|v| !v.is_empty()) {
+                            return Err(Rejection::bad_request(Some(path), format!("`{path}` must be an object, sent as `{path}[key]=value`.")));
+                        }
+                        let mut object = serde_json::Map::new();
+                        for (key, child) in &self.children {
+                            let shape = properties.iter().find(|(name, _)| name == key).map_or(*extra, |(_, shape)| shape);
+                            let child_path = if path.is_empty() { key.clone() } else { format!("{path}[{key}]") };
+                            object.insert(key.clone(), child.value(shape, &child_path)?);
+                        }
+                        Ok(serde_json::Value::Object(object))
+                    }
+                    FormShape::Any => {
+                        if !self.children.is_empty() {
+                            let object = self
+                                .children
+                                .iter()
+                                .map(|(key, child)| Ok((key.clone(), child.value(&FormShape::Any, &format!("{path}[{key}]"))?)))
+                                .collect::<Result<serde_json::Map<_, _>, Rejection>>()?;
+                            return Ok(serde_json::Value::Object(object));
+                        }
+                        Ok(match self.values.as_slice() {
+                            [] => serde_json::Value::Null,
+                            [one] => serde_json::Value::String(one.clone()),
+                            many => many.iter().cloned().map(serde_json::Value::String).collect(),
+                        })
+                    }
+                }
+            }
+        }
+
+        fn form_body<T: serde::de::DeserializeOwned>(
+            headers: &http::HeaderMap,
+            bytes: &[u8],
+            required: bool,
+            shape: &FormShape,
+            check: fn(&serde_json::Value, &str) -> Result<(), Violation>,
+        ) -> Result<Option<T>, Rejection> {
+            if bytes.is_empty() {
+                return if required { Err(Rejection::bad_request(None, "A form request body is required.".to_string())) } else { Ok(None) };
+            }
+            if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
+                let content_type = content_type.to_str().unwrap_or("");
+                let media = content_type.split(';').next().unwrap_or("").trim();
+                if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+                    return Err(Rejection::bad_request(None, format!("The body must be application/x-www-form-urlencoded, not {content_type}.")));
+                }
+            }
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+                .map_err(|e| Rejection::bad_request(None, format!("The form body is malformed: {e}.")))?;
+            let mut root = FormNode::default();
+            for (key, value) in pairs {
+                root.insert(&key, value)?;
+            }
+            let value = root.value(shape, "")?;
+            check(&value, "")?;
+            serde_json::from_value(value).map(Some).map_err(|e| Rejection::invalid("", format!("The body is not valid: {e}.")))
+        }
+    }
+}
+
+/// Reads `multipart/form-data` bodies (axum's `multipart` feature).
+fn support_multipart() -> TokenStream {
+    quote! {
+        /// A `multipart/form-data` body: its parts, in the order they came.
+        #[derive(Debug, Clone, Default)]
+        pub struct Multipart {
+            pub parts: Vec<MultipartPart>,
+        }
+
+        /// One part of a multipart body.
+        #[derive(Debug, Clone)]
+        pub struct MultipartPart {
+            pub name: String,
+            /// The file name, for a file part.
+            pub file_name: Option<String>,
+            pub content_type: Option<String>,
+            pub data: axum::body::Bytes,
+        }
+
+        impl Multipart {
+            /// The first part with this name.
+            pub fn part(&self, name: &str) -> Option<&MultipartPart> {
+                self.parts.iter().find(|p| p.name == name)
+            }
+            /// Every part with this name (an array property sends one per item).
+            pub fn parts_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a MultipartPart> + 'a {
+                self.parts.iter().filter(move |p| p.name == name)
+            }
+            /// The first part with this name, as text; `None` when it is absent or not UTF-8.
+            pub fn text(&self, name: &str) -> Option<&str> {
+                self.part(name).and_then(|p| std::str::from_utf8(&p.data).ok())
+            }
+        }
+
+        /// Reads a multipart body that was read whole (up to [`MAX_BODY_BYTES`]); every part
+        /// the schema requires must be there.
+        async fn multipart_body(
+            parts: &http::request::Parts,
+            bytes: &axum::body::Bytes,
+            required: bool,
+            required_parts: &[&str],
+        ) -> Result<Option<Multipart>, Rejection> {
+            use axum::extract::FromRequest;
+            if bytes.is_empty() {
+                return if required { Err(Rejection::bad_request(None, "A multipart request body is required.".to_string())) } else { Ok(None) };
+            }
+            let request = http::Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+            let mut multipart = axum::extract::Multipart::from_request(request, &())
+                .await
+                .map_err(|e| Rejection::bad_request(None, format!("The body must be multipart/form-data: {}.", e.body_text())))?;
+            let mut body = Multipart::default();
+            loop {
+                let field = multipart
+                    .next_field()
+                    .await
+                    .map_err(|e| Rejection::bad_request(None, format!("The multipart body is malformed: {}.", e.body_text())))?;
+                let Some(field) = field else { break };
+                let name = field.name().unwrap_or_default().to_string();
+                let file_name = field.file_name().map(str::to_string);
+                let content_type = field.content_type().map(str::to_string);
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| Rejection::bad_request(Some(&name), format!("The part `{name}` is malformed: {}.", e.body_text())))?;
+                body.parts.push(MultipartPart { name, file_name, content_type, data });
+            }
+            for name in required_parts {
+                if body.part(name).is_none() {
+                    return Err(Rejection::invalid(name, format!("The part `{name}` is required.")));
+                }
+            }
+            Ok(Some(body))
+        }
+    }
+}
+
+/// Reads text and binary bodies.
+fn support_plain_bodies() -> TokenStream {
+    quote! {
+        fn text_body(bytes: &[u8], required: bool) -> Result<Option<String>, Rejection> {
+            if bytes.is_empty() && !required {
+                return Ok(None);
+            }
+            String::from_utf8(bytes.to_vec())
+                .map(Some)
+                .map_err(|_| Rejection::bad_request(None, "The body must be UTF-8 text.".to_string()))
+        }
+
+        fn binary_body(bytes: &axum::body::Bytes, required: bool) -> Option<axum::body::Bytes> {
+            (required || !bytes.is_empty()).then(|| bytes.clone())
+        }
+    }
 }
 
 /// Fixed support code every stubs module carries: rejections, violations and the extraction

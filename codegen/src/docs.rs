@@ -325,11 +325,7 @@ fn operation_section(document: &Value, op: &Operation) -> Result<String, GenErro
         for param in &op.params {
             let schema =
                 serde_json::to_value(&param.schema).map_err(|e| GenError::Parse(e.to_string()))?;
-            let location = match param.location {
-                Location::Path => "path",
-                Location::Query => "query",
-                Location::Header => "header",
-            };
+            let location = param.location.name();
             let resolved = resolve(document, &schema);
             let _ = write!(
                 out,
@@ -353,11 +349,16 @@ fn operation_section(document: &Value, op: &Operation) -> Result<String, GenErro
             serde_json::to_value(&body.schema).map_err(|e| GenError::Parse(e.to_string()))?;
         let _ = write!(
             out,
-            "<h4>Request body</h4><p>{} JSON: {}</p>",
+            "<h4>Request body</h4><p>{} {}: {}</p>",
             if body.required {
                 "Required"
             } else {
                 "Optional"
+            },
+            if body.kind == model::BodyKind::Json {
+                "JSON".to_owned()
+            } else {
+                format!("<code>{}</code>", escape(&body.media))
             },
             type_label(&schema)
         );

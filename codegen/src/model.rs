@@ -39,6 +39,19 @@ pub enum Location {
     Path,
     Query,
     Header,
+    Cookie,
+}
+
+impl Location {
+    /// The location as the spec writes it (`in:`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Location::Path => "path",
+            Location::Query => "query",
+            Location::Header => "header",
+            Location::Cookie => "cookie",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -48,7 +61,62 @@ pub struct Param {
     pub required: bool,
     pub description: Option<String>,
     pub schema: ReferenceOr<Schema>,
+    /// Described by `content` rather than `schema`: the value travels as that media type
+    /// (JSON text, for `application/json`) in the parameter's place.
+    pub content: Option<String>,
     pub pointer: String,
+}
+
+/// How a request body travels, from the media type the operation is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BodyKind {
+    /// `application/json` and `…+json`: the schema's value as JSON.
+    Json,
+    /// `application/x-www-form-urlencoded`: the schema's object as `key=value` pairs, nested
+    /// values in brackets (`metadata[plan]=pro`, `items[0][price]=p_1`).
+    Form,
+    /// `multipart/form-data`: the schema's properties as parts; `format: binary` ones are files.
+    Multipart,
+    /// `text/*` and XML: a string.
+    Text,
+    /// Anything else (`application/octet-stream`, `image/png`, `*/*`): bytes.
+    Binary,
+}
+
+impl BodyKind {
+    /// What kind of body a media type is.
+    pub fn of(media: &str) -> BodyKind {
+        let essence = media
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if is_json(&essence) {
+            BodyKind::Json
+        } else if essence == "application/x-www-form-urlencoded" {
+            BodyKind::Form
+        } else if essence == "multipart/form-data" || essence == "multipart/mixed" {
+            BodyKind::Multipart
+        } else if essence.starts_with("text/")
+            || essence == "application/xml"
+            || essence.ends_with("+xml")
+        {
+            BodyKind::Text
+        } else {
+            BodyKind::Binary
+        }
+    }
+}
+
+/// Of the media types a body or response offers, the one generated code uses: JSON first,
+/// then a form, multipart, text and bytes, in document order within each kind.
+pub fn preferred_media<'a>(media: impl IntoIterator<Item = &'a String>) -> Option<&'a String> {
+    media
+        .into_iter()
+        .enumerate()
+        .min_by_key(|(index, m)| (BodyKind::of(m), *index))
+        .map(|(_, m)| m)
 }
 
 #[derive(Debug)]
@@ -57,8 +125,27 @@ pub struct Body {
     /// `x-raw-body: true`: the handler also gets the exact bytes, for a signature over them
     /// (webhooks).
     pub raw: bool,
+    /// The media type requests are sent with, as the spec writes it.
+    pub media: String,
+    pub kind: BodyKind,
+    /// The value's schema (any JSON value when the spec gives none); for text and binary
+    /// bodies it documents the content but the value is a string or bytes.
     pub schema: ReferenceOr<Schema>,
+    /// How form and multipart properties are encoded (`encoding`), by property name.
+    pub encoding: IndexMap<String, Encoding>,
+    /// The schema's pointer (the media type object's, when it has no schema).
     pub pointer: String,
+}
+
+/// One property's `encoding` in a form or multipart body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    pub content_type: Option<String>,
+    /// `form` (the default), `spaceDelimited`, `pipeDelimited` or `deepObject`.
+    pub style: String,
+    /// Whether arrays and objects become one pair per item. The document model reads an
+    /// absent `explode` as false, so a `form` property is taken as exploded (its default).
+    pub explode: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,15 +237,15 @@ fn operation(
     let mut params: IndexMap<(String, &'static str), Param> = IndexMap::new();
     for (index, p) in item.parameters.iter().enumerate() {
         let param = param(spec, p, &format!("{path_pointer}/parameters/{index}"))?;
-        params.insert((param.name.clone(), location_name(param.location)), param);
+        params.insert((param.name.clone(), param.location.name()), param);
     }
     for (index, p) in op.parameters.iter().enumerate() {
         let param = param(spec, p, &format!("{pointer}/parameters/{index}"))?;
-        params.insert((param.name.clone(), location_name(param.location)), param);
+        params.insert((param.name.clone(), param.location.name()), param);
     }
     let body = match &op.request_body {
         None => None,
-        Some(body) => Some(request_body(spec, body, &format!("{pointer}/requestBody"))?),
+        Some(body) => request_body(spec, body, &format!("{pointer}/requestBody"))?,
     };
     let mut responses = Vec::new();
     if let Some(default) = &op.responses.default {
@@ -223,14 +310,6 @@ pub fn synthesized_operation_id(method: &str, path: &str) -> String {
     id
 }
 
-fn location_name(location: Location) -> &'static str {
-    match location {
-        Location::Path => "path",
-        Location::Query => "query",
-        Location::Header => "header",
-    }
-}
-
 fn param(spec: &OpenAPI, p: &ReferenceOr<Parameter>, pointer: &str) -> Result<Param, GenError> {
     let (p, pointer) = match p {
         ReferenceOr::Item(p) => (p, pointer.to_string()),
@@ -260,17 +339,16 @@ fn param(spec: &OpenAPI, p: &ReferenceOr<Parameter>, pointer: &str) -> Result<Pa
         Parameter::Path { parameter_data, .. } => (parameter_data, Location::Path),
         Parameter::Query { parameter_data, .. } => (parameter_data, Location::Query),
         Parameter::Header { parameter_data, .. } => (parameter_data, Location::Header),
-        Parameter::Cookie { .. } => {
-            return Err(GenError::unsupported(&pointer, "cookie parameters"));
-        }
+        Parameter::Cookie { parameter_data, .. } => (parameter_data, Location::Cookie),
     };
-    let schema = match &data.format {
-        openapiv3::ParameterSchemaOrContent::Schema(schema) => schema.clone(),
-        openapiv3::ParameterSchemaOrContent::Content(_) => {
-            return Err(GenError::unsupported(
-                &pointer,
-                "a parameter described by `content`",
-            ));
+    let (schema, content) = match &data.format {
+        openapiv3::ParameterSchemaOrContent::Schema(schema) => (schema.clone(), None),
+        openapiv3::ParameterSchemaOrContent::Content(content) => {
+            let media = preferred_media(content.keys()).ok_or_else(|| {
+                GenError::unsupported(&pointer, "a parameter whose `content` is empty")
+            })?;
+            let schema = content[media].schema.clone().unwrap_or_else(any_value);
+            (schema, Some(media.clone()))
         }
     };
     Ok(Param {
@@ -279,6 +357,7 @@ fn param(spec: &OpenAPI, p: &ReferenceOr<Parameter>, pointer: &str) -> Result<Pa
         required: data.required || location == Location::Path,
         description: data.description.clone(),
         schema,
+        content,
         pointer,
     })
 }
@@ -287,7 +366,7 @@ fn request_body(
     spec: &OpenAPI,
     body: &ReferenceOr<openapiv3::RequestBody>,
     pointer: &str,
-) -> Result<Body, GenError> {
+) -> Result<Option<Body>, GenError> {
     let (body, pointer) = match body {
         ReferenceOr::Item(b) => (b, pointer.to_string()),
         ReferenceOr::Reference { reference } => {
@@ -312,25 +391,49 @@ fn request_body(
             }
         }
     };
-    let (media, content) = body
-        .content
-        .iter()
-        .find(|(media, _)| is_json(media))
-        .ok_or_else(|| {
-            let types: Vec<_> = body.content.keys().cloned().collect();
-            GenError::unsupported(
-                format!("{pointer}/content"),
-                format!("request bodies other than JSON ({})", types.join(", ")),
-            )
-        })?;
-    // A JSON body without a schema is any JSON value.
+    let Some(media) = preferred_media(body.content.keys()) else {
+        return Ok(None);
+    };
+    let content = &body.content[media];
+    let kind = BodyKind::of(media);
+    // A body without a schema is any value of its kind.
     let schema = content.schema.clone().unwrap_or_else(any_value);
-    Ok(Body {
+    let media_pointer = format!("{pointer}/content/{}", pointer_segment(media));
+    let encoding = content
+        .encoding
+        .iter()
+        .map(|(name, e)| {
+            let style = e
+                .style
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok())
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "form".to_owned());
+            let explode = e.explode || style == "form";
+            let content_type = e.content_type.clone();
+            (
+                name.clone(),
+                Encoding {
+                    content_type,
+                    style,
+                    explode,
+                },
+            )
+        })
+        .collect();
+    Ok(Some(Body {
         required: body.required,
         raw: body.extensions.get("x-raw-body") == Some(&serde_json::Value::Bool(true)),
+        media: media.clone(),
+        kind,
         schema,
-        pointer: format!("{pointer}/content/{}/schema", pointer_segment(media)),
-    })
+        encoding,
+        pointer: if content.schema.is_some() {
+            format!("{media_pointer}/schema")
+        } else {
+            media_pointer
+        },
+    }))
 }
 
 fn response(
@@ -362,7 +465,7 @@ fn response(
     let content = if let Some((_, content)) = r.content.iter().find(|(m, _)| is_json(m)) {
         // A JSON response without a schema is any JSON value.
         ResponseContent::Json(Box::new(content.schema.clone().unwrap_or_else(any_value)))
-    } else if let Some(media) = r.content.keys().next() {
+    } else if let Some(media) = preferred_media(r.content.keys()) {
         ResponseContent::Other(media.clone())
     } else {
         ResponseContent::None

@@ -4,8 +4,14 @@
 //! saying which. [`generate_lenient`] finds those parts by bisection ([`crate::degrade`]):
 //! component schemas progenitor refuses are read as any JSON value, operations it refuses are
 //! left out, and each is reported with its pointer.
+//!
+//! Before that, [`for_progenitor`] puts each operation in the terms progenitor knows: a text
+//! body is `text/plain`, any other non-JSON, non-form body is bytes (`application/octet-stream`
+//! — the content type progenitor sends), a parameter described by `content` is its JSON text
+//! (a `String`), an optional cookie parameter is dropped; an operation with a multipart body
+//! or a required cookie, which progenitor cannot send, is left out and listed.
 
-use openapiv3::{OpenAPI, ReferenceOr};
+use openapiv3::{OpenAPI, Parameter, ReferenceOr};
 
 use crate::error::{GenError, guard, pointer_segment};
 use crate::format::{format_tokens, generated_header};
@@ -14,17 +20,21 @@ use crate::load::Skip;
 /// Generates the `dream-client` crate's `generated` module; fails if progenitor refuses any
 /// part of the spec.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
-    let tokens = progenitor(spec)?;
+    let (spec, skipped) = for_progenitor(spec);
+    crate::load::strict((), skipped)?;
+    let tokens = progenitor(&spec)?;
     let body = format_tokens(tokens)?;
     Ok(format!("{}{}", generated_header(source), body))
 }
 
 /// Generates the client for every part of the spec progenitor can handle; the rest is listed.
 pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Skip>), GenError> {
+    let (prepared, mut skipped) = for_progenitor(spec);
+    let spec = &prepared;
     let first = match progenitor(spec) {
         Ok(tokens) => {
             let body = format_tokens(tokens)?;
-            return Ok((format!("{}{}", generated_header(source), body), Vec::new()));
+            return Ok((format!("{}{}", generated_header(source), body), skipped));
         }
         Err(e) => e,
     };
@@ -34,7 +44,6 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         Err(e) => format!("{what}: {e}"),
         Ok(_) => format!("{what}: progenitor cannot generate it together with the others"),
     };
-    let mut skipped = Vec::new();
     let mut working = spec.clone();
 
     // Progenitor's messages often name the operation (`… for updatePet`): take it out and try
@@ -140,6 +149,179 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     let working = without(&working, &culprits);
     let body = format_tokens(progenitor(&working)?)?;
     Ok((format!("{}{}", generated_header(source), body), skipped))
+}
+
+/// The spec in the terms progenitor knows (see the module's documentation), and the operations
+/// left out on the way.
+fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
+    use crate::model::BodyKind;
+    let mut spec = spec.clone();
+    let mut skipped = Vec::new();
+    let components = spec.components.clone().unwrap_or_default();
+    let resolve_param = |p: &ReferenceOr<Parameter>| -> Option<Parameter> {
+        match p {
+            ReferenceOr::Item(p) => Some(p.clone()),
+            ReferenceOr::Reference { reference } => reference
+                .strip_prefix("#/components/parameters/")
+                .and_then(|name| components.parameters.get(name))
+                .and_then(|p| p.as_item().cloned()),
+        }
+    };
+    let adapt = |p: &ReferenceOr<Parameter>| -> Adapted {
+        let Some(mut param) = resolve_param(p) else {
+            return Ok(Some(p.clone()));
+        };
+        if let Parameter::Cookie { parameter_data, .. } = &param {
+            return if parameter_data.required {
+                Err(format!(
+                    "progenitor cannot send cookie parameters (the required `{}`)",
+                    parameter_data.name
+                ))
+            } else {
+                Ok(None)
+            };
+        }
+        let data = match &mut param {
+            Parameter::Query { parameter_data, .. }
+            | Parameter::Header { parameter_data, .. }
+            | Parameter::Path { parameter_data, .. }
+            | Parameter::Cookie { parameter_data, .. } => parameter_data,
+        };
+        if let openapiv3::ParameterSchemaOrContent::Content(_) = &data.format {
+            // Its value is sent as text: the JSON (or other) text is the caller's to write.
+            data.format =
+                openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(openapiv3::Schema {
+                    schema_data: Default::default(),
+                    schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::String(
+                        Default::default(),
+                    )),
+                }));
+            return Ok(Some(ReferenceOr::Item(param)));
+        }
+        Ok(Some(p.clone()))
+    };
+    let schema_of = |json: serde_json::Value| -> ReferenceOr<openapiv3::Schema> {
+        serde_json::from_value(json).expect("a valid schema")
+    };
+    let paths: Vec<String> = spec.paths.paths.keys().cloned().collect();
+    for path in paths {
+        let Some(ReferenceOr::Item(item)) = spec.paths.paths.get_mut(&path) else {
+            continue;
+        };
+        // The path item's parameters become each operation's own (unless it overrides them)
+        // where one of them must change; otherwise everything stays as written.
+        let odd = |p: &ReferenceOr<Parameter>| {
+            resolve_param(p).is_some_and(|p| {
+                matches!(p, Parameter::Cookie { .. })
+                    || matches!(
+                        p.parameter_data_ref().format,
+                        openapiv3::ParameterSchemaOrContent::Content(_)
+                    )
+            })
+        };
+        let rewrite = item.parameters.iter().any(odd)
+            || item.iter().any(|(_, op)| op.parameters.iter().any(odd));
+        let shared: Vec<_> = if rewrite {
+            std::mem::take(&mut item.parameters)
+        } else {
+            Vec::new()
+        };
+        for method in crate::load::METHODS {
+            let pointer = format!("/paths/{}/{method}", pointer_segment(&path));
+            let Some(slot) = crate::load::operation_slot(item, method) else {
+                continue;
+            };
+            let Some(op) = slot.as_mut() else { continue };
+            let mut refusal = None;
+            if rewrite {
+                refusal = adapt_parameters(&shared, op, &adapt, &resolve_param);
+            }
+            if let Some(body) = &op.request_body {
+                let body = match body {
+                    ReferenceOr::Item(b) => Some(b.clone()),
+                    ReferenceOr::Reference { reference } => reference
+                        .strip_prefix("#/components/requestBodies/")
+                        .and_then(|name| components.request_bodies.get(name))
+                        .and_then(|b| b.as_item().cloned()),
+                };
+                if let Some(mut body) = body
+                    && let Some((media, content)) = body.content.first()
+                {
+                    let (media, mut content) = (media.clone(), content.clone());
+                    let (media, schema) = match BodyKind::of(&media) {
+                        BodyKind::Json => (media, content.schema.take()),
+                        BodyKind::Form => {
+                            content.encoding.clear();
+                            (media, content.schema.take())
+                        }
+                        BodyKind::Multipart => {
+                            refusal = Some(format!("progenitor cannot send {media} bodies"));
+                            (media, content.schema.take())
+                        }
+                        BodyKind::Text => (
+                            "text/plain".to_owned(),
+                            Some(schema_of(serde_json::json!({"type": "string"}))),
+                        ),
+                        BodyKind::Binary => (
+                            "application/octet-stream".to_owned(),
+                            Some(schema_of(
+                                serde_json::json!({"type": "string", "format": "binary"}),
+                            )),
+                        ),
+                    };
+                    content.schema = Some(schema.unwrap_or_else(crate::model::any_value));
+                    body.content.clear();
+                    body.content.insert(media, content);
+                    op.request_body = Some(ReferenceOr::Item(body));
+                }
+            }
+            if let Some(why) = refusal {
+                *slot = None;
+                skipped.push(Skip {
+                    pointer,
+                    reason: format!("left out of the Rust client: {why}"),
+                });
+            }
+        }
+    }
+    (spec, skipped)
+}
+
+/// A parameter in progenitor's terms: `None` drops it, `Err` says why the operation cannot be
+/// sent.
+type Adapted = Result<Option<ReferenceOr<Parameter>>, String>;
+
+/// Puts the path item's parameters and the operation's own, each adapted, on the operation (a
+/// later one of the same name and location overrides an earlier); why it cannot be sent, if so.
+fn adapt_parameters(
+    shared: &[ReferenceOr<Parameter>],
+    op: &mut openapiv3::Operation,
+    adapt: &dyn Fn(&ReferenceOr<Parameter>) -> Adapted,
+    resolve_param: &dyn Fn(&ReferenceOr<Parameter>) -> Option<Parameter>,
+) -> Option<String> {
+    let mut refusal = None;
+    let mut parameters = Vec::new();
+    for p in shared.iter().chain(op.parameters.iter()) {
+        match adapt(p) {
+            Ok(Some(p)) => parameters.push(p),
+            Ok(None) => {}
+            Err(why) => refusal = Some(why),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::new();
+    for p in parameters.into_iter().rev() {
+        let key = resolve_param(&p).map(|p| {
+            let name = p.parameter_data_ref().name.clone();
+            (name, std::mem::discriminant(&p))
+        });
+        if key.as_ref().is_none_or(|k| seen.insert(k.clone())) {
+            kept.push(p);
+        }
+    }
+    kept.reverse();
+    op.parameters = kept;
+    refusal
 }
 
 /// Every operation's id and pointer.

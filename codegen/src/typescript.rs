@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::error::{GenError, pointer_segment};
 use crate::format::generated_header;
 use crate::load::Skip;
-use crate::model::{self, Location, Operation, ResponseContent, Status};
+use crate::model::{self, BodyKind, Location, Operation, ResponseContent, Status};
 
 /// Names of globals a schema type must not shadow; such a schema gets the suffix `Object`.
 const GLOBALS: &[&str] = &[
@@ -269,6 +269,9 @@ fn render_base(
     pointer: &str,
     indent: usize,
 ) -> Result<String, GenError> {
+    if schema.get("x-dreamgen-blob").is_some() {
+        return Ok("Blob".into());
+    }
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
         return reference
             .strip_prefix("#/components/schemas/")
@@ -475,11 +478,7 @@ fn param_keys(op: &Operation) -> Vec<String> {
                 .enumerate()
                 .any(|(i, p)| i != index && base(&p.name) == key);
         let mut key = if clash {
-            let location = match param.location {
-                Location::Path => "Path",
-                Location::Query => "Query",
-                Location::Header => "Header",
-            };
+            let location = param.location.name().to_upper_camel_case();
             format!("{key}{location}")
         } else {
             key
@@ -497,17 +496,14 @@ fn param_keys(op: &Operation) -> Vec<String> {
 }
 
 /// How a parameter is serialized (`style`, `explode`), checked against what its location
-/// allows; the defaults are `form` exploded for query parameters and `simple` otherwise.
+/// allows; the defaults are `form` exploded for query and cookie parameters and `simple`
+/// otherwise.
 fn style(document: &Value, param: &model::Param) -> Result<(String, bool), GenError> {
     let declared = document
         .pointer(&param.pointer)
         .cloned()
         .unwrap_or_default();
-    let default_style = if param.location == Location::Query {
-        "form"
-    } else {
-        "simple"
-    };
+    let default_style = default_style(param.location);
     let style = declared["style"]
         .as_str()
         .unwrap_or(default_style)
@@ -517,6 +513,7 @@ fn style(document: &Value, param: &model::Param) -> Result<(String, bool), GenEr
         Location::Query => &["form", "spaceDelimited", "pipeDelimited", "deepObject"],
         Location::Path => &["simple", "label", "matrix"],
         Location::Header => &["simple"],
+        Location::Cookie => &["form"],
     };
     if allowed.contains(&style.as_str()) {
         Ok((style, explode))
@@ -526,6 +523,47 @@ fn style(document: &Value, param: &model::Param) -> Result<(String, bool), GenEr
             format!("the style {style:?} for a parameter in this location"),
         ))
     }
+}
+
+fn default_style(location: Location) -> &'static str {
+    match location {
+        Location::Query | Location::Cookie => "form",
+        Location::Path | Location::Header => "simple",
+    }
+}
+
+/// The type of a multipart body: the schema's object, its `format: binary` properties (and
+/// arrays of them) files, as `Blob` (a `File` is one).
+fn multipart_type(document: &Value, schema: &Value, pointer: &str) -> Result<String, GenError> {
+    let mut resolved = (schema.clone(), pointer.to_owned());
+    for _ in 0..16 {
+        match resolved.0.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let target = reference
+                    .strip_prefix('#')
+                    .and_then(|p| document.pointer(p))
+                    .ok_or_else(|| {
+                        GenError::unsupported(pointer, format!("reference {reference}"))
+                    })?;
+                resolved = (target.clone(), reference.trim_start_matches('#').to_owned());
+            }
+            None => break,
+        }
+    }
+    let (mut object, pointer) = resolved;
+    let is_file = |s: &Value| s["type"] == "string" && s["format"] == "binary";
+    let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) else {
+        return render(document, schema, &pointer, 1);
+    };
+    // Files are marked in a copy of the schema; `render` types the marked ones as `Blob`.
+    for property in properties.values_mut() {
+        if is_file(property) {
+            *property = serde_json::json!({"x-dreamgen-blob": true});
+        } else if property["type"] == "array" && is_file(&property["items"]) {
+            property["items"] = serde_json::json!({"x-dreamgen-blob": true});
+        }
+    }
+    render(document, &object, &pointer, 1)
 }
 
 fn operation(
@@ -541,38 +579,94 @@ fn operation(
     let keys = param_keys(op);
     let mut fields = String::new();
     let mut styles = Vec::new();
+    let mut json_params = Vec::new();
     let mut any_required = false;
     for (index, param) in op.params.iter().enumerate() {
         let schema =
             serde_json::to_value(&param.schema).map_err(|e| GenError::Parse(e.to_string()))?;
         let (style, explode) = style(document, param)?;
-        let default = match param.location {
-            Location::Query => style == "form" && explode,
-            _ => style == "simple" && !explode,
-        };
-        if !default {
+        let default = style == default_style(param.location) && explode == (style == "form");
+        if param.content.as_deref().is_some_and(model::is_json) {
+            json_params.push(serde_json::to_string(&param.name).expect("a string serializes"));
+        } else if !default {
             styles.push(format!(
                 "{}: [{:?}, {explode}]",
                 serde_json::to_string(&param.name).expect("a string serializes"),
                 style
             ));
         }
-        let ty = render(document, &schema, &format!("{}/schema", param.pointer), 1)?;
-        doc_comment(&mut fields, "  ", &[param.description.as_deref()]);
+        let schema_pointer = match &param.content {
+            Some(media) => format!(
+                "{}/content/{}/schema",
+                param.pointer,
+                pointer_segment(media)
+            ),
+            None => format!("{}/schema", param.pointer),
+        };
+        let ty = render(document, &schema, &schema_pointer, 1)?;
+        let cookie = (param.location == Location::Cookie)
+            .then_some("Sent in the `Cookie` header, which browsers do not let a page set.");
+        let json = param
+            .content
+            .as_deref()
+            .is_some_and(model::is_json)
+            .then_some("Sent as JSON text.");
+        doc_comment(
+            &mut fields,
+            "  ",
+            &[param.description.as_deref(), cookie, json],
+        );
         let optional = if param.required { "" } else { "?" };
         any_required |= param.required;
         let _ = writeln!(fields, "  {}{optional}: {ty};", keys[index]);
     }
+    let mut body_encoding = Vec::new();
     if let Some(body) = &op.body {
         let schema =
             serde_json::to_value(&body.schema).map_err(|e| GenError::Parse(e.to_string()))?;
-        let ty = render(document, &schema, &body.pointer, 1)?;
+        let (ty, doc) = match body.kind {
+            BodyKind::Json => (
+                render(document, &schema, &body.pointer, 1)?,
+                "The JSON request body.".to_owned(),
+            ),
+            BodyKind::Form => (
+                render(document, &schema, &body.pointer, 1)?,
+                format!(
+                    "The request body, sent as `{}`: nested values in brackets (`a[b]=c`).",
+                    body.media
+                ),
+            ),
+            BodyKind::Multipart => (
+                multipart_type(document, &schema, &body.pointer)?,
+                format!(
+                    "The request body, sent as `{}`: a `Blob` (or `File`) is a file part, \
+                     an object is sent as JSON text.",
+                    body.media
+                ),
+            ),
+            BodyKind::Text => (
+                "string".to_owned(),
+                format!("The request body, sent as `{}`.", body.media),
+            ),
+            BodyKind::Binary => (
+                "Blob | ArrayBuffer | Uint8Array | string".to_owned(),
+                format!("The request body, sent as `{}`.", body.media),
+            ),
+        };
+        for (name, encoding) in &body.encoding {
+            if encoding.style != "form" || !encoding.explode {
+                body_encoding.push(format!(
+                    "{}: [{:?}, {}]",
+                    serde_json::to_string(name).expect("a string serializes"),
+                    encoding.style,
+                    encoding.explode
+                ));
+            }
+        }
         let optional = if body.required { "" } else { "?" };
         any_required |= body.required;
-        let _ = writeln!(
-            fields,
-            "  /** The JSON request body. */\n  body{optional}: {ty};"
-        );
+        doc_comment(&mut fields, "  ", &[Some(&doc)]);
+        let _ = writeln!(fields, "  body{optional}: {ty};");
     }
     let has_params = !fields.is_empty();
 
@@ -597,7 +691,10 @@ fn operation(
                     .map_err(|e| GenError::Parse(e.to_string()))?;
                 render(document, &schema, &response.pointer, 1)?
             }
-            ResponseContent::Other(_) => "string".to_owned(),
+            ResponseContent::Other(media) => match BodyKind::of(media) {
+                BodyKind::Binary => "Blob".to_owned(),
+                _ => "string".to_owned(),
+            },
             ResponseContent::None => "undefined".to_owned(),
         };
         members.push(format!("  | ApiResponse<{status}, {body}>"));
@@ -668,10 +765,32 @@ fn operation(
     let _ = writeln!(out, "    pathParams: {},", group(Location::Path));
     let _ = writeln!(out, "    query: {},", group(Location::Query));
     let _ = writeln!(out, "    headers: {},", group(Location::Header));
+    if op.params.iter().any(|p| p.location == Location::Cookie) {
+        let _ = writeln!(out, "    cookies: {},", group(Location::Cookie));
+    }
     if !styles.is_empty() {
         let _ = writeln!(out, "    styles: {{ {} }},", styles.join(", "));
     }
+    if !json_params.is_empty() {
+        let _ = writeln!(out, "    json: [{}],", json_params.join(", "));
+    }
     let _ = writeln!(out, "    body: {body},");
+    if let Some(body) = op.body.as_ref().filter(|b| b.kind != BodyKind::Json) {
+        let kind = match body.kind {
+            BodyKind::Form => "form",
+            BodyKind::Multipart => "multipart",
+            BodyKind::Text => "text",
+            BodyKind::Json | BodyKind::Binary => "binary",
+        };
+        let _ = writeln!(
+            out,
+            "    content: [{kind:?}, {}],",
+            serde_json::to_string(&body.media).expect("a string serializes")
+        );
+        if !body_encoding.is_empty() {
+            let _ = writeln!(out, "    encoding: {{ {} }},", body_encoding.join(", "));
+        }
+    }
     let _ = writeln!(out, "    documented: [{}],", documented.join(", "));
     let _ = writeln!(out, "    open: {open},");
     let _ = writeln!(out, "  }}) as Promise<{result_type}>;");
@@ -725,9 +844,16 @@ interface __Call {
   pathParams: Record<string, unknown>;
   query: Record<string, unknown>;
   headers: Record<string, unknown>;
+  cookies?: Record<string, unknown>;
   body: unknown;
   /** Parameters not sent the default way: `[style, explode]` by name. */
   styles?: Record<string, readonly [string, boolean]>;
+  /** Parameters sent as JSON text (described by `content`). */
+  json?: readonly string[];
+  /** A body other than JSON: how it is sent and its media type. */
+  content?: readonly ["form" | "multipart" | "text" | "binary", string];
+  /** Form properties not sent the default way: `[style, explode]` by name. */
+  encoding?: Record<string, readonly [string, boolean]>;
   /** The statuses the operation documents. */
   documented: readonly number[];
   /** Whether a range or default response covers any other status. */
@@ -785,10 +911,80 @@ function __queryValue(search: URLSearchParams, name: string, value: unknown, sty
   search.append(name, String(value));
 }
 
+/** A value nested in a form, in brackets: `name[key]` for objects, `name[0]` for arrays. */
+function __formNested(search: URLSearchParams, name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => __formNested(search, `${name}[${index}]`, item));
+  } else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) __formNested(search, `${name}[${key}]`, item);
+  } else {
+    search.append(name, value === null ? "" : String(value));
+  }
+}
+
+/** A form body: each property in its style (`form` exploded by default); values `form` cannot
+ * express (objects inside arrays, nested objects) and `deepObject` properties in brackets. */
+function __formBody(value: unknown, encoding: Record<string, readonly [string, boolean]>): URLSearchParams {
+  const search = new URLSearchParams();
+  for (const [name, item] of Object.entries(value ?? {})) {
+    if (item === undefined) continue;
+    const [style, explode] = encoding[name] ?? ["form", true];
+    const nested = (v: unknown) => v !== null && typeof v === "object";
+    if (style === "deepObject" || (Array.isArray(item) ? item.some(nested) : nested(item) && Object.values(item as object).some(nested))) {
+      __formNested(search, name, item);
+    } else if (item === null) {
+      search.append(name, "");
+    } else {
+      __queryValue(search, name, item, style, explode);
+    }
+  }
+  return search;
+}
+
+/** A multipart body: a `Blob` is a file part, an array one part per item, an object JSON text. */
+function __multipartBody(value: unknown): FormData {
+  const form = new FormData();
+  const part = (name: string, item: unknown) => {
+    if (item === undefined || item === null) return;
+    if (item instanceof Blob) form.append(name, item);
+    else if (typeof item === "object") form.append(name, JSON.stringify(item));
+    else form.append(name, String(item));
+  };
+  for (const [name, item] of Object.entries(value ?? {})) {
+    if (Array.isArray(item)) for (const each of item) part(name, each);
+    else part(name, item);
+  }
+  return form;
+}
+
+/** The request body and its content type (none for multipart: `fetch` adds the boundary). */
+function __body(call: __Call): [BodyInit, string | undefined] {
+  const [kind, media] = call.content ?? ["json", "application/json"];
+  switch (kind) {
+    case "form":
+      return [__formBody(call.body, call.encoding ?? {}), media];
+    case "multipart":
+      return [__multipartBody(call.body), undefined];
+    case "text":
+      return [String(call.body), media];
+    case "binary": {
+      const body = call.body as Blob | ArrayBuffer | Uint8Array | string;
+      // A wildcard (`*/*`, `image/*`) is no content type: a Blob's own type, or bytes.
+      const concrete = media.includes("*") ? (body instanceof Blob && body.type) || "application/octet-stream" : media;
+      return [body as BodyInit, concrete];
+    }
+    default:
+      return [JSON.stringify(call.body), "application/json"];
+  }
+}
+
 async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse<number, unknown>> {
   const styleOf = (name: string, fallback: readonly [string, boolean]) => call.styles?.[name] ?? fallback;
+  const encoded = (name: string, value: unknown) => (call.json?.includes(name) ? JSON.stringify(value) : value);
   let path = call.path;
-  for (const [name, value] of Object.entries(call.pathParams)) {
+  for (const [name, raw] of Object.entries(call.pathParams)) {
+    const value = encoded(name, raw);
     const [style, explode] = styleOf(name, ["simple", false]);
     const text = __pathValue(name, value, style, explode);
     // `.` and `..` survive percent-encoding and would move the request to another path.
@@ -798,35 +994,47 @@ async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse
     path = path.replace(`{${name}}`, text);
   }
   const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(call.query)) {
-    if (value === undefined || value === null) continue;
+  for (const [name, raw] of Object.entries(call.query)) {
+    if (raw === undefined || raw === null) continue;
     const [style, explode] = styleOf(name, ["form", true]);
-    __queryValue(search, name, value, style, explode);
+    __queryValue(search, name, encoded(name, raw), style, explode);
   }
   const query = search.toString();
   const url = options.baseUrl.replace(/\/+$/, "") + path + (query ? `?${query}` : "");
   const headers: Record<string, string> = { accept: "application/json", ...options.headers };
-  for (const [name, value] of Object.entries(call.headers)) {
-    if (value === undefined || value === null) continue;
+  for (const [name, raw] of Object.entries(call.headers)) {
+    if (raw === undefined || raw === null) continue;
     const [, explode] = styleOf(name, ["simple", false]);
-    headers[name] = __items(value, explode, (text) => text).join(",");
+    headers[name] = __items(encoded(name, raw), explode, (text) => text).join(",");
   }
+  const cookies = Object.entries(call.cookies ?? {})
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([name, value]) => `${name}=${__items(encoded(name, value), false, encodeURIComponent).join(",")}`);
+  if (cookies.length > 0) headers["cookie"] = [headers["cookie"], ...cookies].filter(Boolean).join("; ");
   const init: RequestInit = { method: call.method, headers, signal: options.signal ?? null };
   if (call.body !== undefined) {
-    headers["content-type"] = "application/json";
-    init.body = JSON.stringify(call.body);
+    const [body, contentType] = __body(call);
+    if (contentType !== undefined) headers["content-type"] = contentType;
+    init.body = body;
   }
   // Called as a plain function: `window.fetch` refuses any other `this`.
   const fetchFunction = options.fetch ?? globalThis.fetch;
   const response = await fetchFunction(url, init);
-  const text = await response.text();
-  const json = (response.headers.get("content-type") ?? "").includes("json");
-  let body: unknown = text === "" ? undefined : text;
-  if (json && text !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // A body that claims to be JSON and is not stays text.
+  const contentType = (response.headers.get("content-type") ?? "").toLowerCase();
+  let body: unknown;
+  if (contentType !== "" && !/json|^text\/|xml|urlencoded/.test(contentType)) {
+    // Bytes (an image, a download) stay bytes.
+    const blob = await response.blob();
+    body = blob.size === 0 ? undefined : blob;
+  } else {
+    const text = await response.text();
+    body = text === "" ? undefined : text;
+    if (contentType.includes("json") && text !== "") {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // A body that claims to be JSON and is not stays text.
+      }
     }
   }
   if (!call.open && !call.documented.includes(response.status)) {

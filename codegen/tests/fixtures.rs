@@ -71,6 +71,7 @@ fixture_snapshots! {
     schema_enums => "schema-enums.yaml",
     parameters_style => "parameters-style.yaml",
     raw_body => "raw-body.yaml",
+    bodies => "bodies.yaml",
 }
 
 /// The Dream spec's outputs are the checked-in files; this proves they are reproduced byte
@@ -119,6 +120,7 @@ fn typescript_outputs_type_check_under_strict() {
         "schema-enums.yaml",
         "parameters-style.yaml",
         "raw-body.yaml",
+        "bodies.yaml",
     ] {
         if let Ok((code, _)) = dreamgen::typescript::generate_lenient(&fixture(name).spec, name) {
             let path = dir.join(name.replace(".yaml", ".ts"));
@@ -226,5 +228,101 @@ console.log(JSON.stringify(seen));
                 "colors": null
             }
         ])
+    );
+}
+
+/// The TypeScript client sends each body in its media type — a form with brackets, multipart
+/// parts and files, bytes, text — and cookies and JSON-text parameters as `bodies.yaml`
+/// declares them; a binary response arrives as a `Blob`. Needs `npm ci` at the workspace root.
+#[test]
+fn typescript_sends_bodies_in_their_media_type() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bodies");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let loaded = fixture("bodies.yaml");
+    assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
+    let (code, skipped) =
+        dreamgen::typescript::generate_lenient(&loaded.spec, "bodies.yaml").unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    std::fs::write(dir.join("api.ts"), code).unwrap();
+    let bundled = std::process::Command::new(root.join("node_modules/.bin/esbuild"))
+        .arg(dir.join("api.ts"))
+        .args(["--format=esm", "--log-level=error"])
+        .arg(format!("--outfile={}", dir.join("api.mjs").display()))
+        .status()
+        .expect("esbuild runs (npm ci at the workspace root)");
+    assert!(bundled.success());
+    std::fs::write(
+        dir.join("run.mjs"),
+        r#"import * as api from "./api.mjs";
+const seen = [];
+const fetch = async (url, init) => {
+  const body = init.body;
+  let sent = body ?? null;
+  if (body instanceof URLSearchParams) sent = body.toString();
+  else if (body instanceof FormData) {
+    sent = [...body.entries()].map(([k, v]) => (v instanceof Blob ? `${k}=file:${v.name}:${v.type}:${v.size}` : `${k}=${v}`));
+  } else if (body instanceof Blob) sent = `blob:${body.type}:${body.size}`;
+  else if (body instanceof Uint8Array) sent = `bytes:${body.length}`;
+  seen.push({ method: init.method, url: url.replace("http://x", ""), type: init.headers["content-type"] ?? null, cookie: init.headers["cookie"] ?? null, sent });
+  if (url.endsWith("/blobs/b1") && init.method === "GET") {
+    return new Response(new Uint8Array([0, 255]), { status: 200, headers: { "content-type": "application/octet-stream" } });
+  }
+  if (url.endsWith("/notes")) return new Response("ok", { status: 200, headers: { "content-type": "text/plain" } });
+  return new Response(init.method === "POST" && url.endsWith("/files") ? "{}" : null, { status: url.endsWith("/files") ? 201 : url.endsWith("/customers") || url.includes("/session") ? 200 : 204, headers: { "content-type": "application/json" } });
+};
+const options = { baseUrl: "http://x", fetch };
+await api.createCustomer(options, { body: { email: "a@b.co", balance: 12, metadata: { plan: "pro" }, expand: ["tax", "invoice"], tags: ["x", "y"], items: [{ price: "p_1", quantity: 2 }] } });
+await api.searchByForm(options, { body: { q: "a b" } });
+await api.uploadFile(options, { body: { purpose: "avatar", file: new File([new Uint8Array([1, 2, 3])], "a.png", { type: "image/png" }), attachments: [new Blob(["x"]), new Blob(["yz"])], options: { public: true } } });
+await api.putBlob(options, { name: "b1", body: new Uint8Array([0, 1]) });
+const blob = await api.getBlob(options, { name: "b1" });
+await api.putAvatar(options, { body: new Blob([new Uint8Array(4)], { type: "image/png" }) });
+await api.postAnything(options, { body: new Blob(["x"], { type: "application/pdf" }) });
+await api.postAnything(options, { body: "text" });
+const note = await api.postNote(options, { body: "hello" });
+await api.postEvent(options, { body: { name: "e" } });
+await api.getSession(options, { sessionId: "s 1", theme: "dark", filter: { status: "open", limit: 5 } });
+console.log(JSON.stringify({ seen, blob: [blob.body instanceof Blob, blob.body.size], note: note.body }));
+"#,
+    )
+    .unwrap();
+    let output = std::process::Command::new("node")
+        .arg(dir.join("run.mjs"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let form = "application/x-www-form-urlencoded";
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "seen": [
+                {"method": "POST", "url": "/customers", "type": form, "cookie": null,
+                 "sent": "email=a%40b.co&balance=12&metadata%5Bplan%5D=pro&expand%5B0%5D=tax\
+                          &expand%5B1%5D=invoice&tags=x&tags=y&items%5B0%5D%5Bprice%5D=p_1\
+                          &items%5B0%5D%5Bquantity%5D=2"},
+                {"method": "GET", "url": "/search", "type": form, "cookie": null, "sent": "q=a+b"},
+                {"method": "POST", "url": "/files", "type": null, "cookie": null,
+                 "sent": ["purpose=avatar", "file=file:a.png:image/png:3", "attachments=file:blob::1",
+                          "attachments=file:blob::2", "options={\"public\":true}"]},
+                {"method": "PUT", "url": "/blobs/b1", "type": "application/octet-stream", "cookie": null, "sent": "bytes:2"},
+                {"method": "GET", "url": "/blobs/b1", "type": null, "cookie": null, "sent": null},
+                {"method": "PUT", "url": "/avatar", "type": "image/png", "cookie": null, "sent": "blob:image/png:4"},
+                {"method": "POST", "url": "/anything", "type": "application/pdf", "cookie": null, "sent": "blob:application/pdf:1"},
+                {"method": "POST", "url": "/anything", "type": "application/octet-stream", "cookie": null, "sent": "text"},
+                {"method": "POST", "url": "/notes", "type": "text/plain", "cookie": null, "sent": "hello"},
+                {"method": "POST", "url": "/events", "type": "application/json", "cookie": null, "sent": "{\"name\":\"e\"}"},
+                {"method": "GET", "url": "/session?filter=%7B%22status%22%3A%22open%22%2C%22limit%22%3A5%7D",
+                 "type": null, "cookie": "session_id=s%201; theme=dark", "sent": null}
+            ],
+            "blob": [true, 2],
+            "note": "ok"
+        })
     );
 }

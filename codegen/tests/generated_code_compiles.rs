@@ -269,3 +269,350 @@ async fn raw_body_stubs_hand_over_the_exact_bytes_and_the_parsed_body() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// A server on the stubs of `bodies.yaml`: each handler answers with what it received, so the
+/// test sees what the router read from a form, a multipart upload, bytes, text and cookies.
+struct Bodies;
+
+impl bodies_axum::Api for Bodies {
+    type Caller = ();
+
+    async fn authenticate(
+        &self,
+        _security: bodies_axum::Security,
+        _parts: &http::request::Parts,
+    ) -> Result<(), Response> {
+        Ok(())
+    }
+
+    fn reject(&self, rejection: bodies_axum::Rejection, _parts: &http::request::Parts) -> Response {
+        let body = serde_json::json!({ "message": rejection.message, "param": rejection.param });
+        (rejection.status(), axum::Json(body)).into_response()
+    }
+
+    async fn create_customer(
+        &self,
+        _caller: (),
+        request: bodies_axum::CreateCustomerRequest,
+    ) -> bodies_axum::CreateCustomerResponse {
+        let stored = serde_json::to_value(&request.body).unwrap();
+        bodies_axum::CreateCustomerResponse::Ok(stored)
+    }
+
+    async fn search_by_form(
+        &self,
+        _caller: (),
+        _request: bodies_axum::SearchByFormRequest,
+    ) -> bodies_axum::SearchByFormResponse {
+        bodies_axum::SearchByFormResponse::NoContent
+    }
+
+    async fn upload_file(
+        &self,
+        _caller: (),
+        request: bodies_axum::UploadFileRequest,
+    ) -> bodies_axum::UploadFileResponse {
+        let parts = request
+            .body
+            .parts
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} {} {}",
+                    p.name,
+                    p.file_name.as_deref().unwrap_or("-"),
+                    p.content_type.as_deref().unwrap_or("-"),
+                    p.data.len()
+                )
+            })
+            .collect();
+        bodies_axum::UploadFileResponse::Created(bodies_axum::types::UploadFileResponse { parts })
+    }
+
+    async fn put_blob(
+        &self,
+        _caller: (),
+        request: bodies_axum::PutBlobRequest,
+    ) -> bodies_axum::PutBlobResponse {
+        assert_eq!(request.name, "b1");
+        assert_eq!(&request.body[..], &[0u8, 159, 146, 150][..]);
+        assert_eq!(
+            request.content_type.as_deref(),
+            Some("application/octet-stream")
+        );
+        bodies_axum::PutBlobResponse::NoContent
+    }
+
+    async fn get_blob(
+        &self,
+        _caller: (),
+        _request: bodies_axum::GetBlobRequest,
+    ) -> bodies_axum::GetBlobResponse {
+        bodies_axum::GetBlobResponse::Ok(axum::body::Bytes::from_static(&[0, 255]))
+    }
+
+    async fn put_avatar(
+        &self,
+        _caller: (),
+        _request: bodies_axum::PutAvatarRequest,
+    ) -> bodies_axum::PutAvatarResponse {
+        bodies_axum::PutAvatarResponse::NoContent
+    }
+
+    async fn post_anything(
+        &self,
+        _caller: (),
+        _request: bodies_axum::PostAnythingRequest,
+    ) -> bodies_axum::PostAnythingResponse {
+        bodies_axum::PostAnythingResponse::NoContent
+    }
+
+    async fn post_note(
+        &self,
+        _caller: (),
+        request: bodies_axum::PostNoteRequest,
+    ) -> bodies_axum::PostNoteResponse {
+        bodies_axum::PostNoteResponse::Ok(request.body.to_uppercase().into())
+    }
+
+    async fn post_event(
+        &self,
+        _caller: (),
+        _request: bodies_axum::PostEventRequest,
+    ) -> bodies_axum::PostEventResponse {
+        bodies_axum::PostEventResponse::NoContent
+    }
+
+    async fn post_loose(
+        &self,
+        _caller: (),
+        _request: bodies_axum::PostLooseRequest,
+    ) -> bodies_axum::PostLooseResponse {
+        bodies_axum::PostLooseResponse::NoContent
+    }
+
+    async fn get_session(
+        &self,
+        _caller: (),
+        request: bodies_axum::GetSessionRequest,
+    ) -> bodies_axum::GetSessionResponse {
+        bodies_axum::GetSessionResponse::Ok(serde_json::json!({
+            "session": request.session_id,
+            "theme": request.theme,
+            "filter": request.filter.map(|f| serde_json::to_value(f).unwrap()),
+        }))
+    }
+}
+
+async fn send_raw(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, bytes.to_vec())
+}
+
+fn json_of(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(bytes)))
+}
+
+#[tokio::test]
+async fn bodies_stubs_read_forms_with_nesting_typed_by_the_schema() {
+    let router = bodies_axum::router(Arc::new(Bodies));
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let body = "email=a%40b.co&balance=12&tax_exempt=true&metadata[plan]=pro&metadata[seats]=3\
+                &expand[0]=tax&expand[1]=invoice&tags=x&tags=y\
+                &items[0][price]=p_1&items[0][quantity]=2&items[1][price]=p_2";
+    let (status, bytes) = send_raw(&router, "POST", "/customers", &form, body.into()).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(
+        json_of(&bytes),
+        serde_json::json!({
+            "email": "a@b.co",
+            "balance": 12,
+            "tax_exempt": true,
+            "metadata": {"plan": "pro", "seats": "3"},
+            "expand": ["tax", "invoice"],
+            "tags": ["x", "y"],
+            "items": [{"price": "p_1", "quantity": 2}, {"price": "p_2"}],
+        })
+    );
+
+    // Text where the schema says integer: malformed, naming the field.
+    let (status, bytes) = send_raw(
+        &router,
+        "POST",
+        "/customers",
+        &form,
+        "email=a%40b.co&items[0][quantity]=two".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(&bytes)["param"], "items[0][quantity]");
+
+    // The schema's rules hold: a required field, a minimum, a length.
+    for (body, rule) in [
+        ("balance=1", "email"),
+        ("email=a%40b.co&balance=-1", "balance"),
+    ] {
+        let (status, bytes) = send_raw(&router, "POST", "/customers", &form, body.into()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            json_of(&bytes)["message"].as_str().unwrap().contains(rule),
+            "{body}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+    }
+
+    // Another media type, or a form key nested past the limit, is refused.
+    let (status, _) = send_raw(
+        &router,
+        "POST",
+        "/customers",
+        &[("content-type", "application/json")],
+        b"{\"email\":\"a@b.co\"}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let deep = format!("email=a%40b.co&metadata{}=x", "[a]".repeat(20));
+    let (status, _) = send_raw(&router, "POST", "/customers", &form, deep.into()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bodies_stubs_read_multipart_bytes_text_and_cookies() {
+    let router = bodies_axum::router(Arc::new(Bodies));
+    let boundary = "XyZ";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\navatar\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\
+         Content-Type: image/png\r\n\r\n\u{1}\u{2}\u{3}\r\n--{boundary}--\r\n"
+    );
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let (status, bytes) = send_raw(
+        &router,
+        "POST",
+        "/files",
+        &[("content-type", &content_type)],
+        multipart.into(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(
+        json_of(&bytes),
+        serde_json::json!({"parts": ["purpose - - 6", "file a.png image/png 3"]})
+    );
+
+    // A required part missing is invalid; a body that is not multipart is malformed.
+    let only_purpose = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\navatar\r\n--{boundary}--\r\n"
+    );
+    let (status, bytes) = send_raw(
+        &router,
+        "POST",
+        "/files",
+        &[("content-type", &content_type)],
+        only_purpose.into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(json_of(&bytes)["param"], "file");
+    let (status, _) = send_raw(
+        &router,
+        "POST",
+        "/files",
+        &[("content-type", "text/plain")],
+        b"hello".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Bytes arrive as sent, with their content type; bytes go back as bytes.
+    let (status, _) = send_raw(
+        &router,
+        "PUT",
+        "/blobs/b1",
+        &[("content-type", "application/octet-stream")],
+        vec![0, 159, 146, 150],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, bytes) = send_raw(&router, "GET", "/blobs/b1", &[], Vec::new()).await;
+    assert_eq!((status, bytes), (StatusCode::OK, vec![0, 255]));
+
+    // Text must be UTF-8.
+    let (status, bytes) = send_raw(
+        &router,
+        "POST",
+        "/notes",
+        &[("content-type", "text/plain")],
+        "héllo".into(),
+    )
+    .await;
+    assert_eq!(
+        (status, bytes),
+        (StatusCode::OK, "HÉLLO".as_bytes().to_vec())
+    );
+    let (status, _) = send_raw(
+        &router,
+        "POST",
+        "/notes",
+        &[("content-type", "text/plain")],
+        vec![0xff, 0xfe],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Cookies, and a query parameter that is JSON text.
+    let filter = "%7B%22status%22%3A%22open%22%2C%22limit%22%3A5%7D";
+    let (status, bytes) = send_raw(
+        &router,
+        "GET",
+        &format!("/session?filter={filter}"),
+        &[("cookie", "theme=dark%20blue; session_id=s_1")],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_eq!(
+        json_of(&bytes),
+        serde_json::json!({
+            "session": "s_1",
+            "theme": "dark blue",
+            "filter": {"status": "open", "limit": 5},
+        })
+    );
+    // The required cookie missing is refused.
+    let (status, _) = send_raw(&router, "GET", "/session", &[], Vec::new()).await;
+    assert!(status.is_client_error(), "{status}");
+}

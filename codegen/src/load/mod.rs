@@ -114,7 +114,7 @@ pub fn load(text: &str) -> Result<Loaded, GenError> {
 
 /// Decides, once for every target, what the document leaves open: an operation without an
 /// `operationId` gets the one the model names it by (made unique), and a body or response
-/// offered in several media types keeps the one the targets use (JSON).
+/// offered in several media types keeps the one the targets use ([`crate::model::preferred_media`]).
 fn settle(spec: &mut openapiv3::OpenAPI) {
     use openapiv3::ReferenceOr;
     let mut taken: std::collections::BTreeSet<String> = spec
@@ -141,7 +141,7 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
                 op.operation_id = Some(id);
             }
             if let Some(ReferenceOr::Item(body)) = &mut op.request_body {
-                keep_json(&mut body.content);
+                keep_preferred(&mut body.content);
             }
             for response in op
                 .responses
@@ -150,7 +150,7 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
                 .chain(op.responses.default.as_mut())
             {
                 if let ReferenceOr::Item(response) = response {
-                    keep_json(&mut response.content);
+                    keep_preferred(&mut response.content);
                 }
             }
         }
@@ -158,24 +158,24 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
     if let Some(components) = &mut spec.components {
         for body in components.request_bodies.values_mut() {
             if let ReferenceOr::Item(body) = body {
-                keep_json(&mut body.content);
+                keep_preferred(&mut body.content);
             }
         }
         for response in components.responses.values_mut() {
             if let ReferenceOr::Item(response) = response {
-                keep_json(&mut response.content);
+                keep_preferred(&mut response.content);
             }
         }
     }
 }
 
-/// Of several media types, keeps the first JSON one (when there is one).
-fn keep_json(content: &mut indexmap::IndexMap<String, openapiv3::MediaType>) {
+/// Of several media types, keeps the one the targets use.
+fn keep_preferred(content: &mut indexmap::IndexMap<String, openapiv3::MediaType>) {
     if content.len() < 2 {
         return;
     }
-    if let Some(index) = content.keys().position(|m| crate::model::is_json(m)) {
-        let (media, value) = content.swap_remove_index(index).expect("present");
+    if let Some(media) = crate::model::preferred_media(content.keys()).cloned() {
+        let value = content.swap_remove(&media).expect("present");
         content.clear();
         content.insert(media, value);
     }
@@ -229,7 +229,7 @@ fn take_out(document: &mut Value, segments: &[String]) -> Option<(String, &'stat
 }
 
 /// The place of a path item's operation for `method`.
-fn operation_slot<'a>(
+pub(crate) fn operation_slot<'a>(
     item: &'a mut openapiv3::PathItem,
     method: &str,
 ) -> Option<&'a mut Option<openapiv3::Operation>> {

@@ -2118,9 +2118,16 @@ interface __Call {
   pathParams: Record<string, unknown>;
   query: Record<string, unknown>;
   headers: Record<string, unknown>;
+  cookies?: Record<string, unknown>;
   body: unknown;
   /** Parameters not sent the default way: `[style, explode]` by name. */
   styles?: Record<string, readonly [string, boolean]>;
+  /** Parameters sent as JSON text (described by `content`). */
+  json?: readonly string[];
+  /** A body other than JSON: how it is sent and its media type. */
+  content?: readonly ["form" | "multipart" | "text" | "binary", string];
+  /** Form properties not sent the default way: `[style, explode]` by name. */
+  encoding?: Record<string, readonly [string, boolean]>;
   /** The statuses the operation documents. */
   documented: readonly number[];
   /** Whether a range or default response covers any other status. */
@@ -2178,10 +2185,80 @@ function __queryValue(search: URLSearchParams, name: string, value: unknown, sty
   search.append(name, String(value));
 }
 
+/** A value nested in a form, in brackets: `name[key]` for objects, `name[0]` for arrays. */
+function __formNested(search: URLSearchParams, name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => __formNested(search, `${name}[${index}]`, item));
+  } else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) __formNested(search, `${name}[${key}]`, item);
+  } else {
+    search.append(name, value === null ? "" : String(value));
+  }
+}
+
+/** A form body: each property in its style (`form` exploded by default); values `form` cannot
+ * express (objects inside arrays, nested objects) and `deepObject` properties in brackets. */
+function __formBody(value: unknown, encoding: Record<string, readonly [string, boolean]>): URLSearchParams {
+  const search = new URLSearchParams();
+  for (const [name, item] of Object.entries(value ?? {})) {
+    if (item === undefined) continue;
+    const [style, explode] = encoding[name] ?? ["form", true];
+    const nested = (v: unknown) => v !== null && typeof v === "object";
+    if (style === "deepObject" || (Array.isArray(item) ? item.some(nested) : nested(item) && Object.values(item as object).some(nested))) {
+      __formNested(search, name, item);
+    } else if (item === null) {
+      search.append(name, "");
+    } else {
+      __queryValue(search, name, item, style, explode);
+    }
+  }
+  return search;
+}
+
+/** A multipart body: a `Blob` is a file part, an array one part per item, an object JSON text. */
+function __multipartBody(value: unknown): FormData {
+  const form = new FormData();
+  const part = (name: string, item: unknown) => {
+    if (item === undefined || item === null) return;
+    if (item instanceof Blob) form.append(name, item);
+    else if (typeof item === "object") form.append(name, JSON.stringify(item));
+    else form.append(name, String(item));
+  };
+  for (const [name, item] of Object.entries(value ?? {})) {
+    if (Array.isArray(item)) for (const each of item) part(name, each);
+    else part(name, item);
+  }
+  return form;
+}
+
+/** The request body and its content type (none for multipart: `fetch` adds the boundary). */
+function __body(call: __Call): [BodyInit, string | undefined] {
+  const [kind, media] = call.content ?? ["json", "application/json"];
+  switch (kind) {
+    case "form":
+      return [__formBody(call.body, call.encoding ?? {}), media];
+    case "multipart":
+      return [__multipartBody(call.body), undefined];
+    case "text":
+      return [String(call.body), media];
+    case "binary": {
+      const body = call.body as Blob | ArrayBuffer | Uint8Array | string;
+      // A wildcard (`*/*`, `image/*`) is no content type: a Blob's own type, or bytes.
+      const concrete = media.includes("*") ? (body instanceof Blob && body.type) || "application/octet-stream" : media;
+      return [body as BodyInit, concrete];
+    }
+    default:
+      return [JSON.stringify(call.body), "application/json"];
+  }
+}
+
 async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse<number, unknown>> {
   const styleOf = (name: string, fallback: readonly [string, boolean]) => call.styles?.[name] ?? fallback;
+  const encoded = (name: string, value: unknown) => (call.json?.includes(name) ? JSON.stringify(value) : value);
   let path = call.path;
-  for (const [name, value] of Object.entries(call.pathParams)) {
+  for (const [name, raw] of Object.entries(call.pathParams)) {
+    const value = encoded(name, raw);
     const [style, explode] = styleOf(name, ["simple", false]);
     const text = __pathValue(name, value, style, explode);
     // `.` and `..` survive percent-encoding and would move the request to another path.
@@ -2191,35 +2268,47 @@ async function __send(options: ClientOptions, call: __Call): Promise<ApiResponse
     path = path.replace(`{${name}}`, text);
   }
   const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(call.query)) {
-    if (value === undefined || value === null) continue;
+  for (const [name, raw] of Object.entries(call.query)) {
+    if (raw === undefined || raw === null) continue;
     const [style, explode] = styleOf(name, ["form", true]);
-    __queryValue(search, name, value, style, explode);
+    __queryValue(search, name, encoded(name, raw), style, explode);
   }
   const query = search.toString();
   const url = options.baseUrl.replace(/\/+$/, "") + path + (query ? `?${query}` : "");
   const headers: Record<string, string> = { accept: "application/json", ...options.headers };
-  for (const [name, value] of Object.entries(call.headers)) {
-    if (value === undefined || value === null) continue;
+  for (const [name, raw] of Object.entries(call.headers)) {
+    if (raw === undefined || raw === null) continue;
     const [, explode] = styleOf(name, ["simple", false]);
-    headers[name] = __items(value, explode, (text) => text).join(",");
+    headers[name] = __items(encoded(name, raw), explode, (text) => text).join(",");
   }
+  const cookies = Object.entries(call.cookies ?? {})
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([name, value]) => `${name}=${__items(encoded(name, value), false, encodeURIComponent).join(",")}`);
+  if (cookies.length > 0) headers["cookie"] = [headers["cookie"], ...cookies].filter(Boolean).join("; ");
   const init: RequestInit = { method: call.method, headers, signal: options.signal ?? null };
   if (call.body !== undefined) {
-    headers["content-type"] = "application/json";
-    init.body = JSON.stringify(call.body);
+    const [body, contentType] = __body(call);
+    if (contentType !== undefined) headers["content-type"] = contentType;
+    init.body = body;
   }
   // Called as a plain function: `window.fetch` refuses any other `this`.
   const fetchFunction = options.fetch ?? globalThis.fetch;
   const response = await fetchFunction(url, init);
-  const text = await response.text();
-  const json = (response.headers.get("content-type") ?? "").includes("json");
-  let body: unknown = text === "" ? undefined : text;
-  if (json && text !== "") {
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // A body that claims to be JSON and is not stays text.
+  const contentType = (response.headers.get("content-type") ?? "").toLowerCase();
+  let body: unknown;
+  if (contentType !== "" && !/json|^text\/|xml|urlencoded/.test(contentType)) {
+    // Bytes (an image, a download) stay bytes.
+    const blob = await response.blob();
+    body = blob.size === 0 ? undefined : blob;
+  } else {
+    const text = await response.text();
+    body = text === "" ? undefined : text;
+    if (contentType.includes("json") && text !== "") {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // A body that claims to be JSON and is not stays text.
+      }
     }
   }
   if (!call.open && !call.documented.includes(response.status)) {
