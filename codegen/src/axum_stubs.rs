@@ -66,7 +66,7 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     let routes = routes.into_iter().map(
         |(path, methods)| quote!(.route(#path, axum::routing::MethodRouter::new() #(#methods)*)),
     );
-    let type_tokens = types.to_stream();
+    let type_tokens = guard("typify", || Ok(types.to_stream()))?;
     let validator_fns = validators.finish();
     let support = support();
     let optional_support = uses.support();

@@ -156,6 +156,14 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
 fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
     use crate::model::BodyKind;
     let mut spec = spec.clone();
+    // Enums whose values make one Rust variant (`ASC`, `asc`) are strings here, objects whose
+    // properties make one field any value.
+    if let Ok(mut document) = serde_json::to_value(&spec)
+        && crate::schema::rust_safe_all(&mut document)
+        && let Ok(read) = serde_json::from_value(document)
+    {
+        spec = read;
+    }
     let mut skipped = Vec::new();
     let components = spec.components.clone().unwrap_or_default();
     let resolve_param = |p: &ReferenceOr<Parameter>| -> Option<Parameter> {

@@ -30,7 +30,15 @@ fn convert(value: Value) -> Value {
 }
 
 fn convert_object(mut map: Map<String, Value>) -> Map<String, Value> {
+    rust_safe(&mut map);
     let nullable = matches!(map.remove("nullable"), Some(Value::Bool(true)));
+    if map
+        .get("default")
+        .is_some_and(|d| !default_fits(&map, d, nullable))
+    {
+        // typify renders a default as a value of the type and stops on one that is not.
+        map.remove("default");
+    }
     // Annotations only: they carry no type information and typify would keep them as
     // extensions.
     for key in [
@@ -83,10 +91,116 @@ fn convert_object(mut map: Map<String, Value>) -> Map<String, Value> {
     out
 }
 
+/// Whether a schema's `default` is a value of it, as far as its `enum` and `type` say.
+fn default_fits(map: &Map<String, Value>, default: &Value, nullable: bool) -> bool {
+    if default.is_null() {
+        return nullable;
+    }
+    if let Some(values) = map.get("enum").and_then(Value::as_array) {
+        // Numbers compare as numbers: the document model reads `1` in a number enum as `1.0`.
+        return values.iter().any(|v| match (v.as_f64(), default.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => v == default,
+        });
+    }
+    match map.get("type").and_then(Value::as_str) {
+        Some("string") => default.is_string(),
+        Some("integer") => default.is_i64() || default.is_u64(),
+        Some("number") => default.is_number(),
+        Some("boolean") => default.is_boolean(),
+        Some("array") => default.is_array(),
+        Some("object") => default.is_object(),
+        _ => true,
+    }
+}
+
+/// Whether two of these names would make the same Rust identifier (`ASC` and `asc`, `=` and
+/// `!=`, `prefs/background` and `prefs_background`): typify refuses such an enum and emits such
+/// a struct with one field twice. The test is coarser than typify's own naming (letters and
+/// digits, any case), so whatever it lets through typify can name.
+pub fn names_clash<'a>(names: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    names.into_iter().any(|name| {
+        let key: String = name
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect();
+        !seen.insert(key)
+    })
+}
+
+/// Makes one schema object something the Rust generators can name: a string enum whose values
+/// clash as variants becomes a plain string, an object whose property names clash as fields
+/// becomes any JSON value (its data kept whole). The validators, generated from the spec
+/// itself, still hold values to the enum and the properties. Whether it changed anything.
+pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
+    let enum_clash = map
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|values| names_clash(values.iter().filter_map(Value::as_str)));
+    if enum_clash {
+        map.remove("enum");
+    }
+    let field_clash = map
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|properties| names_clash(properties.keys().map(String::as_str)));
+    if field_clash {
+        map.retain(|key, _| key == "description" || key == "nullable");
+    }
+    enum_clash || field_clash
+}
+
+/// [`rust_safe`] on every schema object of a document (or part of one); whether it changed
+/// any.
+pub fn rust_safe_all(value: &mut Value) -> bool {
+    match value {
+        Value::Object(map) => {
+            let mut changed = rust_safe(map);
+            for child in map.values_mut() {
+                changed |= rust_safe_all(child);
+            }
+            changed
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, item| rust_safe_all(item) | changed),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_default_that_is_not_a_value_of_the_schema_is_dropped() {
+        let out = convert(json!({"type": "string", "enum": ["a", "b"], "default": "c"}));
+        assert_eq!(out, json!({"type": "string", "enum": ["a", "b"]}));
+        let out = convert(json!({"type": "integer", "default": "1"}));
+        assert_eq!(out, json!({"type": "integer"}));
+        let out = convert(json!({"type": "integer", "default": 1}));
+        assert_eq!(out, json!({"type": "integer", "default": 1}));
+    }
+
+    #[test]
+    fn objects_whose_properties_make_one_field_are_any_value() {
+        let out = convert(json!({"type": "object", "properties": {
+            "prefs/background": {"type": "string"},
+            "prefs_background": {"type": "integer"},
+        }}));
+        assert_eq!(out, json!({}));
+    }
+
+    #[test]
+    fn enums_whose_values_make_one_variant_are_strings() {
+        let out = convert(json!({"type": "string", "enum": ["ASC", "asc", "desc"]}));
+        assert_eq!(out, json!({"type": "string"}));
+        let out = convert(json!({"type": "string", "enum": ["asc", "desc"]}));
+        assert_eq!(out, json!({"type": "string", "enum": ["asc", "desc"]}));
+    }
 
     #[test]
     fn nullable_becomes_a_null_type() {

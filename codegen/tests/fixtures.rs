@@ -72,6 +72,7 @@ fixture_snapshots! {
     parameters_style => "parameters-style.yaml",
     raw_body => "raw-body.yaml",
     bodies => "bodies.yaml",
+    names => "names.yaml",
 }
 
 /// The Dream spec's outputs are the checked-in files; this proves they are reproduced byte
@@ -121,6 +122,7 @@ fn typescript_outputs_type_check_under_strict() {
         "parameters-style.yaml",
         "raw-body.yaml",
         "bodies.yaml",
+        "names.yaml",
     ] {
         if let Ok((code, _)) = dreamgen::typescript::generate_lenient(&fixture(name).spec, name) {
             let path = dir.join(name.replace(".yaml", ".ts"));

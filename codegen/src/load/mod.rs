@@ -112,15 +112,24 @@ pub fn load(text: &str) -> Result<Loaded, GenError> {
     Ok(Loaded { spec, skipped })
 }
 
-/// Decides, once for every target, what the document leaves open: an operation without an
-/// `operationId` gets the one the model names it by (made unique), and a body or response
-/// offered in several media types keeps the one the targets use ([`crate::model::preferred_media`]).
+/// Decides, once for every target, what the document leaves open: every operation gets an
+/// `operationId` that makes a valid identifier in every target and no other operation's (one
+/// without gets the name the model gives it, one that is empty, starts with a digit or is a
+/// Rust keyword is adjusted, a later duplicate takes a number), and a body or response offered
+/// in several media types keeps the one the targets use ([`crate::model::preferred_media`]).
 fn settle(spec: &mut openapiv3::OpenAPI) {
+    use heck::ToSnakeCase;
     use openapiv3::ReferenceOr;
-    let mut taken: std::collections::BTreeSet<String> = spec
-        .operations()
-        .filter_map(|(_, _, op)| op.operation_id.clone())
-        .collect();
+    // Ids that can stay as written keep them (the first, when two make the same identifier).
+    let mut taken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut kept = std::collections::BTreeSet::new();
+    for (path, method, op) in spec.operations() {
+        if let Some(id) = op.operation_id.as_deref().filter(|id| usable_id(id))
+            && taken.insert(id.to_snake_case())
+        {
+            kept.insert((path.to_owned(), method.to_owned()));
+        }
+    }
     for (path, item) in spec.paths.paths.iter_mut() {
         let ReferenceOr::Item(item) = item else {
             continue;
@@ -129,15 +138,26 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
             let Some(Some(op)) = operation_slot(item, method) else {
                 continue;
             };
-            if op.operation_id.is_none() {
-                let base = crate::model::synthesized_operation_id(method, path);
+            if !kept.contains(&(path.clone(), method.to_string())) {
+                let base = match op.operation_id.as_deref().map(str::to_snake_case) {
+                    Some(snake) if snake.is_empty() => {
+                        crate::model::synthesized_operation_id(method, path)
+                    }
+                    Some(snake) if snake.starts_with(|c: char| c.is_ascii_digit()) => {
+                        format!("op_{snake}")
+                    }
+                    Some(snake) if RUST_KEYWORDS.contains(&snake.as_str()) => {
+                        format!("{snake}_op")
+                    }
+                    Some(_) => op.operation_id.clone().expect("matched Some"),
+                    None => crate::model::synthesized_operation_id(method, path),
+                };
                 let mut id = base.clone();
                 let mut n = 2;
-                while taken.contains(&id) {
+                while !taken.insert(id.to_snake_case()) {
                     id = format!("{base}_{n}");
                     n += 1;
                 }
-                taken.insert(id.clone());
                 op.operation_id = Some(id);
             }
             if let Some(ReferenceOr::Item(body)) = &mut op.request_body {
@@ -167,6 +187,25 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
             }
         }
     }
+}
+
+/// Words an operation's identifier (in snake case) cannot be in Rust.
+const RUST_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+/// Whether an `operationId` makes an identifier as it is: in snake case, not empty, not
+/// starting with a digit, not a Rust keyword.
+fn usable_id(id: &str) -> bool {
+    use heck::ToSnakeCase;
+    let snake = id.to_snake_case();
+    !snake.is_empty()
+        && !snake.starts_with(|c: char| c.is_ascii_digit())
+        && !RUST_KEYWORDS.contains(&snake.as_str())
 }
 
 /// Of several media types, keeps the one the targets use.

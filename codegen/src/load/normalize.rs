@@ -34,11 +34,21 @@ pub fn normalize(mut document: Value) -> Result<Normalized, GenError> {
     let Some(root) = document.as_object_mut() else {
         return Err(GenError::Parse("the document is not an object".into()));
     };
+    let component_idents = root
+        .get("components")
+        .and_then(|c| c.get("schemas"))
+        .and_then(Value::as_object)
+        .map(|schemas| {
+            use heck::ToUpperCamelCase;
+            schemas.keys().map(|k| k.to_upper_camel_case()).collect()
+        })
+        .unwrap_or_default();
     let mut n = Normalizer {
         skipped: Vec::new(),
         hoisted: BTreeMap::new(),
         original: Value::Object(root.clone()),
         new_schemas: Vec::new(),
+        component_idents,
     };
     root.insert("openapi".into(), "3.0.3".into());
     // 3.1 only, or nothing a client or server stub is generated from.
@@ -241,6 +251,9 @@ pub(super) struct Normalizer {
     /// The document as parsed, to resolve references against.
     pub(super) original: Value,
     pub(super) new_schemas: Vec<(String, Value)>,
+    /// The identifiers the component schemas' names make (`UpperCamelCase`); an inline
+    /// schema's `title`, which typify would name its type by, must not take one.
+    pub(super) component_idents: std::collections::BTreeSet<String>,
 }
 
 impl Normalizer {
@@ -584,6 +597,30 @@ mod tests {
             schemas["Uses"]["properties"]["a"],
             json!({"$ref": "#/components/schemas/Database_type2"})
         );
+    }
+
+    #[test]
+    fn a_title_that_names_a_component_is_dropped() {
+        let doc = json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {},
+            "components": {"schemas": {
+                "Template": {"title": "Template", "type": "object"},
+                "Uses": {"properties": {
+                    "a": {"title": "template", "type": "string"},
+                    "b": {"title": "Other", "type": "string"},
+                }},
+            }},
+        });
+        let out = normalize(doc).unwrap().document;
+        let schemas = &out["components"]["schemas"];
+        assert!(schemas["Template"].get("title").is_none());
+        assert_eq!(
+            schemas["Uses"]["properties"]["a"],
+            json!({"type": "string"})
+        );
+        assert_eq!(schemas["Uses"]["properties"]["b"]["title"], "Other");
     }
 
     #[test]

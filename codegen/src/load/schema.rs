@@ -27,6 +27,19 @@ impl Normalizer {
         }
         let map = schema.as_object_mut().expect("checked above");
 
+        // A schema titled like a component, its own included, would give typify two types of
+        // one name (`AccountSubtype(Option<AccountSubtype>)`): the component's name names it.
+        if map
+            .get("title")
+            .and_then(Value::as_str)
+            .is_some_and(|title| {
+                use heck::ToUpperCamelCase;
+                self.component_idents.contains(&title.to_upper_camel_case())
+            })
+        {
+            map.remove("title");
+        }
+
         if let Some(reference) = map.get("$ref").and_then(Value::as_str).map(str::to_string) {
             let target = self.schema_reference(&reference, pointer);
             map.remove("$ref");
