@@ -126,10 +126,10 @@ fn apply(document: &mut Value, m: &Mutation) {
             map.shift_remove(last);
         }
         (0, Value::Array(items)) => {
-            if let Ok(i) = last.parse::<usize>() {
-                if i < items.len() {
-                    items.remove(i);
-                }
+            if let Ok(i) = last.parse::<usize>()
+                && i < items.len()
+            {
+                items.remove(i);
             }
         }
         // Rename it.
