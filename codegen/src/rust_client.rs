@@ -257,7 +257,10 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                 {
                     let (media, mut content) = (media.clone(), content.clone());
                     let (media, schema) = match BodyKind::of(&media) {
-                        BodyKind::Json => (media, content.schema.take()),
+                        BodyKind::Json => {
+                            content.encoding.clear();
+                            (media, content.schema.take())
+                        }
                         BodyKind::Form => {
                             content.encoding.clear();
                             (media, content.schema.take())
@@ -283,6 +286,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                     op.request_body = Some(ReferenceOr::Item(body));
                 }
             }
+            one_response_type_per_outcome(op, &components);
             if let Some(why) = refusal {
                 *slot = None;
                 skipped.push(Skip {
@@ -293,6 +297,113 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
     }
     (spec, skipped)
+}
+
+/// Progenitor gives an operation one success type and one error type: the responses of each
+/// outcome (the success statuses, the error statuses, and both when a `default` joins them)
+/// must agree. Where JSON responses of one outcome have different schemas, each gets all of
+/// them (`anyOf`, a typed enum); where the outcome mixes JSON, other content and no content,
+/// every response of it is read as bytes.
+fn one_response_type_per_outcome(
+    op: &mut openapiv3::Operation,
+    components: &openapiv3::Components,
+) {
+    use openapiv3::StatusCode;
+    let is_json =
+        |media: &str| media == "application/json" || media.starts_with("application/json;");
+    // Responses given as `$ref` are inlined, so each can change on its own.
+    let mut responses: Vec<(Option<&StatusCode>, &mut ReferenceOr<openapiv3::Response>)> = op
+        .responses
+        .responses
+        .iter_mut()
+        .map(|(status, r)| (Some(status), r))
+        .chain(op.responses.default.as_mut().map(|r| (None, r)))
+        .collect();
+    for (_, response) in responses.iter_mut() {
+        if let ReferenceOr::Reference { reference } = response
+            && let Some(found) = reference
+                .strip_prefix("#/components/responses/")
+                .and_then(|name| components.responses.get(name))
+                .and_then(|r| r.as_item())
+        {
+            **response = ReferenceOr::Item(found.clone());
+        }
+    }
+    let success = |status: Option<&StatusCode>| match status {
+        None => true,
+        Some(StatusCode::Code(code)) => *code == 101 || (200..300).contains(code),
+        Some(StatusCode::Range(range)) => *range == 2,
+    };
+    let error = |status: Option<&StatusCode>| match status {
+        None => true,
+        Some(StatusCode::Code(code)) => (400..600).contains(code),
+        Some(StatusCode::Range(range)) => (4..=5).contains(range),
+    };
+    let has_default = responses.iter().any(|(status, _)| status.is_none());
+    let groups: Vec<Box<dyn Fn(Option<&StatusCode>) -> bool>> = if has_default {
+        vec![Box::new(move |s| success(s) || error(s))]
+    } else {
+        vec![Box::new(success), Box::new(error)]
+    };
+    for in_group in groups {
+        // What each response of the outcome is: its JSON schema, other content, or nothing.
+        let mut schemas: Vec<serde_json::Value> = Vec::new();
+        let mut other = false;
+        let mut none = false;
+        for (status, response) in responses.iter() {
+            let ReferenceOr::Item(response) = &**response else {
+                continue;
+            };
+            if !in_group(*status) {
+                continue;
+            }
+            match response.content.iter().find(|(m, _)| is_json(m)) {
+                Some((_, media)) => {
+                    let schema = serde_json::to_value(&media.schema).unwrap_or_default();
+                    if !schemas.contains(&schema) {
+                        schemas.push(schema);
+                    }
+                }
+                None if response.content.is_empty() => none = true,
+                None => other = true,
+            }
+        }
+        let kinds = usize::from(!schemas.is_empty()) + usize::from(other) + usize::from(none);
+        if kinds == 1 && schemas.len() <= 1 {
+            continue;
+        }
+        let merged: Option<ReferenceOr<openapiv3::Schema>> = (kinds == 1)
+            .then(|| serde_json::from_value(serde_json::json!({ "anyOf": schemas })).ok())
+            .flatten();
+        for (status, response) in responses.iter_mut() {
+            let ReferenceOr::Item(response) = &mut **response else {
+                continue;
+            };
+            if !in_group(*status) {
+                continue;
+            }
+            match &merged {
+                Some(merged) => {
+                    for (media, content) in response.content.iter_mut() {
+                        if is_json(media) {
+                            content.schema = Some(merged.clone());
+                        }
+                    }
+                }
+                None => {
+                    let content = std::mem::take(&mut response.content);
+                    let schema = content.into_values().next().and_then(|c| c.schema);
+                    response.content.insert(
+                        "application/octet-stream".to_owned(),
+                        openapiv3::MediaType {
+                            schema,
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// A parameter in progenitor's terms: `None` drops it, `Err` says why the operation cannot be

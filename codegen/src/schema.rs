@@ -32,13 +32,6 @@ fn convert(value: Value) -> Value {
 fn convert_object(mut map: Map<String, Value>) -> Map<String, Value> {
     rust_safe(&mut map);
     let nullable = matches!(map.remove("nullable"), Some(Value::Bool(true)));
-    if map
-        .get("default")
-        .is_some_and(|d| !default_fits(&map, d, nullable))
-    {
-        // typify renders a default as a value of the type and stops on one that is not.
-        map.remove("default");
-    }
     // Annotations only: they carry no type information and typify would keep them as
     // extensions.
     for key in [
@@ -92,9 +85,9 @@ fn convert_object(mut map: Map<String, Value>) -> Map<String, Value> {
 }
 
 /// Whether a schema's `default` is a value of it, as far as its `enum` and `type` say.
-fn default_fits(map: &Map<String, Value>, default: &Value, nullable: bool) -> bool {
+fn default_fits(map: &Map<String, Value>, default: &Value) -> bool {
     if default.is_null() {
-        return nullable;
+        return map.get("nullable") == Some(&Value::Bool(true));
     }
     if let Some(values) = map.get("enum").and_then(Value::as_array) {
         // Numbers compare as numbers: the document model reads `1` in a number enum as `1.0`.
@@ -132,9 +125,15 @@ pub fn names_clash<'a>(names: impl IntoIterator<Item = &'a str>) -> bool {
 
 /// Makes one schema object something the Rust generators can name: a string enum whose values
 /// clash as variants becomes a plain string, an object whose property names clash as fields
-/// becomes any JSON value (its data kept whole). The validators, generated from the spec
-/// itself, still hold values to the enum and the properties. Whether it changed anything.
+/// becomes any JSON value (its data kept whole), a `default` that is not a value of the
+/// schema goes (typify renders a default as a value of the type and stops on one that is not).
+/// The validators, generated from the spec itself, still hold values to the enum and the
+/// properties. Whether it changed anything.
 pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
+    let bad_default = map.get("default").is_some_and(|d| !default_fits(map, d));
+    if bad_default {
+        map.remove("default");
+    }
     let enum_clash = map
         .get("enum")
         .and_then(Value::as_array)
@@ -149,7 +148,7 @@ pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
     if field_clash {
         map.retain(|key, _| key == "description" || key == "nullable");
     }
-    enum_clash || field_clash
+    bad_default || enum_clash || field_clash
 }
 
 /// [`rust_safe`] on every schema object of a document (or part of one); whether it changed
