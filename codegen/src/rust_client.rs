@@ -299,6 +299,24 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
     (spec, skipped)
 }
 
+/// The statuses progenitor reads as success (`None` is `default`).
+fn success_status(status: Option<&openapiv3::StatusCode>) -> bool {
+    match status {
+        None => true,
+        Some(openapiv3::StatusCode::Code(code)) => *code == 101 || (200..300).contains(code),
+        Some(openapiv3::StatusCode::Range(range)) => *range == 2,
+    }
+}
+
+/// The statuses progenitor reads as errors (`None` is `default`).
+fn error_status(status: Option<&openapiv3::StatusCode>) -> bool {
+    match status {
+        None => true,
+        Some(openapiv3::StatusCode::Code(code)) => (400..600).contains(code),
+        Some(openapiv3::StatusCode::Range(range)) => (4..=5).contains(range),
+    }
+}
+
 /// Progenitor gives an operation one success type and one error type: the responses of each
 /// outcome (the success statuses, the error statuses, and both when a `default` joins them)
 /// must agree. Where JSON responses of one outcome have different schemas, each gets all of
@@ -329,21 +347,11 @@ fn one_response_type_per_outcome(
             **response = ReferenceOr::Item(found.clone());
         }
     }
-    let success = |status: Option<&StatusCode>| match status {
-        None => true,
-        Some(StatusCode::Code(code)) => *code == 101 || (200..300).contains(code),
-        Some(StatusCode::Range(range)) => *range == 2,
-    };
-    let error = |status: Option<&StatusCode>| match status {
-        None => true,
-        Some(StatusCode::Code(code)) => (400..600).contains(code),
-        Some(StatusCode::Range(range)) => (4..=5).contains(range),
-    };
     let has_default = responses.iter().any(|(status, _)| status.is_none());
-    let groups: Vec<Box<dyn Fn(Option<&StatusCode>) -> bool>> = if has_default {
-        vec![Box::new(move |s| success(s) || error(s))]
+    let groups: &[fn(Option<&StatusCode>) -> bool] = if has_default {
+        &[|s| success_status(s) || error_status(s)]
     } else {
-        vec![Box::new(success), Box::new(error)]
+        &[success_status, error_status]
     };
     for in_group in groups {
         // What each response of the outcome is: its JSON schema, other content, or nothing.
