@@ -44,6 +44,7 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
 /// the docs. Starts nothing: the app's tasks were started when it was built.
 pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::Router> {
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
+    let documents_422 = Arc::new(operations_documenting(&spec, "422"));
     let server = Server::new(app.clone(), Arc::new(spec));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     // Browsers call with publishable keys from any origin; which origins may act for a user is
@@ -68,7 +69,9 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
             HeaderName::from_static("retry-after"),
         ])
         .max_age(Duration::from_secs(600));
-    let api = generated::router(Arc::new(server));
+    let api = generated::router(Arc::new(server)).route_layer(
+        axum::middleware::from_fn_with_state(documents_422, refuse_nul),
+    );
     // The dashboard calls the API's router in process.
     let dashboard = crate::dashboard::router(app, api.clone(), session_seconds);
     Ok(api
@@ -120,6 +123,120 @@ async fn rate_limit_headers(
             .or_insert(http::HeaderValue::from_static("1"));
     }
     response
+}
+
+/// Postgres `text` cannot hold NUL (U+0000) and SQLite can: so that both stores behave alike,
+/// no string the API reads may contain one. A path parameter, query parameter or JSON string
+/// (or key) with NUL is refused with `validation_failed` naming it, before any handler runs.
+async fn refuse_nul(
+    axum::extract::State(documents_422): axum::extract::State<Arc<OperationSet>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::extract::FromRequestParts;
+    let (mut parts, body) = request.into_parts();
+    let refuse = |parts: &http::request::Parts, param: String| {
+        let message =
+            format!("`{param}` contains a NUL character (U+0000), which cannot be stored.");
+        // As the generated router does: an operation that documents 400 but not 422 refuses
+        // invalid input as malformed.
+        let route = parts
+            .extensions
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let error = if documents_422.contains(&(parts.method.to_string(), route)) {
+            AppError::validation(param, message)
+        } else {
+            AppError::Malformed {
+                message,
+                param: Some(param),
+            }
+        };
+        errors::response(&error, &errors::request_id(parts))
+    };
+    if parts.uri.path().contains("%00") {
+        if let Ok(params) = axum::extract::RawPathParams::from_request_parts(&mut parts, &()).await
+            && let Some((name, _)) = params.iter().find(|(_, value)| value.contains('\0'))
+        {
+            let name = name.to_owned();
+            return refuse(&parts, name);
+        }
+    }
+    if let Some(query) = parts.uri.query().filter(|q| q.contains("%00"))
+        && let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        && let Some((name, _)) = pairs
+            .into_iter()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return refuse(&parts, name);
+    }
+    let bytes = match axum::body::to_bytes(body, generated::MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return errors::response(
+                &AppError::Malformed {
+                    message: format!(
+                        "The request body is larger than {} bytes.",
+                        generated::MAX_BODY_BYTES
+                    ),
+                    param: None,
+                },
+                &errors::request_id(&parts),
+            );
+        }
+    };
+    // Only a body holding the escape is parsed here; the router parses every body anyway.
+    if bytes.windows(6).any(|w| w == b"\\u0000")
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes)
+        && let Some(path) = nul_in(&value, String::new())
+    {
+        return refuse(&parts, path);
+    }
+    next.run(http::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// Operations, as (method, route), in upper case and the router's path syntax.
+type OperationSet = std::collections::HashSet<(String, String)>;
+
+/// The operations whose responses include `status`.
+fn operations_documenting(spec: &serde_json::Value, status: &str) -> OperationSet {
+    let mut out = OperationSet::new();
+    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if op["responses"].get(status).is_some() {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// Where in a JSON value a string or key holds NUL: `items[0].price`, or `""` for the root.
+fn nul_in(value: &serde_json::Value, at: String) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then_some(at),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| nul_in(item, format!("{at}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, item)| {
+            let path = if at.is_empty() {
+                key.clone()
+            } else {
+                format!("{at}.{key}")
+            };
+            if key.contains('\0') {
+                return Some(path);
+            }
+            nul_in(item, path)
+        }),
+        _ => None,
+    }
 }
 
 /// The spec as JSON. YAML is a superset of JSON; the spec uses only the JSON-compatible part.

@@ -516,7 +516,7 @@ publish = false
 [workspace]
 
 [dependencies]
-axum = "0.8"
+axum = { version = "0.8", features = ["multipart"] }
 bytes = "1"
 chrono = { version = "0.4", default-features = false, features = ["serde", "clock", "std"] }
 futures-core = "0.3"

@@ -51,6 +51,13 @@ pub fn cases() -> Vec<Case> {
             mixed_credentials
         ),
         case!(
+            "auth.duplicate-credentials",
+            Core,
+            ["AUTH-007"],
+            "two credential headers of one kind are refused, never served with the first",
+            duplicate_credentials
+        ),
+        case!(
             "keys.project-keys",
             Core,
             ["KEYS-001"],
@@ -445,5 +452,31 @@ async fn rotation_overlap(ctx: Ctx) -> CaseResult {
         .send()
         .await
         .succeeds("the live key after test rotations")?;
+    Ok(())
+}
+
+async fn duplicate_credentials(ctx: Ctx) -> CaseResult {
+    let a = ctx.project().await?;
+    let b = ctx.fresh_project().await?;
+    let request = ctx
+        .raw(http::Method::GET, "/v1/customers")
+        .header("authorization", format!("Bearer {}", a.test.secret))
+        .header("authorization", format!("Bearer {}", b.test.secret));
+    let raw = crate::harness::send_raw(request, "listCustomers with two secret keys").await?;
+    ensure_eq!(
+        (raw.status, raw.code(), raw.param()),
+        (401, "invalid_api_key", Some("Authorization")),
+        "listCustomers with two Authorization headers"
+    );
+    let request = ctx
+        .raw(http::Method::GET, "/v1/tiers")
+        .header("x-publishable-key", &a.test.publishable)
+        .header("x-publishable-key", &b.test.publishable);
+    let raw = crate::harness::send_raw(request, "listTiers with two publishable keys").await?;
+    ensure_eq!(
+        (raw.status, raw.code(), raw.param()),
+        (401, "invalid_api_key", Some("X-Publishable-Key")),
+        "listTiers with two X-Publishable-Key headers"
+    );
     Ok(())
 }

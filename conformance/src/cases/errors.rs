@@ -30,6 +30,13 @@ pub fn cases() -> Vec<Case> {
             "input breaking the spec is refused with 422 validation_failed naming the input",
             validation_names_the_input
         ),
+        case!(
+            "errors.nul-characters",
+            Core,
+            ["ERR-006", "ERR-001"],
+            "strings with NUL are refused as invalid input, naming it, on every store",
+            nul_characters
+        ),
     ]
 }
 
@@ -146,5 +153,61 @@ async fn validation_names_the_input(ctx: Ctx) -> CaseResult {
         .await
         .succeeds("checkUsage")?;
     ensure_eq!(check.usage_count, 0, "usage after refused tracks");
+    Ok(())
+}
+
+async fn nul_characters(ctx: Ctx) -> CaseResult {
+    let project = ctx.project().await?;
+    for (body, param) in [
+        (
+            r#"{"name": "Mug\u0000", "prices": [{"currency": "usd", "unitAmount": 1500}]}"#,
+            "name",
+        ),
+        (
+            r#"{"name": "Mug", "metadata": {"sku": "a\u0000b"}, "prices": [{"currency": "usd", "unitAmount": 1500}]}"#,
+            "metadata.sku",
+        ),
+    ] {
+        let raw = ctx
+            .raw_admin(Method::POST, "/v1/products", &project.test, Some(body))
+            .await?;
+        ensure_eq!(
+            (raw.status, raw.code(), raw.param()),
+            (422, "validation_failed", Some(param)),
+            "createProduct {body}"
+        );
+    }
+    // getProduct documents 400, not 422.
+    let raw = ctx
+        .raw_admin(Method::GET, "/v1/products/prod_a%00b", &project.test, None)
+        .await?;
+    ensure_eq!(
+        (raw.status, raw.code(), raw.param()),
+        (400, "invalid_request", Some("productId")),
+        "getProduct with NUL in its id"
+    );
+    let raw = ctx
+        .raw_admin(
+            Method::GET,
+            "/v1/customers?query=a%00b",
+            &project.test,
+            None,
+        )
+        .await?;
+    ensure_eq!(
+        (raw.status, raw.code(), raw.param()),
+        (422, "validation_failed", Some("query")),
+        "listCustomers with NUL in a query parameter"
+    );
+    let products = ctx
+        .secret(&project.test)
+        .list_products()
+        .send()
+        .await
+        .succeeds("listProducts")?;
+    ensure!(
+        products.products.iter().all(|p| !p.name.contains('\0')),
+        "a product with NUL in its name was stored"
+    );
     Ok(())
 }

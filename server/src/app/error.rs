@@ -14,6 +14,10 @@ pub enum AppError {
     InvalidApiKey,
     #[error("The Authorization header must be `Bearer <secret key or user token>`.")]
     MalformedAuthorization,
+    #[error(
+        "Send one {0} header: this request has more than one, so which credential it acts with is unclear."
+    )]
+    DuplicateCredential(&'static str),
     #[error("The user token is not valid: {0}")]
     InvalidToken(String),
     #[error("The user token has expired; refresh it and retry.")]
@@ -112,9 +116,9 @@ impl AppError {
         use ErrorClass::*;
         match self {
             AppError::MissingCredentials(_) => (401, "missing_credentials", Authentication),
-            AppError::InvalidApiKey | AppError::MalformedAuthorization => {
-                (401, "invalid_api_key", Authentication)
-            }
+            AppError::InvalidApiKey
+            | AppError::MalformedAuthorization
+            | AppError::DuplicateCredential(_) => (401, "invalid_api_key", Authentication),
             AppError::InvalidToken(_) => (401, "invalid_token", Authentication),
             AppError::TokenExpired => (401, "token_expired", Authentication),
             AppError::TokenNotYetValid => (401, "token_not_yet_valid", Authentication),
@@ -165,6 +169,7 @@ impl AppError {
             AppError::UsageLimitExceeded { .. } => Some("metric".into()),
             AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
             AppError::MalformedAuthorization => Some("Authorization".into()),
+            AppError::DuplicateCredential(header) => Some(header.to_string()),
             AppError::InvalidSignature(_) => Some("Stripe-Signature".into()),
             AppError::MissingCredentials(_)
             | AppError::InvalidApiKey

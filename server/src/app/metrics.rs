@@ -264,16 +264,22 @@ impl App {
             .await?;
         let mut per_currency: std::collections::BTreeMap<String, HashMap<i64, i64>> =
             Default::default();
+        // Sums saturate: amounts are capped when recorded, so only an absurd number of
+        // payments could reach i64's limit, and that must not turn the page into a 500.
         for (currency, start, amount) in rows {
-            *per_currency
+            let sum = per_currency
                 .entry(currency)
                 .or_default()
                 .entry(start)
-                .or_insert(0) += amount;
+                .or_insert(0);
+            *sum = sum.saturating_add(amount);
         }
         let currencies = per_currency
             .into_iter()
-            .map(|(currency, values)| (currency, values.values().sum(), range.fill(&values)))
+            .map(|(currency, values)| {
+                let total = values.values().fold(0i64, |a, b| a.saturating_add(*b));
+                (currency, total, range.fill(&values))
+            })
             .collect();
         let tiers: HashMap<String, Tier> = self
             .store
@@ -290,7 +296,8 @@ impl App {
                     PriceInterval::Year => price.unit_amount / 12,
                     PriceInterval::Month => price.unit_amount,
                 };
-                *mrr.entry(price.currency.clone()).or_insert(0) += monthly;
+                let sum = mrr.entry(price.currency.clone()).or_insert(0);
+                *sum = sum.saturating_add(monthly);
             }
         }
         Ok(RevenueMetrics {

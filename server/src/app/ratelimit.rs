@@ -216,12 +216,24 @@ impl RedisLimiter {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(1);
+        // Named without its credentials: `redis://:secret@host:6379` shows as `host:6379`.
+        let shown = url.rsplit('@').next().unwrap_or(url);
+        let shown = shown
+            .trim_start_matches("redis://")
+            .trim_start_matches("rediss://");
+        let unreachable = |why: String| {
+            anyhow::anyhow!(
+                "Redis (REDIS_URL) at {shown} is unreachable: {why}. Start it, or unset \
+                 REDIS_URL to limit rates in process."
+            )
+        };
         let connection = tokio::time::timeout(
             Duration::from_secs(5),
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| anyhow::anyhow!("Redis at {url} did not answer"))??;
+        .map_err(|_| unreachable("it did not answer within 5 s".into()))?
+        .map_err(|e| unreachable(e.to_string()))?;
         Ok(RedisLimiter {
             connection,
             script: redis::Script::new(GCRA_LUA),

@@ -224,6 +224,11 @@ impl App {
                             .as_ref()
                             .map(|c| c.to_string())
                             .unwrap_or_default();
+                        if !chargeable(amount) {
+                            outcome.note = Some(unchargeable(amount, &currency));
+                            outcome.handled = false;
+                            return Ok(outcome);
+                        }
                         outcome.note = Some(format!("Cart paid: {amount} {currency}."));
                         outcome.effects.push(Effect::Payment(Payment {
                             id: session.id.to_string(),
@@ -291,7 +296,12 @@ impl App {
                     .map(|i| i.to_string())
                     .unwrap_or_default();
                 let currency = invoice.currency.to_string();
-                if matches!(event.data.object, EventObject::InvoicePaid(_)) {
+                if matches!(event.data.object, EventObject::InvoicePaid(_))
+                    && !chargeable(invoice.amount_paid)
+                {
+                    outcome.note = Some(unchargeable(invoice.amount_paid, &currency));
+                    outcome.handled = false;
+                } else if matches!(event.data.object, EventObject::InvoicePaid(_)) {
                     outcome.note = Some(format!(
                         "Invoice {id} paid: {} {currency}.",
                         invoice.amount_paid
@@ -366,4 +376,19 @@ impl App {
             .payment_list(tenant, limit, starting_after)
             .await?)
     }
+}
+
+/// The largest amount Stripe charges, in the currency's smallest unit (twelve digits).
+pub const MAX_PAYMENT_AMOUNT: i64 = 999_999_999_999;
+
+/// Whether a payment's amount is one Stripe can charge; anything else (negative, or past
+/// twelve digits, which would make revenue sums overflow) is not recorded.
+fn chargeable(amount: i64) -> bool {
+    (0..=MAX_PAYMENT_AMOUNT).contains(&amount)
+}
+
+fn unchargeable(amount: i64, currency: &str) -> String {
+    format!(
+        "Payment of {amount} {currency} not recorded: amounts run from 0 to {MAX_PAYMENT_AMOUNT}."
+    )
 }

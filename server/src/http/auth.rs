@@ -24,7 +24,7 @@ pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-key";
 /// The bearer token, if an `Authorization` header is present. A header that is there but not
 /// `Bearer <token>` is refused rather than ignored.
 fn bearer(parts: &http::request::Parts) -> AppResult<Option<&str>> {
-    let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+    let Some(value) = single(parts, http::header::AUTHORIZATION.as_str(), "Authorization")? else {
         return Ok(None);
     };
     value
@@ -38,12 +38,25 @@ fn bearer(parts: &http::request::Parts) -> AppResult<Option<&str>> {
         .ok_or(AppError::MalformedAuthorization)
 }
 
+/// A credential header, if present. Sent twice it is refused: a request carrying two
+/// tenants' keys must not act as whichever comes first.
+fn single<'a>(
+    parts: &'a http::request::Parts,
+    name: &str,
+    shown: &'static str,
+) -> AppResult<Option<&'a http::HeaderValue>> {
+    let mut values = parts.headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(AppError::DuplicateCredential(shown));
+    }
+    Ok(first)
+}
+
 /// The publishable key header, if present; present but empty is kept, and fails lookup.
-fn publishable(parts: &http::request::Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(PUBLISHABLE_KEY_HEADER)
-        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
+fn publishable(parts: &http::request::Parts) -> AppResult<Option<&str>> {
+    Ok(single(parts, PUBLISHABLE_KEY_HEADER, "X-Publishable-Key")?
+        .map(|v| v.to_str().map(str::trim).unwrap_or("")))
 }
 
 fn allows(security: Security, wanted: &[SecurityScheme]) -> bool {
@@ -87,7 +100,7 @@ pub async fn principal(
         return Ok(Principal::Operator);
     }
     let bearer = bearer(parts)?;
-    let pk = publishable(parts);
+    let pk = publishable(parts)?;
     let secret_allowed = allows(security, &[SecurityScheme::SecretKey]);
     let public_allowed = allows(security, &[SecurityScheme::PublishableKey]);
     let user_allowed = allows(

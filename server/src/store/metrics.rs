@@ -172,7 +172,10 @@ impl Store {
         width: i64,
     ) -> StoreResult<Vec<(String, i64, i64)>> {
         let rows = in_range(
-            "SELECT currency, paid_at - (paid_at % $5) AS start, CAST(SUM(amount) AS BIGINT) AS amount \
+            // Summed as floating point, which cannot overflow: amounts are capped when
+            // recorded, but a sum must never turn the revenue page into an error.
+            "SELECT currency, paid_at - (paid_at % $5) AS start, \
+             SUM(CAST(amount AS DOUBLE PRECISION)) AS amount \
              FROM payments WHERE project_id = $1 AND mode = $2 AND paid_at >= $3 AND paid_at < $4 \
              GROUP BY currency, paid_at - (paid_at % $5)",
             tenant,
@@ -184,11 +187,9 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get("currency")?,
-                    r.try_get("start")?,
-                    r.try_get("amount")?,
-                ))
+                let amount: f64 = r.try_get("amount")?;
+                // `as` saturates at i64's bounds.
+                Ok((r.try_get("currency")?, r.try_get("start")?, amount as i64))
             })
             .collect()
     }

@@ -209,3 +209,33 @@ async fn a_postgres_outage_is_answered_promptly_with_503_and_recovers_exactly() 
         "every acknowledged track, once"
     );
 }
+
+/// With `REDIS_URL` set and nothing listening there, `dream serve` refuses to start with a
+/// message that names Redis and where it was looked for (never its password), quickly.
+#[test]
+fn serve_with_redis_unreachable_says_so() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("dream.db").display());
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dream"))
+        .args(["--database-url", &database, "serve", "--port", "0"])
+        .env("REDIS_URL", format!("redis://:hunter2@127.0.0.1:{port}"))
+        .env("DREAM_OPERATOR_TOKEN", "op_test")
+        .env("DREAM_HOST", "127.0.0.1")
+        .output()
+        .expect("dream runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "Redis (REDIS_URL) at 127.0.0.1:{port} is unreachable"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

@@ -9,6 +9,7 @@ use dream_server::store::usage::Counter;
 use crate::harness::{Backend, fresh_store};
 
 crate::on_both_stores!(
+    revenue_sums_never_overflow,
     hard_limit_admits_exactly_the_limit,
     an_idempotency_key_is_claimed_once,
     unlimited_counters_written_together_stay_exact
@@ -141,4 +142,44 @@ async fn an_idempotency_key_is_claimed_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(reused, IdempotentOutcome::Mismatch);
+}
+
+/// Payments whose amounts sum past i64 (stored before amounts were capped, or by any other
+/// path) still give a revenue series: the sum saturates instead of failing the page for good.
+async fn revenue_sums_never_overflow(backend: Backend) {
+    use dream_server::domain::{Payment, PaymentKind};
+    use dream_server::store::billing::{Effect, NewEvent};
+    let (store, _url, _dir) = fresh_store(backend).await;
+    let tenant = tenant();
+    for (i, amount) in [i64::MAX - 10, i64::MAX - 10, 5].into_iter().enumerate() {
+        let id = format!("evt_overflow_{i}");
+        let payment = Effect::Payment(Payment {
+            id: format!("in_overflow_{i}"),
+            kind: PaymentKind::Cart,
+            user_id: None,
+            customer_email: None,
+            amount,
+            currency: "usd".into(),
+            paid_at: 1_000,
+        });
+        let event = NewEvent {
+            id: &id,
+            kind: "checkout.session.completed",
+            tenant: Some(&tenant),
+            user_id: None,
+            created: 1_000,
+            received_at: 1_000,
+            seq: i as i64,
+            payload: "{}",
+            handled: true,
+            note: None,
+            failure: None,
+        };
+        store.stripe_event_apply(&event, &[payment]).await.unwrap();
+    }
+    let series = store
+        .revenue_series(&tenant, 0, 3_600, 3_600)
+        .await
+        .unwrap();
+    assert_eq!(series, vec![("usd".to_string(), 0, i64::MAX)]);
 }
