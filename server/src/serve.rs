@@ -155,13 +155,12 @@ async fn refuse_nul(
         };
         errors::response(&error, &errors::request_id(parts))
     };
-    if parts.uri.path().contains("%00") {
-        if let Ok(params) = axum::extract::RawPathParams::from_request_parts(&mut parts, &()).await
-            && let Some((name, _)) = params.iter().find(|(_, value)| value.contains('\0'))
-        {
-            let name = name.to_owned();
-            return refuse(&parts, name);
-        }
+    if parts.uri.path().contains("%00")
+        && let Ok(params) = axum::extract::RawPathParams::from_request_parts(&mut parts, &()).await
+        && let Some((name, _)) = params.iter().find(|(_, value)| value.contains('\0'))
+    {
+        let name = name.to_owned();
+        return refuse(&parts, name);
     }
     if let Some(query) = parts.uri.query().filter(|q| q.contains("%00"))
         && let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
