@@ -189,12 +189,22 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                 Ok(None)
             };
         }
+        let in_url_or_header = matches!(param, Parameter::Path { .. } | Parameter::Header { .. });
         let data = match &mut param {
             Parameter::Query { parameter_data, .. }
             | Parameter::Header { parameter_data, .. }
             | Parameter::Path { parameter_data, .. }
             | Parameter::Cookie { parameter_data, .. } => parameter_data,
         };
+        // A path segment or header always has a value: `null` cannot be sent there.
+        if in_url_or_header
+            && let openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) =
+                &mut data.format
+            && schema.schema_data.nullable
+        {
+            schema.schema_data.nullable = false;
+            return Ok(Some(ReferenceOr::Item(param)));
+        }
         if let openapiv3::ParameterSchemaOrContent::Content(_) = &data.format {
             // Its value is sent as text: the JSON (or other) text is the caller's to write.
             data.format =
@@ -220,7 +230,14 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         // where one of them must change; otherwise everything stays as written.
         let odd = |p: &ReferenceOr<Parameter>| {
             resolve_param(p).is_some_and(|p| {
-                matches!(p, Parameter::Cookie { .. })
+                let nullable = matches!(p, Parameter::Path { .. } | Parameter::Header { .. })
+                    && matches!(
+                        &p.parameter_data_ref().format,
+                        openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(s))
+                            if s.schema_data.nullable
+                    );
+                nullable
+                    || matches!(p, Parameter::Cookie { .. })
                     || matches!(
                         p.parameter_data_ref().format,
                         openapiv3::ParameterSchemaOrContent::Content(_)

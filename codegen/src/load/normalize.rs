@@ -600,6 +600,22 @@ mod tests {
     }
 
     #[test]
+    fn a_union_of_a_type_and_null_is_the_type_nullable() {
+        let out = schema(json!({"anyOf": [{"type": "integer"}, {"type": "null"}], "title": "N"}));
+        assert_eq!(
+            out,
+            json!({"type": "integer", "nullable": true, "title": "N"})
+        );
+        let out = schema(json!({"anyOf": [{"$ref": "#/components/schemas/S"}, {"type": "null"}]}));
+        assert_eq!(
+            out,
+            json!({"allOf": [{"$ref": "#/components/schemas/S"}], "nullable": true})
+        );
+        let kept = json!({"anyOf": [{"type": "integer"}, {"type": "string"}]});
+        assert_eq!(schema(kept.clone()), kept);
+    }
+
+    #[test]
     fn a_title_that_names_a_component_is_dropped() {
         let doc = json!({
             "openapi": "3.0.3",

@@ -39,6 +39,26 @@ impl Normalizer {
         {
             map.remove("title");
         }
+        // typify names a component's inline property type after both (`Classification` and
+        // `$template` make `ClassificationTemplate`); where that is another component's name,
+        // a title names it apart.
+        if let Some((component, property)) = pointer
+            .strip_prefix("/components/schemas/")
+            .and_then(|rest| rest.split_once("/properties/"))
+            .filter(|(_, property)| !property.contains('/'))
+            && !map.contains_key("$ref")
+            && !map.contains_key("title")
+        {
+            use heck::ToUpperCamelCase;
+            let derived = format!("{component}-{property}").to_upper_camel_case();
+            if self.component_idents.contains(&derived) {
+                let mut title = format!("{derived}Property");
+                while self.component_idents.contains(&title) {
+                    title.push('_');
+                }
+                map.insert("title".into(), Value::String(title));
+            }
+        }
 
         if let Some(reference) = map.get("$ref").and_then(Value::as_str).map(str::to_string) {
             let target = self.schema_reference(&reference, pointer);
@@ -186,6 +206,7 @@ impl Normalizer {
                 }
             }
         }
+        optional_union(map);
         if map.get("type").and_then(Value::as_str) == Some("array") && !map.contains_key("items") {
             map.insert("items".into(), json!({}));
         }
@@ -412,5 +433,49 @@ impl Normalizer {
             i += 1;
         }
         name
+    }
+}
+
+/// `anyOf: [X, {type: null}]` (what 3.1 generators such as FastAPI write for an optional
+/// value) is X, nullable: one type, not a union of a type and nothing.
+fn optional_union(map: &mut Map<String, Value>) {
+    let is_null = |m: &Value| {
+        m.as_object().is_some_and(|o| {
+            // `{type: null}` reads as `{nullable: true, enum: [null]}`.
+            o.get("nullable") == Some(&Value::Bool(true))
+                && o.get("enum").is_none_or(|e| e == &json!([null]))
+                && o.keys()
+                    .all(|k| ["nullable", "enum", "description", "title"].contains(&k.as_str()))
+        })
+    };
+    for key in ["anyOf", "oneOf"] {
+        let Some(members) = map.get(key).and_then(Value::as_array) else {
+            continue;
+        };
+        let rest: Vec<&Value> = members.iter().filter(|m| !is_null(m)).collect();
+        if rest.len() != 1 || rest.len() == members.len() {
+            continue;
+        }
+        let only = rest[0].clone();
+        let merged = match only.as_object() {
+            Some(o) if o.contains_key("$ref") => {
+                if map.contains_key("allOf") {
+                    continue;
+                }
+                map.insert("allOf".into(), json!([only]));
+                true
+            }
+            Some(o) if o.keys().all(|k| !map.contains_key(k) || k == "nullable") => {
+                for (k, v) in o {
+                    map.insert(k.clone(), v.clone());
+                }
+                true
+            }
+            _ => false,
+        };
+        if merged {
+            map.remove(key);
+            map.insert("nullable".into(), Value::Bool(true));
+        }
     }
 }
