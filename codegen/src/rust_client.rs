@@ -196,14 +196,26 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
             | Parameter::Path { parameter_data, .. }
             | Parameter::Cookie { parameter_data, .. } => parameter_data,
         };
-        // A path segment or header always has a value: `null` cannot be sent there.
+        // A path segment or header is text: `null` cannot be sent there, and progenitor
+        // writes only a scalar there; anything else is the caller's text.
         if in_url_or_header
-            && let openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(schema)) =
-                &mut data.format
-            && schema.schema_data.nullable
+            && let openapiv3::ParameterSchemaOrContent::Schema(schema) = &mut data.format
         {
-            schema.schema_data.nullable = false;
-            return Ok(Some(ReferenceOr::Item(param)));
+            if !scalar(schema, &components) {
+                *schema = ReferenceOr::Item(openapiv3::Schema {
+                    schema_data: Default::default(),
+                    schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::String(
+                        Default::default(),
+                    )),
+                });
+                return Ok(Some(ReferenceOr::Item(param)));
+            }
+            if let ReferenceOr::Item(item) = schema
+                && item.schema_data.nullable
+            {
+                item.schema_data.nullable = false;
+                return Ok(Some(ReferenceOr::Item(param)));
+            }
         }
         if let openapiv3::ParameterSchemaOrContent::Content(_) = &data.format {
             // Its value is sent as text: the JSON (or other) text is the caller's to write.
@@ -230,13 +242,17 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         // where one of them must change; otherwise everything stays as written.
         let odd = |p: &ReferenceOr<Parameter>| {
             resolve_param(p).is_some_and(|p| {
-                let nullable = matches!(p, Parameter::Path { .. } | Parameter::Header { .. })
-                    && matches!(
-                        &p.parameter_data_ref().format,
-                        openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(s))
-                            if s.schema_data.nullable
-                    );
-                nullable
+                let in_url_or_header =
+                    matches!(p, Parameter::Path { .. } | Parameter::Header { .. });
+                let unsendable = in_url_or_header
+                    && match &p.parameter_data_ref().format {
+                        openapiv3::ParameterSchemaOrContent::Schema(s) => {
+                            !scalar(s, &components)
+                                || matches!(s, ReferenceOr::Item(s) if s.schema_data.nullable)
+                        }
+                        openapiv3::ParameterSchemaOrContent::Content(_) => false,
+                    };
+                unsendable
                     || matches!(p, Parameter::Cookie { .. })
                     || matches!(
                         p.parameter_data_ref().format,
@@ -314,6 +330,35 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
     }
     (spec, skipped)
+}
+
+/// Whether a schema is one scalar value (a string, number, integer or boolean, enums
+/// included), through `$ref`s.
+fn scalar(schema: &ReferenceOr<openapiv3::Schema>, components: &openapiv3::Components) -> bool {
+    use openapiv3::{SchemaKind, Type};
+    let mut current = schema;
+    for _ in 0..16 {
+        match current {
+            ReferenceOr::Reference { reference } => {
+                match reference
+                    .strip_prefix("#/components/schemas/")
+                    .and_then(|name| components.schemas.get(name))
+                {
+                    Some(next) => current = next,
+                    None => return false,
+                }
+            }
+            ReferenceOr::Item(s) => {
+                return matches!(
+                    s.schema_kind,
+                    SchemaKind::Type(
+                        Type::String(_) | Type::Number(_) | Type::Integer(_) | Type::Boolean(_)
+                    )
+                );
+            }
+        }
+    }
+    false
 }
 
 /// The statuses progenitor reads as success (`None` is `default`).
