@@ -75,7 +75,19 @@ pub fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: Option<
 }
 
 /// A redirect that leaves a message for the next page.
+/// `candidate` when it is a path of the dashboard itself, safe to redirect to: under
+/// `/dashboard/`, no `//` or `\\` that a browser would read as another host, and only visible
+/// ASCII (no CR or LF that would break the header, no spaces).
+pub fn dashboard_path(candidate: &str) -> Option<&str> {
+    (candidate.starts_with("/dashboard/")
+        && !candidate.contains("//")
+        && !candidate.contains('\\')
+        && candidate.bytes().all(|b| b.is_ascii_graphic()))
+    .then_some(candidate)
+}
+
 pub fn redirect_with(headers: &HeaderMap, to: &str, error: bool, text: &str) -> Response {
+    let to = dashboard_path(to).unwrap_or("/dashboard/overview");
     let value = format!(
         "{}{}",
         if error { "e:" } else { "n:" },
@@ -274,6 +286,31 @@ mod tests {
             map.append(*name, value.parse().unwrap());
         }
         map
+    }
+
+    #[test]
+    fn redirects_go_only_to_dashboard_paths() {
+        for bad in [
+            "/dashboard/x\r\nSet-Cookie: a=b",
+            "/dashboard/a b",
+            "//evil.example/dashboard/",
+            "/dashboard//evil.example",
+            "/dashboard/\\evil.example",
+            "https://evil.example/dashboard/",
+            "/elsewhere",
+        ] {
+            assert_eq!(dashboard_path(bad), None, "{bad:?}");
+            let response = redirect_with(&HeaderMap::new(), bad, false, "done");
+            assert_eq!(
+                response.headers()["location"],
+                "/dashboard/overview",
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            dashboard_path("/dashboard/customers/u%201?tab=usage"),
+            Some("/dashboard/customers/u%201?tab=usage")
+        );
     }
 
     #[test]

@@ -274,7 +274,7 @@ pub async fn switch_mode(State(dash): State<Dash>, posted: Posted) -> Response {
     }
     let back = posted
         .get("back")
-        .filter(|b| b.starts_with("/dashboard/") && !b.contains("//"))
+        .and_then(forms::dashboard_path)
         .unwrap_or("/dashboard/overview");
     Redirect::to(back).into_response()
 }
