@@ -149,6 +149,13 @@ impl Config {
                     )
                 })?;
         }
+        if let Ok(seconds) = std::env::var("DREAM_SHUTDOWN_GRACE_SECONDS") {
+            config.shutdown_grace_seconds = seconds.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "DREAM_SHUTDOWN_GRACE_SECONDS must be a number of seconds, not {seconds:?}"
+                )
+            })?;
+        }
         if let Ok(flag) = std::env::var("DREAM_USAGE_SERIES") {
             config.usage_series = !matches!(flag.as_str(), "0" | "false" | "off");
         }

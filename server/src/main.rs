@@ -146,8 +146,13 @@ async fn main() -> anyhow::Result<()> {
             println!("Docs: {base}/docs   Spec: {base}/openapi.json   Health: {base}/healthz");
             let router =
                 dream_server::serve::router_with(app.clone(), config.dashboard_session_seconds)?;
-            dream_server::serve::serve(router, listener, dream_server::serve::shutdown_signal())
-                .await?;
+            dream_server::serve::serve(
+                router,
+                listener,
+                dream_server::serve::shutdown_signal(),
+                std::time::Duration::from_secs(config.shutdown_grace_seconds),
+            )
+            .await?;
             app.close().await;
             Ok(())
         }

@@ -267,18 +267,37 @@ async fn method_not_allowed(request: axum::extract::Request) -> axum::response::
     )
 }
 
-/// Binds and serves until `shutdown` resolves, then lets requests in flight finish.
+/// Binds and serves until `shutdown` resolves, then lets requests in flight finish for up
+/// to `grace`: a client that never finishes its request (or keeps its connection) does not
+/// keep the process alive past it.
 pub async fn serve(
     router: axum::Router,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> anyhow::Result<()> {
-    axum::serve(
+    use std::future::IntoFuture;
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    .with_graceful_shutdown(signal)
+    .into_future();
+    let deadline = async move {
+        let _ = stopped.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result?,
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "connections still open after the shutdown grace period; exiting");
+        }
+    }
     Ok(())
 }
 
