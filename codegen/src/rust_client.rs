@@ -313,7 +313,13 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                             )),
                         ),
                     };
-                    content.schema = Some(schema.unwrap_or_else(crate::model::any_value));
+                    let schema = schema.unwrap_or_else(crate::model::any_value);
+                    // Progenitor cannot take an optional body of a struct type (it stops at an
+                    // `unreachable!`): such a body is required in the Rust client.
+                    if !body.required && structish(&schema, &components) {
+                        body.required = true;
+                    }
+                    content.schema = Some(schema);
                     body.content.clear();
                     body.content.insert(media, content);
                     op.request_body = Some(ReferenceOr::Item(body));
@@ -330,6 +336,35 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
     }
     (spec, skipped)
+}
+
+/// Whether a schema is an object with named properties (or a composition), through `$ref`s:
+/// what typify makes a struct with a builder.
+fn structish(schema: &ReferenceOr<openapiv3::Schema>, components: &openapiv3::Components) -> bool {
+    use openapiv3::{SchemaKind, Type};
+    let mut current = schema;
+    for _ in 0..16 {
+        match current {
+            ReferenceOr::Reference { reference } => {
+                match reference
+                    .strip_prefix("#/components/schemas/")
+                    .and_then(|name| components.schemas.get(name))
+                {
+                    Some(next) => current = next,
+                    None => return false,
+                }
+            }
+            ReferenceOr::Item(s) => {
+                return match &s.schema_kind {
+                    SchemaKind::Type(Type::Object(o)) => !o.properties.is_empty(),
+                    SchemaKind::AllOf { .. } => true,
+                    SchemaKind::Any(a) => !a.properties.is_empty() || !a.all_of.is_empty(),
+                    _ => false,
+                };
+            }
+        }
+    }
+    false
 }
 
 /// Whether a schema is one scalar value (a string, number, integer or boolean, enums
