@@ -326,6 +326,19 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                 }
             }
             one_response_type_per_outcome(op, &components);
+            if matches!(*method, "options" | "trace") {
+                refusal = Some(format!(
+                    "progenitor cannot send {} requests (its HTTP client has no such method)",
+                    method.to_uppercase()
+                ));
+            } else if op
+                .responses
+                .responses
+                .contains_key(&openapiv3::StatusCode::Code(101))
+            {
+                refusal =
+                    Some("a protocol upgrade (101), which the Rust client cannot hold".into());
+            }
             if let Some(why) = refusal {
                 *slot = None;
                 skipped.push(Skip {
