@@ -39,24 +39,37 @@ impl Normalizer {
         {
             map.remove("title");
         }
-        // typify names a component's inline property type after both (`Classification` and
-        // `$template` make `ClassificationTemplate`); where that is another component's name,
-        // a title names it apart.
-        if let Some((component, property)) = pointer
+        // typify names an inline property's type after its parent's name (its title, or the
+        // component's name) and the property's (`App` and `permissions` make
+        // `AppPermissions`); where that is a component's name, a title names it apart.
+        let component_root = pointer
             .strip_prefix("/components/schemas/")
-            .and_then(|rest| rest.split_once("/properties/"))
-            .filter(|(_, property)| !property.contains('/'))
-            && !map.contains_key("$ref")
-            && !map.contains_key("title")
-        {
+            .filter(|rest| !rest.contains('/'));
+        let parent = map
+            .get("title")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| component_root.map(super::normalize::percent_decode));
+        if let (Some(parent), Some(properties)) = (
+            parent,
+            map.get_mut("properties").and_then(Value::as_object_mut),
+        ) {
             use heck::ToUpperCamelCase;
-            let derived = format!("{component}-{property}").to_upper_camel_case();
-            if self.component_idents.contains(&derived) {
-                let mut title = format!("{derived}Property");
-                while self.component_idents.contains(&title) {
-                    title.push('_');
+            for (name, property) in properties.iter_mut() {
+                let Some(property) = property.as_object_mut() else {
+                    continue;
+                };
+                if property.contains_key("$ref") || property.contains_key("title") {
+                    continue;
                 }
-                map.insert("title".into(), Value::String(title));
+                let derived = format!("{parent}-{name}").to_upper_camel_case();
+                if self.component_idents.contains(&derived) {
+                    let mut title = format!("{derived}Property");
+                    while self.component_idents.contains(&title) {
+                        title.push('_');
+                    }
+                    property.insert("title".into(), Value::String(title));
+                }
             }
         }
 
