@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::{METHODS, Skip};
 use crate::error::{GenError, pointer_segment};
@@ -141,11 +141,77 @@ pub fn normalize(mut document: Value) -> Result<Normalized, GenError> {
             schemas.insert(name, schema);
         }
     }
+    split_nullable_compositions(&mut document);
+    // The place a hoisted schema came from refers to it now: left inline, typify would name
+    // it after its parent and property, which is the hoisted component's name too.
+    for (reference, name) in &n.hoisted {
+        let Some(at) = reference.strip_prefix('#') else {
+            continue;
+        };
+        if let Some(slot) = document.pointer_mut(&percent_decode(at))
+            && slot.is_object()
+        {
+            *slot = json!({ "$ref": format!("#/components/schemas/{}", pointer_segment(name)) });
+        }
+    }
     rename_clashing_schemas(&mut document);
     Ok(Normalized {
         document,
         skipped: n.skipped,
     })
+}
+
+/// A component that is a nullable composition (`allOf`/`anyOf`/`oneOf` with `nullable`) is
+/// split in two: `XValue`, the composition, and `X`, a nullable reference to it. Left whole,
+/// typify names both the optional and what it holds after the component
+/// (`AccountProductAccessNullable(Option<AccountProductAccessNullable>)`).
+fn split_nullable_compositions(document: &mut Value) {
+    let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let simple_reference = |map: &Map<String, Value>| {
+        map.get("allOf")
+            .and_then(Value::as_array)
+            .is_some_and(|parts| parts.len() == 1 && parts[0].get("$ref").is_some())
+            && map
+                .keys()
+                .all(|k| ["allOf", "nullable", "description", "title"].contains(&k.as_str()))
+    };
+    let split: Vec<String> = schemas
+        .iter()
+        .filter_map(|(name, schema)| {
+            let map = schema.as_object()?;
+            let composed = ["allOf", "anyOf", "oneOf"]
+                .iter()
+                .any(|k| map.contains_key(*k));
+            (map.get("nullable") == Some(&Value::Bool(true))
+                && composed
+                && !map.contains_key("type")
+                && !simple_reference(map))
+            .then(|| name.clone())
+        })
+        .collect();
+    for name in split {
+        let mut value_name = format!("{name}Value");
+        while schemas.contains_key(&value_name) {
+            value_name.push('_');
+        }
+        let mut inner = schemas.shift_remove(&name).expect("listed above");
+        let map = inner.as_object_mut().expect("an object");
+        map.remove("nullable");
+        let mut outer = json!({
+            "allOf": [{ "$ref": format!("#/components/schemas/{}", pointer_segment(&value_name)) }],
+            "nullable": true,
+        });
+        if let Some(description) = map.get("description") {
+            outer["description"] = description.clone();
+        }
+        schemas.insert(value_name, inner);
+        schemas.insert(name, outer);
+    }
 }
 
 /// Component schemas whose names make the same identifier (`Database_type` and
@@ -613,6 +679,29 @@ mod tests {
         );
         let kept = json!({"anyOf": [{"type": "integer"}, {"type": "string"}]});
         assert_eq!(schema(kept.clone()), kept);
+    }
+
+    #[test]
+    fn a_nullable_composition_is_split_in_two() {
+        let doc = json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {},
+            "components": {"schemas": {
+                "A": {"type": "object"},
+                "ANullable": {"allOf": [{"$ref": "#/components/schemas/A"}, {"type": "object"}], "nullable": true},
+            }},
+        });
+        let out = normalize(doc).unwrap().document;
+        let schemas = &out["components"]["schemas"];
+        assert_eq!(
+            schemas["ANullable"],
+            json!({"allOf": [{"$ref": "#/components/schemas/ANullableValue"}], "nullable": true})
+        );
+        assert_eq!(
+            schemas["ANullableValue"],
+            json!({"allOf": [{"$ref": "#/components/schemas/A"}, {"type": "object"}]})
+        );
     }
 
     #[test]
