@@ -148,7 +148,21 @@ pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
     if field_clash {
         map.retain(|key, _| key == "description" || key == "nullable");
     }
-    bad_default || enum_clash || field_clash
+    // typify keeps the other properties an `additionalProperties` schema allows in a field
+    // named `extra`: a property of that name would be a second one. Such an object keeps only
+    // its named properties in the Rust types.
+    let extra_clash = !field_clash
+        && map
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.keys().any(|k| names_clash([k.as_str(), "extra"])))
+        && map
+            .get("additionalProperties")
+            .is_some_and(|a| a.is_object() || a == &Value::Bool(true));
+    if extra_clash {
+        map.remove("additionalProperties");
+    }
+    bad_default || enum_clash || field_clash || extra_clash
 }
 
 /// [`rust_safe`] on every schema object of a document (or part of one); whether it changed
