@@ -260,8 +260,27 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                     )
             })
         };
+        // Parameters that make one Rust name also need the operation's own list.
+        let clash = |params: &[&ReferenceOr<Parameter>]| {
+            let mut names = std::collections::HashSet::new();
+            let mut exact = std::collections::HashSet::new();
+            params.iter().filter_map(|p| resolve_param(p)).any(|p| {
+                let name = p.parameter_data_ref().name.clone();
+                exact.insert((name.clone(), std::mem::discriminant(&p)))
+                    && !names.insert(rust_name(&name))
+            })
+        };
         let rewrite = item.parameters.iter().any(odd)
-            || item.iter().any(|(_, op)| op.parameters.iter().any(odd));
+            || item.iter().any(|(_, op)| {
+                op.parameters.iter().any(odd)
+                    || clash(
+                        &item
+                            .parameters
+                            .iter()
+                            .chain(op.parameters.iter())
+                            .collect::<Vec<_>>(),
+                    )
+            });
         let shared: Vec<_> = if rewrite {
             std::mem::take(&mut item.parameters)
         } else {
@@ -275,7 +294,17 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
             let Some(op) = slot.as_mut() else { continue };
             let mut refusal = None;
             if rewrite {
-                refusal = adapt_parameters(&shared, op, &adapt, &resolve_param);
+                let mut dropped = Vec::new();
+                refusal = adapt_parameters(&shared, op, &adapt, &resolve_param, &mut dropped);
+                for name in dropped {
+                    skipped.push(Skip {
+                        pointer: pointer.clone(),
+                        reason: format!(
+                            "left out of the Rust client: the optional parameter `{name}`, whose \
+                             Rust name another parameter of the operation has"
+                        ),
+                    });
+                }
             }
             if let Some(body) = &op.request_body {
                 let body = match body {
@@ -535,6 +564,7 @@ fn adapt_parameters(
     op: &mut openapiv3::Operation,
     adapt: &dyn Fn(&ReferenceOr<Parameter>) -> Adapted,
     resolve_param: &dyn Fn(&ReferenceOr<Parameter>) -> Option<Parameter>,
+    dropped: &mut Vec<String>,
 ) -> Option<String> {
     let mut refusal = None;
     let mut parameters = Vec::new();
@@ -557,8 +587,38 @@ fn adapt_parameters(
         }
     }
     kept.reverse();
-    op.parameters = kept;
+    // Progenitor names a parameter in snake case: `StartTime`, `StartTime<` and `StartTime>`
+    // make one identifier. The first keeps it; a later optional one is dropped, a later
+    // required one leaves the operation out.
+    let mut names = std::collections::HashSet::new();
+    let mut unique = Vec::new();
+    for p in kept {
+        match resolve_param(&p) {
+            Some(param) if !names.insert(rust_name(&param.parameter_data_ref().name)) => {
+                let data = param.parameter_data_ref();
+                if data.required {
+                    refusal = Some(format!(
+                        "the parameters `{}` and another make one Rust name in progenitor",
+                        data.name
+                    ));
+                } else {
+                    dropped.push(data.name.clone());
+                }
+            }
+            _ => unique.push(p),
+        }
+    }
+    op.parameters = unique;
     refusal
+}
+
+/// A parameter's name as progenitor's identifiers see it.
+fn rust_name(name: &str) -> String {
+    use heck::ToSnakeCase;
+    name.to_snake_case()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect()
 }
 
 /// Every operation's id and pointer.
