@@ -65,7 +65,9 @@ fn convert_object(mut map: Map<String, Value>) -> Map<String, Value> {
         match out.get("type").cloned() {
             Some(Value::String(ty)) => {
                 out.insert("type".into(), Value::Array(vec![ty.into(), "null".into()]));
-                if let Some(Value::Array(values)) = out.get_mut("enum") {
+                if let Some(Value::Array(values)) = out.get_mut("enum")
+                    && !values.contains(&Value::Null)
+                {
                     values.push(Value::Null);
                 }
             }
@@ -130,6 +132,34 @@ pub fn names_clash<'a>(names: impl IntoIterator<Item = &'a str>) -> bool {
 /// The validators, generated from the spec itself, still hold values to the enum and the
 /// properties. Whether it changed anything.
 pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
+    // An enum that lists `null` is nullable whether or not it says so, and without a `type`
+    // has its values' one: read otherwise, typify names the optional and the enum alike
+    // (`X(Option<X>)`).
+    let mut typed_enum = false;
+    if let Some(values) = map.get("enum").and_then(Value::as_array) {
+        let lists_null = values.contains(&Value::Null);
+        let kinds: std::collections::BTreeSet<&str> = values
+            .iter()
+            .filter_map(|v| match v {
+                Value::String(_) => Some("string"),
+                Value::Bool(_) => Some("boolean"),
+                Value::Number(n) if n.is_i64() || n.is_u64() => Some("integer"),
+                Value::Number(_) => Some("number"),
+                _ => None,
+            })
+            .collect();
+        let kind = (kinds.len() == 1).then(|| kinds.into_iter().next().expect("one").to_owned());
+        if lists_null && map.get("nullable") != Some(&Value::Bool(true)) {
+            map.insert("nullable".into(), Value::Bool(true));
+            typed_enum = true;
+        }
+        if let Some(kind) = kind
+            && !map.contains_key("type")
+        {
+            map.insert("type".into(), Value::String(kind));
+            typed_enum = true;
+        }
+    }
     let bad_default = map.get("default").is_some_and(|d| !default_fits(map, d));
     if bad_default {
         map.remove("default");
@@ -162,7 +192,7 @@ pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
     if extra_clash {
         map.remove("additionalProperties");
     }
-    bad_default || enum_clash || field_clash || extra_clash
+    typed_enum || bad_default || enum_clash || field_clash || extra_clash
 }
 
 /// [`rust_safe`] on every schema object of a document (or part of one); whether it changed

@@ -162,7 +162,7 @@ pub fn normalize(mut document: Value) -> Result<Normalized, GenError> {
 }
 
 /// A component that is a nullable composition (`allOf`/`anyOf`/`oneOf` with `nullable`) is
-/// split in two: `XValue`, the composition, and `X`, a nullable reference to it. Left whole,
+/// split in two: `XNonNull`, the composition, and `X`, a nullable reference to it. Left whole,
 /// typify names both the optional and what it holds after the component
 /// (`AccountProductAccessNullable(Option<AccountProductAccessNullable>)`).
 fn split_nullable_compositions(document: &mut Value) {
@@ -195,7 +195,7 @@ fn split_nullable_compositions(document: &mut Value) {
         })
         .collect();
     for name in split {
-        let mut value_name = format!("{name}Value");
+        let mut value_name = format!("{name}NonNull");
         while schemas.contains_key(&value_name) {
             value_name.push('_');
         }
@@ -696,10 +696,10 @@ mod tests {
         let schemas = &out["components"]["schemas"];
         assert_eq!(
             schemas["ANullable"],
-            json!({"allOf": [{"$ref": "#/components/schemas/ANullableValue"}], "nullable": true})
+            json!({"allOf": [{"$ref": "#/components/schemas/ANullableNonNull"}], "nullable": true})
         );
         assert_eq!(
-            schemas["ANullableValue"],
+            schemas["ANullableNonNull"],
             json!({"allOf": [{"$ref": "#/components/schemas/A"}, {"type": "object"}]})
         );
     }
