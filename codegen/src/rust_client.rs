@@ -380,62 +380,49 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
     (spec, skipped)
 }
 
+/// The schema a `$ref` chain ends at, within `components`.
+fn resolved<'a>(
+    schema: &'a ReferenceOr<openapiv3::Schema>,
+    components: &'a openapiv3::Components,
+) -> Option<&'a openapiv3::Schema> {
+    let mut current = schema;
+    for _ in 0..16 {
+        match current {
+            ReferenceOr::Item(s) => return Some(s),
+            ReferenceOr::Reference { reference } => {
+                current = components
+                    .schemas
+                    .get(reference.strip_prefix("#/components/schemas/")?)?;
+            }
+        }
+    }
+    None
+}
+
 /// Whether a schema is an object with named properties (or a composition), through `$ref`s:
 /// what typify makes a struct with a builder.
 fn structish(schema: &ReferenceOr<openapiv3::Schema>, components: &openapiv3::Components) -> bool {
     use openapiv3::{SchemaKind, Type};
-    let mut current = schema;
-    for _ in 0..16 {
-        match current {
-            ReferenceOr::Reference { reference } => {
-                match reference
-                    .strip_prefix("#/components/schemas/")
-                    .and_then(|name| components.schemas.get(name))
-                {
-                    Some(next) => current = next,
-                    None => return false,
-                }
-            }
-            ReferenceOr::Item(s) => {
-                return match &s.schema_kind {
-                    SchemaKind::Type(Type::Object(o)) => !o.properties.is_empty(),
-                    SchemaKind::AllOf { .. } => true,
-                    SchemaKind::Any(a) => !a.properties.is_empty() || !a.all_of.is_empty(),
-                    _ => false,
-                };
-            }
-        }
-    }
-    false
+    resolved(schema, components).is_some_and(|s| match &s.schema_kind {
+        SchemaKind::Type(Type::Object(o)) => !o.properties.is_empty(),
+        SchemaKind::AllOf { .. } => true,
+        SchemaKind::Any(a) => !a.properties.is_empty() || !a.all_of.is_empty(),
+        _ => false,
+    })
 }
 
 /// Whether a schema is one scalar value (a string, number, integer or boolean, enums
 /// included), through `$ref`s.
 fn scalar(schema: &ReferenceOr<openapiv3::Schema>, components: &openapiv3::Components) -> bool {
     use openapiv3::{SchemaKind, Type};
-    let mut current = schema;
-    for _ in 0..16 {
-        match current {
-            ReferenceOr::Reference { reference } => {
-                match reference
-                    .strip_prefix("#/components/schemas/")
-                    .and_then(|name| components.schemas.get(name))
-                {
-                    Some(next) => current = next,
-                    None => return false,
-                }
-            }
-            ReferenceOr::Item(s) => {
-                return matches!(
-                    s.schema_kind,
-                    SchemaKind::Type(
-                        Type::String(_) | Type::Number(_) | Type::Integer(_) | Type::Boolean(_)
-                    )
-                );
-            }
-        }
-    }
-    false
+    resolved(schema, components).is_some_and(|s| {
+        matches!(
+            s.schema_kind,
+            SchemaKind::Type(
+                Type::String(_) | Type::Number(_) | Type::Integer(_) | Type::Boolean(_)
+            )
+        )
+    })
 }
 
 /// The statuses progenitor reads as success (`None` is `default`).
