@@ -778,58 +778,8 @@ fn operation(
 }
 
 fn safe_ident(name: &str) -> String {
-    const KEYWORDS: &[&str] = &[
-        "abstract",
-        "as",
-        "async",
-        "await",
-        "become",
-        "box",
-        "break",
-        "const",
-        "continue",
-        "crate",
-        "do",
-        "dyn",
-        "else",
-        "enum",
-        "extern",
-        "false",
-        "final",
-        "fn",
-        "for",
-        "gen",
-        "if",
-        "impl",
-        "in",
-        "let",
-        "loop",
-        "macro",
-        "match",
-        "mod",
-        "move",
-        "mut",
-        "override",
-        "priv",
-        "pub",
-        "ref",
-        "return",
-        "self",
-        "static",
-        "struct",
-        "super",
-        "trait",
-        "true",
-        "try",
-        "type",
-        "typeof",
-        "unsafe",
-        "unsized",
-        "use",
-        "virtual",
-        "where",
-        "while",
-        "yield",
+    // Names the generated extraction code uses for its own variables and fields.
+    const TAKEN: &[&str] = &[
         "body",
         "caller",
         "parts",
@@ -855,7 +805,7 @@ fn safe_ident(name: &str) -> String {
     if ident.starts_with(|c: char| c.is_ascii_digit()) {
         ident.insert(0, '_');
     }
-    if KEYWORDS.contains(&ident.as_str()) {
+    if crate::load::RUST_KEYWORDS.contains(&ident.as_str()) || TAKEN.contains(&ident.as_str()) {
         ident.push('_');
     }
     ident

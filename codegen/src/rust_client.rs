@@ -202,12 +202,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
             && let openapiv3::ParameterSchemaOrContent::Schema(schema) = &mut data.format
         {
             if !scalar(schema, &components) {
-                *schema = ReferenceOr::Item(openapiv3::Schema {
-                    schema_data: Default::default(),
-                    schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::String(
-                        Default::default(),
-                    )),
-                });
+                *schema = text_schema();
                 return Ok(Some(ReferenceOr::Item(param)));
             }
             if let ReferenceOr::Item(item) = schema
@@ -219,13 +214,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
         if let openapiv3::ParameterSchemaOrContent::Content(_) = &data.format {
             // Its value is sent as text: the JSON (or other) text is the caller's to write.
-            data.format =
-                openapiv3::ParameterSchemaOrContent::Schema(ReferenceOr::Item(openapiv3::Schema {
-                    schema_data: Default::default(),
-                    schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::String(
-                        Default::default(),
-                    )),
-                }));
+            data.format = openapiv3::ParameterSchemaOrContent::Schema(text_schema());
             return Ok(Some(ReferenceOr::Item(param)));
         }
         Ok(Some(p.clone()))
@@ -331,10 +320,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                             refusal = Some(format!("progenitor cannot send {media} bodies"));
                             (media, content.schema.take())
                         }
-                        BodyKind::Text => (
-                            "text/plain".to_owned(),
-                            Some(schema_of(serde_json::json!({"type": "string"}))),
-                        ),
+                        BodyKind::Text => ("text/plain".to_owned(), Some(text_schema())),
                         BodyKind::Binary => (
                             "application/octet-stream".to_owned(),
                             Some(schema_of(
@@ -378,6 +364,14 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
     }
     (spec, skipped)
+}
+
+/// `{type: string}`: a value the caller gives as text.
+fn text_schema() -> ReferenceOr<openapiv3::Schema> {
+    ReferenceOr::Item(openapiv3::Schema {
+        schema_data: Default::default(),
+        schema_kind: openapiv3::SchemaKind::Type(openapiv3::Type::String(Default::default())),
+    })
 }
 
 /// The schema a `$ref` chain ends at, within `components`.

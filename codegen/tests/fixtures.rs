@@ -160,19 +160,17 @@ fn typescript_outputs_type_check_under_strict() {
     );
 }
 
-/// The TypeScript client sends each parameter in the style its spec declares, as OpenAPI's
-/// style table spells it: the generated module, bundled by esbuild and run by Node against a
-/// `fetch` that records the request. Needs the workspace's npm dependencies (`npm ci`).
-#[test]
-fn typescript_sends_parameters_in_their_declared_style() {
+/// Generates the TypeScript client of a fixture (which must leave nothing out), bundles it
+/// with esbuild and runs `script`, which imports it as `./api.mjs`, under Node; the JSON the
+/// script prints. Needs the workspace's npm dependencies (`npm ci`).
+fn run_typescript(name: &str, script: &str) -> serde_json::Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("param-styles");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name.trim_end_matches(".yaml"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let loaded = fixture("param-styles.yaml");
+    let loaded = fixture(name);
     assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    let (code, skipped) =
-        dreamgen::typescript::generate_lenient(&loaded.spec, "param-styles.yaml").unwrap();
+    let (code, skipped) = dreamgen::typescript::generate_lenient(&loaded.spec, name).unwrap();
     assert!(skipped.is_empty(), "{skipped:?}");
     std::fs::write(dir.join("api.ts"), code).unwrap();
     let bundled = std::process::Command::new(root.join("node_modules/.bin/esbuild"))
@@ -182,8 +180,26 @@ fn typescript_sends_parameters_in_their_declared_style() {
         .status()
         .expect("esbuild runs (npm ci at the workspace root)");
     assert!(bundled.success());
-    std::fs::write(
-        dir.join("run.mjs"),
+    std::fs::write(dir.join("run.mjs"), script).unwrap();
+    let output = std::process::Command::new("node")
+        .arg(dir.join("run.mjs"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The TypeScript client sends each parameter in the style its spec declares, as OpenAPI's
+/// style table spells it: the generated module, bundled by esbuild and run by Node against a
+/// `fetch` that records the request. Needs the workspace's npm dependencies (`npm ci`).
+#[test]
+fn typescript_sends_parameters_in_their_declared_style() {
+    let seen = run_typescript(
+        "param-styles.yaml",
         r#"import * as api from "./api.mjs";
 const seen = [];
 const fetch = async (url, init) => {
@@ -204,18 +220,7 @@ await api.formQuery(options, {
 await api.pathStyles(options, { color: ["blue", "black"], shade: ["light", "dark"], rgb: { R: 100, G: 200 } });
 console.log(JSON.stringify(seen));
 "#,
-    )
-    .unwrap();
-    let output = std::process::Command::new("node")
-        .arg(dir.join("run.mjs"))
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(
         seen,
         serde_json::json!([
@@ -238,25 +243,8 @@ console.log(JSON.stringify(seen));
 /// declares them; a binary response arrives as a `Blob`. Needs `npm ci` at the workspace root.
 #[test]
 fn typescript_sends_bodies_in_their_media_type() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bodies");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let loaded = fixture("bodies.yaml");
-    assert!(loaded.skipped.is_empty(), "{:?}", loaded.skipped);
-    let (code, skipped) =
-        dreamgen::typescript::generate_lenient(&loaded.spec, "bodies.yaml").unwrap();
-    assert!(skipped.is_empty(), "{skipped:?}");
-    std::fs::write(dir.join("api.ts"), code).unwrap();
-    let bundled = std::process::Command::new(root.join("node_modules/.bin/esbuild"))
-        .arg(dir.join("api.ts"))
-        .args(["--format=esm", "--log-level=error"])
-        .arg(format!("--outfile={}", dir.join("api.mjs").display()))
-        .status()
-        .expect("esbuild runs (npm ci at the workspace root)");
-    assert!(bundled.success());
-    std::fs::write(
-        dir.join("run.mjs"),
+    let got = run_typescript(
+        "bodies.yaml",
         r#"import * as api from "./api.mjs";
 const seen = [];
 const fetch = async (url, init) => {
@@ -288,18 +276,7 @@ await api.postEvent(options, { body: { name: "e" } });
 await api.getSession(options, { sessionId: "s 1", theme: "dark", filter: { status: "open", limit: 5 } });
 console.log(JSON.stringify({ seen, blob: [blob.body instanceof Blob, blob.body.size], note: note.body }));
 "#,
-    )
-    .unwrap();
-    let output = std::process::Command::new("node")
-        .arg(dir.join("run.mjs"))
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
-    let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let form = "application/x-www-form-urlencoded";
     assert_eq!(
         got,

@@ -44,7 +44,7 @@ pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
 /// the docs. Starts nothing: the app's tasks were started when it was built.
 pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::Router> {
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
-    let documents_422 = Arc::new(operations_documenting(&spec, "422"));
+    let statuses = Arc::new(documented_statuses(&spec));
     let server = Server::new(app.clone(), Arc::new(spec));
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     // Browsers call with publishable keys from any origin; which origins may act for a user is
@@ -69,9 +69,8 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
             HeaderName::from_static("retry-after"),
         ])
         .max_age(Duration::from_secs(600));
-    let api = generated::router(Arc::new(server)).route_layer(
-        axum::middleware::from_fn_with_state(documents_422, refuse_nul),
-    );
+    let api = generated::router(Arc::new(server))
+        .route_layer(axum::middleware::from_fn_with_state(statuses, refuse_nul));
     // The dashboard calls the API's router in process.
     let dashboard = crate::dashboard::router(app, api.clone(), session_seconds);
     Ok(api
@@ -129,7 +128,7 @@ async fn rate_limit_headers(
 /// no string the API reads may contain one. A path parameter, query parameter or JSON string
 /// (or key) with NUL is refused with `validation_failed` naming it, before any handler runs.
 async fn refuse_nul(
-    axum::extract::State(documents_422): axum::extract::State<Arc<OperationSet>>,
+    axum::extract::State(statuses): axum::extract::State<Arc<Statuses>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -138,21 +137,18 @@ async fn refuse_nul(
     let refuse = |parts: &http::request::Parts, param: String| {
         let message =
             format!("`{param}` contains a NUL character (U+0000), which cannot be stored.");
-        // As the generated router does: an operation that documents 400 but not 422 refuses
-        // invalid input as malformed.
+        // Fitted to the operation's statuses the way the generated router fits its own
+        // rejections: one that documents 400 but not 422 refuses invalid input as malformed.
         let route = parts
             .extensions
             .get::<axum::extract::MatchedPath>()
             .map(|p| p.as_str().to_owned())
             .unwrap_or_default();
-        let error = if documents_422.contains(&(parts.method.to_string(), route)) {
-            AppError::validation(param, message)
-        } else {
-            AppError::Malformed {
-                message,
-                param: Some(param),
-            }
-        };
+        let documented = statuses
+            .get(&(parts.method.to_string(), route))
+            .and_then(|codes| codes.as_deref());
+        let error =
+            AppError::from(generated::Rejection::invalid(&param, message).fitted(documented));
         errors::response(&error, &errors::request_id(parts))
     };
     if parts.uri.path().contains("%00")
@@ -199,17 +195,19 @@ async fn refuse_nul(
     .await
 }
 
-/// Operations, as (method, route), in upper case and the router's path syntax.
-type OperationSet = std::collections::HashSet<(String, String)>;
+/// Each operation's documented statuses, by (method, route) in upper case and the router's
+/// path syntax; `None` where a range or `default` leaves any status open.
+type Statuses = std::collections::HashMap<(String, String), Option<Vec<u16>>>;
 
-/// The operations whose responses include `status`.
-fn operations_documenting(spec: &serde_json::Value, status: &str) -> OperationSet {
-    let mut out = OperationSet::new();
+fn documented_statuses(spec: &serde_json::Value) -> Statuses {
+    let mut out = Statuses::new();
     for (path, item) in spec["paths"].as_object().into_iter().flatten() {
         for (method, op) in item.as_object().into_iter().flatten() {
-            if op["responses"].get(status).is_some() {
-                out.insert((method.to_uppercase(), path.clone()));
-            }
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
+            let codes: Option<Vec<u16>> = responses.keys().map(|k| k.parse().ok()).collect();
+            out.insert((method.to_uppercase(), path.clone()), codes);
         }
     }
     out

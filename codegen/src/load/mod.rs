@@ -189,8 +189,8 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
     }
 }
 
-/// Words an operation's identifier (in snake case) cannot be in Rust.
-const RUST_KEYWORDS: &[&str] = &[
+/// Rust's keywords: no identifier dreamgen writes may be one.
+pub(crate) const RUST_KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
     "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
     "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
