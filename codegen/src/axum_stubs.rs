@@ -11,6 +11,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use typify::{TypeSpace, TypeSpaceSettings};
 
+use crate::derives::Derives;
 use crate::error::{GenError, guard, pointer_segment};
 use crate::format::{format_tokens, generated_header};
 use crate::load::Skip;
@@ -19,18 +20,22 @@ use crate::schema::to_schemars;
 use crate::validate::Validators;
 
 /// Generates the stubs module for `spec`; fails on the first part it cannot generate.
-pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
-    let (code, skipped) = generate_lenient(spec, source)?;
+pub fn generate(spec: &OpenAPI, source: &str, derives: Derives) -> Result<String, GenError> {
+    let (code, skipped) = generate_lenient(spec, source, derives)?;
     crate::load::strict(code, skipped)
 }
 
 /// Generates the stubs for every part of `spec` it can: a component schema typify refuses is
 /// read as any JSON value, an operation that cannot be generated is left out of the trait and
 /// the router; each is listed.
-pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Skip>), GenError> {
+pub fn generate_lenient(
+    spec: &OpenAPI,
+    source: &str,
+    derives: Derives,
+) -> Result<(String, Vec<Skip>), GenError> {
     let operations = model::operations(spec)?;
     let mut skipped = Vec::new();
-    let mut types = new_type_space(spec, &mut skipped)?;
+    let mut types = new_type_space(spec, &used_schemas(spec, &operations), &mut skipped)?;
     let mut validators = Validators::new(spec);
 
     let schemes = security_schemes(spec);
@@ -47,9 +52,17 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     let mut trait_methods = Vec::new();
     let mut routes: Vec<(String, Vec<TokenStream>)> = Vec::new();
     let mut uses = Uses::default();
+    let mut read_types = Vec::new();
     for op in &operations {
-        let generated = match operation(spec, op, &mut types, &mut validators, &schemes, &mut uses)
-        {
+        let generated = match operation(
+            spec,
+            op,
+            &mut types,
+            &mut validators,
+            &schemes,
+            &mut uses,
+            &mut read_types,
+        ) {
             Ok(generated) => generated,
             Err(e) => {
                 skipped.push(Skip::of(&e, &op.pointer, "left out of the axum stubs"));
@@ -67,6 +80,10 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
         |(path, methods)| quote!(.route(#path, axum::routing::MethodRouter::new() #(#methods)*)),
     );
     let type_tokens = guard("typify", || Ok(types.to_stream()))?;
+    let type_tokens = match derives {
+        Derives::AsUsed => crate::derives::trim(type_tokens, &read_types)?,
+        Derives::All => type_tokens,
+    };
     let validator_fns = validators.finish();
     let support = support();
     let optional_support = uses.support();
@@ -134,16 +151,73 @@ pub fn generate_lenient(spec: &OpenAPI, source: &str) -> Result<(String, Vec<Ski
     Ok((format!("{}{}", generated_header(source), body), skipped))
 }
 
-fn new_type_space(spec: &OpenAPI, skipped: &mut Vec<Skip>) -> Result<TypeSpace, GenError> {
+/// The component schemas the operations reach: the stubs hold the types a server reads and
+/// writes, not every schema of the document (on GitHub's, 625 of 969: the rest describe the
+/// webhooks it sends).
+fn used_schemas(spec: &OpenAPI, operations: &[Operation]) -> std::collections::BTreeSet<String> {
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(r)) = map.get("$ref")
+                    && let Some(name) = model::ref_name(r)
+                {
+                    // `#/components/schemas/A/properties/b` needs all of `A`.
+                    let name = name.split('/').next().unwrap_or_default();
+                    out.push(name.replace("~1", "/").replace("~0", "~"));
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut todo = Vec::new();
+    let mut mention = |schema: &ReferenceOr<Schema>| {
+        if let Ok(value) = serde_json::to_value(schema) {
+            refs(&value, &mut todo);
+        }
+    };
+    for op in operations {
+        op.params.iter().for_each(|p| mention(&p.schema));
+        if let Some(body) = &op.body {
+            mention(&body.schema);
+        }
+        for response in &op.responses {
+            if let ResponseContent::Json(schema) = &response.content {
+                mention(schema);
+            }
+        }
+    }
+    let components = spec.components.as_ref().map(|c| &c.schemas);
+    let mut used = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !used.insert(name.clone()) {
+            continue;
+        }
+        if let Some(schema) = components.and_then(|c| c.get(&name))
+            && let Ok(value) = serde_json::to_value(schema)
+        {
+            refs(&value, &mut todo);
+        }
+    }
+    used
+}
+
+fn new_type_space(
+    spec: &OpenAPI,
+    used: &std::collections::BTreeSet<String>,
+    skipped: &mut Vec<Skip>,
+) -> Result<TypeSpace, GenError> {
     let mut settings = TypeSpaceSettings::default();
+    // No struct builders: a server builds its responses with struct literals, and the
+    // builders were more than half of a large spec's stubs.
     settings
         .with_type_mod("types")
-        .with_struct_builder(true)
         .with_map_type("::std::collections::BTreeMap");
     let any = || schemars::schema::Schema::Bool(true);
     let mut schemas = Vec::new();
     if let Some(components) = &spec.components {
-        for (name, schema) in &components.schemas {
+        for (name, schema) in components.schemas.iter().filter(|(n, _)| used.contains(*n)) {
             let pointer = format!("/components/schemas/{}", pointer_segment(name));
             let converted = match to_schemars(schema, &pointer) {
                 Ok(converted) => converted,
@@ -229,7 +303,7 @@ struct Uses {
 
 impl Uses {
     fn support(&self) -> TokenStream {
-        let mut out = TokenStream::new();
+        let mut out = driver(self.multipart);
         if self.cookies {
             out.extend(support_cookies());
         }
@@ -381,13 +455,12 @@ fn operation(
     validators: &mut Validators,
     schemes: &[String],
     uses: &mut Uses,
+    read_types: &mut Vec<TokenStream>,
 ) -> Result<GeneratedOperation, GenError> {
     let snake = format_ident!("{}", op.snake());
     let pascal = op.pascal();
     let request_ident = format_ident!("{}Request", pascal);
     let response_ident = format_ident!("{}Response", pascal);
-    let handler = format_ident!("handle_{}", op.snake());
-    let security_ident = format_ident!("SECURITY_{}", op.snake().to_uppercase());
 
     // Security.
     let mut alternatives = Vec::new();
@@ -428,6 +501,7 @@ fn operation(
             format!("{}{}", pascal, param.name.to_upper_camel_case()),
             &format!("{}/schema", param.pointer),
         )?;
+        read_types.push(ty.clone());
         let check = validators.entry(&param.schema);
         let coerce = coercion(spec, &param.schema);
         let name = &param.name;
@@ -453,27 +527,21 @@ fn operation(
             .description
             .clone()
             .unwrap_or_else(|| format!("The `{name}` {location}."));
-        let (field_ty, finish) = if param.required {
-            (
-                ty.clone(),
-                quote!(.ok_or_else(|| Rejection::invalid(#name, format!("the {} `{}` is required", #location, #name)))?),
-            )
-        } else if let Some(default) = default {
-            (
-                ty.clone(),
-                quote!(.map_or_else(|| serde_json::from_str(#default).map_err(|e| Rejection::invalid(#name, e.to_string())), Ok)?),
-            )
-        } else {
-            (quote!(Option<#ty>), quote!())
-        };
-        fields.push(quote!(#[doc = #doc] pub #field: #field_ty,));
         let decode = if json {
             quote!(decode_json_param(#raw, #name, #check)?)
         } else {
             quote!(decode_param(#raw, #name, #coerce, #check)?)
         };
+        let (field_ty, value) = if param.required {
+            (ty.clone(), quote!(required(#decode, #name, #location)?))
+        } else if let Some(default) = default {
+            (ty.clone(), quote!(or_default(#decode, #name, #default)?))
+        } else {
+            (quote!(Option<#ty>), decode)
+        };
+        fields.push(quote!(#[doc = #doc] pub #field: #field_ty,));
         extract.push(quote! {
-            let #field = #decode #finish;
+            let #field = #value;
         });
         field_names.push(field);
     }
@@ -484,15 +552,16 @@ fn operation(
                 pub raw_body: axum::body::Bytes,
             ));
             field_names.push(format_ident!("raw_body"));
-            quote!(let raw_body = read_body(body).await?; let bytes = &raw_body;)
+            quote!(let raw_body = input.body.clone(); let bytes = &raw_body;)
         } else {
-            quote!(let bytes = &read_body(body).await?;)
+            quote!(let bytes = &input.body;)
         };
         let required = body.required;
         let media = &body.media;
         let (ty, parse, what) = match body.kind {
             BodyKind::Json => {
                 let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
+                read_types.push(ty.clone());
                 let check = validators.entry(&body.schema);
                 (
                     ty,
@@ -503,6 +572,7 @@ fn operation(
             BodyKind::Form => {
                 uses.form = true;
                 let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
+                read_types.push(ty.clone());
                 let check = validators.entry(&body.schema);
                 let shape = form_shape(spec, &body.schema, 0);
                 (
@@ -521,7 +591,7 @@ fn operation(
                     .unwrap_or_default();
                 (
                     quote!(Multipart),
-                    quote!(multipart_body(parts, bytes, #required, &[#(#names),*]).await?),
+                    quote!(multipart_body(input.multipart.as_ref(), #required, &[#(#names),*])?),
                     "multipart",
                 )
             }
@@ -570,26 +640,13 @@ fn operation(
         }
         field_names.push(format_ident!("body"));
     }
-    let needs_body = op.body.is_some();
-    let body_arg = if needs_body {
-        quote!(body: axum::body::Body)
-    } else {
-        quote!(_body: axum::body::Body)
-    };
-    let has_path = op.params.iter().any(|p| p.location == Location::Path);
-    let has_query = op.params.iter().any(|p| p.location == Location::Query);
-    let path_setup = if has_path {
-        quote! {
-            let path_params = path_params(parts).await?;
-        }
-    } else {
-        quote!()
-    };
-    let query_setup = if has_query {
-        quote!(let raw_query = query_pairs(parts)?;)
-    } else {
-        quote!()
-    };
+    let reads_body = op.body.is_some();
+    let reads_multipart = op
+        .body
+        .as_ref()
+        .is_some_and(|b| b.kind == BodyKind::Multipart);
+    let reads_path = op.params.iter().any(|p| p.location == Location::Path);
+    let reads_query = op.params.iter().any(|p| p.location == Location::Query);
 
     // Responses.
     let mut variants = Vec::new();
@@ -633,32 +690,31 @@ fn operation(
                 error_arms.push(quote!(#code => Self::#variant(body),));
             }
         }
-        let render = match &response.content {
-            ResponseContent::Json(_) => quote!(axum::Json(body).into_response()),
-            ResponseContent::Other(media) => {
-                quote!(([(http::header::CONTENT_TYPE, #media)], body).into_response())
-            }
-            ResponseContent::None => quote!(().into_response()),
+        let render = |status: TokenStream| match &response.content {
+            ResponseContent::Json(_) => quote!(json_response(#status, &body)),
+            ResponseContent::Other(media) => quote!(bytes_response(#status, #media, body)),
+            ResponseContent::None => quote!(empty_response(#status)),
         };
         match (dynamic_status, body_ty) {
             (false, Some(ty)) => {
+                let render = render(status_expr);
                 variants.push(quote!(#[doc = #doc] #variant(#ty),));
-                into_arms
-                    .push(quote!(Self::#variant(body) => (#status_expr, #render).into_response(),));
+                into_arms.push(quote!(Self::#variant(body) => #render,));
             }
             (false, None) => {
+                let render = render(status_expr);
                 variants.push(quote!(#[doc = #doc] #variant,));
-                into_arms.push(quote!(Self::#variant => { let body = (); let _ = body; (#status_expr, ()).into_response() }));
+                into_arms.push(quote!(Self::#variant => #render,));
             }
             (true, Some(ty)) => {
+                let render = render(quote!(status));
                 variants.push(quote!(#[doc = #doc] #variant(http::StatusCode, #ty),));
-                into_arms.push(
-                    quote!(Self::#variant(status, body) => (status, #render).into_response(),),
-                );
+                into_arms.push(quote!(Self::#variant(status, body) => #render,));
             }
             (true, None) => {
+                let render = render(quote!(status));
                 variants.push(quote!(#[doc = #doc] #variant(http::StatusCode),));
-                into_arms.push(quote!(Self::#variant(status) => status.into_response(),));
+                into_arms.push(quote!(Self::#variant(status) => #render,));
             }
         }
     }
@@ -693,7 +749,6 @@ fn operation(
 
     // The statuses a rejection may use: every documented one, or any when a range or default
     // response covers client errors.
-    let statuses_ident = format_ident!("STATUSES_{}", op.snake().to_uppercase());
     let open = op.responses.iter().any(|r| match r.status {
         Status::Code(_) => false,
         Status::Range(range) => range == 4,
@@ -710,9 +765,6 @@ fn operation(
     };
 
     let items = quote! {
-        const #security_ident: Security = &[#(#alternatives),*];
-        const #statuses_ident: Option<&[u16]> = #statuses;
-
         #[doc = #request_doc]
         #[derive(Debug, Clone)]
         pub struct #request_ident {
@@ -735,30 +787,29 @@ fn operation(
 
         #error_impl
 
-        impl #request_ident {
+        impl<A: Api> Operation<A> for #request_ident {
+            type Response = #response_ident;
+            const SECURITY: Security = &[#(#alternatives),*];
+            const STATUSES: Option<&'static [u16]> = #statuses;
+            const READS: Reads = Reads {
+                path: #reads_path,
+                query: #reads_query,
+                body: #reads_body,
+                multipart: #reads_multipart,
+            };
+
             #[allow(unused_variables)]
-            async fn from_parts(parts: &mut http::request::Parts, #body_arg) -> Result<Self, Rejection> {
-                #path_setup
-                #query_setup
+            fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+                let parts = input.parts;
+                let path_params = &input.path_params;
+                let raw_query = &input.raw_query;
                 #(#extract)*
                 Ok(Self { #(#field_names),* })
             }
-        }
 
-        async fn #handler<A: Api>(
-            axum::extract::State(api): axum::extract::State<Arc<A>>,
-            request: axum::extract::Request,
-        ) -> Response {
-            let (mut parts, body) = request.into_parts();
-            let caller = match api.authenticate(#security_ident, &parts).await {
-                Ok(caller) => caller,
-                Err(refusal) => return refusal,
-            };
-            let request = match #request_ident::from_parts(&mut parts, body).await {
-                Ok(request) => request,
-                Err(rejection) => return api.reject(rejection.fitted(#statuses_ident), &parts),
-            };
-            api.#snake(caller, request).await.into_response()
+            fn call(api: &A, caller: A::Caller, request: Self) -> impl Future<Output = Self::Response> + Send + '_ {
+                api.#snake(caller, request)
+            }
         }
     };
     let trait_method = quote! {
@@ -769,7 +820,7 @@ fn operation(
             request: #request_ident,
         ) -> impl Future<Output = #response_ident> + Send;
     };
-    let route = quote!(.#method_fn(#handler::<A>));
+    let route = quote!(.#method_fn(handle::<A, #request_ident>));
     Ok(GeneratedOperation {
         items,
         trait_method,
@@ -1021,6 +1072,95 @@ fn support_form() -> TokenStream {
     }
 }
 
+/// The one handler every route runs, generic over the operation. Each operation's own code is
+/// synchronous (`Operation::parse`), so the compiler proves one handler future `Send` instead
+/// of one per operation — on a large spec most of `cargo check`'s time and memory.
+fn driver(multipart: bool) -> TokenStream {
+    let (field, read, store) = if multipart {
+        (
+            quote! {
+                /// The multipart body's parts, for an operation that takes one.
+                multipart: Option<Multipart>,
+            },
+            quote! {
+                let multipart = if O::READS.multipart {
+                    match read_multipart(&parts, &body).await {
+                        Ok(read) => read,
+                        Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),
+                    }
+                } else {
+                    None
+                };
+            },
+            quote!(multipart,),
+        )
+    } else {
+        (quote!(), quote!(), quote!())
+    };
+    quote! {
+        /// What the router reads of a request before an operation parses it.
+        #[derive(Debug, Clone, Copy)]
+        struct Reads {
+            path: bool,
+            query: bool,
+            body: bool,
+            multipart: bool,
+        }
+
+        /// A request as the router read it: the head, the path and query parameters and the
+        /// whole body, each read only when the operation has them.
+        struct Input<'a> {
+            parts: &'a http::request::Parts,
+            path_params: std::collections::HashMap<String, String>,
+            raw_query: Vec<(String, String)>,
+            body: axum::body::Bytes,
+            #field
+        }
+
+        /// One operation, as the router serves it: implemented by its request type.
+        trait Operation<A: Api>: Sized + Send + 'static {
+            type Response: IntoResponse;
+            /// Who may call it.
+            const SECURITY: Security;
+            /// The statuses a rejection may use (see [`Rejection::fitted`]).
+            const STATUSES: Option<&'static [u16]>;
+            const READS: Reads;
+            /// Parses and validates the operation's input.
+            fn parse(input: &Input<'_>) -> Result<Self, Rejection>;
+            /// Calls the implementation.
+            fn call(api: &A, caller: A::Caller, request: Self) -> impl Future<Output = Self::Response> + Send + '_;
+        }
+
+        async fn handle<A: Api, O: Operation<A>>(
+            axum::extract::State(api): axum::extract::State<Arc<A>>,
+            request: axum::extract::Request,
+        ) -> Response {
+            let (mut parts, body) = request.into_parts();
+            let caller = match api.authenticate(O::SECURITY, &parts).await {
+                Ok(caller) => caller,
+                Err(refusal) => return refusal,
+            };
+            let read = async {
+                let path_params = if O::READS.path { path_params(&mut parts).await? } else { Default::default() };
+                let raw_query = if O::READS.query { query_pairs(&parts)? } else { Vec::new() };
+                let body = if O::READS.body { read_body(body).await? } else { axum::body::Bytes::new() };
+                Ok::<_, Rejection>((path_params, raw_query, body))
+            };
+            let (path_params, raw_query, body) = match read.await {
+                Ok(read) => read,
+                Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),
+            };
+            #read
+            let input = Input { parts: &parts, path_params, raw_query, body, #store };
+            let request = match O::parse(&input) {
+                Ok(request) => request,
+                Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),
+            };
+            O::call(&api, caller, request).await.into_response()
+        }
+    }
+}
+
 /// Reads `multipart/form-data` bodies (axum's `multipart` feature).
 fn support_multipart() -> TokenStream {
     quote! {
@@ -1055,17 +1195,15 @@ fn support_multipart() -> TokenStream {
             }
         }
 
-        /// Reads a multipart body that was read whole (up to [`MAX_BODY_BYTES`]); every part
-        /// the schema requires must be there.
-        async fn multipart_body(
+        /// Reads a multipart body that was read whole (up to [`MAX_BODY_BYTES`]); `None` when
+        /// it is empty.
+        async fn read_multipart(
             parts: &http::request::Parts,
             bytes: &axum::body::Bytes,
-            required: bool,
-            required_parts: &[&str],
         ) -> Result<Option<Multipart>, Rejection> {
             use axum::extract::FromRequest;
             if bytes.is_empty() {
-                return if required { Err(Rejection::bad_request(None, "A multipart request body is required.".to_string())) } else { Ok(None) };
+                return Ok(None);
             }
             let request = http::Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
             let mut multipart = axum::extract::Multipart::from_request(request, &())
@@ -1087,12 +1225,24 @@ fn support_multipart() -> TokenStream {
                     .map_err(|e| Rejection::bad_request(Some(&name), format!("The part `{name}` is malformed: {}.", e.body_text())))?;
                 body.parts.push(MultipartPart { name, file_name, content_type, data });
             }
+            Ok(Some(body))
+        }
+
+        /// The multipart body the router read, with every part the schema requires.
+        fn multipart_body(
+            read: Option<&Multipart>,
+            required: bool,
+            required_parts: &[&str],
+        ) -> Result<Option<Multipart>, Rejection> {
+            let Some(body) = read else {
+                return if required { Err(Rejection::bad_request(None, "A multipart request body is required.".to_string())) } else { Ok(None) };
+            };
             for name in required_parts {
                 if body.part(name).is_none() {
                     return Err(Rejection::invalid(name, format!("The part `{name}` is required.")));
                 }
             }
-            Ok(Some(body))
+            Ok(Some(body.clone()))
         }
     }
 }
@@ -1271,6 +1421,38 @@ fn support() -> TokenStream {
             };
             check(&value, name)?;
             serde_json::from_value(value).map(Some).map_err(|e| Rejection::invalid(name, format!("`{name}` is not valid: {e}.")))
+        }
+
+        /// A required parameter's value, or the rejection naming it.
+        fn required<T>(value: Option<T>, name: &str, location: &str) -> Result<T, Rejection> {
+            value.ok_or_else(|| Rejection::invalid(name, format!("the {location} `{name}` is required")))
+        }
+
+        /// An optional parameter's value, or its default (JSON text from the spec).
+        fn or_default<T: serde::de::DeserializeOwned>(value: Option<T>, name: &str, default: &str) -> Result<T, Rejection> {
+            match value {
+                Some(value) => Ok(value),
+                None => serde_json::from_str(default).map_err(|e| Rejection::invalid(name, e.to_string())),
+            }
+        }
+
+        /// A response with a JSON body.
+        fn json_response<T: serde::Serialize>(status: http::StatusCode, body: &T) -> Response {
+            let mut response = axum::Json(body).into_response();
+            if response.status().is_success() {
+                *response.status_mut() = status;
+            }
+            response
+        }
+
+        /// A response with a body of another media type.
+        fn bytes_response(status: http::StatusCode, media: &'static str, body: axum::body::Bytes) -> Response {
+            (status, [(http::header::CONTENT_TYPE, media)], body).into_response()
+        }
+
+        /// A response without a body.
+        fn empty_response(status: http::StatusCode) -> Response {
+            status.into_response()
         }
 
         async fn path_params(parts: &mut http::request::Parts) -> Result<std::collections::HashMap<String, String>, Rejection> {

@@ -10,6 +10,7 @@
 
 pub mod axum_stubs;
 mod degrade;
+pub mod derives;
 pub mod docs;
 pub mod error;
 mod format;
@@ -55,7 +56,8 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, GenError> {
         },
         Output {
             path: "server/src/generated/mod.rs".into(),
-            content: axum_stubs::generate(&spec, SPEC_PATH)?,
+            // The dashboard reads the API's own responses into these types.
+            content: axum_stubs::generate(&spec, SPEC_PATH, derives::Derives::All)?,
         },
         Output {
             path: "clients/typescript/src/generated/api.ts".into(),

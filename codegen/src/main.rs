@@ -31,7 +31,13 @@ enum Command {
     /// Print the Rust client generated from any OpenAPI 3.0 or 3.1 document.
     RustClient { spec: PathBuf },
     /// Print the axum server stubs generated from any OpenAPI 3.0 or 3.1 document.
-    Axum { spec: PathBuf },
+    Axum {
+        spec: PathBuf,
+        /// Derive both `Deserialize` and `Serialize` on every type (by default a type the
+        /// server only reads is not `Serialize`, one it only writes is not `Deserialize`).
+        #[arg(long)]
+        all_derives: bool,
+    },
     /// Print the TypeScript client generated from any OpenAPI 3.0 or 3.1 document.
     Typescript { spec: PathBuf },
     /// Print the HTML API reference generated from any OpenAPI 3.0 or 3.1 document.
@@ -94,8 +100,13 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
         Command::Typescript { spec } => target(&spec, cli.strict, |spec| {
             dreamgen::typescript::generate_lenient(spec, "the given spec")
         }),
-        Command::Axum { spec } => target(&spec, cli.strict, |spec| {
-            dreamgen::axum_stubs::generate_lenient(spec, "the given spec")
+        Command::Axum { spec, all_derives } => target(&spec, cli.strict, |spec| {
+            let derives = if all_derives {
+                dreamgen::derives::Derives::All
+            } else {
+                dreamgen::derives::Derives::AsUsed
+            };
+            dreamgen::axum_stubs::generate_lenient(spec, "the given spec", derives)
         }),
     }
 }

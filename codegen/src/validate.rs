@@ -20,6 +20,10 @@ pub struct Validators<'a> {
     spec: &'a OpenAPI,
     patterns: Vec<String>,
     wanted: BTreeSet<String>,
+    /// The checks of inline schemas, each once: the many parameters that are a plain
+    /// `{type: string}` or the same enum share one function.
+    inline: Vec<TokenStream>,
+    inline_index: std::collections::HashMap<String, usize>,
 }
 
 impl<'a> Validators<'a> {
@@ -28,6 +32,8 @@ impl<'a> Validators<'a> {
             spec,
             patterns: Vec::new(),
             wanted: BTreeSet::new(),
+            inline: Vec::new(),
+            inline_index: std::collections::HashMap::new(),
         }
     }
 
@@ -47,10 +53,13 @@ impl<'a> Validators<'a> {
             return quote!(#f);
         }
         let check = self.check(schema, quote!(value), quote!(path));
-        quote!(|value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-            #check
-            Ok(())
-        })
+        let next = self.inline.len();
+        let n = *self.inline_index.entry(check.to_string()).or_insert(next);
+        if n == next {
+            self.inline.push(check);
+        }
+        let f = format_ident!("check_{}", n);
+        quote!(#f)
     }
 
     /// Statements checking `value` (a `&Value`) at `path` (a `&str`), returning early with
@@ -406,6 +415,16 @@ impl<'a> Validators<'a> {
         }
         fns.sort_by(|a, b| a.0.cmp(&b.0));
         let fns = fns.into_iter().map(|(_, f)| f);
+        let inline = self.inline.iter().enumerate().map(|(n, body)| {
+            let f = format_ident!("check_{}", n);
+            quote! {
+                #[allow(unused_variables)]
+                fn #f(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+                    #body
+                    Ok(())
+                }
+            }
+        });
         let patterns = self.patterns.iter().enumerate().map(|(i, p)| {
             let re = format_ident!("PATTERN_{}", i);
             quote! {
@@ -416,6 +435,7 @@ impl<'a> Validators<'a> {
         quote! {
             #(#patterns)*
             #(#fns)*
+            #(#inline)*
         }
     }
 }

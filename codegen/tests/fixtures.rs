@@ -49,7 +49,7 @@ macro_rules! fixture_snapshots {
                 );
                 insta::assert_snapshot!(
                     concat!(stringify!($test), "_axum"),
-                    outcome(dreamgen::axum_stubs::generate_lenient(&spec, $file))
+                    outcome(dreamgen::axum_stubs::generate_lenient(&spec, $file, Default::default()))
                 );
                 insta::assert_snapshot!(
                     concat!(stringify!($test), "_rust_client"),

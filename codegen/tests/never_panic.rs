@@ -205,7 +205,7 @@ fn generate_everything(text: &str) -> Result<(), String> {
             ),
             (
                 "axum",
-                dreamgen::axum_stubs::generate_lenient(spec, "f").map(|_| ()),
+                dreamgen::axum_stubs::generate_lenient(spec, "f", Default::default()).map(|_| ()),
             ),
             (
                 "rust-client",

@@ -24,22 +24,10 @@ pub mod types {
         pub token: ::std::string::String,
     }
 
-    impl ApiKey {
-        pub fn builder() -> builder::ApiKey {
-            Default::default()
-        }
-    }
-
     ///`ApiKeyList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ApiKeyList {
         pub keys: ::std::vec::Vec<ApiKey>,
-    }
-
-    impl ApiKeyList {
-        pub fn builder() -> builder::ApiKeyList {
-            Default::default()
-        }
     }
 
     ///`ArchiveProductProductId`
@@ -176,12 +164,6 @@ pub mod types {
         pub label: ::std::string::String,
     }
 
-    impl AuditActor {
-        pub fn builder() -> builder::AuditActor {
-            Default::default()
-        }
-    }
-
     ///`secret_key`: an API call with a secret key; `dashboard`: a dashboard session.
     #[derive(
         ::serde::Deserialize,
@@ -259,12 +241,6 @@ pub mod types {
         pub target: ::std::option::Option<::std::string::String>,
     }
 
-    impl AuditEntry {
-        pub fn builder() -> builder::AuditEntry {
-            Default::default()
-        }
-    }
-
     ///`AuditEntryList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuditEntryList {
@@ -277,12 +253,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub next_cursor: ::std::option::Option<::std::string::String>,
-    }
-
-    impl AuditEntryList {
-        pub fn builder() -> builder::AuditEntryList {
-            Default::default()
-        }
     }
 
     ///`BillingEvent`
@@ -310,12 +280,6 @@ pub mod types {
         pub user_id: ::std::option::Option<::std::string::String>,
     }
 
-    impl BillingEvent {
-        pub fn builder() -> builder::BillingEvent {
-            Default::default()
-        }
-    }
-
     ///`BillingEventList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct BillingEventList {
@@ -327,12 +291,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub next_cursor: ::std::option::Option<::std::string::String>,
-    }
-
-    impl BillingEventList {
-        pub fn builder() -> builder::BillingEventList {
-            Default::default()
-        }
     }
 
     ///`BillingEventStatus`
@@ -419,12 +377,6 @@ pub mod types {
         pub site_url: ::std::option::Option<::std::string::String>,
     }
 
-    impl BillingSettings {
-        pub fn builder() -> builder::BillingSettings {
-            Default::default()
-        }
-    }
-
     ///`BillingSettingsUpdate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -449,12 +401,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub site_url: ::std::option::Option<BillingSettingsUpdateSiteUrl>,
-    }
-
-    impl BillingSettingsUpdate {
-        pub fn builder() -> builder::BillingSettingsUpdate {
-            Default::default()
-        }
     }
 
     ///A Stripe connected account id; an empty string goes back to the platform account.
@@ -600,12 +546,6 @@ pub mod types {
         pub success_url: RedirectUrl,
     }
 
-    impl CartCheckoutCreate {
-        pub fn builder() -> builder::CartCheckoutCreate {
-            Default::default()
-        }
-    }
-
     ///`CartCheckoutCreateCustomerEmail`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -676,12 +616,6 @@ pub mod types {
         #[serde(rename = "priceId")]
         pub price_id: CartItemPriceId,
         pub quantity: ::std::num::NonZeroU32,
-    }
-
-    impl CartItem {
-        pub fn builder() -> builder::CartItem {
-            Default::default()
-        }
     }
 
     ///A price of one of the project's active products.
@@ -764,12 +698,6 @@ pub mod types {
         pub tier: TierName,
     }
 
-    impl CheckoutCreate {
-        pub fn builder() -> builder::CheckoutCreate {
-            Default::default()
-        }
-    }
-
     ///`CheckoutSession`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CheckoutSession {
@@ -777,12 +705,6 @@ pub mod types {
         pub id: ::std::string::String,
         ///The hosted checkout page.
         pub url: ::std::string::String,
-    }
-
-    impl CheckoutSession {
-        pub fn builder() -> builder::CheckoutSession {
-            Default::default()
-        }
     }
 
     ///Three-letter ISO currency code, lowercase.
@@ -855,12 +777,6 @@ pub mod types {
         pub total: i64,
     }
 
-    impl CurrencySeries {
-        pub fn builder() -> builder::CurrencySeries {
-            Default::default()
-        }
-    }
-
     ///`Customer`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Customer {
@@ -876,12 +792,6 @@ pub mod types {
         pub user_id: ::std::string::String,
     }
 
-    impl Customer {
-        pub fn builder() -> builder::Customer {
-            Default::default()
-        }
-    }
-
     ///`CustomerBilling`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     pub struct CustomerBilling {
@@ -893,12 +803,6 @@ pub mod types {
         pub stripe_customer_id: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub subscription: ::std::option::Option<Subscription>,
-    }
-
-    impl CustomerBilling {
-        pub fn builder() -> builder::CustomerBilling {
-            Default::default()
-        }
     }
 
     ///`CustomerDetail`
@@ -922,12 +826,6 @@ pub mod types {
         pub user_id: ::std::string::String,
     }
 
-    impl CustomerDetail {
-        pub fn builder() -> builder::CustomerDetail {
-            Default::default()
-        }
-    }
-
     ///`CustomerList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CustomerList {
@@ -940,12 +838,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub next_cursor: ::std::option::Option<::std::string::String>,
-    }
-
-    impl CustomerList {
-        pub fn builder() -> builder::CustomerList {
-            Default::default()
-        }
     }
 
     ///`CustomerState`
@@ -963,12 +855,6 @@ pub mod types {
         pub user_id: ::std::string::String,
     }
 
-    impl CustomerState {
-        pub fn builder() -> builder::CustomerState {
-            Default::default()
-        }
-    }
-
     ///`CustomerUpdate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -976,12 +862,6 @@ pub mod types {
         ///The name of the tier to put the customer on, or null to remove the override.
         #[serde(deserialize_with = "::std::option::Option::deserialize")]
         pub tier: ::std::option::Option<CustomerUpdateTier>,
-    }
-
-    impl CustomerUpdate {
-        pub fn builder() -> builder::CustomerUpdate {
-            Default::default()
-        }
     }
 
     ///The name of the tier to put the customer on, or null to remove the override.
@@ -1059,12 +939,6 @@ pub mod types {
         pub user_id: ::std::option::Option<DevSessionCreateUserId>,
     }
 
-    impl DevSessionCreate {
-        pub fn builder() -> builder::DevSessionCreate {
-            Default::default()
-        }
-    }
-
     ///The user to act as; a new anonymous `dev_…` id when absent.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -1139,12 +1013,6 @@ pub mod types {
         pub user_id: ::std::string::String,
     }
 
-    impl DevToken {
-        pub fn builder() -> builder::DevToken {
-            Default::default()
-        }
-    }
-
     ///`DevTokenCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -1161,12 +1029,6 @@ pub mod types {
         ///The user id to put in `sub`.
         #[serde(rename = "userId")]
         pub user_id: DevTokenCreateUserId,
-    }
-
-    impl DevTokenCreate {
-        pub fn builder() -> builder::DevTokenCreate {
-            Default::default()
-        }
     }
 
     ///An email claim to include.
@@ -1367,12 +1229,6 @@ pub mod types {
         pub request_id: ::std::string::String,
         #[serde(rename = "type")]
         pub type_: ErrorType,
-    }
-
-    impl Error {
-        pub fn builder() -> builder::Error {
-            Default::default()
-        }
     }
 
     ///The broad class of an error.
@@ -1647,12 +1503,6 @@ pub mod types {
         pub status: ::std::string::String,
     }
 
-    impl Health {
-        pub fn builder() -> builder::Health {
-            Default::default()
-        }
-    }
-
     ///`Jwk`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Jwk {
@@ -1668,22 +1518,10 @@ pub mod types {
         pub use_: ::std::option::Option<::std::string::String>,
     }
 
-    impl Jwk {
-        pub fn builder() -> builder::Jwk {
-            Default::default()
-        }
-    }
-
     ///`Jwks`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Jwks {
         pub keys: ::std::vec::Vec<Jwk>,
-    }
-
-    impl Jwks {
-        pub fn builder() -> builder::Jwks {
-            Default::default()
-        }
     }
 
     ///`JwtSettings`
@@ -1704,12 +1542,6 @@ pub mod types {
         ///Clock-skew tolerance for `exp` and `nbf`.
         #[serde(rename = "leewaySeconds")]
         pub leeway_seconds: i32,
-    }
-
-    impl JwtSettings {
-        pub fn builder() -> builder::JwtSettings {
-            Default::default()
-        }
     }
 
     ///`JwtSettingsUpdate`
@@ -1736,12 +1568,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub leeway_seconds: ::std::option::Option<i32>,
-    }
-
-    impl JwtSettingsUpdate {
-        pub fn builder() -> builder::JwtSettingsUpdate {
-            Default::default()
-        }
     }
 
     ///`JwtSettingsUpdateAllowedOriginsItem`
@@ -1995,12 +1821,6 @@ pub mod types {
         ///The secret key. Shown once; only its hash is stored.
         #[serde(rename = "secretKey")]
         pub secret_key: ::std::string::String,
-    }
-
-    impl KeyPair {
-        pub fn builder() -> builder::KeyPair {
-            Default::default()
-        }
     }
 
     ///`ListAuditLogStartingAfter`
@@ -2473,12 +2293,6 @@ pub mod types {
         pub total: i64,
     }
 
-    impl MetricSeries {
-        pub fn builder() -> builder::MetricSeries {
-            Default::default()
-        }
-    }
-
     ///`MetricUsage`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MetricUsage {
@@ -2490,12 +2304,6 @@ pub mod types {
         pub remaining: ::std::option::Option<i64>,
         #[serde(rename = "usageCount")]
         pub usage_count: i64,
-    }
-
-    impl MetricUsage {
-        pub fn builder() -> builder::MetricUsage {
-            Default::default()
-        }
     }
 
     ///`MetricsInterval`
@@ -2569,12 +2377,6 @@ pub mod types {
         pub tiers: ::std::vec::Vec<TierCount>,
     }
 
-    impl MetricsOverview {
-        pub fn builder() -> builder::MetricsOverview {
-            Default::default()
-        }
-    }
-
     ///Test or live. The two never see each other's data.
     #[derive(
         ::serde::Deserialize,
@@ -2642,12 +2444,6 @@ pub mod types {
         pub currency: Currency,
     }
 
-    impl MoneyAmount {
-        pub fn builder() -> builder::MoneyAmount {
-            Default::default()
-        }
-    }
-
     ///`Payment`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Payment {
@@ -2669,12 +2465,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub user_id: ::std::option::Option<::std::string::String>,
-    }
-
-    impl Payment {
-        pub fn builder() -> builder::Payment {
-            Default::default()
-        }
     }
 
     ///`PaymentKind`
@@ -2750,12 +2540,6 @@ pub mod types {
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
 
-    impl PaymentList {
-        pub fn builder() -> builder::PaymentList {
-            Default::default()
-        }
-    }
-
     ///`PortalCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -2767,23 +2551,11 @@ pub mod types {
         pub return_url: ::std::option::Option<RedirectUrl>,
     }
 
-    impl PortalCreate {
-        pub fn builder() -> builder::PortalCreate {
-            Default::default()
-        }
-    }
-
     ///`PortalSession`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct PortalSession {
         ///The hosted customer portal.
         pub url: ::std::string::String,
-    }
-
-    impl PortalSession {
-        pub fn builder() -> builder::PortalSession {
-            Default::default()
-        }
     }
 
     ///`Price`
@@ -2796,12 +2568,6 @@ pub mod types {
         pub unit_amount: i64,
     }
 
-    impl Price {
-        pub fn builder() -> builder::Price {
-            Default::default()
-        }
-    }
-
     ///`PriceCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -2809,12 +2575,6 @@ pub mod types {
         pub currency: Currency,
         #[serde(rename = "unitAmount")]
         pub unit_amount: i64,
-    }
-
-    impl PriceCreate {
-        pub fn builder() -> builder::PriceCreate {
-            Default::default()
-        }
     }
 
     ///`Product`
@@ -2833,12 +2593,6 @@ pub mod types {
         pub updated_at: Timestamp,
     }
 
-    impl Product {
-        pub fn builder() -> builder::Product {
-            Default::default()
-        }
-    }
-
     ///`ProductCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -2849,12 +2603,6 @@ pub mod types {
         pub metadata: ::std::option::Option<Metadata>,
         pub name: ProductCreateName,
         pub prices: ::std::vec::Vec<PriceCreate>,
-    }
-
-    impl ProductCreate {
-        pub fn builder() -> builder::ProductCreate {
-            Default::default()
-        }
     }
 
     ///`ProductCreateDescription`
@@ -2986,12 +2734,6 @@ pub mod types {
         pub products: ::std::vec::Vec<Product>,
     }
 
-    impl ProductList {
-        pub fn builder() -> builder::ProductList {
-            Default::default()
-        }
-    }
-
     ///`ProductUpdate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -3004,12 +2746,6 @@ pub mod types {
         pub metadata: ::std::option::Option<Metadata>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<ProductUpdateName>,
-    }
-
-    impl ProductUpdate {
-        pub fn builder() -> builder::ProductUpdate {
-            Default::default()
-        }
     }
 
     ///`ProductUpdateDescription`
@@ -3144,24 +2880,12 @@ pub mod types {
         pub name: ::std::string::String,
     }
 
-    impl Project {
-        pub fn builder() -> builder::Project {
-            Default::default()
-        }
-    }
-
     ///`ProjectCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
     pub struct ProjectCreate {
         ///The project's display name.
         pub name: ProjectCreateName,
-    }
-
-    impl ProjectCreate {
-        pub fn builder() -> builder::ProjectCreate {
-            Default::default()
-        }
     }
 
     ///The project's display name.
@@ -3234,12 +2958,6 @@ pub mod types {
         pub project: Project,
     }
 
-    impl ProjectCreated {
-        pub fn builder() -> builder::ProjectCreated {
-            Default::default()
-        }
-    }
-
     ///`ProjectKeys`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ProjectKeys {
@@ -3247,22 +2965,10 @@ pub mod types {
         pub test: KeyPair,
     }
 
-    impl ProjectKeys {
-        pub fn builder() -> builder::ProjectKeys {
-            Default::default()
-        }
-    }
-
     ///`ProjectList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ProjectList {
         pub data: ::std::vec::Vec<Project>,
-    }
-
-    impl ProjectList {
-        pub fn builder() -> builder::ProjectList {
-            Default::default()
-        }
     }
 
     ///`RateLimit`
@@ -3272,12 +2978,6 @@ pub mod types {
         #[serde(rename = "perSeconds")]
         pub per_seconds: ::std::num::NonZeroU32,
         pub requests: ::std::num::NonZeroU32,
-    }
-
-    impl RateLimit {
-        pub fn builder() -> builder::RateLimit {
-            Default::default()
-        }
     }
 
     ///`ReceiveStripeWebhookStripeSignature`
@@ -3485,12 +3185,6 @@ pub mod types {
         pub to: Timestamp,
     }
 
-    impl RevenueMetrics {
-        pub fn builder() -> builder::RevenueMetrics {
-            Default::default()
-        }
-    }
-
     ///`SecretKeyRotate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -3511,12 +3205,6 @@ pub mod types {
         }
     }
 
-    impl SecretKeyRotate {
-        pub fn builder() -> builder::SecretKeyRotate {
-            Default::default()
-        }
-    }
-
     ///`SecretKeyRotated`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct SecretKeyRotated {
@@ -3528,23 +3216,11 @@ pub mod types {
         pub secret_key: ::std::string::String,
     }
 
-    impl SecretKeyRotated {
-        pub fn builder() -> builder::SecretKeyRotated {
-            Default::default()
-        }
-    }
-
     ///`SeriesPoint`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct SeriesPoint {
         pub start: Timestamp,
         pub value: i64,
-    }
-
-    impl SeriesPoint {
-        pub fn builder() -> builder::SeriesPoint {
-            Default::default()
-        }
     }
 
     ///`Settings`
@@ -3557,12 +3233,6 @@ pub mod types {
         pub jwt: JwtSettings,
         pub mode: Mode,
         pub project: Project,
-    }
-
-    impl Settings {
-        pub fn builder() -> builder::Settings {
-            Default::default()
-        }
     }
 
     ///`SettingsUpdate`
@@ -3578,12 +3248,6 @@ pub mod types {
         pub dev_issuer_enabled: ::std::option::Option<bool>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub jwt: ::std::option::Option<JwtSettingsUpdate>,
-    }
-
-    impl SettingsUpdate {
-        pub fn builder() -> builder::SettingsUpdate {
-            Default::default()
-        }
     }
 
     ///A Stripe event object, as Stripe sends it. Only the fields below are required here; the rest are read as the event type defines them.
@@ -3603,22 +3267,10 @@ pub mod types {
         pub type_: StripeEventType,
     }
 
-    impl StripeEvent {
-        pub fn builder() -> builder::StripeEvent {
-            Default::default()
-        }
-    }
-
     ///`StripeEventData`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct StripeEventData {
         pub object: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    }
-
-    impl StripeEventData {
-        pub fn builder() -> builder::StripeEventData {
-            Default::default()
-        }
     }
 
     ///`StripeEventId`
@@ -3762,12 +3414,6 @@ pub mod types {
         pub tier: TierRef,
     }
 
-    impl Subscription {
-        pub fn builder() -> builder::Subscription {
-            Default::default()
-        }
-    }
-
     ///Stripe's subscription status.
     #[derive(
         ::serde::Deserialize,
@@ -3876,23 +3522,11 @@ pub mod types {
         pub updated_at: Timestamp,
     }
 
-    impl Tier {
-        pub fn builder() -> builder::Tier {
-            Default::default()
-        }
-    }
-
     ///`TierCount`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct TierCount {
         pub customers: i64,
         pub tier: TierRef,
-    }
-
-    impl TierCount {
-        pub fn builder() -> builder::TierCount {
-            Default::default()
-        }
     }
 
     ///`TierCreate`
@@ -3913,12 +3547,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
-    }
-
-    impl TierCreate {
-        pub fn builder() -> builder::TierCreate {
-            Default::default()
-        }
     }
 
     ///`TierCreateDisplayName`
@@ -3995,22 +3623,10 @@ pub mod types {
         pub metric: MetricName,
     }
 
-    impl TierLimit {
-        pub fn builder() -> builder::TierLimit {
-            Default::default()
-        }
-    }
-
     ///`TierList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct TierList {
         pub tiers: ::std::vec::Vec<Tier>,
-    }
-
-    impl TierList {
-        pub fn builder() -> builder::TierList {
-            Default::default()
-        }
     }
 
     ///A tier's unique name within its project and mode, such as `free` or `pro`.
@@ -4091,12 +3707,6 @@ pub mod types {
         pub unit_amount: i64,
     }
 
-    impl TierPrice {
-        pub fn builder() -> builder::TierPrice {
-            Default::default()
-        }
-    }
-
     ///`TierPriceInterval`
     #[derive(
         ::serde::Deserialize,
@@ -4166,12 +3776,6 @@ pub mod types {
         pub name: ::std::string::String,
     }
 
-    impl TierRef {
-        pub fn builder() -> builder::TierRef {
-            Default::default()
-        }
-    }
-
     ///`TierUpdate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -4199,12 +3803,6 @@ pub mod types {
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
-    }
-
-    impl TierUpdate {
-        pub fn builder() -> builder::TierUpdate {
-            Default::default()
-        }
     }
 
     ///`TierUpdateDisplayName`
@@ -4343,12 +3941,6 @@ pub mod types {
                 amount: defaults::default_nzu64::<::std::num::NonZeroU64, 1>(),
                 metric: Default::default(),
             }
-        }
-    }
-
-    impl TrackUsage {
-        pub fn builder() -> builder::TrackUsage {
-            Default::default()
         }
     }
 
@@ -4624,12 +4216,6 @@ pub mod types {
         pub usage_count: i64,
     }
 
-    impl Usage {
-        pub fn builder() -> builder::Usage {
-            Default::default()
-        }
-    }
-
     ///`UsageMetrics`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct UsageMetrics {
@@ -4643,12 +4229,6 @@ pub mod types {
         pub to: Timestamp,
     }
 
-    impl UsageMetrics {
-        pub fn builder() -> builder::UsageMetrics {
-            Default::default()
-        }
-    }
-
     ///`WebhookReceipt`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct WebhookReceipt {
@@ -4658,6615 +4238,6 @@ pub mod types {
         pub event_id: ::std::string::String,
         ///Always true on success.
         pub received: bool,
-    }
-
-    impl WebhookReceipt {
-        pub fn builder() -> builder::WebhookReceipt {
-            Default::default()
-        }
-    }
-
-    /// Types for composing complex structures.
-    pub mod builder {
-        #[derive(Clone, Debug)]
-        pub struct ApiKey {
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            expires_at: ::std::result::Result<
-                ::std::option::Option<super::Timestamp>,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            kind: ::std::result::Result<super::KeyKind, ::std::string::String>,
-            mode: ::std::result::Result<super::Mode, ::std::string::String>,
-            token: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for ApiKey {
-            fn default() -> Self {
-                Self {
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    expires_at: Ok(Default::default()),
-                    id: Err("no value supplied for id".to_string()),
-                    kind: Err("no value supplied for kind".to_string()),
-                    mode: Err("no value supplied for mode".to_string()),
-                    token: Err("no value supplied for token".to_string()),
-                }
-            }
-        }
-
-        impl ApiKey {
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn expires_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.expires_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for expires_at: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn kind<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::KeyKind>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.kind = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for kind: {e}")
-                    });
-                self
-            }
-            pub fn mode<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Mode>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.mode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mode: {e}")
-                    });
-                self
-            }
-            pub fn token<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.token = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for token: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ApiKey> for super::ApiKey {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ApiKey,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    created_at: value.created_at?,
-                    expires_at: value.expires_at?,
-                    id: value.id?,
-                    kind: value.kind?,
-                    mode: value.mode?,
-                    token: value.token?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::ApiKey> for ApiKey {
-            fn from(value: super::ApiKey) -> Self {
-                Self {
-                    created_at: Ok(value.created_at),
-                    expires_at: Ok(value.expires_at),
-                    id: Ok(value.id),
-                    kind: Ok(value.kind),
-                    mode: Ok(value.mode),
-                    token: Ok(value.token),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ApiKeyList {
-            keys: ::std::result::Result<
-                ::std::vec::Vec<super::ApiKey>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for ApiKeyList {
-            fn default() -> Self {
-                Self {
-                    keys: Err("no value supplied for keys".to_string()),
-                }
-            }
-        }
-
-        impl ApiKeyList {
-            pub fn keys<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ApiKey>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.keys = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for keys: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ApiKeyList> for super::ApiKeyList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ApiKeyList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { keys: value.keys? })
-            }
-        }
-
-        impl ::std::convert::From<super::ApiKeyList> for ApiKeyList {
-            fn from(value: super::ApiKeyList) -> Self {
-                Self { keys: Ok(value.keys) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct AuditActor {
-            kind: ::std::result::Result<super::AuditActorKind, ::std::string::String>,
-            label: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for AuditActor {
-            fn default() -> Self {
-                Self {
-                    kind: Err("no value supplied for kind".to_string()),
-                    label: Err("no value supplied for label".to_string()),
-                }
-            }
-        }
-
-        impl AuditActor {
-            pub fn kind<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::AuditActorKind>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.kind = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for kind: {e}")
-                    });
-                self
-            }
-            pub fn label<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.label = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for label: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<AuditActor> for super::AuditActor {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: AuditActor,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    kind: value.kind?,
-                    label: value.label?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::AuditActor> for AuditActor {
-            fn from(value: super::AuditActor) -> Self {
-                Self {
-                    kind: Ok(value.kind),
-                    label: Ok(value.label),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct AuditEntry {
-            action: ::std::result::Result<::std::string::String, ::std::string::String>,
-            actor: ::std::result::Result<super::AuditActor, ::std::string::String>,
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            summary: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            target: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for AuditEntry {
-            fn default() -> Self {
-                Self {
-                    action: Err("no value supplied for action".to_string()),
-                    actor: Err("no value supplied for actor".to_string()),
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    summary: Ok(Default::default()),
-                    target: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl AuditEntry {
-            pub fn action<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.action = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for action: {e}")
-                    });
-                self
-            }
-            pub fn actor<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::AuditActor>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.actor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for actor: {e}")
-                    });
-                self
-            }
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn summary<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.summary = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for summary: {e}")
-                    });
-                self
-            }
-            pub fn target<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.target = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for target: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<AuditEntry> for super::AuditEntry {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: AuditEntry,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    action: value.action?,
-                    actor: value.actor?,
-                    created_at: value.created_at?,
-                    id: value.id?,
-                    summary: value.summary?,
-                    target: value.target?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::AuditEntry> for AuditEntry {
-            fn from(value: super::AuditEntry) -> Self {
-                Self {
-                    action: Ok(value.action),
-                    actor: Ok(value.actor),
-                    created_at: Ok(value.created_at),
-                    id: Ok(value.id),
-                    summary: Ok(value.summary),
-                    target: Ok(value.target),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct AuditEntryList {
-            data: ::std::result::Result<
-                ::std::vec::Vec<super::AuditEntry>,
-                ::std::string::String,
-            >,
-            has_more: ::std::result::Result<bool, ::std::string::String>,
-            next_cursor: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for AuditEntryList {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                    has_more: Err("no value supplied for has_more".to_string()),
-                    next_cursor: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl AuditEntryList {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::AuditEntry>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
-                    });
-                self
-            }
-            pub fn has_more<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.has_more = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for has_more: {e}")
-                    });
-                self
-            }
-            pub fn next_cursor<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.next_cursor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for next_cursor: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<AuditEntryList> for super::AuditEntryList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: AuditEntryList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    data: value.data?,
-                    has_more: value.has_more?,
-                    next_cursor: value.next_cursor?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::AuditEntryList> for AuditEntryList {
-            fn from(value: super::AuditEntryList) -> Self {
-                Self {
-                    data: Ok(value.data),
-                    has_more: Ok(value.has_more),
-                    next_cursor: Ok(value.next_cursor),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct BillingEvent {
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            message: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            payload: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-            received_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            status: ::std::result::Result<
-                super::BillingEventStatus,
-                ::std::string::String,
-            >,
-            type_: ::std::result::Result<::std::string::String, ::std::string::String>,
-            user_id: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for BillingEvent {
-            fn default() -> Self {
-                Self {
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    message: Ok(Default::default()),
-                    payload: Err("no value supplied for payload".to_string()),
-                    received_at: Err("no value supplied for received_at".to_string()),
-                    status: Err("no value supplied for status".to_string()),
-                    type_: Err("no value supplied for type_".to_string()),
-                    user_id: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl BillingEvent {
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn message<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message: {e}")
-                    });
-                self
-            }
-            pub fn payload<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.payload = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for payload: {e}")
-                    });
-                self
-            }
-            pub fn received_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.received_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for received_at: {e}")
-                    });
-                self
-            }
-            pub fn status<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::BillingEventStatus>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
-                self
-            }
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<BillingEvent> for super::BillingEvent {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: BillingEvent,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    created_at: value.created_at?,
-                    id: value.id?,
-                    message: value.message?,
-                    payload: value.payload?,
-                    received_at: value.received_at?,
-                    status: value.status?,
-                    type_: value.type_?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::BillingEvent> for BillingEvent {
-            fn from(value: super::BillingEvent) -> Self {
-                Self {
-                    created_at: Ok(value.created_at),
-                    id: Ok(value.id),
-                    message: Ok(value.message),
-                    payload: Ok(value.payload),
-                    received_at: Ok(value.received_at),
-                    status: Ok(value.status),
-                    type_: Ok(value.type_),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct BillingEventList {
-            data: ::std::result::Result<
-                ::std::vec::Vec<super::BillingEvent>,
-                ::std::string::String,
-            >,
-            has_more: ::std::result::Result<bool, ::std::string::String>,
-            next_cursor: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for BillingEventList {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                    has_more: Err("no value supplied for has_more".to_string()),
-                    next_cursor: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl BillingEventList {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::BillingEvent>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
-                    });
-                self
-            }
-            pub fn has_more<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.has_more = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for has_more: {e}")
-                    });
-                self
-            }
-            pub fn next_cursor<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.next_cursor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for next_cursor: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<BillingEventList> for super::BillingEventList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: BillingEventList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    data: value.data?,
-                    has_more: value.has_more?,
-                    next_cursor: value.next_cursor?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::BillingEventList> for BillingEventList {
-            fn from(value: super::BillingEventList) -> Self {
-                Self {
-                    data: Ok(value.data),
-                    has_more: Ok(value.has_more),
-                    next_cursor: Ok(value.next_cursor),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct BillingSettings {
-            connected_account: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            platform_fee_percent: ::std::result::Result<f64, ::std::string::String>,
-            site_url: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for BillingSettings {
-            fn default() -> Self {
-                Self {
-                    connected_account: Ok(Default::default()),
-                    platform_fee_percent: Err(
-                        "no value supplied for platform_fee_percent".to_string(),
-                    ),
-                    site_url: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl BillingSettings {
-            pub fn connected_account<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.connected_account = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for connected_account: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn platform_fee_percent<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<f64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.platform_fee_percent = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for platform_fee_percent: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn site_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.site_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for site_url: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<BillingSettings> for super::BillingSettings {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: BillingSettings,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    connected_account: value.connected_account?,
-                    platform_fee_percent: value.platform_fee_percent?,
-                    site_url: value.site_url?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::BillingSettings> for BillingSettings {
-            fn from(value: super::BillingSettings) -> Self {
-                Self {
-                    connected_account: Ok(value.connected_account),
-                    platform_fee_percent: Ok(value.platform_fee_percent),
-                    site_url: Ok(value.site_url),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct BillingSettingsUpdate {
-            connected_account: ::std::result::Result<
-                ::std::option::Option<super::BillingSettingsUpdateConnectedAccount>,
-                ::std::string::String,
-            >,
-            platform_fee_percent: ::std::result::Result<
-                ::std::option::Option<f64>,
-                ::std::string::String,
-            >,
-            site_url: ::std::result::Result<
-                ::std::option::Option<super::BillingSettingsUpdateSiteUrl>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for BillingSettingsUpdate {
-            fn default() -> Self {
-                Self {
-                    connected_account: Ok(Default::default()),
-                    platform_fee_percent: Ok(Default::default()),
-                    site_url: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl BillingSettingsUpdate {
-            pub fn connected_account<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::BillingSettingsUpdateConnectedAccount>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.connected_account = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for connected_account: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn platform_fee_percent<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<f64>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.platform_fee_percent = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for platform_fee_percent: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn site_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::BillingSettingsUpdateSiteUrl>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.site_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for site_url: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<BillingSettingsUpdate>
-        for super::BillingSettingsUpdate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: BillingSettingsUpdate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    connected_account: value.connected_account?,
-                    platform_fee_percent: value.platform_fee_percent?,
-                    site_url: value.site_url?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::BillingSettingsUpdate>
-        for BillingSettingsUpdate {
-            fn from(value: super::BillingSettingsUpdate) -> Self {
-                Self {
-                    connected_account: Ok(value.connected_account),
-                    platform_fee_percent: Ok(value.platform_fee_percent),
-                    site_url: Ok(value.site_url),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CartCheckoutCreate {
-            cancel_url: ::std::result::Result<super::RedirectUrl, ::std::string::String>,
-            customer_email: ::std::result::Result<
-                ::std::option::Option<super::CartCheckoutCreateCustomerEmail>,
-                ::std::string::String,
-            >,
-            items: ::std::result::Result<
-                ::std::vec::Vec<super::CartItem>,
-                ::std::string::String,
-            >,
-            success_url: ::std::result::Result<
-                super::RedirectUrl,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for CartCheckoutCreate {
-            fn default() -> Self {
-                Self {
-                    cancel_url: Err("no value supplied for cancel_url".to_string()),
-                    customer_email: Ok(Default::default()),
-                    items: Err("no value supplied for items".to_string()),
-                    success_url: Err("no value supplied for success_url".to_string()),
-                }
-            }
-        }
-
-        impl CartCheckoutCreate {
-            pub fn cancel_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::RedirectUrl>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.cancel_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for cancel_url: {e}")
-                    });
-                self
-            }
-            pub fn customer_email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CartCheckoutCreateCustomerEmail>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.customer_email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for customer_email: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn items<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CartItem>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.items = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for items: {e}")
-                    });
-                self
-            }
-            pub fn success_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::RedirectUrl>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.success_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for success_url: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CartCheckoutCreate> for super::CartCheckoutCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CartCheckoutCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    cancel_url: value.cancel_url?,
-                    customer_email: value.customer_email?,
-                    items: value.items?,
-                    success_url: value.success_url?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CartCheckoutCreate> for CartCheckoutCreate {
-            fn from(value: super::CartCheckoutCreate) -> Self {
-                Self {
-                    cancel_url: Ok(value.cancel_url),
-                    customer_email: Ok(value.customer_email),
-                    items: Ok(value.items),
-                    success_url: Ok(value.success_url),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CartItem {
-            price_id: ::std::result::Result<
-                super::CartItemPriceId,
-                ::std::string::String,
-            >,
-            quantity: ::std::result::Result<
-                ::std::num::NonZeroU32,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for CartItem {
-            fn default() -> Self {
-                Self {
-                    price_id: Err("no value supplied for price_id".to_string()),
-                    quantity: Err("no value supplied for quantity".to_string()),
-                }
-            }
-        }
-
-        impl CartItem {
-            pub fn price_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::CartItemPriceId>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.price_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for price_id: {e}")
-                    });
-                self
-            }
-            pub fn quantity<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.quantity = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for quantity: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CartItem> for super::CartItem {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CartItem,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    price_id: value.price_id?,
-                    quantity: value.quantity?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CartItem> for CartItem {
-            fn from(value: super::CartItem) -> Self {
-                Self {
-                    price_id: Ok(value.price_id),
-                    quantity: Ok(value.quantity),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CheckoutCreate {
-            cancel_url: ::std::result::Result<
-                ::std::option::Option<super::RedirectUrl>,
-                ::std::string::String,
-            >,
-            success_url: ::std::result::Result<
-                ::std::option::Option<super::RedirectUrl>,
-                ::std::string::String,
-            >,
-            tier: ::std::result::Result<super::TierName, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for CheckoutCreate {
-            fn default() -> Self {
-                Self {
-                    cancel_url: Ok(Default::default()),
-                    success_url: Ok(Default::default()),
-                    tier: Err("no value supplied for tier".to_string()),
-                }
-            }
-        }
-
-        impl CheckoutCreate {
-            pub fn cancel_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.cancel_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for cancel_url: {e}")
-                    });
-                self
-            }
-            pub fn success_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.success_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for success_url: {e}")
-                    });
-                self
-            }
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierName>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CheckoutCreate> for super::CheckoutCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CheckoutCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    cancel_url: value.cancel_url?,
-                    success_url: value.success_url?,
-                    tier: value.tier?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CheckoutCreate> for CheckoutCreate {
-            fn from(value: super::CheckoutCreate) -> Self {
-                Self {
-                    cancel_url: Ok(value.cancel_url),
-                    success_url: Ok(value.success_url),
-                    tier: Ok(value.tier),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CheckoutSession {
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            url: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for CheckoutSession {
-            fn default() -> Self {
-                Self {
-                    id: Err("no value supplied for id".to_string()),
-                    url: Err("no value supplied for url".to_string()),
-                }
-            }
-        }
-
-        impl CheckoutSession {
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CheckoutSession> for super::CheckoutSession {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CheckoutSession,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    id: value.id?,
-                    url: value.url?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CheckoutSession> for CheckoutSession {
-            fn from(value: super::CheckoutSession) -> Self {
-                Self {
-                    id: Ok(value.id),
-                    url: Ok(value.url),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CurrencySeries {
-            currency: ::std::result::Result<super::Currency, ::std::string::String>,
-            points: ::std::result::Result<
-                ::std::vec::Vec<super::SeriesPoint>,
-                ::std::string::String,
-            >,
-            total: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for CurrencySeries {
-            fn default() -> Self {
-                Self {
-                    currency: Err("no value supplied for currency".to_string()),
-                    points: Err("no value supplied for points".to_string()),
-                    total: Err("no value supplied for total".to_string()),
-                }
-            }
-        }
-
-        impl CurrencySeries {
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Currency>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
-                self
-            }
-            pub fn points<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.points = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for points: {e}")
-                    });
-                self
-            }
-            pub fn total<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.total = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for total: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CurrencySeries> for super::CurrencySeries {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CurrencySeries,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    currency: value.currency?,
-                    points: value.points?,
-                    total: value.total?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CurrencySeries> for CurrencySeries {
-            fn from(value: super::CurrencySeries) -> Self {
-                Self {
-                    currency: Ok(value.currency),
-                    points: Ok(value.points),
-                    total: Ok(value.total),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Customer {
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            email: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            plan_override: ::std::result::Result<bool, ::std::string::String>,
-            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
-            user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Customer {
-            fn default() -> Self {
-                Self {
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    email: Ok(Default::default()),
-                    plan_override: Err(
-                        "no value supplied for plan_override".to_string(),
-                    ),
-                    tier: Err("no value supplied for tier".to_string()),
-                    user_id: Err("no value supplied for user_id".to_string()),
-                }
-            }
-        }
-
-        impl Customer {
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for email: {e}")
-                    });
-                self
-            }
-            pub fn plan_override<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.plan_override = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for plan_override: {e}")
-                    });
-                self
-            }
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierRef>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Customer> for super::Customer {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Customer,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    created_at: value.created_at?,
-                    email: value.email?,
-                    plan_override: value.plan_override?,
-                    tier: value.tier?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Customer> for Customer {
-            fn from(value: super::Customer) -> Self {
-                Self {
-                    created_at: Ok(value.created_at),
-                    email: Ok(value.email),
-                    plan_override: Ok(value.plan_override),
-                    tier: Ok(value.tier),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CustomerBilling {
-            stripe_customer_id: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            subscription: ::std::result::Result<
-                ::std::option::Option<super::Subscription>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for CustomerBilling {
-            fn default() -> Self {
-                Self {
-                    stripe_customer_id: Ok(Default::default()),
-                    subscription: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl CustomerBilling {
-            pub fn stripe_customer_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.stripe_customer_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for stripe_customer_id: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn subscription<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::Subscription>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.subscription = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for subscription: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CustomerBilling> for super::CustomerBilling {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomerBilling,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    stripe_customer_id: value.stripe_customer_id?,
-                    subscription: value.subscription?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CustomerBilling> for CustomerBilling {
-            fn from(value: super::CustomerBilling) -> Self {
-                Self {
-                    stripe_customer_id: Ok(value.stripe_customer_id),
-                    subscription: Ok(value.subscription),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CustomerDetail {
-            billing: ::std::result::Result<
-                ::std::option::Option<super::CustomerBilling>,
-                ::std::string::String,
-            >,
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            email: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            period_end: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            period_start: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            plan_override: ::std::result::Result<bool, ::std::string::String>,
-            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
-            usage: ::std::result::Result<
-                ::std::vec::Vec<super::MetricUsage>,
-                ::std::string::String,
-            >,
-            user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for CustomerDetail {
-            fn default() -> Self {
-                Self {
-                    billing: Ok(Default::default()),
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    email: Ok(Default::default()),
-                    period_end: Err("no value supplied for period_end".to_string()),
-                    period_start: Err("no value supplied for period_start".to_string()),
-                    plan_override: Err(
-                        "no value supplied for plan_override".to_string(),
-                    ),
-                    tier: Err("no value supplied for tier".to_string()),
-                    usage: Err("no value supplied for usage".to_string()),
-                    user_id: Err("no value supplied for user_id".to_string()),
-                }
-            }
-        }
-
-        impl CustomerDetail {
-            pub fn billing<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CustomerBilling>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.billing = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for billing: {e}")
-                    });
-                self
-            }
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for email: {e}")
-                    });
-                self
-            }
-            pub fn period_end<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.period_end = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for period_end: {e}")
-                    });
-                self
-            }
-            pub fn period_start<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.period_start = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for period_start: {e}")
-                    });
-                self
-            }
-            pub fn plan_override<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.plan_override = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for plan_override: {e}")
-                    });
-                self
-            }
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierRef>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-            pub fn usage<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MetricUsage>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CustomerDetail> for super::CustomerDetail {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomerDetail,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    billing: value.billing?,
-                    created_at: value.created_at?,
-                    email: value.email?,
-                    period_end: value.period_end?,
-                    period_start: value.period_start?,
-                    plan_override: value.plan_override?,
-                    tier: value.tier?,
-                    usage: value.usage?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CustomerDetail> for CustomerDetail {
-            fn from(value: super::CustomerDetail) -> Self {
-                Self {
-                    billing: Ok(value.billing),
-                    created_at: Ok(value.created_at),
-                    email: Ok(value.email),
-                    period_end: Ok(value.period_end),
-                    period_start: Ok(value.period_start),
-                    plan_override: Ok(value.plan_override),
-                    tier: Ok(value.tier),
-                    usage: Ok(value.usage),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CustomerList {
-            data: ::std::result::Result<
-                ::std::vec::Vec<super::Customer>,
-                ::std::string::String,
-            >,
-            has_more: ::std::result::Result<bool, ::std::string::String>,
-            next_cursor: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for CustomerList {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                    has_more: Err("no value supplied for has_more".to_string()),
-                    next_cursor: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl CustomerList {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Customer>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
-                    });
-                self
-            }
-            pub fn has_more<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.has_more = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for has_more: {e}")
-                    });
-                self
-            }
-            pub fn next_cursor<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.next_cursor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for next_cursor: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CustomerList> for super::CustomerList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomerList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    data: value.data?,
-                    has_more: value.has_more?,
-                    next_cursor: value.next_cursor?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CustomerList> for CustomerList {
-            fn from(value: super::CustomerList) -> Self {
-                Self {
-                    data: Ok(value.data),
-                    has_more: Ok(value.has_more),
-                    next_cursor: Ok(value.next_cursor),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CustomerState {
-            period_end: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            period_start: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
-            usage: ::std::result::Result<
-                ::std::vec::Vec<super::MetricUsage>,
-                ::std::string::String,
-            >,
-            user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for CustomerState {
-            fn default() -> Self {
-                Self {
-                    period_end: Err("no value supplied for period_end".to_string()),
-                    period_start: Err("no value supplied for period_start".to_string()),
-                    tier: Err("no value supplied for tier".to_string()),
-                    usage: Err("no value supplied for usage".to_string()),
-                    user_id: Err("no value supplied for user_id".to_string()),
-                }
-            }
-        }
-
-        impl CustomerState {
-            pub fn period_end<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.period_end = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for period_end: {e}")
-                    });
-                self
-            }
-            pub fn period_start<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.period_start = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for period_start: {e}")
-                    });
-                self
-            }
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierRef>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-            pub fn usage<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MetricUsage>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.usage = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage: {e}")
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CustomerState> for super::CustomerState {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomerState,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    period_end: value.period_end?,
-                    period_start: value.period_start?,
-                    tier: value.tier?,
-                    usage: value.usage?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::CustomerState> for CustomerState {
-            fn from(value: super::CustomerState) -> Self {
-                Self {
-                    period_end: Ok(value.period_end),
-                    period_start: Ok(value.period_start),
-                    tier: Ok(value.tier),
-                    usage: Ok(value.usage),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct CustomerUpdate {
-            tier: ::std::result::Result<
-                ::std::option::Option<super::CustomerUpdateTier>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for CustomerUpdate {
-            fn default() -> Self {
-                Self {
-                    tier: Err("no value supplied for tier".to_string()),
-                }
-            }
-        }
-
-        impl CustomerUpdate {
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CustomerUpdateTier>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<CustomerUpdate> for super::CustomerUpdate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: CustomerUpdate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { tier: value.tier? })
-            }
-        }
-
-        impl ::std::convert::From<super::CustomerUpdate> for CustomerUpdate {
-            fn from(value: super::CustomerUpdate) -> Self {
-                Self { tier: Ok(value.tier) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct DevSessionCreate {
-            user_id: ::std::result::Result<
-                ::std::option::Option<super::DevSessionCreateUserId>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for DevSessionCreate {
-            fn default() -> Self {
-                Self {
-                    user_id: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl DevSessionCreate {
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DevSessionCreateUserId>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<DevSessionCreate> for super::DevSessionCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: DevSessionCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { user_id: value.user_id? })
-            }
-        }
-
-        impl ::std::convert::From<super::DevSessionCreate> for DevSessionCreate {
-            fn from(value: super::DevSessionCreate) -> Self {
-                Self { user_id: Ok(value.user_id) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct DevToken {
-            expires_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            issuer: ::std::result::Result<::std::string::String, ::std::string::String>,
-            token: ::std::result::Result<::std::string::String, ::std::string::String>,
-            user_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for DevToken {
-            fn default() -> Self {
-                Self {
-                    expires_at: Err("no value supplied for expires_at".to_string()),
-                    issuer: Err("no value supplied for issuer".to_string()),
-                    token: Err("no value supplied for token".to_string()),
-                    user_id: Err("no value supplied for user_id".to_string()),
-                }
-            }
-        }
-
-        impl DevToken {
-            pub fn expires_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.expires_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for expires_at: {e}")
-                    });
-                self
-            }
-            pub fn issuer<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.issuer = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for issuer: {e}")
-                    });
-                self
-            }
-            pub fn token<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.token = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for token: {e}")
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<DevToken> for super::DevToken {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: DevToken,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    expires_at: value.expires_at?,
-                    issuer: value.issuer?,
-                    token: value.token?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::DevToken> for DevToken {
-            fn from(value: super::DevToken) -> Self {
-                Self {
-                    expires_at: Ok(value.expires_at),
-                    issuer: Ok(value.issuer),
-                    token: Ok(value.token),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct DevTokenCreate {
-            email: ::std::result::Result<
-                ::std::option::Option<super::DevTokenCreateEmail>,
-                ::std::string::String,
-            >,
-            expires_in_seconds: ::std::result::Result<
-                ::std::num::NonZeroU32,
-                ::std::string::String,
-            >,
-            user_id: ::std::result::Result<
-                super::DevTokenCreateUserId,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for DevTokenCreate {
-            fn default() -> Self {
-                Self {
-                    email: Ok(Default::default()),
-                    expires_in_seconds: Ok(
-                        super::defaults::default_nzu64::<::std::num::NonZeroU32, 3600>(),
-                    ),
-                    user_id: Err("no value supplied for user_id".to_string()),
-                }
-            }
-        }
-
-        impl DevTokenCreate {
-            pub fn email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::DevTokenCreateEmail>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for email: {e}")
-                    });
-                self
-            }
-            pub fn expires_in_seconds<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.expires_in_seconds = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for expires_in_seconds: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::DevTokenCreateUserId>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<DevTokenCreate> for super::DevTokenCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: DevTokenCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    email: value.email?,
-                    expires_in_seconds: value.expires_in_seconds?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::DevTokenCreate> for DevTokenCreate {
-            fn from(value: super::DevTokenCreate) -> Self {
-                Self {
-                    email: Ok(value.email),
-                    expires_in_seconds: Ok(value.expires_in_seconds),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Error {
-            code: ::std::result::Result<::std::string::String, ::std::string::String>,
-            message: ::std::result::Result<::std::string::String, ::std::string::String>,
-            param: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            request_id: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            type_: ::std::result::Result<super::ErrorType, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Error {
-            fn default() -> Self {
-                Self {
-                    code: Err("no value supplied for code".to_string()),
-                    message: Err("no value supplied for message".to_string()),
-                    param: Ok(Default::default()),
-                    request_id: Err("no value supplied for request_id".to_string()),
-                    type_: Err("no value supplied for type_".to_string()),
-                }
-            }
-        }
-
-        impl Error {
-            pub fn code<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.code = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for code: {e}")
-                    });
-                self
-            }
-            pub fn message<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.message = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for message: {e}")
-                    });
-                self
-            }
-            pub fn param<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.param = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for param: {e}")
-                    });
-                self
-            }
-            pub fn request_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.request_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for request_id: {e}")
-                    });
-                self
-            }
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::ErrorType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Error> for super::Error {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Error,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    code: value.code?,
-                    message: value.message?,
-                    param: value.param?,
-                    request_id: value.request_id?,
-                    type_: value.type_?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Error> for Error {
-            fn from(value: super::Error) -> Self {
-                Self {
-                    code: Ok(value.code),
-                    message: Ok(value.message),
-                    param: Ok(value.param),
-                    request_id: Ok(value.request_id),
-                    type_: Ok(value.type_),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Health {
-            status: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Health {
-            fn default() -> Self {
-                Self {
-                    status: Err("no value supplied for status".to_string()),
-                }
-            }
-        }
-
-        impl Health {
-            pub fn status<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Health> for super::Health {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Health,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { status: value.status? })
-            }
-        }
-
-        impl ::std::convert::From<super::Health> for Health {
-            fn from(value: super::Health) -> Self {
-                Self { status: Ok(value.status) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Jwk {
-            alg: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            e: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            kid: ::std::result::Result<::std::string::String, ::std::string::String>,
-            kty: ::std::result::Result<::std::string::String, ::std::string::String>,
-            n: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            use_: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for Jwk {
-            fn default() -> Self {
-                Self {
-                    alg: Ok(Default::default()),
-                    e: Ok(Default::default()),
-                    kid: Err("no value supplied for kid".to_string()),
-                    kty: Err("no value supplied for kty".to_string()),
-                    n: Ok(Default::default()),
-                    use_: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl Jwk {
-            pub fn alg<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.alg = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for alg: {e}")
-                    });
-                self
-            }
-            pub fn e<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.e = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for e: {e}"));
-                self
-            }
-            pub fn kid<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.kid = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for kid: {e}")
-                    });
-                self
-            }
-            pub fn kty<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.kty = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for kty: {e}")
-                    });
-                self
-            }
-            pub fn n<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.n = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for n: {e}"));
-                self
-            }
-            pub fn use_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.use_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for use_: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Jwk> for super::Jwk {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Jwk,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    alg: value.alg?,
-                    e: value.e?,
-                    kid: value.kid?,
-                    kty: value.kty?,
-                    n: value.n?,
-                    use_: value.use_?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Jwk> for Jwk {
-            fn from(value: super::Jwk) -> Self {
-                Self {
-                    alg: Ok(value.alg),
-                    e: Ok(value.e),
-                    kid: Ok(value.kid),
-                    kty: Ok(value.kty),
-                    n: Ok(value.n),
-                    use_: Ok(value.use_),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Jwks {
-            keys: ::std::result::Result<
-                ::std::vec::Vec<super::Jwk>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for Jwks {
-            fn default() -> Self {
-                Self {
-                    keys: Err("no value supplied for keys".to_string()),
-                }
-            }
-        }
-
-        impl Jwks {
-            pub fn keys<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Jwk>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.keys = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for keys: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Jwks> for super::Jwks {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Jwks,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { keys: value.keys? })
-            }
-        }
-
-        impl ::std::convert::From<super::Jwks> for Jwks {
-            fn from(value: super::Jwks) -> Self {
-                Self { keys: Ok(value.keys) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct JwtSettings {
-            allowed_origins: ::std::result::Result<
-                ::std::vec::Vec<::std::string::String>,
-                ::std::string::String,
-            >,
-            issuer: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            jwks_url: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            leeway_seconds: ::std::result::Result<i32, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for JwtSettings {
-            fn default() -> Self {
-                Self {
-                    allowed_origins: Err(
-                        "no value supplied for allowed_origins".to_string(),
-                    ),
-                    issuer: Ok(Default::default()),
-                    jwks_url: Ok(Default::default()),
-                    leeway_seconds: Err(
-                        "no value supplied for leeway_seconds".to_string(),
-                    ),
-                }
-            }
-        }
-
-        impl JwtSettings {
-            pub fn allowed_origins<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.allowed_origins = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for allowed_origins: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn issuer<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.issuer = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for issuer: {e}")
-                    });
-                self
-            }
-            pub fn jwks_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.jwks_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for jwks_url: {e}")
-                    });
-                self
-            }
-            pub fn leeway_seconds<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i32>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.leeway_seconds = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for leeway_seconds: {e}"
-                        )
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<JwtSettings> for super::JwtSettings {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: JwtSettings,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    allowed_origins: value.allowed_origins?,
-                    issuer: value.issuer?,
-                    jwks_url: value.jwks_url?,
-                    leeway_seconds: value.leeway_seconds?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::JwtSettings> for JwtSettings {
-            fn from(value: super::JwtSettings) -> Self {
-                Self {
-                    allowed_origins: Ok(value.allowed_origins),
-                    issuer: Ok(value.issuer),
-                    jwks_url: Ok(value.jwks_url),
-                    leeway_seconds: Ok(value.leeway_seconds),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct JwtSettingsUpdate {
-            allowed_origins: ::std::result::Result<
-                ::std::option::Option<
-                    ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
-                >,
-                ::std::string::String,
-            >,
-            issuer: ::std::result::Result<
-                ::std::option::Option<super::JwtSettingsUpdateIssuer>,
-                ::std::string::String,
-            >,
-            jwks_url: ::std::result::Result<
-                ::std::option::Option<super::JwtSettingsUpdateJwksUrl>,
-                ::std::string::String,
-            >,
-            leeway_seconds: ::std::result::Result<
-                ::std::option::Option<i32>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for JwtSettingsUpdate {
-            fn default() -> Self {
-                Self {
-                    allowed_origins: Ok(Default::default()),
-                    issuer: Ok(Default::default()),
-                    jwks_url: Ok(Default::default()),
-                    leeway_seconds: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl JwtSettingsUpdate {
-            pub fn allowed_origins<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        ::std::vec::Vec<super::JwtSettingsUpdateAllowedOriginsItem>,
-                    >,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.allowed_origins = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for allowed_origins: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn issuer<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::JwtSettingsUpdateIssuer>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.issuer = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for issuer: {e}")
-                    });
-                self
-            }
-            pub fn jwks_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::JwtSettingsUpdateJwksUrl>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.jwks_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for jwks_url: {e}")
-                    });
-                self
-            }
-            pub fn leeway_seconds<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<i32>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.leeway_seconds = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for leeway_seconds: {e}"
-                        )
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<JwtSettingsUpdate> for super::JwtSettingsUpdate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: JwtSettingsUpdate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    allowed_origins: value.allowed_origins?,
-                    issuer: value.issuer?,
-                    jwks_url: value.jwks_url?,
-                    leeway_seconds: value.leeway_seconds?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::JwtSettingsUpdate> for JwtSettingsUpdate {
-            fn from(value: super::JwtSettingsUpdate) -> Self {
-                Self {
-                    allowed_origins: Ok(value.allowed_origins),
-                    issuer: Ok(value.issuer),
-                    jwks_url: Ok(value.jwks_url),
-                    leeway_seconds: Ok(value.leeway_seconds),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct KeyPair {
-            publishable_key: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            secret_key: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for KeyPair {
-            fn default() -> Self {
-                Self {
-                    publishable_key: Err(
-                        "no value supplied for publishable_key".to_string(),
-                    ),
-                    secret_key: Err("no value supplied for secret_key".to_string()),
-                }
-            }
-        }
-
-        impl KeyPair {
-            pub fn publishable_key<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.publishable_key = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for publishable_key: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn secret_key<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.secret_key = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secret_key: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<KeyPair> for super::KeyPair {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: KeyPair,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    publishable_key: value.publishable_key?,
-                    secret_key: value.secret_key?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::KeyPair> for KeyPair {
-            fn from(value: super::KeyPair) -> Self {
-                Self {
-                    publishable_key: Ok(value.publishable_key),
-                    secret_key: Ok(value.secret_key),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct MetricSeries {
-            metric: ::std::result::Result<::std::string::String, ::std::string::String>,
-            points: ::std::result::Result<
-                ::std::vec::Vec<super::SeriesPoint>,
-                ::std::string::String,
-            >,
-            total: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for MetricSeries {
-            fn default() -> Self {
-                Self {
-                    metric: Err("no value supplied for metric".to_string()),
-                    points: Err("no value supplied for points".to_string()),
-                    total: Err("no value supplied for total".to_string()),
-                }
-            }
-        }
-
-        impl MetricSeries {
-            pub fn metric<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metric = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metric: {e}")
-                    });
-                self
-            }
-            pub fn points<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.points = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for points: {e}")
-                    });
-                self
-            }
-            pub fn total<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.total = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for total: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<MetricSeries> for super::MetricSeries {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: MetricSeries,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    metric: value.metric?,
-                    points: value.points?,
-                    total: value.total?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::MetricSeries> for MetricSeries {
-            fn from(value: super::MetricSeries) -> Self {
-                Self {
-                    metric: Ok(value.metric),
-                    points: Ok(value.points),
-                    total: Ok(value.total),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct MetricUsage {
-            enforcement: ::std::result::Result<
-                super::Enforcement,
-                ::std::string::String,
-            >,
-            limit: ::std::result::Result<
-                ::std::option::Option<i64>,
-                ::std::string::String,
-            >,
-            metric: ::std::result::Result<::std::string::String, ::std::string::String>,
-            remaining: ::std::result::Result<
-                ::std::option::Option<i64>,
-                ::std::string::String,
-            >,
-            usage_count: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for MetricUsage {
-            fn default() -> Self {
-                Self {
-                    enforcement: Err("no value supplied for enforcement".to_string()),
-                    limit: Ok(Default::default()),
-                    metric: Err("no value supplied for metric".to_string()),
-                    remaining: Ok(Default::default()),
-                    usage_count: Err("no value supplied for usage_count".to_string()),
-                }
-            }
-        }
-
-        impl MetricUsage {
-            pub fn enforcement<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Enforcement>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.enforcement = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for enforcement: {e}")
-                    });
-                self
-            }
-            pub fn limit<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.limit = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for limit: {e}")
-                    });
-                self
-            }
-            pub fn metric<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metric = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metric: {e}")
-                    });
-                self
-            }
-            pub fn remaining<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.remaining = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for remaining: {e}")
-                    });
-                self
-            }
-            pub fn usage_count<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.usage_count = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage_count: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<MetricUsage> for super::MetricUsage {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: MetricUsage,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    enforcement: value.enforcement?,
-                    limit: value.limit?,
-                    metric: value.metric?,
-                    remaining: value.remaining?,
-                    usage_count: value.usage_count?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::MetricUsage> for MetricUsage {
-            fn from(value: super::MetricUsage) -> Self {
-                Self {
-                    enforcement: Ok(value.enforcement),
-                    limit: Ok(value.limit),
-                    metric: Ok(value.metric),
-                    remaining: Ok(value.remaining),
-                    usage_count: Ok(value.usage_count),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct MetricsOverview {
-            active_users24h: ::std::result::Result<i64, ::std::string::String>,
-            active_users30d: ::std::result::Result<i64, ::std::string::String>,
-            customers: ::std::result::Result<i64, ::std::string::String>,
-            tiers: ::std::result::Result<
-                ::std::vec::Vec<super::TierCount>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for MetricsOverview {
-            fn default() -> Self {
-                Self {
-                    active_users24h: Err(
-                        "no value supplied for active_users24h".to_string(),
-                    ),
-                    active_users30d: Err(
-                        "no value supplied for active_users30d".to_string(),
-                    ),
-                    customers: Err("no value supplied for customers".to_string()),
-                    tiers: Err("no value supplied for tiers".to_string()),
-                }
-            }
-        }
-
-        impl MetricsOverview {
-            pub fn active_users24h<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active_users24h = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for active_users24h: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn active_users30d<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active_users30d = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for active_users30d: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn customers<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.customers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for customers: {e}")
-                    });
-                self
-            }
-            pub fn tiers<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::TierCount>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tiers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tiers: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<MetricsOverview> for super::MetricsOverview {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: MetricsOverview,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    active_users24h: value.active_users24h?,
-                    active_users30d: value.active_users30d?,
-                    customers: value.customers?,
-                    tiers: value.tiers?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::MetricsOverview> for MetricsOverview {
-            fn from(value: super::MetricsOverview) -> Self {
-                Self {
-                    active_users24h: Ok(value.active_users24h),
-                    active_users30d: Ok(value.active_users30d),
-                    customers: Ok(value.customers),
-                    tiers: Ok(value.tiers),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct MoneyAmount {
-            amount: ::std::result::Result<i64, ::std::string::String>,
-            currency: ::std::result::Result<super::Currency, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for MoneyAmount {
-            fn default() -> Self {
-                Self {
-                    amount: Err("no value supplied for amount".to_string()),
-                    currency: Err("no value supplied for currency".to_string()),
-                }
-            }
-        }
-
-        impl MoneyAmount {
-            pub fn amount<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.amount = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
-                    });
-                self
-            }
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Currency>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<MoneyAmount> for super::MoneyAmount {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: MoneyAmount,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    amount: value.amount?,
-                    currency: value.currency?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::MoneyAmount> for MoneyAmount {
-            fn from(value: super::MoneyAmount) -> Self {
-                Self {
-                    amount: Ok(value.amount),
-                    currency: Ok(value.currency),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Payment {
-            amount: ::std::result::Result<i64, ::std::string::String>,
-            currency: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            customer_email: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            kind: ::std::result::Result<super::PaymentKind, ::std::string::String>,
-            paid_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            user_id: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for Payment {
-            fn default() -> Self {
-                Self {
-                    amount: Err("no value supplied for amount".to_string()),
-                    currency: Err("no value supplied for currency".to_string()),
-                    customer_email: Ok(Default::default()),
-                    id: Err("no value supplied for id".to_string()),
-                    kind: Err("no value supplied for kind".to_string()),
-                    paid_at: Err("no value supplied for paid_at".to_string()),
-                    user_id: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl Payment {
-            pub fn amount<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.amount = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
-                    });
-                self
-            }
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
-                self
-            }
-            pub fn customer_email<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.customer_email = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for customer_email: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn kind<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::PaymentKind>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.kind = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for kind: {e}")
-                    });
-                self
-            }
-            pub fn paid_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.paid_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for paid_at: {e}")
-                    });
-                self
-            }
-            pub fn user_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.user_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for user_id: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Payment> for super::Payment {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Payment,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    amount: value.amount?,
-                    currency: value.currency?,
-                    customer_email: value.customer_email?,
-                    id: value.id?,
-                    kind: value.kind?,
-                    paid_at: value.paid_at?,
-                    user_id: value.user_id?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Payment> for Payment {
-            fn from(value: super::Payment) -> Self {
-                Self {
-                    amount: Ok(value.amount),
-                    currency: Ok(value.currency),
-                    customer_email: Ok(value.customer_email),
-                    id: Ok(value.id),
-                    kind: Ok(value.kind),
-                    paid_at: Ok(value.paid_at),
-                    user_id: Ok(value.user_id),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct PaymentList {
-            data: ::std::result::Result<
-                ::std::vec::Vec<super::Payment>,
-                ::std::string::String,
-            >,
-            has_more: ::std::result::Result<bool, ::std::string::String>,
-            next_cursor: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for PaymentList {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                    has_more: Err("no value supplied for has_more".to_string()),
-                    next_cursor: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl PaymentList {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Payment>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
-                    });
-                self
-            }
-            pub fn has_more<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.has_more = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for has_more: {e}")
-                    });
-                self
-            }
-            pub fn next_cursor<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.next_cursor = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for next_cursor: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<PaymentList> for super::PaymentList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: PaymentList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    data: value.data?,
-                    has_more: value.has_more?,
-                    next_cursor: value.next_cursor?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::PaymentList> for PaymentList {
-            fn from(value: super::PaymentList) -> Self {
-                Self {
-                    data: Ok(value.data),
-                    has_more: Ok(value.has_more),
-                    next_cursor: Ok(value.next_cursor),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct PortalCreate {
-            return_url: ::std::result::Result<
-                ::std::option::Option<super::RedirectUrl>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for PortalCreate {
-            fn default() -> Self {
-                Self {
-                    return_url: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl PortalCreate {
-            pub fn return_url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::RedirectUrl>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.return_url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for return_url: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<PortalCreate> for super::PortalCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: PortalCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    return_url: value.return_url?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::PortalCreate> for PortalCreate {
-            fn from(value: super::PortalCreate) -> Self {
-                Self {
-                    return_url: Ok(value.return_url),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct PortalSession {
-            url: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for PortalSession {
-            fn default() -> Self {
-                Self {
-                    url: Err("no value supplied for url".to_string()),
-                }
-            }
-        }
-
-        impl PortalSession {
-            pub fn url<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.url = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for url: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<PortalSession> for super::PortalSession {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: PortalSession,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { url: value.url? })
-            }
-        }
-
-        impl ::std::convert::From<super::PortalSession> for PortalSession {
-            fn from(value: super::PortalSession) -> Self {
-                Self { url: Ok(value.url) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Price {
-            currency: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            unit_amount: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Price {
-            fn default() -> Self {
-                Self {
-                    currency: Err("no value supplied for currency".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    unit_amount: Err("no value supplied for unit_amount".to_string()),
-                }
-            }
-        }
-
-        impl Price {
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn unit_amount<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.unit_amount = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for unit_amount: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Price> for super::Price {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Price,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    currency: value.currency?,
-                    id: value.id?,
-                    unit_amount: value.unit_amount?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Price> for Price {
-            fn from(value: super::Price) -> Self {
-                Self {
-                    currency: Ok(value.currency),
-                    id: Ok(value.id),
-                    unit_amount: Ok(value.unit_amount),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct PriceCreate {
-            currency: ::std::result::Result<super::Currency, ::std::string::String>,
-            unit_amount: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for PriceCreate {
-            fn default() -> Self {
-                Self {
-                    currency: Err("no value supplied for currency".to_string()),
-                    unit_amount: Err("no value supplied for unit_amount".to_string()),
-                }
-            }
-        }
-
-        impl PriceCreate {
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Currency>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
-                self
-            }
-            pub fn unit_amount<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.unit_amount = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for unit_amount: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<PriceCreate> for super::PriceCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: PriceCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    currency: value.currency?,
-                    unit_amount: value.unit_amount?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::PriceCreate> for PriceCreate {
-            fn from(value: super::PriceCreate) -> Self {
-                Self {
-                    currency: Ok(value.currency),
-                    unit_amount: Ok(value.unit_amount),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Product {
-            active: ::std::result::Result<bool, ::std::string::String>,
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            description: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            metadata: ::std::result::Result<super::Metadata, ::std::string::String>,
-            name: ::std::result::Result<::std::string::String, ::std::string::String>,
-            prices: ::std::result::Result<
-                ::std::vec::Vec<super::Price>,
-                ::std::string::String,
-            >,
-            updated_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Product {
-            fn default() -> Self {
-                Self {
-                    active: Err("no value supplied for active".to_string()),
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    description: Ok(Default::default()),
-                    id: Err("no value supplied for id".to_string()),
-                    metadata: Err("no value supplied for metadata".to_string()),
-                    name: Err("no value supplied for name".to_string()),
-                    prices: Err("no value supplied for prices".to_string()),
-                    updated_at: Err("no value supplied for updated_at".to_string()),
-                }
-            }
-        }
-
-        impl Product {
-            pub fn active<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for active: {e}")
-                    });
-                self
-            }
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn description<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn metadata<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Metadata>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-            pub fn prices<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Price>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.prices = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prices: {e}")
-                    });
-                self
-            }
-            pub fn updated_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.updated_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_at: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Product> for super::Product {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Product,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    active: value.active?,
-                    created_at: value.created_at?,
-                    description: value.description?,
-                    id: value.id?,
-                    metadata: value.metadata?,
-                    name: value.name?,
-                    prices: value.prices?,
-                    updated_at: value.updated_at?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Product> for Product {
-            fn from(value: super::Product) -> Self {
-                Self {
-                    active: Ok(value.active),
-                    created_at: Ok(value.created_at),
-                    description: Ok(value.description),
-                    id: Ok(value.id),
-                    metadata: Ok(value.metadata),
-                    name: Ok(value.name),
-                    prices: Ok(value.prices),
-                    updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProductCreate {
-            description: ::std::result::Result<
-                ::std::option::Option<super::ProductCreateDescription>,
-                ::std::string::String,
-            >,
-            metadata: ::std::result::Result<
-                ::std::option::Option<super::Metadata>,
-                ::std::string::String,
-            >,
-            name: ::std::result::Result<super::ProductCreateName, ::std::string::String>,
-            prices: ::std::result::Result<
-                ::std::vec::Vec<super::PriceCreate>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for ProductCreate {
-            fn default() -> Self {
-                Self {
-                    description: Ok(Default::default()),
-                    metadata: Ok(Default::default()),
-                    name: Err("no value supplied for name".to_string()),
-                    prices: Err("no value supplied for prices".to_string()),
-                }
-            }
-        }
-
-        impl ProductCreate {
-            pub fn description<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductCreateDescription>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
-                self
-            }
-            pub fn metadata<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::Metadata>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::ProductCreateName>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-            pub fn prices<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::PriceCreate>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.prices = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for prices: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProductCreate> for super::ProductCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProductCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    description: value.description?,
-                    metadata: value.metadata?,
-                    name: value.name?,
-                    prices: value.prices?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::ProductCreate> for ProductCreate {
-            fn from(value: super::ProductCreate) -> Self {
-                Self {
-                    description: Ok(value.description),
-                    metadata: Ok(value.metadata),
-                    name: Ok(value.name),
-                    prices: Ok(value.prices),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProductList {
-            products: ::std::result::Result<
-                ::std::vec::Vec<super::Product>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for ProductList {
-            fn default() -> Self {
-                Self {
-                    products: Err("no value supplied for products".to_string()),
-                }
-            }
-        }
-
-        impl ProductList {
-            pub fn products<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Product>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.products = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for products: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProductList> for super::ProductList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProductList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { products: value.products? })
-            }
-        }
-
-        impl ::std::convert::From<super::ProductList> for ProductList {
-            fn from(value: super::ProductList) -> Self {
-                Self {
-                    products: Ok(value.products),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProductUpdate {
-            active: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-            description: ::std::result::Result<
-                ::std::option::Option<super::ProductUpdateDescription>,
-                ::std::string::String,
-            >,
-            metadata: ::std::result::Result<
-                ::std::option::Option<super::Metadata>,
-                ::std::string::String,
-            >,
-            name: ::std::result::Result<
-                ::std::option::Option<super::ProductUpdateName>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for ProductUpdate {
-            fn default() -> Self {
-                Self {
-                    active: Ok(Default::default()),
-                    description: Ok(Default::default()),
-                    metadata: Ok(Default::default()),
-                    name: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl ProductUpdate {
-            pub fn active<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for active: {e}")
-                    });
-                self
-            }
-            pub fn description<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductUpdateDescription>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.description = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for description: {e}")
-                    });
-                self
-            }
-            pub fn metadata<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::Metadata>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metadata = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metadata: {e}")
-                    });
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ProductUpdateName>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProductUpdate> for super::ProductUpdate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProductUpdate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    active: value.active?,
-                    description: value.description?,
-                    metadata: value.metadata?,
-                    name: value.name?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::ProductUpdate> for ProductUpdate {
-            fn from(value: super::ProductUpdate) -> Self {
-                Self {
-                    active: Ok(value.active),
-                    description: Ok(value.description),
-                    metadata: Ok(value.metadata),
-                    name: Ok(value.name),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Project {
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            name: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Project {
-            fn default() -> Self {
-                Self {
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    name: Err("no value supplied for name".to_string()),
-                }
-            }
-        }
-
-        impl Project {
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Project> for super::Project {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Project,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    created_at: value.created_at?,
-                    id: value.id?,
-                    name: value.name?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Project> for Project {
-            fn from(value: super::Project) -> Self {
-                Self {
-                    created_at: Ok(value.created_at),
-                    id: Ok(value.id),
-                    name: Ok(value.name),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProjectCreate {
-            name: ::std::result::Result<super::ProjectCreateName, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for ProjectCreate {
-            fn default() -> Self {
-                Self {
-                    name: Err("no value supplied for name".to_string()),
-                }
-            }
-        }
-
-        impl ProjectCreate {
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::ProjectCreateName>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProjectCreate> for super::ProjectCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProjectCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { name: value.name? })
-            }
-        }
-
-        impl ::std::convert::From<super::ProjectCreate> for ProjectCreate {
-            fn from(value: super::ProjectCreate) -> Self {
-                Self { name: Ok(value.name) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProjectCreated {
-            keys: ::std::result::Result<super::ProjectKeys, ::std::string::String>,
-            project: ::std::result::Result<super::Project, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for ProjectCreated {
-            fn default() -> Self {
-                Self {
-                    keys: Err("no value supplied for keys".to_string()),
-                    project: Err("no value supplied for project".to_string()),
-                }
-            }
-        }
-
-        impl ProjectCreated {
-            pub fn keys<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::ProjectKeys>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.keys = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for keys: {e}")
-                    });
-                self
-            }
-            pub fn project<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Project>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.project = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for project: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProjectCreated> for super::ProjectCreated {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProjectCreated,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    keys: value.keys?,
-                    project: value.project?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::ProjectCreated> for ProjectCreated {
-            fn from(value: super::ProjectCreated) -> Self {
-                Self {
-                    keys: Ok(value.keys),
-                    project: Ok(value.project),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProjectKeys {
-            live: ::std::result::Result<super::KeyPair, ::std::string::String>,
-            test: ::std::result::Result<super::KeyPair, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for ProjectKeys {
-            fn default() -> Self {
-                Self {
-                    live: Err("no value supplied for live".to_string()),
-                    test: Err("no value supplied for test".to_string()),
-                }
-            }
-        }
-
-        impl ProjectKeys {
-            pub fn live<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::KeyPair>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.live = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for live: {e}")
-                    });
-                self
-            }
-            pub fn test<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::KeyPair>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.test = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for test: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProjectKeys> for super::ProjectKeys {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProjectKeys,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    live: value.live?,
-                    test: value.test?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::ProjectKeys> for ProjectKeys {
-            fn from(value: super::ProjectKeys) -> Self {
-                Self {
-                    live: Ok(value.live),
-                    test: Ok(value.test),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct ProjectList {
-            data: ::std::result::Result<
-                ::std::vec::Vec<super::Project>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for ProjectList {
-            fn default() -> Self {
-                Self {
-                    data: Err("no value supplied for data".to_string()),
-                }
-            }
-        }
-
-        impl ProjectList {
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Project>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<ProjectList> for super::ProjectList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ProjectList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { data: value.data? })
-            }
-        }
-
-        impl ::std::convert::From<super::ProjectList> for ProjectList {
-            fn from(value: super::ProjectList) -> Self {
-                Self { data: Ok(value.data) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct RateLimit {
-            per_seconds: ::std::result::Result<
-                ::std::num::NonZeroU32,
-                ::std::string::String,
-            >,
-            requests: ::std::result::Result<
-                ::std::num::NonZeroU32,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for RateLimit {
-            fn default() -> Self {
-                Self {
-                    per_seconds: Err("no value supplied for per_seconds".to_string()),
-                    requests: Err("no value supplied for requests".to_string()),
-                }
-            }
-        }
-
-        impl RateLimit {
-            pub fn per_seconds<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.per_seconds = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for per_seconds: {e}")
-                    });
-                self
-            }
-            pub fn requests<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::num::NonZeroU32>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.requests = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for requests: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<RateLimit> for super::RateLimit {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: RateLimit,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    per_seconds: value.per_seconds?,
-                    requests: value.requests?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::RateLimit> for RateLimit {
-            fn from(value: super::RateLimit) -> Self {
-                Self {
-                    per_seconds: Ok(value.per_seconds),
-                    requests: Ok(value.requests),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct RevenueMetrics {
-            currencies: ::std::result::Result<
-                ::std::vec::Vec<super::CurrencySeries>,
-                ::std::string::String,
-            >,
-            from: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            interval: ::std::result::Result<
-                super::MetricsInterval,
-                ::std::string::String,
-            >,
-            live_subscriptions: ::std::result::Result<i64, ::std::string::String>,
-            mrr: ::std::result::Result<
-                ::std::vec::Vec<super::MoneyAmount>,
-                ::std::string::String,
-            >,
-            to: ::std::result::Result<super::Timestamp, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for RevenueMetrics {
-            fn default() -> Self {
-                Self {
-                    currencies: Err("no value supplied for currencies".to_string()),
-                    from: Err("no value supplied for from".to_string()),
-                    interval: Err("no value supplied for interval".to_string()),
-                    live_subscriptions: Err(
-                        "no value supplied for live_subscriptions".to_string(),
-                    ),
-                    mrr: Err("no value supplied for mrr".to_string()),
-                    to: Err("no value supplied for to".to_string()),
-                }
-            }
-        }
-
-        impl RevenueMetrics {
-            pub fn currencies<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::CurrencySeries>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currencies = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currencies: {e}")
-                    });
-                self
-            }
-            pub fn from<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.from = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for from: {e}")
-                    });
-                self
-            }
-            pub fn interval<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::MetricsInterval>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.interval = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for interval: {e}")
-                    });
-                self
-            }
-            pub fn live_subscriptions<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.live_subscriptions = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for live_subscriptions: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn mrr<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MoneyAmount>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.mrr = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mrr: {e}")
-                    });
-                self
-            }
-            pub fn to<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.to = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for to: {e}"));
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<RevenueMetrics> for super::RevenueMetrics {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: RevenueMetrics,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    currencies: value.currencies?,
-                    from: value.from?,
-                    interval: value.interval?,
-                    live_subscriptions: value.live_subscriptions?,
-                    mrr: value.mrr?,
-                    to: value.to?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::RevenueMetrics> for RevenueMetrics {
-            fn from(value: super::RevenueMetrics) -> Self {
-                Self {
-                    currencies: Ok(value.currencies),
-                    from: Ok(value.from),
-                    interval: Ok(value.interval),
-                    live_subscriptions: Ok(value.live_subscriptions),
-                    mrr: Ok(value.mrr),
-                    to: Ok(value.to),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct SecretKeyRotate {
-            expires_in_seconds: ::std::result::Result<i32, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for SecretKeyRotate {
-            fn default() -> Self {
-                Self {
-                    expires_in_seconds: Ok(super::defaults::default_u64::<i32, 3600>()),
-                }
-            }
-        }
-
-        impl SecretKeyRotate {
-            pub fn expires_in_seconds<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i32>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.expires_in_seconds = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for expires_in_seconds: {e}"
-                        )
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<SecretKeyRotate> for super::SecretKeyRotate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: SecretKeyRotate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    expires_in_seconds: value.expires_in_seconds?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::SecretKeyRotate> for SecretKeyRotate {
-            fn from(value: super::SecretKeyRotate) -> Self {
-                Self {
-                    expires_in_seconds: Ok(value.expires_in_seconds),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct SecretKeyRotated {
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            previous_keys_expire_at: ::std::result::Result<
-                super::Timestamp,
-                ::std::string::String,
-            >,
-            secret_key: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for SecretKeyRotated {
-            fn default() -> Self {
-                Self {
-                    id: Err("no value supplied for id".to_string()),
-                    previous_keys_expire_at: Err(
-                        "no value supplied for previous_keys_expire_at".to_string(),
-                    ),
-                    secret_key: Err("no value supplied for secret_key".to_string()),
-                }
-            }
-        }
-
-        impl SecretKeyRotated {
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn previous_keys_expire_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.previous_keys_expire_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for previous_keys_expire_at: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn secret_key<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.secret_key = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for secret_key: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<SecretKeyRotated> for super::SecretKeyRotated {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: SecretKeyRotated,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    id: value.id?,
-                    previous_keys_expire_at: value.previous_keys_expire_at?,
-                    secret_key: value.secret_key?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::SecretKeyRotated> for SecretKeyRotated {
-            fn from(value: super::SecretKeyRotated) -> Self {
-                Self {
-                    id: Ok(value.id),
-                    previous_keys_expire_at: Ok(value.previous_keys_expire_at),
-                    secret_key: Ok(value.secret_key),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct SeriesPoint {
-            start: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            value: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for SeriesPoint {
-            fn default() -> Self {
-                Self {
-                    start: Err("no value supplied for start".to_string()),
-                    value: Err("no value supplied for value".to_string()),
-                }
-            }
-        }
-
-        impl SeriesPoint {
-            pub fn start<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.start = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for start: {e}")
-                    });
-                self
-            }
-            pub fn value<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.value = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for value: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<SeriesPoint> for super::SeriesPoint {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: SeriesPoint,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    start: value.start?,
-                    value: value.value?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::SeriesPoint> for SeriesPoint {
-            fn from(value: super::SeriesPoint) -> Self {
-                Self {
-                    start: Ok(value.start),
-                    value: Ok(value.value),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Settings {
-            billing: ::std::result::Result<
-                super::BillingSettings,
-                ::std::string::String,
-            >,
-            dev_issuer_enabled: ::std::result::Result<bool, ::std::string::String>,
-            jwt: ::std::result::Result<super::JwtSettings, ::std::string::String>,
-            mode: ::std::result::Result<super::Mode, ::std::string::String>,
-            project: ::std::result::Result<super::Project, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Settings {
-            fn default() -> Self {
-                Self {
-                    billing: Err("no value supplied for billing".to_string()),
-                    dev_issuer_enabled: Err(
-                        "no value supplied for dev_issuer_enabled".to_string(),
-                    ),
-                    jwt: Err("no value supplied for jwt".to_string()),
-                    mode: Err("no value supplied for mode".to_string()),
-                    project: Err("no value supplied for project".to_string()),
-                }
-            }
-        }
-
-        impl Settings {
-            pub fn billing<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::BillingSettings>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.billing = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for billing: {e}")
-                    });
-                self
-            }
-            pub fn dev_issuer_enabled<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.dev_issuer_enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for dev_issuer_enabled: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn jwt<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::JwtSettings>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.jwt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for jwt: {e}")
-                    });
-                self
-            }
-            pub fn mode<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Mode>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.mode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for mode: {e}")
-                    });
-                self
-            }
-            pub fn project<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Project>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.project = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for project: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Settings> for super::Settings {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Settings,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    billing: value.billing?,
-                    dev_issuer_enabled: value.dev_issuer_enabled?,
-                    jwt: value.jwt?,
-                    mode: value.mode?,
-                    project: value.project?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Settings> for Settings {
-            fn from(value: super::Settings) -> Self {
-                Self {
-                    billing: Ok(value.billing),
-                    dev_issuer_enabled: Ok(value.dev_issuer_enabled),
-                    jwt: Ok(value.jwt),
-                    mode: Ok(value.mode),
-                    project: Ok(value.project),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct SettingsUpdate {
-            billing: ::std::result::Result<
-                ::std::option::Option<super::BillingSettingsUpdate>,
-                ::std::string::String,
-            >,
-            dev_issuer_enabled: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-            jwt: ::std::result::Result<
-                ::std::option::Option<super::JwtSettingsUpdate>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for SettingsUpdate {
-            fn default() -> Self {
-                Self {
-                    billing: Ok(Default::default()),
-                    dev_issuer_enabled: Ok(Default::default()),
-                    jwt: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl SettingsUpdate {
-            pub fn billing<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::BillingSettingsUpdate>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.billing = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for billing: {e}")
-                    });
-                self
-            }
-            pub fn dev_issuer_enabled<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.dev_issuer_enabled = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for dev_issuer_enabled: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn jwt<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::JwtSettingsUpdate>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.jwt = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for jwt: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<SettingsUpdate> for super::SettingsUpdate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: SettingsUpdate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    billing: value.billing?,
-                    dev_issuer_enabled: value.dev_issuer_enabled?,
-                    jwt: value.jwt?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::SettingsUpdate> for SettingsUpdate {
-            fn from(value: super::SettingsUpdate) -> Self {
-                Self {
-                    billing: Ok(value.billing),
-                    dev_issuer_enabled: Ok(value.dev_issuer_enabled),
-                    jwt: Ok(value.jwt),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct StripeEvent {
-            account: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            created: ::std::result::Result<i64, ::std::string::String>,
-            data: ::std::result::Result<super::StripeEventData, ::std::string::String>,
-            id: ::std::result::Result<super::StripeEventId, ::std::string::String>,
-            livemode: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-            object: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-            type_: ::std::result::Result<super::StripeEventType, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for StripeEvent {
-            fn default() -> Self {
-                Self {
-                    account: Ok(Default::default()),
-                    created: Err("no value supplied for created".to_string()),
-                    data: Err("no value supplied for data".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    livemode: Ok(Default::default()),
-                    object: Ok(Default::default()),
-                    type_: Err("no value supplied for type_".to_string()),
-                }
-            }
-        }
-
-        impl StripeEvent {
-            pub fn account<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.account = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for account: {e}")
-                    });
-                self
-            }
-            pub fn created<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created: {e}")
-                    });
-                self
-            }
-            pub fn data<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::StripeEventData>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.data = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for data: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::StripeEventId>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn livemode<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.livemode = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for livemode: {e}")
-                    });
-                self
-            }
-            pub fn object<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.object = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for object: {e}")
-                    });
-                self
-            }
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::StripeEventType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<StripeEvent> for super::StripeEvent {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: StripeEvent,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    account: value.account?,
-                    created: value.created?,
-                    data: value.data?,
-                    id: value.id?,
-                    livemode: value.livemode?,
-                    object: value.object?,
-                    type_: value.type_?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::StripeEvent> for StripeEvent {
-            fn from(value: super::StripeEvent) -> Self {
-                Self {
-                    account: Ok(value.account),
-                    created: Ok(value.created),
-                    data: Ok(value.data),
-                    id: Ok(value.id),
-                    livemode: Ok(value.livemode),
-                    object: Ok(value.object),
-                    type_: Ok(value.type_),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct StripeEventData {
-            object: ::std::result::Result<
-                ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for StripeEventData {
-            fn default() -> Self {
-                Self {
-                    object: Err("no value supplied for object".to_string()),
-                }
-            }
-        }
-
-        impl StripeEventData {
-            pub fn object<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.object = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for object: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<StripeEventData> for super::StripeEventData {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: StripeEventData,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { object: value.object? })
-            }
-        }
-
-        impl ::std::convert::From<super::StripeEventData> for StripeEventData {
-            fn from(value: super::StripeEventData) -> Self {
-                Self { object: Ok(value.object) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Subscription {
-            cancel_at_period_end: ::std::result::Result<bool, ::std::string::String>,
-            current_period_end: ::std::result::Result<
-                super::Timestamp,
-                ::std::string::String,
-            >,
-            current_period_start: ::std::result::Result<
-                super::Timestamp,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            status: ::std::result::Result<
-                super::SubscriptionStatus,
-                ::std::string::String,
-            >,
-            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Subscription {
-            fn default() -> Self {
-                Self {
-                    cancel_at_period_end: Err(
-                        "no value supplied for cancel_at_period_end".to_string(),
-                    ),
-                    current_period_end: Err(
-                        "no value supplied for current_period_end".to_string(),
-                    ),
-                    current_period_start: Err(
-                        "no value supplied for current_period_start".to_string(),
-                    ),
-                    id: Err("no value supplied for id".to_string()),
-                    status: Err("no value supplied for status".to_string()),
-                    tier: Err("no value supplied for tier".to_string()),
-                }
-            }
-        }
-
-        impl Subscription {
-            pub fn cancel_at_period_end<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.cancel_at_period_end = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for cancel_at_period_end: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn current_period_end<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.current_period_end = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for current_period_end: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn current_period_start<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.current_period_start = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for current_period_start: {e}"
-                        )
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn status<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::SubscriptionStatus>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
-                self
-            }
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierRef>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Subscription> for super::Subscription {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Subscription,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    cancel_at_period_end: value.cancel_at_period_end?,
-                    current_period_end: value.current_period_end?,
-                    current_period_start: value.current_period_start?,
-                    id: value.id?,
-                    status: value.status?,
-                    tier: value.tier?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Subscription> for Subscription {
-            fn from(value: super::Subscription) -> Self {
-                Self {
-                    cancel_at_period_end: Ok(value.cancel_at_period_end),
-                    current_period_end: Ok(value.current_period_end),
-                    current_period_start: Ok(value.current_period_start),
-                    id: Ok(value.id),
-                    status: Ok(value.status),
-                    tier: Ok(value.tier),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Tier {
-            active: ::std::result::Result<bool, ::std::string::String>,
-            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            display_name: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            is_default: ::std::result::Result<bool, ::std::string::String>,
-            limits: ::std::result::Result<
-                ::std::vec::Vec<super::TierLimit>,
-                ::std::string::String,
-            >,
-            name: ::std::result::Result<::std::string::String, ::std::string::String>,
-            price: ::std::result::Result<
-                ::std::option::Option<super::TierPrice>,
-                ::std::string::String,
-            >,
-            rate_limit: ::std::result::Result<
-                ::std::option::Option<super::RateLimit>,
-                ::std::string::String,
-            >,
-            updated_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Tier {
-            fn default() -> Self {
-                Self {
-                    active: Err("no value supplied for active".to_string()),
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    display_name: Err("no value supplied for display_name".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    is_default: Err("no value supplied for is_default".to_string()),
-                    limits: Err("no value supplied for limits".to_string()),
-                    name: Err("no value supplied for name".to_string()),
-                    price: Ok(Default::default()),
-                    rate_limit: Ok(Default::default()),
-                    updated_at: Err("no value supplied for updated_at".to_string()),
-                }
-            }
-        }
-
-        impl Tier {
-            pub fn active<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for active: {e}")
-                    });
-                self
-            }
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn display_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.display_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for display_name: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn is_default<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.is_default = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for is_default: {e}")
-                    });
-                self
-            }
-            pub fn limits<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::TierLimit>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.limits = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for limits: {e}")
-                    });
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-            pub fn price<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::TierPrice>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.price = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for price: {e}")
-                    });
-                self
-            }
-            pub fn rate_limit<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::RateLimit>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.rate_limit = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for rate_limit: {e}")
-                    });
-                self
-            }
-            pub fn updated_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.updated_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_at: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Tier> for super::Tier {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Tier,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    active: value.active?,
-                    created_at: value.created_at?,
-                    display_name: value.display_name?,
-                    id: value.id?,
-                    is_default: value.is_default?,
-                    limits: value.limits?,
-                    name: value.name?,
-                    price: value.price?,
-                    rate_limit: value.rate_limit?,
-                    updated_at: value.updated_at?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Tier> for Tier {
-            fn from(value: super::Tier) -> Self {
-                Self {
-                    active: Ok(value.active),
-                    created_at: Ok(value.created_at),
-                    display_name: Ok(value.display_name),
-                    id: Ok(value.id),
-                    is_default: Ok(value.is_default),
-                    limits: Ok(value.limits),
-                    name: Ok(value.name),
-                    price: Ok(value.price),
-                    rate_limit: Ok(value.rate_limit),
-                    updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierCount {
-            customers: ::std::result::Result<i64, ::std::string::String>,
-            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for TierCount {
-            fn default() -> Self {
-                Self {
-                    customers: Err("no value supplied for customers".to_string()),
-                    tier: Err("no value supplied for tier".to_string()),
-                }
-            }
-        }
-
-        impl TierCount {
-            pub fn customers<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.customers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for customers: {e}")
-                    });
-                self
-            }
-            pub fn tier<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierRef>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tier = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tier: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierCount> for super::TierCount {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierCount,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    customers: value.customers?,
-                    tier: value.tier?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TierCount> for TierCount {
-            fn from(value: super::TierCount) -> Self {
-                Self {
-                    customers: Ok(value.customers),
-                    tier: Ok(value.tier),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierCreate {
-            display_name: ::std::result::Result<
-                super::TierCreateDisplayName,
-                ::std::string::String,
-            >,
-            is_default: ::std::result::Result<bool, ::std::string::String>,
-            limits: ::std::result::Result<
-                ::std::vec::Vec<super::TierLimit>,
-                ::std::string::String,
-            >,
-            name: ::std::result::Result<super::TierName, ::std::string::String>,
-            price: ::std::result::Result<
-                ::std::option::Option<super::TierPrice>,
-                ::std::string::String,
-            >,
-            rate_limit: ::std::result::Result<
-                ::std::option::Option<super::RateLimit>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for TierCreate {
-            fn default() -> Self {
-                Self {
-                    display_name: Err("no value supplied for display_name".to_string()),
-                    is_default: Ok(Default::default()),
-                    limits: Ok(Default::default()),
-                    name: Err("no value supplied for name".to_string()),
-                    price: Ok(Default::default()),
-                    rate_limit: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl TierCreate {
-            pub fn display_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierCreateDisplayName>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.display_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for display_name: {e}")
-                    });
-                self
-            }
-            pub fn is_default<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.is_default = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for is_default: {e}")
-                    });
-                self
-            }
-            pub fn limits<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::TierLimit>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.limits = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for limits: {e}")
-                    });
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierName>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-            pub fn price<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::TierPrice>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.price = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for price: {e}")
-                    });
-                self
-            }
-            pub fn rate_limit<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::RateLimit>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.rate_limit = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for rate_limit: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierCreate> for super::TierCreate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierCreate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    display_name: value.display_name?,
-                    is_default: value.is_default?,
-                    limits: value.limits?,
-                    name: value.name?,
-                    price: value.price?,
-                    rate_limit: value.rate_limit?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TierCreate> for TierCreate {
-            fn from(value: super::TierCreate) -> Self {
-                Self {
-                    display_name: Ok(value.display_name),
-                    is_default: Ok(value.is_default),
-                    limits: Ok(value.limits),
-                    name: Ok(value.name),
-                    price: Ok(value.price),
-                    rate_limit: Ok(value.rate_limit),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierLimit {
-            enforcement: ::std::result::Result<
-                super::Enforcement,
-                ::std::string::String,
-            >,
-            limit: ::std::result::Result<
-                ::std::option::Option<i64>,
-                ::std::string::String,
-            >,
-            metric: ::std::result::Result<super::MetricName, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for TierLimit {
-            fn default() -> Self {
-                Self {
-                    enforcement: Err("no value supplied for enforcement".to_string()),
-                    limit: Ok(Default::default()),
-                    metric: Err("no value supplied for metric".to_string()),
-                }
-            }
-        }
-
-        impl TierLimit {
-            pub fn enforcement<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Enforcement>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.enforcement = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for enforcement: {e}")
-                    });
-                self
-            }
-            pub fn limit<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.limit = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for limit: {e}")
-                    });
-                self
-            }
-            pub fn metric<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::MetricName>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metric = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metric: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierLimit> for super::TierLimit {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierLimit,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    enforcement: value.enforcement?,
-                    limit: value.limit?,
-                    metric: value.metric?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TierLimit> for TierLimit {
-            fn from(value: super::TierLimit) -> Self {
-                Self {
-                    enforcement: Ok(value.enforcement),
-                    limit: Ok(value.limit),
-                    metric: Ok(value.metric),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierList {
-            tiers: ::std::result::Result<
-                ::std::vec::Vec<super::Tier>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for TierList {
-            fn default() -> Self {
-                Self {
-                    tiers: Err("no value supplied for tiers".to_string()),
-                }
-            }
-        }
-
-        impl TierList {
-            pub fn tiers<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::Tier>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.tiers = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for tiers: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierList> for super::TierList {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierList,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self { tiers: value.tiers? })
-            }
-        }
-
-        impl ::std::convert::From<super::TierList> for TierList {
-            fn from(value: super::TierList) -> Self {
-                Self { tiers: Ok(value.tiers) }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierPrice {
-            currency: ::std::result::Result<super::Currency, ::std::string::String>,
-            interval: ::std::result::Result<
-                super::TierPriceInterval,
-                ::std::string::String,
-            >,
-            unit_amount: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for TierPrice {
-            fn default() -> Self {
-                Self {
-                    currency: Err("no value supplied for currency".to_string()),
-                    interval: Err("no value supplied for interval".to_string()),
-                    unit_amount: Err("no value supplied for unit_amount".to_string()),
-                }
-            }
-        }
-
-        impl TierPrice {
-            pub fn currency<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Currency>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.currency = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for currency: {e}")
-                    });
-                self
-            }
-            pub fn interval<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::TierPriceInterval>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.interval = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for interval: {e}")
-                    });
-                self
-            }
-            pub fn unit_amount<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.unit_amount = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for unit_amount: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierPrice> for super::TierPrice {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierPrice,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    currency: value.currency?,
-                    interval: value.interval?,
-                    unit_amount: value.unit_amount?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TierPrice> for TierPrice {
-            fn from(value: super::TierPrice) -> Self {
-                Self {
-                    currency: Ok(value.currency),
-                    interval: Ok(value.interval),
-                    unit_amount: Ok(value.unit_amount),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierRef {
-            display_name: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            name: ::std::result::Result<::std::string::String, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for TierRef {
-            fn default() -> Self {
-                Self {
-                    display_name: Err("no value supplied for display_name".to_string()),
-                    id: Err("no value supplied for id".to_string()),
-                    name: Err("no value supplied for name".to_string()),
-                }
-            }
-        }
-
-        impl TierRef {
-            pub fn display_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.display_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for display_name: {e}")
-                    });
-                self
-            }
-            pub fn id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.id = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for id: {e}"));
-                self
-            }
-            pub fn name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for name: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierRef> for super::TierRef {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierRef,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    display_name: value.display_name?,
-                    id: value.id?,
-                    name: value.name?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TierRef> for TierRef {
-            fn from(value: super::TierRef) -> Self {
-                Self {
-                    display_name: Ok(value.display_name),
-                    id: Ok(value.id),
-                    name: Ok(value.name),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TierUpdate {
-            active: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-            display_name: ::std::result::Result<
-                ::std::option::Option<super::TierUpdateDisplayName>,
-                ::std::string::String,
-            >,
-            is_default: ::std::result::Result<
-                ::std::option::Option<bool>,
-                ::std::string::String,
-            >,
-            limits: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<super::TierLimit>>,
-                ::std::string::String,
-            >,
-            price: ::std::result::Result<
-                ::std::option::Option<super::TierPrice>,
-                ::std::string::String,
-            >,
-            rate_limit: ::std::result::Result<
-                ::std::option::Option<super::RateLimit>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for TierUpdate {
-            fn default() -> Self {
-                Self {
-                    active: Ok(Default::default()),
-                    display_name: Ok(Default::default()),
-                    is_default: Ok(Default::default()),
-                    limits: Ok(Default::default()),
-                    price: Ok(Default::default()),
-                    rate_limit: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl TierUpdate {
-            pub fn active<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for active: {e}")
-                    });
-                self
-            }
-            pub fn display_name<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::TierUpdateDisplayName>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.display_name = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for display_name: {e}")
-                    });
-                self
-            }
-            pub fn is_default<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<bool>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.is_default = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for is_default: {e}")
-                    });
-                self
-            }
-            pub fn limits<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::TierLimit>>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.limits = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for limits: {e}")
-                    });
-                self
-            }
-            pub fn price<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::TierPrice>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.price = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for price: {e}")
-                    });
-                self
-            }
-            pub fn rate_limit<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::RateLimit>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.rate_limit = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for rate_limit: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TierUpdate> for super::TierUpdate {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TierUpdate,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    active: value.active?,
-                    display_name: value.display_name?,
-                    is_default: value.is_default?,
-                    limits: value.limits?,
-                    price: value.price?,
-                    rate_limit: value.rate_limit?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TierUpdate> for TierUpdate {
-            fn from(value: super::TierUpdate) -> Self {
-                Self {
-                    active: Ok(value.active),
-                    display_name: Ok(value.display_name),
-                    is_default: Ok(value.is_default),
-                    limits: Ok(value.limits),
-                    price: Ok(value.price),
-                    rate_limit: Ok(value.rate_limit),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct TrackUsage {
-            amount: ::std::result::Result<::std::num::NonZeroU64, ::std::string::String>,
-            metric: ::std::result::Result<
-                ::std::option::Option<super::MetricName>,
-                ::std::string::String,
-            >,
-        }
-
-        impl ::std::default::Default for TrackUsage {
-            fn default() -> Self {
-                Self {
-                    amount: Ok(
-                        super::defaults::default_nzu64::<::std::num::NonZeroU64, 1>(),
-                    ),
-                    metric: Ok(Default::default()),
-                }
-            }
-        }
-
-        impl TrackUsage {
-            pub fn amount<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.amount = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for amount: {e}")
-                    });
-                self
-            }
-            pub fn metric<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<super::MetricName>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metric = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metric: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<TrackUsage> for super::TrackUsage {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: TrackUsage,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    amount: value.amount?,
-                    metric: value.metric?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::TrackUsage> for TrackUsage {
-            fn from(value: super::TrackUsage) -> Self {
-                Self {
-                    amount: Ok(value.amount),
-                    metric: Ok(value.metric),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct Usage {
-            enforcement: ::std::result::Result<
-                super::Enforcement,
-                ::std::string::String,
-            >,
-            limit: ::std::result::Result<
-                ::std::option::Option<i64>,
-                ::std::string::String,
-            >,
-            metric: ::std::result::Result<::std::string::String, ::std::string::String>,
-            period_end: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            period_start: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            remaining: ::std::result::Result<
-                ::std::option::Option<i64>,
-                ::std::string::String,
-            >,
-            usage_count: ::std::result::Result<i64, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for Usage {
-            fn default() -> Self {
-                Self {
-                    enforcement: Err("no value supplied for enforcement".to_string()),
-                    limit: Ok(Default::default()),
-                    metric: Err("no value supplied for metric".to_string()),
-                    period_end: Err("no value supplied for period_end".to_string()),
-                    period_start: Err("no value supplied for period_start".to_string()),
-                    remaining: Ok(Default::default()),
-                    usage_count: Err("no value supplied for usage_count".to_string()),
-                }
-            }
-        }
-
-        impl Usage {
-            pub fn enforcement<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Enforcement>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.enforcement = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for enforcement: {e}")
-                    });
-                self
-            }
-            pub fn limit<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.limit = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for limit: {e}")
-                    });
-                self
-            }
-            pub fn metric<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metric = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metric: {e}")
-                    });
-                self
-            }
-            pub fn period_end<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.period_end = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for period_end: {e}")
-                    });
-                self
-            }
-            pub fn period_start<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.period_start = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for period_start: {e}")
-                    });
-                self
-            }
-            pub fn remaining<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<i64>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.remaining = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for remaining: {e}")
-                    });
-                self
-            }
-            pub fn usage_count<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<i64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.usage_count = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for usage_count: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<Usage> for super::Usage {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: Usage,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    enforcement: value.enforcement?,
-                    limit: value.limit?,
-                    metric: value.metric?,
-                    period_end: value.period_end?,
-                    period_start: value.period_start?,
-                    remaining: value.remaining?,
-                    usage_count: value.usage_count?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::Usage> for Usage {
-            fn from(value: super::Usage) -> Self {
-                Self {
-                    enforcement: Ok(value.enforcement),
-                    limit: Ok(value.limit),
-                    metric: Ok(value.metric),
-                    period_end: Ok(value.period_end),
-                    period_start: Ok(value.period_start),
-                    remaining: Ok(value.remaining),
-                    usage_count: Ok(value.usage_count),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct UsageMetrics {
-            active_users: ::std::result::Result<
-                ::std::vec::Vec<super::SeriesPoint>,
-                ::std::string::String,
-            >,
-            from: ::std::result::Result<super::Timestamp, ::std::string::String>,
-            interval: ::std::result::Result<
-                super::MetricsInterval,
-                ::std::string::String,
-            >,
-            metrics: ::std::result::Result<
-                ::std::vec::Vec<super::MetricSeries>,
-                ::std::string::String,
-            >,
-            to: ::std::result::Result<super::Timestamp, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for UsageMetrics {
-            fn default() -> Self {
-                Self {
-                    active_users: Err("no value supplied for active_users".to_string()),
-                    from: Err("no value supplied for from".to_string()),
-                    interval: Err("no value supplied for interval".to_string()),
-                    metrics: Err("no value supplied for metrics".to_string()),
-                    to: Err("no value supplied for to".to_string()),
-                }
-            }
-        }
-
-        impl UsageMetrics {
-            pub fn active_users<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::SeriesPoint>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.active_users = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for active_users: {e}")
-                    });
-                self
-            }
-            pub fn from<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.from = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for from: {e}")
-                    });
-                self
-            }
-            pub fn interval<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::MetricsInterval>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.interval = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for interval: {e}")
-                    });
-                self
-            }
-            pub fn metrics<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::MetricSeries>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.metrics = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for metrics: {e}")
-                    });
-                self
-            }
-            pub fn to<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::Timestamp>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.to = value
-                    .try_into()
-                    .map_err(|e| format!("error converting supplied value for to: {e}"));
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<UsageMetrics> for super::UsageMetrics {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: UsageMetrics,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    active_users: value.active_users?,
-                    from: value.from?,
-                    interval: value.interval?,
-                    metrics: value.metrics?,
-                    to: value.to?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::UsageMetrics> for UsageMetrics {
-            fn from(value: super::UsageMetrics) -> Self {
-                Self {
-                    active_users: Ok(value.active_users),
-                    from: Ok(value.from),
-                    interval: Ok(value.interval),
-                    metrics: Ok(value.metrics),
-                    to: Ok(value.to),
-                }
-            }
-        }
-
-        #[derive(Clone, Debug)]
-        pub struct WebhookReceipt {
-            duplicate: ::std::result::Result<bool, ::std::string::String>,
-            event_id: ::std::result::Result<
-                ::std::string::String,
-                ::std::string::String,
-            >,
-            received: ::std::result::Result<bool, ::std::string::String>,
-        }
-
-        impl ::std::default::Default for WebhookReceipt {
-            fn default() -> Self {
-                Self {
-                    duplicate: Err("no value supplied for duplicate".to_string()),
-                    event_id: Err("no value supplied for event_id".to_string()),
-                    received: Err("no value supplied for received".to_string()),
-                }
-            }
-        }
-
-        impl WebhookReceipt {
-            pub fn duplicate<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.duplicate = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for duplicate: {e}")
-                    });
-                self
-            }
-            pub fn event_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::string::String>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.event_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for event_id: {e}")
-                    });
-                self
-            }
-            pub fn received<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<bool>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.received = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for received: {e}")
-                    });
-                self
-            }
-        }
-
-        impl ::std::convert::TryFrom<WebhookReceipt> for super::WebhookReceipt {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: WebhookReceipt,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    duplicate: value.duplicate?,
-                    event_id: value.event_id?,
-                    received: value.received?,
-                })
-            }
-        }
-
-        impl ::std::convert::From<super::WebhookReceipt> for WebhookReceipt {
-            fn from(value: super::WebhookReceipt) -> Self {
-                Self {
-                    duplicate: Ok(value.duplicate),
-                    event_id: Ok(value.event_id),
-                    received: Ok(value.received),
-                }
-            }
-        }
     }
 
     /// Generation of default values for serde.
@@ -11844,151 +4815,154 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
     axum::Router::new()
         .route(
             "/healthz",
-            axum::routing::MethodRouter::new().get(handle_health_check::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, HealthCheckRequest>),
         )
         .route(
             "/readyz",
-            axum::routing::MethodRouter::new().get(handle_readiness_check::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, ReadinessCheckRequest>),
         )
         .route(
             "/openapi.json",
-            axum::routing::MethodRouter::new().get(handle_get_open_api_document::<A>),
+            axum::routing::MethodRouter::new()
+                .get(handle::<A, GetOpenApiDocumentRequest>),
         )
         .route(
             "/v1/projects",
             axum::routing::MethodRouter::new()
-                .get(handle_list_projects::<A>)
-                .post(handle_create_project::<A>),
+                .get(handle::<A, ListProjectsRequest>)
+                .post(handle::<A, CreateProjectRequest>),
         )
         .route(
             "/v1/me",
-            axum::routing::MethodRouter::new().get(handle_get_customer_state::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, GetCustomerStateRequest>),
         )
         .route(
             "/v1/usage/track",
-            axum::routing::MethodRouter::new().post(handle_track_usage::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, TrackUsageRequest>),
         )
         .route(
             "/v1/usage",
-            axum::routing::MethodRouter::new().get(handle_check_usage::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, CheckUsageRequest>),
         )
         .route(
             "/v1/dev/tokens",
-            axum::routing::MethodRouter::new().post(handle_create_dev_token::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, CreateDevTokenRequest>),
         )
         .route(
             "/v1/dev/sessions",
-            axum::routing::MethodRouter::new().post(handle_create_dev_session::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, CreateDevSessionRequest>),
         )
         .route(
             "/v1/dev/jwks.json",
-            axum::routing::MethodRouter::new().get(handle_get_dev_jwks::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, GetDevJwksRequest>),
         )
         .route(
             "/v1/products",
             axum::routing::MethodRouter::new()
-                .get(handle_list_products::<A>)
-                .post(handle_create_product::<A>),
+                .get(handle::<A, ListProductsRequest>)
+                .post(handle::<A, CreateProductRequest>),
         )
         .route(
             "/v1/products/{productId}",
             axum::routing::MethodRouter::new()
-                .get(handle_get_product::<A>)
-                .patch(handle_update_product::<A>),
+                .get(handle::<A, GetProductRequest>)
+                .patch(handle::<A, UpdateProductRequest>),
         )
         .route(
             "/v1/products/{productId}/archive",
-            axum::routing::MethodRouter::new().post(handle_archive_product::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, ArchiveProductRequest>),
         )
         .route(
             "/v1/tiers",
             axum::routing::MethodRouter::new()
-                .get(handle_list_tiers::<A>)
-                .post(handle_create_tier::<A>),
+                .get(handle::<A, ListTiersRequest>)
+                .post(handle::<A, CreateTierRequest>),
         )
         .route(
             "/v1/tiers/{tierId}",
             axum::routing::MethodRouter::new()
-                .get(handle_get_tier::<A>)
-                .patch(handle_update_tier::<A>),
+                .get(handle::<A, GetTierRequest>)
+                .patch(handle::<A, UpdateTierRequest>),
         )
         .route(
             "/v1/tiers/{tierId}/archive",
-            axum::routing::MethodRouter::new().post(handle_archive_tier::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, ArchiveTierRequest>),
         )
         .route(
             "/v1/customers",
-            axum::routing::MethodRouter::new().get(handle_list_customers::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, ListCustomersRequest>),
         )
         .route(
             "/v1/customers/{userId}",
             axum::routing::MethodRouter::new()
-                .get(handle_get_customer::<A>)
-                .patch(handle_update_customer::<A>),
+                .get(handle::<A, GetCustomerRequest>)
+                .patch(handle::<A, UpdateCustomerRequest>),
         )
         .route(
             "/v1/customers/{userId}/usage/reset",
-            axum::routing::MethodRouter::new().post(handle_reset_customer_usage::<A>),
+            axum::routing::MethodRouter::new()
+                .post(handle::<A, ResetCustomerUsageRequest>),
         )
         .route(
             "/v1/metrics/usage",
-            axum::routing::MethodRouter::new().get(handle_get_usage_metrics::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, GetUsageMetricsRequest>),
         )
         .route(
             "/v1/metrics/revenue",
-            axum::routing::MethodRouter::new().get(handle_get_revenue_metrics::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, GetRevenueMetricsRequest>),
         )
         .route(
             "/v1/metrics/overview",
-            axum::routing::MethodRouter::new().get(handle_get_metrics_overview::<A>),
+            axum::routing::MethodRouter::new()
+                .get(handle::<A, GetMetricsOverviewRequest>),
         )
         .route(
             "/v1/audit-log",
-            axum::routing::MethodRouter::new().get(handle_list_audit_log::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, ListAuditLogRequest>),
         )
         .route(
             "/v1/billing/checkout",
-            axum::routing::MethodRouter::new().post(handle_create_checkout::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, CreateCheckoutRequest>),
         )
         .route(
             "/v1/billing/portal",
-            axum::routing::MethodRouter::new().post(handle_create_portal_session::<A>),
+            axum::routing::MethodRouter::new()
+                .post(handle::<A, CreatePortalSessionRequest>),
         )
         .route(
             "/v1/cart/checkout",
-            axum::routing::MethodRouter::new().post(handle_cart_checkout::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, CartCheckoutRequest>),
         )
         .route(
             "/v1/webhooks/stripe",
-            axum::routing::MethodRouter::new().post(handle_receive_stripe_webhook::<A>),
+            axum::routing::MethodRouter::new()
+                .post(handle::<A, ReceiveStripeWebhookRequest>),
         )
         .route(
             "/v1/billing/events",
-            axum::routing::MethodRouter::new().get(handle_list_billing_events::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, ListBillingEventsRequest>),
         )
         .route(
             "/v1/billing/payments",
-            axum::routing::MethodRouter::new().get(handle_list_payments::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, ListPaymentsRequest>),
         )
         .route(
             "/v1/keys",
-            axum::routing::MethodRouter::new().get(handle_list_api_keys::<A>),
+            axum::routing::MethodRouter::new().get(handle::<A, ListApiKeysRequest>),
         )
         .route(
             "/v1/keys/secret/rotate",
-            axum::routing::MethodRouter::new().post(handle_rotate_secret_key::<A>),
+            axum::routing::MethodRouter::new().post(handle::<A, RotateSecretKeyRequest>),
         )
         .route(
             "/v1/settings",
             axum::routing::MethodRouter::new()
-                .get(handle_get_settings::<A>)
-                .patch(handle_update_settings::<A>),
+                .get(handle::<A, GetSettingsRequest>)
+                .patch(handle::<A, UpdateSettingsRequest>),
         )
         .with_state(api)
 }
 
-const SECURITY_HEALTH_CHECK: Security = &[];
-const STATUSES_HEALTH_CHECK: Option<&[u16]> = Some(&[200]);
 ///The parsed and validated input of `healthCheck`.
 #[derive(Debug, Clone)]
 pub struct HealthCheckRequest {}
@@ -12002,43 +4976,38 @@ pub enum HealthCheckResponse {
 impl IntoResponse for HealthCheckResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
         }
     }
 }
 
-impl HealthCheckRequest {
+impl<A: Api> Operation<A> for HealthCheckRequest {
+    type Response = HealthCheckResponse;
+    const SECURITY: Security = &[];
+    const STATUSES: Option<&'static [u16]> = Some(&[200]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.health_check(caller, request)
+    }
 }
 
-async fn handle_health_check<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_HEALTH_CHECK, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match HealthCheckRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_HEALTH_CHECK), &parts);
-        }
-    };
-    api.health_check(caller, request).await.into_response()
-}
-
-const SECURITY_READINESS_CHECK: Security = &[];
-const STATUSES_READINESS_CHECK: Option<&[u16]> = Some(&[200, 503]);
 ///The parsed and validated input of `readinessCheck`.
 #[derive(Debug, Clone)]
 pub struct ReadinessCheckRequest {}
@@ -12054,47 +5023,41 @@ pub enum ReadinessCheckResponse {
 impl IntoResponse for ReadinessCheckResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
 }
 
-impl ReadinessCheckRequest {
+impl<A: Api> Operation<A> for ReadinessCheckRequest {
+    type Response = ReadinessCheckResponse;
+    const SECURITY: Security = &[];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.readiness_check(caller, request)
+    }
 }
 
-async fn handle_readiness_check<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_READINESS_CHECK, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ReadinessCheckRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_READINESS_CHECK), &parts);
-        }
-    };
-    api.readiness_check(caller, request).await.into_response()
-}
-
-const SECURITY_GET_OPEN_API_DOCUMENT: Security = &[];
-const STATUSES_GET_OPEN_API_DOCUMENT: Option<&[u16]> = Some(&[200]);
 ///The parsed and validated input of `getOpenApiDocument`.
 #[derive(Debug, Clone)]
 pub struct GetOpenApiDocumentRequest {}
@@ -12108,43 +5071,38 @@ pub enum GetOpenApiDocumentResponse {
 impl IntoResponse for GetOpenApiDocumentResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
         }
     }
 }
 
-impl GetOpenApiDocumentRequest {
+impl<A: Api> Operation<A> for GetOpenApiDocumentRequest {
+    type Response = GetOpenApiDocumentResponse;
+    const SECURITY: Security = &[];
+    const STATUSES: Option<&'static [u16]> = Some(&[200]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_open_api_document(caller, request)
+    }
 }
 
-async fn handle_get_open_api_document<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_OPEN_API_DOCUMENT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetOpenApiDocumentRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_OPEN_API_DOCUMENT), &parts);
-        }
-    };
-    api.get_open_api_document(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_PROJECTS: Security = &[&[SecurityScheme::OperatorToken]];
-const STATUSES_LIST_PROJECTS: Option<&[u16]> = Some(&[200, 401, 500, 503]);
 ///The parsed and validated input of `listProjects`.
 #[derive(Debug, Clone)]
 pub struct ListProjectsRequest {}
@@ -12164,23 +5122,15 @@ pub enum ListProjectsResponse {
 impl IntoResponse for ListProjectsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -12197,36 +5147,33 @@ impl ErrorResponse<types::Error> for ListProjectsResponse {
     }
 }
 
-impl ListProjectsRequest {
+impl<A: Api> Operation<A> for ListProjectsRequest {
+    type Response = ListProjectsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::OperatorToken]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 401, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_projects(caller, request)
     }
 }
 
-async fn handle_list_projects<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_PROJECTS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListProjectsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_PROJECTS), &parts);
-        }
-    };
-    api.list_projects(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_PROJECT: Security = &[&[SecurityScheme::OperatorToken]];
-const STATUSES_CREATE_PROJECT: Option<&[u16]> = Some(&[201, 400, 401, 422, 500, 503]);
 ///The parsed and validated input of `createProject`.
 #[derive(Debug, Clone)]
 pub struct CreateProjectRequest {
@@ -12254,35 +5201,19 @@ pub enum CreateProjectResponse {
 impl IntoResponse for CreateProjectResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Created(body) => {
-                (http::StatusCode::CREATED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -12301,13 +5232,22 @@ impl ErrorResponse<types::Error> for CreateProjectResponse {
     }
 }
 
-impl CreateProjectRequest {
+impl<A: Api> Operation<A> for CreateProjectRequest {
+    type Response = CreateProjectResponse;
+    const SECURITY: Security = &[&[SecurityScheme::OperatorToken]];
+    const STATUSES: Option<&'static [u16]> = Some(&[201, 400, 401, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_project_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -12315,32 +5255,16 @@ impl CreateProjectRequest {
             ))?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_project(caller, request)
+    }
 }
 
-async fn handle_create_project<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_PROJECT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreateProjectRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_PROJECT), &parts);
-        }
-    };
-    api.create_project(caller, request).await.into_response()
-}
-
-const SECURITY_GET_CUSTOMER_STATE: Security = &[
-    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
-];
-const STATUSES_GET_CUSTOMER_STATE: Option<&[u16]> = Some(
-    &[200, 401, 403, 429, 500, 503],
-);
 ///The parsed and validated input of `getCustomerState`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerStateRequest {}
@@ -12364,31 +5288,19 @@ pub enum GetCustomerStateResponse {
 impl IntoResponse for GetCustomerStateResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -12407,40 +5319,35 @@ impl ErrorResponse<types::Error> for GetCustomerStateResponse {
     }
 }
 
-impl GetCustomerStateRequest {
+impl<A: Api> Operation<A> for GetCustomerStateRequest {
+    type Response = GetCustomerStateResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 401, 403, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_customer_state(caller, request)
     }
 }
 
-async fn handle_get_customer_state<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_CUSTOMER_STATE, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetCustomerStateRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_CUSTOMER_STATE), &parts);
-        }
-    };
-    api.get_customer_state(caller, request).await.into_response()
-}
-
-const SECURITY_TRACK_USAGE: Security = &[
-    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
-];
-const STATUSES_TRACK_USAGE: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 429, 500, 503],
-);
 ///The parsed and validated input of `trackUsage`.
 #[derive(Debug, Clone)]
 pub struct TrackUsageRequest {
@@ -12476,46 +5383,24 @@ pub enum TrackUsageResponse {
 impl IntoResponse for TrackUsageResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Conflict(body) => {
-                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -12537,67 +5422,45 @@ impl ErrorResponse<types::Error> for TrackUsageResponse {
     }
 }
 
-impl TrackUsageRequest {
+impl<A: Api> Operation<A> for TrackUsageRequest {
+    type Response = TrackUsageResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 409, 422, 429, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         let idempotency_key = decode_param(
             header_values(&parts.headers, "Idempotency-Key"),
             "Idempotency-Key",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if s.chars().count() < 1usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at least {} characters long", 1usize),
-                        ),
-                    );
-                }
-                if s.chars().count() > 255usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at most {} characters long", 255usize),
-                        ),
-                    );
-                }
-                Ok(())
-            },
+            check_0,
         )?;
-        let bytes = &read_body(body).await?;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
         Ok(Self { idempotency_key, body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.track_usage(caller, request)
+    }
 }
 
-async fn handle_track_usage<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_TRACK_USAGE, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match TrackUsageRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_TRACK_USAGE), &parts);
-        }
-    };
-    api.track_usage(caller, request).await.into_response()
-}
-
-const SECURITY_CHECK_USAGE: Security = &[
-    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
-];
-const STATUSES_CHECK_USAGE: Option<&[u16]> = Some(&[200, 400, 401, 403, 429, 500, 503]);
 ///The parsed and validated input of `checkUsage`.
 #[derive(Debug, Clone)]
 pub struct CheckUsageRequest {
@@ -12627,35 +5490,20 @@ pub enum CheckUsageResponse {
 impl IntoResponse for CheckUsageResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -12675,13 +5523,23 @@ impl ErrorResponse<types::Error> for CheckUsageResponse {
     }
 }
 
-impl CheckUsageRequest {
+impl<A: Api> Operation<A> for CheckUsageRequest {
+    type Response = CheckUsageResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         let metric = decode_param(
             query_values(&raw_query, "metric"),
             "metric",
@@ -12690,30 +5548,16 @@ impl CheckUsageRequest {
         )?;
         Ok(Self { metric })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.check_usage(caller, request)
+    }
 }
 
-async fn handle_check_usage<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CHECK_USAGE, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CheckUsageRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CHECK_USAGE), &parts);
-        }
-    };
-    api.check_usage(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_DEV_TOKEN: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_CREATE_DEV_TOKEN: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 500, 503, 501],
-);
 ///The parsed and validated input of `createDevToken`.
 #[derive(Debug, Clone)]
 pub struct CreateDevTokenRequest {
@@ -12745,46 +5589,26 @@ pub enum CreateDevTokenResponse {
 impl IntoResponse for CreateDevTokenResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Created(body) => {
-                (http::StatusCode::CREATED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
@@ -12805,13 +5629,24 @@ impl ErrorResponse<types::Error> for CreateDevTokenResponse {
     }
 }
 
-impl CreateDevTokenRequest {
+impl<A: Api> Operation<A> for CreateDevTokenRequest {
+    type Response = CreateDevTokenResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[201, 400, 401, 403, 422, 500, 503, 501],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_dev_token_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -12819,30 +5654,16 @@ impl CreateDevTokenRequest {
             ))?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_dev_token(caller, request)
+    }
 }
 
-async fn handle_create_dev_token<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_DEV_TOKEN, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreateDevTokenRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_DEV_TOKEN), &parts);
-        }
-    };
-    api.create_dev_token(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_DEV_SESSION: Security = &[&[SecurityScheme::PublishableKey]];
-const STATUSES_CREATE_DEV_SESSION: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 429, 500, 503, 501],
-);
 ///The parsed and validated input of `createDevSession`.
 #[derive(Debug, Clone)]
 pub struct CreateDevSessionRequest {
@@ -12876,50 +5697,29 @@ pub enum CreateDevSessionResponse {
 impl IntoResponse for CreateDevSessionResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Created(body) => {
-                (http::StatusCode::CREATED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
@@ -12941,38 +5741,37 @@ impl ErrorResponse<types::Error> for CreateDevSessionResponse {
     }
 }
 
-impl CreateDevSessionRequest {
+impl<A: Api> Operation<A> for CreateDevSessionRequest {
+    type Response = CreateDevSessionResponse;
+    const SECURITY: Security = &[&[SecurityScheme::PublishableKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[201, 400, 401, 403, 422, 429, 500, 503, 501],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, false, validate_dev_session_create)?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_dev_session(caller, request)
+    }
 }
 
-async fn handle_create_dev_session<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_DEV_SESSION, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreateDevSessionRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_DEV_SESSION), &parts);
-        }
-    };
-    api.create_dev_session(caller, request).await.into_response()
-}
-
-const SECURITY_GET_DEV_JWKS: Security = &[];
-const STATUSES_GET_DEV_JWKS: Option<&[u16]> = Some(&[200, 501]);
 ///The parsed and validated input of `getDevJwks`.
 #[derive(Debug, Clone)]
 pub struct GetDevJwksRequest {}
@@ -12988,53 +5787,44 @@ pub enum GetDevJwksResponse {
 impl IntoResponse for GetDevJwksResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
 }
 
-impl GetDevJwksRequest {
+impl<A: Api> Operation<A> for GetDevJwksRequest {
+    type Response = GetDevJwksResponse;
+    const SECURITY: Security = &[];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 501]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_dev_jwks(caller, request)
+    }
 }
 
-async fn handle_get_dev_jwks<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_DEV_JWKS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetDevJwksRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_DEV_JWKS), &parts);
-        }
-    };
-    api.get_dev_jwks(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_PRODUCTS: Security = &[
-    &[SecurityScheme::PublishableKey],
-    &[SecurityScheme::SecretKey],
-];
-const STATUSES_LIST_PRODUCTS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500, 503]);
 ///The parsed and validated input of `listProducts`.
 #[derive(Debug, Clone)]
 pub struct ListProductsRequest {
@@ -13062,31 +5852,19 @@ pub enum ListProductsResponse {
 impl IntoResponse for ListProductsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13105,62 +5883,46 @@ impl ErrorResponse<types::Error> for ListProductsResponse {
     }
 }
 
-impl ListProductsRequest {
+impl<A: Api> Operation<A> for ListProductsRequest {
+    type Response = ListProductsResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey],
+        &[SecurityScheme::SecretKey],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
-        let include_archived = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let include_archived = or_default(
+            decode_param(
                 query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    if !value.is_boolean() {
-                        return Err(
-                            Violation::new(path, "must be true or false".to_string()),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .map_or_else(
-                || {
-                    serde_json::from_str("false")
-                        .map_err(|e| Rejection::invalid(
-                            "includeArchived",
-                            e.to_string(),
-                        ))
-                },
-                Ok,
-            )?;
+                check_1,
+            )?,
+            "includeArchived",
+            "false",
+        )?;
         Ok(Self { include_archived })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_products(caller, request)
     }
 }
 
-async fn handle_list_products<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_PRODUCTS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListProductsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_PRODUCTS), &parts);
-        }
-    };
-    api.list_products(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_CREATE_PRODUCT: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 500, 503],
-);
 ///The parsed and validated input of `createProduct`.
 #[derive(Debug, Clone)]
 pub struct CreateProductRequest {
@@ -13190,39 +5952,20 @@ pub enum CreateProductResponse {
 impl IntoResponse for CreateProductResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Created(body) => {
-                (http::StatusCode::CREATED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13242,13 +5985,22 @@ impl ErrorResponse<types::Error> for CreateProductResponse {
     }
 }
 
-impl CreateProductRequest {
+impl<A: Api> Operation<A> for CreateProductRequest {
+    type Response = CreateProductResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[201, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_product_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -13256,31 +6008,16 @@ impl CreateProductRequest {
             ))?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_product(caller, request)
+    }
 }
 
-async fn handle_create_product<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_PRODUCT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreateProductRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_PRODUCT), &parts);
-        }
-    };
-    api.create_product(caller, request).await.into_response()
-}
-
-const SECURITY_GET_PRODUCT: Security = &[
-    &[SecurityScheme::PublishableKey],
-    &[SecurityScheme::SecretKey],
-];
-const STATUSES_GET_PRODUCT: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500, 503]);
 ///The parsed and validated input of `getProduct`.
 #[derive(Debug, Clone)]
 pub struct GetProductRequest {
@@ -13310,35 +6047,20 @@ pub enum GetProductResponse {
 impl IntoResponse for GetProductResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13358,70 +6080,46 @@ impl ErrorResponse<types::Error> for GetProductResponse {
     }
 }
 
-impl GetProductRequest {
+impl<A: Api> Operation<A> for GetProductRequest {
+    type Response = GetProductResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey],
+        &[SecurityScheme::SecretKey],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 404, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let product_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let product_id = required(
+            decode_param(
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "productId",
-                format!("the {} `{}` is required", "path parameter", "productId"),
-            ))?;
+                check_2,
+            )?,
+            "productId",
+            "path parameter",
+        )?;
         Ok(Self { product_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_product(caller, request)
     }
 }
 
-async fn handle_get_product<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_PRODUCT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetProductRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_PRODUCT), &parts);
-        }
-    };
-    api.get_product(caller, request).await.into_response()
-}
-
-const SECURITY_UPDATE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_UPDATE_PRODUCT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 422, 500, 503],
-);
 ///The parsed and validated input of `updateProduct`.
 #[derive(Debug, Clone)]
 pub struct UpdateProductRequest {
@@ -13455,42 +6153,21 @@ pub enum UpdateProductResponse {
 impl IntoResponse for UpdateProductResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13511,45 +6188,34 @@ impl ErrorResponse<types::Error> for UpdateProductResponse {
     }
 }
 
-impl UpdateProductRequest {
+impl<A: Api> Operation<A> for UpdateProductRequest {
+    type Response = UpdateProductResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 404, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let product_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let product_id = required(
+            decode_param(
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "productId",
-                format!("the {} `{}` is required", "path parameter", "productId"),
-            ))?;
-        let bytes = &read_body(body).await?;
+                check_2,
+            )?,
+            "productId",
+            "path parameter",
+        )?;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_product_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -13557,30 +6223,16 @@ impl UpdateProductRequest {
             ))?;
         Ok(Self { product_id, body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.update_product(caller, request)
+    }
 }
 
-async fn handle_update_product<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_UPDATE_PRODUCT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match UpdateProductRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_UPDATE_PRODUCT), &parts);
-        }
-    };
-    api.update_product(caller, request).await.into_response()
-}
-
-const SECURITY_ARCHIVE_PRODUCT: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_ARCHIVE_PRODUCT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 500, 503],
-);
 ///The parsed and validated input of `archiveProduct`.
 #[derive(Debug, Clone)]
 pub struct ArchiveProductRequest {
@@ -13610,35 +6262,18 @@ pub enum ArchiveProductResponse {
 impl IntoResponse for ArchiveProductResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13658,71 +6293,43 @@ impl ErrorResponse<types::Error> for ArchiveProductResponse {
     }
 }
 
-impl ArchiveProductRequest {
+impl<A: Api> Operation<A> for ArchiveProductRequest {
+    type Response = ArchiveProductResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 404, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let product_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let product_id = required(
+            decode_param(
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "productId",
-                format!("the {} `{}` is required", "path parameter", "productId"),
-            ))?;
+                check_2,
+            )?,
+            "productId",
+            "path parameter",
+        )?;
         Ok(Self { product_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.archive_product(caller, request)
     }
 }
 
-async fn handle_archive_product<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_ARCHIVE_PRODUCT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ArchiveProductRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_ARCHIVE_PRODUCT), &parts);
-        }
-    };
-    api.archive_product(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_TIERS: Security = &[
-    &[SecurityScheme::PublishableKey],
-    &[SecurityScheme::SecretKey],
-];
-const STATUSES_LIST_TIERS: Option<&[u16]> = Some(&[200, 400, 401, 429, 500, 503]);
 ///The parsed and validated input of `listTiers`.
 #[derive(Debug, Clone)]
 pub struct ListTiersRequest {
@@ -13750,31 +6357,19 @@ pub enum ListTiersResponse {
 impl IntoResponse for ListTiersResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13793,62 +6388,46 @@ impl ErrorResponse<types::Error> for ListTiersResponse {
     }
 }
 
-impl ListTiersRequest {
+impl<A: Api> Operation<A> for ListTiersRequest {
+    type Response = ListTiersResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey],
+        &[SecurityScheme::SecretKey],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
-        let include_archived = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let include_archived = or_default(
+            decode_param(
                 query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    if !value.is_boolean() {
-                        return Err(
-                            Violation::new(path, "must be true or false".to_string()),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .map_or_else(
-                || {
-                    serde_json::from_str("false")
-                        .map_err(|e| Rejection::invalid(
-                            "includeArchived",
-                            e.to_string(),
-                        ))
-                },
-                Ok,
-            )?;
+                check_1,
+            )?,
+            "includeArchived",
+            "false",
+        )?;
         Ok(Self { include_archived })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_tiers(caller, request)
     }
 }
 
-async fn handle_list_tiers<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_TIERS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListTiersRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_TIERS), &parts);
-        }
-    };
-    api.list_tiers(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_TIER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_CREATE_TIER: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 409, 422, 500, 503],
-);
 ///The parsed and validated input of `createTier`.
 #[derive(Debug, Clone)]
 pub struct CreateTierRequest {
@@ -13880,43 +6459,21 @@ pub enum CreateTierResponse {
 impl IntoResponse for CreateTierResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Created(body) => {
-                (http::StatusCode::CREATED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Conflict(body) => {
-                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -13937,13 +6494,24 @@ impl ErrorResponse<types::Error> for CreateTierResponse {
     }
 }
 
-impl CreateTierRequest {
+impl<A: Api> Operation<A> for CreateTierRequest {
+    type Response = CreateTierResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[201, 400, 401, 403, 409, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_tier_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -13951,31 +6519,16 @@ impl CreateTierRequest {
             ))?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_tier(caller, request)
+    }
 }
 
-async fn handle_create_tier<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_TIER, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreateTierRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_TIER), &parts);
-        }
-    };
-    api.create_tier(caller, request).await.into_response()
-}
-
-const SECURITY_GET_TIER: Security = &[
-    &[SecurityScheme::PublishableKey],
-    &[SecurityScheme::SecretKey],
-];
-const STATUSES_GET_TIER: Option<&[u16]> = Some(&[200, 400, 401, 404, 429, 500, 503]);
 ///The parsed and validated input of `getTier`.
 #[derive(Debug, Clone)]
 pub struct GetTierRequest {
@@ -14005,35 +6558,20 @@ pub enum GetTierResponse {
 impl IntoResponse for GetTierResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -14053,68 +6591,46 @@ impl ErrorResponse<types::Error> for GetTierResponse {
     }
 }
 
-impl GetTierRequest {
+impl<A: Api> Operation<A> for GetTierRequest {
+    type Response = GetTierResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey],
+        &[SecurityScheme::SecretKey],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 404, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let tier_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let tier_id = required(
+            decode_param(
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "tierId",
-                format!("the {} `{}` is required", "path parameter", "tierId"),
-            ))?;
+                check_2,
+            )?,
+            "tierId",
+            "path parameter",
+        )?;
         Ok(Self { tier_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_tier(caller, request)
     }
 }
 
-async fn handle_get_tier<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_TIER, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetTierRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => return api.reject(rejection.fitted(STATUSES_GET_TIER), &parts),
-    };
-    api.get_tier(caller, request).await.into_response()
-}
-
-const SECURITY_UPDATE_TIER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_UPDATE_TIER: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 409, 422, 500, 503],
-);
 ///The parsed and validated input of `updateTier`.
 #[derive(Debug, Clone)]
 pub struct UpdateTierRequest {
@@ -14150,46 +6666,22 @@ pub enum UpdateTierResponse {
 impl IntoResponse for UpdateTierResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Conflict(body) => {
-                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -14211,45 +6703,34 @@ impl ErrorResponse<types::Error> for UpdateTierResponse {
     }
 }
 
-impl UpdateTierRequest {
+impl<A: Api> Operation<A> for UpdateTierRequest {
+    type Response = UpdateTierResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 404, 409, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let tier_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let tier_id = required(
+            decode_param(
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "tierId",
-                format!("the {} `{}` is required", "path parameter", "tierId"),
-            ))?;
-        let bytes = &read_body(body).await?;
+                check_2,
+            )?,
+            "tierId",
+            "path parameter",
+        )?;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_tier_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -14257,30 +6738,16 @@ impl UpdateTierRequest {
             ))?;
         Ok(Self { tier_id, body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.update_tier(caller, request)
+    }
 }
 
-async fn handle_update_tier<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_UPDATE_TIER, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match UpdateTierRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_UPDATE_TIER), &parts);
-        }
-    };
-    api.update_tier(caller, request).await.into_response()
-}
-
-const SECURITY_ARCHIVE_TIER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_ARCHIVE_TIER: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 422, 500, 503],
-);
 ///The parsed and validated input of `archiveTier`.
 #[derive(Debug, Clone)]
 pub struct ArchiveTierRequest {
@@ -14312,42 +6779,21 @@ pub enum ArchiveTierResponse {
 impl IntoResponse for ArchiveTierResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -14368,70 +6814,45 @@ impl ErrorResponse<types::Error> for ArchiveTierResponse {
     }
 }
 
-impl ArchiveTierRequest {
+impl<A: Api> Operation<A> for ArchiveTierRequest {
+    type Response = ArchiveTierResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 404, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let tier_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let tier_id = required(
+            decode_param(
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 64usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 64usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "tierId",
-                format!("the {} `{}` is required", "path parameter", "tierId"),
-            ))?;
+                check_2,
+            )?,
+            "tierId",
+            "path parameter",
+        )?;
         Ok(Self { tier_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.archive_tier(caller, request)
     }
 }
 
-async fn handle_archive_tier<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_ARCHIVE_TIER, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ArchiveTierRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_ARCHIVE_TIER), &parts);
-        }
-    };
-    api.archive_tier(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_CUSTOMERS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_CUSTOMERS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 500, 503],
-);
 ///The parsed and validated input of `listCustomers`.
 #[derive(Debug, Clone)]
 pub struct ListCustomersRequest {
@@ -14465,38 +6886,20 @@ pub enum ListCustomersResponse {
 impl IntoResponse for ListCustomersResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -14516,90 +6919,42 @@ impl ErrorResponse<types::Error> for ListCustomersResponse {
     }
 }
 
-impl ListCustomersRequest {
+impl<A: Api> Operation<A> for ListCustomersRequest {
+    type Response = ListCustomersResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
-        let limit = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let limit = or_default(
+            decode_param(
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let n: i128 = match (value.as_i64(), value.as_u64()) {
-                        (Some(n), _) => n as i128,
-                        (None, Some(n)) => n as i128,
-                        _ => {
-                            return Err(
-                                Violation::new(path, "must be an integer".to_string()),
-                            );
-                        }
-                    };
-                    if n < (1i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at least", 1i64),
-                            ),
-                        );
-                    }
-                    if n > (100i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at most", 100i64),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .map_or_else(
-                || {
-                    serde_json::from_str("20")
-                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
-                },
-                Ok,
-            )?;
+                check_3,
+            )?,
+            "limit",
+            "20",
+        )?;
         let starting_after = decode_param(
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if s.chars().count() > 255usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at most {} characters long", 255usize),
-                        ),
-                    );
-                }
-                Ok(())
-            },
+            check_4,
         )?;
         let query = decode_param(
             query_values(&raw_query, "query"),
             "query",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if s.chars().count() > 255usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at most {} characters long", 255usize),
-                        ),
-                    );
-                }
-                Ok(())
-            },
+            check_4,
         )?;
         Ok(Self {
             limit,
@@ -14607,28 +6962,16 @@ impl ListCustomersRequest {
             query,
         })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_customers(caller, request)
+    }
 }
 
-async fn handle_list_customers<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_CUSTOMERS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListCustomersRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_CUSTOMERS), &parts);
-        }
-    };
-    api.list_customers(caller, request).await.into_response()
-}
-
-const SECURITY_GET_CUSTOMER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_CUSTOMER: Option<&[u16]> = Some(&[200, 400, 401, 403, 404, 500, 503]);
 ///The parsed and validated input of `getCustomer`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerRequest {
@@ -14658,35 +7001,18 @@ pub enum GetCustomerResponse {
 impl IntoResponse for GetCustomerResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -14706,70 +7032,43 @@ impl ErrorResponse<types::Error> for GetCustomerResponse {
     }
 }
 
-impl GetCustomerRequest {
+impl<A: Api> Operation<A> for GetCustomerRequest {
+    type Response = GetCustomerResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 404, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let user_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let user_id = required(
+            decode_param(
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 255usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 255usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "userId",
-                format!("the {} `{}` is required", "path parameter", "userId"),
-            ))?;
+                check_0,
+            )?,
+            "userId",
+            "path parameter",
+        )?;
         Ok(Self { user_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_customer(caller, request)
     }
 }
 
-async fn handle_get_customer<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_CUSTOMER, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetCustomerRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_CUSTOMER), &parts);
-        }
-    };
-    api.get_customer(caller, request).await.into_response()
-}
-
-const SECURITY_UPDATE_CUSTOMER: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_UPDATE_CUSTOMER: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 422, 500, 503],
-);
 ///The parsed and validated input of `updateCustomer`.
 #[derive(Debug, Clone)]
 pub struct UpdateCustomerRequest {
@@ -14803,42 +7102,21 @@ pub enum UpdateCustomerResponse {
 impl IntoResponse for UpdateCustomerResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -14859,45 +7137,34 @@ impl ErrorResponse<types::Error> for UpdateCustomerResponse {
     }
 }
 
-impl UpdateCustomerRequest {
+impl<A: Api> Operation<A> for UpdateCustomerRequest {
+    type Response = UpdateCustomerResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 404, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let user_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let user_id = required(
+            decode_param(
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 255usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 255usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "userId",
-                format!("the {} `{}` is required", "path parameter", "userId"),
-            ))?;
-        let bytes = &read_body(body).await?;
+                check_0,
+            )?,
+            "userId",
+            "path parameter",
+        )?;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_customer_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -14905,30 +7172,16 @@ impl UpdateCustomerRequest {
             ))?;
         Ok(Self { user_id, body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.update_customer(caller, request)
+    }
 }
 
-async fn handle_update_customer<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_UPDATE_CUSTOMER, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match UpdateCustomerRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_UPDATE_CUSTOMER), &parts);
-        }
-    };
-    api.update_customer(caller, request).await.into_response()
-}
-
-const SECURITY_RESET_CUSTOMER_USAGE: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_RESET_CUSTOMER_USAGE: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 404, 500, 503],
-);
 ///The parsed and validated input of `resetCustomerUsage`.
 #[derive(Debug, Clone)]
 pub struct ResetCustomerUsageRequest {
@@ -14958,35 +7211,18 @@ pub enum ResetCustomerUsageResponse {
 impl IntoResponse for ResetCustomerUsageResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::NotFound(body) => {
-                (http::StatusCode::NOT_FOUND, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -15006,70 +7242,43 @@ impl ErrorResponse<types::Error> for ResetCustomerUsageResponse {
     }
 }
 
-impl ResetCustomerUsageRequest {
+impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
+    type Response = ResetCustomerUsageResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 404, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let path_params = path_params(parts).await?;
-        let user_id = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let user_id = required(
+            decode_param(
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 255usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 255usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "userId",
-                format!("the {} `{}` is required", "path parameter", "userId"),
-            ))?;
+                check_0,
+            )?,
+            "userId",
+            "path parameter",
+        )?;
         Ok(Self { user_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.reset_customer_usage(caller, request)
     }
 }
 
-async fn handle_reset_customer_usage<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_RESET_CUSTOMER_USAGE, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ResetCustomerUsageRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_RESET_CUSTOMER_USAGE), &parts);
-        }
-    };
-    api.reset_customer_usage(caller, request).await.into_response()
-}
-
-const SECURITY_GET_USAGE_METRICS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_USAGE_METRICS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 500, 503],
-);
 ///The parsed and validated input of `getUsageMetrics`.
 #[derive(Debug, Clone)]
 pub struct GetUsageMetricsRequest {
@@ -15105,38 +7314,20 @@ pub enum GetUsageMetricsResponse {
 impl IntoResponse for GetUsageMetricsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -15156,13 +7347,21 @@ impl ErrorResponse<types::Error> for GetUsageMetricsResponse {
     }
 }
 
-impl GetUsageMetricsRequest {
+impl<A: Api> Operation<A> for GetUsageMetricsRequest {
+    type Response = GetUsageMetricsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         let interval = decode_param(
             query_values(&raw_query, "interval"),
             "interval",
@@ -15173,33 +7372,13 @@ impl GetUsageMetricsRequest {
             query_values(&raw_query, "from"),
             "from",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                    return Err(
-                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
-                    );
-                }
-                Ok(())
-            },
+            check_5,
         )?;
         let to = decode_param(
             query_values(&raw_query, "to"),
             "to",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                    return Err(
-                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
-                    );
-                }
-                Ok(())
-            },
+            check_5,
         )?;
         let metric = decode_param(
             query_values(&raw_query, "metric"),
@@ -15209,30 +7388,16 @@ impl GetUsageMetricsRequest {
         )?;
         Ok(Self { interval, from, to, metric })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_usage_metrics(caller, request)
+    }
 }
 
-async fn handle_get_usage_metrics<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_USAGE_METRICS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetUsageMetricsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_USAGE_METRICS), &parts);
-        }
-    };
-    api.get_usage_metrics(caller, request).await.into_response()
-}
-
-const SECURITY_GET_REVENUE_METRICS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_REVENUE_METRICS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 500, 503],
-);
 ///The parsed and validated input of `getRevenueMetrics`.
 #[derive(Debug, Clone)]
 pub struct GetRevenueMetricsRequest {
@@ -15266,38 +7431,20 @@ pub enum GetRevenueMetricsResponse {
 impl IntoResponse for GetRevenueMetricsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -15317,13 +7464,21 @@ impl ErrorResponse<types::Error> for GetRevenueMetricsResponse {
     }
 }
 
-impl GetRevenueMetricsRequest {
+impl<A: Api> Operation<A> for GetRevenueMetricsRequest {
+    type Response = GetRevenueMetricsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         let interval = decode_param(
             query_values(&raw_query, "interval"),
             "interval",
@@ -15334,58 +7489,26 @@ impl GetRevenueMetricsRequest {
             query_values(&raw_query, "from"),
             "from",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                    return Err(
-                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
-                    );
-                }
-                Ok(())
-            },
+            check_5,
         )?;
         let to = decode_param(
             query_values(&raw_query, "to"),
             "to",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if chrono::DateTime::parse_from_rfc3339(s).is_err() {
-                    return Err(
-                        Violation::new(path, "must be an RFC 3339 date-time".to_string()),
-                    );
-                }
-                Ok(())
-            },
+            check_5,
         )?;
         Ok(Self { interval, from, to })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_revenue_metrics(caller, request)
+    }
 }
 
-async fn handle_get_revenue_metrics<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_REVENUE_METRICS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetRevenueMetricsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_REVENUE_METRICS), &parts);
-        }
-    };
-    api.get_revenue_metrics(caller, request).await.into_response()
-}
-
-const SECURITY_GET_METRICS_OVERVIEW: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_METRICS_OVERVIEW: Option<&[u16]> = Some(&[200, 401, 403, 500, 503]);
 ///The parsed and validated input of `getMetricsOverview`.
 #[derive(Debug, Clone)]
 pub struct GetMetricsOverviewRequest {}
@@ -15407,27 +7530,16 @@ pub enum GetMetricsOverviewResponse {
 impl IntoResponse for GetMetricsOverviewResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -15445,36 +7557,33 @@ impl ErrorResponse<types::Error> for GetMetricsOverviewResponse {
     }
 }
 
-impl GetMetricsOverviewRequest {
+impl<A: Api> Operation<A> for GetMetricsOverviewRequest {
+    type Response = GetMetricsOverviewResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_metrics_overview(caller, request)
     }
 }
 
-async fn handle_get_metrics_overview<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_METRICS_OVERVIEW, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetMetricsOverviewRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_METRICS_OVERVIEW), &parts);
-        }
-    };
-    api.get_metrics_overview(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_AUDIT_LOG: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_AUDIT_LOG: Option<&[u16]> = Some(&[200, 400, 401, 403, 500, 503]);
 ///The parsed and validated input of `listAuditLog`.
 #[derive(Debug, Clone)]
 pub struct ListAuditLogRequest {
@@ -15504,31 +7613,17 @@ pub enum ListAuditLogResponse {
 impl IntoResponse for ListAuditLogResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -15547,100 +7642,49 @@ impl ErrorResponse<types::Error> for ListAuditLogResponse {
     }
 }
 
-impl ListAuditLogRequest {
+impl<A: Api> Operation<A> for ListAuditLogRequest {
+    type Response = ListAuditLogResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
-        let limit = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let limit = or_default(
+            decode_param(
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let n: i128 = match (value.as_i64(), value.as_u64()) {
-                        (Some(n), _) => n as i128,
-                        (None, Some(n)) => n as i128,
-                        _ => {
-                            return Err(
-                                Violation::new(path, "must be an integer".to_string()),
-                            );
-                        }
-                    };
-                    if n < (1i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at least", 1i64),
-                            ),
-                        );
-                    }
-                    if n > (100i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at most", 100i64),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .map_or_else(
-                || {
-                    serde_json::from_str("20")
-                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
-                },
-                Ok,
-            )?;
+                check_3,
+            )?,
+            "limit",
+            "20",
+        )?;
         let starting_after = decode_param(
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if s.chars().count() > 255usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at most {} characters long", 255usize),
-                        ),
-                    );
-                }
-                Ok(())
-            },
+            check_4,
         )?;
         Ok(Self { limit, starting_after })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_audit_log(caller, request)
+    }
 }
 
-async fn handle_list_audit_log<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_AUDIT_LOG, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListAuditLogRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_AUDIT_LOG), &parts);
-        }
-    };
-    api.list_audit_log(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_CHECKOUT: Security = &[
-    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
-];
-const STATUSES_CREATE_CHECKOUT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
-);
 ///The parsed and validated input of `createCheckout`.
 #[derive(Debug, Clone)]
 pub struct CreateCheckoutRequest {
@@ -15678,60 +7722,36 @@ pub enum CreateCheckoutResponse {
 impl IntoResponse for CreateCheckoutResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Conflict(body) => {
-                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
             Self::BadGateway(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(502u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
@@ -15755,13 +7775,26 @@ impl ErrorResponse<types::Error> for CreateCheckoutResponse {
     }
 }
 
-impl CreateCheckoutRequest {
+impl<A: Api> Operation<A> for CreateCheckoutRequest {
+    type Response = CreateCheckoutResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_checkout_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -15769,32 +7802,16 @@ impl CreateCheckoutRequest {
             ))?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_checkout(caller, request)
+    }
 }
 
-async fn handle_create_checkout<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_CHECKOUT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreateCheckoutRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_CHECKOUT), &parts);
-        }
-    };
-    api.create_checkout(caller, request).await.into_response()
-}
-
-const SECURITY_CREATE_PORTAL_SESSION: Security = &[
-    &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
-];
-const STATUSES_CREATE_PORTAL_SESSION: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
-);
 ///The parsed and validated input of `createPortalSession`.
 #[derive(Debug, Clone)]
 pub struct CreatePortalSessionRequest {
@@ -15832,60 +7849,36 @@ pub enum CreatePortalSessionResponse {
 impl IntoResponse for CreatePortalSessionResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Conflict(body) => {
-                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
             Self::BadGateway(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(502u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
@@ -15909,40 +7902,39 @@ impl ErrorResponse<types::Error> for CreatePortalSessionResponse {
     }
 }
 
-impl CreatePortalSessionRequest {
+impl<A: Api> Operation<A> for CreatePortalSessionRequest {
+    type Response = CreatePortalSessionResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 409, 422, 429, 500, 503, 501, 502],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, false, validate_portal_create)?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.create_portal_session(caller, request)
+    }
 }
 
-async fn handle_create_portal_session<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CREATE_PORTAL_SESSION, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CreatePortalSessionRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CREATE_PORTAL_SESSION), &parts);
-        }
-    };
-    api.create_portal_session(caller, request).await.into_response()
-}
-
-const SECURITY_CART_CHECKOUT: Security = &[&[SecurityScheme::PublishableKey]];
-const STATUSES_CART_CHECKOUT: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 422, 429, 500, 503, 501, 502],
-);
 ///The parsed and validated input of `cartCheckout`.
 #[derive(Debug, Clone)]
 pub struct CartCheckoutRequest {
@@ -15978,56 +7970,35 @@ pub enum CartCheckoutResponse {
 impl IntoResponse for CartCheckoutResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::TooManyRequests(body) => {
-                (http::StatusCode::TOO_MANY_REQUESTS, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
             Self::BadGateway(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(502u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
@@ -16050,13 +8021,24 @@ impl ErrorResponse<types::Error> for CartCheckoutResponse {
     }
 }
 
-impl CartCheckoutRequest {
+impl<A: Api> Operation<A> for CartCheckoutRequest {
+    type Response = CartCheckoutResponse;
+    const SECURITY: Security = &[&[SecurityScheme::PublishableKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 422, 429, 500, 503, 501, 502],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_cart_checkout_create)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -16064,28 +8046,16 @@ impl CartCheckoutRequest {
             ))?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.cart_checkout(caller, request)
+    }
 }
 
-async fn handle_cart_checkout<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_CART_CHECKOUT, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match CartCheckoutRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_CART_CHECKOUT), &parts);
-        }
-    };
-    api.cart_checkout(caller, request).await.into_response()
-}
-
-const SECURITY_RECEIVE_STRIPE_WEBHOOK: Security = &[];
-const STATUSES_RECEIVE_STRIPE_WEBHOOK: Option<&[u16]> = Some(&[200, 400, 500, 503, 501]);
 ///The parsed and validated input of `receiveStripeWebhook`.
 #[derive(Debug, Clone)]
 pub struct ReceiveStripeWebhookRequest {
@@ -16115,30 +8085,19 @@ pub enum ReceiveStripeWebhookResponse {
 impl IntoResponse for ReceiveStripeWebhookResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
             Self::NotImplemented(body) => {
-                (
+                json_response(
                     http::StatusCode::from_u16(501u16).expect("a valid status"),
-                    axum::Json(body).into_response(),
+                    &body,
                 )
-                    .into_response()
             }
         }
     }
@@ -16156,44 +8115,32 @@ impl ErrorResponse<types::Error> for ReceiveStripeWebhookResponse {
     }
 }
 
-impl ReceiveStripeWebhookRequest {
+impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
+    type Response = ReceiveStripeWebhookResponse;
+    const SECURITY: Security = &[];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 500, 503, 501]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let stripe_signature = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let stripe_signature = required(
+            decode_param(
                 header_values(&parts.headers, "Stripe-Signature"),
                 "Stripe-Signature",
                 Coerce::String,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let Some(s) = value.as_str() else {
-                        return Err(Violation::new(path, "must be a string".to_string()));
-                    };
-                    if s.chars().count() < 1usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at least {} characters long", 1usize),
-                            ),
-                        );
-                    }
-                    if s.chars().count() > 2000usize {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be at most {} characters long", 2000usize),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .ok_or_else(|| Rejection::invalid(
-                "Stripe-Signature",
-                format!("the {} `{}` is required", "header", "Stripe-Signature"),
-            ))?;
-        let raw_body = read_body(body).await?;
+                check_6,
+            )?,
+            "Stripe-Signature",
+            "header",
+        )?;
+        let raw_body = input.body.clone();
         let bytes = &raw_body;
         let body = json_body(&parts.headers, bytes, true, validate_stripe_event)?
             .ok_or_else(|| Rejection::bad_request(
@@ -16206,30 +8153,16 @@ impl ReceiveStripeWebhookRequest {
             body,
         })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.receive_stripe_webhook(caller, request)
+    }
 }
 
-async fn handle_receive_stripe_webhook<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_RECEIVE_STRIPE_WEBHOOK, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ReceiveStripeWebhookRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_RECEIVE_STRIPE_WEBHOOK), &parts);
-        }
-    };
-    api.receive_stripe_webhook(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_BILLING_EVENTS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_BILLING_EVENTS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 500, 503],
-);
 ///The parsed and validated input of `listBillingEvents`.
 #[derive(Debug, Clone)]
 pub struct ListBillingEventsRequest {
@@ -16259,31 +8192,17 @@ pub enum ListBillingEventsResponse {
 impl IntoResponse for ListBillingEventsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -16302,96 +8221,49 @@ impl ErrorResponse<types::Error> for ListBillingEventsResponse {
     }
 }
 
-impl ListBillingEventsRequest {
+impl<A: Api> Operation<A> for ListBillingEventsRequest {
+    type Response = ListBillingEventsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
-        let limit = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let limit = or_default(
+            decode_param(
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let n: i128 = match (value.as_i64(), value.as_u64()) {
-                        (Some(n), _) => n as i128,
-                        (None, Some(n)) => n as i128,
-                        _ => {
-                            return Err(
-                                Violation::new(path, "must be an integer".to_string()),
-                            );
-                        }
-                    };
-                    if n < (1i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at least", 1i64),
-                            ),
-                        );
-                    }
-                    if n > (100i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at most", 100i64),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .map_or_else(
-                || {
-                    serde_json::from_str("20")
-                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
-                },
-                Ok,
-            )?;
+                check_3,
+            )?,
+            "limit",
+            "20",
+        )?;
         let starting_after = decode_param(
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if s.chars().count() > 255usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at most {} characters long", 255usize),
-                        ),
-                    );
-                }
-                Ok(())
-            },
+            check_4,
         )?;
         Ok(Self { limit, starting_after })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_billing_events(caller, request)
+    }
 }
 
-async fn handle_list_billing_events<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_BILLING_EVENTS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListBillingEventsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_BILLING_EVENTS), &parts);
-        }
-    };
-    api.list_billing_events(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_PAYMENTS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_PAYMENTS: Option<&[u16]> = Some(&[200, 400, 401, 403, 500, 503]);
 ///The parsed and validated input of `listPayments`.
 #[derive(Debug, Clone)]
 pub struct ListPaymentsRequest {
@@ -16421,31 +8293,17 @@ pub enum ListPaymentsResponse {
 impl IntoResponse for ListPaymentsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -16464,96 +8322,49 @@ impl ErrorResponse<types::Error> for ListPaymentsResponse {
     }
 }
 
-impl ListPaymentsRequest {
+impl<A: Api> Operation<A> for ListPaymentsRequest {
+    type Response = ListPaymentsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let raw_query = query_pairs(parts)?;
-        let limit = decode_param(
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let limit = or_default(
+            decode_param(
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                    let n: i128 = match (value.as_i64(), value.as_u64()) {
-                        (Some(n), _) => n as i128,
-                        (None, Some(n)) => n as i128,
-                        _ => {
-                            return Err(
-                                Violation::new(path, "must be an integer".to_string()),
-                            );
-                        }
-                    };
-                    if n < (1i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at least", 1i64),
-                            ),
-                        );
-                    }
-                    if n > (100i64 as i128) {
-                        return Err(
-                            Violation::new(
-                                path,
-                                format!("must be {} {}", "at most", 100i64),
-                            ),
-                        );
-                    }
-                    Ok(())
-                },
-            )?
-            .map_or_else(
-                || {
-                    serde_json::from_str("20")
-                        .map_err(|e| Rejection::invalid("limit", e.to_string()))
-                },
-                Ok,
-            )?;
+                check_3,
+            )?,
+            "limit",
+            "20",
+        )?;
         let starting_after = decode_param(
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            |value: &serde_json::Value, path: &str| -> Result<(), Violation> {
-                let Some(s) = value.as_str() else {
-                    return Err(Violation::new(path, "must be a string".to_string()));
-                };
-                if s.chars().count() > 255usize {
-                    return Err(
-                        Violation::new(
-                            path,
-                            format!("must be at most {} characters long", 255usize),
-                        ),
-                    );
-                }
-                Ok(())
-            },
+            check_4,
         )?;
         Ok(Self { limit, starting_after })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_payments(caller, request)
+    }
 }
 
-async fn handle_list_payments<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_PAYMENTS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListPaymentsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_PAYMENTS), &parts);
-        }
-    };
-    api.list_payments(caller, request).await.into_response()
-}
-
-const SECURITY_LIST_API_KEYS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_LIST_API_KEYS: Option<&[u16]> = Some(&[200, 401, 403, 500, 503]);
 ///The parsed and validated input of `listApiKeys`.
 #[derive(Debug, Clone)]
 pub struct ListApiKeysRequest {}
@@ -16575,27 +8386,16 @@ pub enum ListApiKeysResponse {
 impl IntoResponse for ListApiKeysResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -16613,38 +8413,33 @@ impl ErrorResponse<types::Error> for ListApiKeysResponse {
     }
 }
 
-impl ListApiKeysRequest {
+impl<A: Api> Operation<A> for ListApiKeysRequest {
+    type Response = ListApiKeysResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_api_keys(caller, request)
     }
 }
 
-async fn handle_list_api_keys<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_LIST_API_KEYS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match ListApiKeysRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_LIST_API_KEYS), &parts);
-        }
-    };
-    api.list_api_keys(caller, request).await.into_response()
-}
-
-const SECURITY_ROTATE_SECRET_KEY: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_ROTATE_SECRET_KEY: Option<&[u16]> = Some(
-    &[201, 400, 401, 403, 422, 500, 503],
-);
 ///The parsed and validated input of `rotateSecretKey`.
 #[derive(Debug, Clone)]
 pub struct RotateSecretKeyRequest {
@@ -16674,39 +8469,20 @@ pub enum RotateSecretKeyResponse {
 impl IntoResponse for RotateSecretKeyResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Created(body) => {
-                (http::StatusCode::CREATED, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -16726,38 +8502,35 @@ impl ErrorResponse<types::Error> for RotateSecretKeyResponse {
     }
 }
 
-impl RotateSecretKeyRequest {
+impl<A: Api> Operation<A> for RotateSecretKeyRequest {
+    type Response = RotateSecretKeyResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[201, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, false, validate_secret_key_rotate)?;
         Ok(Self { body })
     }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.rotate_secret_key(caller, request)
+    }
 }
 
-async fn handle_rotate_secret_key<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_ROTATE_SECRET_KEY, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match RotateSecretKeyRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_ROTATE_SECRET_KEY), &parts);
-        }
-    };
-    api.rotate_secret_key(caller, request).await.into_response()
-}
-
-const SECURITY_GET_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_GET_SETTINGS: Option<&[u16]> = Some(&[200, 401, 403, 500, 503]);
 ///The parsed and validated input of `getSettings`.
 #[derive(Debug, Clone)]
 pub struct GetSettingsRequest {}
@@ -16779,27 +8552,16 @@ pub enum GetSettingsResponse {
 impl IntoResponse for GetSettingsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -16817,38 +8579,33 @@ impl ErrorResponse<types::Error> for GetSettingsResponse {
     }
 }
 
-impl GetSettingsRequest {
+impl<A: Api> Operation<A> for GetSettingsRequest {
+    type Response = GetSettingsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: false,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        _body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
         Ok(Self {})
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_settings(caller, request)
     }
 }
 
-async fn handle_get_settings<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_GET_SETTINGS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match GetSettingsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_GET_SETTINGS), &parts);
-        }
-    };
-    api.get_settings(caller, request).await.into_response()
-}
-
-const SECURITY_UPDATE_SETTINGS: Security = &[&[SecurityScheme::SecretKey]];
-const STATUSES_UPDATE_SETTINGS: Option<&[u16]> = Some(
-    &[200, 400, 401, 403, 409, 422, 500, 503],
-);
 ///The parsed and validated input of `updateSettings`.
 #[derive(Debug, Clone)]
 pub struct UpdateSettingsRequest {
@@ -16880,42 +8637,21 @@ pub enum UpdateSettingsResponse {
 impl IntoResponse for UpdateSettingsResponse {
     fn into_response(self) -> Response {
         match self {
-            Self::Ok(body) => {
-                (http::StatusCode::OK, axum::Json(body).into_response()).into_response()
-            }
-            Self::BadRequest(body) => {
-                (http::StatusCode::BAD_REQUEST, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
-                (http::StatusCode::UNAUTHORIZED, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
-            Self::Forbidden(body) => {
-                (http::StatusCode::FORBIDDEN, axum::Json(body).into_response())
-                    .into_response()
-            }
-            Self::Conflict(body) => {
-                (http::StatusCode::CONFLICT, axum::Json(body).into_response())
-                    .into_response()
-            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
-                (
-                    http::StatusCode::UNPROCESSABLE_ENTITY,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
             }
             Self::InternalServerError(body) => {
-                (
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    axum::Json(body).into_response(),
-                )
-                    .into_response()
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
             }
             Self::ServiceUnavailable(body) => {
-                (http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body).into_response())
-                    .into_response()
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
             }
         }
     }
@@ -16936,13 +8672,24 @@ impl ErrorResponse<types::Error> for UpdateSettingsResponse {
     }
 }
 
-impl UpdateSettingsRequest {
+impl<A: Api> Operation<A> for UpdateSettingsRequest {
+    type Response = UpdateSettingsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 409, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+    };
     #[allow(unused_variables)]
-    async fn from_parts(
-        parts: &mut http::request::Parts,
-        body: axum::body::Body,
-    ) -> Result<Self, Rejection> {
-        let bytes = &read_body(body).await?;
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, true, validate_settings_update)?
             .ok_or_else(|| Rejection::bad_request(
                 None,
@@ -16950,24 +8697,14 @@ impl UpdateSettingsRequest {
             ))?;
         Ok(Self { body })
     }
-}
 
-async fn handle_update_settings<A: Api>(
-    axum::extract::State(api): axum::extract::State<Arc<A>>,
-    request: axum::extract::Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let caller = match api.authenticate(SECURITY_UPDATE_SETTINGS, &parts).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request = match UpdateSettingsRequest::from_parts(&mut parts, body).await {
-        Ok(request) => request,
-        Err(rejection) => {
-            return api.reject(rejection.fitted(STATUSES_UPDATE_SETTINGS), &parts);
-        }
-    };
-    api.update_settings(caller, request).await.into_response()
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.update_settings(caller, request)
+    }
 }
 
 /// What is wrong with a request the router refused.
@@ -17175,6 +8912,54 @@ fn decode_param<T: serde::de::DeserializeOwned>(
         .map_err(|e| Rejection::invalid(name, format!("`{name}` is not valid: {e}.")))
 }
 
+/// A required parameter's value, or the rejection naming it.
+fn required<T>(value: Option<T>, name: &str, location: &str) -> Result<T, Rejection> {
+    value
+        .ok_or_else(|| Rejection::invalid(
+            name,
+            format!("the {location} `{name}` is required"),
+        ))
+}
+
+/// An optional parameter's value, or its default (JSON text from the spec).
+fn or_default<T: serde::de::DeserializeOwned>(
+    value: Option<T>,
+    name: &str,
+    default: &str,
+) -> Result<T, Rejection> {
+    match value {
+        Some(value) => Ok(value),
+        None => {
+            serde_json::from_str(default)
+                .map_err(|e| Rejection::invalid(name, e.to_string()))
+        }
+    }
+}
+
+/// A response with a JSON body.
+fn json_response<T: serde::Serialize>(status: http::StatusCode, body: &T) -> Response {
+    let mut response = axum::Json(body).into_response();
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+
+    response
+}
+
+/// A response with a body of another media type.
+fn bytes_response(
+    status: http::StatusCode,
+    media: &'static str,
+    body: axum::body::Bytes,
+) -> Response {
+    (status, [(http::header::CONTENT_TYPE, media)], body).into_response()
+}
+
+/// A response without a body.
+fn empty_response(status: http::StatusCode) -> Response {
+    status.into_response()
+}
+
 async fn path_params(
     parts: &mut http::request::Parts,
 ) -> Result<std::collections::HashMap<String, String>, Rejection> {
@@ -17268,6 +9053,82 @@ fn json_body<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value)
         .map(Some)
         .map_err(|e| Rejection::invalid("", format!("The body is not valid: {e}.")))
+}
+
+/// What the router reads of a request before an operation parses it.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    path: bool,
+    query: bool,
+    body: bool,
+    multipart: bool,
+}
+
+/// A request as the router read it: the head, the path and query parameters and the
+/// whole body, each read only when the operation has them.
+struct Input<'a> {
+    parts: &'a http::request::Parts,
+    path_params: std::collections::HashMap<String, String>,
+    raw_query: Vec<(String, String)>,
+    body: axum::body::Bytes,
+}
+
+/// One operation, as the router serves it: implemented by its request type.
+trait Operation<A: Api>: Sized + Send + 'static {
+    type Response: IntoResponse;
+    /// Who may call it.
+    const SECURITY: Security;
+    /// The statuses a rejection may use (see [`Rejection::fitted`]).
+    const STATUSES: Option<&'static [u16]>;
+    const READS: Reads;
+    /// Parses and validates the operation's input.
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection>;
+    /// Calls the implementation.
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_;
+}
+
+async fn handle<A: Api, O: Operation<A>>(
+    axum::extract::State(api): axum::extract::State<Arc<A>>,
+    request: axum::extract::Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let caller = match api.authenticate(O::SECURITY, &parts).await {
+        Ok(caller) => caller,
+        Err(refusal) => return refusal,
+    };
+    let read = async {
+        let path_params = if O::READS.path {
+            path_params(&mut parts).await?
+        } else {
+            Default::default()
+        };
+        let raw_query = if O::READS.query { query_pairs(&parts)? } else { Vec::new() };
+        let body = if O::READS.body {
+            read_body(body).await?
+        } else {
+            axum::body::Bytes::new()
+        };
+        Ok::<_, Rejection>((path_params, raw_query, body))
+    };
+    let (path_params, raw_query, body) = match read.await {
+        Ok(read) => read,
+        Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),
+    };
+    let input = Input {
+        parts: &parts,
+        path_params,
+        raw_query,
+        body,
+    };
+    let request = match O::parse(&input) {
+        Ok(request) => request,
+        Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),
+    };
+    O::call(&api, caller, request).await.into_response()
 }
 
 static PATTERN_0: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -18900,6 +10761,122 @@ pub fn validate_track_usage(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );
         }
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
+    if s.chars().count() > 255usize {
+        return Err(
+            Violation::new(path, format!("must be at most {} characters long", 255usize)),
+        );
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    if !value.is_boolean() {
+        return Err(Violation::new(path, "must be true or false".to_string()));
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
+    if s.chars().count() > 64usize {
+        return Err(
+            Violation::new(path, format!("must be at most {} characters long", 64usize)),
+        );
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let n: i128 = match (value.as_i64(), value.as_u64()) {
+        (Some(n), _) => n as i128,
+        (None, Some(n)) => n as i128,
+        _ => return Err(Violation::new(path, "must be an integer".to_string())),
+    };
+    if n < (1i64 as i128) {
+        return Err(Violation::new(path, format!("must be {} {}", "at least", 1i64)));
+    }
+
+    if n > (100i64 as i128) {
+        return Err(Violation::new(path, format!("must be {} {}", "at most", 100i64)));
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_4(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() > 255usize {
+        return Err(
+            Violation::new(path, format!("must be at most {} characters long", 255usize)),
+        );
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_5(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+        return Err(Violation::new(path, "must be an RFC 3339 date-time".to_string()));
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_6(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
+    if s.chars().count() > 2000usize {
+        return Err(
+            Violation::new(
+                path,
+                format!("must be at most {} characters long", 2000usize),
+            ),
+        );
     }
 
     Ok(())
