@@ -60,7 +60,7 @@ async fn reference(backend: Backend) -> Reference {
         router,
         listener,
         std::future::pending(),
-        std::time::Duration::from_secs(10),
+        dream_server::connections::Limits::default(),
     ));
     Reference { base, _dir: dir }
 }

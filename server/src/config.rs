@@ -39,6 +39,13 @@ pub struct Config {
     pub operator_token: Option<Secret>,
     /// Seconds to let requests in flight finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a client may take to send a request's head; an idle keep-alive connection is
+    /// closed after as long.
+    pub header_timeout_seconds: u64,
+    /// Seconds a client may take to send a request's body (`408 request_timeout` after).
+    pub body_timeout_seconds: u64,
+    /// Connections open at once (lowered to fit the process's file limit).
+    pub max_connections: usize,
     /// Where Stripe's API is; tests point it at the emulator.
     pub stripe_api_base: String,
     /// The platform's Stripe key for test mode (`sk_test_…`). Unset: the built-in emulator
@@ -71,6 +78,9 @@ impl Default for Config {
             database_url: "sqlite://dream.db".into(),
             operator_token: None,
             shutdown_grace_seconds: 10,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 30,
+            max_connections: 10_000,
             stripe_api_base: "https://api.stripe.com".into(),
             stripe_test_secret_key: None,
             stripe_live_secret_key: None,
@@ -156,6 +166,27 @@ impl Config {
                 )
             })?;
         }
+        for (name, field) in [
+            (
+                "DREAM_HEADER_TIMEOUT_SECONDS",
+                &mut config.header_timeout_seconds,
+            ),
+            (
+                "DREAM_BODY_TIMEOUT_SECONDS",
+                &mut config.body_timeout_seconds,
+            ),
+        ] {
+            if let Ok(seconds) = std::env::var(name) {
+                *field = seconds.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    anyhow::anyhow!("{name} must be a positive number of seconds, not {seconds:?}")
+                })?;
+            }
+        }
+        if let Ok(count) = std::env::var("DREAM_MAX_CONNECTIONS") {
+            config.max_connections = count.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
+                anyhow::anyhow!("DREAM_MAX_CONNECTIONS must be a positive number, not {count:?}")
+            })?;
+        }
         if let Ok(flag) = std::env::var("DREAM_USAGE_SERIES") {
             config.usage_series = !matches!(flag.as_str(), "0" | "false" | "off");
         }
@@ -167,6 +198,17 @@ impl Config {
 }
 
 impl Config {
+    /// The connection limits to serve with; raises the process's file limit to fit the cap.
+    pub fn connection_limits(&self) -> crate::connections::Limits {
+        use std::time::Duration;
+        crate::connections::Limits {
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            body_timeout: Duration::from_secs(self.body_timeout_seconds),
+            max_connections: crate::connections::fit_to_file_limit(self.max_connections),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
+        }
+    }
+
     /// The limit on anonymous reads per publishable key, `(requests, seconds)`, from
     /// `REQUESTS/SECONDS`; `None` for `off`.
     pub fn public_rule(&self) -> anyhow::Result<Option<(u64, u64)>> {

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod domain;
 #[allow(clippy::all, clippy::pedantic)]

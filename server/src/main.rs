@@ -150,7 +150,7 @@ async fn main() -> anyhow::Result<()> {
                 router,
                 listener,
                 dream_server::serve::shutdown_signal(),
-                std::time::Duration::from_secs(config.shutdown_grace_seconds),
+                config.connection_limits(),
             )
             .await?;
             app.close().await;

@@ -1,7 +1,6 @@
 //! The running server: the generated router on the [`Server`], wrapped in request ids,
 //! tracing, CORS, JSON fallbacks, and graceful shutdown.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,6 +167,13 @@ async fn refuse_nul(
     }
     let bytes = match axum::body::to_bytes(body, generated::MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
+        Err(e) if crate::connections::timed_out(&e).is_some() => {
+            let after = crate::connections::timed_out(&e).map_or(0, |t| t.0.as_secs());
+            return errors::response(
+                &AppError::RequestTimeout(after),
+                &errors::request_id(&parts),
+            );
+        }
         Err(_) => {
             return errors::response(
                 &AppError::Malformed {
@@ -265,38 +271,15 @@ async fn method_not_allowed(request: axum::extract::Request) -> axum::response::
     )
 }
 
-/// Binds and serves until `shutdown` resolves, then lets requests in flight finish for up
-/// to `grace`: a client that never finishes its request (or keeps its connection) does not
-/// keep the process alive past it.
+/// Serves until `shutdown` resolves, within `limits` (timeouts, the connection cap, the
+/// shutdown grace period: see [`crate::connections`]).
 pub async fn serve(
     router: axum::Router,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    limits: crate::connections::Limits,
 ) -> anyhow::Result<()> {
-    use std::future::IntoFuture;
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-    let signal = async move {
-        shutdown.await;
-        let _ = stopping.send(true);
-    };
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
-    let deadline = async move {
-        let _ = stopped.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result?,
-        () = deadline => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "connections still open after the shutdown grace period; exiting");
-        }
-    }
-    Ok(())
+    crate::connections::serve(router, listener, shutdown, limits).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

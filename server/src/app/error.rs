@@ -56,6 +56,8 @@ pub enum AppError {
         message: String,
         param: Option<String>,
     },
+    #[error("The request body did not arrive within {0} s.")]
+    RequestTimeout(u64),
     #[error("{0}")]
     NoRoute(String),
     #[error("{0}")]
@@ -133,6 +135,7 @@ impl AppError {
             AppError::Validation { .. } => (422, "validation_failed", InvalidRequest),
             AppError::Malformed { .. } => (400, "invalid_request", InvalidRequest),
             AppError::NoRoute(_) => (404, "not_found", InvalidRequest),
+            AppError::RequestTimeout(_) => (408, "request_timeout", InvalidRequest),
             AppError::MethodNotAllowed(_) => (405, "method_not_allowed", InvalidRequest),
             AppError::UsageLimitExceeded { .. } => (429, "usage_limit_exceeded", RateLimit),
             AppError::SubscriptionExists(_) => (409, "subscription_exists", InvalidRequest),

@@ -28,3 +28,39 @@ pub async fn fresh_store(backend: Backend) -> (Store, String, tempfile::TempDir)
     let store = Store::connect(&url).await.expect("store connects");
     (store, url, dir)
 }
+
+/// `dream serve` on SQLite in a temporary directory, on a free port, with `env` added: the
+/// process, its address (`127.0.0.1:PORT`) and the directory (kept alive by the caller).
+pub fn spawn_serve(env: &[(&str, &str)]) -> (std::process::Child, String, tempfile::TempDir) {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("dream.db").display());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dream"));
+    command
+        .args(["--database-url", &database, "serve", "--port", "0"])
+        .env("DREAM_OPERATOR_TOKEN", "op_test")
+        .env("DREAM_HOST", "127.0.0.1")
+        .env_remove("REDIS_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("dream serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner: Vec<String> = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .take_while(|l| !l.starts_with("Docs:"))
+        .collect();
+    std::thread::spawn(move || lines.for_each(drop));
+    let base = banner
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .skip_while(|w| *w != "at")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {banner:?}"))
+        .trim_start_matches("http://")
+        .to_string();
+    (child, base, dir)
+}

@@ -6,6 +6,7 @@
 //! `postgres://postgres@127.0.0.1:5432`); each test creates a fresh database on it.
 
 mod billing;
+mod connections;
 mod faults;
 mod harness;
 mod layers;

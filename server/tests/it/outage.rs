@@ -244,34 +244,9 @@ fn serve_with_redis_unreachable_says_so() {
 /// not keep the process alive past the shutdown grace period.
 #[test]
 fn sigterm_exits_within_the_grace_period_whatever_clients_do() {
-    use std::io::{BufRead, BufReader, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("dream.db").display());
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dream"))
-        .args(["--database-url", &database, "serve", "--port", "0"])
-        .env("DREAM_OPERATOR_TOKEN", "op_test")
-        .env("DREAM_HOST", "127.0.0.1")
-        .env("DREAM_SHUTDOWN_GRACE_SECONDS", "1")
-        .env_remove("REDIS_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("dream serve starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let banner: Vec<String> = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .take_while(|l| !l.starts_with("Docs:"))
-        .collect();
-    std::thread::spawn(move || lines.for_each(drop));
-    let base = banner
-        .iter()
-        .flat_map(|l| l.split_whitespace())
-        .skip_while(|w| *w != "at")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no address in {banner:?}"))
-        .trim_start_matches("http://")
-        .to_string();
+    use std::io::Write;
+    let (mut child, base, _dir) =
+        crate::harness::spawn_serve(&[("DREAM_SHUTDOWN_GRACE_SECONDS", "1")]);
     // Half a request: the request line and one header, never the blank line.
     let mut half = std::net::TcpStream::connect(&base).unwrap();
     half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")

@@ -11368,6 +11368,7 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 403 | `dev_issuer_disabled` | `permission_error` | the project has not enabled the development token issuer |
 | 404 | `not_found` | `invalid_request_error` | no such resource in your project and mode, or no such path |
 | 405 | `method_not_allowed` | `invalid_request_error` | the path exists, but not with this method |
+| 408 | `request_timeout` | `invalid_request_error` | the request's body did not arrive within the server's body timeout (30 s by default); the connection is closed |
 | 409 | `already_exists` | `invalid_request_error` | a resource with that unique name already exists |
 | 409 | `subscription_exists` | `invalid_request_error` | the user already has a live subscription; change it in the customer portal |
 | 409 | `no_billing_account` | `invalid_request_error` | the user has no Stripe customer yet; start with a checkout |
