@@ -78,6 +78,13 @@ pub fn cases() -> Vec<Case> {
             "rotation keeps the old key for the overlap; no overlap revokes at once",
             rotation_overlap
         ),
+        case!(
+            "keys.only-newest-rotates",
+            Core,
+            ["KEYS-004"],
+            "a key inside its overlap window cannot rotate away the key that replaced it",
+            only_newest_rotates
+        ),
     ]
 }
 
@@ -452,6 +459,41 @@ async fn rotation_overlap(ctx: Ctx) -> CaseResult {
         .send()
         .await
         .succeeds("the live key after test rotations")?;
+    Ok(())
+}
+
+async fn only_newest_rotates(ctx: Ctx) -> CaseResult {
+    let project = ctx.fresh_project().await?;
+    let old = ctx.secret(&project.test);
+    let rotated = old
+        .rotate_secret_key()
+        .body_map(|b| b.expires_in_seconds(3600))
+        .send()
+        .await
+        .succeeds("rotateSecretKey with an hour of overlap")?;
+    let new = ctx.client(&[("authorization", &format!("Bearer {}", rotated.secret_key))]);
+    old.rotate_secret_key()
+        .body_map(|b| b.expires_in_seconds(0))
+        .send()
+        .await
+        .refused(
+            "rotateSecretKey with the key inside its overlap window",
+            403,
+            "key_superseded",
+        )?;
+    new.list_tiers()
+        .send()
+        .await
+        .succeeds("the newer key after the older one tried to rotate")?;
+    old.list_tiers()
+        .send()
+        .await
+        .succeeds("the older key, still inside its overlap window")?;
+    new.rotate_secret_key()
+        .body_map(|b| b.expires_in_seconds(0))
+        .send()
+        .await
+        .succeeds("rotateSecretKey with the newest key")?;
     Ok(())
 }
 

@@ -56,6 +56,10 @@ pub enum AppError {
         message: String,
         param: Option<String>,
     },
+    #[error(
+        "This secret key has been rotated and expires soon; only the newest secret key may rotate."
+    )]
+    KeySuperseded,
     #[error("The request body did not arrive within {0} s.")]
     RequestTimeout(u64),
     #[error("{0}")]
@@ -129,6 +133,7 @@ impl AppError {
             AppError::UserTokenRequired => (403, "user_token_required", Permission),
             AppError::LiveModeNotAllowed => (403, "live_mode_not_allowed", Permission),
             AppError::DevIssuerDisabled => (403, "dev_issuer_disabled", Permission),
+            AppError::KeySuperseded => (403, "key_superseded", Permission),
             AppError::NotFound { .. } => (404, "not_found", InvalidRequest),
             AppError::AlreadyExists { .. } => (409, "already_exists", InvalidRequest),
             AppError::IdempotencyKeyReused => (409, "idempotency_key_reused", Idempotency),

@@ -197,12 +197,23 @@ impl App {
     }
 
     /// Issues a new secret key; older ones expire after `overlap_seconds`.
+    /// Rotates the tenant's secret key. Only the newest key may rotate (`rotating`: the hash
+    /// of the key the request carried; `None` for a dashboard session): a key inside its
+    /// overlap window is on its way out, and letting it rotate would let a leaked key revoke
+    /// its owner's newer one.
     pub async fn secret_key_rotate(
         &self,
         tenant: &Tenant,
         overlap_seconds: i64,
+        rotating: Option<&str>,
     ) -> AppResult<(String, String, i64)> {
         let at = now();
+        if let Some(hash) = rotating
+            && let Some(key) = self.store.api_key_find(hash, at).await?
+            && key.expires_at.is_some()
+        {
+            return Err(AppError::KeySuperseded);
+        }
         let sk = format!("sk_{}_{}", tenant.mode.as_str(), ids::random(32));
         let id = ids::id("key");
         let hash = ids::key_hash(&sk);

@@ -4771,7 +4771,9 @@ pub trait Api: Send + Sync + 'static {
     ///
     ///Issues a new secret key for the calling key's project and mode, shown in this response
     ///only. Every older secret key of that mode keeps working for `expiresInSeconds` (default one
-    ///hour, 0 revokes at once) so deployments can switch over.
+    ///hour, 0 revokes at once) so deployments can switch over. Only the newest secret key may
+    ///rotate: an older key inside its overlap window is refused with `403 key_superseded`, so a
+    ///leaked key cannot revoke the key that replaced it.
     ///
     ///`POST /v1/keys/secret/rotate`
     fn rotate_secret_key(

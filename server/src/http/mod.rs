@@ -79,6 +79,8 @@ pub struct Caller {
     principal: Principal,
     /// Who changes are recorded as: the secret key (redacted) or the dashboard session.
     actor: Option<Actor>,
+    /// The hash of the secret key the request carried (not for a dashboard session).
+    secret_key_hash: Option<String>,
 }
 
 impl Caller {
@@ -148,11 +150,16 @@ impl Api for Server {
             Some(grant) => Some(Actor::dashboard(&grant.label)),
             None => auth::secret_key(parts).map(Actor::secret_key),
         };
+        let secret_key_hash = match parts.extensions.get::<auth::DashboardGrant>() {
+            Some(_) => None,
+            None => auth::secret_key(parts).map(crate::domain::ids::key_hash),
+        };
         match principal {
             Ok(principal) => Ok(Caller {
                 request_id,
                 principal,
                 actor,
+                secret_key_hash,
             }),
             Err(e) => Err(errors::response(&e, &request_id)),
         }

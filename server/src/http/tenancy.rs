@@ -122,7 +122,11 @@ pub(super) async fn rotate_secret_key(
         let overlap = request.body.map(|b| b.expires_in_seconds).unwrap_or(3600);
         let (id, secret_key, expire_at) = server
             .app
-            .secret_key_rotate(caller.secret()?, i64::from(overlap))
+            .secret_key_rotate(
+                caller.secret()?,
+                i64::from(overlap),
+                caller.secret_key_hash.as_deref(),
+            )
             .await?;
         let summary = format!(
             "new key {}; older keys expire in {overlap} s",

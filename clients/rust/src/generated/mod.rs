@@ -11366,6 +11366,7 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 403 | `user_token_required` | `permission_error` | the operation acts for a user: send a publishable key and a user JWT |
 | 403 | `live_mode_not_allowed` | `permission_error` | the operation exists in test mode only |
 | 403 | `dev_issuer_disabled` | `permission_error` | the project has not enabled the development token issuer |
+| 403 | `key_superseded` | `permission_error` | the secret key was rotated and is inside its overlap window: it still works, but only the newest secret key may rotate |
 | 404 | `not_found` | `invalid_request_error` | no such resource in your project and mode, or no such path |
 | 405 | `method_not_allowed` | `invalid_request_error` | the path exists, but not with this method |
 | 408 | `request_timeout` | `invalid_request_error` | the request's body did not arrive within the server's body timeout (30 s by default); the connection is closed |
@@ -12192,7 +12193,9 @@ let response = client.list_api_keys()
 
 Issues a new secret key for the calling key's project and mode, shown in this response
 only. Every older secret key of that mode keeps working for `expiresInSeconds` (default one
-hour, 0 revokes at once) so deployments can switch over.
+hour, 0 revokes at once) so deployments can switch over. Only the newest secret key may
+rotate: an older key inside its overlap window is refused with `403 key_superseded`, so a
+leaked key cannot revoke the key that replaced it.
 
 
 Sends a `POST` request to `/v1/keys/secret/rotate`
