@@ -161,8 +161,6 @@ fn used_schemas(spec: &OpenAPI, operations: &[Operation]) -> std::collections::B
                 if let Some(serde_json::Value::String(r)) = map.get("$ref")
                     && let Some(name) = model::ref_name(r)
                 {
-                    // `#/components/schemas/A/properties/b` needs all of `A`.
-                    let name = name.split('/').next().unwrap_or_default();
                     out.push(name.replace("~1", "/").replace("~0", "~"));
                 }
                 map.values().for_each(|v| refs(v, out));

@@ -56,7 +56,7 @@ async fn reference(backend: Backend) -> Reference {
         .await
         .expect("the app starts, with the Stripe emulator");
     let router = dream_server::serve::router(serving.app).expect("router");
-    tokio::spawn(dream_server::serve::serve(
+    tokio::spawn(dream_server::connections::serve(
         router,
         listener,
         std::future::pending(),

@@ -198,13 +198,13 @@ impl Config {
 }
 
 impl Config {
-    /// The connection limits to serve with; raises the process's file limit to fit the cap.
+    /// The connection limits to serve with.
     pub fn connection_limits(&self) -> crate::connections::Limits {
         use std::time::Duration;
         crate::connections::Limits {
             header_timeout: Duration::from_secs(self.header_timeout_seconds),
             body_timeout: Duration::from_secs(self.body_timeout_seconds),
-            max_connections: crate::connections::fit_to_file_limit(self.max_connections),
+            max_connections: self.max_connections,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds),
         }
     }

@@ -28,7 +28,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to send a request's whole body, from when the server starts reading it.
     pub body_timeout: Duration,
-    /// Connections open at once; a connection over the cap is closed as it arrives.
+    /// Connections open at once; a connection over the cap is closed as it arrives. Lowered
+    /// to fit the process's file limit when serving starts.
     pub max_connections: usize,
     /// After the shutdown signal, how long requests in flight may take to finish.
     pub shutdown_grace: Duration,
@@ -48,7 +49,7 @@ impl Default for Limits {
 /// Raises the process's soft limit on open files to its hard limit, and returns the
 /// connection cap that fits under it: 64 descriptors are kept for the database pool, Redis,
 /// outbound calls and files.
-pub fn fit_to_file_limit(wanted: usize) -> usize {
+fn fit_to_file_limit(wanted: usize) -> usize {
     let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
     let room = usize::try_from(limit)
         .unwrap_or(usize::MAX)
@@ -101,7 +102,9 @@ pub async fn serve(
         .keep_alive_interval(limits.header_timeout)
         .keep_alive_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
-    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let permits = Arc::new(tokio::sync::Semaphore::new(fit_to_file_limit(
+        limits.max_connections,
+    )));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

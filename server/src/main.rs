@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
             println!("Docs: {base}/docs   Spec: {base}/openapi.json   Health: {base}/healthz");
             let router =
                 dream_server::serve::router_with(app.clone(), config.dashboard_session_seconds)?;
-            dream_server::serve::serve(
+            dream_server::connections::serve(
                 router,
                 listener,
                 dream_server::serve::shutdown_signal(),

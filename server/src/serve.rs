@@ -167,14 +167,13 @@ async fn refuse_nul(
     }
     let bytes = match axum::body::to_bytes(body, generated::MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(e) if crate::connections::timed_out(&e).is_some() => {
-            let after = crate::connections::timed_out(&e).map_or(0, |t| t.0.as_secs());
-            return errors::response(
-                &AppError::RequestTimeout(after),
-                &errors::request_id(&parts),
-            );
-        }
-        Err(_) => {
+        Err(e) => {
+            if let Some(timed_out) = crate::connections::timed_out(&e) {
+                return errors::response(
+                    &AppError::RequestTimeout(timed_out.0.as_secs()),
+                    &errors::request_id(&parts),
+                );
+            }
             return errors::response(
                 &AppError::Malformed {
                     message: format!(
@@ -269,17 +268,6 @@ async fn method_not_allowed(request: axum::extract::Request) -> axum::response::
         )),
         &errors::request_id(&parts),
     )
-}
-
-/// Serves until `shutdown` resolves, within `limits` (timeouts, the connection cap, the
-/// shutdown grace period: see [`crate::connections`]).
-pub async fn serve(
-    router: axum::Router,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    limits: crate::connections::Limits,
-) -> anyhow::Result<()> {
-    crate::connections::serve(router, listener, shutdown, limits).await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -1,9 +1,9 @@
 //! Credentials and keys: which credential may call what, project creation, listing and
 //! rotating keys.
 
-use dream_client::types;
+use dream_client::{Client, types};
 
-use crate::harness::{Case, CaseResult, Ctx, Expect as _};
+use crate::harness::{Case, CaseResult, Ctx, Expect as _, Project, Verdict};
 use crate::{case, ensure, ensure_eq};
 
 pub fn cases() -> Vec<Case> {
@@ -409,7 +409,11 @@ async fn list_hides_secrets(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-async fn rotation_overlap(ctx: Ctx) -> CaseResult {
+/// A fresh project whose test secret key was rotated with an hour of overlap: the project,
+/// a client with the old key, the rotation, and a client with the new key.
+async fn rotated_with_overlap(
+    ctx: &Ctx,
+) -> Result<(Project, Client, types::SecretKeyRotated, Client), Verdict> {
     let project = ctx.fresh_project().await?;
     let old = ctx.secret(&project.test);
     let rotated = old
@@ -418,6 +422,12 @@ async fn rotation_overlap(ctx: Ctx) -> CaseResult {
         .send()
         .await
         .succeeds("rotateSecretKey with an hour of overlap")?;
+    let new = ctx.client(&[("authorization", &format!("Bearer {}", rotated.secret_key))]);
+    Ok((project, old, rotated, new))
+}
+
+async fn rotation_overlap(ctx: Ctx) -> CaseResult {
+    let (project, old, rotated, new) = rotated_with_overlap(&ctx).await?;
     ensure!(
         rotated.secret_key.starts_with("sk_test_"),
         "the new key is a test secret key"
@@ -426,7 +436,6 @@ async fn rotation_overlap(ctx: Ctx) -> CaseResult {
         rotated.secret_key != project.test.secret,
         "the new key differs from the old"
     );
-    let new = ctx.client(&[("authorization", &format!("Bearer {}", rotated.secret_key))]);
     old.list_tiers()
         .send()
         .await
@@ -463,15 +472,7 @@ async fn rotation_overlap(ctx: Ctx) -> CaseResult {
 }
 
 async fn only_newest_rotates(ctx: Ctx) -> CaseResult {
-    let project = ctx.fresh_project().await?;
-    let old = ctx.secret(&project.test);
-    let rotated = old
-        .rotate_secret_key()
-        .body_map(|b| b.expires_in_seconds(3600))
-        .send()
-        .await
-        .succeeds("rotateSecretKey with an hour of overlap")?;
-    let new = ctx.client(&[("authorization", &format!("Bearer {}", rotated.secret_key))]);
+    let (_, old, _, new) = rotated_with_overlap(&ctx).await?;
     old.rotate_secret_key()
         .body_map(|b| b.expires_in_seconds(0))
         .send()
