@@ -12,6 +12,9 @@ use super::{Backend, Store, StoreResult};
 /// The Postgres notification channel for cache invalidation.
 pub const CHANNEL: &str = "dream_cache";
 
+/// The longest one attempt to send notices may take, connecting included.
+pub const SEND_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Sends notices on a connection of its own, made on first use (and again after a failure),
 /// that does not wait for its commits to reach the disk: a notice is worth nothing after a
 /// crash.
@@ -21,9 +24,31 @@ pub struct NoticeSender {
 }
 
 impl NoticeSender {
-    /// Sends each line of `notices` as one notice, in one statement.
+    /// Sends each line of `notices` as one notice, in one statement. A kept connection that
+    /// fails (as every one does after the database restarted, found only on its next use) is
+    /// made again and the send tried once more at once: other replicas trust their copies
+    /// meanwhile, so a notice must not wait for a retry timer. Each attempt has
+    /// [`SEND_WITHIN`], so a connection that went silent is not waited on.
     pub async fn send(&mut self, notices: &str) -> StoreResult<()> {
-        let result = self.try_send(notices).await;
+        let kept = self.conn.is_some();
+        match self.attempt(notices).await {
+            Err(e) if kept => {
+                tracing::debug!(error = %e, "the notice connection failed; sending on a new one");
+                self.attempt(notices).await
+            }
+            result => result,
+        }
+    }
+
+    async fn attempt(&mut self, notices: &str) -> StoreResult<()> {
+        let result = match tokio::time::timeout(SEND_WITHIN, self.try_send(notices)).await {
+            Ok(result) => result,
+            Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("notices not sent within {SEND_WITHIN:?}"),
+            ))
+            .into()),
+        };
         if result.is_err() {
             self.conn = None;
         }

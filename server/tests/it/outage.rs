@@ -278,3 +278,98 @@ fn sigterm_exits_within_the_grace_period_whatever_clients_do() {
     assert!(took < Duration::from_secs(4), "exited after {took:?}");
     drop((half, idle));
 }
+
+/// Two replicas whose Postgres restarts. Once both answer again, a track on one is seen by a
+/// check on the other within milliseconds, from the first track on: a replica keeps no copy
+/// of a user's counters while its side of the change channel is in doubt, and the replica
+/// that tracks finds its announcing connection closed by the restart and makes a new one at
+/// once (a retry timer would leave the other trusting a stale copy meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_see_each_others_counts_at_once_across_a_postgres_restart() {
+    dream_server::install_crypto();
+    let database = dream_server::testing::fresh_postgres_database("dream_test")
+        .await
+        .expect("a fresh Postgres database");
+    let mut url = reqwest::Url::parse(&database).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+    let mut relay = Relay::new(&target);
+    relay.up();
+    url.set_port(Some(relay.addr.port())).unwrap();
+    // The first creates the schema and the development project; the second joins it.
+    let tracker = replica(url.as_str(), &redis_url());
+    let checker = replica(url.as_str(), &redis_url());
+    let pk = banner_key(&tracker.banner, "test publishable key");
+    let sk = banner_key(&tracker.banner, "test secret key");
+    let http = reqwest::Client::new();
+    let token = body_of(
+        http.post(format!("{}/v1/dev/tokens", tracker.base))
+            .bearer_auth(&sk)
+            .json(&json!({ "userId": "user_restart" })),
+    )
+    .await;
+    let token = token["token"].as_str().expect("a token").to_string();
+    let track = |key: String| {
+        http.post(format!("{}/v1/usage/track", tracker.base))
+            .header("x-publishable-key", &pk)
+            .header("idempotency-key", key)
+            .bearer_auth(&token)
+            .json(&json!({}))
+    };
+    let checked = || async {
+        let me = body_of(
+            http.get(format!("{}/v1/me", checker.base))
+                .header("x-publishable-key", &pk)
+                .bearer_auth(&token),
+        )
+        .await;
+        used(&me, "requests").unwrap_or_else(|| panic!("no count in {me}"))
+    };
+    // How long until the checker answers `expected`.
+    let seen = |expected: i64| async move {
+        let started = Instant::now();
+        while checked().await != expected {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the checker never saw {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    };
+    assert_eq!(checked().await, 0);
+    assert_eq!(send(track("before".into())).await.status, 200);
+    seen(1).await;
+
+    relay.down().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    relay.up();
+    for base in [&tracker.base, &checker.base] {
+        let back = Instant::now();
+        while send(http.get(format!("{base}/readyz"))).await.status != 200 {
+            assert!(back.elapsed() < Duration::from_secs(10), "{base} not ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // Long enough for both listeners to listen again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut took = Vec::new();
+    for expected in 2..=6 {
+        // The checker reads the count, and keeps it.
+        assert_eq!(checked().await, expected - 1);
+        let key = format!("after-{expected}");
+        let mut answer = send(track(key.clone())).await;
+        // A pooled connection the restart closed may fail once; the retry goes through.
+        if answer.status != 200 {
+            answer = send(track(key)).await;
+        }
+        assert_eq!(answer.status, 200, "a track after the restart: {answer:?}");
+        took.push(seen(expected).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("after the restart, tracks seen by the other replica after {took:?}");
+    assert!(
+        took.iter().all(|t| *t < Duration::from_millis(500)),
+        "{took:?}"
+    );
+}

@@ -14,6 +14,8 @@ use crate::store::Store;
 /// At most one announcement statement this often: the notify lock, the other replicas'
 /// listeners and this one's own are paid per statement, not per user.
 const ANNOUNCE_EVERY: Duration = Duration::from_millis(5);
+/// After a send failed on a kept and on a new connection, the next try waits this long.
+const RETRY_AFTER: Duration = Duration::from_millis(200);
 /// Users waiting to be announced, at most; past that one notice drops every copy.
 const MAX_PENDING: usize = 100_000;
 
@@ -117,7 +119,9 @@ async fn announce(announcer: Weak<Announcer>, store: Store) {
                 if let Some(a) = announcer.upgrade() {
                     a.put_back(pending);
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Both a kept and a new connection failed: the database is out of reach
+                // (every replica's listener has lost it too, and keeps no counter copies).
+                tokio::time::sleep(RETRY_AFTER).await;
             }
         }
     }
