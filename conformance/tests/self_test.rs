@@ -50,6 +50,8 @@ async fn reference(backend: Backend) -> Reference {
         database_url: url,
         operator_token: Some(dream_server::config::Secret::new(OPERATOR_TOKEN)),
         stripe_webhook_secrets: vec![dream_server::config::Secret::new(WEBHOOK_SECRET)],
+        // The suite is its own issuer, serving its keys over plain http on this machine.
+        jwks_allow_insecure: true,
         ..Default::default()
     };
     let serving = dream_server::app::App::build(&config, &base)

@@ -68,6 +68,9 @@ pub struct Config {
     pub dashboard_session_seconds: i64,
     /// Record usage time series (the metrics API and the dashboard's charts).
     pub usage_series: bool,
+    /// Fetch issuers' keys (JWKS) over plain http and from private, loopback and link-local
+    /// addresses too: for an issuer on a developer's machine or in tests, never in production.
+    pub jwks_allow_insecure: bool,
 }
 
 impl Default for Config {
@@ -91,6 +94,7 @@ impl Default for Config {
             rate_limit_capacity: 100_000,
             dashboard_session_seconds: 12 * 3600,
             usage_series: true,
+            jwks_allow_insecure: false,
         }
     }
 }
@@ -100,8 +104,8 @@ impl Config {
     /// `DREAM_OPERATOR_TOKEN`, `STRIPE_API_BASE`, `STRIPE_TEST_SECRET_KEY`,
     /// `STRIPE_LIVE_SECRET_KEY`, `STRIPE_WEBHOOK_SECRETS` (comma-separated) and
     /// `DREAM_STRIPE_EMULATOR` (`0` or `false` turns it off), `REDIS_URL`,
-    /// `DREAM_PUBLIC_RATE_LIMIT`, `DREAM_DASHBOARD_SESSION_SECONDS` and `DREAM_USAGE_SERIES`
-    /// (`off` stops recording usage time series).
+    /// `DREAM_PUBLIC_RATE_LIMIT`, `DREAM_DASHBOARD_SESSION_SECONDS`, `DREAM_USAGE_SERIES`
+    /// (`off` stops recording usage time series) and `DREAM_JWKS_ALLOW_INSECURE` (`true` or `1`).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
@@ -189,6 +193,9 @@ impl Config {
         }
         if let Ok(flag) = std::env::var("DREAM_USAGE_SERIES") {
             config.usage_series = !matches!(flag.as_str(), "0" | "false" | "off");
+        }
+        if let Ok(flag) = std::env::var("DREAM_JWKS_ALLOW_INSECURE") {
+            config.jwks_allow_insecure = matches!(flag.as_str(), "1" | "true" | "on");
         }
         if let Ok(flag) = std::env::var("DREAM_STRIPE_EMULATOR") {
             config.stripe_emulator = !matches!(flag.as_str(), "0" | "false" | "off");

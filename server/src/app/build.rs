@@ -32,7 +32,11 @@ impl App {
         payments: Payments,
     ) -> anyhow::Result<App> {
         let store = Store::connect(&config.database_url).await?;
-        let identity = Identity::load(&store, now()).await?;
+        let policy = super::identity::JwksPolicy {
+            allow_insecure: config.jwks_allow_insecure,
+            ..Default::default()
+        };
+        let identity = Identity::load(&store, now(), policy).await?;
         // Alone on its database (SQLite), a server sees every change it makes; on Postgres it
         // hears the others' only once its listener runs.
         let hearing = !store.announces();

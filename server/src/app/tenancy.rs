@@ -262,8 +262,21 @@ impl App {
     ) -> AppResult<(AuthSettings, BillingSettings)> {
         let mut settings = self.store.settings_get(tenant).await?;
         let mut billing = self.store.billing_settings_get(tenant).await?;
+        let keys_moved = changes.jwt_issuer.is_some() || changes.jwks_url.is_some();
         changes.apply(&mut settings, &mut billing)?;
         settings_check(tenant, &settings)?;
+        // Where keys come from is checked when it changes; a fetch checks it again.
+        if keys_moved
+            && let Some(url) = super::identity::jwks_url(&settings)
+            && let Some(why) = self.identity.jwks.refuses(&url)
+        {
+            let param = if settings.jwks_url.is_some() {
+                "jwt.jwksUrl"
+            } else {
+                "jwt.issuer"
+            };
+            return Err(AppError::validation(param, why));
+        }
         match self.store.settings_put(tenant, &settings, &billing).await {
             Err(StoreError::Conflict(_)) => {
                 return Err(AppError::AlreadyExists {

@@ -9,6 +9,7 @@ mod billing;
 mod connections;
 mod faults;
 mod harness;
+mod jwks;
 mod layers;
 mod outage;
 mod replicas;

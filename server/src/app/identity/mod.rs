@@ -2,15 +2,18 @@
 //!
 //! Order matters and is fixed here: the header's algorithm is checked against the allowed
 //! asymmetric ones, the key is chosen by `kid`, the signature is verified, and only then are
-//! `exp`, `nbf`, `iat`, `iss` and `azp` read. The user id is the verified `sub`.
+//! `exp`, `nbf`, `iat`, `iss` and `azp` read. The user id is the verified `sub`. Issuers'
+//! key sets are fetched by `jwks`, which decides where from, how much and how often.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod jwks;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+pub use jwks::{Jwks, JwksPolicy};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
@@ -20,12 +23,8 @@ use super::error::{AppError, AppResult};
 use crate::domain::{AuthSettings, Mode, Tenant};
 use crate::store::Store;
 
-/// How long a fetched JWKS is trusted before an unknown `kid` may trigger a refetch.
-const JWKS_MIN_REFRESH: Duration = Duration::from_secs(10);
-/// How long a fetched JWKS is used at all.
-const JWKS_MAX_AGE: Duration = Duration::from_secs(300);
 /// How long a token whose signature verified is trusted without checking the signature again.
-/// Shorter than [`JWKS_MAX_AGE`], so a key the issuer withdraws stops being accepted no later
+/// Shorter than a key set's life ([`JwksPolicy::max_age`]), so a key the issuer withdraws stops being accepted no later
 /// than it would without this cache. Its claims are checked on every request.
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// How many verified tokens are kept (about 300 bytes each: a digest and the claims).
@@ -58,11 +57,6 @@ struct Claims {
     email: Option<String>,
 }
 
-struct CachedJwks {
-    keys: JwkSet,
-    fetched_at: Instant,
-}
-
 /// The development issuer's key.
 struct DevKey {
     kid: String,
@@ -80,8 +74,8 @@ struct Signed {
 
 /// Verifies user tokens and mints development tokens.
 pub struct Identity {
-    http: reqwest::Client,
-    jwks: Mutex<HashMap<String, CachedJwks>>,
+    /// The issuers' key sets.
+    pub jwks: Jwks,
     dev: DevKey,
     /// Tokens whose signature verified, by the SHA-256 of the tenant, where its keys come from,
     /// and the token. A signature checks the same way every time; the claims do not, so they
@@ -91,7 +85,7 @@ pub struct Identity {
 
 impl Identity {
     /// Loads the development issuer's key from the store, making one on first start.
-    pub async fn load(store: &Store, now: i64) -> anyhow::Result<Identity> {
+    pub async fn load(store: &Store, now: i64, policy: JwksPolicy) -> anyhow::Result<Identity> {
         let (kid, pem) = match store.dev_key_get().await? {
             Some(found) => found,
             None => {
@@ -106,21 +100,17 @@ impl Identity {
             }
         };
         let private = rsa::RsaPrivateKey::from_pkcs1_pem(&pem)?;
-        let public = private.to_public_key();
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let n = b64.encode(public.n().to_bytes_be());
-        let e = b64.encode(public.e().to_bytes_be());
-        let jwk = serde_json::json!({ "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e });
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()?;
+        let jwk = rsa_jwk(&kid, &private.to_public_key());
+        let (n, e) = (
+            jwk["n"].as_str().unwrap_or_default(),
+            jwk["e"].as_str().unwrap_or_default(),
+        );
         Ok(Identity {
-            http,
-            jwks: Mutex::new(HashMap::new()),
+            jwks: Jwks::new(policy)?,
             dev: DevKey {
                 kid,
                 encoding: EncodingKey::from_rsa_pem(pem.as_bytes())?,
-                decoding: DecodingKey::from_rsa_components(&n, &e)?,
+                decoding: DecodingKey::from_rsa_components(n, e)?,
                 jwk,
             },
             signed: super::replica::Expiring::new(VERIFIED_CAPACITY, VERIFIED_TTL),
@@ -210,46 +200,40 @@ impl Identity {
             )));
         }
         let kid = header.kid.clone().unwrap_or_default();
-        let dev = kid == self.dev.kid;
-        let key = if dev {
+        if kid == self.dev.kid {
             if header.alg != Algorithm::RS256 {
                 return Err(AppError::InvalidToken(
                     "the algorithm does not match the key".into(),
                 ));
             }
-            self.dev.decoding.clone()
-        } else {
-            let Some(issuer) = &settings.jwt_issuer else {
-                return Err(AppError::InvalidToken(
-                    "this project has no JWT issuer configured".into(),
-                ));
-            };
-            let url = settings.jwks_url.clone().unwrap_or_else(|| {
-                format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
-            });
-            let jwk = self.find_key(&url, &kid).await?;
-            DecodingKey::from_jwk(&jwk)
-                .map_err(|_| AppError::InvalidToken("the issuer's key is unusable".into()))?
+            let claims = decode(token, header.alg, &self.dev.decoding)?;
+            return Ok(Signed { claims, dev: true });
+        }
+        let Some(url) = jwks_url(settings) else {
+            return Err(AppError::InvalidToken(
+                "this project has no JWT issuer configured".into(),
+            ));
         };
-        // The signature only: the claims are checked by `check_claims`, on every request.
-        let mut validation = Validation::new(header.alg);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims = HashSet::new();
-        let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => {
-                    AppError::InvalidToken("its signature does not verify".into())
+        let jwk = self.jwks.key(&url, &kid, None).await?;
+        let unusable = |_| AppError::InvalidToken("the issuer's key is unusable".into());
+        let claims = match decode(
+            token,
+            header.alg,
+            &DecodingKey::from_jwk(&jwk).map_err(unusable)?,
+        ) {
+            // The issuer may have replaced the key under the same id: fetch its keys again
+            // (no more often than the key set allows) and try the key it publishes now.
+            Err(Failed::Signature) => {
+                let now_published = self.jwks.key(&url, &kid, Some(&jwk)).await?;
+                if now_published == jwk {
+                    return Err(Failed::Signature.into());
                 }
-                _ => AppError::InvalidToken("it failed verification".into()),
+                let key = DecodingKey::from_jwk(&now_published).map_err(unusable)?;
+                decode(token, header.alg, &key)?
             }
-        })?;
-        Ok(Signed {
-            claims: Arc::new(data.claims),
-            dev,
-        })
+            other => other?,
+        };
+        Ok(Signed { claims, dev: false })
     }
 
     /// The claims of a token whose signature verified, against the tenant's settings now.
@@ -313,52 +297,57 @@ impl Identity {
             email: claims.email.clone(),
         })
     }
+}
 
-    /// The key `kid` from the JWKS at `url`, refetching at most once per
-    /// [`JWKS_MIN_REFRESH`] when the key is unknown.
-    async fn find_key(&self, url: &str, kid: &str) -> AppResult<Jwk> {
-        let refresh = {
-            let cache = self.jwks.lock().expect("jwks cache lock");
-            match cache.get(url) {
-                Some(cached) if cached.fetched_at.elapsed() < JWKS_MAX_AGE => {
-                    if let Some(key) = cached.keys.find(kid) {
-                        return Ok(key.clone());
-                    }
-                    cached.fetched_at.elapsed() >= JWKS_MIN_REFRESH
-                }
-                _ => true,
-            }
-        };
-        if !refresh {
-            return Err(AppError::InvalidToken(format!(
-                "no key with id {kid:?} is published by the issuer"
-            )));
-        }
-        let keys: JwkSet = async {
-            self.http
-                .get(url)
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await
-        }
-        .await
-        .map_err(|e: reqwest::Error| {
-            tracing::warn!(%url, error = %e, "fetching the JWKS failed");
-            AppError::InvalidToken("the issuer's keys could not be fetched".into())
-        })?;
-        let found = keys.find(kid).cloned();
-        self.jwks.lock().expect("jwks cache lock").insert(
-            url.to_string(),
-            CachedJwks {
-                keys,
-                fetched_at: Instant::now(),
-            },
-        );
-        found.ok_or_else(|| {
-            AppError::InvalidToken(format!("no key with id {kid:?} is published by the issuer"))
+/// An RSA public key as a JWK for RS256 signatures.
+fn rsa_jwk(kid: &str, public: &rsa::RsaPublicKey) -> serde_json::Value {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let n = b64.encode(public.n().to_bytes_be());
+    let e = b64.encode(public.e().to_bytes_be());
+    serde_json::json!({ "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": n, "e": e })
+}
+
+/// Where the project's issuer publishes its keys: the JWKS URL, or the issuer's well-known
+/// address; `None` without an issuer.
+pub(crate) fn jwks_url(settings: &AuthSettings) -> Option<String> {
+    let issuer = settings.jwt_issuer.as_ref()?;
+    Some(
+        settings
+            .jwks_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))),
+    )
+}
+
+/// Why a token's signature was not accepted.
+enum Failed {
+    Signature,
+    Other,
+}
+
+impl From<Failed> for AppError {
+    fn from(failed: Failed) -> AppError {
+        AppError::InvalidToken(match failed {
+            Failed::Signature => "its signature does not verify".into(),
+            Failed::Other => "it failed verification".into(),
         })
+    }
+}
+
+/// The token's claims, if `key` made its signature; the claims themselves are checked by
+/// `check_claims`, on every request.
+fn decode(token: &str, alg: Algorithm, key: &DecodingKey) -> Result<Arc<Claims>, Failed> {
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::new();
+    match jsonwebtoken::decode::<Claims>(token, key, &validation) {
+        Ok(data) => Ok(Arc::new(data.claims)),
+        Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::InvalidSignature) => {
+            Err(Failed::Signature)
+        }
+        Err(_) => Err(Failed::Other),
     }
 }
 
@@ -385,7 +374,9 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("identity.db").display());
         let store = Store::connect(&url).await.unwrap();
         let now = 1_900_000_000;
-        let identity = Identity::load(&store, now).await.unwrap();
+        let identity = Identity::load(&store, now, JwksPolicy::default())
+            .await
+            .unwrap();
         let tenant = Tenant {
             project_id: "proj_a".into(),
             mode: Mode::Test,
@@ -443,5 +434,96 @@ mod tests {
             matches!(forged, Err(AppError::InvalidToken(_))),
             "{forged:?}"
         );
+    }
+
+    /// An issuer that replaces its key under the same `kid` is followed once the refresh
+    /// interval allows a fetch; a key it never published is refused, without a fetch.
+    #[tokio::test]
+    async fn a_key_replaced_under_the_same_id_verifies_after_a_refetch() {
+        crate::install_crypto();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("identity.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let now = 1_900_000_000;
+        let policy = JwksPolicy {
+            allow_insecure: true,
+            min_refresh: Duration::from_millis(300),
+            ..JwksPolicy::default()
+        };
+        let identity = Identity::load(&store, now, policy).await.unwrap();
+        let keys: Vec<rsa::RsaPrivateKey> = tokio::task::spawn_blocking(|| {
+            (0..3)
+                .map(|_| rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap())
+                .collect()
+        })
+        .await
+        .unwrap();
+        let published = Arc::new(std::sync::Mutex::new(serde_json::Value::Null));
+        let publish = |key: &rsa::RsaPrivateKey| {
+            *published.lock().unwrap() =
+                serde_json::json!({ "keys": [rsa_jwk("k1", &key.to_public_key())] });
+        };
+        let served = published.clone();
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                let served = served.clone();
+                async move { axum::Json(served.lock().unwrap().clone()) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let jwks_url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let settings = AuthSettings {
+            jwt_issuer: Some("https://issuer.test".into()),
+            jwks_url: Some(jwks_url),
+            ..settings(false)
+        };
+        let tenant = Tenant {
+            project_id: "proj_a".into(),
+            mode: Mode::Test,
+        };
+        let token = |key: &rsa::RsaPrivateKey, user: &str| {
+            let pem = key.to_pkcs1_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+            let mut header = Header::new(Algorithm::RS256);
+            header.kid = Some("k1".into());
+            let claims = Claims {
+                sub: Some(user.into()),
+                iss: Some("https://issuer.test".into()),
+                exp: Some(now + 600),
+                nbf: None,
+                iat: Some(now),
+                azp: None,
+                email: None,
+            };
+            jsonwebtoken::encode(
+                &header,
+                &claims,
+                &EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(),
+            )
+            .unwrap()
+        };
+
+        publish(&keys[0]);
+        let first = identity
+            .verify(&tenant, &settings, &token(&keys[0], "user_1"), now)
+            .await;
+        assert_eq!(first.unwrap().user_id, "user_1");
+        publish(&keys[1]);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let second = identity
+            .verify(&tenant, &settings, &token(&keys[1], "user_2"), now)
+            .await;
+        assert_eq!(second.unwrap().user_id, "user_2");
+        assert_eq!(identity.jwks.fetches(), 2);
+        // A key never published, under the same id, right after: refused without a fetch.
+        let forged = identity
+            .verify(&tenant, &settings, &token(&keys[2], "user_3"), now)
+            .await;
+        assert!(
+            matches!(&forged, Err(AppError::InvalidToken(m)) if m.contains("signature")),
+            "{forged:?}"
+        );
+        assert_eq!(identity.jwks.fetches(), 2);
     }
 }
