@@ -1,8 +1,8 @@
 //! Dashboard sessions, kept in the database so any replica serves any session. The dashboard
 //! reaches them, and the project a session shows, only through these calls.
 
-use super::{App, AppResult};
-use crate::domain::{DashboardSession, Project};
+use super::{App, AppResult, now};
+use crate::domain::{DashboardSession, KeyKind, Project};
 
 impl App {
     pub async fn dashboard_session_create(&self, session: &DashboardSession) -> AppResult<()> {
@@ -15,6 +15,26 @@ impl App {
         token_hash: &str,
     ) -> AppResult<Option<DashboardSession>> {
         Ok(self.store.session_get(token_hash).await?)
+    }
+
+    /// Whether every secret key the session signed in with still works: a session lasts no
+    /// longer than the keys it was opened with (the operator's, as long as it expires).
+    pub async fn dashboard_session_keys_live(&self, session: &DashboardSession) -> AppResult<bool> {
+        if session.operator {
+            return Ok(true);
+        }
+        let at = now();
+        for (mode, hash) in &session.secret_keys {
+            let live = self.store.api_key_find(hash, at).await?.is_some_and(|key| {
+                key.kind == KeyKind::Secret
+                    && key.tenant.mode == *mode
+                    && session.project_id.as_ref() == Some(&key.tenant.project_id)
+            });
+            if !live {
+                return Ok(false);
+            }
+        }
+        Ok(!session.secret_keys.is_empty())
     }
 
     pub async fn dashboard_session_update(&self, session: &DashboardSession) -> AppResult<()> {

@@ -42,6 +42,10 @@ impl Signed {
                     tenant: Some(tenant),
                     operator: false,
                     label: self.session.actor().to_string(),
+                    secret_key_hash: self
+                        .session
+                        .secret_key(self.session.mode)
+                        .map(str::to_string),
                 },
             )),
             None => Err(Redirect::to("/dashboard/projects").into_response()),
@@ -126,6 +130,8 @@ pub fn clear_flash(headers: &HeaderMap) -> String {
 }
 
 pub const EXPIRED: &str = "Your session expired. Sign in again.";
+/// Why a session whose key was revoked or rotated away ended.
+pub const KEY_GONE: &str = "The secret key this session signed in with was revoked or rotated away. Sign in with the current key.";
 
 /// The live session of a request, if any; an expired one is an error that leads to sign-in.
 pub async fn session(
@@ -142,7 +148,21 @@ pub async fn session(
         .await
         .map_err(|e| layout::failure(&e))?;
     match row {
-        Some(row) if row.expires_at > now() => Ok(Some(row)),
+        Some(row) if row.expires_at > now() => {
+            let live = dash
+                .app
+                .dashboard_session_keys_live(&row)
+                .await
+                .map_err(|e| layout::failure(&e))?;
+            if live {
+                return Ok(Some(row));
+            }
+            dash.app
+                .dashboard_session_delete(&row.token_hash)
+                .await
+                .map_err(|e| layout::failure(&e))?;
+            Err(redirect_with(headers, "/dashboard/sign-in", true, KEY_GONE))
+        }
         // Kept until the next sign-in purges expired rows, so every page says why.
         Some(_) => Err(redirect_with(headers, "/dashboard/sign-in", true, EXPIRED)),
         None => Ok(None),

@@ -94,8 +94,8 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
     {
         if !session.modes.contains(&mode) {
             session.modes.push(mode);
-            session.label = format!("{},{label}", session.label);
         }
+        session.keep_secret_key(mode, &credential);
         session.mode = mode;
         if let Err(e) = dash.app.dashboard_session_update(&session).await {
             return layout::failure(&e);
@@ -127,6 +127,11 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
         },
         mode,
         label,
+        secret_keys: if operator {
+            Vec::new()
+        } else {
+            vec![(mode, ids::key_hash(&credential))]
+        },
         csrf: ids::random(32),
         created_at: at,
         expires_at: at + dash.session_seconds,
@@ -184,6 +189,7 @@ pub async fn projects_page(State(dash): State<Dash>, signed: Signed, headers: He
         tenant: None,
         operator: true,
         label: signed.session.label.clone(),
+        secret_key_hash: None,
     };
     let projects: types::ProjectList = dash
         .call(&grant, axum::http::Method::GET, "/v1/projects", None)

@@ -211,5 +211,11 @@ pub async fn rotate_key(State(dash): State<Dash>, posted: Posted) -> Page {
             ));
         }
     };
+    // The session goes on with the key it was just shown: its old one may be revoked now.
+    let mut session = posted.signed.session.clone();
+    session.keep_secret_key(session.mode, &rotated.secret_key);
+    if let Err(e) = dash.app.dashboard_session_update(&session).await {
+        return Err(layout::failure(&e));
+    }
     render(&dash, &posted.signed, Some(&rotated), &posted.headers).await
 }

@@ -63,6 +63,10 @@ pub struct DashboardSession {
     /// What the session signed in with, redacted (`sk_test_…c3Po`, `operator`); one per mode,
     /// comma-separated, once the other mode's key has been added.
     pub label: String,
+    /// The hash of each secret key the session signed in with, by mode; none for the
+    /// operator. The session ends when one of them stops working (revoked, or rotated away
+    /// and past its overlap).
+    pub secret_keys: Vec<(Mode, String)>,
     /// The token every form of this session must carry.
     pub csrf: String,
     pub created_at: i64,

@@ -16,6 +16,9 @@ pub struct DashboardGrant {
     pub tenant: Option<Tenant>,
     pub operator: bool,
     pub label: String,
+    /// The hash of the secret key the session signed in with for the tenant's mode, as if
+    /// the request had carried it (only the newest key may rotate).
+    pub secret_key_hash: Option<String>,
 }
 
 /// The header carrying the publishable key.

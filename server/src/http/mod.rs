@@ -79,7 +79,7 @@ pub struct Caller {
     principal: Principal,
     /// Who changes are recorded as: the secret key (redacted) or the dashboard session.
     actor: Option<Actor>,
-    /// The hash of the secret key the request carried (not for a dashboard session).
+    /// The hash of the secret key the request carried, or its dashboard session signed in with.
     secret_key_hash: Option<String>,
 }
 
@@ -151,7 +151,7 @@ impl Api for Server {
             None => auth::secret_key(parts).map(Actor::secret_key),
         };
         let secret_key_hash = match parts.extensions.get::<auth::DashboardGrant>() {
-            Some(_) => None,
+            Some(grant) => grant.secret_key_hash.clone(),
             None => auth::secret_key(parts).map(crate::domain::ids::key_hash),
         };
         match principal {

@@ -400,6 +400,39 @@ test("an expired session is refused and sent to sign in again", async () => {
   }
 });
 
+test("a session ends when the key it signed in with is revoked, and goes on with a key it rotated to", async () => {
+  const keys = await newProject(server.baseUrl);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("dialog", (dialog) => dialog.accept());
+  await signIn(page, keys.test.secretKey);
+  await page.waitForURL(/overview/);
+
+  // Rotated here with no overlap: the key the session signed in with is revoked, and the
+  // session goes on with the new key it was shown.
+  await page.click("nav.side >> text=Keys & settings");
+  await page.selectOption("#overlap", "0");
+  await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Rotate secret key')")]);
+  const newKey = (await page.textContent("#new-secret-key")).trim();
+  assert.equal((await api("/v1/keys", { key: keys.test.secretKey })).status, 401);
+  await page.goto(`${server.baseUrl}/dashboard/customers`);
+  assert.match(page.url(), /\/dashboard\/customers$/);
+
+  // Revoked through the API: the next page ends the session and says why.
+  const revoked = await api("/v1/keys/secret/rotate", {
+    key: newKey,
+    method: "POST",
+    body: { expiresInSeconds: 0 },
+  });
+  assert.equal(revoked.status, 201, JSON.stringify(revoked.body));
+  await page.goto(`${server.baseUrl}/dashboard/customers`);
+  await page.waitForURL(/sign-in/);
+  assert.match(await page.textContent(".flash"), /revoked or rotated away/);
+  await page.goto(`${server.baseUrl}/dashboard/overview`);
+  await page.waitForURL(/sign-in/);
+  await context.close();
+});
+
 test("the operator token signs in to every project and picks one", async () => {
   const keys = await newProject(server.baseUrl);
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
