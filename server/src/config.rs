@@ -57,6 +57,12 @@ pub struct Config {
     pub stripe_webhook_secrets: Vec<Secret>,
     /// Start the local Stripe emulator for test mode when no test key is set.
     pub stripe_emulator: bool,
+    /// Where the emulator keeps its state across restarts: a file path, or `off`. Unset: a
+    /// file beside a SQLite database (`dream.db.stripe-emulator.json`), in memory otherwise.
+    pub stripe_emulator_state: Option<String>,
+    /// Multiplies the emulator's waits between webhook retries (1: Stripe's schedule, a minute
+    /// and then longer, about three days in all).
+    pub stripe_emulator_retry_scale: f64,
     /// Keep rate-limit buckets in this Redis (`redis://…`), shared by every replica; unset
     /// keeps them in this process.
     pub redis_url: Option<String>,
@@ -71,6 +77,9 @@ pub struct Config {
     /// Fetch issuers' keys (JWKS) over plain http and from private, loopback and link-local
     /// addresses too: for an issuer on a developer's machine or in tests, never in production.
     pub jwks_allow_insecure: bool,
+    /// Seconds between two catch-ups on Stripe events whose webhooks did not arrive (one runs
+    /// at start); 0 turns catching up off.
+    pub webhook_catch_up_seconds: u64,
 }
 
 impl Default for Config {
@@ -89,12 +98,15 @@ impl Default for Config {
             stripe_live_secret_key: None,
             stripe_webhook_secrets: Vec::new(),
             stripe_emulator: true,
+            stripe_emulator_state: None,
+            stripe_emulator_retry_scale: 1.0,
             redis_url: None,
             public_rate_limit: "100/1".into(),
             rate_limit_capacity: 100_000,
             dashboard_session_seconds: 12 * 3600,
             usage_series: true,
             jwks_allow_insecure: false,
+            webhook_catch_up_seconds: 300,
         }
     }
 }
@@ -186,6 +198,13 @@ impl Config {
                 })?;
             }
         }
+        if let Ok(seconds) = std::env::var("DREAM_WEBHOOK_CATCH_UP_SECONDS") {
+            config.webhook_catch_up_seconds = seconds.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "DREAM_WEBHOOK_CATCH_UP_SECONDS must be a number of seconds, not {seconds:?}"
+                )
+            })?;
+        }
         if let Ok(count) = std::env::var("DREAM_MAX_CONNECTIONS") {
             config.max_connections = count.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
                 anyhow::anyhow!("DREAM_MAX_CONNECTIONS must be a positive number, not {count:?}")
@@ -197,10 +216,40 @@ impl Config {
         if let Ok(flag) = std::env::var("DREAM_JWKS_ALLOW_INSECURE") {
             config.jwks_allow_insecure = matches!(flag.as_str(), "1" | "true" | "on");
         }
+        if let Ok(path) = std::env::var("DREAM_STRIPE_EMULATOR_STATE") {
+            config.stripe_emulator_state = Some(path);
+        }
+        if let Ok(scale) = std::env::var("DREAM_STRIPE_EMULATOR_RETRY_SCALE") {
+            config.stripe_emulator_retry_scale =
+                scale.parse().ok().filter(|s: &f64| *s >= 0.0).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "DREAM_STRIPE_EMULATOR_RETRY_SCALE must be a number of at least 0, not {scale:?}"
+                    )
+                })?;
+        }
         if let Ok(flag) = std::env::var("DREAM_STRIPE_EMULATOR") {
             config.stripe_emulator = !matches!(flag.as_str(), "0" | "false" | "off");
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Where the Stripe emulator keeps its state: as configured, or beside a SQLite file.
+    pub fn stripe_emulator_state_file(&self) -> Option<std::path::PathBuf> {
+        match self.stripe_emulator_state.as_deref() {
+            Some("" | "off") => None,
+            Some(path) => Some(path.into()),
+            None => {
+                let rest = self
+                    .database_url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+                let file = rest.split('?').next().unwrap_or_default();
+                (!file.is_empty() && !file.contains(":memory:"))
+                    .then(|| format!("{file}.stripe-emulator.json").into())
+            }
+        }
     }
 }
 

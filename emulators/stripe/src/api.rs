@@ -236,6 +236,7 @@ fn dispatch(
         ("GET", ["subscriptions", id]) => retrieve(emulator, account, id, "subscription"),
         ("DELETE", ["subscriptions", id]) => crate::lifecycle::cancel(emulator, account, id),
         ("GET", ["invoices", id]) => retrieve(emulator, account, id, "invoice"),
+        ("GET", ["events"]) => list_events(emulator, account, params),
         ("GET", ["events", id]) => {
             let store = emulator.store.lock().expect("store lock");
             store
@@ -256,6 +257,113 @@ fn dispatch(
             param: None,
         }),
     }
+}
+
+/// `GET /v1/events`: the account's events, newest first, as Stripe lists them: `created`
+/// (exact, or `[gt]`, `[gte]`, `[lt]`, `[lte]`), `type` (`*` matches a segment's rest, as in
+/// `customer.subscription.*`) or `types[]`, `limit` (1–100, default 10), and the cursors
+/// `starting_after` (older than that event) and `ending_before` (newer).
+fn list_events(emulator: &Emulator, account: &str, params: &Value) -> Answer {
+    let number = |value: &Value, param: &str| -> Result<Option<i64>, StripeError> {
+        match value {
+            Value::Null => Ok(None),
+            Value::String(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| StripeError::invalid(param, format!("Invalid integer: {s}"))),
+            _ => Err(StripeError::invalid(param, "Invalid integer")),
+        }
+    };
+    let created = &params["created"];
+    let bounds = if created.is_object() {
+        [
+            number(&created["gt"], "created[gt]")?.map(|t| t + 1),
+            number(&created["gte"], "created[gte]")?,
+            number(&created["lt"], "created[lt]")?.map(|t| t - 1),
+            number(&created["lte"], "created[lte]")?,
+        ]
+    } else {
+        let exact = number(created, "created")?;
+        [exact, None, exact, None]
+    };
+    let from = bounds[0].max(bounds[1]).unwrap_or(i64::MIN);
+    let to = match (bounds[2], bounds[3]) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(i64::MAX),
+    };
+    let limit = number(&params["limit"], "limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(StripeError::invalid(
+            "limit",
+            "This value must be greater than or equal to 1 and less than or equal to 100.",
+        ));
+    }
+    // `types[0]=…` decodes to an array, `types[]=…` to an object keyed "".
+    let mut types: Vec<String> = match &params["types"] {
+        Value::Array(items) => items.iter().collect::<Vec<_>>(),
+        Value::Object(items) => items.values().collect(),
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter_map(|t| t.as_str().map(str::to_owned))
+    .collect();
+    if let Some(kind) = params["type"].as_str() {
+        types.push(kind.to_owned());
+    }
+    let matches_type = |kind: &str| {
+        types.is_empty()
+            || types.iter().any(|t| match t.strip_suffix('*') {
+                Some(prefix) => kind.starts_with(prefix),
+                None => kind == t,
+            })
+    };
+    let store = emulator.store.lock().expect("store lock");
+    // Oldest first in the store; the list is newest first.
+    let mut listed: Vec<&Value> = store
+        .events
+        .iter()
+        .rev()
+        .filter(|e| owned_by(e, account))
+        .filter(|e| (from..=to).contains(&e["created"].as_i64().unwrap_or_default()))
+        .filter(|e| matches_type(e["type"].as_str().unwrap_or_default()))
+        .collect();
+    let position = |param: &str| -> Result<Option<usize>, StripeError> {
+        match params[param].as_str() {
+            None => Ok(None),
+            Some(id) => listed
+                .iter()
+                .position(|e| e["id"] == id)
+                .map(Some)
+                .ok_or_else(|| StripeError::no_such("event", id, param)),
+        }
+    };
+    let (after, before) = (position("starting_after")?, position("ending_before")?);
+    let limit = limit as usize;
+    let (page, has_more) = match (after, before) {
+        (Some(i), _) => {
+            listed.drain(..=i);
+            let more = listed.len() > limit;
+            listed.truncate(limit);
+            (listed, more)
+        }
+        (None, Some(i)) => {
+            listed.truncate(i);
+            let more = listed.len() > limit;
+            let skip = listed.len().saturating_sub(limit);
+            (listed.split_off(skip), more)
+        }
+        (None, None) => {
+            let more = listed.len() > limit;
+            listed.truncate(limit);
+            (listed, more)
+        }
+    };
+    Ok(json!({
+        "object": "list",
+        "url": "/v1/events",
+        "has_more": has_more,
+        "data": page,
+    }))
 }
 
 fn owned_by(event: &Value, account: &str) -> bool {

@@ -6,8 +6,10 @@
 //! - `api`: the `/v1/…` endpoints. `form`: Stripe's bracketed form encoding.
 //! - `lifecycle`: the hosted checkout and portal pages, and test controls that renew, fail or
 //!   cancel a subscription (`POST /_emulator/subscriptions/{id}/{renew|fail_payment|cancel}`).
-//! - `webhooks`: events, signatures and delivery with retries.
-//! - `store`: the state, in memory.
+//! - `webhooks`: events, signatures and delivery with retries on Stripe's schedule (about three
+//!   days, compressible with [`Options::retry_scale`]).
+//! - `store`: the state, in memory, and written to [`Options::state_file`] after every change
+//!   when one is given, so that a restart keeps objects, events, pending retries and the port.
 
 pub mod api;
 pub mod form;
@@ -15,6 +17,7 @@ pub mod lifecycle;
 pub mod store;
 pub mod webhooks;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::State;
@@ -24,29 +27,95 @@ use serde::Deserialize;
 /// The API version the emulated objects follow.
 pub const API_VERSION: &str = "2026-06-24.dahlia";
 
+/// How an emulator keeps its state and times its retries.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the state is written after every change and read at start; `None` keeps it in
+    /// memory only.
+    pub state_file: Option<PathBuf>,
+    /// Multiplies the waits between delivery attempts: 1 is Stripe's schedule (a minute, then
+    /// longer and longer, about three days in all); tests compress it.
+    pub retry_scale: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            state_file: None,
+            retry_scale: 1.0,
+        }
+    }
+}
+
 /// The emulator: its state and how it reaches webhook endpoints.
 pub struct Emulator {
     pub store: Mutex<store::Store>,
     http: reqwest::Client,
     base_url: OnceLock<String>,
-    /// One delivery queue per endpoint: events reach an endpoint in the order they happened.
+    port: OnceLock<u16>,
+    options: Options,
+    /// Held while the state is written, so that writes do not interleave.
+    saving: Mutex<()>,
+    /// One delivery queue per endpoint: first attempts reach an endpoint in the order the
+    /// events happened; retries run on their own, as Stripe's do.
     queues: Mutex<Vec<tokio::sync::mpsc::UnboundedSender<serde_json::Value>>>,
 }
 
 impl Emulator {
+    /// An emulator in memory, on Stripe's retry schedule.
     pub fn new() -> Arc<Emulator> {
+        Emulator::with_state(Options::default(), store::Store::default())
+    }
+
+    fn with_state(options: Options, state: store::Store) -> Arc<Emulator> {
         // When the workspace builds reqwest with rustls and no default provider, every client
         // needs one installed; installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Arc::new(Emulator {
-            store: Mutex::new(store::Store::default()),
+            store: Mutex::new(state),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
                 .expect("HTTP client"),
             base_url: OnceLock::new(),
+            port: OnceLock::new(),
+            options,
+            saving: Mutex::new(()),
             queues: Mutex::new(Vec::new()),
         })
+    }
+
+    /// How long to wait before delivery attempt `attempt` (1 is the first retry).
+    pub(crate) fn retry_wait(&self, attempt: u32) -> std::time::Duration {
+        let seconds = webhooks::RETRY_AFTER
+            .get(attempt.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or_default();
+        std::time::Duration::from_secs_f64(seconds as f64 * self.options.retry_scale.max(0.0))
+    }
+
+    /// Writes the state to the state file, if there is one: to a temporary file first, then
+    /// renamed over the old one, so a crash leaves one or the other whole.
+    pub fn save(&self) {
+        let Some(path) = &self.options.state_file else {
+            return;
+        };
+        let _turn = self.saving.lock().expect("save lock");
+        let saved = self
+            .store
+            .lock()
+            .expect("store lock")
+            .saved(self.port.get().copied());
+        let written = serde_json::to_vec(&saved)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let temporary = path.with_extension("json.tmp");
+                std::fs::write(&temporary, bytes)?;
+                std::fs::rename(&temporary, path)
+            });
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "could not save the Stripe emulator's state");
+        }
     }
 
     /// Where the emulator is reachable, for the URLs it hands out.
@@ -70,6 +139,28 @@ impl Emulator {
             .endpoints
             .push(endpoint.clone());
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        // What a restart left undelivered: events never tried go first, in order; the
+        // retries of the others resume on the schedule.
+        {
+            let store = self.store.lock().expect("store lock");
+            for event in &store.events {
+                let id = event["id"].as_str().unwrap_or_default();
+                match store.deliveries.get(id) {
+                    Some(d) if d.delivered || d.attempts >= webhooks::MAX_ATTEMPTS => {}
+                    Some(d) if d.attempts > 0 => {
+                        tokio::spawn(webhooks::retry(
+                            Arc::downgrade(self),
+                            endpoint.clone(),
+                            event.clone(),
+                            d.attempts,
+                        ));
+                    }
+                    _ => {
+                        let _ = sender.send(event.clone());
+                    }
+                }
+            }
+        }
         self.queues.lock().expect("queue lock").push(sender);
         let emulator = Arc::downgrade(self);
         tokio::spawn(async move {
@@ -77,7 +168,7 @@ impl Emulator {
                 let Some(emulator) = emulator.upgrade() else {
                     return;
                 };
-                webhooks::deliver(&emulator, &endpoint.url, &endpoint.secret, &event).await;
+                webhooks::deliver(&emulator, &endpoint, &event).await;
             }
         });
     }
@@ -129,6 +220,20 @@ async fn requests(State(emulator): State<Arc<Emulator>>) -> impl IntoResponse {
     axum::Json(emulator.store.lock().expect("store lock").requests.clone())
 }
 
+/// After every request that may change something, the state is saved.
+async fn save_after(
+    State(emulator): State<Arc<Emulator>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let changes = request.method() != http::Method::GET;
+    let response = next.run(request).await;
+    if changes {
+        emulator.save();
+    }
+    response
+}
+
 /// The emulator's routes.
 pub fn router(emulator: Arc<Emulator>) -> axum::Router {
     use axum::routing::{any, get, post};
@@ -145,6 +250,10 @@ pub fn router(emulator: Arc<Emulator>) -> axum::Router {
         .route("/_emulator/webhook_endpoints", post(add_endpoint))
         .route("/_emulator/events", get(events))
         .route("/_emulator/requests", get(requests))
+        .layer(axum::middleware::from_fn_with_state(
+            emulator.clone(),
+            save_after,
+        ))
         .with_state(emulator)
 }
 
@@ -152,14 +261,78 @@ pub fn router(emulator: Arc<Emulator>) -> axum::Router {
 pub struct Running {
     pub emulator: Arc<Emulator>,
     pub base_url: String,
+    server: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the emulator on `listener`.
+impl Running {
+    /// Stops serving and frees the port, as a stopped process would; the state file keeps
+    /// what a restart needs.
+    pub async fn stop(self) {
+        self.server.abort();
+        let _ = self.server.await;
+    }
+}
+
+/// Starts an emulator in memory, on Stripe's retry schedule, on `listener`.
 pub async fn start(listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
-    let base_url = format!("http://{}", listener.local_addr()?);
-    let emulator = Emulator::new();
+    serve(listener, Emulator::new())
+}
+
+/// The state saved in `options`' state file, if it names one that exists.
+fn load(options: &Options) -> anyhow::Result<store::Saved> {
+    match &options.state_file {
+        Some(path) if path.exists() => {
+            let text =
+                std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        }
+        _ => Ok(store::Saved::default()),
+    }
+}
+
+/// Starts an emulator with `options` on `listener`, from the state file if there is one.
+pub fn start_on(listener: tokio::net::TcpListener, options: Options) -> anyhow::Result<Running> {
+    let saved = load(&options)?;
+    let running = serve(
+        listener,
+        Emulator::with_state(options, store::Store::from_saved(saved)),
+    )?;
+    running.emulator.save();
+    Ok(running)
+}
+
+/// Starts an emulator from its state file (if `options` names one and it exists) on
+/// 127.0.0.1, on the port it had before when that port is free, else on a new one.
+pub async fn start_with(options: Options) -> anyhow::Result<Running> {
+    let saved = load(&options)?;
+    let listener = match saved.port {
+        Some(port) => match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(port, error = %e, "the Stripe emulator's earlier port is taken; its earlier checkout links will not open");
+                tokio::net::TcpListener::bind("127.0.0.1:0").await?
+            }
+        },
+        None => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
+    let emulator = Emulator::with_state(options, store::Store::from_saved(saved));
+    let running = serve(listener, emulator)?;
+    running.emulator.save();
+    Ok(running)
+}
+
+fn serve(listener: tokio::net::TcpListener, emulator: Arc<Emulator>) -> anyhow::Result<Running> {
+    let address = listener.local_addr()?;
+    let base_url = format!("http://{address}");
     let _ = emulator.base_url.set(base_url.clone());
+    let _ = emulator.port.set(address.port());
     let app = router(emulator.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(Running { emulator, base_url })
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(Running {
+        emulator,
+        base_url,
+        server,
+    })
 }

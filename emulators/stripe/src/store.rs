@@ -1,10 +1,11 @@
 //! The emulator's state: Stripe objects as Stripe's JSON, each owned by an account (the
 //! platform, or a connected `acct_…` named by `Stripe-Account`), the event log, idempotency
-//! records, webhook endpoints, and a log of API requests for tests to assert on.
+//! records, webhook endpoints, and a log of API requests for tests to assert on. What a
+//! restart must keep ([`Saved`]) can be written to a file and read back.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The account objects belong to when a request names no `Stripe-Account`.
@@ -29,7 +30,7 @@ pub struct LoggedRequest {
 }
 
 /// How delivering one event went.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Delivery {
     pub attempts: u32,
     pub delivered: bool,
@@ -85,6 +86,75 @@ impl Store {
     /// The account that owns an object, for test controls that act on any object.
     pub fn owner(&self, id: &str) -> Option<String> {
         self.objects.get(id).map(|(owner, _)| owner.clone())
+    }
+}
+
+/// What a restart keeps: every object, event, delivery and finished idempotent answer, and the
+/// port the emulator listened on (the URLs it handed out name it). Endpoints are added again
+/// by whoever starts the emulator; the request log starts empty.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Saved {
+    pub port: Option<u16>,
+    /// `(id, account, object)`.
+    objects: Vec<(String, String, Value)>,
+    events: Vec<Value>,
+    deliveries: HashMap<String, Delivery>,
+    /// `(account, key, fingerprint, status, answer)`.
+    idempotency: Vec<(String, String, String, u16, Value)>,
+    session_lines: HashMap<String, Value>,
+}
+
+impl Store {
+    /// What a restart keeps, and the port.
+    pub fn saved(&self, port: Option<u16>) -> Saved {
+        Saved {
+            port,
+            objects: self
+                .objects
+                .iter()
+                .map(|(id, (account, object))| (id.clone(), account.clone(), object.clone()))
+                .collect(),
+            events: self.events.clone(),
+            deliveries: self.deliveries.clone(),
+            idempotency: self
+                .idempotency
+                .iter()
+                .filter_map(|((account, key), (fingerprint, answer))| {
+                    let (status, body) = answer.as_ref()?;
+                    Some((
+                        account.clone(),
+                        key.clone(),
+                        fingerprint.clone(),
+                        *status,
+                        body.clone(),
+                    ))
+                })
+                .collect(),
+            session_lines: self.session_lines.clone(),
+        }
+    }
+
+    /// The state a restart resumes from.
+    pub fn from_saved(saved: Saved) -> Store {
+        Store {
+            objects: saved
+                .objects
+                .into_iter()
+                .map(|(id, account, object)| (id, (account, object)))
+                .collect(),
+            events: saved.events,
+            deliveries: saved.deliveries,
+            idempotency: saved
+                .idempotency
+                .into_iter()
+                .map(|(account, key, fingerprint, status, body)| {
+                    ((account, key), (fingerprint, Some((status, body))))
+                })
+                .collect(),
+            endpoints: Vec::new(),
+            requests: Vec::new(),
+            session_lines: saved.session_lines,
+        }
     }
 }
 

@@ -1,20 +1,25 @@
 //! Events and their delivery: every state change becomes a Stripe event, delivered to each
 //! configured endpoint with a `Stripe-Signature` header made exactly as Stripe makes it
 //! (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" keyed by the endpoint secret>`), and
-//! retried with backoff until the endpoint answers 2xx.
+//! retried on Stripe's schedule until the endpoint answers 2xx: first attempts in order, each
+//! retry on its own, so one failing event does not hold back the next.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
 
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::Emulator;
-use crate::store::{Delivery, PLATFORM, new_id, now};
+use crate::store::{Delivery, Endpoint, PLATFORM, new_id, now};
 
-/// Attempts per event and endpoint before giving up.
-pub const MAX_ATTEMPTS: u32 = 6;
+/// Seconds to wait before each retry, shaped like Stripe's live-mode schedule: a minute, then
+/// longer and longer gaps, about three days in all. Scaled by [`crate::Options::retry_scale`].
+pub const RETRY_AFTER: [u64; 9] = [
+    60, 300, 1_800, 3_600, 10_800, 21_600, 43_200, 86_400, 86_400,
+];
+/// Attempts per event and endpoint before giving up: the first, and one per retry.
+pub const MAX_ATTEMPTS: u32 = RETRY_AFTER.len() as u32 + 1;
 
 /// The `Stripe-Signature` header for `payload` signed at `timestamp` with `secret`.
 pub fn signature_header(payload: &str, secret: &str, timestamp: i64) -> String {
@@ -53,43 +58,74 @@ pub fn emit(emulator: &Arc<Emulator>, account: &str, kind: &str, object: &Value)
     event
 }
 
-/// Delivers one event to one endpoint, retrying with backoff until it answers 2xx.
-pub(crate) async fn deliver(emulator: &Emulator, url: &str, secret: &str, event: &Value) {
-    let id = event["id"].as_str().unwrap_or_default().to_owned();
-    let payload = serde_json::to_string_pretty(event).expect("events serialize");
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(50 * (1 << attempt))).await;
-        }
-        let outcome = emulator
-            .http
-            .post(url)
-            .header("content-type", "application/json; charset=utf-8")
-            .header(
-                "stripe-signature",
-                signature_header(&payload, secret, now()),
-            )
-            .header(
-                "user-agent",
-                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            )
-            .body(payload.clone())
-            .send()
-            .await;
-        let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
-        let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        {
-            let mut store = emulator.store.lock().expect("store lock");
-            let delivery = store.deliveries.entry(id.clone()).or_default();
-            delivery.attempts += 1;
-            delivery.last_status = status;
-            delivery.delivered |= delivered;
-        }
-        if delivered {
+/// The first attempt to deliver `event` to `endpoint`, in order with the endpoint's other
+/// events; when it fails, the retries go on by themselves.
+pub(crate) async fn deliver(emulator: &Arc<Emulator>, endpoint: &Endpoint, event: &Value) {
+    if !attempt(emulator, endpoint, event).await {
+        tokio::spawn(retry(
+            Arc::downgrade(emulator),
+            endpoint.clone(),
+            event.clone(),
+            1,
+        ));
+    }
+}
+
+/// Retries from attempt `from` (1 is the first retry) on, each after its wait, until one is
+/// accepted, the schedule ends or the emulator is gone.
+pub(crate) async fn retry(emulator: Weak<Emulator>, endpoint: Endpoint, event: Value, from: u32) {
+    for n in from..MAX_ATTEMPTS {
+        let Some(wait) = emulator.upgrade().map(|e| e.retry_wait(n)) else {
+            return;
+        };
+        tokio::time::sleep(wait).await;
+        let Some(emulator) = emulator.upgrade() else {
+            return;
+        };
+        if attempt(&emulator, &endpoint, &event).await {
             return;
         }
-        tracing::warn!(event = %id, attempt, ?status, "webhook delivery failed; retrying");
     }
+}
+
+/// One delivery attempt, recorded (and saved); whether the endpoint accepted it.
+async fn attempt(emulator: &Emulator, endpoint: &Endpoint, event: &Value) -> bool {
+    let id = event["id"].as_str().unwrap_or_default().to_owned();
+    let payload = serde_json::to_string_pretty(event).expect("events serialize");
+    let outcome = emulator
+        .http
+        .post(&endpoint.url)
+        .header("content-type", "application/json; charset=utf-8")
+        .header(
+            "stripe-signature",
+            signature_header(&payload, &endpoint.secret, now()),
+        )
+        .header(
+            "user-agent",
+            "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        )
+        .body(payload)
+        .send()
+        .await;
+    let status = outcome.as_ref().ok().map(|r| r.status().as_u16());
+    let delivered = status.is_some_and(|s| (200..300).contains(&s));
+    let attempts = {
+        let mut store = emulator.store.lock().expect("store lock");
+        let delivery = store.deliveries.entry(id.clone()).or_default();
+        delivery.attempts += 1;
+        delivery.last_status = status;
+        delivery.delivered |= delivered;
+        delivery.attempts
+    };
+    emulator.save();
+    if !delivered {
+        if attempts >= MAX_ATTEMPTS {
+            tracing::warn!(event = %id, attempts, ?status, "webhook delivery failed; giving up");
+        } else {
+            tracing::warn!(event = %id, attempts, ?status, "webhook delivery failed; retrying later");
+        }
+    }
+    delivered
 }
 
 #[cfg(test)]

@@ -63,8 +63,13 @@ struct Stripe {
 
 impl Stripe {
     async fn start() -> (Stripe, Arc<stripe_emulator::Emulator>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = stripe_emulator::start(listener).await.unwrap();
+        // Stripe's retry schedule, a thousand times faster: a minute becomes 60 ms.
+        let running = stripe_emulator::start_with(stripe_emulator::Options {
+            retry_scale: 0.001,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -639,4 +644,170 @@ async fn a_failed_payment_is_settled_by_the_next_attempt() {
         (invoice["status"].as_str(), invoice["amount_paid"].as_i64()),
         (Some("paid"), Some(2000))
     );
+}
+
+impl Stripe {
+    /// `GET /v1/events?{query}` on `account` (the platform when `None`).
+    async fn events(&self, query: &str, account: Option<&str>) -> (u16, Value) {
+        let headers: Vec<(&str, &str)> =
+            account.map(|a| ("stripe-account", a)).into_iter().collect();
+        self.call(
+            reqwest::Method::GET,
+            &format!("/v1/events?{query}"),
+            &[],
+            &headers,
+        )
+        .await
+    }
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn events_are_listed_as_stripe_lists_them() {
+    let (stripe, _emulator) = Stripe::start().await;
+    let mut customers = Vec::new();
+    for _ in 0..3 {
+        let (_, customer) = stripe
+            .call(reqwest::Method::POST, "/v1/customers", &[], &[])
+            .await;
+        customers.push(customer["id"].clone());
+    }
+    for _ in 0..2 {
+        stripe.post("/v1/customers", &[], "acct_listed").await;
+    }
+
+    // The platform's own events, newest first.
+    let (status, all) = stripe.events("limit=100", None).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        (all["object"].as_str(), all["has_more"].as_bool()),
+        (Some("list"), Some(false))
+    );
+    let objects: Vec<&Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["data"]["object"]["id"])
+        .collect();
+    assert_eq!(objects, customers.iter().rev().collect::<Vec<_>>());
+    assert!(
+        all["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["account"].is_null())
+    );
+    // A connected account's, only.
+    let (_, connected) = stripe.events("", Some("acct_listed")).await;
+    assert_eq!(ids(&connected).len(), 2);
+    assert!(
+        connected["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["account"] == "acct_listed")
+    );
+
+    // Pages.
+    let (_, first) = stripe.events("limit=2", None).await;
+    assert_eq!(first["has_more"], true);
+    let last = ids(&first)[1].clone();
+    let (_, second) = stripe
+        .events(&format!("limit=2&starting_after={last}"), None)
+        .await;
+    assert_eq!(second["has_more"], false);
+    assert_eq!([ids(&first), ids(&second)].concat(), ids(&all));
+    let (_, newer) = stripe.events(&format!("ending_before={last}"), None).await;
+    assert_eq!(ids(&newer), ids(&all)[..1]);
+
+    // Bounds on `created`, and types.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for (query, count) in [
+        (format!("created[gte]={}", now - 60), 3),
+        (format!("created[gt]={}", now + 60), 0),
+        ("created[lte]=1000".to_string(), 0),
+        (
+            format!("created[gte]={}&created[lt]={}", now - 60, now + 60),
+            3,
+        ),
+        ("type=customer.*".to_string(), 3),
+        (
+            "types[]=invoice.paid&types[]=customer.created".to_string(),
+            3,
+        ),
+        ("type=invoice.paid".to_string(), 0),
+    ] {
+        let (status, list) = stripe.events(&query, None).await;
+        assert_eq!((status, ids(&list).len()), (200, count), "{query}: {list}");
+    }
+    let (status, error) = stripe.events("limit=0", None).await;
+    assert_eq!(
+        (status, error["error"]["param"].as_str()),
+        (400, Some("limit"))
+    );
+    let (status, _) = stripe.events("starting_after=evt_nope", None).await;
+    assert_eq!(status, 404);
+}
+
+/// With a state file, a stopped emulator comes back on the same port with its objects and
+/// events, and resumes delivering what it had not delivered.
+#[tokio::test]
+async fn a_restarted_emulator_keeps_its_state_its_port_and_its_pending_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = stripe_emulator::Options {
+        state_file: Some(dir.path().join("stripe.json")),
+        retry_scale: 0.001,
+    };
+    let first = stripe_emulator::start_with(options.clone()).await.unwrap();
+    let (refusing, _) = endpoint(usize::MAX).await;
+    first.emulator.add_endpoint(&refusing, SECRET);
+    let stripe = Stripe {
+        base: first.base_url.clone(),
+        http: reqwest::Client::new(),
+    };
+    let (_, customer) = stripe
+        .call(
+            reqwest::Method::POST,
+            "/v1/customers",
+            &[("email", "kept@example.com")],
+            &[],
+        )
+        .await;
+    // Refused on the first attempt and the first retry (60 ms later).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.stop().await;
+
+    let second = stripe_emulator::start_with(options).await.unwrap();
+    assert_eq!(second.base_url, stripe.base, "the same port");
+    let (status, kept) = stripe
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/customers/{}", customer["id"].as_str().unwrap()),
+            &[],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, &kept["email"]),
+        (200, &Value::from("kept@example.com"))
+    );
+    let (_, events) = stripe.events("", None).await;
+    assert_eq!(ids(&events).len(), 1);
+    // The endpoint works now: the pending delivery resumes on the schedule and arrives.
+    let (working, received) = endpoint(0).await;
+    second.emulator.add_endpoint(&working, SECRET);
+    let delivered = wait_for(&received, 1).await;
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0]["data"]["object"]["id"], customer["id"]);
 }

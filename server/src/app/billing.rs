@@ -78,12 +78,17 @@ impl Payments {
     }
 
     /// Replaces the live-mode client: real Stripe at `api_base` with an `sk_live_…` key.
+    /// Whether billing works in either mode.
+    pub fn bills(&self) -> bool {
+        self.test.is_some() || self.live.is_some()
+    }
+
     pub fn with_live(mut self, api_base: &str, key: &Secret) -> anyhow::Result<Payments> {
         self.live = Payments::new(api_base, None, Some(key), Vec::new())?.live;
         Ok(self)
     }
 
-    fn client(&self, mode: Mode) -> AppResult<&stripe::Client> {
+    pub(super) fn client(&self, mode: Mode) -> AppResult<&stripe::Client> {
         match mode {
             Mode::Test => self.test.as_ref(),
             Mode::Live => self.live.as_ref(),

@@ -76,6 +76,7 @@ impl App {
         let app = Arc::new(App::assemble(config, limiter, payments).await?);
         spawn_metrics_flush(&app);
         replica::spawn_listener(&app);
+        spawn_webhook_catch_up(&app, Duration::from_secs(config.webhook_catch_up_seconds));
         Ok(Serving {
             app,
             stripe_emulator_url,
@@ -116,8 +117,11 @@ async fn stripe(config: &Config, base_url: &str) -> anyhow::Result<(Payments, Op
         )?;
         return Ok((payments, None));
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let running = stripe_emulator::start(listener).await?;
+    let running = stripe_emulator::start_with(stripe_emulator::Options {
+        state_file: config.stripe_emulator_state_file(),
+        retry_scale: config.stripe_emulator_retry_scale,
+    })
+    .await?;
     // The emulator signs with the first configured secret, or one of its own.
     let secret = match secrets.first() {
         Some(secret) => secret.clone(),
@@ -136,6 +140,54 @@ async fn stripe(config: &Config, base_url: &str) -> anyhow::Result<(Payments, Op
         payments = payments.with_live(&config.stripe_api_base, live)?;
     }
     Ok((payments, Some(running.base_url)))
+}
+
+/// How far before the previous catch-up's start the next one looks: events created just
+/// before it may still have been on their way.
+const CATCH_UP_OVERLAP: i64 = 600;
+
+/// Applies the Stripe events whose webhooks never arrived: those created while the server
+/// was down (once, at start, from an hour before the newest event stored), then every `every`
+/// those whose delivery failed since, until the app is dropped. Off when `every` is zero or
+/// nothing bills.
+fn spawn_webhook_catch_up(app: &Arc<App>, every: Duration) {
+    if every.is_zero() || !app.payments.bills() {
+        return;
+    }
+    let weak = Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut since = None;
+        loop {
+            let Some(app) = weak.upgrade() else { break };
+            let started = now();
+            let from = match since {
+                Some(from) => Ok(from),
+                None => app.webhook_catch_up_start().await,
+            };
+            match from {
+                Ok(from) => match app.webhook_catch_up(from).await {
+                    Ok(caught) => {
+                        if caught.applied > 0 {
+                            tracing::info!(
+                                listed = caught.listed,
+                                applied = caught.applied,
+                                "applied Stripe events whose webhooks had not arrived"
+                            );
+                        }
+                        since = Some(from.max(started - CATCH_UP_OVERLAP));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e.cause(), "catching up on Stripe events failed; trying again later");
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e.cause(), "catching up on Stripe events failed; trying again later");
+                }
+            }
+            drop(app);
+            tokio::time::sleep(every).await;
+        }
+    });
 }
 
 /// Writes the usage recorded in memory to the time series every second, until the app is

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod billing;
 mod build;
 pub mod catalog;
+pub mod catch_up;
 mod customers;
 pub mod error;
 pub mod identity;

@@ -72,14 +72,26 @@ impl App {
         }
         let raw: serde_json::Value = serde_json::from_str(payload)
             .map_err(|e| AppError::validation("body", format!("The body is not JSON: {e}")))?;
-        let event = match parsed {
-            None => {
-                return Err(AppError::InvalidSignature(
-                    "no v1 signature matches any of the server's signing secrets".into(),
-                ));
-            }
-            Some(Ok(event)) => event,
-            Some(Err(reason)) => {
+        match parsed {
+            None => Err(AppError::InvalidSignature(
+                "no v1 signature matches any of the server's signing secrets".into(),
+            )),
+            Some(event) => self.webhook_apply(payload, &raw, event).await,
+        }
+    }
+
+    /// Applies one event from Stripe exactly once, whether a verified webhook delivered it or
+    /// the catch-up listed it (`catch_up.rs`): `event` is what the payload parsed to, or why
+    /// it could not be read.
+    pub(super) async fn webhook_apply(
+        &self,
+        payload: &str,
+        raw: &serde_json::Value,
+        event: Result<stripe_webhook::Event, String>,
+    ) -> AppResult<Receipt> {
+        let event = match event {
+            Ok(event) => event,
+            Err(reason) => {
                 // Signed by Stripe, yet unreadable: keep it visible in the log, and do not make
                 // Stripe retry something that can never succeed.
                 let id = raw["id"].as_str().unwrap_or_default().to_string();

@@ -327,6 +327,23 @@ impl Store {
         })
     }
 
+    /// When the newest Stripe event stored was created, if any is.
+    pub async fn stripe_event_newest(&self) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT max(created) FROM stripe_events")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Every connected account a project of `mode` bills on.
+    pub async fn stripe_accounts(&self, mode: Mode) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT stripe_account FROM settings WHERE mode = $1 AND stripe_account IS NOT NULL ORDER BY stripe_account",
+        )
+        .bind(mode.as_str())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// A page of the tenant's events, newest first, after the event `starting_after`.
     pub async fn stripe_event_list(
         &self,

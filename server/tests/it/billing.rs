@@ -21,6 +21,7 @@ crate::on_both_stores!(
     a_refused_cart_sends_nothing_to_stripe,
     every_configured_webhook_secret_verifies,
     events_of_one_second_move_a_subscription_forward_only,
+    events_whose_webhooks_never_arrived_are_applied_by_the_catch_up,
 );
 
 const ACCOUNT: &str = "acct_1ConnectedShop";
@@ -48,6 +49,8 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
         stripe_api_base: running.base_url.clone(),
         stripe_test_secret_key: Some(Secret::new("sk_test_billing_it")),
         stripe_webhook_secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+        // The tests below list the emulator's requests exactly, and catch up themselves.
+        webhook_catch_up_seconds: 0,
         ..Config::default()
     };
     let app = App::build(&config, "http://127.0.0.1:9").await.unwrap().app;
@@ -343,5 +346,60 @@ async fn events_of_one_second_move_a_subscription_forward_only(backend: Backend)
         tier().await,
         "free",
         "a same-second update does not revive a canceled one"
+    );
+}
+
+/// Webhooks that never arrived (the emulator here has no endpoint, as if the server had been
+/// down through every retry): the catch-up lists the events from Stripe, on the platform and
+/// on the connected account, and applies each unseen one once; the user is on the plan they
+/// paid for. A second run applies nothing.
+async fn events_whose_webhooks_never_arrived_are_applied_by_the_catch_up(backend: Backend) {
+    let b = billing(backend, &["whsec_it"]).await;
+    let since = dream_server::app::now() - 5;
+    let checkout = b
+        .app
+        .checkout_create(&b.user, "pro", Some("/done"), None)
+        .await
+        .expect("a subscription checkout");
+    assert!(
+        stripe_emulator::lifecycle::complete_session(&b.emulator, &checkout.id).is_ok(),
+        "paid"
+    );
+    let tier = |b: &Billing| {
+        let app = b.app.clone();
+        let tenant = b.tenant.clone();
+        async move {
+            app.customer_get(&tenant, "user_billing")
+                .await
+                .unwrap()
+                .tier
+                .name
+                .clone()
+        }
+    };
+    assert_ne!(tier(&b).await, "pro", "nothing was delivered");
+
+    let caught = b.app.webhook_catch_up(since).await.expect("a catch-up");
+    assert!(caught.applied >= 1, "{caught:?}");
+    assert_eq!(caught.applied, caught.listed, "{caught:?}");
+    assert_eq!(tier(&b).await, "pro");
+    let listed: Vec<String> = requests(&b.emulator)
+        .into_iter()
+        .filter(|r| r.path == "/v1/events")
+        .map(|r| r.stripe_account.unwrap_or_else(|| "platform".into()))
+        .collect();
+    assert_eq!(listed, ["platform", ACCOUNT]);
+
+    let again = b.app.webhook_catch_up(since).await.expect("a catch-up");
+    assert_eq!((again.listed, again.applied), (caught.listed, 0));
+    let (stored, _) = b
+        .store
+        .stripe_event_list(&b.tenant, 100, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        caught.listed,
+        "each event once, in the tenant's log"
     );
 }

@@ -32,9 +32,19 @@ pub async fn fresh_store(backend: Backend) -> (Store, String, tempfile::TempDir)
 /// `dream serve` on SQLite in a temporary directory, on a free port, with `env` added: the
 /// process, its address (`127.0.0.1:PORT`) and the directory (kept alive by the caller).
 pub fn spawn_serve(env: &[(&str, &str)]) -> (std::process::Child, String, tempfile::TempDir) {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("dream.db").display());
+    let (child, base) = spawn_serve_in(dir.path(), env);
+    (child, base, dir)
+}
+
+/// `dream serve` on the SQLite database `dream.db` in `dir` (made on the first start, found
+/// again on the next), on a free port, with `env` added: the process and its address.
+pub fn spawn_serve_in(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let database = format!("sqlite://{}", dir.join("dream.db").display());
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dream"));
     command
         .args(["--database-url", &database, "serve", "--port", "0"])
@@ -62,5 +72,5 @@ pub fn spawn_serve(env: &[(&str, &str)]) -> (std::process::Child, String, tempfi
         .unwrap_or_else(|| panic!("no address in {banner:?}"))
         .trim_start_matches("http://")
         .to_string();
-    (child, base, dir)
+    (child, base)
 }

@@ -15,6 +15,7 @@ mod outage;
 mod replicas;
 mod restart;
 mod store;
+mod webhooks;
 
 /// Runs each listed case once per backend.
 macro_rules! on_both_stores {
