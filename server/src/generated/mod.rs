@@ -1558,6 +1558,7 @@ pub mod types {
         >,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub issuer: ::std::option::Option<JwtSettingsUpdateIssuer>,
+        ///Where the issuer's keys are published (default `<issuer>/.well-known/jwks.json`). It must be an `https` address on the public internet: an `http` address, or one that is or resolves to a private, loopback or link-local address, is refused with `422 validation_failed`, unless the server's operator allows them for local development.
         #[serde(
             rename = "jwksUrl",
             skip_serializing_if = "::std::option::Option::is_none"
@@ -1692,7 +1693,7 @@ pub mod types {
         }
     }
 
-    ///`JwtSettingsUpdateJwksUrl`
+    ///Where the issuer's keys are published (default `<issuer>/.well-known/jwks.json`). It must be an `https` address on the public internet: an `http` address, or one that is or resolves to a private, loopback or link-local address, is refused with `422 validation_failed`, unless the server's operator allows them for local development.
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct JwtSettingsUpdateJwksUrl(::std::string::String);

@@ -280,6 +280,9 @@ export type JwtSettings = {
 
 export type JwtSettingsUpdate = {
   issuer?: string;
+  /**
+   * Where the issuer's keys are published (default `<issuer>/.well-known/jwks.json`). It must be an `https` address on the public internet: an `http` address, or one that is or resolves to a private, loopback or link-local address, is refused with `422 validation_failed`, unless the server's operator allows them for local development.
+   */
   jwksUrl?: string;
   /** Replaces the whole list when present; absent or null leaves it as it is. */
   allowedOrigins?: Array<string> | null;
