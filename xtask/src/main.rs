@@ -8,8 +8,11 @@
 //! only if a step breaks (no targets): the test command runs it so the harness cannot rot.
 //!
 //! `cargo xtask corpus`: dreamgen on real-world OpenAPI documents (see `corpus.rs`).
+//!
+//! `cargo xtask faults`: the fault suite, one table of figures (see `faults.rs`).
 
 mod corpus;
+mod faults;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,8 @@ enum Task {
     BaselineServer,
     /// dreamgen on the corpus of real-world OpenAPI documents, against baselines.
     Corpus(corpus::CorpusOptions),
+    /// The fault suite: the server under injected faults, one table of figures.
+    Faults,
 }
 
 #[derive(Parser, Clone)]
@@ -67,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(options) => runtime.block_on(bench(options)),
         Task::BaselineServer => runtime.block_on(baseline_server()),
         Task::Corpus(options) => corpus::run(options),
+        Task::Faults => faults::run(),
     }
 }
 

@@ -199,6 +199,13 @@ async fn sqlite_full_acknowledges_only_what_is_stored_and_recovers() {
         stored_users(&reopened, &after_users).await.len(),
         after.len()
     );
+    crate::harness::Figures {
+        case: "SQLite disk full (max_page_count), then space freed: store",
+        acknowledged: Some(acked.len()),
+        stored: Some(stored.len()),
+        ..Default::default()
+    }
+    .report();
 }
 
 /// Postgres connections killed while transactions and commits are under way: no acknowledged
@@ -246,4 +253,11 @@ async fn postgres_connections_killed_mid_write_lose_nothing_acknowledged() {
     let stored = stored_users(&store, &users).await;
     let lost: Vec<_> = acked.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    crate::harness::Figures {
+        case: "Postgres connections killed mid-write: store",
+        acknowledged: Some(acked.len()),
+        stored: Some(stored.len()),
+        ..Default::default()
+    }
+    .report();
 }

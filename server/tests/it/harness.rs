@@ -43,11 +43,16 @@ pub fn spawn_serve_in(
     dir: &std::path::Path,
     env: &[(&str, &str)],
 ) -> (std::process::Child, String) {
+    spawn_serve_on(&format!("sqlite://{}", dir.join("dream.db").display()), env)
+}
+
+/// `dream serve` on `database`, on a free port, with `env` added, once it answers: the
+/// process and its address.
+pub fn spawn_serve_on(database: &str, env: &[(&str, &str)]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
-    let database = format!("sqlite://{}", dir.join("dream.db").display());
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dream"));
     command
-        .args(["--database-url", &database, "serve", "--port", "0"])
+        .args(["--database-url", database, "serve", "--port", "0"])
         .env("DREAM_OPERATOR_TOKEN", "op_test")
         .env("DREAM_HOST", "127.0.0.1")
         .env_remove("REDIS_URL")
@@ -73,4 +78,41 @@ pub fn spawn_serve_in(
         .trim_start_matches("http://")
         .to_string();
     (child, base)
+}
+
+/// One row of the fault suite's table (`cargo xtask faults`), printed by the test that measured
+/// it: what a fault did to acknowledged writes and to answer times. `None` where a figure does
+/// not apply.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub case: &'static str,
+    /// Writes answered as done.
+    pub acknowledged: Option<usize>,
+    /// Writes found stored afterwards.
+    pub stored: Option<usize>,
+    /// The slowest answer (or, for replicas, the longest a change took to be seen).
+    pub worst_answer: Option<std::time::Duration>,
+    /// How long until the server served again (or exited, for a shutdown).
+    pub recovery: Option<std::time::Duration>,
+}
+
+impl Figures {
+    /// Prints the row as the line `cargo xtask faults` gathers: `FAULT`, then the figures,
+    /// tab-separated, `-` where one does not apply.
+    pub fn report(&self) {
+        let count = |n: Option<usize>| n.map_or("-".to_string(), |n| n.to_string());
+        let time = |d: Option<std::time::Duration>| {
+            d.map_or("-".to_string(), |d| {
+                format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+            })
+        };
+        println!(
+            "FAULT\t{}\t{}\t{}\t{}\t{}",
+            self.case,
+            count(self.acknowledged),
+            count(self.stored),
+            time(self.worst_answer),
+            time(self.recovery)
+        );
+    }
 }

@@ -7,6 +7,7 @@
 
 mod billing;
 mod connections;
+mod crash;
 mod faults;
 mod harness;
 mod jwks;

@@ -181,10 +181,8 @@ async fn a_postgres_outage_is_answered_promptly_with_503_and_recovers_exactly() 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!(
-        "ready again {:?} after the database came back",
-        back.elapsed()
-    );
+    let ready_after = back.elapsed();
+    println!("ready again {ready_after:?} after the database came back");
 
     // The refused requests, retried as a client does: each counts once.
     for key in &refused_keys {
@@ -208,6 +206,14 @@ async fn a_postgres_outage_is_answered_promptly_with_503_and_recovers_exactly() 
         10 + refused_keys.len() as i64,
         "every acknowledged track, once"
     );
+    crate::harness::Figures {
+        case: "Postgres gone for 6 s under load (503s retried with their keys)",
+        acknowledged: Some(10 + refused_keys.len()),
+        stored: Some(count as usize),
+        worst_answer: Some(slowest),
+        recovery: Some(ready_after),
+    }
+    .report();
 }
 
 /// With `REDIS_URL` set and nothing listening there, `dream serve` refuses to start with a
@@ -277,6 +283,12 @@ fn sigterm_exits_within_the_grace_period_whatever_clients_do() {
     assert!(status.success(), "{status}");
     assert!(took < Duration::from_secs(4), "exited after {took:?}");
     drop((half, idle));
+    crate::harness::Figures {
+        case: "SIGTERM with half-sent and idle clients, 1 s grace: exit",
+        recovery: Some(took),
+        ..Default::default()
+    }
+    .report();
 }
 
 /// Two replicas whose Postgres restarts. Once both answer again, a track on one is seen by a
@@ -372,4 +384,10 @@ async fn replicas_see_each_others_counts_at_once_across_a_postgres_restart() {
         took.iter().all(|t| *t < Duration::from_millis(500)),
         "{took:?}"
     );
+    crate::harness::Figures {
+        case: "two replicas across a Postgres restart: a track seen by the other",
+        worst_answer: took.iter().max().copied(),
+        ..Default::default()
+    }
+    .report();
 }

@@ -213,6 +213,11 @@ async fn an_event_missed_while_the_server_was_down_is_applied_when_it_starts() {
     let (second, base) = spawn_serve_in(dir.path(), &env);
     let api = Api::new(&base);
     let took = api.until_on(&pk, &token, "pro").await;
-    println!("missed events applied {took:?} after the restart");
+    crate::harness::Figures {
+        case: "server killed while a payment went through: applied after restart",
+        recovery: Some(took),
+        ..Default::default()
+    }
+    .report();
     stop(second);
 }
