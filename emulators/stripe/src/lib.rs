@@ -109,8 +109,11 @@ impl Emulator {
         let written = serde_json::to_vec(&saved)
             .map_err(std::io::Error::other)
             .and_then(|bytes| {
+                use std::io::Write as _;
                 let temporary = path.with_extension("json.tmp");
-                std::fs::write(&temporary, bytes)?;
+                let mut file = std::fs::File::create(&temporary)?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
                 std::fs::rename(&temporary, path)
             });
         if let Err(e) = written {
@@ -133,17 +136,16 @@ impl Emulator {
             url: url.to_owned(),
             secret: secret.to_owned(),
         };
-        self.store
-            .lock()
-            .expect("store lock")
-            .endpoints
-            .push(endpoint.clone());
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
-        // What a restart left undelivered: events never tried go first, in order; the
-        // retries of the others resume on the schedule.
+        // Held until the queue is in place, so that an event emitted meanwhile reaches it.
+        let mut queues = self.queues.lock().expect("queue lock");
+        // The first endpoint after a restart takes what was left undelivered: events never
+        // tried go first, in order; the retries of the others resume on the schedule.
         {
-            let store = self.store.lock().expect("store lock");
-            for event in &store.events {
+            let mut store = self.store.lock().expect("store lock");
+            let first = store.endpoints.is_empty();
+            store.endpoints.push(endpoint.clone());
+            for event in store.events.iter().filter(|_| first) {
                 let id = event["id"].as_str().unwrap_or_default();
                 match store.deliveries.get(id) {
                     Some(d) if d.delivered || d.attempts >= webhooks::MAX_ATTEMPTS => {}
@@ -161,7 +163,8 @@ impl Emulator {
                 }
             }
         }
-        self.queues.lock().expect("queue lock").push(sender);
+        queues.push(sender);
+        drop(queues);
         let emulator = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(event) = receiver.recv().await {
@@ -278,13 +281,22 @@ pub async fn start(listener: tokio::net::TcpListener) -> anyhow::Result<Running>
     serve(listener, Emulator::new())
 }
 
-/// The state saved in `options`' state file, if it names one that exists.
+/// The state saved in `options`' state file, if it names one that exists. A file that cannot
+/// be read as state is moved aside (`….unreadable`) and the emulator starts empty, saying so.
 fn load(options: &Options) -> anyhow::Result<store::Saved> {
     match &options.state_file {
         Some(path) if path.exists() => {
             let text =
                 std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            serde_json::from_slice(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            match serde_json::from_slice(&text) {
+                Ok(saved) => Ok(saved),
+                Err(e) => {
+                    let aside = path.with_extension("json.unreadable");
+                    std::fs::rename(path, &aside)?;
+                    tracing::warn!(path = %path.display(), aside = %aside.display(), error = %e, "the Stripe emulator's state could not be read; starting empty");
+                    Ok(store::Saved::default())
+                }
+            }
         }
         _ => Ok(store::Saved::default()),
     }

@@ -148,39 +148,51 @@ const CATCH_UP_OVERLAP: i64 = 600;
 
 /// Applies the Stripe events whose webhooks never arrived: those created while the server
 /// was down (once, at start, from an hour before the newest event stored), then every `every`
-/// those whose delivery failed since, until the app is dropped. Off when `every` is zero or
-/// nothing bills.
+/// those whose delivery failed since, until the app is dropped. Each account (source) moves on
+/// by itself: one that cannot be listed keeps its bound for the next run. Off when `every` is
+/// zero or nothing bills.
 fn spawn_webhook_catch_up(app: &Arc<App>, every: Duration) {
     if every.is_zero() || !app.payments.bills() {
         return;
     }
     let weak = Arc::downgrade(app);
     tokio::spawn(async move {
-        let mut since = None;
+        let mut first = None;
+        // Where each source's next catch-up starts; a new source starts at `first`.
+        let mut next: std::collections::HashMap<super::catch_up::EventSource, i64> =
+            std::collections::HashMap::new();
         loop {
             let Some(app) = weak.upgrade() else { break };
             let started = now();
-            let from = match since {
-                Some(from) => Ok(from),
+            let bounds = match first {
+                Some(first) => Ok(first),
                 None => app.webhook_catch_up_start().await,
             };
-            match from {
-                Ok(from) => match app.webhook_catch_up(from).await {
-                    Ok(caught) => {
-                        if caught.applied > 0 {
-                            tracing::info!(
-                                listed = caught.listed,
-                                applied = caught.applied,
-                                "applied Stripe events whose webhooks had not arrived"
-                            );
+            match (bounds, app.webhook_event_sources().await) {
+                (Ok(bound), Ok(sources)) => {
+                    first = Some(bound);
+                    for source in sources {
+                        let since = next.get(&source).copied().unwrap_or(bound);
+                        match app.webhook_catch_up_source(&source, since).await {
+                            Ok(caught) => {
+                                if caught.applied > 0 || caught.unreadable > 0 {
+                                    tracing::info!(
+                                        ?source,
+                                        listed = caught.listed,
+                                        applied = caught.applied,
+                                        unreadable = caught.unreadable,
+                                        "applied Stripe events whose webhooks had not arrived"
+                                    );
+                                }
+                                next.insert(source, since.max(started - CATCH_UP_OVERLAP));
+                            }
+                            Err(e) => {
+                                tracing::warn!(?source, error = %e.cause(), "catching up on Stripe events failed for this account; trying again later");
+                            }
                         }
-                        since = Some(from.max(started - CATCH_UP_OVERLAP));
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e.cause(), "catching up on Stripe events failed; trying again later");
-                    }
-                },
-                Err(e) => {
+                }
+                (Err(e), _) | (_, Err(e)) => {
                     tracing::warn!(error = %e.cause(), "catching up on Stripe events failed; trying again later");
                 }
             }

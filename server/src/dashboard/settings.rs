@@ -211,11 +211,15 @@ pub async fn rotate_key(State(dash): State<Dash>, posted: Posted) -> Page {
             ));
         }
     };
-    // The session goes on with the key it was just shown: its old one may be revoked now.
-    let mut session = posted.signed.session.clone();
-    session.keep_secret_key(session.mode, &rotated.secret_key);
-    if let Err(e) = dash.app.dashboard_session_update(&session).await {
-        return Err(layout::failure(&e));
+    // A key's session goes on with the key it was just shown: its old one may be revoked
+    // now. (The operator's session rests on the operator token, never on a project's key.)
+    if !posted.signed.session.operator {
+        let mut session = posted.signed.session.clone();
+        session.keep_secret_key(session.mode, &rotated.secret_key);
+        if let Err(e) = dash.app.dashboard_session_update(&session).await {
+            // The new key is shown all the same: it exists now, and this is its one showing.
+            tracing::error!(error = %e.cause(), "the dashboard session could not move to the rotated key");
+        }
     }
     render(&dash, &posted.signed, Some(&rotated), &posted.headers).await
 }
