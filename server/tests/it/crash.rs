@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Figures, fresh_database, spawn_serve_on};
+use crate::harness::{Backend, Figures, fresh_database, operator_project, spawn_serve_on};
 use crate::replicas::used;
 
 /// Clients tracking at once, each with one request in flight at most.
@@ -27,21 +27,7 @@ impl Client {
     async fn new(base: &str) -> Client {
         let http = reqwest::Client::new();
         let base = format!("http://{base}");
-        let created: Value = http
-            .post(format!("{base}/v1/projects"))
-            .bearer_auth("op_test")
-            .json(&json!({ "name": "Crash" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let keys = &created["keys"]["test"];
-        let (pk, sk) = (
-            keys["publishableKey"].as_str().unwrap().to_string(),
-            keys["secretKey"].as_str().unwrap().to_string(),
-        );
+        let (pk, sk) = operator_project(&http, &base, "Crash").await;
         let enabled = http
             .patch(format!("{base}/v1/settings"))
             .bearer_auth(&sk)

@@ -116,3 +116,25 @@ impl Figures {
         );
     }
 }
+
+/// A new project through the operator route (`op_test`) of the server at `base`
+/// (`http://…`): its test publishable and secret keys.
+pub async fn operator_project(http: &reqwest::Client, base: &str, name: &str) -> (String, String) {
+    let created: serde_json::Value = http
+        .post(format!("{base}/v1/projects"))
+        .bearer_auth("op_test")
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = |kind: &str| {
+        created["keys"]["test"][kind]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {kind} in {created}"))
+            .to_string()
+    };
+    (key("publishableKey"), key("secretKey"))
+}

@@ -8,20 +8,9 @@ use serde_json::{Value, json};
 
 /// A new project's test secret key, through the operator route.
 async fn secret_key(http: &reqwest::Client, base: &str) -> String {
-    let created: Value = http
-        .post(format!("http://{base}/v1/projects"))
-        .bearer_auth("op_test")
-        .json(&json!({ "name": "JWKS" }))
-        .send()
+    crate::harness::operator_project(http, &format!("http://{base}"), "JWKS")
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["keys"]["test"]["secretKey"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no key in {created}"))
-        .to_string()
+        .1
 }
 
 /// `PATCH /v1/settings` with `jwt`: the status, and the error's code and field.

@@ -40,6 +40,19 @@ impl Relay {
         }
     }
 
+    /// A relay, up, to a fresh Postgres database, and the database's URL through it.
+    async fn to_fresh_database() -> (Relay, reqwest::Url) {
+        let database = dream_server::testing::fresh_postgres_database("dream_test")
+            .await
+            .expect("a fresh Postgres database");
+        let mut url = reqwest::Url::parse(&database).unwrap();
+        let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+        let mut relay = Relay::new(&target);
+        relay.up();
+        url.set_port(Some(relay.addr.port())).unwrap();
+        (relay, url)
+    }
+
     fn up(&mut self) {
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_reuseaddr(true).unwrap();
@@ -110,14 +123,7 @@ async fn body_of(request: reqwest::RequestBuilder) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_postgres_outage_is_answered_promptly_with_503_and_recovers_exactly() {
     dream_server::install_crypto();
-    let database = dream_server::testing::fresh_postgres_database("dream_test")
-        .await
-        .expect("a fresh Postgres database");
-    let mut url = reqwest::Url::parse(&database).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let mut relay = Relay::new(&target);
-    relay.up();
-    url.set_port(Some(relay.addr.port())).unwrap();
+    let (mut relay, url) = Relay::to_fresh_database().await;
     let server = replica(url.as_str(), &redis_url());
     let base = server.base.clone();
     let pk = banner_key(&server.banner, "test publishable key");
@@ -299,14 +305,7 @@ fn sigterm_exits_within_the_grace_period_whatever_clients_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_see_each_others_counts_at_once_across_a_postgres_restart() {
     dream_server::install_crypto();
-    let database = dream_server::testing::fresh_postgres_database("dream_test")
-        .await
-        .expect("a fresh Postgres database");
-    let mut url = reqwest::Url::parse(&database).unwrap();
-    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
-    let mut relay = Relay::new(&target);
-    relay.up();
-    url.set_port(Some(relay.addr.port())).unwrap();
+    let (mut relay, url) = Relay::to_fresh_database().await;
     // The first creates the schema and the development project; the second joins it.
     let tracker = replica(url.as_str(), &redis_url());
     let checker = replica(url.as_str(), &redis_url());

@@ -45,19 +45,7 @@ impl Api {
     /// A project with a paid `pro` tier and a development token for `user_paying`: its test
     /// keys and the token.
     async fn shop(&self) -> (String, String, String) {
-        let created = self
-            .send(
-                reqwest::Method::POST,
-                "/v1/projects",
-                "op_test",
-                json!({ "name": "Restarts" }),
-            )
-            .await;
-        let keys = &created["keys"]["test"];
-        let (pk, sk) = (
-            keys["publishableKey"].as_str().unwrap().to_string(),
-            keys["secretKey"].as_str().unwrap().to_string(),
-        );
+        let (pk, sk) = crate::harness::operator_project(&self.http, &self.base, "Restarts").await;
         self.send(
             reqwest::Method::PATCH,
             "/v1/settings",
