@@ -62,6 +62,10 @@ struct BenchOptions {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     postgres: String,
+    /// A `dream` binary to measure instead of the one built from this checkout: build
+    /// another revision, copy its binary aside, and compare the two on the same machine.
+    #[arg(long)]
+    dream: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -288,6 +292,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
         mut users,
         connections,
         postgres,
+        dream,
     } = options.clone();
     if smoke {
         duration = duration.min(2);
@@ -310,6 +315,12 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
     }
     run(&mut build)?;
     let bin = root.join("target").join(profile);
+    let dream = match dream {
+        Some(path) => std::fs::canonicalize(&path)
+            .with_context(|| format!("--dream {}", path.display()))?,
+        None => bin.join("dream"),
+    };
+    eprintln!("== measuring {}", dream.display());
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
 
@@ -325,6 +336,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
     let database_url = format!("{postgres}/{database}");
     let result = measure(
         &bin,
+        &dream,
         &dir,
         &database_url,
         smoke,
@@ -346,6 +358,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
 #[allow(clippy::too_many_arguments)]
 async fn measure(
     bin: &Path,
+    dream: &Path,
     dir: &Path,
     database_url: &str,
     smoke: bool,
@@ -355,7 +368,7 @@ async fn measure(
 ) -> anyhow::Result<String> {
     // A release `dream serve` on the benchmark's database, usage series on or off.
     let dream_serve = |series: &str| -> anyhow::Result<(Running, String)> {
-        let mut serve = Command::new(bin.join("dream"));
+        let mut serve = Command::new(dream);
         serve
             .args(["--database-url", database_url, "serve", "--port", "0"])
             .env("DREAM_HOST", "127.0.0.1")
