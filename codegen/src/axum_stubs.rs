@@ -297,11 +297,12 @@ struct Uses {
     multipart: bool,
     text: bool,
     binary: bool,
+    stream: bool,
 }
 
 impl Uses {
     fn support(&self) -> TokenStream {
-        let mut out = driver(self.multipart);
+        let mut out = driver(self.multipart, self.stream);
         if self.cookies {
             out.extend(support_cookies());
         }
@@ -543,7 +544,26 @@ fn operation(
         });
         field_names.push(field);
     }
-    if let Some(body) = &op.body {
+    if let Some(body) = op.body.as_ref().filter(|b| b.stream) {
+        uses.stream = true;
+        let media = &body.media;
+        let doc = format!(
+            "The request body ({media}), unread: the implementation reads it and enforces its \
+             own size limit."
+        );
+        fields.push(quote!(
+            #[doc = "The body's `Content-Type`, as the client sent it."]
+            pub content_type: Option<String>,
+            #[doc = #doc]
+            pub body: axum::body::Body,
+        ));
+        extract.push(quote! {
+            let content_type = header_values(&parts.headers, "content-type").and_then(|v| v.into_iter().next());
+            let body = input.stream.take().unwrap_or_default();
+        });
+        field_names.push(format_ident!("content_type"));
+        field_names.push(format_ident!("body"));
+    } else if let Some(body) = &op.body {
         let read = if body.raw {
             fields.push(quote!(
                 #[doc = "The request body exactly as it arrived, for a signature over it."]
@@ -638,7 +658,8 @@ fn operation(
         }
         field_names.push(format_ident!("body"));
     }
-    let reads_body = op.body.is_some();
+    let reads_stream = op.body.as_ref().is_some_and(|b| b.stream);
+    let reads_body = op.body.is_some() && !reads_stream;
     let reads_multipart = op
         .body
         .as_ref()
@@ -762,9 +783,15 @@ fn operation(
         quote!(Some(&[#(#codes),*]))
     };
 
+    // A body left unread as a stream can be read once: such a request is not `Clone`.
+    let request_derives = if reads_stream {
+        quote!(#[derive(Debug)])
+    } else {
+        quote!(#[derive(Debug, Clone)])
+    };
     let items = quote! {
         #[doc = #request_doc]
-        #[derive(Debug, Clone)]
+        #request_derives
         pub struct #request_ident {
             #(#fields)*
         }
@@ -794,6 +821,7 @@ fn operation(
                 query: #reads_query,
                 body: #reads_body,
                 multipart: #reads_multipart,
+                stream: #reads_stream,
             };
 
             #[allow(unused_variables)]
@@ -1073,7 +1101,26 @@ fn support_form() -> TokenStream {
 /// The one handler every route runs, generic over the operation. Each operation's own code is
 /// synchronous (`Operation::parse`), so the compiler proves one handler future `Send` instead
 /// of one per operation — on a large spec most of `cargo check`'s time and memory.
-fn driver(multipart: bool) -> TokenStream {
+fn driver(multipart: bool, stream: bool) -> TokenStream {
+    let (stream_field, stream_take, stream_store) = if stream {
+        (
+            quote! {
+                /// The unread body, for an operation that takes it as a stream; its `parse`
+                /// takes it.
+                stream: std::cell::Cell<Option<axum::body::Body>>,
+            },
+            quote! {
+                let (body, stream) = if O::READS.stream {
+                    (axum::body::Body::empty(), Some(body))
+                } else {
+                    (body, None)
+                };
+            },
+            quote!(stream: std::cell::Cell::new(stream),),
+        )
+    } else {
+        (quote!(), quote!(), quote!())
+    };
     let (field, read, store) = if multipart {
         (
             quote! {
@@ -1103,6 +1150,8 @@ fn driver(multipart: bool) -> TokenStream {
             query: bool,
             body: bool,
             multipart: bool,
+            /// The body is left unread, for the operation to read as a stream.
+            stream: bool,
         }
 
         /// A request as the router read it: the head, the path and query parameters and the
@@ -1113,6 +1162,7 @@ fn driver(multipart: bool) -> TokenStream {
             raw_query: Vec<(String, String)>,
             body: axum::body::Bytes,
             #field
+            #stream_field
         }
 
         /// One operation, as the router serves it: implemented by its request type.
@@ -1138,6 +1188,7 @@ fn driver(multipart: bool) -> TokenStream {
                 Ok(caller) => caller,
                 Err(refusal) => return refusal,
             };
+            #stream_take
             let read = async {
                 let path_params = if O::READS.path { path_params(&mut parts).await? } else { Default::default() };
                 let raw_query = if O::READS.query { query_pairs(&parts)? } else { Vec::new() };
@@ -1149,7 +1200,7 @@ fn driver(multipart: bool) -> TokenStream {
                 Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),
             };
             #read
-            let input = Input { parts: &parts, path_params, raw_query, body, #store };
+            let input = Input { parts: &parts, path_params, raw_query, body, #store #stream_store };
             let request = match O::parse(&input) {
                 Ok(request) => request,
                 Err(rejection) => return api.reject(rejection.fitted(O::STATUSES), &parts),

@@ -125,6 +125,10 @@ pub struct Body {
     /// `x-raw-body: true`: the handler also gets the exact bytes, for a signature over them
     /// (webhooks).
     pub raw: bool,
+    /// `x-stream-body: true` on a binary body: the handler gets the body unread, as a
+    /// stream, with no size limit from the router (it enforces its own while reading; for
+    /// uploads larger than a request is allowed to be in memory).
+    pub stream: bool,
     /// The media type requests are sent with, as the spec writes it.
     pub media: String,
     pub kind: BodyKind,
@@ -424,6 +428,8 @@ fn request_body(
     Ok(Some(Body {
         required: body.required,
         raw: body.extensions.get("x-raw-body") == Some(&serde_json::Value::Bool(true)),
+        stream: kind == BodyKind::Binary
+            && body.extensions.get("x-stream-body") == Some(&serde_json::Value::Bool(true)),
         media: media.clone(),
         kind,
         schema,

@@ -351,6 +351,21 @@ impl bodies_axum::Api for Bodies {
         bodies_axum::GetBlobResponse::Ok(axum::body::Bytes::from_static(&[0, 255]))
     }
 
+    async fn put_stream(
+        &self,
+        _caller: (),
+        request: bodies_axum::PutStreamRequest,
+    ) -> bodies_axum::PutStreamResponse {
+        let bytes = axum::body::to_bytes(request.body, usize::MAX)
+            .await
+            .unwrap();
+        let size = bytes.len() as i64;
+        bodies_axum::PutStreamResponse::Ok(bodies_axum::types::PutStreamResponse {
+            name: request.name,
+            size,
+        })
+    }
+
     async fn put_avatar(
         &self,
         _caller: (),
@@ -564,6 +579,33 @@ async fn bodies_stubs_read_multipart_bytes_text_and_cookies() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, bytes) = send_raw(&router, "GET", "/blobs/b1", &[], Vec::new()).await;
     assert_eq!((status, bytes), (StatusCode::OK, vec![0, 255]));
+
+    // A body read whole stops at the router's limit; one marked x-stream-body reaches the
+    // handler unread, whatever its size.
+    let big = vec![7u8; 3 * bodies_axum::MAX_BODY_BYTES];
+    let (status, _) = send_raw(
+        &router,
+        "PUT",
+        "/blobs/b1",
+        &[("content-type", "application/octet-stream")],
+        big.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, bytes) = send_raw(
+        &router,
+        "PUT",
+        "/streams/s1",
+        &[("content-type", "application/octet-stream")],
+        big,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({ "name": "s1", "size": 3 * bodies_axum::MAX_BODY_BYTES })
+    );
 
     // Text must be UTF-8.
     let (status, bytes) = send_raw(

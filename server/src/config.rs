@@ -80,6 +80,17 @@ pub struct Config {
     /// Seconds between two catch-ups on Stripe events whose webhooks did not arrive (one runs
     /// at start); 0 turns catching up off.
     pub webhook_catch_up_seconds: u64,
+    /// Where assets' bytes are stored: `s3://bucket/prefix` (any S3-compatible store, with
+    /// the usual `AWS_*` variables and `AWS_ENDPOINT` for R2 or MinIO), `file:///dir` or a
+    /// directory; by default a folder beside the SQLite file (`dream-assets` for Postgres).
+    pub assets_url: Option<String>,
+    /// The URL clients reach this server at, for assets' public URLs; by default the
+    /// address it listens on.
+    pub public_url: Option<String>,
+    /// The largest asset, in bytes.
+    pub asset_max_bytes: u64,
+    /// The bytes a project's assets may take, both modes together.
+    pub asset_quota_bytes: u64,
 }
 
 impl Default for Config {
@@ -107,6 +118,10 @@ impl Default for Config {
             usage_series: true,
             jwks_allow_insecure: false,
             webhook_catch_up_seconds: 300,
+            assets_url: None,
+            public_url: None,
+            asset_max_bytes: 10 << 20,
+            asset_quota_bytes: 1 << 30,
         }
     }
 }
@@ -205,6 +220,23 @@ impl Config {
                 )
             })?;
         }
+        if let Ok(url) = std::env::var("DREAM_ASSETS_URL") {
+            config.assets_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Ok(url) = std::env::var("DREAM_PUBLIC_URL") {
+            config.public_url =
+                Some(url.trim_end_matches('/').to_string()).filter(|u| !u.is_empty());
+        }
+        for (name, field) in [
+            ("DREAM_ASSET_MAX_BYTES", &mut config.asset_max_bytes),
+            ("DREAM_ASSET_QUOTA_BYTES", &mut config.asset_quota_bytes),
+        ] {
+            if let Ok(bytes) = std::env::var(name) {
+                *field = bytes.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
+                    anyhow::anyhow!("{name} must be a positive number of bytes, not {bytes:?}")
+                })?;
+            }
+        }
         if let Ok(count) = std::env::var("DREAM_MAX_CONNECTIONS") {
             config.max_connections = count.parse().ok().filter(|c| *c > 0).ok_or_else(|| {
                 anyhow::anyhow!("DREAM_MAX_CONNECTIONS must be a positive number, not {count:?}")
@@ -235,6 +267,30 @@ impl Config {
 }
 
 impl Config {
+    /// Where assets' bytes go: as configured, else a folder beside the SQLite file
+    /// (`dream.db` → `dream-assets`), or `dream-assets` in the working directory.
+    pub fn assets_location(&self) -> String {
+        if let Some(url) = &self.assets_url {
+            return url.clone();
+        }
+        let file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|file| !file.is_empty() && !file.contains(":memory:"));
+        match file {
+            Some(file) => {
+                let path = std::path::Path::new(file);
+                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("dream");
+                path.with_file_name(format!("{stem}-assets"))
+                    .display()
+                    .to_string()
+            }
+            None => "dream-assets".into(),
+        }
+    }
+
     /// Where the Stripe emulator keeps its state: as configured, or beside a SQLite file.
     pub fn stripe_emulator_state_file(&self) -> Option<std::path::PathBuf> {
         match self.stripe_emulator_state.as_deref() {

@@ -71,12 +71,29 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
     let api = generated::router(Arc::new(server))
         .route_layer(axum::middleware::from_fn_with_state(statuses, refuse_nul));
     // The dashboard calls the API's router in process.
-    let dashboard = crate::dashboard::router(app, api.clone(), session_seconds);
+    let dashboard = crate::dashboard::router(app.clone(), api.clone(), session_seconds);
+    let deliver =
+        move |method: Method,
+              axum::extract::Path((id, filename)): axum::extract::Path<(String, String)>,
+              headers: http::HeaderMap| {
+            let app = app.clone();
+            async move {
+                let request_id = headers
+                    .get(REQUEST_ID_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("req_unknown")
+                    .to_string();
+                crate::http::assets::deliver(&app, &method, &headers, &id, &filename, &request_id)
+                    .await
+            }
+        };
     Ok(api
         .route(
             "/docs",
             axum::routing::get(|| async { axum::response::Html(DOCS_HTML) }),
         )
+        // Assets' public URLs: no credential, the id is the capability.
+        .route("/assets/{asset_id}/{filename}", axum::routing::get(deliver))
         .merge(dashboard)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -164,6 +181,19 @@ async fn refuse_nul(
             .find(|(k, v)| k.contains('\0') || v.contains('\0'))
     {
         return refuse(&parts, name);
+    }
+    // Only JSON is read here (a body without a type is parsed as JSON): other bodies, such
+    // as an upload streamed to storage, go on unread.
+    let json = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")
+        });
+    if !json {
+        return next.run(http::Request::from_parts(parts, body)).await;
     }
     let bytes = match axum::body::to_bytes(body, generated::MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,

@@ -316,8 +316,9 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
     run(&mut build)?;
     let bin = root.join("target").join(profile);
     let dream = match dream {
-        Some(path) => std::fs::canonicalize(&path)
-            .with_context(|| format!("--dream {}", path.display()))?,
+        Some(path) => {
+            std::fs::canonicalize(&path).with_context(|| format!("--dream {}", path.display()))?
+        }
         None => bin.join("dream"),
     };
     eprintln!("== measuring {}", dream.display());

@@ -22,7 +22,11 @@ impl App {
     /// The app for commands that manage data and serve nothing (`dream project create`): the
     /// database (migrated) and the identity keys; no Stripe, no rate limiter, no tasks.
     pub async fn open(config: &Config) -> anyhow::Result<App> {
-        App::assemble(config, local_limiter(config), Payments::none()).await
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}:{}", config.host, config.port));
+        App::assemble(config, local_limiter(config), Payments::none(), &public_url).await
     }
 
     /// The app on the configured database, with this limiter and these Stripe clients.
@@ -30,8 +34,15 @@ impl App {
         config: &Config,
         limiter: ratelimit::Limiter,
         payments: Payments,
+        public_url: &str,
     ) -> anyhow::Result<App> {
         let store = Store::connect(&config.database_url).await?;
+        let assets = super::assets::Assets::open(
+            &config.assets_location(),
+            public_url,
+            config.asset_max_bytes,
+            config.asset_quota_bytes,
+        )?;
         let policy = super::identity::JwksPolicy {
             allow_insecure: config.jwks_allow_insecure,
             ..Default::default()
@@ -59,6 +70,7 @@ impl App {
             } else {
                 metrics::Recorder::off()
             },
+            assets,
         })
     }
 
@@ -73,7 +85,8 @@ impl App {
             None => local_limiter(config),
         };
         let (payments, stripe_emulator_url) = stripe(config, base_url).await?;
-        let app = Arc::new(App::assemble(config, limiter, payments).await?);
+        let public_url = config.public_url.as_deref().unwrap_or(base_url);
+        let app = Arc::new(App::assemble(config, limiter, payments, public_url).await?);
         spawn_metrics_flush(&app);
         replica::spawn_listener(&app);
         spawn_webhook_catch_up(&app, Duration::from_secs(config.webhook_catch_up_seconds));

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use super::{App, AppError, AppResult, now};
-use crate::domain::{LimitRule, Price, Product, RateLimitRule, Tenant, Tier, TierPrice, ids};
+use crate::domain::{
+    LimitRule, Price, Product, ProductImage, RateLimitRule, Tenant, Tier, TierPrice, ids,
+};
 use crate::store::StoreError;
 use crate::store::tiers::NewTier;
 
@@ -35,6 +37,8 @@ pub struct ProductInput {
     pub metadata: BTreeMap<String, String>,
     /// (currency, unit amount)
     pub prices: Vec<(String, i64)>,
+    /// Asset ids of the tenant, in the order to show them.
+    pub images: Vec<String>,
 }
 
 /// Changes to a product; `None` leaves a field as it is.
@@ -44,6 +48,8 @@ pub struct ProductChanges {
     pub description: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub active: Option<bool>,
+    /// Asset ids of the tenant: the product's images from now on, in this order.
+    pub images: Option<Vec<String>>,
 }
 
 fn check_limits(limits: &[LimitRule]) -> AppResult<()> {
@@ -193,7 +199,19 @@ impl App {
             })
     }
 
+    /// Refuses image ids that are not assets of the tenant, naming the first.
+    async fn check_images(&self, tenant: &Tenant, images: &[String]) -> AppResult<()> {
+        if let Some(i) = self.store.assets_missing(tenant, images).await? {
+            return Err(AppError::validation(
+                format!("images[{i}]"),
+                format!("No asset with id {}.", images[i]),
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn product_create(&self, tenant: &Tenant, input: ProductInput) -> AppResult<Product> {
+        self.check_images(tenant, &input.images).await?;
         let at = now();
         let product = Product {
             id: ids::id("prod"),
@@ -210,11 +228,24 @@ impl App {
                     unit_amount,
                 })
                 .collect(),
+            images: input
+                .images
+                .into_iter()
+                .map(|asset_id| ProductImage {
+                    asset_id,
+                    filename: String::new(),
+                    content_type: String::new(),
+                })
+                .collect(),
             created_at: at,
             updated_at: at,
         };
         self.store.product_create(tenant, &product).await?;
-        Ok(product)
+        if product.images.is_empty() {
+            return Ok(product);
+        }
+        // Read back: the images as stored, with their names and types.
+        self.product_get(tenant, &product.id, true).await
     }
 
     pub async fn product_update(
@@ -223,6 +254,9 @@ impl App {
         id: &str,
         changes: ProductChanges,
     ) -> AppResult<Product> {
+        if let Some(images) = &changes.images {
+            self.check_images(tenant, images).await?;
+        }
         let mut product = self.product_get(tenant, id, true).await?;
         if let Some(name) = changes.name {
             product.name = name;
@@ -237,7 +271,12 @@ impl App {
             product.active = active;
         }
         product.updated_at = now();
-        self.store.product_update(tenant, &product).await?;
-        Ok(product)
+        self.store
+            .product_update(tenant, &product, changes.images.as_deref())
+            .await?;
+        if changes.images.is_none() {
+            return Ok(product);
+        }
+        self.product_get(tenant, id, true).await
     }
 }

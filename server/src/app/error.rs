@@ -62,6 +62,14 @@ pub enum AppError {
     KeySuperseded,
     #[error("The request body did not arrive within {0} s.")]
     RequestTimeout(u64),
+    #[error("The asset is larger than {limit} bytes; nothing was stored.")]
+    PayloadTooLarge { limit: u64 },
+    #[error(
+        "The project's assets take {stored} of their {quota} bytes; this upload does not fit, nothing was stored."
+    )]
+    StorageQuotaExceeded { stored: u64, quota: u64 },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("{0}")]
     NoRoute(String),
     #[error("{0}")]
@@ -142,6 +150,11 @@ impl AppError {
             AppError::NoRoute(_) => (404, "not_found", InvalidRequest),
             AppError::RequestTimeout(_) => (408, "request_timeout", InvalidRequest),
             AppError::MethodNotAllowed(_) => (405, "method_not_allowed", InvalidRequest),
+            AppError::PayloadTooLarge { .. } => (413, "payload_too_large", InvalidRequest),
+            AppError::StorageQuotaExceeded { .. } => {
+                (413, "storage_quota_exceeded", InvalidRequest)
+            }
+            AppError::UnsupportedMediaType(_) => (415, "unsupported_media_type", InvalidRequest),
             AppError::UsageLimitExceeded { .. } => (429, "usage_limit_exceeded", RateLimit),
             AppError::SubscriptionExists(_) => (409, "subscription_exists", InvalidRequest),
             AppError::NoBillingAccount => (409, "no_billing_account", InvalidRequest),
@@ -179,6 +192,7 @@ impl AppError {
             AppError::MalformedAuthorization => Some("Authorization".into()),
             AppError::DuplicateCredential(header) => Some(header.to_string()),
             AppError::InvalidSignature(_) => Some("Stripe-Signature".into()),
+            AppError::UnsupportedMediaType(_) => Some("Content-Type".into()),
             AppError::MissingCredentials(_)
             | AppError::InvalidApiKey
             | AppError::InvalidToken(_) => None,

@@ -1,6 +1,7 @@
 //! The domain: tenancy, identity, usage, catalogue and customers. Transport-agnostic: it
 //! takes validated inputs, enforces the rules, and calls the [`Store`].
 
+pub mod assets;
 pub mod audit;
 pub mod billing;
 mod build;
@@ -53,6 +54,8 @@ pub struct App {
     announcer: std::sync::Arc<replica::Announcer>,
     /// Usage counted here and not yet written to the time series (see `metrics`).
     recorder: metrics::Recorder,
+    /// Where assets' bytes are stored, and the limits on them.
+    assets: assets::Assets,
 }
 
 /// Everything rate limiting needs.

@@ -66,6 +66,8 @@ pub struct Product {
     pub active: bool,
     pub metadata: BTreeMap<String, String>,
     pub prices: Vec<Price>,
+    /// Its images, in order.
+    pub images: Vec<super::ProductImage>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -4,6 +4,7 @@
 //! layer may use it (`store` decodes rows into these types at its edge, `app` works with them,
 //! `http` and `dashboard` convert them to the spec's types), and it uses no other layer.
 
+pub mod assets;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
@@ -12,6 +13,7 @@ pub mod ids;
 pub mod tenancy;
 pub mod usage;
 
+pub use assets::{Asset, ProductImage};
 pub use audit::ActorKind;
 pub use audit::AuditEntry;
 pub use billing::{BillingEvent, BillingSettings, Payment, PaymentKind, Subscription};

@@ -156,6 +156,51 @@ pub mod types {
         }
     }
 
+    /**A stored file. Its bytes are served at `url` with no credential, exactly as uploaded: with
+the stored `Content-Type`, a strong `ETag` (the SHA-256), `Cache-Control: public,
+max-age=31536000, immutable`, `If-None-Match` (304) and single `Range` requests (206), and
+`X-Content-Type-Options: nosniff`. Anything but a raster image (`image/png`, `image/jpeg`,
+`image/gif`, `image/webp`, `image/avif`) is served as an attachment under
+`Content-Security-Policy: sandbox`, so an uploaded HTML or SVG file never runs script on the
+API's origin.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Asset {
+        #[serde(rename = "contentType")]
+        pub content_type: ::std::string::String,
+        #[serde(rename = "createdAt")]
+        pub created_at: Timestamp,
+        ///The name given at upload, without any directory part or control characters.
+        pub filename: ::std::string::String,
+        pub id: ::std::string::String,
+        ///The product this asset is an image of, if any.
+        #[serde(
+            rename = "productId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub product_id: ::std::option::Option<::std::string::String>,
+        ///The SHA-256 of the bytes, lowercase hex.
+        pub sha256: ::std::string::String,
+        ///Bytes.
+        pub size: i64,
+        ///The public URL of the bytes.
+        pub url: ::std::string::String,
+    }
+
+    ///`AssetList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct AssetList {
+        pub data: ::std::vec::Vec<Asset>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        ///Pass as `startingAfter` to get the next page. Present when `hasMore` is true.
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
     ///`AuditActor`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct AuditActor {
@@ -927,6 +972,69 @@ pub mod types {
         }
     }
 
+    ///`DeleteAssetAssetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteAssetAssetId(::std::string::String);
+    impl ::std::ops::Deref for DeleteAssetAssetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<DeleteAssetAssetId> for ::std::string::String {
+        fn from(value: DeleteAssetAssetId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for DeleteAssetAssetId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for DeleteAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for DeleteAssetAssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`DevSessionCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -1304,6 +1412,69 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///`GetAssetAssetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetAssetAssetId(::std::string::String);
+    impl ::std::ops::Deref for GetAssetAssetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<GetAssetAssetId> for ::std::string::String {
+        fn from(value: GetAssetAssetId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for GetAssetAssetId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for GetAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for GetAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for GetAssetAssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -1822,6 +1993,129 @@ pub mod types {
         ///The secret key. Shown once; only its hash is stored.
         #[serde(rename = "secretKey")]
         pub secret_key: ::std::string::String,
+    }
+
+    ///`ListAssetsProductId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAssetsProductId(::std::string::String);
+    impl ::std::ops::Deref for ListAssetsProductId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListAssetsProductId> for ::std::string::String {
+        fn from(value: ListAssetsProductId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListAssetsProductId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListAssetsProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListAssetsProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListAssetsProductId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ListAssetsStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAssetsStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListAssetsStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListAssetsStartingAfter> for ::std::string::String {
+        fn from(value: ListAssetsStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListAssetsStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListAssetsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListAssetsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListAssetsStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
 
     ///`ListAuditLogStartingAfter`
@@ -2587,6 +2881,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
         pub id: ::std::string::String,
+        ///The product's images, in order.
+        pub images: ::std::vec::Vec<ProductImage>,
         pub metadata: Metadata,
         pub name: ::std::string::String,
         pub prices: ::std::vec::Vec<Price>,
@@ -2600,6 +2896,9 @@ pub mod types {
     pub struct ProductCreate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<ProductCreateDescription>,
+        ///Asset ids of this project and mode, in the order to show them. Replaces the product's images; an asset left out stays stored, no longer an image of the product.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub images: ::std::option::Option<::std::vec::Vec<ProductCreateImagesItem>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<Metadata>,
         pub name: ProductCreateName,
@@ -2654,6 +2953,69 @@ pub mod types {
     }
 
     impl<'de> ::serde::Deserialize<'de> for ProductCreateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ProductCreateImagesItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ProductCreateImagesItem(::std::string::String);
+    impl ::std::ops::Deref for ProductCreateImagesItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ProductCreateImagesItem> for ::std::string::String {
+        fn from(value: ProductCreateImagesItem) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ProductCreateImagesItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ProductCreateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ProductCreateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ProductCreateImagesItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2729,6 +3091,18 @@ pub mod types {
         }
     }
 
+    ///One of a product's images, in the product's order.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct ProductImage {
+        #[serde(rename = "assetId")]
+        pub asset_id: ::std::string::String,
+        #[serde(rename = "contentType")]
+        pub content_type: ::std::string::String,
+        pub filename: ::std::string::String,
+        ///The image's public URL (no credential needed; what an `<img>` loads).
+        pub url: ::std::string::String,
+    }
+
     ///`ProductList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ProductList {
@@ -2743,6 +3117,9 @@ pub mod types {
         pub active: ::std::option::Option<bool>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<ProductUpdateDescription>,
+        ///Asset ids of this project and mode, in the order to show them. Replaces the product's images; an asset left out stays stored, no longer an image of the product.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub images: ::std::option::Option<::std::vec::Vec<ProductUpdateImagesItem>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<Metadata>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2797,6 +3174,69 @@ pub mod types {
     }
 
     impl<'de> ::serde::Deserialize<'de> for ProductUpdateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ProductUpdateImagesItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ProductUpdateImagesItem(::std::string::String);
+    impl ::std::ops::Deref for ProductUpdateImagesItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ProductUpdateImagesItem> for ::std::string::String {
+        fn from(value: ProductUpdateImagesItem) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ProductUpdateImagesItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ProductUpdateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ProductUpdateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ProductUpdateImagesItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -4197,6 +4637,132 @@ pub mod types {
         }
     }
 
+    ///`UploadAssetFilename`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UploadAssetFilename(::std::string::String);
+    impl ::std::ops::Deref for UploadAssetFilename {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UploadAssetFilename> for ::std::string::String {
+        fn from(value: UploadAssetFilename) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UploadAssetFilename {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UploadAssetFilename {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UploadAssetFilename {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UploadAssetFilename {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`UploadAssetProductId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UploadAssetProductId(::std::string::String);
+    impl ::std::ops::Deref for UploadAssetProductId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UploadAssetProductId> for ::std::string::String {
+        fn from(value: UploadAssetProductId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UploadAssetProductId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UploadAssetProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UploadAssetProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UploadAssetProductId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`Usage`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Usage {
@@ -4514,6 +5080,56 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: ArchiveProductRequest,
     ) -> impl Future<Output = ArchiveProductResponse> + Send;
+    ///List assets
+    ///
+    ///Lists the project's assets in this mode, newest first, a page at a time. Pass the previous
+    ///page's `nextCursor` as `startingAfter` for the next page; `productId` keeps the images of one
+    ///product, in their order.
+    ///
+    ///`GET /v1/assets`
+    fn list_assets(
+        &self,
+        caller: Self::Caller,
+        request: ListAssetsRequest,
+    ) -> impl Future<Output = ListAssetsResponse> + Send;
+    ///Upload an asset
+    ///
+    ///Stores the request body as a new asset: the bytes exactly as sent, with the request's
+    ///`Content-Type` as the asset's type. The body is streamed to storage, never held whole in
+    ///memory; it may be up to the server's per-asset limit (10 MiB by default,
+    ///`DREAM_ASSET_MAX_BYTES`), and the project's assets in both modes together up to its quota
+    ///(1 GiB by default, `DREAM_ASSET_QUOTA_BYTES`). An image type (`image/png`, `image/jpeg`,
+    ///`image/gif`, `image/webp`, `image/avif`) must match the file's first bytes. The filename is
+    ///kept without any directory part or control characters.
+    ///
+    ///With `productId`, the asset becomes that product's last image. A refused upload stores
+    ///nothing: neither bytes nor a row.
+    ///
+    ///`POST /v1/assets`
+    fn upload_asset(
+        &self,
+        caller: Self::Caller,
+        request: UploadAssetRequest,
+    ) -> impl Future<Output = UploadAssetResponse> + Send;
+    ///Get an asset
+    ///
+    ///`GET /v1/assets/{assetId}`
+    fn get_asset(
+        &self,
+        caller: Self::Caller,
+        request: GetAssetRequest,
+    ) -> impl Future<Output = GetAssetResponse> + Send;
+    ///Delete an asset
+    ///
+    ///Deletes the asset: it leaves its product's images, its public URL answers 404 from then on,
+    ///and its bytes are removed from storage.
+    ///
+    ///`DELETE /v1/assets/{assetId}`
+    fn delete_asset(
+        &self,
+        caller: Self::Caller,
+        request: DeleteAssetRequest,
+    ) -> impl Future<Output = DeleteAssetResponse> + Send;
     ///List tiers
     ///
     ///Lists the project's tiers, default tier first. A publishable key sees active tiers only; a secret key may pass `includeArchived=true`.
@@ -4876,6 +5492,18 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             axum::routing::MethodRouter::new().post(handle::<A, ArchiveProductRequest>),
         )
         .route(
+            "/v1/assets",
+            axum::routing::MethodRouter::new()
+                .get(handle::<A, ListAssetsRequest>)
+                .post(handle::<A, UploadAssetRequest>),
+        )
+        .route(
+            "/v1/assets/{assetId}",
+            axum::routing::MethodRouter::new()
+                .get(handle::<A, GetAssetRequest>)
+                .delete(handle::<A, DeleteAssetRequest>),
+        )
+        .route(
             "/v1/tiers",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, ListTiersRequest>)
@@ -4993,6 +5621,7 @@ impl<A: Api> Operation<A> for HealthCheckRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5043,6 +5672,7 @@ impl<A: Api> Operation<A> for ReadinessCheckRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5088,6 +5718,7 @@ impl<A: Api> Operation<A> for GetOpenApiDocumentRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5159,6 +5790,7 @@ impl<A: Api> Operation<A> for ListProjectsRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5244,6 +5876,7 @@ impl<A: Api> Operation<A> for CreateProjectRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5333,6 +5966,7 @@ impl<A: Api> Operation<A> for GetCustomerStateRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5438,6 +6072,7 @@ impl<A: Api> Operation<A> for TrackUsageRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5537,6 +6172,7 @@ impl<A: Api> Operation<A> for CheckUsageRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5643,6 +6279,7 @@ impl<A: Api> Operation<A> for CreateDevTokenRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5755,6 +6392,7 @@ impl<A: Api> Operation<A> for CreateDevSessionRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5810,6 +6448,7 @@ impl<A: Api> Operation<A> for GetDevJwksRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5898,6 +6537,7 @@ impl<A: Api> Operation<A> for ListProductsRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -5997,6 +6637,7 @@ impl<A: Api> Operation<A> for CreateProductRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6095,6 +6736,7 @@ impl<A: Api> Operation<A> for GetProductRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6202,6 +6844,7 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6305,6 +6948,7 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6330,6 +6974,462 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
         request: Self,
     ) -> impl Future<Output = Self::Response> + Send + '_ {
         api.archive_product(caller, request)
+    }
+}
+
+///The parsed and validated input of `listAssets`.
+#[derive(Debug, Clone)]
+pub struct ListAssetsRequest {
+    ///Page size.
+    pub limit: ::std::num::NonZeroU32,
+    ///The `nextCursor` of the previous page.
+    pub starting_after: Option<types::ListAssetsStartingAfter>,
+    ///Only the images of this product, in the product's order.
+    pub product_id: Option<types::ListAssetsProductId>,
+}
+
+///Every response `listAssets` documents.
+#[derive(Debug, Clone)]
+pub enum ListAssetsResponse {
+    ///200: A page of assets.
+    Ok(types::AssetList),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for ListAssetsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::UnprocessableEntity(body) => {
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
+            }
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for ListAssetsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for ListAssetsRequest {
+    type Response = ListAssetsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let limit = or_default(
+            decode_param(
+                query_values(&raw_query, "limit"),
+                "limit",
+                Coerce::Integer,
+                check_3,
+            )?,
+            "limit",
+            "20",
+        )?;
+        let starting_after = decode_param(
+            query_values(&raw_query, "startingAfter"),
+            "startingAfter",
+            Coerce::String,
+            check_4,
+        )?;
+        let product_id = decode_param(
+            query_values(&raw_query, "productId"),
+            "productId",
+            Coerce::String,
+            check_2,
+        )?;
+        Ok(Self {
+            limit,
+            starting_after,
+            product_id,
+        })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.list_assets(caller, request)
+    }
+}
+
+///The parsed and validated input of `uploadAsset`.
+#[derive(Debug)]
+pub struct UploadAssetRequest {
+    ///The file's name, as shown and as the last part of its public URL.
+    pub filename: types::UploadAssetFilename,
+    ///A product of this project and mode the asset becomes the last image of.
+    pub product_id: Option<types::UploadAssetProductId>,
+    ///The body's `Content-Type`, as the client sent it.
+    pub content_type: Option<String>,
+    ///The request body (*/*), unread: the implementation reads it and enforces its own size limit.
+    pub body: axum::body::Body,
+}
+
+///Every response `uploadAsset` documents.
+#[derive(Debug, Clone)]
+pub enum UploadAssetResponse {
+    ///201: The stored asset.
+    Created(types::Asset),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///413: The upload is too large (`payload_too_large`) or would pass the project's storage quota (`storage_quota_exceeded`); nothing was stored.
+    PayloadTooLarge(types::Error),
+    ///415: The upload has no valid `Content-Type`, or its bytes are not the image type it declares; nothing was stored.
+    UnsupportedMediaType(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for UploadAssetResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Created(body) => json_response(http::StatusCode::CREATED, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::PayloadTooLarge(body) => {
+                json_response(
+                    http::StatusCode::from_u16(413u16).expect("a valid status"),
+                    &body,
+                )
+            }
+            Self::UnsupportedMediaType(body) => {
+                json_response(
+                    http::StatusCode::from_u16(415u16).expect("a valid status"),
+                    &body,
+                )
+            }
+            Self::UnprocessableEntity(body) => {
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
+            }
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for UploadAssetResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            413u16 => Self::PayloadTooLarge(body),
+            415u16 => Self::UnsupportedMediaType(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for UploadAssetRequest {
+    type Response = UploadAssetResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[201, 400, 401, 403, 413, 415, 422, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+        stream: true,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let filename = required(
+            decode_param(
+                query_values(&raw_query, "filename"),
+                "filename",
+                Coerce::String,
+                check_0,
+            )?,
+            "filename",
+            "query parameter",
+        )?;
+        let product_id = decode_param(
+            query_values(&raw_query, "productId"),
+            "productId",
+            Coerce::String,
+            check_2,
+        )?;
+        let content_type = header_values(&parts.headers, "content-type")
+            .and_then(|v| v.into_iter().next());
+        let body = input.stream.take().unwrap_or_default();
+        Ok(Self {
+            filename,
+            product_id,
+            content_type,
+            body,
+        })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.upload_asset(caller, request)
+    }
+}
+
+///The parsed and validated input of `getAsset`.
+#[derive(Debug, Clone)]
+pub struct GetAssetRequest {
+    ///The asset id.
+    pub asset_id: types::GetAssetAssetId,
+}
+
+///Every response `getAsset` documents.
+#[derive(Debug, Clone)]
+pub enum GetAssetResponse {
+    ///200: The asset.
+    Ok(types::Asset),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for GetAssetResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for GetAssetResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            404u16 => Self::NotFound(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for GetAssetRequest {
+    type Response = GetAssetResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 404, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let asset_id = required(
+            decode_param(
+                path_params.get("assetId").map(|v| vec![v.clone()]),
+                "assetId",
+                Coerce::String,
+                check_2,
+            )?,
+            "assetId",
+            "path parameter",
+        )?;
+        Ok(Self { asset_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_asset(caller, request)
+    }
+}
+
+///The parsed and validated input of `deleteAsset`.
+#[derive(Debug, Clone)]
+pub struct DeleteAssetRequest {
+    ///The asset id.
+    pub asset_id: types::DeleteAssetAssetId,
+}
+
+///Every response `deleteAsset` documents.
+#[derive(Debug, Clone)]
+pub enum DeleteAssetResponse {
+    ///204: Deleted.
+    NoContent,
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for DeleteAssetResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NoContent => empty_response(http::StatusCode::NO_CONTENT),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for DeleteAssetResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            404u16 => Self::NotFound(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for DeleteAssetRequest {
+    type Response = DeleteAssetResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[204, 400, 401, 403, 404, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let asset_id = required(
+            decode_param(
+                path_params.get("assetId").map(|v| vec![v.clone()]),
+                "assetId",
+                Coerce::String,
+                check_2,
+            )?,
+            "assetId",
+            "path parameter",
+        )?;
+        Ok(Self { asset_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.delete_asset(caller, request)
     }
 }
 
@@ -6403,6 +7503,7 @@ impl<A: Api> Operation<A> for ListTiersRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6508,6 +7609,7 @@ impl<A: Api> Operation<A> for CreateTierRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6606,6 +7708,7 @@ impl<A: Api> Operation<A> for GetTierRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6717,6 +7820,7 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6828,6 +7932,7 @@ impl<A: Api> Operation<A> for ArchiveTierRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -6931,6 +8036,7 @@ impl<A: Api> Operation<A> for ListCustomersRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7044,6 +8150,7 @@ impl<A: Api> Operation<A> for GetCustomerRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7151,6 +8258,7 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7254,6 +8362,7 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7359,6 +8468,7 @@ impl<A: Api> Operation<A> for GetUsageMetricsRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7476,6 +8586,7 @@ impl<A: Api> Operation<A> for GetRevenueMetricsRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7569,6 +8680,7 @@ impl<A: Api> Operation<A> for GetMetricsOverviewRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7654,6 +8766,7 @@ impl<A: Api> Operation<A> for ListAuditLogRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7791,6 +8904,7 @@ impl<A: Api> Operation<A> for CreateCheckoutRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -7918,6 +9032,7 @@ impl<A: Api> Operation<A> for CreatePortalSessionRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8035,6 +9150,7 @@ impl<A: Api> Operation<A> for CartCheckoutRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8127,6 +9243,7 @@ impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8233,6 +9350,7 @@ impl<A: Api> Operation<A> for ListBillingEventsRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8334,6 +9452,7 @@ impl<A: Api> Operation<A> for ListPaymentsRequest {
         query: true,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8425,6 +9544,7 @@ impl<A: Api> Operation<A> for ListApiKeysRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8514,6 +9634,7 @@ impl<A: Api> Operation<A> for RotateSecretKeyRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8591,6 +9712,7 @@ impl<A: Api> Operation<A> for GetSettingsRequest {
         query: false,
         body: false,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -8686,6 +9808,7 @@ impl<A: Api> Operation<A> for UpdateSettingsRequest {
         query: false,
         body: true,
         multipart: false,
+        stream: false,
     };
     #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
@@ -9065,6 +10188,8 @@ struct Reads {
     query: bool,
     body: bool,
     multipart: bool,
+    /// The body is left unread, for the operation to read as a stream.
+    stream: bool,
 }
 
 /// A request as the router read it: the head, the path and query parameters and the
@@ -9074,6 +10199,9 @@ struct Input<'a> {
     path_params: std::collections::HashMap<String, String>,
     raw_query: Vec<(String, String)>,
     body: axum::body::Bytes,
+    /// The unread body, for an operation that takes it as a stream; its `parse`
+    /// takes it.
+    stream: std::cell::Cell<Option<axum::body::Body>>,
 }
 
 /// One operation, as the router serves it: implemented by its request type.
@@ -9103,6 +10231,11 @@ async fn handle<A: Api, O: Operation<A>>(
         Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
+    let (body, stream) = if O::READS.stream {
+        (axum::body::Body::empty(), Some(body))
+    } else {
+        (body, None)
+    };
     let read = async {
         let path_params = if O::READS.path {
             path_params(&mut parts).await?
@@ -9126,6 +10259,7 @@ async fn handle<A: Api, O: Operation<A>>(
         path_params,
         raw_query,
         body,
+        stream: std::cell::Cell::new(stream),
     };
     let request = match O::parse(&input) {
         Ok(request) => request,
@@ -9967,8 +11101,45 @@ pub fn validate_product_create(
         }
     }
 
+    if let Some(v) = object.get("images") {
+        let p = field(path, "images");
+        let Some(items) = v.as_array() else {
+            return Err(Violation::new(&p, "must be an array".to_string()));
+        };
+        if items.len() > 20usize {
+            return Err(
+                Violation::new(&p, format!("must have at most {} items", 20usize)),
+            );
+        }
+
+        for (i, v) in items.iter().enumerate() {
+            let p = format!("{}[{}]", & p, i);
+            let Some(s) = v.as_str() else {
+                return Err(Violation::new(&p, "must be a string".to_string()));
+            };
+            if s.chars().count() < 1usize {
+                return Err(
+                    Violation::new(
+                        &p,
+                        format!("must be at least {} characters long", 1usize),
+                    ),
+                );
+            }
+            if s.chars().count() > 64usize {
+                return Err(
+                    Violation::new(
+                        &p,
+                        format!("must be at most {} characters long", 64usize),
+                    ),
+                );
+            }
+        }
+    }
+
     for key in object.keys() {
-        if !["name", "description", "metadata", "prices"].contains(&key.as_str()) {
+        if !["name", "description", "metadata", "prices", "images"]
+            .contains(&key.as_str())
+        {
             return Err(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );
@@ -10038,8 +11209,45 @@ pub fn validate_product_update(
         }
     }
 
+    if let Some(v) = object.get("images") {
+        let p = field(path, "images");
+        let Some(items) = v.as_array() else {
+            return Err(Violation::new(&p, "must be an array".to_string()));
+        };
+        if items.len() > 20usize {
+            return Err(
+                Violation::new(&p, format!("must have at most {} items", 20usize)),
+            );
+        }
+
+        for (i, v) in items.iter().enumerate() {
+            let p = format!("{}[{}]", & p, i);
+            let Some(s) = v.as_str() else {
+                return Err(Violation::new(&p, "must be a string".to_string()));
+            };
+            if s.chars().count() < 1usize {
+                return Err(
+                    Violation::new(
+                        &p,
+                        format!("must be at least {} characters long", 1usize),
+                    ),
+                );
+            }
+            if s.chars().count() > 64usize {
+                return Err(
+                    Violation::new(
+                        &p,
+                        format!("must be at most {} characters long", 64usize),
+                    ),
+                );
+            }
+        }
+    }
+
     for key in object.keys() {
-        if !["name", "description", "metadata", "active"].contains(&key.as_str()) {
+        if !["name", "description", "metadata", "active", "images"]
+            .contains(&key.as_str())
+        {
             return Err(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );

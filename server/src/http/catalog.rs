@@ -51,7 +51,7 @@ pub(super) async fn list_products(
         Ok(types::ProductList {
             products: products
                 .iter()
-                .map(convert::product)
+                .map(|p| convert::product(p, server.app.assets()))
                 .collect::<AppResult<_>>()?,
         })
     })
@@ -73,13 +73,19 @@ pub(super) async fn create_product(
                 .into_iter()
                 .map(|p| (p.currency.to_string(), p.unit_amount))
                 .collect(),
+            images: body
+                .images
+                .into_iter()
+                .flatten()
+                .map(|id| id.to_string())
+                .collect(),
         };
         let product = server.app.product_create(caller.secret()?, input).await?;
         let summary = format!("name: {}", product.name);
         caller
             .audit(&server.app, "createProduct", &product.id, Some(summary))
             .await;
-        convert::product(&product)
+        convert::product(&product, server.app.assets())
     })
 }
 
@@ -95,6 +101,7 @@ pub(super) async fn get_product(
                 .app
                 .product_get(tenant, &request.product_id, secret)
                 .await?,
+            server.app.assets(),
         )
     })
 }
@@ -111,12 +118,16 @@ pub(super) async fn update_product(
             ("description", body.description.is_some()),
             ("metadata", body.metadata.is_some()),
             ("active", body.active.is_some()),
+            ("images", body.images.is_some()),
         ]);
         let changes = ProductChanges {
             name: body.name.map(|n| n.to_string()),
             description: body.description.map(|d| d.to_string()),
             metadata: body.metadata.map(metadata),
             active: body.active,
+            images: body
+                .images
+                .map(|ids| ids.into_iter().map(|id| id.to_string()).collect()),
         };
         let product = server
             .app
@@ -125,7 +136,7 @@ pub(super) async fn update_product(
         caller
             .audit(&server.app, "updateProduct", &product.id, changed)
             .await;
-        convert::product(&product)
+        convert::product(&product, server.app.assets())
     })
 }
 
@@ -147,7 +158,7 @@ pub(super) async fn archive_product(
         caller
             .audit(&server.app, "archiveProduct", &product.id, Some(summary))
             .await;
-        convert::product(&product)
+        convert::product(&product, server.app.assets())
     })
 }
 

@@ -2,9 +2,10 @@
 
 use chrono::{TimeZone, Utc};
 
+use crate::app::assets::Assets;
 use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport, metrics};
 use crate::domain::{
-    ActorKind, ApiKey, AuditEntry, AuthSettings, BillingEvent, BillingSettings, Enforcement,
+    ActorKind, ApiKey, Asset, AuditEntry, AuthSettings, BillingEvent, BillingSettings, Enforcement,
     KeyKind, Mode, Payment, PaymentKind, PriceInterval, Product, Project, Tier,
 };
 use crate::generated::types;
@@ -133,7 +134,20 @@ pub fn tier(t: &Tier) -> AppResult<types::Tier> {
     })
 }
 
-pub fn product(p: &Product) -> AppResult<types::Product> {
+pub fn asset(a: &Asset, assets: &Assets) -> types::Asset {
+    types::Asset {
+        id: a.id.clone(),
+        filename: a.filename.clone(),
+        content_type: a.content_type.clone(),
+        size: a.size,
+        sha256: a.sha256.clone(),
+        product_id: a.product_id.clone(),
+        url: assets.url(&a.id, &a.filename),
+        created_at: ts(a.created_at),
+    }
+}
+
+pub fn product(p: &Product, assets: &Assets) -> AppResult<types::Product> {
     let metadata = p
         .metadata
         .iter()
@@ -150,6 +164,16 @@ pub fn product(p: &Product) -> AppResult<types::Product> {
         description: p.description.clone(),
         active: p.active,
         metadata: types::Metadata(metadata),
+        images: p
+            .images
+            .iter()
+            .map(|image| types::ProductImage {
+                asset_id: image.asset_id.clone(),
+                url: assets.url(&image.asset_id, &image.filename),
+                content_type: image.content_type.clone(),
+                filename: image.filename.clone(),
+            })
+            .collect(),
         prices: p
             .prices
             .iter()

@@ -13,6 +13,7 @@ macro_rules! respond {
     }};
 }
 
+pub mod assets;
 mod audit;
 pub mod auth;
 mod billing;
@@ -287,6 +288,38 @@ impl Api for Server {
         request: api::ArchiveProductRequest,
     ) -> api::ArchiveProductResponse {
         catalog::archive_product(self, caller, request).await
+    }
+
+    async fn list_assets(
+        &self,
+        caller: Caller,
+        request: api::ListAssetsRequest,
+    ) -> api::ListAssetsResponse {
+        assets::list_assets(self, caller, request).await
+    }
+
+    async fn upload_asset(
+        &self,
+        caller: Caller,
+        request: api::UploadAssetRequest,
+    ) -> api::UploadAssetResponse {
+        assets::upload_asset(self, caller, request).await
+    }
+
+    async fn get_asset(
+        &self,
+        caller: Caller,
+        request: api::GetAssetRequest,
+    ) -> api::GetAssetResponse {
+        assets::get_asset(self, caller, request).await
+    }
+
+    async fn delete_asset(
+        &self,
+        caller: Caller,
+        request: api::DeleteAssetRequest,
+    ) -> api::DeleteAssetResponse {
+        assets::delete_asset(self, caller, request).await
     }
 
     async fn list_tiers(

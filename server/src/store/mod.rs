@@ -8,6 +8,7 @@
 //! Every query takes the tenant (`project_id`, `mode`) as bound parameters: nothing here can
 //! read or change another tenant's rows, and no value is ever spliced into SQL text.
 
+pub mod assets;
 pub mod audit;
 pub mod billing;
 mod coalesce;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult, flag, from_json, to_json};
-use crate::domain::{Price, Product, Tenant};
+use crate::domain::{Price, Product, ProductImage, Tenant};
 
 const COLUMNS: &str = "id, name, description, active, metadata_json, created_at, updated_at";
 
@@ -41,6 +41,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from_sqlx)?;
+        }
+        if !product.images.is_empty() {
+            let ids: Vec<String> = product.images.iter().map(|i| i.asset_id.clone()).collect();
+            super::assets::set_images(&mut tx, tenant, &product.id, &ids).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -78,8 +82,13 @@ impl Store {
                 .or_default()
                 .push(price_row(r)?);
         }
+        let mut images: BTreeMap<String, Vec<ProductImage>> = BTreeMap::new();
+        for (product_id, image) in super::assets::images(self, tenant, None).await? {
+            images.entry(product_id).or_default().push(image);
+        }
         for p in &mut products {
             p.prices = by_product.remove(&p.id).unwrap_or_default();
+            p.images = images.remove(&p.id).unwrap_or_default();
         }
         Ok(products)
     }
@@ -104,6 +113,11 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         product.prices = prices.iter().map(price_row).collect::<StoreResult<_>>()?;
+        product.images = super::assets::images(self, tenant, Some(id))
+            .await?
+            .into_iter()
+            .map(|(_, image)| image)
+            .collect();
         Ok(Some(product))
     }
 
@@ -131,7 +145,14 @@ impl Store {
         Ok(price.map(|price| (product, price)))
     }
 
-    pub async fn product_update(&self, tenant: &Tenant, product: &Product) -> StoreResult<()> {
+    /// Writes a product's fields, and with `images` makes those assets its images in order.
+    pub async fn product_update(
+        &self,
+        tenant: &Tenant,
+        product: &Product,
+        images: Option<&[String]>,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE products SET name = $1, description = $2, active = $3, metadata_json = $4, updated_at = $5 \
              WHERE project_id = $6 AND mode = $7 AND id = $8",
@@ -144,8 +165,12 @@ impl Store {
         .bind(&tenant.project_id)
         .bind(tenant.mode.as_str())
         .bind(&product.id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        if let Some(images) = images {
+            super::assets::set_images(&mut tx, tenant, &product.id, images).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -158,6 +183,7 @@ fn product_row(r: &sqlx::any::AnyRow) -> StoreResult<Product> {
         active: r.try_get::<i64, _>("active")? != 0,
         metadata: from_json("metadata_json", &r.try_get::<String, _>("metadata_json")?)?,
         prices: Vec::new(),
+        images: Vec::new(),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

@@ -169,6 +169,63 @@ pub mod types {
         }
     }
 
+    /**A stored file. Its bytes are served at `url` with no credential, exactly as uploaded: with
+the stored `Content-Type`, a strong `ETag` (the SHA-256), `Cache-Control: public,
+max-age=31536000, immutable`, `If-None-Match` (304) and single `Range` requests (206), and
+`X-Content-Type-Options: nosniff`. Anything but a raster image (`image/png`, `image/jpeg`,
+`image/gif`, `image/webp`, `image/avif`) is served as an attachment under
+`Content-Security-Policy: sandbox`, so an uploaded HTML or SVG file never runs script on the
+API's origin.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Asset {
+        #[serde(rename = "contentType")]
+        pub content_type: ::std::string::String,
+        #[serde(rename = "createdAt")]
+        pub created_at: Timestamp,
+        ///The name given at upload, without any directory part or control characters.
+        pub filename: ::std::string::String,
+        pub id: ::std::string::String,
+        ///The product this asset is an image of, if any.
+        #[serde(
+            rename = "productId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub product_id: ::std::option::Option<::std::string::String>,
+        ///The SHA-256 of the bytes, lowercase hex.
+        pub sha256: ::std::string::String,
+        ///Bytes.
+        pub size: i64,
+        ///The public URL of the bytes.
+        pub url: ::std::string::String,
+    }
+
+    impl Asset {
+        pub fn builder() -> builder::Asset {
+            Default::default()
+        }
+    }
+
+    ///`AssetList`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct AssetList {
+        pub data: ::std::vec::Vec<Asset>,
+        #[serde(rename = "hasMore")]
+        pub has_more: bool,
+        ///Pass as `startingAfter` to get the next page. Present when `hasMore` is true.
+        #[serde(
+            rename = "nextCursor",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_cursor: ::std::option::Option<::std::string::String>,
+    }
+
+    impl AssetList {
+        pub fn builder() -> builder::AssetList {
+            Default::default()
+        }
+    }
+
     ///`AuditActor`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct AuditActor {
@@ -1048,6 +1105,69 @@ pub mod types {
         }
     }
 
+    ///`DeleteAssetAssetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteAssetAssetId(::std::string::String);
+    impl ::std::ops::Deref for DeleteAssetAssetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<DeleteAssetAssetId> for ::std::string::String {
+        fn from(value: DeleteAssetAssetId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for DeleteAssetAssetId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for DeleteAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for DeleteAssetAssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`DevSessionCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1449,6 +1569,69 @@ pub mod types {
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///`GetAssetAssetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetAssetAssetId(::std::string::String);
+    impl ::std::ops::Deref for GetAssetAssetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<GetAssetAssetId> for ::std::string::String {
+        fn from(value: GetAssetAssetId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for GetAssetAssetId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for GetAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for GetAssetAssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for GetAssetAssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -2002,6 +2185,129 @@ pub mod types {
     impl KeyPair {
         pub fn builder() -> builder::KeyPair {
             Default::default()
+        }
+    }
+
+    ///`ListAssetsProductId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAssetsProductId(::std::string::String);
+    impl ::std::ops::Deref for ListAssetsProductId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListAssetsProductId> for ::std::string::String {
+        fn from(value: ListAssetsProductId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListAssetsProductId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListAssetsProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListAssetsProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListAssetsProductId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ListAssetsStartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ListAssetsStartingAfter(::std::string::String);
+    impl ::std::ops::Deref for ListAssetsStartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ListAssetsStartingAfter> for ::std::string::String {
+        fn from(value: ListAssetsStartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ListAssetsStartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ListAssetsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ListAssetsStartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ListAssetsStartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -2828,6 +3134,8 @@ pub mod types {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<::std::string::String>,
         pub id: ::std::string::String,
+        ///The product's images, in order.
+        pub images: ::std::vec::Vec<ProductImage>,
         pub metadata: Metadata,
         pub name: ::std::string::String,
         pub prices: ::std::vec::Vec<Price>,
@@ -2847,6 +3155,9 @@ pub mod types {
     pub struct ProductCreate {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<ProductCreateDescription>,
+        ///Asset ids of this project and mode, in the order to show them. Replaces the product's images; an asset left out stays stored, no longer an image of the product.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub images: ::std::option::Option<::std::vec::Vec<ProductCreateImagesItem>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<Metadata>,
         pub name: ProductCreateName,
@@ -2907,6 +3218,69 @@ pub mod types {
     }
 
     impl<'de> ::serde::Deserialize<'de> for ProductCreateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ProductCreateImagesItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ProductCreateImagesItem(::std::string::String);
+    impl ::std::ops::Deref for ProductCreateImagesItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ProductCreateImagesItem> for ::std::string::String {
+        fn from(value: ProductCreateImagesItem) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ProductCreateImagesItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ProductCreateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ProductCreateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ProductCreateImagesItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2982,6 +3356,24 @@ pub mod types {
         }
     }
 
+    ///One of a product's images, in the product's order.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ProductImage {
+        #[serde(rename = "assetId")]
+        pub asset_id: ::std::string::String,
+        #[serde(rename = "contentType")]
+        pub content_type: ::std::string::String,
+        pub filename: ::std::string::String,
+        ///The image's public URL (no credential needed; what an `<img>` loads).
+        pub url: ::std::string::String,
+    }
+
+    impl ProductImage {
+        pub fn builder() -> builder::ProductImage {
+            Default::default()
+        }
+    }
+
     ///`ProductList`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct ProductList {
@@ -3002,6 +3394,9 @@ pub mod types {
         pub active: ::std::option::Option<bool>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub description: ::std::option::Option<ProductUpdateDescription>,
+        ///Asset ids of this project and mode, in the order to show them. Replaces the product's images; an asset left out stays stored, no longer an image of the product.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub images: ::std::option::Option<::std::vec::Vec<ProductUpdateImagesItem>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub metadata: ::std::option::Option<Metadata>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3062,6 +3457,69 @@ pub mod types {
     }
 
     impl<'de> ::serde::Deserialize<'de> for ProductUpdateDescription {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`ProductUpdateImagesItem`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ProductUpdateImagesItem(::std::string::String);
+    impl ::std::ops::Deref for ProductUpdateImagesItem {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ProductUpdateImagesItem> for ::std::string::String {
+        fn from(value: ProductUpdateImagesItem) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ProductUpdateImagesItem {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ProductUpdateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ProductUpdateImagesItem {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ProductUpdateImagesItem {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -4606,6 +5064,132 @@ pub mod types {
         }
     }
 
+    ///`UploadAssetFilename`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UploadAssetFilename(::std::string::String);
+    impl ::std::ops::Deref for UploadAssetFilename {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UploadAssetFilename> for ::std::string::String {
+        fn from(value: UploadAssetFilename) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UploadAssetFilename {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UploadAssetFilename {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UploadAssetFilename {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UploadAssetFilename {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`UploadAssetProductId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UploadAssetProductId(::std::string::String);
+    impl ::std::ops::Deref for UploadAssetProductId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UploadAssetProductId> for ::std::string::String {
+        fn from(value: UploadAssetProductId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UploadAssetProductId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UploadAssetProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UploadAssetProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UploadAssetProductId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`Usage`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Usage {
@@ -4841,6 +5425,257 @@ pub mod types {
         impl ::std::convert::From<super::ApiKeyList> for ApiKeyList {
             fn from(value: super::ApiKeyList) -> Self {
                 Self { keys: Ok(value.keys) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct Asset {
+            content_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            filename: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            product_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            sha256: ::std::result::Result<::std::string::String, ::std::string::String>,
+            size: ::std::result::Result<i64, ::std::string::String>,
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for Asset {
+            fn default() -> Self {
+                Self {
+                    content_type: Err("no value supplied for content_type".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    filename: Err("no value supplied for filename".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                    product_id: Ok(Default::default()),
+                    sha256: Err("no value supplied for sha256".to_string()),
+                    size: Err("no value supplied for size".to_string()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+
+        impl Asset {
+            pub fn content_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content_type: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Timestamp>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn filename<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filename = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filename: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn product_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.product_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for product_id: {e}")
+                    });
+                self
+            }
+            pub fn sha256<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.sha256 = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for sha256: {e}")
+                    });
+                self
+            }
+            pub fn size<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.size = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for size: {e}")
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<Asset> for super::Asset {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Asset,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    content_type: value.content_type?,
+                    created_at: value.created_at?,
+                    filename: value.filename?,
+                    id: value.id?,
+                    product_id: value.product_id?,
+                    sha256: value.sha256?,
+                    size: value.size?,
+                    url: value.url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::Asset> for Asset {
+            fn from(value: super::Asset) -> Self {
+                Self {
+                    content_type: Ok(value.content_type),
+                    created_at: Ok(value.created_at),
+                    filename: Ok(value.filename),
+                    id: Ok(value.id),
+                    product_id: Ok(value.product_id),
+                    sha256: Ok(value.sha256),
+                    size: Ok(value.size),
+                    url: Ok(value.url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct AssetList {
+            data: ::std::result::Result<
+                ::std::vec::Vec<super::Asset>,
+                ::std::string::String,
+            >,
+            has_more: ::std::result::Result<bool, ::std::string::String>,
+            next_cursor: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for AssetList {
+            fn default() -> Self {
+                Self {
+                    data: Err("no value supplied for data".to_string()),
+                    has_more: Err("no value supplied for has_more".to_string()),
+                    next_cursor: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl AssetList {
+            pub fn data<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Asset>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.data = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
+                self
+            }
+            pub fn has_more<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.has_more = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_more: {e}")
+                    });
+                self
+            }
+            pub fn next_cursor<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_cursor = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<AssetList> for super::AssetList {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: AssetList,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    data: value.data?,
+                    has_more: value.has_more?,
+                    next_cursor: value.next_cursor?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::AssetList> for AssetList {
+            fn from(value: super::AssetList) -> Self {
+                Self {
+                    data: Ok(value.data),
+                    has_more: Ok(value.has_more),
+                    next_cursor: Ok(value.next_cursor),
+                }
             }
         }
 
@@ -8332,6 +9167,10 @@ pub mod types {
                 ::std::string::String,
             >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            images: ::std::result::Result<
+                ::std::vec::Vec<super::ProductImage>,
+                ::std::string::String,
+            >,
             metadata: ::std::result::Result<super::Metadata, ::std::string::String>,
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             prices: ::std::result::Result<
@@ -8348,6 +9187,7 @@ pub mod types {
                     created_at: Err("no value supplied for created_at".to_string()),
                     description: Ok(Default::default()),
                     id: Err("no value supplied for id".to_string()),
+                    images: Err("no value supplied for images".to_string()),
                     metadata: Err("no value supplied for metadata".to_string()),
                     name: Err("no value supplied for name".to_string()),
                     prices: Err("no value supplied for prices".to_string()),
@@ -8401,6 +9241,18 @@ pub mod types {
                 self.id = value
                     .try_into()
                     .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn images<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ProductImage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.images = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for images: {e}")
+                    });
                 self
             }
             pub fn metadata<T>(mut self, value: T) -> Self
@@ -8463,6 +9315,7 @@ pub mod types {
                     created_at: value.created_at?,
                     description: value.description?,
                     id: value.id?,
+                    images: value.images?,
                     metadata: value.metadata?,
                     name: value.name?,
                     prices: value.prices?,
@@ -8478,6 +9331,7 @@ pub mod types {
                     created_at: Ok(value.created_at),
                     description: Ok(value.description),
                     id: Ok(value.id),
+                    images: Ok(value.images),
                     metadata: Ok(value.metadata),
                     name: Ok(value.name),
                     prices: Ok(value.prices),
@@ -8490,6 +9344,10 @@ pub mod types {
         pub struct ProductCreate {
             description: ::std::result::Result<
                 ::std::option::Option<super::ProductCreateDescription>,
+                ::std::string::String,
+            >,
+            images: ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<super::ProductCreateImagesItem>>,
                 ::std::string::String,
             >,
             metadata: ::std::result::Result<
@@ -8507,6 +9365,7 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     description: Ok(Default::default()),
+                    images: Ok(Default::default()),
                     metadata: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
                     prices: Err("no value supplied for prices".to_string()),
@@ -8526,6 +9385,22 @@ pub mod types {
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn images<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::std::vec::Vec<super::ProductCreateImagesItem>,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.images = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for images: {e}")
                     });
                 self
             }
@@ -8574,6 +9449,7 @@ pub mod types {
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     description: value.description?,
+                    images: value.images?,
                     metadata: value.metadata?,
                     name: value.name?,
                     prices: value.prices?,
@@ -8585,9 +9461,114 @@ pub mod types {
             fn from(value: super::ProductCreate) -> Self {
                 Self {
                     description: Ok(value.description),
+                    images: Ok(value.images),
                     metadata: Ok(value.metadata),
                     name: Ok(value.name),
                     prices: Ok(value.prices),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct ProductImage {
+            asset_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            content_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            filename: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            url: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for ProductImage {
+            fn default() -> Self {
+                Self {
+                    asset_id: Err("no value supplied for asset_id".to_string()),
+                    content_type: Err("no value supplied for content_type".to_string()),
+                    filename: Err("no value supplied for filename".to_string()),
+                    url: Err("no value supplied for url".to_string()),
+                }
+            }
+        }
+
+        impl ProductImage {
+            pub fn asset_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.asset_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for asset_id: {e}")
+                    });
+                self
+            }
+            pub fn content_type<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.content_type = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for content_type: {e}")
+                    });
+                self
+            }
+            pub fn filename<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.filename = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for filename: {e}")
+                    });
+                self
+            }
+            pub fn url<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.url = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for url: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<ProductImage> for super::ProductImage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ProductImage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    asset_id: value.asset_id?,
+                    content_type: value.content_type?,
+                    filename: value.filename?,
+                    url: value.url?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::ProductImage> for ProductImage {
+            fn from(value: super::ProductImage) -> Self {
+                Self {
+                    asset_id: Ok(value.asset_id),
+                    content_type: Ok(value.content_type),
+                    filename: Ok(value.filename),
+                    url: Ok(value.url),
                 }
             }
         }
@@ -8650,6 +9631,10 @@ pub mod types {
                 ::std::option::Option<super::ProductUpdateDescription>,
                 ::std::string::String,
             >,
+            images: ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<super::ProductUpdateImagesItem>>,
+                ::std::string::String,
+            >,
             metadata: ::std::result::Result<
                 ::std::option::Option<super::Metadata>,
                 ::std::string::String,
@@ -8665,6 +9650,7 @@ pub mod types {
                 Self {
                     active: Ok(Default::default()),
                     description: Ok(Default::default()),
+                    images: Ok(Default::default()),
                     metadata: Ok(Default::default()),
                     name: Ok(Default::default()),
                 }
@@ -8695,6 +9681,22 @@ pub mod types {
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for description: {e}")
+                    });
+                self
+            }
+            pub fn images<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<
+                        ::std::vec::Vec<super::ProductUpdateImagesItem>,
+                    >,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.images = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for images: {e}")
                     });
                 self
             }
@@ -8734,6 +9736,7 @@ pub mod types {
                 Ok(Self {
                     active: value.active?,
                     description: value.description?,
+                    images: value.images?,
                     metadata: value.metadata?,
                     name: value.name?,
                 })
@@ -8745,6 +9748,7 @@ pub mod types {
                 Self {
                     active: Ok(value.active),
                     description: Ok(value.description),
+                    images: Ok(value.images),
                     metadata: Ok(value.metadata),
                     name: Ok(value.name),
                 }
@@ -11375,6 +12379,9 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 409 | `subscription_exists` | `invalid_request_error` | the user already has a live subscription; change it in the customer portal |
 | 409 | `no_billing_account` | `invalid_request_error` | the user has no Stripe customer yet; start with a checkout |
 | 409 | `idempotency_key_reused` | `idempotency_error` | the `Idempotency-Key` was used before with a different request |
+| 413 | `payload_too_large` | `invalid_request_error` | an uploaded asset is larger than the server's per-asset limit (10 MiB by default); nothing was stored |
+| 413 | `storage_quota_exceeded` | `invalid_request_error` | the upload would take the project's assets (both modes) past its storage quota (1 GiB by default); nothing was stored |
+| 415 | `unsupported_media_type` | `invalid_request_error` | an upload has no valid `Content-Type`, or declares an image type (`image/png`, `image/jpeg`, `image/gif`, `image/webp`, `image/avif`) its bytes are not; nothing was stored |
 | 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec (a missing field, a wrong type, a value out of range) or of the API (a tier name that does not exist, archiving the default tier); `param` names the input. An operation that does not document 422 answers such input with 400 `invalid_request` |
 | 429 | `rate_limited` | `rate_limit_error` | too many requests in the rate-limit window (per user, from their tier's `rateLimit`; per publishable key for anonymous reads); retry after the `Retry-After` header's seconds |
 | 429 | `usage_limit_exceeded` | `rate_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted |
@@ -11748,6 +12755,99 @@ let response = client.archive_product()
 ```*/
     pub fn archive_product(&self) -> builder::ArchiveProduct<'_> {
         builder::ArchiveProduct::new(self)
+    }
+
+    /**List assets
+
+Lists the project's assets in this mode, newest first, a page at a time. Pass the previous
+page's `nextCursor` as `startingAfter` for the next page; `productId` keeps the images of one
+product, in their order.
+
+
+Sends a `GET` request to `/v1/assets`
+
+Arguments:
+- `limit`: Page size.
+- `product_id`: Only the images of this product, in the product's order.
+- `starting_after`: The `nextCursor` of the previous page.
+```ignore
+let response = client.list_assets()
+    .limit(limit)
+    .product_id(product_id)
+    .starting_after(starting_after)
+    .send()
+    .await;
+```*/
+    pub fn list_assets(&self) -> builder::ListAssets<'_> {
+        builder::ListAssets::new(self)
+    }
+
+    /**Upload an asset
+
+Stores the request body as a new asset: the bytes exactly as sent, with the request's
+`Content-Type` as the asset's type. The body is streamed to storage, never held whole in
+memory; it may be up to the server's per-asset limit (10 MiB by default,
+`DREAM_ASSET_MAX_BYTES`), and the project's assets in both modes together up to its quota
+(1 GiB by default, `DREAM_ASSET_QUOTA_BYTES`). An image type (`image/png`, `image/jpeg`,
+`image/gif`, `image/webp`, `image/avif`) must match the file's first bytes. The filename is
+kept without any directory part or control characters.
+
+With `productId`, the asset becomes that product's last image. A refused upload stores
+nothing: neither bytes nor a row.
+
+
+Sends a `POST` request to `/v1/assets`
+
+Arguments:
+- `filename`: The file's name, as shown and as the last part of its public URL.
+- `product_id`: A product of this project and mode the asset becomes the last image of.
+- `body`
+```ignore
+let response = client.upload_asset()
+    .filename(filename)
+    .product_id(product_id)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn upload_asset(&self) -> builder::UploadAsset<'_> {
+        builder::UploadAsset::new(self)
+    }
+
+    /**Get an asset
+
+Sends a `GET` request to `/v1/assets/{assetId}`
+
+Arguments:
+- `asset_id`: The asset id.
+```ignore
+let response = client.get_asset()
+    .asset_id(asset_id)
+    .send()
+    .await;
+```*/
+    pub fn get_asset(&self) -> builder::GetAsset<'_> {
+        builder::GetAsset::new(self)
+    }
+
+    /**Delete an asset
+
+Deletes the asset: it leaves its product's images, its public URL answers 404 from then on,
+and its bytes are removed from storage.
+
+
+Sends a `DELETE` request to `/v1/assets/{assetId}`
+
+Arguments:
+- `asset_id`: The asset id.
+```ignore
+let response = client.delete_asset()
+    .asset_id(asset_id)
+    .send()
+    .await;
+```*/
+    pub fn delete_asset(&self) -> builder::DeleteAsset<'_> {
+        builder::DeleteAsset::new(self)
     }
 
     /**List tiers
@@ -13878,6 +14978,544 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::list_assets`]
+
+[`Client::list_assets`]: super::Client::list_assets*/
+    #[derive(Debug, Clone)]
+    pub struct ListAssets<'a> {
+        client: &'a super::Client,
+        limit: Result<Option<::std::num::NonZeroU32>, String>,
+        product_id: Result<Option<types::ListAssetsProductId>, String>,
+        starting_after: Result<Option<types::ListAssetsStartingAfter>, String>,
+    }
+
+    impl<'a> ListAssets<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                limit: Ok(None),
+                product_id: Ok(None),
+                starting_after: Ok(None),
+            }
+        }
+
+        pub fn limit<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU32>,
+        {
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU32` for limit failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn product_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListAssetsProductId>,
+        {
+            self.product_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ListAssetsProductId` for product_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn starting_after<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::ListAssetsStartingAfter>,
+        {
+            self.starting_after = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `ListAssetsStartingAfter` for starting_after failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/assets`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::AssetList>, Error<types::Error>> {
+            let Self { client, limit, product_id, starting_after } = self;
+            let limit = limit.map_err(Error::InvalidRequest)?;
+            let product_id = product_id.map_err(Error::InvalidRequest)?;
+            let starting_after = starting_after.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/assets", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("limit", &limit))
+                .query(&progenitor_client::QueryParam::new("productId", &product_id))
+                .query(
+                    &progenitor_client::QueryParam::new("startingAfter", &starting_after),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "list_assets",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::upload_asset`]
+
+[`Client::upload_asset`]: super::Client::upload_asset*/
+    #[derive(Debug)]
+    pub struct UploadAsset<'a> {
+        client: &'a super::Client,
+        filename: Result<types::UploadAssetFilename, String>,
+        product_id: Result<Option<types::UploadAssetProductId>, String>,
+        body: Result<reqwest::Body, String>,
+    }
+
+    impl<'a> UploadAsset<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                filename: Err("filename was not initialized".to_string()),
+                product_id: Ok(None),
+                body: Err("body was not initialized".to_string()),
+            }
+        }
+
+        pub fn filename<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UploadAssetFilename>,
+        {
+            self.filename = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `UploadAssetFilename` for filename failed".to_string()
+                });
+            self
+        }
+
+        pub fn product_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UploadAssetProductId>,
+        {
+            self.product_id = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `UploadAssetProductId` for product_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn body<B>(mut self, value: B) -> Self
+        where
+            B: std::convert::TryInto<reqwest::Body>,
+        {
+            self.body = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `reqwest::Body` for body failed".to_string()
+                });
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/assets`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Asset>, Error<types::Error>> {
+            let Self { client, filename, product_id, body } = self;
+            let filename = filename.map_err(Error::InvalidRequest)?;
+            let product_id = product_id.map_err(Error::InvalidRequest)?;
+            let body = body.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/assets", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .header(
+                    ::reqwest::header::CONTENT_TYPE,
+                    ::reqwest::header::HeaderValue::from_static(
+                        "application/octet-stream",
+                    ),
+                )
+                .body(body)
+                .query(&progenitor_client::QueryParam::new("filename", &filename))
+                .query(&progenitor_client::QueryParam::new("productId", &product_id))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "upload_asset",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                201u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::get_asset`]
+
+[`Client::get_asset`]: super::Client::get_asset*/
+    #[derive(Debug, Clone)]
+    pub struct GetAsset<'a> {
+        client: &'a super::Client,
+        asset_id: Result<types::GetAssetAssetId, String>,
+    }
+
+    impl<'a> GetAsset<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                asset_id: Err("asset_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn asset_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::GetAssetAssetId>,
+        {
+            self.asset_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `GetAssetAssetId` for asset_id failed".to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/assets/{assetId}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Asset>, Error<types::Error>> {
+            let Self { client, asset_id } = self;
+            let asset_id = asset_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/assets/{}", client.baseurl, encode_path(& asset_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_asset",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::delete_asset`]
+
+[`Client::delete_asset`]: super::Client::delete_asset*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteAsset<'a> {
+        client: &'a super::Client,
+        asset_id: Result<types::DeleteAssetAssetId, String>,
+    }
+
+    impl<'a> DeleteAsset<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                asset_id: Err("asset_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn asset_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DeleteAssetAssetId>,
+        {
+            self.asset_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `DeleteAssetAssetId` for asset_id failed".to_string()
+                });
+            self
+        }
+
+        ///Sends a `DELETE` request to `/v1/assets/{assetId}`
+        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::Error>> {
+            let Self { client, asset_id } = self;
+            let asset_id = asset_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/assets/{}", client.baseurl, encode_path(& asset_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_asset",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                204u16 => Ok(ResponseValue::empty(response)),
                 400u16 => {
                     Err(
                         Error::ErrorResponse(

@@ -52,6 +52,38 @@ export type ApiKeyList = {
   keys: Array<ApiKey>;
 };
 
+/**
+ * A stored file. Its bytes are served at `url` with no credential, exactly as uploaded: with
+ * the stored `Content-Type`, a strong `ETag` (the SHA-256), `Cache-Control: public,
+ * max-age=31536000, immutable`, `If-None-Match` (304) and single `Range` requests (206), and
+ * `X-Content-Type-Options: nosniff`. Anything but a raster image (`image/png`, `image/jpeg`,
+ * `image/gif`, `image/webp`, `image/avif`) is served as an attachment under
+ * `Content-Security-Policy: sandbox`, so an uploaded HTML or SVG file never runs script on the
+ * API's origin.
+ */
+export type Asset = {
+  id: string;
+  /** The name given at upload, without any directory part or control characters. */
+  filename: string;
+  contentType: string;
+  /** Bytes. */
+  size: number;
+  /** The SHA-256 of the bytes, lowercase hex. */
+  sha256: string;
+  /** The product this asset is an image of, if any. */
+  productId?: string;
+  /** The public URL of the bytes. */
+  url: string;
+  createdAt: Timestamp;
+};
+
+export type AssetList = {
+  data: Array<Asset>;
+  hasMore: boolean;
+  /** Pass as `startingAfter` to get the next page. Present when `hasMore` is true. */
+  nextCursor?: string;
+};
+
 export type AuditActor = {
   kind: AuditActorKind;
   /**
@@ -384,6 +416,8 @@ export type Product = {
   active: boolean;
   metadata: Metadata;
   prices: Array<Price>;
+  /** The product's images, in order. */
+  images: Array<ProductImage>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 };
@@ -393,6 +427,19 @@ export type ProductCreate = {
   description?: string;
   metadata?: Metadata;
   prices: Array<PriceCreate>;
+  /**
+   * Asset ids of this project and mode, in the order to show them. Replaces the product's images; an asset left out stays stored, no longer an image of the product.
+   */
+  images?: Array<string>;
+};
+
+/** One of a product's images, in the product's order. */
+export type ProductImage = {
+  assetId: string;
+  /** The image's public URL (no credential needed; what an `<img>` loads). */
+  url: string;
+  contentType: string;
+  filename: string;
 };
 
 export type ProductList = {
@@ -404,6 +451,10 @@ export type ProductUpdate = {
   description?: string;
   metadata?: Metadata;
   active?: boolean;
+  /**
+   * Asset ids of this project and mode, in the order to show them. Replaces the product's images; an asset left out stays stored, no longer an image of the product.
+   */
+  images?: Array<string>;
 };
 
 export type Project = {
@@ -1181,6 +1232,175 @@ export function archiveProduct(options: ClientOptions, params: ArchiveProductPar
     documented: [200, 400, 401, 403, 404, 500, 503],
     open: false,
   }) as Promise<ArchiveProductResult>;
+}
+
+/** The parameters of `listAssets`. */
+export interface ListAssetsParams {
+  /** Page size. */
+  limit?: number;
+  /** The `nextCursor` of the previous page. */
+  startingAfter?: string;
+  /** Only the images of this product, in the product's order. */
+  productId?: string;
+}
+
+/** Every response `listAssets` documents, by status. */
+export type ListAssetsResult =
+  | ApiResponse<200, AssetList>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * List assets
+ *
+ * Lists the project's assets in this mode, newest first, a page at a time. Pass the previous
+ * page's `nextCursor` as `startingAfter` for the next page; `productId` keeps the images of one
+ * product, in their order.
+ *
+ * `GET /v1/assets`
+ */
+export function listAssets(options: ClientOptions, params: ListAssetsParams = {}): Promise<ListAssetsResult> {
+  return __send(options, {
+    operationId: "listAssets",
+    method: "GET",
+    path: "/v1/assets",
+    pathParams: {},
+    query: { "limit": params.limit, "startingAfter": params.startingAfter, "productId": params.productId },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 422, 500, 503],
+    open: false,
+  }) as Promise<ListAssetsResult>;
+}
+
+/** The parameters of `uploadAsset`. */
+export interface UploadAssetParams {
+  /** The file's name, as shown and as the last part of its public URL. */
+  filename: string;
+  /** A product of this project and mode the asset becomes the last image of. */
+  productId?: string;
+  /** The request body, sent as `*\/*`. */
+  body: Blob | ArrayBuffer | Uint8Array | string;
+}
+
+/** Every response `uploadAsset` documents, by status. */
+export type UploadAssetResult =
+  | ApiResponse<201, Asset>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<413, ErrorObject>
+  | ApiResponse<415, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Upload an asset
+ *
+ * Stores the request body as a new asset: the bytes exactly as sent, with the request's
+ * `Content-Type` as the asset's type. The body is streamed to storage, never held whole in
+ * memory; it may be up to the server's per-asset limit (10 MiB by default,
+ * `DREAM_ASSET_MAX_BYTES`), and the project's assets in both modes together up to its quota
+ * (1 GiB by default, `DREAM_ASSET_QUOTA_BYTES`). An image type (`image/png`, `image/jpeg`,
+ * `image/gif`, `image/webp`, `image/avif`) must match the file's first bytes. The filename is
+ * kept without any directory part or control characters.
+ *
+ * With `productId`, the asset becomes that product's last image. A refused upload stores
+ * nothing: neither bytes nor a row.
+ *
+ * `POST /v1/assets`
+ */
+export function uploadAsset(options: ClientOptions, params: UploadAssetParams): Promise<UploadAssetResult> {
+  return __send(options, {
+    operationId: "uploadAsset",
+    method: "POST",
+    path: "/v1/assets",
+    pathParams: {},
+    query: { "filename": params.filename, "productId": params.productId },
+    headers: {},
+    body: params.body,
+    content: ["binary", "*/*"],
+    documented: [201, 400, 401, 403, 413, 415, 422, 500, 503],
+    open: false,
+  }) as Promise<UploadAssetResult>;
+}
+
+/** The parameters of `getAsset`. */
+export interface GetAssetParams {
+  /** The asset id. */
+  assetId: string;
+}
+
+/** Every response `getAsset` documents, by status. */
+export type GetAssetResult =
+  | ApiResponse<200, Asset>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<404, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Get an asset
+ *
+ * `GET /v1/assets/{assetId}`
+ */
+export function getAsset(options: ClientOptions, params: GetAssetParams): Promise<GetAssetResult> {
+  return __send(options, {
+    operationId: "getAsset",
+    method: "GET",
+    path: "/v1/assets/{assetId}",
+    pathParams: { "assetId": params.assetId },
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 404, 500, 503],
+    open: false,
+  }) as Promise<GetAssetResult>;
+}
+
+/** The parameters of `deleteAsset`. */
+export interface DeleteAssetParams {
+  /** The asset id. */
+  assetId: string;
+}
+
+/** Every response `deleteAsset` documents, by status. */
+export type DeleteAssetResult =
+  | ApiResponse<204, undefined>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<404, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Delete an asset
+ *
+ * Deletes the asset: it leaves its product's images, its public URL answers 404 from then on,
+ * and its bytes are removed from storage.
+ *
+ * `DELETE /v1/assets/{assetId}`
+ */
+export function deleteAsset(options: ClientOptions, params: DeleteAssetParams): Promise<DeleteAssetResult> {
+  return __send(options, {
+    operationId: "deleteAsset",
+    method: "DELETE",
+    path: "/v1/assets/{assetId}",
+    pathParams: { "assetId": params.assetId },
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [204, 400, 401, 403, 404, 500, 503],
+    open: false,
+  }) as Promise<DeleteAssetResult>;
 }
 
 /** The parameters of `listTiers`. */
