@@ -122,6 +122,7 @@ async fn product(b: &Billing, name: &str, currency: &str, amount: i64) -> String
                 description: None,
                 metadata: BTreeMap::new(),
                 prices: vec![(currency.into(), amount)],
+                images: Vec::new(),
             },
         )
         .await

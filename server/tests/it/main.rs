@@ -5,6 +5,7 @@
 //! `DREAM_TEST_POSTGRES` names the Postgres server (default
 //! `postgres://postgres@127.0.0.1:5432`); each test creates a fresh database on it.
 
+mod assets;
 mod billing;
 mod connections;
 mod crash;
