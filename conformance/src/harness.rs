@@ -28,15 +28,18 @@ pub enum Profile {
     Webhooks,
     /// Per-user rate limits.
     Ratelimit,
+    /// Asset storage: uploads, public delivery, products' images.
+    Assets,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 6] = [
         Profile::Core,
         Profile::Usage,
         Profile::Billing,
         Profile::Webhooks,
         Profile::Ratelimit,
+        Profile::Assets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Profile {
             Profile::Billing => "billing",
             Profile::Webhooks => "webhooks",
             Profile::Ratelimit => "ratelimit",
+            Profile::Assets => "assets",
         }
     }
 

@@ -27,7 +27,7 @@ struct Cli {
     /// A TOML file with any of these settings and `[[project]]` tables of provisioned keys.
     #[arg(long, env = "DREAM_CONFORMANCE_CONFIG")]
     config: Option<PathBuf>,
-    /// Profiles to run, comma separated: core, usage, billing, webhooks, ratelimit.
+    /// Profiles to run, comma separated: core, usage, billing, webhooks, ratelimit, assets.
     /// Default: every profile this suite version has cases for.
     #[arg(long, env = "DREAM_CONFORMANCE_PROFILE", value_delimiter = ',')]
     profile: Vec<String>,
@@ -105,7 +105,7 @@ fn settings(cli: &Cli) -> Result<Settings, ConfigError> {
             .map(|name| {
                 Profile::parse(name.trim()).ok_or_else(|| {
                     ConfigError(format!(
-                        "unknown profile {name:?}; known: core, usage, billing, webhooks, ratelimit"
+                        "unknown profile {name:?}; known: core, usage, billing, webhooks, ratelimit, assets"
                     ))
                 })
             })

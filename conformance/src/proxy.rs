@@ -98,6 +98,9 @@ pub async fn start(
     let router = axum::Router::new()
         .route("/c/{case}/{*rest}", axum::routing::any(forward))
         .route("/jwks/{file}", axum::routing::get(serve_jwks))
+        // Uploads past the backend's own limits (the assets profile sends 10 MiB + 1) pass
+        // through; the backend is what refuses them.
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
         .with_state(state);
     // Listen on every interface so a backend in a container or on another host can reach the
     // JWKS through the configured callback host; cases themselves use the loopback address.
@@ -163,7 +166,7 @@ async fn forward(
         method: method.to_string(),
         url,
         request_headers: pairs(&headers),
-        request_body: String::from_utf8_lossy(&body).into_owned(),
+        request_body: recorded(&body),
         status: 0,
         response_headers: Vec::new(),
         response_body: String::new(),
@@ -229,4 +232,15 @@ fn pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// A request body as the report shows it: as text, cut after 64 KiB (an upload's bytes say
+/// nothing a reader needs past that).
+fn recorded(bytes: &[u8]) -> String {
+    const SHOWN: usize = 64 << 10;
+    let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(SHOWN)]).into_owned();
+    if bytes.len() > SHOWN {
+        text.push_str(&format!("… ({} bytes in all)", bytes.len()));
+    }
+    text
 }

@@ -36,10 +36,51 @@ async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
     }
 }
 
+/// A new bucket on the S3-compatible server named by `DREAM_TEST_S3` (default
+/// `http://127.0.0.1:9000`, which `scripts/test` starts), and the options to reach it.
+async fn s3_bucket() -> (String, std::collections::BTreeMap<String, String>) {
+    let endpoint =
+        std::env::var("DREAM_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let bucket = format!("dream-conformance-{}-{nanos}", std::process::id());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the S3-compatible server at {endpoint} does not answer: {e}"));
+    assert!(
+        created.status().is_success(),
+        "bucket: {}",
+        created.status()
+    );
+    let options = [
+        ("endpoint", endpoint.as_str()),
+        ("allow_http", "true"),
+        ("region", "us-east-1"),
+        ("access_key_id", "dream-test"),
+        ("secret_access_key", "dream-test"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    (format!("s3://{bucket}/assets"), options)
+}
+
 async fn reference(backend: Backend) -> Reference {
     dream_server::install_crypto();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = database_url(backend, &dir).await;
+    // SQLite keeps assets on local disk beside its file; Postgres in an S3 bucket.
+    let (assets_url, assets_s3) = match backend {
+        Backend::Sqlite => (None, Default::default()),
+        Backend::Postgres => {
+            let (url, options) = s3_bucket().await;
+            (Some(url), options)
+        }
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -52,6 +93,8 @@ async fn reference(backend: Backend) -> Reference {
         stripe_webhook_secrets: vec![dream_server::config::Secret::new(WEBHOOK_SECRET)],
         // The suite is its own issuer, serving its keys over plain http on this machine.
         jwks_allow_insecure: true,
+        assets_url,
+        assets_s3,
         ..Default::default()
     };
     let serving = dream_server::app::App::build(&config, &base)

@@ -84,6 +84,10 @@ pub struct Config {
     /// the usual `AWS_*` variables and `AWS_ENDPOINT` for R2 or MinIO), `file:///dir` or a
     /// directory; by default a folder beside the SQLite file (`dream-assets` for Postgres).
     pub assets_url: Option<String>,
+    /// Options for an `s3://` asset store (`endpoint`, `region`, `access_key_id`,
+    /// `secret_access_key`, `allow_http`, …, as `object_store` names them), over the
+    /// `AWS_*` environment variables; a `[assets_s3]` table in the configuration file.
+    pub assets_s3: std::collections::BTreeMap<String, String>,
     /// The URL clients reach this server at, for assets' public URLs; by default the
     /// address it listens on.
     pub public_url: Option<String>,
@@ -119,6 +123,7 @@ impl Default for Config {
             jwks_allow_insecure: false,
             webhook_catch_up_seconds: 300,
             assets_url: None,
+            assets_s3: Default::default(),
             public_url: None,
             asset_max_bytes: 10 << 20,
             asset_quota_bytes: 1 << 30,

@@ -2,6 +2,7 @@
 //! `async fn(Ctx) -> CaseResult` bodies, listed with their ids, profiles and requirements in
 //! its `CASES`; `all()` is the suite in order.
 
+mod assets;
 mod auth;
 mod billing;
 mod catalog;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Case> {
         tenancy::cases(),
         identity::cases(),
         catalog::cases(),
+        assets::cases(),
         customers::cases(),
         metrics::cases(),
         usage::cases(),

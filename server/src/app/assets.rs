@@ -55,10 +55,12 @@ pub struct Delivery {
 }
 
 impl Assets {
-    /// The store at `location` (`s3://bucket/prefix`, `file:///dir` or a directory), with
-    /// public URLs under `public_url`.
+    /// The store at `location` (`s3://bucket/prefix`, `file:///dir` or a directory; S3
+    /// configured by the `AWS_*` environment and `s3_options` over it), with public URLs
+    /// under `public_url`.
     pub fn open(
         location: &str,
+        s3_options: &std::collections::BTreeMap<String, String>,
         public_url: &str,
         max_bytes: u64,
         quota_bytes: u64,
@@ -66,8 +68,14 @@ impl Assets {
         let objects: Arc<dyn ObjectStore> = if location.starts_with("s3://") {
             let url = url::Url::parse(location)
                 .map_err(|e| anyhow::anyhow!("DREAM_ASSETS_URL {location:?}: {e}"))?;
-            let s3 = object_store::aws::AmazonS3Builder::from_env()
-                .with_url(location)
+            let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(location);
+            for (key, value) in s3_options {
+                let key: object_store::aws::AmazonS3ConfigKey = key
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("assets_s3.{key}: {e}"))?;
+                builder = builder.with_config(key, value);
+            }
+            let s3 = builder
                 .build()
                 .map_err(|e| anyhow::anyhow!("DREAM_ASSETS_URL {location:?}: {e}"))?;
             let prefix = url.path().trim_matches('/');

@@ -39,6 +39,7 @@ impl App {
         let store = Store::connect(&config.database_url).await?;
         let assets = super::assets::Assets::open(
             &config.assets_location(),
+            &config.assets_s3,
             public_url,
             config.asset_max_bytes,
             config.asset_quota_bytes,

@@ -59,7 +59,7 @@ pub(super) async fn upload_asset(
             length,
             product_id: request.product_id.map(|p| p.to_string()),
         };
-        let body =
+        let mut body =
             request
                 .body
                 .into_data_stream()
@@ -70,7 +70,11 @@ pub(super) async fn upload_asset(
                         param: None,
                     },
                 });
-        let asset = server.app.asset_upload(tenant, upload, body).await?;
+        let uploaded = server.app.asset_upload(tenant, upload, &mut body).await;
+        if uploaded.is_err() {
+            linger(&mut body).await;
+        }
+        let asset = uploaded?;
         let summary = format!(
             "{} ({}, {} bytes)",
             asset.filename, asset.content_type, asset.size
@@ -80,6 +84,26 @@ pub(super) async fn upload_asset(
             .await;
         Ok(convert::asset(&asset, server.app.assets()))
     })
+}
+
+/// Reads and drops what is left of a refused upload's body (up to 64 MiB, for up to 10 s),
+/// so the client, still sending, reads the refusal instead of a reset connection. Past
+/// either bound the connection is closed with the rest unread.
+async fn linger<S>(body: &mut S)
+where
+    S: futures::Stream<Item = AppResult<axum::body::Bytes>> + Unpin,
+{
+    const LINGER_BYTES: usize = 64 << 20;
+    let drain = async {
+        let mut drained = 0;
+        while let Some(Ok(chunk)) = body.next().await {
+            drained += chunk.len();
+            if drained > LINGER_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
 }
 
 pub(super) async fn get_asset(

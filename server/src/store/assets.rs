@@ -28,7 +28,7 @@ impl Store {
         asset: &Asset,
         quota: i64,
     ) -> StoreResult<Result<(), AssetRefused>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.backend() == Backend::Postgres {
             // Uploads to one project take turns here, so two cannot both fit the same room.
             sqlx::query("SELECT id FROM projects WHERE id = $1 FOR UPDATE")

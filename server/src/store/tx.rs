@@ -33,6 +33,21 @@ impl Store {
         tx.execute("BEGIN").await?;
         Ok(tx)
     }
+
+    /// Begins a transaction that reads and then writes what it read: on SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`, waiting out the busy timeout), since a read
+    /// transaction cannot become a write one after another writer committed.
+    pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
+        let mut tx = Tx {
+            conn: Some(self.pool().acquire().await?),
+        };
+        let begin = match self.backend() {
+            super::Backend::Sqlite => "BEGIN IMMEDIATE",
+            super::Backend::Postgres => "BEGIN",
+        };
+        tx.execute(begin).await?;
+        Ok(tx)
+    }
 }
 
 impl Tx {

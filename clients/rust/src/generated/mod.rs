@@ -12402,7 +12402,7 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.1.0*/
+Version: 1.2.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -12441,7 +12441,7 @@ impl Client {
 
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.1.0"
+        "1.2.0"
     }
 
     fn baseurl(&self) -> &str {
