@@ -398,6 +398,41 @@ export class DreamAPI {
       ),
   };
 
+  /**
+   * Assets: files such as product images, each served at its public `url` (what an `<img>`
+   * loads). Secret key only, so from your backend: a secret key is refused in a browser.
+   */
+  readonly assets = {
+    /**
+     * Stores `data` as a new asset typed `contentType` (an image type must match the bytes);
+     * with `productId` it becomes that product's last image. Up to the server's per-asset limit
+     * (10 MiB by default); refused with `payload_too_large`, `storage_quota_exceeded` or
+     * `unsupported_media_type`, and then nothing is stored.
+     */
+    upload: (input: {
+      filename: string;
+      contentType: string;
+      data: Blob | ArrayBuffer | Uint8Array;
+      productId?: string;
+    }): Promise<api.Asset> => {
+      const body = new Blob([input.data as BlobPart], { type: input.contentType });
+      const params: api.UploadAssetParams =
+        input.productId === undefined
+          ? { filename: input.filename, body }
+          : { filename: input.filename, productId: input.productId, body };
+      return this.call("secret", (o) => api.uploadAsset(o, params), { retryable: false });
+    },
+    /** A page of assets, newest first; with `productId`, that product's images in order. */
+    list: (input: api.ListAssetsParams = {}): Promise<api.AssetList> =>
+      this.call("secret", (o) => api.listAssets(o, input), { retryable: true }),
+    get: (assetId: string): Promise<api.Asset> =>
+      this.call("secret", (o) => api.getAsset(o, { assetId }), { retryable: true }),
+    /** Deletes the asset: it leaves its product's images and its URL answers 404. */
+    delete: async (assetId: string): Promise<void> => {
+      await this.call("secret", (o) => api.deleteAsset(o, { assetId }), { retryable: false });
+    },
+  };
+
   /** The catalogue. Reads work with the publishable key; changes need the secret key. */
   readonly products = {
     list: (input: { includeArchived?: boolean } = {}): Promise<api.ProductList> =>

@@ -266,6 +266,57 @@ describe("usage", () => {
   });
 });
 
+describe("assets", () => {
+  // A PNG's signature and IHDR chunk: enough for the server's type check.
+  const png = Uint8Array.from([
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0,
+    1, 8, 2, 0, 0, 0,
+  ]);
+
+  test("an upload becomes a product image with a public URL serving the same bytes", async () => {
+    const { keys, admin } = await setup();
+    const mug = await admin.products.create({ name: "Mug", prices: [{ currency: "usd", unitAmount: 1500 }] });
+    const asset = await admin.assets.upload({
+      filename: "mug.png",
+      contentType: "image/png",
+      data: png,
+      productId: mug.id,
+    });
+    assert.equal(asset.contentType, "image/png");
+    assert.equal(asset.size, png.length);
+    assert.equal(asset.productId, mug.id);
+
+    const shop = new DreamAPI({ publishableKey: keys.test.publishableKey, baseUrl: server.baseUrl });
+    const [listed] = (await shop.products.list()).products.filter((p) => p.id === mug.id);
+    assert.deepEqual(
+      listed.images.map((i) => [i.assetId, i.url]),
+      [[asset.id, asset.url]],
+    );
+    const served = await fetch(asset.url);
+    assert.equal(served.status, 200);
+    assert.equal(served.headers.get("content-type"), "image/png");
+    assert.deepEqual(new Uint8Array(await served.arrayBuffer()), png);
+
+    assert.deepEqual((await admin.assets.list({ productId: mug.id })).data, [asset]);
+    await admin.assets.delete(asset.id);
+    assert.equal((await fetch(asset.url)).status, 404);
+    assert.deepEqual((await shop.products.get(mug.id)).images, []);
+  });
+
+  test("bytes that are not the declared image type are refused with unsupported_media_type", async () => {
+    const { admin } = await setup();
+    await assert.rejects(
+      admin.assets.upload({
+        filename: "x.png",
+        contentType: "image/png",
+        data: new TextEncoder().encode("<svg/>"),
+      }),
+      (e) => e instanceof DreamAPIError && e.code === "unsupported_media_type" && e.status === 415,
+    );
+    assert.deepEqual((await admin.assets.list()).data, []);
+  });
+});
+
 describe("catalogue and admin", () => {
   test("products: create, list publicly, get, update, archive", async () => {
     const { keys } = await setup();
