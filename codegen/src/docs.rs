@@ -487,11 +487,33 @@ fn code_samples(document: &Value, op: &Operation) -> String {
             )
         })
         .collect();
+    // A file or text body has no JSON example to show: a placeholder of the right type.
+    let raw_body = op
+        .body
+        .as_ref()
+        .filter(|_| body_example.is_none())
+        .and_then(|body| match body.kind {
+            model::BodyKind::Binary => {
+                let media = if body.media.contains('*') {
+                    "application/octet-stream"
+                } else {
+                    body.media.as_str()
+                };
+                Some((
+                    format!("new Blob([fileBytes], {{ type: {media:?} }})"),
+                    "std::fs::read(\"file\")?",
+                ))
+            }
+            model::BodyKind::Text => Some(("\"text\"".to_owned(), "\"text\".to_string()")),
+            _ => None,
+        });
     if let Some(example) = &body_example {
         fields.push(format!(
             "body: {}",
             serde_json::to_string(example).unwrap_or_default()
         ));
+    } else if let Some((ts_body, _)) = &raw_body {
+        fields.push(format!("body: {ts_body}"));
     }
     let args = if fields.is_empty() {
         String::new()
@@ -534,6 +556,8 @@ fn code_samples(document: &Value, op: &Operation) -> String {
     }
     if body_example.is_some() {
         rust.push_str("\n    .body(body)");
+    } else if let Some((_, rust_body)) = &raw_body {
+        let _ = write!(rust, "\n    .body({rust_body})");
     }
     rust.push_str("\n    .send()\n    .await?\n    .into_inner();");
 

@@ -34,6 +34,7 @@ test("every operation's TypeScript sample type-checks", () => {
       file,
       "declare const PUBLISHABLE_KEY: string;\ndeclare const SECRET_KEY: string;\n" +
         "declare const OPERATOR_TOKEN: string;\ndeclare const userToken: string;\n" +
+        "declare const fileBytes: Uint8Array<ArrayBuffer>;\n" +
         unescape(sample[1]) +
         "\n",
     );
