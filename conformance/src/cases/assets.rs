@@ -193,7 +193,7 @@ async fn round_trip(ctx: Ctx) -> CaseResult {
     ensure_eq!(read, asset, "getAsset after uploadAsset");
     let listed = admin.list_assets().send().await.succeeds("listAssets")?;
     ensure!(
-        listed.data.iter().any(|a| *a == asset),
+        listed.data.contains(&asset),
         "listAssets lists the upload: {:?}",
         listed.data
     );
