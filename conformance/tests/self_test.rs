@@ -36,39 +36,6 @@ async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> String {
     }
 }
 
-/// A new bucket on the S3-compatible server named by `DREAM_TEST_S3` (default
-/// `http://127.0.0.1:9000`, which `scripts/test` starts), and the options to reach it.
-async fn s3_bucket() -> (String, std::collections::BTreeMap<String, String>) {
-    let endpoint =
-        std::env::var("DREAM_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:9000".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let bucket = format!("dream-conformance-{}-{nanos}", std::process::id());
-    let created = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("the S3-compatible server at {endpoint} does not answer: {e}"));
-    assert!(
-        created.status().is_success(),
-        "bucket: {}",
-        created.status()
-    );
-    let options = [
-        ("endpoint", endpoint.as_str()),
-        ("allow_http", "true"),
-        ("region", "us-east-1"),
-        ("access_key_id", "dream-test"),
-        ("secret_access_key", "dream-test"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    (format!("s3://{bucket}/assets"), options)
-}
-
 async fn reference(backend: Backend) -> Reference {
     dream_server::install_crypto();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -77,8 +44,10 @@ async fn reference(backend: Backend) -> Reference {
     let (assets_url, assets_s3) = match backend {
         Backend::Sqlite => (None, Default::default()),
         Backend::Postgres => {
-            let (url, options) = s3_bucket().await;
-            (Some(url), options)
+            let (bucket, options) = dream_server::testing::fresh_s3_bucket("dream-conformance")
+                .await
+                .expect("a fresh S3 bucket");
+            (Some(format!("{bucket}/assets")), options)
         }
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -272,19 +272,22 @@ impl Config {
 }
 
 impl Config {
+    /// The SQLite database's file, when the database is one kept in a file.
+    fn sqlite_file(&self) -> Option<&str> {
+        self.database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|file| !file.is_empty() && !file.contains(":memory:"))
+    }
+
     /// Where assets' bytes go: as configured, else a folder beside the SQLite file
     /// (`dream.db` → `dream-assets`), or `dream-assets` in the working directory.
     pub fn assets_location(&self) -> String {
         if let Some(url) = &self.assets_url {
             return url.clone();
         }
-        let file = self
-            .database_url
-            .strip_prefix("sqlite://")
-            .or_else(|| self.database_url.strip_prefix("sqlite:"))
-            .map(|rest| rest.split('?').next().unwrap_or_default())
-            .filter(|file| !file.is_empty() && !file.contains(":memory:"));
-        match file {
+        match self.sqlite_file() {
             Some(file) => {
                 let path = std::path::Path::new(file);
                 let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("dream");
@@ -301,15 +304,9 @@ impl Config {
         match self.stripe_emulator_state.as_deref() {
             Some("" | "off") => None,
             Some(path) => Some(path.into()),
-            None => {
-                let rest = self
-                    .database_url
-                    .strip_prefix("sqlite://")
-                    .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
-                let file = rest.split('?').next().unwrap_or_default();
-                (!file.is_empty() && !file.contains(":memory:"))
-                    .then(|| format!("{file}.stripe-emulator.json").into())
-            }
+            None => self
+                .sqlite_file()
+                .map(|file| format!("{file}.stripe-emulator.json").into()),
         }
     }
 }

@@ -145,6 +145,15 @@ impl Drop for Writing {
     }
 }
 
+/// The refusal for an asset id the tenant (or, publicly, anyone) has not got.
+pub fn no_asset(id: &str) -> AppError {
+    AppError::NotFound {
+        what: "asset",
+        id: id.to_string(),
+        param: "assetId",
+    }
+}
+
 fn storage_error(e: object_store::Error) -> AppError {
     AppError::Unavailable(anyhow::anyhow!("the asset store failed: {e}"))
 }
@@ -286,11 +295,7 @@ impl App {
         self.store
             .asset_get(tenant, id)
             .await?
-            .ok_or_else(|| AppError::NotFound {
-                what: "asset",
-                id: id.to_string(),
-                param: "assetId",
-            })
+            .ok_or_else(|| no_asset(id))
     }
 
     pub async fn asset_list(
@@ -308,15 +313,11 @@ impl App {
 
     /// Deletes an asset: its row (so its URL answers 404 at once), then its bytes.
     pub async fn asset_delete(&self, tenant: &Tenant, id: &str) -> AppResult<Asset> {
-        let (asset, key) =
-            self.store
-                .asset_delete(tenant, id)
-                .await?
-                .ok_or_else(|| AppError::NotFound {
-                    what: "asset",
-                    id: id.to_string(),
-                    param: "assetId",
-                })?;
+        let (asset, key) = self
+            .store
+            .asset_delete(tenant, id)
+            .await?
+            .ok_or_else(|| no_asset(id))?;
         if let Err(e) = self.assets.objects.delete(&ObjectPath::from(key)).await {
             tracing::warn!(error = %e, asset = %asset.id, "a deleted asset's bytes could not be removed");
         }

@@ -221,14 +221,7 @@ pub async fn deliver(
         .await;
     let delivery = match opened {
         Ok(Some(delivery)) => delivery,
-        Ok(None) => {
-            let error = AppError::NotFound {
-                what: "asset",
-                id: id.to_string(),
-                param: "assetId",
-            };
-            return errors::response(&error, request_id);
-        }
+        Ok(None) => return errors::response(&crate::app::assets::no_asset(id), request_id),
         Err(e) => return errors::response(&e, request_id),
     };
     let asset = &delivery.asset;

@@ -7,6 +7,10 @@ use crate::domain::{Asset, ProductImage, Tenant};
 
 const COLUMNS: &str = "id, filename, content_type, size, sha256, product_id, position, created_at";
 
+/// The bytes a project's assets take, both modes (`$1`: the project).
+const STORED: &str =
+    "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS stored FROM assets WHERE project_id = $1";
+
 /// Why an asset's row was not written.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AssetRefused {
@@ -36,13 +40,11 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         }
-        let stored: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS stored FROM assets WHERE project_id = $1",
-        )
-        .bind(&tenant.project_id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("stored")?;
+        let stored: i64 = sqlx::query(STORED)
+            .bind(&tenant.project_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("stored")?;
         if stored.saturating_add(asset.size) > quota {
             tx.rollback().await?;
             return Ok(Err(AssetRefused::OverQuota { stored }));
@@ -183,13 +185,11 @@ impl Store {
 
     /// Bytes the project's assets take, both modes.
     pub async fn assets_stored(&self, project_id: &str) -> StoreResult<i64> {
-        Ok(sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS stored FROM assets WHERE project_id = $1",
-        )
-        .bind(project_id)
-        .fetch_one(self.pool())
-        .await?
-        .try_get("stored")?)
+        Ok(sqlx::query(STORED)
+            .bind(project_id)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("stored")?)
     }
 }
 

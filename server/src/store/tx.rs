@@ -27,23 +27,23 @@ pub(crate) struct Tx {
 impl Store {
     /// Begins a transaction on a connection from the pool.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
-        let mut tx = Tx {
-            conn: Some(self.pool().acquire().await?),
-        };
-        tx.execute("BEGIN").await?;
-        Ok(tx)
+        self.begin_with("BEGIN").await
     }
 
     /// Begins a transaction that reads and then writes what it read: on SQLite it takes the
     /// write lock at once (`BEGIN IMMEDIATE`, waiting out the busy timeout), since a read
     /// transaction cannot become a write one after another writer committed.
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
-        let mut tx = Tx {
-            conn: Some(self.pool().acquire().await?),
-        };
-        let begin = match self.backend() {
+        self.begin_with(match self.backend() {
             super::Backend::Sqlite => "BEGIN IMMEDIATE",
             super::Backend::Postgres => "BEGIN",
+        })
+        .await
+    }
+
+    async fn begin_with(&self, begin: &'static str) -> StoreResult<Tx> {
+        let mut tx = Tx {
+            conn: Some(self.pool().acquire().await?),
         };
         tx.execute(begin).await?;
         Ok(tx)

@@ -3,9 +3,10 @@
 //! several replicas sharing one S3-compatible bucket. The API's own behaviour (round trips,
 //! delivery headers, ranges, isolation) is the conformance suite's `assets` profile.
 //!
-//! The S3 cases run against the S3-compatible server named by `DREAM_TEST_S3` (default
-//! `http://127.0.0.1:9000`, moto's server mode, which `scripts/test` starts).
+//! The S3 case runs against the S3-compatible server of `dream_server::testing::fresh_s3_bucket`
+//! (`DREAM_TEST_S3`, moto's server mode, which `scripts/test` starts).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,18 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         assert!(started.elapsed() < Duration::from_secs(5), "{what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The first page of the project's assets.
+async fn list(http: &reqwest::Client, base: &str, sk: &str) -> Value {
+    http.get(format!("{base}/v1/assets"))
+        .bearer_auth(sk)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// A body sent in 64 KiB chunks without a `Content-Length`, so only reading it tells its size.
@@ -161,15 +174,7 @@ async fn refused_and_cut_off_uploads_leave_nothing_in_the_store(backend: Backend
         files(&store_dir).len() == 1
     })
     .await;
-    let listed: Value = http
-        .get(format!("{base}/v1/assets"))
-        .bearer_auth(&sk)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = list(&http, &base, &sk).await;
     assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
 
     // Deleting removes the bytes, and the public URL answers 404.
@@ -200,58 +205,14 @@ fn tokio_stream_from(
     })
 }
 
-/// The S3-compatible server the S3 cases use.
-fn s3_endpoint() -> String {
-    std::env::var("DREAM_TEST_S3").unwrap_or_else(|_| "http://127.0.0.1:9000".into())
-}
-
-/// The environment `dream serve` reaches the test S3 server with.
-fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT", endpoint.to_string()),
-        ("AWS_ALLOW_HTTP", "true".into()),
-        ("AWS_ACCESS_KEY_ID", "dream-test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "dream-test".into()),
-        ("AWS_REGION", "us-east-1".into()),
-    ]
-}
-
-/// A new, empty bucket on the test S3 server.
-async fn fresh_bucket(http: &reqwest::Client, endpoint: &str) -> String {
-    let bucket = format!("dream-test-{}", std::process::id() ^ rand_suffix());
-    let created = http
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!("the S3-compatible server at {endpoint} (DREAM_TEST_S3) does not answer: {e}")
-        });
-    assert!(
-        created.status().is_success(),
-        "bucket: {}",
-        created.status()
-    );
-    bucket
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-}
-
-/// The keys in `bucket` under `prefix`, listed through object_store as another client would.
-async fn keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(bucket)
-        .with_access_key_id("dream-test")
-        .with_secret_access_key("dream-test")
-        .with_region("us-east-1")
-        .build()
-        .unwrap();
+/// The keys under `prefix` in the bucket `s3://…`, listed through object_store as another
+/// client would.
+async fn keys(bucket: &str, options: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
+    let mut builder = object_store::aws::AmazonS3Builder::new().with_url(bucket);
+    for (key, value) in options {
+        builder = builder.with_config(key.parse().unwrap(), value);
+    }
+    let store = builder.build().unwrap();
     let prefix = object_store::path::Path::from(prefix);
     store
         .list(Some(&prefix))
@@ -263,14 +224,21 @@ async fn keys(endpoint: &str, bucket: &str, prefix: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_postgres_share_assets_on_one_s3_bucket() {
     let http = reqwest::Client::new();
-    let endpoint = s3_endpoint();
-    let bucket = fresh_bucket(&http, &endpoint).await;
+    let (bucket, options) = dream_server::testing::fresh_s3_bucket("dream-test")
+        .await
+        .expect("a fresh S3 bucket");
     let (database, _dir) = fresh_database(Backend::Postgres).await;
-    let assets_url = format!("s3://{bucket}/shop");
-    let env = s3_env(&endpoint);
-    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    env.push(("DREAM_ASSETS_URL", &assets_url));
-    env.push(("DREAM_ASSET_MAX_BYTES", "8000000"));
+    let assets_url = format!("{bucket}/shop");
+    // The same options as the environment `dream serve` reads them.
+    let env: Vec<(String, String)> = options
+        .iter()
+        .map(|(k, v)| (format!("AWS_{}", k.to_uppercase()), v.clone()))
+        .chain([
+            ("DREAM_ASSETS_URL".to_string(), assets_url),
+            ("DREAM_ASSET_MAX_BYTES".to_string(), "8000000".to_string()),
+        ])
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (mut a, address_a) = spawn_serve_on(&database, &env);
     let (mut b, address_b) = spawn_serve_on(&database, &env);
     let (base_a, base_b) = (format!("http://{address_a}"), format!("http://{address_b}"));
@@ -286,7 +254,7 @@ async fn replicas_on_postgres_share_assets_on_one_s3_bucket() {
         upload(&http, &base_a, &sk, "large.png", "image/png", bytes.clone()).await;
     assert_eq!(status, 201, "{asset}");
     let id = asset["id"].as_str().unwrap();
-    let stored = keys(&endpoint, &bucket, "shop").await;
+    let stored = keys(&bucket, &options, "shop").await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(
         stored[0].starts_with("shop/proj_") && stored[0].ends_with(id),
@@ -309,15 +277,7 @@ async fn replicas_on_postgres_share_assets_on_one_s3_bucket() {
         part.bytes().await.unwrap().as_ref(),
         &bytes[6_000_000..6_000_010]
     );
-    let listed: Value = http
-        .get(format!("{base_b}/v1/assets"))
-        .bearer_auth(&sk)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = list(&http, &base_b, &sk).await;
     assert_eq!(listed["data"][0]["id"], json!(id));
 
     // A refused upload leaves no object; a deletion through one replica removes the bytes
@@ -347,7 +307,7 @@ async fn replicas_on_postgres_share_assets_on_one_s3_bucket() {
             .status(),
         404
     );
-    assert!(keys(&endpoint, &bucket, "shop").await.is_empty());
+    assert!(keys(&bucket, &options, "shop").await.is_empty());
     for server in [&mut a, &mut b] {
         server.kill().unwrap();
         server.wait().unwrap();
