@@ -2,7 +2,8 @@
 //! it on a fresh Postgres database, prepares a project, users and their RS256 tokens, drives
 //! load with `wrk` (Debian's package), measures baselines in the same run on the same machine
 //! (`pgbench` running the same single-row `UPDATE … RETURNING`, and a minimal axum handler
-//! returning a constant), and prints one table of ratios.
+//! returning a constant), and prints one table of ratios. Its upload rows (`uploads.rs`)
+//! measure asset uploads on local disk and S3, and the server's memory while they stream.
 //!
 //! `cargo xtask bench --smoke` runs every step for a second or two on a debug build and fails
 //! only if a step breaks (no targets): the test command runs it so the harness cannot rot.
@@ -11,8 +12,10 @@
 //!
 //! `cargo xtask faults`: the fault suite, one table of figures (see `faults.rs`).
 
+mod baseline;
 mod corpus;
 mod faults;
+mod uploads;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -33,8 +36,12 @@ struct Cli {
 enum Task {
     /// Measure the hot paths against baselines taken in the same run.
     Bench(BenchOptions),
-    /// The constant-answer axum server the check row is compared with.
-    BaselineServer,
+    /// The constant-answer axum server the check row is compared with; with `--upload-dir`,
+    /// `POST /upload/{n}` streams the body to a file there (the upload row's baseline).
+    BaselineServer {
+        #[arg(long)]
+        upload_dir: Option<PathBuf>,
+    },
     /// dreamgen on the corpus of real-world OpenAPI documents, against baselines.
     Corpus(corpus::CorpusOptions),
     /// The fault suite: the server under injected faults, one table of figures.
@@ -74,20 +81,10 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Task::Bench(options) => runtime.block_on(bench(options)),
-        Task::BaselineServer => runtime.block_on(baseline_server()),
+        Task::BaselineServer { upload_dir } => runtime.block_on(baseline::serve(upload_dir)),
         Task::Corpus(options) => corpus::run(options),
         Task::Faults => faults::run(),
     }
-}
-
-/// Answers every request with a constant JSON body: the ceiling for an axum handler here.
-async fn baseline_server() -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("listening on http://{}", listener.local_addr()?);
-    let app = axum::Router::new()
-        .fallback(|| async { ([("content-type", "application/json")], r#"{"status":"ok"}"#) });
-    axum::serve(listener, app).await?;
-    Ok(())
 }
 
 /// A child process killed when dropped.
@@ -477,6 +474,13 @@ async fn measure(
     let track_series = wrk.run(&series_base, "POST", "/v1/usage/track", Some((&many, &pk)))?;
     drop(series_server);
 
+    let verdict = |ok: bool| match (smoke, ok) {
+        (true, _) => "(smoke)",
+        (false, true) => "met",
+        (false, false) => "missed",
+    };
+    let upload_rows = uploads::rows(bin, dream, dir, database_url, &sk, smoke, &verdict).await?;
+
     eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING");
     psql(
         database_url,
@@ -529,15 +533,6 @@ async fn measure(
         }
     }
     let ratio = |ours: f64, base: f64| if base > 0.0 { ours / base } else { 0.0 };
-    let verdict = |ok: bool| {
-        if smoke {
-            "(smoke)"
-        } else if ok {
-            "met"
-        } else {
-            "missed"
-        }
-    };
     let r1 = ratio(track_many.rps, pg_many);
     let r2 = ratio(track_hot.rps, pg_hot);
     let r3 = ratio(state.rps, axum_const.rps);
@@ -574,5 +569,6 @@ async fn measure(
         "| server memory under that load | peak RSS {rss:.1} MB | — | — | ≤ 64 MB | {} |\n",
         verdict(rss <= 64.0)
     ));
+    table.push_str(&upload_rows);
     Ok(table)
 }

@@ -114,6 +114,13 @@ impl Assets {
         &self.location
     }
 
+    /// The origin assets are served from (`https://api.example.com`), for pages that show them.
+    pub fn public_origin(&self) -> String {
+        url::Url::parse(&self.public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
     /// The public URL of an asset's bytes.
     pub fn url(&self, id: &str, filename: &str) -> String {
         let mut url = url::Url::parse(&format!("{}/", self.public_url))

@@ -62,7 +62,21 @@ pub fn segment(value: &str) -> String {
 }
 
 impl Dashboard {
-    /// Sends one API request as `grant` and reads the answer as `T`.
+    /// Every product of the tenant, archived ones too.
+    pub(super) async fn products(
+        &self,
+        grant: &DashboardGrant,
+    ) -> Result<types::ProductList, ApiError> {
+        self.call(
+            grant,
+            Method::GET,
+            "/v1/products?includeArchived=true",
+            None,
+        )
+        .await
+    }
+
+    /// Sends one API request as `grant`, with a JSON body, and reads the answer as `T`.
     pub(super) async fn call<T: DeserializeOwned>(
         &self,
         grant: &DashboardGrant,
@@ -70,15 +84,34 @@ impl Dashboard {
         uri: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T, ApiError> {
+        match body {
+            Some(body) => {
+                let body = Body::from(body.to_string());
+                self.send(grant, method, uri, Some("application/json"), body)
+                    .await
+            }
+            None => self.send(grant, method, uri, None, Body::empty()).await,
+        }
+    }
+
+    /// Sends one API request as `grant` with `body` (streamed as it comes) of `content_type`,
+    /// and reads the answer as `T`.
+    pub(super) async fn send<T: DeserializeOwned>(
+        &self,
+        grant: &DashboardGrant,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Result<T, ApiError> {
         let request_id = format!("req_dash_{}", crate::domain::ids::random(16));
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
             .header("x-request-id", &request_id);
-        if body.is_some() {
-            request = request.header(header::CONTENT_TYPE, "application/json");
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
         }
-        let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
         let mut request = request.body(body).map_err(|e| internal(&e))?;
         request.extensions_mut().insert(grant.clone());
         let response = self
@@ -92,7 +125,9 @@ impl Dashboard {
             .await
             .map_err(|e| internal(&e))?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| internal(&e));
+            // A 204 has no body: it reads as JSON `null`, for `()`.
+            let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+            return serde_json::from_slice(bytes).map_err(|e| internal(&e));
         }
         match serde_json::from_slice::<types::Error>(&bytes) {
             Ok(error) => Err(ApiError {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::api::segment;
 use super::forms::{self, Posted, Signed};
-use super::{Dash, Page, layout};
+use super::{Dash, Page, layout, uploads};
 use crate::domain::DashboardSession;
 use crate::generated::types;
 
@@ -17,14 +17,7 @@ pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) 
     let tiers: types::TierList = dash
         .call(&grant, Method::GET, "/v1/tiers?includeArchived=true", None)
         .await?;
-    let products: types::ProductList = dash
-        .call(
-            &grant,
-            Method::GET,
-            "/v1/products?includeArchived=true",
-            None,
-        )
-        .await?;
+    let products = dash.products(&grant).await?;
     let session = &signed.session;
     let body = html! {
         div.page-head { h1 { "Tiers & products" } }
@@ -72,11 +65,12 @@ pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) 
                 (layout::empty("No products yet."))
             } @else {
                 table {
-                    thead { tr { th { "Product" } th { "Prices" } th { "Status" } th {} } }
+                    thead { tr { th { "Product" } th { "Images" } th { "Prices" } th { "Status" } th {} } }
                     tbody {
                         @for product in &products.products {
-                            tr class=@if !product.active { "archived" } {
+                            tr id={ "product-" (product.id) } class=@if !product.active { "archived" } {
                                 td { strong { (product.name) } br; span.muted { (product.description.as_deref().unwrap_or("")) } }
+                                td.images { (images(session, product)) }
                                 td {
                                     @for price in &product.prices {
                                         div { (layout::money(price.unit_amount, &price.currency)) " " span.mono.muted { (price.id) } }
@@ -128,6 +122,35 @@ pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) 
         body,
         &headers,
     ))
+}
+
+/// A product's images in their order, each with its moves and removal, and the upload form.
+fn images(session: &DashboardSession, product: &types::Product) -> Markup {
+    let last = product.images.len().saturating_sub(1);
+    let action = format!("/dashboard/products/{}/images", segment(&product.id));
+    html! {
+        @if !product.images.is_empty() {
+            ol.images {
+                @for (at, image) in product.images.iter().enumerate() {
+                    li {
+                        (uploads::thumbnail(&image.url, &image.content_type, &image.filename))
+                        @if product.active {
+                            form.image-actions method="post" action=(action) {
+                                (layout::csrf(session))
+                                input type="hidden" name="asset" value=(image.asset_id);
+                                button.link type="submit" name="action" value="earlier" disabled[at == 0] title="Move earlier" aria-label={ "Move " (image.filename) " earlier" } { "←" }
+                                button.link type="submit" name="action" value="later" disabled[at == last] title="Move later" aria-label={ "Move " (image.filename) " later" } { "→" }
+                                button.link.danger-text type="submit" name="action" value="remove" title="Remove from the product" aria-label={ "Remove " (image.filename) } { "×" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if product.active {
+            (uploads::upload_form(session, Some(&product.id), "Add images"))
+        }
+    }
 }
 
 fn tier_price(tier: &types::Tier) -> Markup {

@@ -243,7 +243,7 @@ impl Posted {
 }
 
 /// Compares in time independent of where the first difference is.
-fn same_secret(a: &str, b: &str) -> bool {
+pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

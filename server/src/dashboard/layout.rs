@@ -14,6 +14,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("overview", "Overview", "/dashboard/overview"),
     ("customers", "Customers", "/dashboard/customers"),
     ("catalog", "Tiers & products", "/dashboard/catalog"),
+    ("assets", "Assets", "/dashboard/assets"),
     ("settings", "Keys & settings", "/dashboard/settings"),
     ("events", "Webhook events", "/dashboard/events"),
     ("audit", "Audit log", "/dashboard/audit"),
@@ -25,8 +26,8 @@ fn head(title: &str) -> Markup {
         meta charset="utf-8";
         meta name="viewport" content="width=device-width, initial-scale=1";
         title { (title) " · Dream API" }
-        link rel="stylesheet" href="/dashboard/assets/dashboard.css";
-        script src="/dashboard/assets/dashboard.js" defer {}
+        link rel="stylesheet" href="/dashboard/static/dashboard.css";
+        script src="/dashboard/static/dashboard.js" defer {}
     }
 }
 

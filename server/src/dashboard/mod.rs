@@ -24,11 +24,12 @@ mod logs;
 mod overview;
 mod session;
 mod settings;
+mod uploads;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{DefaultBodyLimit, Path};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -53,6 +54,12 @@ type Page = Result<Response, Response>;
 
 /// The dashboard's routes, calling `api` for everything they show or change.
 pub fn router(app: Arc<App>, api: Router, session_seconds: i64) -> Router {
+    // Images load from the server's public URL, which may be another origin than the page's.
+    let policy = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: {}; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        app.assets().public_origin()
+    );
     let dash = Arc::new(Dashboard {
         app,
         api,
@@ -102,8 +109,20 @@ pub fn router(app: Arc<App>, api: Router, session_seconds: i64) -> Router {
         .route("/dashboard/keys/rotate", post(settings::rotate_key))
         .route("/dashboard/events", get(logs::events))
         .route("/dashboard/audit", get(logs::audit))
-        .route("/dashboard/assets/{name}", get(asset))
-        .layer(axum::middleware::from_fn(security_headers))
+        .route("/dashboard/products/{id}/images", post(uploads::arrange))
+        // An upload streams to the API, whose limits on size and quota decide.
+        .route(
+            "/dashboard/assets",
+            get(uploads::page)
+                .post(uploads::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/dashboard/assets/{id}/delete", post(uploads::delete))
+        .route("/dashboard/static/{name}", get(asset))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(policy),
+            security_headers,
+        ))
         .with_state(dash)
 }
 
@@ -129,18 +148,15 @@ async fn asset(Path(name): Path<String>) -> Response {
 /// Nothing but the dashboard's own files runs or loads; no page may be framed; nothing is
 /// cached by the browser or a proxy except the static assets.
 async fn security_headers(
+    axum::extract::State(policy): axum::extract::State<Arc<String>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

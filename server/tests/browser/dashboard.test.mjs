@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import { mkdirSync } from "node:fs";
+import { deflateSync } from "node:zlib";
 import { resolve } from "node:path";
 
 import {
@@ -451,4 +452,173 @@ test("the operator token signs in to every project and picks one", async () => {
   await Promise.all([page.waitForLoadState("load"), page.click(".mode-switch .mode.live")]);
   assert.ok(await page.$(".live-banner"));
   await context.close();
+});
+
+/** A real PNG of `width` × `height` in one colour, made here so its size proves which one loaded. */
+function png(width, height, [r, g, b]) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (bytes) => {
+    let c = 0xffffffff;
+    for (const byte of bytes) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const sum = Buffer.alloc(4);
+    sum.writeUInt32BE(crc(body));
+    return Buffer.concat([length, body, sum]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const row = Buffer.concat([
+    Buffer.from([0]),
+    Buffer.from(Array.from({ length: width }, () => [r, g, b]).flat()),
+  ]);
+  const pixels = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", pixels),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+test("product images uploaded, reordered and removed in the dashboard appear on a shop page that lists the catalogue with the publishable key", async () => {
+  const keys = await newProject(server.baseUrl);
+  const created = await api("/v1/products", {
+    key: keys.test.secretKey,
+    method: "POST",
+    body: { name: "Dream mug", prices: [{ currency: "usd", unitAmount: 1200 }] },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const productId = created.body.id;
+  const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+  const page = await context.newPage();
+  page.on("dialog", (dialog) => dialog.accept());
+  await signIn(page, keys.test.secretKey);
+  await page.click("nav.side >> text=Tiers & products");
+  const row = page.locator(`#product-${productId}`);
+  const upload = row.locator("form.upload");
+
+  // Two images at once, then a file that claims to be a PNG and is not: refused, nothing stored.
+  await upload.locator("input[type=file]").setInputFiles([
+    { name: "mug-front.png", mimeType: "image/png", buffer: png(40, 30, [200, 30, 30]) },
+    { name: "mug-side.png", mimeType: "image/png", buffer: png(30, 40, [30, 30, 200]) },
+  ]);
+  await Promise.all([page.waitForLoadState("load"), upload.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.notice"), /Uploaded mug-front\.png, mug-side\.png/);
+  await upload
+    .locator("input[type=file]")
+    .setInputFiles([
+      { name: "fake.png", mimeType: "image/png", buffer: Buffer.from("<svg onload=alert(1)>") },
+    ]);
+  await Promise.all([page.waitForLoadState("load"), upload.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.error"), /fake\.png: .*Nothing was stored/);
+
+  // The thumbnails are drawn, in upload order.
+  const drawn = () =>
+    row
+      .locator("ol.images img.thumb")
+      .evaluateAll((imgs) => imgs.map((i) => `${i.alt} ${i.naturalWidth}x${i.naturalHeight}`));
+  await page.waitForFunction(
+    (id) =>
+      [...document.querySelectorAll(`#${id} ol.images img`)].every((i) => i.complete && i.naturalWidth > 0),
+    `product-${productId}`,
+  );
+  assert.deepEqual(await drawn(), ["mug-front.png 40x30", "mug-side.png 30x40"]);
+  await shot(page, "catalog-images");
+
+  // The side view first, then the front removed from the product (its file stays).
+  await Promise.all([
+    page.waitForLoadState("load"),
+    row.locator("button[aria-label='Move mug-side.png earlier']").click(),
+  ]);
+  assert.match(await page.textContent(".flash.notice"), /Moved an image of Dream mug earlier/);
+  assert.deepEqual(await drawn(), ["mug-side.png 30x40", "mug-front.png 40x30"]);
+  await Promise.all([
+    page.waitForLoadState("load"),
+    row.locator("button[aria-label='Remove mug-front.png']").click(),
+  ]);
+  assert.match(await page.textContent(".flash.notice"), /Removed an image from Dream mug/);
+  const product = await api(`/v1/products/${productId}`, { key: keys.test.secretKey });
+  assert.deepEqual(
+    product.body.images.map((i) => i.filename),
+    ["mug-side.png"],
+  );
+
+  // The assets page: both files, their sizes, and the product of the one still attached.
+  await page.click("nav.side >> text=Assets");
+  const files = await page.$$eval("table.assets tbody tr", (trs) =>
+    trs.map((tr) => [
+      tr.querySelector("td a").textContent,
+      ...[...tr.querySelectorAll("td")].slice(2, 5).map((td) => td.textContent.trim()),
+    ]),
+  );
+  assert.equal(files.length, 2, JSON.stringify(files));
+  const byName = Object.fromEntries(
+    files.map(([file, type, size, product]) => [file, { type, size, product }]),
+  );
+  assert.deepEqual(byName["mug-side.png"], {
+    type: "image/png",
+    size: `${png(30, 40, [30, 30, 200]).length} bytes`,
+    product: "Dream mug",
+  });
+  assert.equal(byName["mug-front.png"].product, "—");
+  await shot(page, "assets");
+  const front = page.locator("table.assets tbody tr:has-text('mug-front.png')");
+  await Promise.all([page.waitForLoadState("load"), front.locator("button:has-text('Delete')").click()]);
+  assert.match(await page.textContent(".flash.notice"), /File deleted/);
+  assert.equal(await page.locator("table.assets tbody tr").count(), 1);
+
+  // A plain shop page on another origin lists the catalogue with the publishable key and
+  // shows each product's images: drawn by the browser, not just fetched.
+  const shop = `<!doctype html><meta charset="utf-8"><title>Shop</title><main id="shop"></main>
+<script type="module">
+  const response = await fetch(${JSON.stringify(`${server.baseUrl}/v1/products`)}, {
+    headers: { "x-publishable-key": ${JSON.stringify(keys.test.publishableKey)} },
+  });
+  const { products } = await response.json();
+  for (const product of products) {
+    const card = document.createElement("article");
+    card.innerHTML = "<h2></h2>";
+    card.querySelector("h2").textContent = product.name;
+    for (const image of product.images) {
+      const img = document.createElement("img");
+      img.src = image.url;
+      img.alt = image.filename;
+      card.append(img);
+    }
+    document.querySelector("#shop").append(card);
+  }
+  window.__listed = true;
+</script>`;
+  const site = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html" });
+    res.end(shop);
+  });
+  await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  try {
+    const shopPage = await context.newPage();
+    await shopPage.goto(`http://127.0.0.1:${site.address().port}/`);
+    await shopPage.waitForFunction(() => window.__listed && [...document.images].every((i) => i.complete));
+    const shown = await shopPage.$$eval("article", (cards) =>
+      cards.map((card) => ({
+        name: card.querySelector("h2").textContent,
+        images: [...card.querySelectorAll("img")].map((i) => `${i.alt} ${i.naturalWidth}x${i.naturalHeight}`),
+      })),
+    );
+    assert.deepEqual(shown, [{ name: "Dream mug", images: ["mug-side.png 30x40"] }]);
+    await shopPage.screenshot({ path: resolve(shots, "shop-page.png"), fullPage: true });
+  } finally {
+    site.close();
+    await context.close();
+  }
 });
