@@ -131,6 +131,51 @@ function retryAfterMs(value: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/**
+ * Where a browser keeps its development user, per publishable key: one development user per
+ * browser until it signs out, across reloads and tabs (`localStorage`, when the page has it).
+ */
+const devUserKey = (publishableKey: string): string => `dream-api:dev-user:${publishableKey}`;
+
+type KeyValueStore = {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+};
+
+/** The page's `localStorage`, when there is one it may use (not in Node, not when blocked). */
+function localStore(): KeyValueStore | undefined {
+  try {
+    return (globalThis as { localStorage?: KeyValueStore }).localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+function stored(key: string): string | undefined {
+  try {
+    return localStore()?.getItem(key) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function store(key: string, value: string): void {
+  try {
+    localStore()?.setItem(key, value);
+  } catch {
+    // Storage full or blocked: the session lasts as long as the page.
+  }
+}
+
+function forget(key: string): void {
+  try {
+    localStore()?.removeItem(key);
+  } catch {
+    // Nothing kept.
+  }
+}
+
 /** Finds the token source when the app gave none: Clerk on the page, else a dev session. */
 function clerkToken(): GetToken | undefined {
   type Session = { getToken(options?: { skipCache?: boolean }): Promise<string | null> };
@@ -175,6 +220,12 @@ class TokenCache {
     if (this.token !== undefined && this.token !== stale && !this.inflight)
       return Promise.resolve(this.token);
     return this.fetch(true);
+  }
+
+  /** Forgets the token: the next call fetches one. */
+  clear(): void {
+    this.token = undefined;
+    this.expiresAt = undefined;
   }
 
   /** Fetches a new token now, whatever the cache holds. */
@@ -274,8 +325,9 @@ export class DreamAPI {
   }
 
   /**
-   * Where user tokens come from: the app's getToken, Clerk, or a development session (for
-   * one user per instance). Failures become a `DreamAPIError`.
+   * Where user tokens come from: the app's getToken, Clerk, or a development session (one
+   * user per browser, kept in `localStorage`; per instance elsewhere). Failures become a
+   * `DreamAPIError`.
    */
   private async fetchToken(forceRefresh: boolean): Promise<string> {
     const source = this.getToken ?? clerkToken();
@@ -295,11 +347,14 @@ export class DreamAPI {
       return token;
     }
     if (this.publishableKey?.startsWith("pk_test_")) {
+      const key = devUserKey(this.publishableKey);
+      this.devUserId ??= stored(key);
       const body = this.devUserId === undefined ? {} : { userId: this.devUserId };
       const session = await this.call("public", (o) => api.createDevSession(o, { body }), {
         retryable: false,
       });
       this.devUserId = session.userId;
+      store(key, session.userId);
       return session.token;
     }
     throw missing("Pass getToken (for Clerk: () => session.getToken()) to act for a user.");
@@ -369,6 +424,15 @@ export class DreamAPI {
     /** Fetches a new token now (for the same user), replacing the cached one. */
     refresh: async (): Promise<void> => {
       await this.tokens.refresh();
+    },
+    /**
+     * Ends the development session: the next call starts one for a new user. (With Clerk or
+     * your own `getToken`, sign out there; this only forgets the cached token.)
+     */
+    signOut: (): void => {
+      this.tokens.clear();
+      if (this.publishableKey) forget(devUserKey(this.publishableKey));
+      this.devUserId = undefined;
     },
   };
 

@@ -10,17 +10,20 @@ import http from "node:http";
 import { resolve } from "node:path";
 
 import { build } from "esbuild";
+import { SignJWT, exportJWK, generateKeyPair } from "jose";
 
-import { launchChromium, startServer } from "./server.mjs";
+import { launchChromium, newProject, startServer } from "./server.mjs";
 
 const root = resolve(import.meta.dirname, "..");
 
 let server;
 let site;
 let browser;
+let clerk;
 
 before(async () => {
-  server = await startServer();
+  // The Clerk-shaped issuer below serves its keys over plain HTTP on this machine.
+  server = await startServer({ env: { DREAM_JWKS_ALLOW_INSECURE: "true" } });
   const bundle = await build({
     entryPoints: [resolve(root, "dist/index.js")],
     bundle: true,
@@ -70,10 +73,61 @@ before(async () => {
     }),
   });
   assert.equal(pro.status, 201, await pro.text());
-  site = http.createServer((req, res) => {
+  // A development session kept across reloads: who the page is, what it has counted, and a
+  // sign-out button.
+  const session = `<!doctype html><meta charset="utf-8"><title>Session</title>
+<p>User: <b id="user">…</b> · count <b id="count">…</b></p><button id="sign-out">Sign out</button>
+<script type="module">
+  import { DreamAPI } from "/dream-sdk.js";
+  const api = new DreamAPI({ publishableKey: ${JSON.stringify(server.keys.testPublishable)}, baseUrl: ${JSON.stringify(server.baseUrl)} });
+  const me = await api.auth.init();
+  const { usageCount } = await api.usage.track();
+  document.querySelector("#user").textContent = me.userId;
+  document.querySelector("#count").textContent = String(usageCount);
+  document.querySelector("#sign-out").onclick = () => { api.auth.signOut(); document.body.dataset.signedOut = "yes"; };
+</script>`;
+  // Clerk's browser SDK, as the SDK finds it: \`window.Clerk.session.getToken()\`, here handing out
+  // RS256 tokens signed by this site, the project's configured issuer (its JWKS served below).
+  const clerkPage = `<!doctype html><meta charset="utf-8"><title>Clerk</title>
+<script type="module">
+  import { DreamAPI } from "/dream-sdk.js";
+  window.__tokens = 0;
+  window.Clerk = { session: { getToken: async () => { window.__tokens++; return (await fetch("/clerk/token")).text(); } } };
+  try {
+    const api = new DreamAPI({ publishableKey: clerkKeys.test.publishableKey, baseUrl: ${JSON.stringify(server.baseUrl)} });
+    const me = await api.auth.init();
+    const { usageCount } = await api.usage.track();
+    window.__result = { userId: me.userId, usageCount, tokens: window.__tokens };
+  } catch (e) {
+    window.__result = { error: String(e), code: e.code };
+  }
+</script>`;
+  site = http.createServer(async (req, res) => {
     if (req.url.startsWith("/account")) {
       res.writeHead(200, { "content-type": "text/html" });
       res.end(shop);
+    } else if (req.url === "/session") {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(session);
+    } else if (req.url === "/clerk") {
+      res.writeHead(200, { "content-type": "text/html" });
+      res.end(
+        clerkPage.replace("clerkKeys.test.publishableKey", JSON.stringify(clerk.keys.test.publishableKey)),
+      );
+    } else if (req.url === "/clerk/token") {
+      const token = await new SignJWT({ azp: `http://localhost:${site.address().port}`, sid: "sess_browser" })
+        .setProtectedHeader({ alg: "RS256", kid: "clerk-browser", typ: "JWT" })
+        .setSubject("user_clerk_browser")
+        .setIssuer(clerk.issuer)
+        .setIssuedAt()
+        .setNotBefore("0s")
+        .setExpirationTime("2m")
+        .sign(clerk.privateKey);
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(token);
+    } else if (req.url === "/.well-known/jwks.json") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ keys: [clerk.jwk] }));
     } else if (req.url === "/dream-sdk.js") {
       res.writeHead(200, { "content-type": "text/javascript" });
       res.end(sdk);
@@ -83,6 +137,22 @@ before(async () => {
     }
   });
   await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  // A project whose users sign in with "Clerk": this site is its issuer.
+  const { publicKey, privateKey } = await generateKeyPair("RS256", { extractable: true });
+  clerk = {
+    issuer: `http://127.0.0.1:${site.address().port}`,
+    privateKey,
+    jwk: { ...(await exportJWK(publicKey)), kid: "clerk-browser", alg: "RS256", use: "sig" },
+    keys: await newProject(server.baseUrl),
+  };
+  const configured = await fetch(`${server.baseUrl}/v1/settings`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${clerk.keys.test.secretKey}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      jwt: { issuer: clerk.issuer, allowedOrigins: [`http://localhost:${site.address().port}`] },
+    }),
+  });
+  assert.equal(configured.status, 200, await configured.text());
   browser = await launchChromium();
 });
 
@@ -123,5 +193,62 @@ test("a person upgrades in the browser: Upgrade, the hosted checkout's Pay, and 
   await page.waitForFunction(() => document.querySelector("#plan").textContent === "pro", null, {
     timeout: 15000,
   });
+  await page.close();
+});
+
+test("a development session survives reloads: one user per browser until it signs out", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const url = `http://localhost:${site.address().port}/session`;
+  const seen = async () => {
+    await page.waitForFunction(() => document.querySelector("#count").textContent !== "…", null, {
+      timeout: 15000,
+    });
+    return [await page.textContent("#user"), await page.textContent("#count")];
+  };
+  await page.goto(url);
+  const [first, one] = await seen();
+  assert.match(first, /^dev_/);
+  assert.equal(one, "1");
+  await page.reload();
+  assert.deepEqual(await seen(), [first, "2"], "the same user after a reload, their usage kept");
+  // Another tab of the same browser is the same user too.
+  const tab = await context.newPage();
+  await tab.goto(url);
+  await tab.waitForFunction(() => document.querySelector("#count").textContent === "3", null, {
+    timeout: 15000,
+  });
+  assert.equal(await tab.textContent("#user"), first);
+  await tab.close();
+  await page.click("#sign-out");
+  await page.waitForFunction(() => document.body.dataset.signedOut === "yes");
+  await page.reload();
+  const [second, fresh] = await seen();
+  assert.match(second, /^dev_/);
+  assert.notEqual(second, first, "a new user after signing out");
+  assert.equal(fresh, "1");
+  // A browser of its own has its own development user.
+  const other = await browser.newContext();
+  const elsewhere = await other.newPage();
+  await elsewhere.goto(url);
+  await elsewhere.waitForFunction(() => document.querySelector("#count").textContent !== "…", null, {
+    timeout: 15000,
+  });
+  assert.notEqual(await elsewhere.textContent("#user"), second);
+  await other.close();
+  await context.close();
+});
+
+test("with Clerk on the page and no getToken, the SDK acts for the Clerk user, verified against the project's issuer", async () => {
+  const page = await browser.newPage();
+  await page.goto(`http://localhost:${site.address().port}/clerk`);
+  await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 15000 });
+  const result = await page.evaluate(() => window.__result);
+  assert.equal(result.error, undefined, `${result.error} (${result.code})`);
+  assert.deepEqual(result, { userId: "user_clerk_browser", usageCount: 1, tokens: 1 });
+  const customer = await fetch(`${server.baseUrl}/v1/customers/user_clerk_browser`, {
+    headers: { authorization: `Bearer ${clerk.keys.test.secretKey}` },
+  });
+  assert.equal(customer.status, 200, "the Clerk user is a customer of the Clerk project");
   await page.close();
 });
