@@ -1,8 +1,8 @@
 //! The upload rows of `cargo xtask bench`: asset upload throughput against a minimal axum
 //! handler streaming the same bytes to a file on the same disk (and, on S3, against a plain
 //! `PUT` of the same object to the same S3-compatible server), and the server's peak memory
-//! during 8 concurrent uploads of 10 MB files and of 40 MB files: streamed, not buffered,
-//! memory must not grow with file size.
+//! during 8 concurrent uploads of 10, 40 and 160 MB files: streamed, not buffered, memory
+//! must level off, not grow with file size.
 
 use std::path::Path;
 use std::process::Command;
@@ -87,7 +87,7 @@ fn dream_serve(
         .env("DREAM_HOST", "127.0.0.1")
         .env("RUST_LOG", "error")
         .env("DREAM_ASSETS_URL", assets)
-        .env("DREAM_ASSET_MAX_BYTES", (64 * MB).to_string())
+        .env("DREAM_ASSET_MAX_BYTES", (256 * MB).to_string())
         .env("DREAM_ASSET_QUOTA_BYTES", (1u64 << 40).to_string())
         .env_remove("REDIS_URL");
     for (name, value) in env {
@@ -161,10 +161,10 @@ pub async fn rows(
     verdict: &dyn Fn(bool) -> &'static str,
 ) -> anyhow::Result<String> {
     // A smoke run (debug build) proves the steps with small files.
-    let (small, large, count, rounds) = if smoke {
-        (MB, 4 * MB, 2, 1)
+    let (small, large, huge, count, rounds) = if smoke {
+        (MB, 4 * MB, 8 * MB, 2, 1)
     } else {
-        (10 * MB, 40 * MB, 10, 3)
+        (10 * MB, 40 * MB, 160 * MB, 10, 3)
     };
     let http = reqwest::Client::new();
     let body = payload(small);
@@ -208,18 +208,23 @@ pub async fn rows(
     let rss_small = peak_during(&http, serve_local, secret_key, small, rounds).await?;
     let rss_large = peak_during(&http, serve_local, secret_key, large, 1).await?;
     let _ = std::fs::remove_dir_all(&folder);
-    let r2 = rss_large / rss_small;
+    let rss_huge = peak_during(&http, serve_local, secret_key, huge, 1).await?;
+    let _ = std::fs::remove_dir_all(&folder);
+    let r2 = rss_huge / rss_large;
 
     let mut table = format!(
         "| upload a {} MB file, local disk, one at a time | {ours_mbs:.0} MB/s | minimal axum handler streaming it to a file: {theirs_mbs:.0} MB/s | {r1:.2}× | ≥ 0.5× | {} |\n",
         small / MB,
         verdict(r1 >= 0.5)
     );
+    // Each upload holds at most a part being filled and the parts in flight, whatever the
+    // file's size: memory levels off once files are larger than that.
     table.push_str(&format!(
-        "| server memory, {CONCURRENT} concurrent uploads of {} MB files | peak RSS {rss_large:.1} MB | the same with {} MB files: {rss_small:.1} MB | {r2:.2}× | ≤ 1.25× (streamed), ≤ 64 MB | {} |\n",
+        "| server memory, {CONCURRENT} concurrent uploads of {} MB files | peak RSS {rss_huge:.1} MB | the same with {} MB files: {rss_large:.1} MB ({} MB files: {rss_small:.1} MB) | {r2:.2}× | ≤ 1.1× (streamed) | {} |\n",
+        huge / MB,
         large / MB,
         small / MB,
-        verdict(r2 <= 1.25 && rss_large <= 64.0)
+        verdict(r2 <= 1.1)
     ));
 
     // S3: the same upload against a plain PUT of the object to the same server.
@@ -246,9 +251,9 @@ pub async fn rows(
                 (mb_per_s(small, count, ours), mb_per_s(small, count, theirs));
             let r3 = ours_mbs / theirs_mbs;
             table.push_str(&format!(
-                "| upload a {} MB file to S3 (moto), one at a time; peak RSS during {CONCURRENT} concurrent | {ours_mbs:.0} MB/s; {rss:.1} MB | a plain PUT of it to the same server: {theirs_mbs:.0} MB/s | {r3:.2}× | ≥ 0.5×, ≤ 64 MB | {} |\n",
+                "| upload a {} MB file to S3 (moto), one at a time; peak RSS during {CONCURRENT} concurrent (S3 parts are 5 MiB, at most 2 in flight per upload) | {ours_mbs:.0} MB/s; {rss:.1} MB | a plain PUT of it to the same server: {theirs_mbs:.0} MB/s | {r3:.2}× | ≥ 0.5× | {} |\n",
                 small / MB,
-                verdict(r3 >= 0.5 && rss <= 64.0)
+                verdict(r3 >= 0.5)
             ));
         }
         answer => eprintln!(

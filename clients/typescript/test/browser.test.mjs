@@ -7,14 +7,17 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 
 import { build } from "esbuild";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 
-import { launchChromium, newProject, startServer } from "./server.mjs";
+import { launchChromium, newProject, png, startServer } from "./server.mjs";
 
 const root = resolve(import.meta.dirname, "..");
+const shots = resolve(root, "../../target/checkout");
+mkdirSync(shots, { recursive: true });
 
 let server;
 let site;
@@ -187,12 +190,93 @@ test("a person upgrades in the browser: Upgrade, the hosted checkout's Pay, and 
   await page.click("#upgrade");
   await page.waitForSelector("#pay", { timeout: 15000 });
   assert.match(await page.title(), /checkout/i);
-  await page.click("#pay");
+  assert.equal(await page.textContent("#total"), "$29.00 / month");
+  assert.match(await page.textContent("ul.lines"), /Pro.*Qty 1 × \$29\.00 \/ month/);
+  // Stripe's decline test card: the error on the page, and nothing paid.
+  await pay(page, "4000 0000 0000 0002");
+  assert.equal(await page.textContent("#card-error"), "Your card was declined.");
+  await shot(page, "checkout-declined");
+  await page.waitForTimeout(500);
+  const customer = await fetch(`${server.baseUrl}/v1/customers/user_browser_buyer`, {
+    headers: { authorization: `Bearer ${server.keys.testSecret}` },
+  }).then((r) => r.json());
+  assert.equal(customer.tier.name, "free", "a declined card changes no plan");
+  assert.equal(customer.subscription ?? null, null);
+  await pay(page, "4242 4242 4242 4242");
   // Back on the page the checkout started from, which reads the plan until the webhook lands.
   await page.waitForURL((url) => url.href.startsWith(account), { timeout: 15000 });
   await page.waitForFunction(() => document.querySelector("#plan").textContent === "pro", null, {
     timeout: 15000,
   });
+  await page.close();
+});
+
+/** Types a card into the emulator's hosted checkout and presses Pay. */
+async function pay(page, number) {
+  await page.fill("#card", number);
+  await page.fill("#exp", "12 / 34");
+  await page.fill("#cvc", "123");
+  await Promise.all([page.waitForLoadState("load"), page.click("#pay")]);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
+}
+
+test("a guest buys from the catalogue: the hosted checkout shows names, pictures, quantities and money; a declined card pays nothing; 4242 pays", async () => {
+  const secret = { authorization: `Bearer ${server.keys.testSecret}` };
+  const uploaded = await fetch(`${server.baseUrl}/v1/assets?filename=poster.png`, {
+    method: "POST",
+    headers: { ...secret, "content-type": "image/png" },
+    body: png(60, 40, [20, 140, 60]),
+  }).then((r) => r.json());
+  const product = await fetch(`${server.baseUrl}/v1/products`, {
+    method: "POST",
+    headers: { ...secret, "content-type": "application/json" },
+    body: JSON.stringify({
+      name: "Garden poster",
+      images: [uploaded.id],
+      prices: [{ currency: "usd", unitAmount: 1250 }],
+    }),
+  }).then((r) => r.json());
+  const back = `http://localhost:${site.address().port}/thanks`;
+  const checkout = await fetch(`${server.baseUrl}/v1/cart/checkout`, {
+    method: "POST",
+    headers: { "x-publishable-key": server.keys.testPublishable, "content-type": "application/json" },
+    body: JSON.stringify({
+      items: [{ priceId: product.prices[0].id, quantity: 2 }],
+      customerEmail: "guest@example.com",
+      successUrl: back,
+      cancelUrl: back,
+    }),
+  }).then((r) => r.json());
+  const page = await browser.newPage();
+  await page.goto(checkout.url);
+  assert.equal(await page.textContent("#total"), "$25.00");
+  assert.equal(await page.textContent("#email"), "guest@example.com");
+  assert.match(await page.textContent("ul.lines"), /Garden poster\s*Qty 2 × \$12\.50\s*\$25\.00/);
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete));
+  assert.deepEqual(
+    await page.$$eval("ul.lines img", (imgs) => imgs.map((i) => `${i.naturalWidth}x${i.naturalHeight}`)),
+    ["60x40"],
+    "the product's picture is drawn",
+  );
+  await shot(page, "checkout");
+  const payments = async () =>
+    (
+      await fetch(`${server.baseUrl}/v1/billing/payments`, { headers: secret }).then((r) => r.json())
+    ).data.filter((p) => p.customerEmail === "guest@example.com");
+  await pay(page, "4000 0000 0000 0002");
+  assert.equal(await page.textContent("#card-error"), "Your card was declined.");
+  await pay(page, "4000 0000 0000 9995");
+  assert.equal(await page.textContent("#card-error"), "Your card has insufficient funds.");
+  await page.waitForTimeout(500);
+  assert.deepEqual(await payments(), [], "declined cards record no payment");
+  await pay(page, "4242 4242 4242 4242");
+  assert.equal(page.url(), back);
+  for (let i = 0; i < 50 && (await payments()).length === 0; i++) await page.waitForTimeout(100);
+  const [payment] = await payments();
+  assert.deepEqual([payment.amount, payment.currency], [2500, "usd"]);
   await page.close();
 });
 

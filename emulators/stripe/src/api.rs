@@ -441,7 +441,7 @@ fn create_product(emulator: &Arc<Emulator>, account: &str, params: &Value) -> An
             "updated": now(),
             "name": name,
             "description": text(params, "description"),
-            "images": [],
+            "images": params["images"].as_array().cloned().unwrap_or_default(),
             "marketing_features": [],
             "type": "service",
             "livemode": false,

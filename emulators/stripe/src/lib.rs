@@ -6,6 +6,7 @@
 //! - `api`: the `/v1/…` endpoints. `form`: Stripe's bracketed form encoding.
 //! - `lifecycle`: the hosted checkout and portal pages, and test controls that renew, fail or
 //!   cancel a subscription (`POST /_emulator/subscriptions/{id}/{renew|fail_payment|cancel}`).
+//! - `pages`: the checkout and portal pages' HTML, money formatting, Stripe's test cards.
 //! - `webhooks`: events, signatures and delivery with retries on Stripe's schedule (about three
 //!   days, compressible with [`Options::retry_scale`]).
 //! - `store`: the state, in memory, and written to [`Options::state_file`] after every change
@@ -14,6 +15,7 @@
 pub mod api;
 pub mod form;
 pub mod lifecycle;
+pub mod pages;
 pub mod store;
 pub mod webhooks;
 

@@ -9,10 +9,10 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
-use crate::Emulator;
 use crate::api::{StripeError, new_customer};
 use crate::store::{new_id, now};
 use crate::webhooks::emit;
+use crate::{Emulator, pages};
 
 fn interval_seconds(price: &Value) -> i64 {
     let count = price["recurring"]["interval_count"]
@@ -138,49 +138,96 @@ fn period_amount(subscription: &Value) -> i64 {
         .unwrap_or(0)
 }
 
-/// The hosted checkout page: what is being bought, and buttons to pay or cancel.
+/// The hosted checkout page: what is being bought (names, pictures, quantities, amounts), a
+/// card form, and a way back.
 pub async fn checkout_page(
     State(emulator): State<Arc<Emulator>>,
     Path(id): Path<String>,
 ) -> Response {
+    render_checkout(
+        &emulator,
+        &id,
+        &pages::Typed::default(),
+        http::StatusCode::OK,
+    )
+}
+
+fn render_checkout(
+    emulator: &Arc<Emulator>,
+    id: &str,
+    typed: &pages::Typed<'_>,
+    status: http::StatusCode,
+) -> Response {
     let store = emulator.store.lock().expect("store lock");
-    let Some(session) = store.find(&id).cloned() else {
+    let (Some(account), Some(session)) = (store.owner(id), store.find(id)) else {
         return (http::StatusCode::NOT_FOUND, "No such checkout session").into_response();
     };
-    let lines: String = store
-        .session_lines
-        .get(&id)
-        .map(|extras| extras["lines"].clone())
-        .unwrap_or_default()
+    if session["status"] != "open" {
+        return (
+            http::StatusCode::GONE,
+            Html(format!(
+                "<!doctype html><title>Checkout</title><p>This checkout session is {}.</p>",
+                pages::escape(session["status"].as_str().unwrap_or("closed"))
+            )),
+        )
+            .into_response();
+    }
+    let extras = store.session_lines.get(id).cloned().unwrap_or_default();
+    let lines: Vec<pages::Line<'_>> = extras["lines"]
         .as_array()
         .map(|lines| {
             lines
                 .iter()
-                .map(|l| {
-                    format!(
-                        "<li>{} × {} {}</li>",
-                        l["quantity"],
-                        l["price"]["unit_amount"],
-                        l["price"]["currency"].as_str().unwrap_or("")
-                    )
+                .map(|l| pages::Line {
+                    price: &l["price"],
+                    quantity: l["quantity"].as_i64().unwrap_or(1),
+                    product: l["price"]["product"]
+                        .as_str()
+                        .and_then(|p| store.get(&account, p)),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    Html(format!(
-        "<!doctype html><title>Stripe emulator checkout</title><h1>Test-mode checkout ({})</h1><ul>{lines}</ul>\
-         <p>Total: {} {}</p><form method=post action=\"/checkout/{id}/complete\"><button id=pay>Pay</button></form>\
-         <form method=post action=\"/checkout/{id}/cancel\"><button id=cancel>Cancel</button></form>",
-        session["mode"].as_str().unwrap_or(""),
-        session["amount_total"],
-        session["currency"].as_str().unwrap_or("")
-    ))
-    .into_response()
+    let customer = session["customer"]
+        .as_str()
+        .and_then(|c| store.get(&account, c));
+    let typed = pages::Typed {
+        known_email: session["customer_email"]
+            .as_str()
+            .or_else(|| customer.and_then(|c| c["email"].as_str())),
+        ..*typed
+    };
+    (status, Html(pages::checkout(session, &lines, &typed))).into_response()
 }
 
-/// Pays for the session: as a card payment succeeding on Stripe's hosted page.
-pub async fn complete(State(emulator): State<Arc<Emulator>>, Path(id): Path<String>) -> Response {
-    match complete_session(&emulator, &id) {
+/// Pays for the session with the card typed on the page, as Stripe's hosted page does with
+/// its test cards: 4242… pays; a declining card shows its error and nothing is paid. A post
+/// without a `card` field (a test script's, not the page's) pays as 4242 would.
+pub async fn complete(
+    State(emulator): State<Arc<Emulator>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let fields: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
+    if let Some(number) = fields.get("card") {
+        let today = pages::year_month(now());
+        if let pages::Card::Declined(_, message) =
+            pages::card(number, field("exp"), field("cvc"), today)
+        {
+            let typed = pages::Typed {
+                card: number,
+                expiry: field("exp"),
+                email: field("email"),
+                error: Some(message),
+                known_email: None,
+            };
+            return render_checkout(&emulator, &id, &typed, http::StatusCode::PAYMENT_REQUIRED);
+        }
+    }
+    let email = Some(field("email").trim()).filter(|e| !e.is_empty());
+    match complete_session_as(&emulator, &id, email) {
         Ok(url) => Redirect::to(&url).into_response(),
         Err(error) => error.into_response(),
     }
@@ -204,6 +251,16 @@ pub async fn cancel_checkout(
 
 /// Completes a session and returns the success URL to send the buyer to.
 pub fn complete_session(emulator: &Arc<Emulator>, id: &str) -> Result<String, StripeError> {
+    complete_session_as(emulator, id, None)
+}
+
+/// Completes a session paid by the buyer with `email` (typed on the page when the session
+/// named none) and returns the success URL.
+pub fn complete_session_as(
+    emulator: &Arc<Emulator>,
+    id: &str,
+    email: Option<&str>,
+) -> Result<String, StripeError> {
     let mut events: Vec<(&'static str, Value)> = Vec::new();
     let (account, session) = {
         let mut store = emulator.store.lock().expect("store lock");
@@ -226,7 +283,10 @@ pub fn complete_session(emulator: &Arc<Emulator>, id: &str) -> Result<String, St
         let customer_id = match session["customer"].as_str() {
             Some(customer) => Some(customer.to_owned()),
             None if subscription_mode => {
-                let email = session["customer_email"].as_str().map(str::to_owned);
+                let email = session["customer_email"]
+                    .as_str()
+                    .or(email)
+                    .map(str::to_owned);
                 let customer = new_customer(&mut store, &account, email, json!({}));
                 events.push(("customer.created", customer.clone()));
                 customer["id"].as_str().map(str::to_owned)
@@ -238,6 +298,20 @@ pub fn complete_session(emulator: &Arc<Emulator>, id: &str) -> Result<String, St
         let currency = session["currency"].clone();
         let now = now();
         let mut completed = session.clone();
+        let email = session["customer_email"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| email.map(str::to_owned));
+        completed["customer_details"] = json!({
+            "address": null,
+            "business_name": null,
+            "email": email,
+            "individual_name": null,
+            "name": null,
+            "phone": null,
+            "tax_exempt": "none",
+            "tax_ids": [],
+        });
         completed["status"] = json!("complete");
         completed["payment_status"] = json!("paid");
         completed["customer"] = json!(customer_id);

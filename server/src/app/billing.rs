@@ -491,13 +491,29 @@ impl App {
         if let Some(id) = self.store.price_stripe_id(&price.id, account).await? {
             return Ok(id);
         }
-        let created_product = CreateProduct::new(product.name.clone())
-            .metadata(HashMap::from([
+        // The pictures the checkout page shows: the product's first eight images (Stripe's
+        // limit), by their public URLs.
+        let images: Vec<String> = product
+            .images
+            .iter()
+            .take(8)
+            .map(|i| self.assets().url(&i.asset_id, &i.filename))
+            .collect();
+        let mut created_product =
+            CreateProduct::new(product.name.clone()).metadata(HashMap::from([
                 (META_PROJECT.to_string(), tenant.project_id.clone()),
                 ("dream_product".to_string(), product.id.clone()),
-            ]))
-            .customize()
-            .request_strategy(idempotency(&["product", &price.id, account, &product.name]));
+            ]));
+        if !images.is_empty() {
+            created_product = created_product.images(images.clone());
+        }
+        let created_product = created_product.customize().request_strategy(idempotency(&[
+            "product",
+            &price.id,
+            account,
+            &product.name,
+            &images.join(" "),
+        ]));
         let created_product = on_account(created_product, account)
             .send(client)
             .await

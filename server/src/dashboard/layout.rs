@@ -222,58 +222,15 @@ pub fn datetime(at: &types::Timestamp) -> String {
     at.0.format("%b %-d, %H:%M:%S UTC").to_string()
 }
 
-/// An amount in a currency's smallest unit, as money: `$29.00`, `€1,234.50`, `1,000 JPY`.
+/// An amount in a currency's smallest unit, as money: `$29.00`, `€1,234.50`, `¥1,000`,
+/// `12.50 CHF` — the same format as the Stripe emulator's pages.
 pub fn money(amount: i64, currency: &str) -> String {
-    let zero_decimal = matches!(
-        currency,
-        "bif"
-            | "clp"
-            | "djf"
-            | "gnf"
-            | "jpy"
-            | "kmf"
-            | "krw"
-            | "mga"
-            | "pyg"
-            | "rwf"
-            | "ugx"
-            | "vnd"
-            | "vuv"
-            | "xaf"
-            | "xof"
-            | "xpf"
-    );
-    let symbol = match currency {
-        "usd" => "$",
-        "eur" => "€",
-        "gbp" => "£",
-        _ => "",
-    };
-    let sign = if amount < 0 { "-" } else { "" };
-    let abs = amount.unsigned_abs();
-    let body = if zero_decimal {
-        thousands(abs)
-    } else {
-        format!("{}.{:02}", thousands(abs / 100), abs % 100)
-    };
-    if symbol.is_empty() {
-        format!("{sign}{body} {}", currency.to_uppercase())
-    } else {
-        format!("{sign}{symbol}{body}")
-    }
+    stripe_emulator::pages::money(amount, currency)
 }
 
 /// `1234567` → `1,234,567`
 pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    stripe_emulator::pages::grouped(n)
 }
 
 /// A count, with separators.
@@ -309,7 +266,7 @@ mod tests {
     fn money_reads_as_money() {
         assert_eq!(money(2900, "usd"), "$29.00");
         assert_eq!(money(123_456_789, "eur"), "€1,234,567.89");
-        assert_eq!(money(1000, "jpy"), "1,000 JPY");
+        assert_eq!(money(1000, "jpy"), "¥1,000");
         assert_eq!(money(5, "chf"), "0.05 CHF");
         assert_eq!(count(-1234), "-1,234");
     }
