@@ -56,7 +56,9 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                // The Stripe client warns on every event of another API version; the server
+                // says it once (`app/webhooks.rs`).
+                .unwrap_or_else(|_| "info,sqlx=warn,stripe_webhook=error".into()),
         )
         .init();
     dream_server::install_crypto();

@@ -26,8 +26,10 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-/// The API version the emulated objects follow.
-pub const API_VERSION: &str = "2026-06-24.dahlia";
+/// The API version the emulated objects follow, and that its events carry: the version the
+/// server's Stripe client (async-stripe) is built for, which its tests deserialize them into
+/// (a test fails when the two part).
+pub const API_VERSION: &str = "2026-09-30.endive";
 
 /// How an emulator keeps its state and times its retries.
 #[derive(Debug, Clone)]

@@ -127,3 +127,12 @@ async fn async_stripe_reads_every_object_and_event_of_a_checkout() {
         assert!(outcome.is_ok(), "{outcome:?}");
     }
 }
+
+#[test]
+fn the_emulator_speaks_the_api_version_the_client_is_built_for() {
+    // Events of another version make the client warn on every delivery.
+    assert_eq!(
+        stripe_emulator::API_VERSION,
+        stripe_shared::version::VERSION.as_str()
+    );
+}

@@ -38,6 +38,27 @@ where
     e.id().to_string()
 }
 
+/// Says once per process, not per event, that Stripe sends events of another API version than
+/// the one this server reads (the account's default version differs: pin it in Stripe's
+/// dashboard, or set the webhook endpoint's version).
+fn warn_once_of_version(version: Option<&stripe_shared::ApiVersion>) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if let Some(version) = version
+        && *version != stripe_shared::version::VERSION
+    {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                events = version.as_str(),
+                expected = stripe_shared::version::VERSION.as_str(),
+                "Stripe sends webhook events of API version {}, and this server reads {}: set the webhook endpoint's API version to {} (said once)",
+                version.as_str(),
+                stripe_shared::version::VERSION.as_str(),
+                stripe_shared::version::VERSION.as_str(),
+            );
+        });
+    }
+}
+
 impl App {
     /// Verifies and applies one webhook delivery.
     pub async fn webhook_receive(&self, payload: &str, signature: &str) -> AppResult<Receipt> {
@@ -51,6 +72,7 @@ impl App {
         for secret in secrets {
             match Webhook::construct_event(payload, signature, secret.expose()) {
                 Ok(event) => {
+                    warn_once_of_version(event.api_version.as_ref());
                     parsed = Some(Ok(event));
                     break;
                 }
