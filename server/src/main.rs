@@ -10,6 +10,7 @@ use dream_server::domain::Mode;
 #[derive(Parser)]
 #[command(
     name = "dream",
+    version,
     about = "Dream API: auth, billing, usage tracking, one SDK"
 )]
 struct Cli {

@@ -88,6 +88,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
             }
         };
     Ok(api
+        .route("/", axum::routing::get(index))
         .route(
             "/docs",
             axum::routing::get(|| async { axum::response::Html(DOCS_HTML) }),
@@ -274,6 +275,34 @@ fn nul_in(value: &serde_json::Value, at: String) -> Option<String> {
 /// The spec as JSON. YAML is a superset of JSON; the spec uses only the JSON-compatible part.
 fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
     Ok(serde_yaml::from_str(yaml)?)
+}
+
+/// `GET /`: where things are — a small page for a browser, JSON for anything else.
+async fn index(headers: http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let html = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if html {
+        return axum::response::Html(
+            "<!doctype html><html lang=en><meta charset=utf-8><title>Dream API</title>\
+             <h1>Dream API</h1><ul><li><a href=\"/dashboard\">Dashboard</a></li>\
+             <li><a href=\"/docs\">API reference</a></li>\
+             <li><a href=\"/openapi.json\">OpenAPI document</a></li>\
+             <li><a href=\"/healthz\">Health</a></li></ul>",
+        )
+        .into_response();
+    }
+    axum::Json(serde_json::json!({
+        "name": "Dream API",
+        "version": env!("CARGO_PKG_VERSION"),
+        "dashboard": "/dashboard",
+        "docs": "/docs",
+        "openapi": "/openapi.json",
+        "health": "/healthz",
+    }))
+    .into_response()
 }
 
 async fn not_found(request: axum::extract::Request) -> axum::response::Response {

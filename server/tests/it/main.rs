@@ -7,6 +7,7 @@
 
 mod assets;
 mod billing;
+mod cli;
 mod connections;
 mod crash;
 mod faults;

@@ -1,0 +1,62 @@
+//! What an operator meets first: `dream --version`, and `GET /` pointing at the dashboard,
+//! the docs and the spec.
+
+use crate::harness::spawn_serve;
+
+#[test]
+fn dream_names_its_version() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dream"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("dream {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn the_root_points_to_the_dashboard_the_docs_and_the_spec() {
+    let (mut child, base, _dir) = spawn_serve(&[]);
+    let http = reqwest::Client::new();
+    let json = http.get(format!("http://{base}/")).send().await.unwrap();
+    assert_eq!(json.status(), 200);
+    let body: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(body["dashboard"], "/dashboard");
+    assert_eq!(body["docs"], "/docs");
+    assert_eq!(body["openapi"], "/openapi.json");
+    assert_eq!(body["health"], "/healthz");
+    // Every link it gives answers.
+    for link in ["/docs", "/openapi.json", "/healthz"] {
+        let answer = http
+            .get(format!("http://{base}{link}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{link}");
+    }
+    let page = http
+        .get(format!("http://{base}/"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = page.text().await.unwrap();
+    for link in [
+        "href=\"/dashboard\"",
+        "href=\"/docs\"",
+        "href=\"/openapi.json\"",
+    ] {
+        assert!(text.contains(link), "{link} in {text}");
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+}
