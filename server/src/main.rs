@@ -24,10 +24,33 @@ struct Cli {
     command: Command,
 }
 
+/// What `dream serve --help` says of its configuration (the README's table has the details).
+const SERVE_ENVIRONMENT: &str = "\
+Configuration (environment variables, over an optional --config TOML file with the same names in snake case):
+  DATABASE_URL                      sqlite://FILE (default sqlite://dream.db) or postgres://…
+  PORT, DREAM_PORT, DREAM_HOST      where to listen (default 127.0.0.1:8787)
+  DREAM_PUBLIC_URL                  the URL clients reach the server at (assets' URLs)
+  DREAM_OPERATOR_TOKEN              enables POST /v1/projects and operator sign-in
+  STRIPE_TEST_SECRET_KEY, STRIPE_LIVE_SECRET_KEY, STRIPE_WEBHOOK_SECRETS, STRIPE_API_BASE
+  DREAM_STRIPE_EMULATOR, DREAM_STRIPE_EMULATOR_STATE, DREAM_STRIPE_EMULATOR_RETRY_SCALE
+  DREAM_WEBHOOK_CATCH_UP_SECONDS    how often Stripe's missed events are applied (0: off)
+  REDIS_URL                         rate-limit buckets shared by every replica
+  DREAM_PUBLIC_RATE_LIMIT           anonymous reads per publishable key (REQUESTS/SECONDS or off)
+  DREAM_DASHBOARD_SESSION_SECONDS   how long a dashboard sign-in lasts
+  DREAM_SHUTDOWN_GRACE_SECONDS, DREAM_HEADER_TIMEOUT_SECONDS, DREAM_BODY_TIMEOUT_SECONDS
+  DREAM_MAX_CONNECTIONS             connections open at once
+  DREAM_USAGE_SERIES                off stops recording usage over time
+  DREAM_JWKS_ALLOW_INSECURE         true also fetches issuers' keys over http (local issuers)
+  DREAM_ASSETS_URL                  a folder, file:///dir or s3://bucket/prefix
+  DREAM_ASSET_MAX_BYTES, DREAM_ASSET_QUOTA_BYTES
+  RUST_LOG                          log filter (default info,sqlx=warn,stripe_webhook=error)
+Every variable, with its default: the README's Configuration section.";
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the server. On a database with no projects, creates a development project and
     /// prints its keys.
+    #[command(after_help = SERVE_ENVIRONMENT)]
     Serve {
         /// Port to listen on.
         #[arg(long)]

@@ -1,5 +1,5 @@
-//! What an operator meets first: `dream --version`, and `GET /` pointing at the dashboard,
-//! the docs and the spec.
+//! What an operator meets first: `dream --version`, `dream serve --help` naming its
+//! configuration, and `GET /` pointing at the dashboard, the docs and the spec.
 
 use crate::harness::spawn_serve;
 
@@ -14,6 +14,35 @@ fn dream_names_its_version() {
         String::from_utf8_lossy(&output.stdout).trim(),
         format!("dream {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn serve_help_names_every_variable_the_readme_documents() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dream"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("## Configuration")
+        .nth(1)
+        .expect("the README's Configuration section");
+    let documented: Vec<&str> = section
+        .lines()
+        .take_while(|l| !l.starts_with("## "))
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| l.split('|').nth(1))
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .collect();
+    assert!(documented.len() > 20, "{documented:?}");
+    for name in documented {
+        assert!(
+            help.contains(name),
+            "`dream serve --help` does not name {name}:\n{help}"
+        );
+    }
 }
 
 #[tokio::test]
