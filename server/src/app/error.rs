@@ -10,8 +10,10 @@ use crate::store::StoreError;
 pub enum AppError {
     #[error("{0}")]
     MissingCredentials(String),
-    #[error("The API key is not valid.")]
-    InvalidApiKey,
+    /// An API key that is unknown, revoked, expired, of the other kind, or in the wrong place;
+    /// the message says which.
+    #[error("{0}")]
+    InvalidApiKey(String),
     #[error("The Authorization header must be `Bearer <secret key or user token>`.")]
     MalformedAuthorization,
     #[error(
@@ -130,7 +132,7 @@ impl AppError {
         use ErrorClass::*;
         match self {
             AppError::MissingCredentials(_) => (401, "missing_credentials", Authentication),
-            AppError::InvalidApiKey
+            AppError::InvalidApiKey(_)
             | AppError::MalformedAuthorization
             | AppError::DuplicateCredential(_) => (401, "invalid_api_key", Authentication),
             AppError::InvalidToken(_) => (401, "invalid_token", Authentication),
@@ -194,7 +196,7 @@ impl AppError {
             AppError::InvalidSignature(_) => Some("Stripe-Signature".into()),
             AppError::UnsupportedMediaType(_) => Some("Content-Type".into()),
             AppError::MissingCredentials(_)
-            | AppError::InvalidApiKey
+            | AppError::InvalidApiKey(_)
             | AppError::InvalidToken(_) => None,
             _ => None,
         }

@@ -56,6 +56,20 @@ impl App {
 
     /// The key row for a presented key, if it is live.
     pub async fn resolve_key(&self, key: &str, kind: KeyKind) -> AppResult<ApiKey> {
+        if kind == KeyKind::Publishable && key.starts_with("sk_") {
+            return Err(AppError::InvalidApiKey(
+                "A secret key was sent as the publishable key (X-Publishable-Key): send the publishable key (pk_…) there, and the secret key only from your backend, as `Authorization: Bearer sk_…`.".into(),
+            ));
+        }
+        let unknown = || {
+            AppError::InvalidApiKey(format!(
+                "The {} key is not valid: it is not a key of this server, or it was revoked or has expired.",
+                match kind {
+                    KeyKind::Publishable => "publishable",
+                    KeyKind::Secret => "secret",
+                }
+            ))
+        };
         let hash = ids::key_hash(key);
         // Publishable keys never expire or get revoked, so their rows may be reused.
         let cached = match kind {
@@ -69,7 +83,7 @@ impl App {
                     .store
                     .api_key_find(&hash, now())
                     .await?
-                    .ok_or(AppError::InvalidApiKey)?;
+                    .ok_or_else(unknown)?;
                 if row.kind == KeyKind::Publishable && row.expires_at.is_none() {
                     self.caches.put_key(hash, row.clone());
                 }
@@ -79,7 +93,7 @@ impl App {
         // The prefix must agree with what is stored: `pk_live_…` is never a test key.
         let expected_prefix = format!("{}_{}_", kind.prefix(), row.tenant.mode.as_str());
         if row.kind != kind || !key.starts_with(&expected_prefix) {
-            return Err(AppError::InvalidApiKey);
+            return Err(unknown());
         }
         Ok(row)
     }

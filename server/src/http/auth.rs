@@ -111,6 +111,11 @@ pub async fn principal(
         &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
     );
 
+    if bearer.is_some_and(|t| t.starts_with("pk_")) {
+        return Err(AppError::InvalidApiKey(
+            "A publishable key was sent as `Authorization: Bearer`: send it in the X-Publishable-Key header; Authorization carries a secret key (sk_…) or a user's JWT.".into(),
+        ));
+    }
     if let Some(token) = bearer.filter(|t| t.starts_with("sk_")) {
         let key = app.resolve_key(token, KeyKind::Secret).await?;
         // A publishable key sent alongside must be valid and the secret key's own: a request
@@ -118,7 +123,9 @@ pub async fn principal(
         if let Some(pk) = pk {
             let public = app.resolve_key(pk, KeyKind::Publishable).await?;
             if public.tenant != key.tenant {
-                return Err(AppError::InvalidApiKey);
+                return Err(AppError::InvalidApiKey(
+                    "The publishable key sent with this secret key belongs to another project or mode.".into(),
+                ));
             }
         }
         if secret_allowed {
@@ -148,7 +155,9 @@ pub async fn principal(
             if user_allowed {
                 Err(AppError::MissingCredentials("Send your publishable key in the X-Publishable-Key header with the user's JWT.".into()))
             } else {
-                Err(AppError::InvalidApiKey)
+                Err(AppError::InvalidApiKey(
+                    "The Authorization header holds no secret key (sk_…): this operation needs one.".into(),
+                ))
             }
         }
         None => Err(AppError::MissingCredentials(

@@ -89,3 +89,61 @@ async fn the_root_points_to_the_dashboard_the_docs_and_the_spec() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn a_key_in_the_wrong_place_is_named_as_such() {
+    let (mut child, base, _dir) = spawn_serve(&[("DREAM_OPERATOR_TOKEN", "op_test")]);
+    let base = format!("http://{base}");
+    let http = reqwest::Client::new();
+    let (pk, sk) = crate::harness::operator_project(&http, &base, "Keys").await;
+    let refusal = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap();
+        (
+            status.as_u16(),
+            body["code"].clone(),
+            body["message"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    // The secret key where the publishable key goes.
+    let (status, code, message) = refusal(
+        http.get(format!("{base}/v1/products"))
+            .header("x-publishable-key", &sk),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (401, Some("invalid_api_key")));
+    assert!(
+        message.contains("secret key was sent as the publishable key"),
+        "{message}"
+    );
+    // The publishable key where a secret key goes.
+    let (status, code, message) =
+        refusal(http.get(format!("{base}/v1/customers")).bearer_auth(&pk)).await;
+    assert_eq!((status, code.as_str()), (401, Some("invalid_api_key")));
+    assert!(
+        message.contains("publishable key was sent as `Authorization: Bearer`"),
+        "{message}"
+    );
+    // An unknown key of either kind says which kind it was read as.
+    let (_, _, message) = refusal(
+        http.get(format!("{base}/v1/customers"))
+            .bearer_auth("sk_test_000000000000000000000000"),
+    )
+    .await;
+    assert!(
+        message.starts_with("The secret key is not valid"),
+        "{message}"
+    );
+    let (_, _, message) = refusal(
+        http.get(format!("{base}/v1/products"))
+            .header("x-publishable-key", "pk_test_000000000000000000000000"),
+    )
+    .await;
+    assert!(
+        message.starts_with("The publishable key is not valid"),
+        "{message}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+}
