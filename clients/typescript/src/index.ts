@@ -26,24 +26,24 @@ export type GetToken = (options: {
 
 export interface DreamAPIOptions {
   /** `pk_test_…` or `pk_live_…`: safe in a browser. */
-  publishableKey?: string;
+  publishableKey?: string | undefined;
   /** `sk_test_…` or `sk_live_…`: backend only; refused in a browser. */
-  secretKey?: string;
+  secretKey?: string | undefined;
   /** The API's base URL; `DREAM_API_URL` in Node, else `http://localhost:8787`. */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /**
    * The user's token. Without it, `auth.init()` uses Clerk's browser session when Clerk is on
    * the page, and otherwise, with a test publishable key, a development session.
    */
-  getToken?: GetToken;
+  getToken?: GetToken | undefined;
   /** The `fetch` to use; the global one by default. */
-  fetch?: typeof globalThis.fetch;
+  fetch?: typeof globalThis.fetch | undefined;
   /** Retries after the first attempt, for calls that are safe to repeat. Default 2. */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** The first retry's delay in milliseconds, doubled each time (with jitter). Default 250. */
-  retryDelayMs?: number;
+  retryDelayMs?: number | undefined;
   /** Refresh a token this many seconds before it expires. Default 30. */
-  refreshBeforeExpirySeconds?: number;
+  refreshBeforeExpirySeconds?: number | undefined;
 }
 
 /** Every error the SDK throws: the API's error body, or a network failure (`network_error`). */
