@@ -172,9 +172,10 @@ fn render_checkout(
         )
             .into_response();
     }
-    let extras = store.session_lines.get(id).cloned().unwrap_or_default();
-    let lines: Vec<pages::Line<'_>> = extras["lines"]
-        .as_array()
+    let lines: Vec<pages::Line<'_>> = store
+        .session_lines
+        .get(id)
+        .and_then(|extras| extras["lines"].as_array())
         .map(|lines| {
             lines
                 .iter()

@@ -12,7 +12,7 @@ use crate::generated::types;
 
 #[derive(Deserialize)]
 pub struct PageQuery {
-    after: Option<String>,
+    pub(super) after: Option<String>,
 }
 
 pub fn event_status(status: &str) -> Markup {
@@ -24,7 +24,7 @@ pub fn event_status(status: &str) -> Markup {
     layout::pill(status, tone)
 }
 
-fn pager(base: &str, after: Option<&str>, next: Option<&str>) -> Markup {
+pub(super) fn pager(base: &str, after: Option<&str>, next: Option<&str>) -> Markup {
     html! {
         div.pager {
             @if after.is_some() { a href=(base) { "← Newest" } }
@@ -34,7 +34,7 @@ fn pager(base: &str, after: Option<&str>, next: Option<&str>) -> Markup {
 }
 
 /// One page of a newest-first log from the API.
-async fn newest_first<T: serde::de::DeserializeOwned>(
+pub(super) async fn newest_first<T: serde::de::DeserializeOwned>(
     dash: &Dash,
     signed: &Signed,
     path: &str,

@@ -120,7 +120,7 @@ pub fn router(app: Arc<App>, api: Router, session_seconds: i64) -> Router {
         .route("/dashboard/assets/{id}/delete", post(uploads::delete))
         .route("/dashboard/static/{name}", get(asset))
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(policy),
+            HeaderValue::from_str(&policy).expect("a CSP of visible ASCII"),
             security_headers,
         ))
         .with_state(dash)
@@ -148,15 +148,13 @@ async fn asset(Path(name): Path<String>) -> Response {
 /// Nothing but the dashboard's own files runs or loads; no page may be framed; nothing is
 /// cached by the browser or a proxy except the static assets.
 async fn security_headers(
-    axum::extract::State(policy): axum::extract::State<Arc<String>>,
+    axum::extract::State(policy): axum::extract::State<HeaderValue>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&policy) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

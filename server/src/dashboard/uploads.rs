@@ -16,44 +16,31 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use futures::SinkExt;
 use futures::channel::mpsc;
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::json;
 
 use super::api::{segment, with_query};
 use super::forms::{self, Posted, Signed};
+use super::logs::{self, PageQuery};
 use super::{Dash, Page, layout};
 use crate::domain::DashboardSession;
 use crate::domain::assets::is_raster;
 use crate::generated::types;
 
-/// Assets shown on one page of the assets list.
-const PAGE: &str = "50";
 /// The longest a form's small fields (the token, a product id) may be.
 const FIELD_BYTES: usize = 256;
 /// How long the rest of a form is read after an upload was refused, so the browser sees the
 /// answer instead of a reset connection.
 const DRAIN: Duration = Duration::from_secs(10);
 
-#[derive(Deserialize)]
-pub struct AssetsQuery {
-    after: Option<String>,
-}
-
 pub async fn page(
     State(dash): State<Dash>,
     signed: Signed,
-    Query(query): Query<AssetsQuery>,
+    Query(query): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Page {
     let (_, grant) = signed.scope()?;
-    let uri = with_query(
-        "/v1/assets",
-        &[
-            ("limit", Some(PAGE)),
-            ("startingAfter", query.after.as_deref()),
-        ],
-    );
-    let assets: types::AssetList = dash.call(&grant, Method::GET, &uri, None).await?;
+    let assets: types::AssetList =
+        logs::newest_first(&dash, &signed, "/v1/assets", 50, &query).await?;
     let products = dash.products(&grant).await?;
     let names: HashMap<&str, &str> = products
         .products
@@ -61,11 +48,6 @@ pub async fn page(
         .map(|p| (p.id.as_str(), p.name.as_str()))
         .collect();
     let session = &signed.session;
-    let next = assets
-        .next_cursor
-        .as_deref()
-        .filter(|_| assets.has_more)
-        .map(|cursor| with_query("/dashboard/assets", &[("after", Some(cursor))]));
     let body = html! {
         div.page-head { h1 { "Assets" } }
         section.card {
@@ -107,10 +89,7 @@ pub async fn page(
                     }
                 }
             }
-            div.pager {
-                @if query.after.is_some() { a href="/dashboard/assets" { "← Newest" } }
-                @if let Some(next) = next { a href=(next) { "Older →" } }
-            }
+            (logs::pager("/dashboard/assets", query.after.as_deref(), assets.next_cursor.as_deref().filter(|_| assets.has_more)))
         }
     };
     Ok(layout::page(
@@ -172,7 +151,7 @@ async fn small(field: &mut Field<'_>) -> Option<String> {
 async fn upload_one(
     dash: &Dash,
     grant: &super::api::DashboardGrant,
-    field: Field<'_>,
+    mut field: Field<'_>,
     product: Option<&str>,
 ) -> (String, Result<types::Asset, super::api::ApiError>) {
     let filename = field.file_name().unwrap_or_default().to_string();
@@ -186,7 +165,6 @@ async fn upload_one(
         &[("filename", Some(&filename)), ("productId", product)],
     );
     let (mut chunks, body) = mpsc::channel::<Result<Bytes, std::io::Error>>(1);
-    let mut field = field;
     // The browser's bytes go on as they arrive; when the API stops reading (it refused the
     // file), so does this.
     let pump = async move {
