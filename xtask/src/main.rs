@@ -15,6 +15,7 @@
 mod baseline;
 mod corpus;
 mod faults;
+mod ingest;
 mod uploads;
 
 use std::io::{BufRead, BufReader, Write as _};
@@ -455,6 +456,10 @@ async fn measure(
     eprintln!("== load: customer state, {users} users");
     let state = wrk.run(&base, "GET", "/v1/me", Some((&many, &pk)))?;
     let rss = peak_rss_mb(pid)?;
+    eprintln!(
+        "== load: usage events in batches of 1,000, {users} users; baseline: pgbench's multi-row upsert"
+    );
+    let ingest = ingest::measure(&base, &sk, users, duration, database_url, dir).await?;
     drop(server);
 
     // Before/after for the usage time series: the same track load on fresh servers with the
@@ -568,6 +573,12 @@ async fn measure(
     table.push_str(&format!(
         "| server memory under that load | peak RSS {rss:.1} MB | — | — | ≤ 64 MB | {} |\n",
         verdict(rss <= 64.0)
+    ));
+    let r5 = ratio(ingest.ours, ingest.baseline);
+    table.push_str(&format!(
+        "| usage events ingested, batches of 1,000 over {users} users, 4 senders | {:.0} events/s ({} batches), p50 {:.1} ms, p99 {:.1} ms per batch | pgbench multi-row upsert, 1,000 rows a statement, 4 clients: {:.0} rows/s | {r5:.2}× | ≥ 0.5× | {} |\n",
+        ingest.ours, ingest.batches, ingest.p50_ms, ingest.p99_ms, ingest.baseline,
+        verdict(r5 >= 0.5)
     ));
     table.push_str(&upload_rows);
     Ok(table)

@@ -445,10 +445,7 @@ export class DreamAPI {
     track: (
       input: { metric?: api.MetricName; amount?: number; idempotencyKey?: string } = {},
     ): Promise<api.Usage> => {
-      const idempotencyKey = input.idempotencyKey ?? randomKey();
-      const body: api.TrackUsage = {};
-      if (input.metric !== undefined) body.metric = input.metric;
-      if (input.amount !== undefined) body.amount = input.amount;
+      const { idempotencyKey, body } = trackRequest(input);
       return this.call("user", (o) => api.trackUsage(o, { idempotencyKey, body }), { retryable: true });
     },
     /** The count, limit and remaining allowance of a metric (`requests` by default) this period. */
@@ -460,6 +457,36 @@ export class DreamAPI {
           retryable: true,
         },
       ),
+    /**
+     * Whether the user may use `amount` (default 1) more of `metric` without passing a hard
+     * limit. Counts nothing: ask before expensive work, then `track` what was done.
+     */
+    allows: async (input: { metric: api.MetricName; amount?: number }): Promise<boolean> => {
+      const answer = await this.call("user", (o) => api.checkEntitlement(o, unitsQuery(input)), {
+        retryable: true,
+      });
+      return answer.allowed;
+    },
+    /**
+     * Counts a batch of up to 1,000 usage events, each for the user it names (secret key, from
+     * your backend). Each event's `id` makes a retry safe: one counted before is answered
+     * `duplicate`. Every event is answered in `results`, in order.
+     */
+    ingest: (events: api.UsageEvent[]): Promise<api.UsageEventResults> =>
+      this.call("secret", (o) => api.ingestUsageEvents(o, { body: { events } }), { retryable: true }),
+  };
+
+  /** The features the signed-in user's tier unlocks. */
+  readonly features = {
+    /** Whether the user's tier unlocks `feature` (asked of the server, so a changed tier shows at once). */
+    has: async (feature: api.FeatureName): Promise<boolean> => {
+      const answer = await this.call("user", (o) => api.checkEntitlement(o, { feature }), {
+        retryable: true,
+      });
+      return answer.allowed;
+    },
+    /** Every feature the user's tier unlocks. */
+    list: async (): Promise<string[]> => (await this.auth.init()).features,
   };
 
   /**
@@ -599,6 +626,46 @@ export class DreamAPI {
     /** Puts the customer on a tier by name, or back on their plan with `null`. */
     setTier: (userId: string, tier: string | null): Promise<api.Customer> =>
       this.call("secret", (o) => api.updateCustomer(o, { userId, body: { tier } }), { retryable: false }),
+    /**
+     * Counts usage for the user from your backend, where the user cannot skip it: the same
+     * counters and hard limits as `usage.track` in their browser. Safe to retry, like it.
+     */
+    track: (
+      userId: string,
+      input: { metric?: api.MetricName; amount?: number; idempotencyKey?: string } = {},
+    ): Promise<api.Usage> => {
+      const { idempotencyKey, body } = trackRequest(input);
+      return this.call("secret", (o) => api.trackCustomerUsage(o, { userId, idempotencyKey, body }), {
+        retryable: true,
+      });
+    },
+    /** The user's count, limit and remaining allowance of a metric (`requests` by default). */
+    checkUsage: (userId: string, input: { metric?: api.MetricName } = {}): Promise<api.Usage> =>
+      this.call(
+        "secret",
+        (o) =>
+          api.checkCustomerUsage(
+            o,
+            input.metric === undefined ? { userId } : { userId, metric: input.metric },
+          ),
+        { retryable: true },
+      ),
+    /** Whether the user's tier unlocks `feature`. */
+    hasFeature: async (userId: string, feature: api.FeatureName): Promise<boolean> => {
+      const answer = await this.call("secret", (o) => api.checkCustomerEntitlement(o, { userId, feature }), {
+        retryable: true,
+      });
+      return answer.allowed;
+    },
+    /** Whether the user may use `amount` (default 1) more of `metric`; counts nothing. */
+    allows: async (userId: string, input: { metric: api.MetricName; amount?: number }): Promise<boolean> => {
+      const answer = await this.call(
+        "secret",
+        (o) => api.checkCustomerEntitlement(o, { userId, ...unitsQuery(input) }),
+        { retryable: true },
+      );
+      return answer.allowed;
+    },
   };
 
   /** API keys (secret key). */
@@ -625,6 +692,27 @@ export class DreamAPI {
     createSession: (input: { userId?: string } = {}): Promise<api.DevToken> =>
       this.call("public", (o) => api.createDevSession(o, { body: input }), { retryable: false }),
   };
+}
+
+/** A track's body and Idempotency-Key (the caller's, or a new one). */
+function trackRequest(input: { metric?: api.MetricName; amount?: number; idempotencyKey?: string }): {
+  idempotencyKey: string;
+  body: api.TrackUsage;
+} {
+  const body: api.TrackUsage = {};
+  if (input.metric !== undefined) body.metric = input.metric;
+  if (input.amount !== undefined) body.amount = input.amount;
+  return { idempotencyKey: input.idempotencyKey ?? randomKey(), body };
+}
+
+/** The query of a "may the user use N more units" check. */
+function unitsQuery(input: { metric: api.MetricName; amount?: number }): {
+  metric: api.MetricName;
+  amount?: number;
+} {
+  return input.amount === undefined
+    ? { metric: input.metric }
+    : { metric: input.metric, amount: input.amount };
 }
 
 /** The page the SDK runs in, when it runs in one. */

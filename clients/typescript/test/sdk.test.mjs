@@ -266,6 +266,62 @@ describe("usage", () => {
   });
 });
 
+describe("metering from the backend, and entitlements", () => {
+  test("the secret key tracks and checks for a user on the user's own counters", async () => {
+    const { keys, admin, tokenFor } = await setup();
+    await admin.tiers.create({
+      name: "plus",
+      displayName: "Plus",
+      isDefault: true,
+      limits: [{ metric: "requests", limit: 10, enforcement: "hard" }],
+      features: ["export"],
+    });
+    const api = new DreamAPI({
+      publishableKey: keys.test.publishableKey,
+      baseUrl: server.baseUrl,
+      getToken: tokenFor("user_metered"),
+    });
+    assert.equal((await admin.customers.track("user_metered", { amount: 3 })).usageCount, 3);
+    assert.equal((await api.usage.track()).usageCount, 4, "the user's side counts on the same counter");
+    assert.equal((await admin.customers.checkUsage("user_metered")).usageCount, 4);
+    assert.equal(await api.features.has("export"), true);
+    assert.equal(await api.features.has("priority_support"), false);
+    assert.deepEqual(await api.features.list(), ["export"]);
+    assert.equal(await api.usage.allows({ metric: "requests", amount: 6 }), true);
+    assert.equal(await api.usage.allows({ metric: "requests", amount: 7 }), false);
+    assert.equal(await admin.customers.allows("user_metered", { metric: "requests", amount: 7 }), false);
+    assert.equal(await admin.customers.hasFeature("user_metered", "export"), true);
+    assert.equal((await api.usage.check()).usageCount, 4, "checks count nothing");
+    await assert.rejects(admin.customers.track("user_metered", { amount: 7 }), (e) => {
+      assert.equal(e.code, "usage_limit_exceeded");
+      return true;
+    });
+  });
+
+  test("a batch whose response was lost is sent again and counts once", async () => {
+    const { keys } = await setup();
+    const front = await flakyFront(server.baseUrl, {
+      failures: 1,
+      mode: "lose-response",
+      match: (req) => req.url === "/v1/usage/events",
+    });
+    const admin = new DreamAPI({ secretKey: keys.test.secretKey, baseUrl: front.url, retryDelayMs: 1 });
+    const events = [
+      { id: "evt_a", userId: "user_batch", metric: "ai_tokens", amount: 500 },
+      { id: "evt_b", userId: "user_batch", metric: "ai_tokens", amount: 250 },
+    ];
+    const answer = await admin.usage.ingest(events);
+    assert.equal(front.seen.filter((r) => r.url === "/v1/usage/events").length, 2, "sent twice");
+    assert.deepEqual(
+      answer.results.map((r) => r.status),
+      ["duplicate", "duplicate"],
+      "the retry finds both events counted by the lost attempt",
+    );
+    assert.equal((await admin.customers.checkUsage("user_batch", { metric: "ai_tokens" })).usageCount, 750);
+    await front.close();
+  });
+});
+
 describe("assets", () => {
   // A PNG's signature and IHDR chunk: enough for the server's type check.
   const png = Uint8Array.from([

@@ -9,6 +9,7 @@ mod catalog;
 mod customers;
 mod errors;
 mod identity;
+mod metering;
 mod metrics;
 mod platform;
 mod ratelimit;
@@ -30,6 +31,7 @@ pub fn all() -> Vec<Case> {
         customers::cases(),
         metrics::cases(),
         usage::cases(),
+        metering::cases(),
         billing::cases(),
         webhooks::cases(),
         ratelimit::cases(),

@@ -17,6 +17,7 @@ pub struct TierInput {
     pub price: Option<TierPrice>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
+    pub features: Vec<String>,
 }
 
 /// Changes to a tier; `None` leaves a field as it is.
@@ -27,6 +28,7 @@ pub struct TierChanges {
     pub price: Option<TierPrice>,
     pub limits: Option<Vec<LimitRule>>,
     pub rate_limit: Option<RateLimitRule>,
+    pub features: Option<Vec<String>>,
     pub active: Option<bool>,
 }
 
@@ -64,6 +66,18 @@ fn check_limits(limits: &[LimitRule]) -> AppResult<()> {
     Ok(())
 }
 
+fn check_features(features: &[String]) -> AppResult<()> {
+    for (i, f) in features.iter().enumerate() {
+        if features[..i].contains(f) {
+            return Err(AppError::validation(
+                format!("features[{i}]"),
+                format!("The feature {f} is listed twice."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl App {
     pub async fn tier_list(&self, tenant: &Tenant, include_archived: bool) -> AppResult<Vec<Tier>> {
         Ok(self.store.tier_list(tenant, include_archived).await?)
@@ -89,6 +103,7 @@ impl App {
 
     pub async fn tier_create(&self, tenant: &Tenant, input: TierInput) -> AppResult<Tier> {
         check_limits(&input.limits)?;
+        check_features(&input.features)?;
         let id = ids::id("tier");
         let new = NewTier {
             id: &id,
@@ -99,6 +114,7 @@ impl App {
             price: input.price,
             limits: input.limits,
             rate_limit: input.rate_limit,
+            features: input.features,
         };
         let created = self
             .store
@@ -137,6 +153,10 @@ impl App {
         }
         if changes.rate_limit.is_some() {
             tier.rate_limit = changes.rate_limit;
+        }
+        if let Some(features) = changes.features {
+            check_features(&features)?;
+            tier.features = features;
         }
         if let Some(active) = changes.active {
             tier.active = active;

@@ -51,6 +51,10 @@ pub enum AppError {
     },
     #[error("This Idempotency-Key was used with a different request.")]
     IdempotencyKeyReused,
+    #[error(
+        "The event id {0} was counted before with a different user, metric or amount; nothing was counted."
+    )]
+    EventIdReused(String),
     #[error("{message}")]
     Validation { message: String, param: String },
     #[error("{message}")]
@@ -146,7 +150,9 @@ impl AppError {
             AppError::KeySuperseded => (403, "key_superseded", Permission),
             AppError::NotFound { .. } => (404, "not_found", InvalidRequest),
             AppError::AlreadyExists { .. } => (409, "already_exists", InvalidRequest),
-            AppError::IdempotencyKeyReused => (409, "idempotency_key_reused", Idempotency),
+            AppError::IdempotencyKeyReused | AppError::EventIdReused(_) => {
+                (409, "idempotency_key_reused", Idempotency)
+            }
             AppError::Validation { .. } => (422, "validation_failed", InvalidRequest),
             AppError::Malformed { .. } => (400, "invalid_request", InvalidRequest),
             AppError::NoRoute(_) => (404, "not_found", InvalidRequest),
@@ -191,6 +197,7 @@ impl AppError {
             AppError::Malformed { param, .. } => param.clone(),
             AppError::UsageLimitExceeded { .. } => Some("metric".into()),
             AppError::IdempotencyKeyReused => Some("Idempotency-Key".into()),
+            AppError::EventIdReused(_) => Some("id".into()),
             AppError::MalformedAuthorization => Some("Authorization".into()),
             AppError::DuplicateCredential(header) => Some(header.to_string()),
             AppError::InvalidSignature(_) => Some("Stripe-Signature".into()),

@@ -10,6 +10,7 @@ pub mod catch_up;
 mod customers;
 pub mod error;
 pub mod identity;
+pub mod metering;
 pub mod metrics;
 pub mod ratelimit;
 mod replica;

@@ -190,6 +190,7 @@ impl App {
                     enforcement: Enforcement::Hard,
                 }],
                 rate_limit: None,
+                features: Vec::new(),
             })
             .collect();
         self.store

@@ -39,7 +39,7 @@ pub struct CustomerState {
 }
 
 /// The rule for `metric` in `tier`: its limit (None = unlimited) and enforcement.
-fn rule(tier: &Tier, metric: &str) -> (Option<i64>, Enforcement) {
+pub(super) fn rule(tier: &Tier, metric: &str) -> (Option<i64>, Enforcement) {
     match tier.limits.iter().find(|l| l.metric == metric) {
         Some(l) => (l.limit, l.enforcement),
         None => (None, Enforcement::Soft),

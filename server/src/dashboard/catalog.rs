@@ -22,9 +22,9 @@ pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) 
     let body = html! {
         div.page-head { h1 { "Tiers & products" } }
         section.card #tiers {
-            div.card-head { h2 { "Tiers" } span.muted { "Plans your users are on: limits per metric, a rate limit, and a price to sell them." } }
+            div.card-head { h2 { "Tiers" } span.muted { "Plans your users are on: limits per metric, the features they unlock, a rate limit, and a price to sell them." } }
             table {
-                thead { tr { th { "Tier" } th { "Price" } th { "Limits" } th { "Rate limit" } th { "Status" } th {} } }
+                thead { tr { th { "Tier" } th { "Price" } th { "Limits" } th { "Features" } th { "Rate limit" } th { "Status" } th {} } }
                 tbody {
                     @for tier in &tiers.tiers {
                         tr class=@if !tier.active { "archived" } {
@@ -34,6 +34,7 @@ pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) 
                             }
                             td { (tier_price(tier)) }
                             td { (limits_text(&tier.limits)) }
+                            td { @if tier.features.is_empty() { span.muted { "—" } } @else { span.mono { (tier.features.join(", ")) } } }
                             td { @if let Some(r) = &tier.rate_limit { (r.requests) " / " (r.per_seconds) " s" } @else { "—" } }
                             td { @if tier.active { (layout::pill("active", "ok")) } @else { (layout::pill("archived", "plain")) } }
                             td.actions {
@@ -214,6 +215,9 @@ fn tier_form(session: &DashboardSession, tier: Option<&types::Tier>) -> Markup {
             label { "Limits, one per line: metric, limit (or unlimited), hard or soft"
                 textarea name="limits" rows="3" placeholder="requests 1000 hard" { (limits.unwrap_or_default()) }
             }
+            label { "Features it unlocks, separated by commas or spaces"
+                input type="text" name="features" value=[tier.map(|t| t.features.join(", "))] placeholder="export, priority_support";
+            }
             div.row {
                 label { "Rate limit: requests" input type="number" name="rateRequests" min="1" value=[tier.and_then(|t| t.rate_limit.as_ref()).map(|r| r.requests.get())]; }
                 label { "per seconds" input type="number" name="ratePer" min="1" value=[tier.and_then(|t| t.rate_limit.as_ref()).map(|r| r.per_seconds.get())]; }
@@ -322,6 +326,13 @@ fn tier_body(posted: &Posted, creating: bool) -> Result<Value, String> {
         "limits".into(),
         Value::Array(parse_limits(posted.get("limits").unwrap_or(""))?),
     );
+    let features: Vec<&str> = posted
+        .get("features")
+        .unwrap_or("")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|f| !f.is_empty())
+        .collect();
+    body.insert("features".into(), json!(features));
     match (posted.get("rateRequests"), posted.get("ratePer")) {
         (None, None) => {}
         (Some(requests), per) => {

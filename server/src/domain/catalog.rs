@@ -47,6 +47,8 @@ pub struct Tier {
     pub price: Option<TierPrice>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
+    /// The features it unlocks, by name.
+    pub features: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }

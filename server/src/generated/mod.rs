@@ -726,6 +726,133 @@ API's origin.
         }
     }
 
+    ///`CheckCustomerEntitlementUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CheckCustomerEntitlementUserId(::std::string::String);
+    impl ::std::ops::Deref for CheckCustomerEntitlementUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CheckCustomerEntitlementUserId> for ::std::string::String {
+        fn from(value: CheckCustomerEntitlementUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CheckCustomerEntitlementUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CheckCustomerEntitlementUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CheckCustomerEntitlementUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CheckCustomerEntitlementUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CheckCustomerUsageUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CheckCustomerUsageUserId(::std::string::String);
+    impl ::std::ops::Deref for CheckCustomerUsageUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CheckCustomerUsageUserId> for ::std::string::String {
+        fn from(value: CheckCustomerUsageUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CheckCustomerUsageUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CheckCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for CheckCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CheckCustomerUsageUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`CheckoutCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -859,6 +986,8 @@ API's origin.
         pub created_at: Timestamp,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
+        ///The features the customer's tier unlocks.
+        pub features: ::std::vec::Vec<::std::string::String>,
         #[serde(rename = "periodEnd")]
         pub period_end: Timestamp,
         #[serde(rename = "periodStart")]
@@ -888,6 +1017,8 @@ API's origin.
     ///`CustomerState`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CustomerState {
+        ///The features the user's tier unlocks.
+        pub features: ::std::vec::Vec<::std::string::String>,
         #[serde(rename = "periodEnd")]
         pub period_end: Timestamp,
         #[serde(rename = "periodStart")]
@@ -1322,6 +1453,87 @@ API's origin.
         }
     }
 
+    ///`EntitlementCheck`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct EntitlementCheck {
+        pub allowed: bool,
+        ///The units asked about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub amount: ::std::option::Option<i64>,
+        ///The feature asked about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub feature: ::std::option::Option<::std::string::String>,
+        ///The metric asked about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub metric: ::std::option::Option<::std::string::String>,
+        ///Why not, when `allowed` is false.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reason: ::std::option::Option<EntitlementCheckReason>,
+        pub tier: TierRef,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<Usage>,
+    }
+
+    ///Why not, when `allowed` is false.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum EntitlementCheckReason {
+        #[serde(rename = "feature_not_in_tier")]
+        FeatureNotInTier,
+        #[serde(rename = "would_exceed_limit")]
+        WouldExceedLimit,
+    }
+
+    impl ::std::fmt::Display for EntitlementCheckReason {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::FeatureNotInTier => f.write_str("feature_not_in_tier"),
+                Self::WouldExceedLimit => f.write_str("would_exceed_limit"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for EntitlementCheckReason {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "feature_not_in_tier" => Ok(Self::FeatureNotInTier),
+                "would_exceed_limit" => Ok(Self::WouldExceedLimit),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for EntitlementCheckReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for EntitlementCheckReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
     ///The body of every non-2xx response.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct Error {
@@ -1412,6 +1624,74 @@ API's origin.
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///A feature a tier unlocks, such as `export` or `priority_support`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct FeatureName(::std::string::String);
+    impl ::std::ops::Deref for FeatureName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<FeatureName> for ::std::string::String {
+        fn from(value: FeatureName) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for FeatureName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z0-9_.:-]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z0-9_.:-]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for FeatureName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for FeatureName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for FeatureName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -3947,6 +4227,8 @@ API's origin.
         pub created_at: Timestamp,
         #[serde(rename = "displayName")]
         pub display_name: ::std::string::String,
+        ///The features this tier unlocks, such as `export`.
+        pub features: ::std::vec::Vec<::std::string::String>,
         pub id: ::std::string::String,
         #[serde(rename = "isDefault")]
         pub is_default: bool,
@@ -3976,6 +4258,9 @@ API's origin.
     pub struct TierCreate {
         #[serde(rename = "displayName")]
         pub display_name: TierCreateDisplayName,
+        ///The features this tier unlocks; `checkEntitlement` answers from it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub features: ::std::option::Option<::std::vec::Vec<FeatureName>>,
         #[serde(rename = "isDefault", default)]
         pub is_default: bool,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -4228,6 +4513,9 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub display_name: ::std::option::Option<TierUpdateDisplayName>,
+        ///Replaces the whole list when present; absent or null leaves it as it is.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub features: ::std::option::Option<::std::vec::Vec<FeatureName>>,
         ///Only `true` is meaningful; it makes this tier the default.
         #[serde(
             rename = "isDefault",
@@ -4362,6 +4650,134 @@ API's origin.
         > as ::std::str::FromStr>::Err;
         fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
             value.parse()
+        }
+    }
+
+    ///`TrackCustomerUsageIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct TrackCustomerUsageIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for TrackCustomerUsageIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<TrackCustomerUsageIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: TrackCustomerUsageIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for TrackCustomerUsageIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TrackCustomerUsageIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for TrackCustomerUsageIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for TrackCustomerUsageIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`TrackCustomerUsageUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct TrackCustomerUsageUserId(::std::string::String);
+    impl ::std::ops::Deref for TrackCustomerUsageUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<TrackCustomerUsageUserId> for ::std::string::String {
+        fn from(value: TrackCustomerUsageUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for TrackCustomerUsageUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TrackCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for TrackCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for TrackCustomerUsageUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -4783,6 +5199,320 @@ API's origin.
         pub usage_count: i64,
     }
 
+    ///`UsageEvent`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct UsageEvent {
+        ///How much to add. Defaults to 1.
+        #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1>")]
+        pub amount: ::std::num::NonZeroU64,
+        ///Your unique id for the event, per project and mode; sending it again counts nothing.
+        pub id: UsageEventId,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub metric: ::std::option::Option<MetricName>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub timestamp: ::std::option::Option<Timestamp>,
+        ///The user the usage belongs to (their JWT `sub`).
+        #[serde(rename = "userId")]
+        pub user_id: UsageEventUserId,
+    }
+
+    ///`UsageEventBatch`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct UsageEventBatch {
+        pub events: ::std::vec::Vec<UsageEvent>,
+    }
+
+    ///Why an event was refused.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct UsageEventError {
+        pub code: UsageEventErrorCode,
+        pub message: ::std::string::String,
+    }
+
+    ///`UsageEventErrorCode`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UsageEventErrorCode {
+        #[serde(rename = "usage_limit_exceeded")]
+        UsageLimitExceeded,
+        #[serde(rename = "idempotency_key_reused")]
+        IdempotencyKeyReused,
+        #[serde(rename = "validation_failed")]
+        ValidationFailed,
+    }
+
+    impl ::std::fmt::Display for UsageEventErrorCode {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::UsageLimitExceeded => f.write_str("usage_limit_exceeded"),
+                Self::IdempotencyKeyReused => f.write_str("idempotency_key_reused"),
+                Self::ValidationFailed => f.write_str("validation_failed"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventErrorCode {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "usage_limit_exceeded" => Ok(Self::UsageLimitExceeded),
+                "idempotency_key_reused" => Ok(Self::IdempotencyKeyReused),
+                "validation_failed" => Ok(Self::ValidationFailed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventErrorCode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventErrorCode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///Your unique id for the event, per project and mode; sending it again counts nothing.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsageEventId(::std::string::String);
+    impl ::std::ops::Deref for UsageEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UsageEventId> for ::std::string::String {
+        fn from(value: UsageEventId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UsageEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`UsageEventResult`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct UsageEventResult {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<UsageEventError>,
+        pub id: ::std::string::String,
+        pub status: UsageEventResultStatus,
+        ///With `counted`, the count this event reached.
+        #[serde(
+            rename = "usageCount",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub usage_count: ::std::option::Option<i64>,
+    }
+
+    ///`UsageEventResultStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UsageEventResultStatus {
+        #[serde(rename = "counted")]
+        Counted,
+        #[serde(rename = "duplicate")]
+        Duplicate,
+        #[serde(rename = "refused")]
+        Refused,
+    }
+
+    impl ::std::fmt::Display for UsageEventResultStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Counted => f.write_str("counted"),
+                Self::Duplicate => f.write_str("duplicate"),
+                Self::Refused => f.write_str("refused"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventResultStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "counted" => Ok(Self::Counted),
+                "duplicate" => Ok(Self::Duplicate),
+                "refused" => Ok(Self::Refused),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventResultStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventResultStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`UsageEventResults`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct UsageEventResults {
+        ///How many events were counted.
+        pub counted: i64,
+        ///How many were duplicates of events counted before.
+        pub duplicates: i64,
+        ///How many were refused.
+        pub refused: i64,
+        ///One per event, in the order sent.
+        pub results: ::std::vec::Vec<UsageEventResult>,
+    }
+
+    ///The user the usage belongs to (their JWT `sub`).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsageEventUserId(::std::string::String);
+    impl ::std::ops::Deref for UsageEventUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UsageEventUserId> for ::std::string::String {
+        fn from(value: UsageEventUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UsageEventUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`UsageMetrics`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct UsageMetrics {
@@ -4989,6 +5719,46 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: CheckUsageRequest,
     ) -> impl Future<Output = CheckUsageResponse> + Send;
+    ///Ingest usage events
+    ///
+    ///Counts up to 1,000 usage events from your backend in one request, each for the user it
+    ///names, with the same rules as a single track: atomic, exact against hard limits (events
+    ///of one user and metric are applied in the order sent, and one that would pass a hard
+    ///limit is refused while later, smaller ones may still fit), and idempotent by the event's
+    ///`id`. Each event is answered in `results`, in the order sent:
+    ///
+    ///- `counted` — it was counted; `usageCount` is the count it reached.
+    ///- `duplicate` — an event with this `id` and the same content was counted before (in an
+    ///  earlier request, or earlier in this one); nothing was counted again.
+    ///- `refused` — nothing was counted, and `error` says why: `usage_limit_exceeded` (the
+    ///  tier's hard limit), `idempotency_key_reused` (the `id` was counted before with a
+    ///  different user, metric or amount), or `validation_failed` (the `timestamp` is not
+    ///  within the user's current period, or is in the future). A refused event is not
+    ///  remembered: it can be sent again.
+    ///
+    ///A user seen for the first time is registered on the project's default tier. Event ids
+    ///are unique per project and mode, whoever tracked them. The request counts all of its
+    ///events or, on an error answered as a whole (a malformed body, an outage), none.
+    ///
+    ///`POST /v1/usage/events`
+    fn ingest_usage_events(
+        &self,
+        caller: Self::Caller,
+        request: IngestUsageEventsRequest,
+    ) -> impl Future<Output = IngestUsageEventsResponse> + Send;
+    ///Check an entitlement
+    ///
+    ///Answers whether the signed-in user may use a feature (`feature`: their tier lists it) or
+    ///`amount` more units of a metric (`metric`: it would not pass a hard limit), without
+    ///counting anything. Name exactly one of `feature` and `metric`. What a page asks before
+    ///showing a paid feature; the answer is advice, the count at `trackUsage` is what holds.
+    ///
+    ///`GET /v1/entitlements/check`
+    fn check_entitlement(
+        &self,
+        caller: Self::Caller,
+        request: CheckEntitlementRequest,
+    ) -> impl Future<Output = CheckEntitlementResponse> + Send;
     ///Mint a development user token
     ///
     ///Mints an RS256 user JWT for any user id, signed by the server's development issuer, for
@@ -5227,6 +5997,45 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: ResetCustomerUsageRequest,
     ) -> impl Future<Output = ResetCustomerUsageResponse> + Send;
+    ///Check a customer's usage
+    ///
+    ///`checkUsage` from your backend: the user's count, limit and remaining allowance for a
+    ///metric in the current period. A user seen for the first time is registered on the
+    ///project's default tier.
+    ///
+    ///`GET /v1/customers/{userId}/usage`
+    fn check_customer_usage(
+        &self,
+        caller: Self::Caller,
+        request: CheckCustomerUsageRequest,
+    ) -> impl Future<Output = CheckCustomerUsageResponse> + Send;
+    ///Track a customer's usage
+    ///
+    ///`trackUsage` from your backend, for the user named in the path: the same atomic count,
+    ///the same hard limits, the same counters (a user's count is one, whichever side tracked
+    ///it). Metering here cannot be skipped by the user, as a call from their browser can. A
+    ///user seen for the first time is registered on the project's default tier.
+    ///
+    ///`Idempotency-Key` works as for `trackUsage`; keys are the user's, shared by both sides.
+    ///
+    ///`POST /v1/customers/{userId}/usage/track`
+    fn track_customer_usage(
+        &self,
+        caller: Self::Caller,
+        request: TrackCustomerUsageRequest,
+    ) -> impl Future<Output = TrackCustomerUsageResponse> + Send;
+    ///Check a customer's entitlement
+    ///
+    ///`checkEntitlement` from your backend: may this user use a feature, or `amount` more units
+    ///of a metric, without counting anything. Ask it before expensive work, then track what
+    ///was done. A user seen for the first time is registered on the project's default tier.
+    ///
+    ///`GET /v1/customers/{userId}/entitlements/check`
+    fn check_customer_entitlement(
+        &self,
+        caller: Self::Caller,
+        request: CheckCustomerEntitlementRequest,
+    ) -> impl Future<Output = CheckCustomerEntitlementResponse> + Send;
     ///Usage over time
     ///
     ///Usage tracked per metric, and the number of distinct users who tracked anything, in UTC
@@ -5464,6 +6273,15 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             axum::routing::MethodRouter::new().get(handle::<A, CheckUsageRequest>),
         )
         .route(
+            "/v1/usage/events",
+            axum::routing::MethodRouter::new()
+                .post(handle::<A, IngestUsageEventsRequest>),
+        )
+        .route(
+            "/v1/entitlements/check",
+            axum::routing::MethodRouter::new().get(handle::<A, CheckEntitlementRequest>),
+        )
+        .route(
             "/v1/dev/tokens",
             axum::routing::MethodRouter::new().post(handle::<A, CreateDevTokenRequest>),
         )
@@ -5533,6 +6351,21 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
             "/v1/customers/{userId}/usage/reset",
             axum::routing::MethodRouter::new()
                 .post(handle::<A, ResetCustomerUsageRequest>),
+        )
+        .route(
+            "/v1/customers/{userId}/usage",
+            axum::routing::MethodRouter::new()
+                .get(handle::<A, CheckCustomerUsageRequest>),
+        )
+        .route(
+            "/v1/customers/{userId}/usage/track",
+            axum::routing::MethodRouter::new()
+                .post(handle::<A, TrackCustomerUsageRequest>),
+        )
+        .route(
+            "/v1/customers/{userId}/entitlements/check",
+            axum::routing::MethodRouter::new()
+                .get(handle::<A, CheckCustomerEntitlementRequest>),
         )
         .route(
             "/v1/metrics/usage",
@@ -6197,6 +7030,220 @@ impl<A: Api> Operation<A> for CheckUsageRequest {
     }
 }
 
+///The parsed and validated input of `ingestUsageEvents`.
+#[derive(Debug, Clone)]
+pub struct IngestUsageEventsRequest {
+    ///The request body.
+    pub body: types::UsageEventBatch,
+}
+
+///Every response `ingestUsageEvents` documents.
+#[derive(Debug, Clone)]
+pub enum IngestUsageEventsResponse {
+    ///200: Each event's outcome, in the order sent.
+    Ok(types::UsageEventResults),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for IngestUsageEventsResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::UnprocessableEntity(body) => {
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
+            }
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for IngestUsageEventsResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            422u16 => Self::UnprocessableEntity(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for IngestUsageEventsRequest {
+    type Response = IngestUsageEventsResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 422, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: false,
+        body: true,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let bytes = &input.body;
+        let body = json_body(&parts.headers, bytes, true, validate_usage_event_batch)?
+            .ok_or_else(|| Rejection::bad_request(
+                None,
+                "a JSON request body is required".to_string(),
+            ))?;
+        Ok(Self { body })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.ingest_usage_events(caller, request)
+    }
+}
+
+///The parsed and validated input of `checkEntitlement`.
+#[derive(Debug, Clone)]
+pub struct CheckEntitlementRequest {
+    ///A feature to ask about. Name this or `metric`.
+    pub feature: Option<types::FeatureName>,
+    ///A metric to ask about. Name this or `feature`.
+    pub metric: Option<types::MetricName>,
+    ///With `metric`, how many more units the user wants to use. Defaults to 1.
+    pub amount: ::std::num::NonZeroU64,
+}
+
+///Every response `checkEntitlement` documents.
+#[derive(Debug, Clone)]
+pub enum CheckEntitlementResponse {
+    ///200: The answer.
+    Ok(types::EntitlementCheck),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for CheckEntitlementResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::TooManyRequests(body) => {
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
+            }
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CheckEntitlementResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            429u16 => Self::TooManyRequests(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for CheckEntitlementRequest {
+    type Response = CheckEntitlementResponse;
+    const SECURITY: Security = &[
+        &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
+    ];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 429, 500, 503]);
+    const READS: Reads = Reads {
+        path: false,
+        query: true,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let feature = decode_param(
+            query_values(&raw_query, "feature"),
+            "feature",
+            Coerce::String,
+            validate_feature_name,
+        )?;
+        let metric = decode_param(
+            query_values(&raw_query, "metric"),
+            "metric",
+            Coerce::String,
+            validate_metric_name,
+        )?;
+        let amount = or_default(
+            decode_param(
+                query_values(&raw_query, "amount"),
+                "amount",
+                Coerce::Integer,
+                check_1,
+            )?,
+            "amount",
+            "1",
+        )?;
+        Ok(Self { feature, metric, amount })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.check_entitlement(caller, request)
+    }
+}
+
 ///The parsed and validated input of `createDevToken`.
 #[derive(Debug, Clone)]
 pub struct CreateDevTokenRequest {
@@ -6549,7 +7596,7 @@ impl<A: Api> Operation<A> for ListProductsRequest {
                 query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
-                check_1,
+                check_2,
             )?,
             "includeArchived",
             "false",
@@ -6748,7 +7795,7 @@ impl<A: Api> Operation<A> for GetProductRequest {
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "productId",
             "path parameter",
@@ -6856,7 +7903,7 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "productId",
             "path parameter",
@@ -6960,7 +8007,7 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "productId",
             "path parameter",
@@ -7064,7 +8111,7 @@ impl<A: Api> Operation<A> for ListAssetsRequest {
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                check_3,
+                check_4,
             )?,
             "limit",
             "20",
@@ -7073,13 +8120,13 @@ impl<A: Api> Operation<A> for ListAssetsRequest {
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            check_4,
+            check_5,
         )?;
         let product_id = decode_param(
             query_values(&raw_query, "productId"),
             "productId",
             Coerce::String,
-            check_2,
+            check_3,
         )?;
         Ok(Self {
             limit,
@@ -7215,7 +8262,7 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
             query_values(&raw_query, "productId"),
             "productId",
             Coerce::String,
-            check_2,
+            check_3,
         )?;
         let content_type = header_values(&parts.headers, "content-type")
             .and_then(|v| v.into_iter().next());
@@ -7318,7 +8365,7 @@ impl<A: Api> Operation<A> for GetAssetRequest {
                 path_params.get("assetId").map(|v| vec![v.clone()]),
                 "assetId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "assetId",
             "path parameter",
@@ -7416,7 +8463,7 @@ impl<A: Api> Operation<A> for DeleteAssetRequest {
                 path_params.get("assetId").map(|v| vec![v.clone()]),
                 "assetId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "assetId",
             "path parameter",
@@ -7515,7 +8562,7 @@ impl<A: Api> Operation<A> for ListTiersRequest {
                 query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
-                check_1,
+                check_2,
             )?,
             "includeArchived",
             "false",
@@ -7720,7 +8767,7 @@ impl<A: Api> Operation<A> for GetTierRequest {
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "tierId",
             "path parameter",
@@ -7832,7 +8879,7 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "tierId",
             "path parameter",
@@ -7944,7 +8991,7 @@ impl<A: Api> Operation<A> for ArchiveTierRequest {
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                check_2,
+                check_3,
             )?,
             "tierId",
             "path parameter",
@@ -8048,7 +9095,7 @@ impl<A: Api> Operation<A> for ListCustomersRequest {
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                check_3,
+                check_4,
             )?,
             "limit",
             "20",
@@ -8057,13 +9104,13 @@ impl<A: Api> Operation<A> for ListCustomersRequest {
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            check_4,
+            check_5,
         )?;
         let query = decode_param(
             query_values(&raw_query, "query"),
             "query",
             Coerce::String,
-            check_4,
+            check_5,
         )?;
         Ok(Self {
             limit,
@@ -8391,6 +9438,363 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
     }
 }
 
+///The parsed and validated input of `checkCustomerUsage`.
+#[derive(Debug, Clone)]
+pub struct CheckCustomerUsageRequest {
+    ///The user id (the JWT `sub`).
+    pub user_id: types::CheckCustomerUsageUserId,
+    ///The metric to read. Defaults to `requests`.
+    pub metric: Option<types::MetricName>,
+}
+
+///Every response `checkCustomerUsage` documents.
+#[derive(Debug, Clone)]
+pub enum CheckCustomerUsageResponse {
+    ///200: The usage for the metric.
+    Ok(types::Usage),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for CheckCustomerUsageResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CheckCustomerUsageResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
+    type Response = CheckCustomerUsageResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: true,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let user_id = required(
+            decode_param(
+                path_params.get("userId").map(|v| vec![v.clone()]),
+                "userId",
+                Coerce::String,
+                check_0,
+            )?,
+            "userId",
+            "path parameter",
+        )?;
+        let metric = decode_param(
+            query_values(&raw_query, "metric"),
+            "metric",
+            Coerce::String,
+            validate_metric_name,
+        )?;
+        Ok(Self { user_id, metric })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.check_customer_usage(caller, request)
+    }
+}
+
+///The parsed and validated input of `trackCustomerUsage`.
+#[derive(Debug, Clone)]
+pub struct TrackCustomerUsageRequest {
+    ///The user id (the JWT `sub`).
+    pub user_id: types::TrackCustomerUsageUserId,
+    ///A unique key per logical request. Retries with the same key are answered with the first result.
+    pub idempotency_key: Option<types::TrackCustomerUsageIdempotencyKey>,
+    ///The request body, when one was sent.
+    pub body: Option<types::TrackUsage>,
+}
+
+///Every response `trackCustomerUsage` documents.
+#[derive(Debug, Clone)]
+pub enum TrackCustomerUsageResponse {
+    ///200: The increment was counted.
+    Ok(types::Usage),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///409: The request conflicts with existing state.
+    Conflict(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    TooManyRequests(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for TrackCustomerUsageResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
+            Self::UnprocessableEntity(body) => {
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
+            }
+            Self::TooManyRequests(body) => {
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
+            }
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for TrackCustomerUsageResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            409u16 => Self::Conflict(body),
+            422u16 => Self::UnprocessableEntity(body),
+            429u16 => Self::TooManyRequests(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
+    type Response = TrackCustomerUsageResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 409, 422, 429, 500, 503],
+    );
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: true,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let user_id = required(
+            decode_param(
+                path_params.get("userId").map(|v| vec![v.clone()]),
+                "userId",
+                Coerce::String,
+                check_0,
+            )?,
+            "userId",
+            "path parameter",
+        )?;
+        let idempotency_key = decode_param(
+            header_values(&parts.headers, "Idempotency-Key"),
+            "Idempotency-Key",
+            Coerce::String,
+            check_0,
+        )?;
+        let bytes = &input.body;
+        let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
+        Ok(Self {
+            user_id,
+            idempotency_key,
+            body,
+        })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.track_customer_usage(caller, request)
+    }
+}
+
+///The parsed and validated input of `checkCustomerEntitlement`.
+#[derive(Debug, Clone)]
+pub struct CheckCustomerEntitlementRequest {
+    ///The user id (the JWT `sub`).
+    pub user_id: types::CheckCustomerEntitlementUserId,
+    ///A feature to ask about. Name this or `metric`.
+    pub feature: Option<types::FeatureName>,
+    ///A metric to ask about. Name this or `feature`.
+    pub metric: Option<types::MetricName>,
+    ///With `metric`, how many more units the user wants to use. Defaults to 1.
+    pub amount: ::std::num::NonZeroU64,
+}
+
+///Every response `checkCustomerEntitlement` documents.
+#[derive(Debug, Clone)]
+pub enum CheckCustomerEntitlementResponse {
+    ///200: The answer.
+    Ok(types::EntitlementCheck),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for CheckCustomerEntitlementResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for CheckCustomerEntitlementResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
+    type Response = CheckCustomerEntitlementResponse;
+    const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 401, 403, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: true,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let user_id = required(
+            decode_param(
+                path_params.get("userId").map(|v| vec![v.clone()]),
+                "userId",
+                Coerce::String,
+                check_0,
+            )?,
+            "userId",
+            "path parameter",
+        )?;
+        let feature = decode_param(
+            query_values(&raw_query, "feature"),
+            "feature",
+            Coerce::String,
+            validate_feature_name,
+        )?;
+        let metric = decode_param(
+            query_values(&raw_query, "metric"),
+            "metric",
+            Coerce::String,
+            validate_metric_name,
+        )?;
+        let amount = or_default(
+            decode_param(
+                query_values(&raw_query, "amount"),
+                "amount",
+                Coerce::Integer,
+                check_1,
+            )?,
+            "amount",
+            "1",
+        )?;
+        Ok(Self {
+            user_id,
+            feature,
+            metric,
+            amount,
+        })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.check_customer_entitlement(caller, request)
+    }
+}
+
 ///The parsed and validated input of `getUsageMetrics`.
 #[derive(Debug, Clone)]
 pub struct GetUsageMetricsRequest {
@@ -8485,13 +9889,13 @@ impl<A: Api> Operation<A> for GetUsageMetricsRequest {
             query_values(&raw_query, "from"),
             "from",
             Coerce::String,
-            check_5,
+            check_6,
         )?;
         let to = decode_param(
             query_values(&raw_query, "to"),
             "to",
             Coerce::String,
-            check_5,
+            check_6,
         )?;
         let metric = decode_param(
             query_values(&raw_query, "metric"),
@@ -8603,13 +10007,13 @@ impl<A: Api> Operation<A> for GetRevenueMetricsRequest {
             query_values(&raw_query, "from"),
             "from",
             Coerce::String,
-            check_5,
+            check_6,
         )?;
         let to = decode_param(
             query_values(&raw_query, "to"),
             "to",
             Coerce::String,
-            check_5,
+            check_6,
         )?;
         Ok(Self { interval, from, to })
     }
@@ -8778,7 +10182,7 @@ impl<A: Api> Operation<A> for ListAuditLogRequest {
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                check_3,
+                check_4,
             )?,
             "limit",
             "20",
@@ -8787,7 +10191,7 @@ impl<A: Api> Operation<A> for ListAuditLogRequest {
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            check_4,
+            check_5,
         )?;
         Ok(Self { limit, starting_after })
     }
@@ -9255,7 +10659,7 @@ impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
                 header_values(&parts.headers, "Stripe-Signature"),
                 "Stripe-Signature",
                 Coerce::String,
-                check_6,
+                check_7,
             )?,
             "Stripe-Signature",
             "header",
@@ -9362,7 +10766,7 @@ impl<A: Api> Operation<A> for ListBillingEventsRequest {
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                check_3,
+                check_4,
             )?,
             "limit",
             "20",
@@ -9371,7 +10775,7 @@ impl<A: Api> Operation<A> for ListBillingEventsRequest {
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            check_4,
+            check_5,
         )?;
         Ok(Self { limit, starting_after })
     }
@@ -9464,7 +10868,7 @@ impl<A: Api> Operation<A> for ListPaymentsRequest {
                 query_values(&raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
-                check_3,
+                check_4,
             )?,
             "limit",
             "20",
@@ -9473,7 +10877,7 @@ impl<A: Api> Operation<A> for ListPaymentsRequest {
             query_values(&raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
-            check_4,
+            check_5,
         )?;
         Ok(Self { limit, starting_after })
     }
@@ -10752,6 +12156,36 @@ pub fn validate_enforcement(
     Ok(())
 }
 
+///Checks a value against the `FeatureName` schema.
+#[allow(unused_variables)]
+pub fn validate_feature_name(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
+    if s.chars().count() > 64usize {
+        return Err(
+            Violation::new(path, format!("must be at most {} characters long", 64usize)),
+        );
+    }
+
+    if !PATTERN_0.is_match(s) {
+        return Err(
+            Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_.:-]+$")),
+        );
+    }
+
+    Ok(())
+}
+
 ///Checks a value against the `JwtSettingsUpdate` schema.
 #[allow(unused_variables)]
 pub fn validate_jwt_settings_update(
@@ -11680,8 +13114,33 @@ pub fn validate_tier_create(
         validate_rate_limit(v, &p)?;
     }
 
+    if let Some(v) = object.get("features") {
+        let p = field(path, "features");
+        let Some(items) = v.as_array() else {
+            return Err(Violation::new(&p, "must be an array".to_string()));
+        };
+        if items.len() > 100usize {
+            return Err(
+                Violation::new(&p, format!("must have at most {} items", 100usize)),
+            );
+        }
+
+        for (i, v) in items.iter().enumerate() {
+            let p = format!("{}[{}]", & p, i);
+            validate_feature_name(v, &p)?;
+        }
+    }
+
     for key in object.keys() {
-        if !["name", "displayName", "isDefault", "price", "limits", "rateLimit"]
+        if ![
+            "name",
+            "displayName",
+            "isDefault",
+            "price",
+            "limits",
+            "rateLimit",
+            "features",
+        ]
             .contains(&key.as_str())
         {
             return Err(
@@ -11914,6 +13373,24 @@ pub fn validate_tier_update(
         validate_rate_limit(v, &p)?;
     }
 
+    if let Some(v) = object.get("features") {
+        let p = field(path, "features");
+        if !v.is_null() {
+            let Some(items) = v.as_array() else {
+                return Err(Violation::new(&p, "must be an array".to_string()));
+            };
+            if items.len() > 100usize {
+                return Err(
+                    Violation::new(&p, format!("must have at most {} items", 100usize)),
+                );
+            }
+            for (i, v) in items.iter().enumerate() {
+                let p = format!("{}[{}]", & p, i);
+                validate_feature_name(v, &p)?;
+            }
+        }
+    }
+
     if let Some(v) = object.get("active") {
         let p = field(path, "active");
         if !v.is_boolean() {
@@ -11922,13 +13399,37 @@ pub fn validate_tier_update(
     }
 
     for key in object.keys() {
-        if !["displayName", "isDefault", "price", "limits", "rateLimit", "active"]
+        if ![
+            "displayName",
+            "isDefault",
+            "price",
+            "limits",
+            "rateLimit",
+            "features",
+            "active",
+        ]
             .contains(&key.as_str())
         {
             return Err(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );
         }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `Timestamp` schema.
+#[allow(unused_variables)]
+pub fn validate_timestamp(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if chrono::DateTime::parse_from_rfc3339(s).is_err() {
+        return Err(Violation::new(path, "must be an RFC 3339 date-time".to_string()));
     }
 
     Ok(())
@@ -11977,6 +13478,157 @@ pub fn validate_track_usage(
     Ok(())
 }
 
+///Checks a value against the `UsageEvent` schema.
+#[allow(unused_variables)]
+pub fn validate_usage_event(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("id") {
+        return Err(Violation::new(&field(path, "id"), "is required".to_string()));
+    }
+
+    if !object.contains_key("userId") {
+        return Err(Violation::new(&field(path, "userId"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("id") {
+        let p = field(path, "id");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() < 1usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at least {} characters long", 1usize),
+                ),
+            );
+        }
+
+        if s.chars().count() > 255usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 255usize),
+                ),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("userId") {
+        let p = field(path, "userId");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if s.chars().count() < 1usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at least {} characters long", 1usize),
+                ),
+            );
+        }
+
+        if s.chars().count() > 255usize {
+            return Err(
+                Violation::new(
+                    &p,
+                    format!("must be at most {} characters long", 255usize),
+                ),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("metric") {
+        let p = field(path, "metric");
+        validate_metric_name(v, &p)?;
+    }
+
+    if let Some(v) = object.get("amount") {
+        let p = field(path, "amount");
+        let n: i128 = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => n as i128,
+            (None, Some(n)) => n as i128,
+            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
+        };
+        if n < (1i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at least", 1i64)));
+        }
+
+        if n > (1000000000i64 as i128) {
+            return Err(
+                Violation::new(&p, format!("must be {} {}", "at most", 1000000000i64)),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("timestamp") {
+        let p = field(path, "timestamp");
+        validate_timestamp(v, &p)?;
+    }
+
+    for key in object.keys() {
+        if !["id", "userId", "metric", "amount", "timestamp"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `UsageEventBatch` schema.
+#[allow(unused_variables)]
+pub fn validate_usage_event_batch(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("events") {
+        return Err(Violation::new(&field(path, "events"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("events") {
+        let p = field(path, "events");
+        let Some(items) = v.as_array() else {
+            return Err(Violation::new(&p, "must be an array".to_string()));
+        };
+        if items.len() < 1usize {
+            return Err(
+                Violation::new(&p, format!("must have at least {} items", 1usize)),
+            );
+        }
+
+        if items.len() > 1000usize {
+            return Err(
+                Violation::new(&p, format!("must have at most {} items", 1000usize)),
+            );
+        }
+
+        for (i, v) in items.iter().enumerate() {
+            let p = format!("{}[{}]", & p, i);
+            validate_usage_event(v, &p)?;
+        }
+    }
+
+    for key in object.keys() {
+        if !["events"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
 #[allow(unused_variables)]
 fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
@@ -11999,6 +13651,26 @@ fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 
 #[allow(unused_variables)]
 fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let n: i128 = match (value.as_i64(), value.as_u64()) {
+        (Some(n), _) => n as i128,
+        (None, Some(n)) => n as i128,
+        _ => return Err(Violation::new(path, "must be an integer".to_string())),
+    };
+    if n < (1i64 as i128) {
+        return Err(Violation::new(path, format!("must be {} {}", "at least", 1i64)));
+    }
+
+    if n > (1000000000i64 as i128) {
+        return Err(
+            Violation::new(path, format!("must be {} {}", "at most", 1000000000i64)),
+        );
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     if !value.is_boolean() {
         return Err(Violation::new(path, "must be true or false".to_string()));
     }
@@ -12007,7 +13679,7 @@ fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
     };
@@ -12027,7 +13699,7 @@ fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_4(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let n: i128 = match (value.as_i64(), value.as_u64()) {
         (Some(n), _) => n as i128,
         (None, Some(n)) => n as i128,
@@ -12045,7 +13717,7 @@ fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_4(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_5(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
     };
@@ -12059,7 +13731,7 @@ fn check_4(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_5(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_6(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
     };
@@ -12071,7 +13743,7 @@ fn check_5(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_6(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_7(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
     };

@@ -193,6 +193,12 @@ pub(super) async fn create_tier(
             price: tier_price(body.price),
             limits: limits(body.limits),
             rate_limit: rate_limit(body.rate_limit),
+            features: body
+                .features
+                .unwrap_or_default()
+                .iter()
+                .map(|f| f.to_string())
+                .collect(),
         };
         let tier = server.app.tier_create(caller.secret()?, input).await?;
         let summary = format!("name: {}", tier.name);
@@ -232,6 +238,7 @@ pub(super) async fn update_tier(
             ("price", body.price.is_some()),
             ("limits", body.limits.is_some()),
             ("rateLimit", body.rate_limit.is_some()),
+            ("features", body.features.is_some()),
             ("active", body.active.is_some()),
         ]);
         let changes = TierChanges {
@@ -240,6 +247,9 @@ pub(super) async fn update_tier(
             price: tier_price(body.price),
             limits: body.limits.map(limits),
             rate_limit: rate_limit(body.rate_limit),
+            features: body
+                .features
+                .map(|list| list.iter().map(|f| f.to_string()).collect()),
             active: body.active,
         };
         let tier = server

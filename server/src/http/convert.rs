@@ -129,6 +129,7 @@ pub fn tier(t: &Tier) -> AppResult<types::Tier> {
         price,
         limits,
         rate_limit,
+        features: t.features.clone(),
         created_at: ts(t.created_at),
         updated_at: ts(t.updated_at),
     })
@@ -192,6 +193,7 @@ pub fn customer_state(s: &CustomerState) -> types::CustomerState {
     types::CustomerState {
         user_id: s.user_id.clone(),
         tier: tier_ref(&s.tier),
+        features: s.tier.features.clone(),
         usage: s.usage.iter().map(metric_usage).collect(),
         period_start: types::Timestamp(s.period.start),
         period_end: types::Timestamp(s.period.end),
@@ -217,6 +219,7 @@ pub fn customer_detail(v: &CustomerView) -> AppResult<types::CustomerDetail> {
         user_id: v.customer.user_id.clone(),
         email: v.customer.email.clone(),
         tier: tier_ref(&v.tier),
+        features: v.tier.features.clone(),
         plan_override: v.customer.tier_override_id.is_some(),
         created_at: ts(v.customer.created_at),
         usage: usage.iter().map(metric_usage).collect(),

@@ -21,6 +21,7 @@ mod catalog;
 mod convert;
 mod customers;
 pub mod errors;
+mod metering;
 mod metrics;
 mod platform;
 mod tenancy;
@@ -224,6 +225,46 @@ impl Api for Server {
         request: api::CheckUsageRequest,
     ) -> api::CheckUsageResponse {
         usage::check_usage(self, caller, request).await
+    }
+
+    async fn check_entitlement(
+        &self,
+        caller: Caller,
+        request: api::CheckEntitlementRequest,
+    ) -> api::CheckEntitlementResponse {
+        metering::check_entitlement(self, caller, request).await
+    }
+
+    async fn ingest_usage_events(
+        &self,
+        caller: Caller,
+        request: api::IngestUsageEventsRequest,
+    ) -> api::IngestUsageEventsResponse {
+        metering::ingest_usage_events(self, caller, request).await
+    }
+
+    async fn track_customer_usage(
+        &self,
+        caller: Caller,
+        request: api::TrackCustomerUsageRequest,
+    ) -> api::TrackCustomerUsageResponse {
+        metering::track_customer_usage(self, caller, request).await
+    }
+
+    async fn check_customer_usage(
+        &self,
+        caller: Caller,
+        request: api::CheckCustomerUsageRequest,
+    ) -> api::CheckCustomerUsageResponse {
+        metering::check_customer_usage(self, caller, request).await
+    }
+
+    async fn check_customer_entitlement(
+        &self,
+        caller: Caller,
+        request: api::CheckCustomerEntitlementRequest,
+    ) -> api::CheckCustomerEntitlementResponse {
+        metering::check_customer_entitlement(self, caller, request).await
     }
 
     async fn create_dev_token(

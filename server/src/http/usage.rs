@@ -2,7 +2,7 @@
 
 use super::{Caller, Server, convert};
 use crate::app::{AppError, AppResult};
-use crate::generated::{self as api};
+use crate::generated::{self as api, types};
 
 pub(super) async fn get_customer_state(
     server: &Server,
@@ -21,17 +21,27 @@ pub(super) async fn track_usage(
     request: api::TrackUsageRequest,
 ) -> api::TrackUsageResponse {
     respond!(caller, TrackUsageResponse::Ok, {
-        let body = request.body.unwrap_or_default();
-        let amount = i64::try_from(body.amount.get())
-            .map_err(|_| AppError::validation("amount", "`amount` is too large."))?;
-        let metric = body.metric.map(|m| m.to_string());
         let key = request.idempotency_key.map(|k| k.to_string());
-        let report = server
-            .app
-            .usage_track(caller.user()?, metric.as_deref(), amount, key.as_deref())
-            .await?;
-        Ok(convert::usage(&report))
+        track(server, caller.user()?, request.body, key).await
     })
+}
+
+/// A track for `ctx`'s user, from either side: the body's metric and amount, the key.
+pub(super) async fn track(
+    server: &Server,
+    ctx: &crate::app::UserContext,
+    body: Option<types::TrackUsage>,
+    key: Option<String>,
+) -> AppResult<types::Usage> {
+    let body = body.unwrap_or_default();
+    let amount = i64::try_from(body.amount.get())
+        .map_err(|_| AppError::validation("amount", "`amount` is too large."))?;
+    let metric = body.metric.map(|m| m.to_string());
+    let report = server
+        .app
+        .usage_track(ctx, metric.as_deref(), amount, key.as_deref())
+        .await?;
+    Ok(convert::usage(&report))
 }
 
 pub(super) async fn check_usage(

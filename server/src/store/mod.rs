@@ -13,6 +13,7 @@ pub mod audit;
 pub mod billing;
 mod coalesce;
 pub mod customers;
+pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod notify;

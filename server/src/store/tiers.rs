@@ -15,9 +15,10 @@ pub struct NewTier<'a> {
     pub price: Option<TierPrice>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
+    pub features: Vec<String>,
 }
 
-const COLUMNS: &str = "id, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, created_at, updated_at";
+const COLUMNS: &str = "id, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, features_json, created_at, updated_at";
 
 pub(super) async fn insert(
     tx: &mut super::tx::Tx,
@@ -34,8 +35,8 @@ pub(super) async fn insert(
             .await?;
     }
     sqlx::query(
-        "INSERT INTO tiers (id, project_id, mode, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $10)",
+        "INSERT INTO tiers (id, project_id, mode, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, features_json, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $11)",
     )
     .bind(tier.id)
     .bind(&tenant.project_id)
@@ -46,6 +47,7 @@ pub(super) async fn insert(
     .bind(tier.price.as_ref().map(to_json))
     .bind(to_json(&tier.limits))
     .bind(tier.rate_limit.as_ref().map(to_json))
+    .bind(to_json(&tier.features))
     .bind(now)
     .execute(&mut **tx)
     .await
@@ -137,7 +139,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE tiers SET display_name = $1, is_default = $2, active = $3, price_json = $4, limits_json = $5, \
-             rate_limit_json = $6, updated_at = $7 WHERE project_id = $8 AND mode = $9 AND id = $10",
+             rate_limit_json = $6, features_json = $7, updated_at = $8 WHERE project_id = $9 AND mode = $10 AND id = $11",
         )
         .bind(&tier.display_name)
         .bind(flag(tier.is_default))
@@ -145,6 +147,7 @@ impl Store {
         .bind(tier.price.as_ref().map(to_json))
         .bind(to_json(&tier.limits))
         .bind(tier.rate_limit.as_ref().map(to_json))
+        .bind(to_json(&tier.features))
         .bind(now)
         .bind(&tenant.project_id)
         .bind(tenant.mode.as_str())
@@ -170,6 +173,7 @@ fn tier_row(r: &sqlx::any::AnyRow) -> StoreResult<Tier> {
         price: price.map(|p| from_json("price_json", &p)).transpose()?,
         limits: from_json("limits_json", &r.try_get::<String, _>("limits_json")?)?,
         rate_limit: rate.map(|p| from_json("rate_limit_json", &p)).transpose()?,
+        features: from_json("features_json", &r.try_get::<String, _>("features_json")?)?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })

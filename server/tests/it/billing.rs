@@ -90,6 +90,7 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
                 enforcement: Enforcement::Hard,
             }],
             rate_limit: None,
+            features: Vec::new(),
         },
     )
     .await

@@ -805,6 +805,133 @@ API's origin.
         }
     }
 
+    ///`CheckCustomerEntitlementUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CheckCustomerEntitlementUserId(::std::string::String);
+    impl ::std::ops::Deref for CheckCustomerEntitlementUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CheckCustomerEntitlementUserId> for ::std::string::String {
+        fn from(value: CheckCustomerEntitlementUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CheckCustomerEntitlementUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CheckCustomerEntitlementUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CheckCustomerEntitlementUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CheckCustomerEntitlementUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`CheckCustomerUsageUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct CheckCustomerUsageUserId(::std::string::String);
+    impl ::std::ops::Deref for CheckCustomerUsageUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<CheckCustomerUsageUserId> for ::std::string::String {
+        fn from(value: CheckCustomerUsageUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for CheckCustomerUsageUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CheckCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for CheckCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for CheckCustomerUsageUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`CheckoutCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -968,6 +1095,8 @@ API's origin.
         pub created_at: Timestamp,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub email: ::std::option::Option<::std::string::String>,
+        ///The features the customer's tier unlocks.
+        pub features: ::std::vec::Vec<::std::string::String>,
         #[serde(rename = "periodEnd")]
         pub period_end: Timestamp,
         #[serde(rename = "periodStart")]
@@ -1009,6 +1138,8 @@ API's origin.
     ///`CustomerState`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CustomerState {
+        ///The features the user's tier unlocks.
+        pub features: ::std::vec::Vec<::std::string::String>,
         #[serde(rename = "periodEnd")]
         pub period_end: Timestamp,
         #[serde(rename = "periodStart")]
@@ -1473,6 +1604,93 @@ API's origin.
         }
     }
 
+    ///`EntitlementCheck`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct EntitlementCheck {
+        pub allowed: bool,
+        ///The units asked about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub amount: ::std::option::Option<i64>,
+        ///The feature asked about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub feature: ::std::option::Option<::std::string::String>,
+        ///The metric asked about.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub metric: ::std::option::Option<::std::string::String>,
+        ///Why not, when `allowed` is false.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub reason: ::std::option::Option<EntitlementCheckReason>,
+        pub tier: TierRef,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub usage: ::std::option::Option<Usage>,
+    }
+
+    impl EntitlementCheck {
+        pub fn builder() -> builder::EntitlementCheck {
+            Default::default()
+        }
+    }
+
+    ///Why not, when `allowed` is false.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum EntitlementCheckReason {
+        #[serde(rename = "feature_not_in_tier")]
+        FeatureNotInTier,
+        #[serde(rename = "would_exceed_limit")]
+        WouldExceedLimit,
+    }
+
+    impl ::std::fmt::Display for EntitlementCheckReason {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::FeatureNotInTier => f.write_str("feature_not_in_tier"),
+                Self::WouldExceedLimit => f.write_str("would_exceed_limit"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for EntitlementCheckReason {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "feature_not_in_tier" => Ok(Self::FeatureNotInTier),
+                "would_exceed_limit" => Ok(Self::WouldExceedLimit),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for EntitlementCheckReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for EntitlementCheckReason {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
     ///The body of every non-2xx response.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Error {
@@ -1569,6 +1787,74 @@ API's origin.
             value: ::std::string::String,
         ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
+        }
+    }
+
+    ///A feature a tier unlocks, such as `export` or `priority_support`.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct FeatureName(::std::string::String);
+    impl ::std::ops::Deref for FeatureName {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<FeatureName> for ::std::string::String {
+        fn from(value: FeatureName) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for FeatureName {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[a-z0-9_.:-]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[a-z0-9_.:-]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for FeatureName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for FeatureName {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for FeatureName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -4320,6 +4606,8 @@ API's origin.
         pub created_at: Timestamp,
         #[serde(rename = "displayName")]
         pub display_name: ::std::string::String,
+        ///The features this tier unlocks, such as `export`.
+        pub features: ::std::vec::Vec<::std::string::String>,
         pub id: ::std::string::String,
         #[serde(rename = "isDefault")]
         pub is_default: bool,
@@ -4361,6 +4649,9 @@ API's origin.
     pub struct TierCreate {
         #[serde(rename = "displayName")]
         pub display_name: TierCreateDisplayName,
+        ///The features this tier unlocks; `checkEntitlement` answers from it.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub features: ::std::option::Option<::std::vec::Vec<FeatureName>>,
         #[serde(rename = "isDefault", default)]
         pub is_default: bool,
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -4643,6 +4934,9 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub display_name: ::std::option::Option<TierUpdateDisplayName>,
+        ///Replaces the whole list when present; absent or null leaves it as it is.
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub features: ::std::option::Option<::std::vec::Vec<FeatureName>>,
         ///Only `true` is meaningful; it makes this tier the default.
         #[serde(
             rename = "isDefault",
@@ -4783,6 +5077,134 @@ API's origin.
         > as ::std::str::FromStr>::Err;
         fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
             value.parse()
+        }
+    }
+
+    ///`TrackCustomerUsageIdempotencyKey`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct TrackCustomerUsageIdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for TrackCustomerUsageIdempotencyKey {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<TrackCustomerUsageIdempotencyKey>
+    for ::std::string::String {
+        fn from(value: TrackCustomerUsageIdempotencyKey) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for TrackCustomerUsageIdempotencyKey {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TrackCustomerUsageIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for TrackCustomerUsageIdempotencyKey {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for TrackCustomerUsageIdempotencyKey {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`TrackCustomerUsageUserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct TrackCustomerUsageUserId(::std::string::String);
+    impl ::std::ops::Deref for TrackCustomerUsageUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<TrackCustomerUsageUserId> for ::std::string::String {
+        fn from(value: TrackCustomerUsageUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for TrackCustomerUsageUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TrackCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for TrackCustomerUsageUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for TrackCustomerUsageUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -5213,6 +5635,350 @@ API's origin.
     impl Usage {
         pub fn builder() -> builder::Usage {
             Default::default()
+        }
+    }
+
+    ///`UsageEvent`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct UsageEvent {
+        ///How much to add. Defaults to 1.
+        #[serde(default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1>")]
+        pub amount: ::std::num::NonZeroU64,
+        ///Your unique id for the event, per project and mode; sending it again counts nothing.
+        pub id: UsageEventId,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub metric: ::std::option::Option<MetricName>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub timestamp: ::std::option::Option<Timestamp>,
+        ///The user the usage belongs to (their JWT `sub`).
+        #[serde(rename = "userId")]
+        pub user_id: UsageEventUserId,
+    }
+
+    impl UsageEvent {
+        pub fn builder() -> builder::UsageEvent {
+            Default::default()
+        }
+    }
+
+    ///`UsageEventBatch`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct UsageEventBatch {
+        pub events: ::std::vec::Vec<UsageEvent>,
+    }
+
+    impl UsageEventBatch {
+        pub fn builder() -> builder::UsageEventBatch {
+            Default::default()
+        }
+    }
+
+    ///Why an event was refused.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UsageEventError {
+        pub code: UsageEventErrorCode,
+        pub message: ::std::string::String,
+    }
+
+    impl UsageEventError {
+        pub fn builder() -> builder::UsageEventError {
+            Default::default()
+        }
+    }
+
+    ///`UsageEventErrorCode`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UsageEventErrorCode {
+        #[serde(rename = "usage_limit_exceeded")]
+        UsageLimitExceeded,
+        #[serde(rename = "idempotency_key_reused")]
+        IdempotencyKeyReused,
+        #[serde(rename = "validation_failed")]
+        ValidationFailed,
+    }
+
+    impl ::std::fmt::Display for UsageEventErrorCode {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::UsageLimitExceeded => f.write_str("usage_limit_exceeded"),
+                Self::IdempotencyKeyReused => f.write_str("idempotency_key_reused"),
+                Self::ValidationFailed => f.write_str("validation_failed"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventErrorCode {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "usage_limit_exceeded" => Ok(Self::UsageLimitExceeded),
+                "idempotency_key_reused" => Ok(Self::IdempotencyKeyReused),
+                "validation_failed" => Ok(Self::ValidationFailed),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventErrorCode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventErrorCode {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///Your unique id for the event, per project and mode; sending it again counts nothing.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsageEventId(::std::string::String);
+    impl ::std::ops::Deref for UsageEventId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UsageEventId> for ::std::string::String {
+        fn from(value: UsageEventId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UsageEventId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`UsageEventResult`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UsageEventResult {
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub error: ::std::option::Option<UsageEventError>,
+        pub id: ::std::string::String,
+        pub status: UsageEventResultStatus,
+        ///With `counted`, the count this event reached.
+        #[serde(
+            rename = "usageCount",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub usage_count: ::std::option::Option<i64>,
+    }
+
+    impl UsageEventResult {
+        pub fn builder() -> builder::UsageEventResult {
+            Default::default()
+        }
+    }
+
+    ///`UsageEventResultStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum UsageEventResultStatus {
+        #[serde(rename = "counted")]
+        Counted,
+        #[serde(rename = "duplicate")]
+        Duplicate,
+        #[serde(rename = "refused")]
+        Refused,
+    }
+
+    impl ::std::fmt::Display for UsageEventResultStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Counted => f.write_str("counted"),
+                Self::Duplicate => f.write_str("duplicate"),
+                Self::Refused => f.write_str("refused"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventResultStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "counted" => Ok(Self::Counted),
+                "duplicate" => Ok(Self::Duplicate),
+                "refused" => Ok(Self::Refused),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventResultStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventResultStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///`UsageEventResults`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct UsageEventResults {
+        ///How many events were counted.
+        pub counted: i64,
+        ///How many were duplicates of events counted before.
+        pub duplicates: i64,
+        ///How many were refused.
+        pub refused: i64,
+        ///One per event, in the order sent.
+        pub results: ::std::vec::Vec<UsageEventResult>,
+    }
+
+    impl UsageEventResults {
+        pub fn builder() -> builder::UsageEventResults {
+            Default::default()
+        }
+    }
+
+    ///The user the usage belongs to (their JWT `sub`).
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UsageEventUserId(::std::string::String);
+    impl ::std::ops::Deref for UsageEventUserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UsageEventUserId> for ::std::string::String {
+        fn from(value: UsageEventUserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UsageEventUserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UsageEventUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UsageEventUserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UsageEventUserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
         }
     }
 
@@ -7006,6 +7772,10 @@ API's origin.
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
+            features: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             period_end: ::std::result::Result<super::Timestamp, ::std::string::String>,
             period_start: ::std::result::Result<super::Timestamp, ::std::string::String>,
             plan_override: ::std::result::Result<bool, ::std::string::String>,
@@ -7023,6 +7793,7 @@ API's origin.
                     billing: Ok(Default::default()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     email: Ok(Default::default()),
+                    features: Err("no value supplied for features".to_string()),
                     period_end: Err("no value supplied for period_end".to_string()),
                     period_start: Err("no value supplied for period_start".to_string()),
                     plan_override: Err(
@@ -7071,6 +7842,18 @@ API's origin.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for email: {e}")
+                    });
+                self
+            }
+            pub fn features<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.features = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for features: {e}")
                     });
                 self
             }
@@ -7157,6 +7940,7 @@ API's origin.
                     billing: value.billing?,
                     created_at: value.created_at?,
                     email: value.email?,
+                    features: value.features?,
                     period_end: value.period_end?,
                     period_start: value.period_start?,
                     plan_override: value.plan_override?,
@@ -7173,6 +7957,7 @@ API's origin.
                     billing: Ok(value.billing),
                     created_at: Ok(value.created_at),
                     email: Ok(value.email),
+                    features: Ok(value.features),
                     period_end: Ok(value.period_end),
                     period_start: Ok(value.period_start),
                     plan_override: Ok(value.plan_override),
@@ -7270,6 +8055,10 @@ API's origin.
 
         #[derive(Clone, Debug)]
         pub struct CustomerState {
+            features: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             period_end: ::std::result::Result<super::Timestamp, ::std::string::String>,
             period_start: ::std::result::Result<super::Timestamp, ::std::string::String>,
             tier: ::std::result::Result<super::TierRef, ::std::string::String>,
@@ -7283,6 +8072,7 @@ API's origin.
         impl ::std::default::Default for CustomerState {
             fn default() -> Self {
                 Self {
+                    features: Err("no value supplied for features".to_string()),
                     period_end: Err("no value supplied for period_end".to_string()),
                     period_start: Err("no value supplied for period_start".to_string()),
                     tier: Err("no value supplied for tier".to_string()),
@@ -7293,6 +8083,18 @@ API's origin.
         }
 
         impl CustomerState {
+            pub fn features<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.features = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for features: {e}")
+                    });
+                self
+            }
             pub fn period_end<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::Timestamp>,
@@ -7361,6 +8163,7 @@ API's origin.
                 value: CustomerState,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
+                    features: value.features?,
                     period_end: value.period_end?,
                     period_start: value.period_start?,
                     tier: value.tier?,
@@ -7373,6 +8176,7 @@ API's origin.
         impl ::std::convert::From<super::CustomerState> for CustomerState {
             fn from(value: super::CustomerState) -> Self {
                 Self {
+                    features: Ok(value.features),
                     period_end: Ok(value.period_end),
                     period_start: Ok(value.period_start),
                     tier: Ok(value.tier),
@@ -7663,6 +8467,166 @@ API's origin.
                     email: Ok(value.email),
                     expires_in_seconds: Ok(value.expires_in_seconds),
                     user_id: Ok(value.user_id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct EntitlementCheck {
+            allowed: ::std::result::Result<bool, ::std::string::String>,
+            amount: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+            feature: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            metric: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            reason: ::std::result::Result<
+                ::std::option::Option<super::EntitlementCheckReason>,
+                ::std::string::String,
+            >,
+            tier: ::std::result::Result<super::TierRef, ::std::string::String>,
+            usage: ::std::result::Result<
+                ::std::option::Option<super::Usage>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for EntitlementCheck {
+            fn default() -> Self {
+                Self {
+                    allowed: Err("no value supplied for allowed".to_string()),
+                    amount: Ok(Default::default()),
+                    feature: Ok(Default::default()),
+                    metric: Ok(Default::default()),
+                    reason: Ok(Default::default()),
+                    tier: Err("no value supplied for tier".to_string()),
+                    usage: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl EntitlementCheck {
+            pub fn allowed<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.allowed = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for allowed: {e}")
+                    });
+                self
+            }
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn feature<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.feature = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for feature: {e}")
+                    });
+                self
+            }
+            pub fn metric<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metric = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metric: {e}")
+                    });
+                self
+            }
+            pub fn reason<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::EntitlementCheckReason>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.reason = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for reason: {e}")
+                    });
+                self
+            }
+            pub fn tier<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierRef>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.tier = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for tier: {e}")
+                    });
+                self
+            }
+            pub fn usage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Usage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<EntitlementCheck> for super::EntitlementCheck {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: EntitlementCheck,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    allowed: value.allowed?,
+                    amount: value.amount?,
+                    feature: value.feature?,
+                    metric: value.metric?,
+                    reason: value.reason?,
+                    tier: value.tier?,
+                    usage: value.usage?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::EntitlementCheck> for EntitlementCheck {
+            fn from(value: super::EntitlementCheck) -> Self {
+                Self {
+                    allowed: Ok(value.allowed),
+                    amount: Ok(value.amount),
+                    feature: Ok(value.feature),
+                    metric: Ok(value.metric),
+                    reason: Ok(value.reason),
+                    tier: Ok(value.tier),
+                    usage: Ok(value.usage),
                 }
             }
         }
@@ -11017,6 +11981,10 @@ API's origin.
                 ::std::string::String,
                 ::std::string::String,
             >,
+            features: ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                ::std::string::String,
+            >,
             id: ::std::result::Result<::std::string::String, ::std::string::String>,
             is_default: ::std::result::Result<bool, ::std::string::String>,
             limits: ::std::result::Result<
@@ -11041,6 +12009,7 @@ API's origin.
                     active: Err("no value supplied for active".to_string()),
                     created_at: Err("no value supplied for created_at".to_string()),
                     display_name: Err("no value supplied for display_name".to_string()),
+                    features: Err("no value supplied for features".to_string()),
                     id: Err("no value supplied for id".to_string()),
                     is_default: Err("no value supplied for is_default".to_string()),
                     limits: Err("no value supplied for limits".to_string()),
@@ -11086,6 +12055,18 @@ API's origin.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for display_name: {e}")
+                    });
+                self
+            }
+            pub fn features<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.features = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for features: {e}")
                     });
                 self
             }
@@ -11182,6 +12163,7 @@ API's origin.
                     active: value.active?,
                     created_at: value.created_at?,
                     display_name: value.display_name?,
+                    features: value.features?,
                     id: value.id?,
                     is_default: value.is_default?,
                     limits: value.limits?,
@@ -11199,6 +12181,7 @@ API's origin.
                     active: Ok(value.active),
                     created_at: Ok(value.created_at),
                     display_name: Ok(value.display_name),
+                    features: Ok(value.features),
                     id: Ok(value.id),
                     is_default: Ok(value.is_default),
                     limits: Ok(value.limits),
@@ -11279,6 +12262,10 @@ API's origin.
                 super::TierCreateDisplayName,
                 ::std::string::String,
             >,
+            features: ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<super::FeatureName>>,
+                ::std::string::String,
+            >,
             is_default: ::std::result::Result<bool, ::std::string::String>,
             limits: ::std::result::Result<
                 ::std::vec::Vec<super::TierLimit>,
@@ -11299,6 +12286,7 @@ API's origin.
             fn default() -> Self {
                 Self {
                     display_name: Err("no value supplied for display_name".to_string()),
+                    features: Ok(Default::default()),
                     is_default: Ok(Default::default()),
                     limits: Ok(Default::default()),
                     name: Err("no value supplied for name".to_string()),
@@ -11318,6 +12306,20 @@ API's origin.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for display_name: {e}")
+                    });
+                self
+            }
+            pub fn features<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::FeatureName>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.features = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for features: {e}")
                     });
                 self
             }
@@ -11390,6 +12392,7 @@ API's origin.
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     display_name: value.display_name?,
+                    features: value.features?,
                     is_default: value.is_default?,
                     limits: value.limits?,
                     name: value.name?,
@@ -11403,6 +12406,7 @@ API's origin.
             fn from(value: super::TierCreate) -> Self {
                 Self {
                     display_name: Ok(value.display_name),
+                    features: Ok(value.features),
                     is_default: Ok(value.is_default),
                     limits: Ok(value.limits),
                     name: Ok(value.name),
@@ -11715,6 +12719,10 @@ API's origin.
                 ::std::option::Option<super::TierUpdateDisplayName>,
                 ::std::string::String,
             >,
+            features: ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<super::FeatureName>>,
+                ::std::string::String,
+            >,
             is_default: ::std::result::Result<
                 ::std::option::Option<bool>,
                 ::std::string::String,
@@ -11738,6 +12746,7 @@ API's origin.
                 Self {
                     active: Ok(Default::default()),
                     display_name: Ok(Default::default()),
+                    features: Ok(Default::default()),
                     is_default: Ok(Default::default()),
                     limits: Ok(Default::default()),
                     price: Ok(Default::default()),
@@ -11770,6 +12779,20 @@ API's origin.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for display_name: {e}")
+                    });
+                self
+            }
+            pub fn features<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::vec::Vec<super::FeatureName>>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.features = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for features: {e}")
                     });
                 self
             }
@@ -11833,6 +12856,7 @@ API's origin.
                 Ok(Self {
                     active: value.active?,
                     display_name: value.display_name?,
+                    features: value.features?,
                     is_default: value.is_default?,
                     limits: value.limits?,
                     price: value.price?,
@@ -11846,6 +12870,7 @@ API's origin.
                 Self {
                     active: Ok(value.active),
                     display_name: Ok(value.display_name),
+                    features: Ok(value.features),
                     is_default: Ok(value.is_default),
                     limits: Ok(value.limits),
                     price: Ok(value.price),
@@ -12070,6 +13095,440 @@ API's origin.
                     period_start: Ok(value.period_start),
                     remaining: Ok(value.remaining),
                     usage_count: Ok(value.usage_count),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct UsageEvent {
+            amount: ::std::result::Result<::std::num::NonZeroU64, ::std::string::String>,
+            id: ::std::result::Result<super::UsageEventId, ::std::string::String>,
+            metric: ::std::result::Result<
+                ::std::option::Option<super::MetricName>,
+                ::std::string::String,
+            >,
+            timestamp: ::std::result::Result<
+                ::std::option::Option<super::Timestamp>,
+                ::std::string::String,
+            >,
+            user_id: ::std::result::Result<
+                super::UsageEventUserId,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for UsageEvent {
+            fn default() -> Self {
+                Self {
+                    amount: Ok(
+                        super::defaults::default_nzu64::<::std::num::NonZeroU64, 1>(),
+                    ),
+                    id: Err("no value supplied for id".to_string()),
+                    metric: Ok(Default::default()),
+                    timestamp: Ok(Default::default()),
+                    user_id: Err("no value supplied for user_id".to_string()),
+                }
+            }
+        }
+
+        impl UsageEvent {
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::UsageEventId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn metric<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::MetricName>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.metric = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for metric: {e}")
+                    });
+                self
+            }
+            pub fn timestamp<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.timestamp = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for timestamp: {e}")
+                    });
+                self
+            }
+            pub fn user_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::UsageEventUserId>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.user_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for user_id: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageEvent> for super::UsageEvent {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageEvent,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount: value.amount?,
+                    id: value.id?,
+                    metric: value.metric?,
+                    timestamp: value.timestamp?,
+                    user_id: value.user_id?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageEvent> for UsageEvent {
+            fn from(value: super::UsageEvent) -> Self {
+                Self {
+                    amount: Ok(value.amount),
+                    id: Ok(value.id),
+                    metric: Ok(value.metric),
+                    timestamp: Ok(value.timestamp),
+                    user_id: Ok(value.user_id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct UsageEventBatch {
+            events: ::std::result::Result<
+                ::std::vec::Vec<super::UsageEvent>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for UsageEventBatch {
+            fn default() -> Self {
+                Self {
+                    events: Err("no value supplied for events".to_string()),
+                }
+            }
+        }
+
+        impl UsageEventBatch {
+            pub fn events<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::UsageEvent>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.events = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for events: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageEventBatch> for super::UsageEventBatch {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageEventBatch,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self { events: value.events? })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageEventBatch> for UsageEventBatch {
+            fn from(value: super::UsageEventBatch) -> Self {
+                Self { events: Ok(value.events) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct UsageEventError {
+            code: ::std::result::Result<
+                super::UsageEventErrorCode,
+                ::std::string::String,
+            >,
+            message: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for UsageEventError {
+            fn default() -> Self {
+                Self {
+                    code: Err("no value supplied for code".to_string()),
+                    message: Err("no value supplied for message".to_string()),
+                }
+            }
+        }
+
+        impl UsageEventError {
+            pub fn code<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::UsageEventErrorCode>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.code = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
+                self
+            }
+            pub fn message<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.message = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageEventError> for super::UsageEventError {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageEventError,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    code: value.code?,
+                    message: value.message?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageEventError> for UsageEventError {
+            fn from(value: super::UsageEventError) -> Self {
+                Self {
+                    code: Ok(value.code),
+                    message: Ok(value.message),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct UsageEventResult {
+            error: ::std::result::Result<
+                ::std::option::Option<super::UsageEventError>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            status: ::std::result::Result<
+                super::UsageEventResultStatus,
+                ::std::string::String,
+            >,
+            usage_count: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for UsageEventResult {
+            fn default() -> Self {
+                Self {
+                    error: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                    usage_count: Ok(Default::default()),
+                }
+            }
+        }
+
+        impl UsageEventResult {
+            pub fn error<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<super::UsageEventError>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.error = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for error: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::UsageEventResultStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn usage_count<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.usage_count = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for usage_count: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageEventResult> for super::UsageEventResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageEventResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    error: value.error?,
+                    id: value.id?,
+                    status: value.status?,
+                    usage_count: value.usage_count?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageEventResult> for UsageEventResult {
+            fn from(value: super::UsageEventResult) -> Self {
+                Self {
+                    error: Ok(value.error),
+                    id: Ok(value.id),
+                    status: Ok(value.status),
+                    usage_count: Ok(value.usage_count),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct UsageEventResults {
+            counted: ::std::result::Result<i64, ::std::string::String>,
+            duplicates: ::std::result::Result<i64, ::std::string::String>,
+            refused: ::std::result::Result<i64, ::std::string::String>,
+            results: ::std::result::Result<
+                ::std::vec::Vec<super::UsageEventResult>,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for UsageEventResults {
+            fn default() -> Self {
+                Self {
+                    counted: Err("no value supplied for counted".to_string()),
+                    duplicates: Err("no value supplied for duplicates".to_string()),
+                    refused: Err("no value supplied for refused".to_string()),
+                    results: Err("no value supplied for results".to_string()),
+                }
+            }
+        }
+
+        impl UsageEventResults {
+            pub fn counted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.counted = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for counted: {e}")
+                    });
+                self
+            }
+            pub fn duplicates<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.duplicates = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for duplicates: {e}")
+                    });
+                self
+            }
+            pub fn refused<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.refused = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for refused: {e}")
+                    });
+                self
+            }
+            pub fn results<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::UsageEventResult>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.results = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for results: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<UsageEventResults> for super::UsageEventResults {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: UsageEventResults,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    counted: value.counted?,
+                    duplicates: value.duplicates?,
+                    refused: value.refused?,
+                    results: value.results?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::UsageEventResults> for UsageEventResults {
+            fn from(value: super::UsageEventResults) -> Self {
+                Self {
+                    counted: Ok(value.counted),
+                    duplicates: Ok(value.duplicates),
+                    refused: Ok(value.refused),
+                    results: Ok(value.results),
                 }
             }
         }
@@ -12402,7 +13861,7 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.2.0*/
+Version: 1.3.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -12441,7 +13900,7 @@ impl Client {
 
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.2.0"
+        "1.3.0"
     }
 
     fn baseurl(&self) -> &str {
@@ -12603,6 +14062,66 @@ let response = client.check_usage()
 ```*/
     pub fn check_usage(&self) -> builder::CheckUsage<'_> {
         builder::CheckUsage::new(self)
+    }
+
+    /**Ingest usage events
+
+Counts up to 1,000 usage events from your backend in one request, each for the user it
+names, with the same rules as a single track: atomic, exact against hard limits (events
+of one user and metric are applied in the order sent, and one that would pass a hard
+limit is refused while later, smaller ones may still fit), and idempotent by the event's
+`id`. Each event is answered in `results`, in the order sent:
+
+- `counted` — it was counted; `usageCount` is the count it reached.
+- `duplicate` — an event with this `id` and the same content was counted before (in an
+  earlier request, or earlier in this one); nothing was counted again.
+- `refused` — nothing was counted, and `error` says why: `usage_limit_exceeded` (the
+  tier's hard limit), `idempotency_key_reused` (the `id` was counted before with a
+  different user, metric or amount), or `validation_failed` (the `timestamp` is not
+  within the user's current period, or is in the future). A refused event is not
+  remembered: it can be sent again.
+
+A user seen for the first time is registered on the project's default tier. Event ids
+are unique per project and mode, whoever tracked them. The request counts all of its
+events or, on an error answered as a whole (a malformed body, an outage), none.
+
+
+Sends a `POST` request to `/v1/usage/events`
+
+```ignore
+let response = client.ingest_usage_events()
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn ingest_usage_events(&self) -> builder::IngestUsageEvents<'_> {
+        builder::IngestUsageEvents::new(self)
+    }
+
+    /**Check an entitlement
+
+Answers whether the signed-in user may use a feature (`feature`: their tier lists it) or
+`amount` more units of a metric (`metric`: it would not pass a hard limit), without
+counting anything. Name exactly one of `feature` and `metric`. What a page asks before
+showing a paid feature; the answer is advice, the count at `trackUsage` is what holds.
+
+
+Sends a `GET` request to `/v1/entitlements/check`
+
+Arguments:
+- `amount`: With `metric`, how many more units the user wants to use. Defaults to 1.
+- `feature`: A feature to ask about. Name this or `metric`.
+- `metric`: A metric to ask about. Name this or `feature`.
+```ignore
+let response = client.check_entitlement()
+    .amount(amount)
+    .feature(feature)
+    .metric(metric)
+    .send()
+    .await;
+```*/
+    pub fn check_entitlement(&self) -> builder::CheckEntitlement<'_> {
+        builder::CheckEntitlement::new(self)
     }
 
     /**Mint a development user token
@@ -13027,6 +14546,84 @@ let response = client.reset_customer_usage()
 ```*/
     pub fn reset_customer_usage(&self) -> builder::ResetCustomerUsage<'_> {
         builder::ResetCustomerUsage::new(self)
+    }
+
+    /**Check a customer's usage
+
+`checkUsage` from your backend: the user's count, limit and remaining allowance for a
+metric in the current period. A user seen for the first time is registered on the
+project's default tier.
+
+
+Sends a `GET` request to `/v1/customers/{userId}/usage`
+
+Arguments:
+- `user_id`: The user id (the JWT `sub`).
+- `metric`: The metric to read. Defaults to `requests`.
+```ignore
+let response = client.check_customer_usage()
+    .user_id(user_id)
+    .metric(metric)
+    .send()
+    .await;
+```*/
+    pub fn check_customer_usage(&self) -> builder::CheckCustomerUsage<'_> {
+        builder::CheckCustomerUsage::new(self)
+    }
+
+    /**Track a customer's usage
+
+`trackUsage` from your backend, for the user named in the path: the same atomic count,
+the same hard limits, the same counters (a user's count is one, whichever side tracked
+it). Metering here cannot be skipped by the user, as a call from their browser can. A
+user seen for the first time is registered on the project's default tier.
+
+`Idempotency-Key` works as for `trackUsage`; keys are the user's, shared by both sides.
+
+
+Sends a `POST` request to `/v1/customers/{userId}/usage/track`
+
+Arguments:
+- `user_id`: The user id (the JWT `sub`).
+- `idempotency_key`: A unique key per logical request. Retries with the same key are answered with the first result.
+- `body`
+```ignore
+let response = client.track_customer_usage()
+    .user_id(user_id)
+    .idempotency_key(idempotency_key)
+    .body(body)
+    .send()
+    .await;
+```*/
+    pub fn track_customer_usage(&self) -> builder::TrackCustomerUsage<'_> {
+        builder::TrackCustomerUsage::new(self)
+    }
+
+    /**Check a customer's entitlement
+
+`checkEntitlement` from your backend: may this user use a feature, or `amount` more units
+of a metric, without counting anything. Ask it before expensive work, then track what
+was done. A user seen for the first time is registered on the project's default tier.
+
+
+Sends a `GET` request to `/v1/customers/{userId}/entitlements/check`
+
+Arguments:
+- `user_id`: The user id (the JWT `sub`).
+- `amount`: With `metric`, how many more units the user wants to use. Defaults to 1.
+- `feature`: A feature to ask about. Name this or `metric`.
+- `metric`: A metric to ask about. Name this or `feature`.
+```ignore
+let response = client.check_customer_entitlement()
+    .user_id(user_id)
+    .amount(amount)
+    .feature(feature)
+    .metric(metric)
+    .send()
+    .await;
+```*/
+    pub fn check_customer_entitlement(&self) -> builder::CheckCustomerEntitlement<'_> {
+        builder::CheckCustomerEntitlement::new(self)
     }
 
     /**Usage over time
@@ -14016,6 +15613,280 @@ pub mod builder {
                 .build()?;
             let info = OperationInfo {
                 operation_id: "check_usage",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::ingest_usage_events`]
+
+[`Client::ingest_usage_events`]: super::Client::ingest_usage_events*/
+    #[derive(Debug, Clone)]
+    pub struct IngestUsageEvents<'a> {
+        client: &'a super::Client,
+        body: Result<types::builder::UsageEventBatch, String>,
+    }
+
+    impl<'a> IngestUsageEvents<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::UsageEventBatch>,
+            <V as std::convert::TryInto<
+                types::UsageEventBatch,
+            >>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `UsageEventBatch` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::UsageEventBatch,
+            ) -> types::builder::UsageEventBatch,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/usage/events`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::UsageEventResults>, Error<types::Error>> {
+            let Self { client, body } = self;
+            let body = body
+                .and_then(|v| {
+                    types::UsageEventBatch::try_from(v).map_err(|e| e.to_string())
+                })
+                .map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/usage/events", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "ingest_usage_events",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::check_entitlement`]
+
+[`Client::check_entitlement`]: super::Client::check_entitlement*/
+    #[derive(Debug, Clone)]
+    pub struct CheckEntitlement<'a> {
+        client: &'a super::Client,
+        amount: Result<Option<::std::num::NonZeroU64>, String>,
+        feature: Result<Option<types::FeatureName>, String>,
+        metric: Result<Option<types::MetricName>, String>,
+    }
+
+    impl<'a> CheckEntitlement<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                amount: Ok(None),
+                feature: Ok(None),
+                metric: Ok(None),
+            }
+        }
+
+        pub fn amount<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.amount = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for amount failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn feature<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::FeatureName>,
+        {
+            self.feature = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `FeatureName` for feature failed".to_string()
+                });
+            self
+        }
+
+        pub fn metric<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MetricName>,
+        {
+            self.metric = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `MetricName` for metric failed".to_string());
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/entitlements/check`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::EntitlementCheck>, Error<types::Error>> {
+            let Self { client, amount, feature, metric } = self;
+            let amount = amount.map_err(Error::InvalidRequest)?;
+            let feature = feature.map_err(Error::InvalidRequest)?;
+            let metric = metric.map_err(Error::InvalidRequest)?;
+            let url = format!("{}/v1/entitlements/check", client.baseurl,);
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("amount", &amount))
+                .query(&progenitor_client::QueryParam::new("feature", &feature))
+                .query(&progenitor_client::QueryParam::new("metric", &metric))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "check_entitlement",
             };
             client.pre(&mut request, &info).await?;
             let result = client.exec(request, &info).await;
@@ -16697,6 +18568,463 @@ pub mod builder {
                     )
                 }
                 404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::check_customer_usage`]
+
+[`Client::check_customer_usage`]: super::Client::check_customer_usage*/
+    #[derive(Debug, Clone)]
+    pub struct CheckCustomerUsage<'a> {
+        client: &'a super::Client,
+        user_id: Result<types::CheckCustomerUsageUserId, String>,
+        metric: Result<Option<types::MetricName>, String>,
+    }
+
+    impl<'a> CheckCustomerUsage<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                user_id: Err("user_id was not initialized".to_string()),
+                metric: Ok(None),
+            }
+        }
+
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CheckCustomerUsageUserId>,
+        {
+            self.user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `CheckCustomerUsageUserId` for user_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn metric<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MetricName>,
+        {
+            self.metric = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `MetricName` for metric failed".to_string());
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/customers/{userId}/usage`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Usage>, Error<types::Error>> {
+            let Self { client, user_id, metric } = self;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let metric = metric.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/customers/{}/usage", client.baseurl, encode_path(& user_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("metric", &metric))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "check_customer_usage",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::track_customer_usage`]
+
+[`Client::track_customer_usage`]: super::Client::track_customer_usage*/
+    #[derive(Debug, Clone)]
+    pub struct TrackCustomerUsage<'a> {
+        client: &'a super::Client,
+        user_id: Result<types::TrackCustomerUsageUserId, String>,
+        idempotency_key: Result<Option<types::TrackCustomerUsageIdempotencyKey>, String>,
+        body: Result<types::builder::TrackUsage, String>,
+    }
+
+    impl<'a> TrackCustomerUsage<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                user_id: Err("user_id was not initialized".to_string()),
+                idempotency_key: Ok(None),
+                body: Ok(::std::default::Default::default()),
+            }
+        }
+
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::TrackCustomerUsageUserId>,
+        {
+            self.user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `TrackCustomerUsageUserId` for user_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn idempotency_key<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::TrackCustomerUsageIdempotencyKey>,
+        {
+            self.idempotency_key = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `TrackCustomerUsageIdempotencyKey` for idempotency_key failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn body<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::TrackUsage>,
+            <V as std::convert::TryInto<types::TrackUsage>>::Error: std::fmt::Display,
+        {
+            self.body = value
+                .try_into()
+                .map(From::from)
+                .map_err(|s| {
+                    format!("conversion to `TrackUsage` for body failed: {}", s)
+                });
+            self
+        }
+
+        pub fn body_map<F>(mut self, f: F) -> Self
+        where
+            F: std::ops::FnOnce(
+                types::builder::TrackUsage,
+            ) -> types::builder::TrackUsage,
+        {
+            self.body = self.body.map(f);
+            self
+        }
+
+        ///Sends a `POST` request to `/v1/customers/{userId}/usage/track`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::Usage>, Error<types::Error>> {
+            let Self { client, user_id, idempotency_key, body } = self;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let idempotency_key = idempotency_key.map_err(Error::InvalidRequest)?;
+            let body = body
+                .and_then(|v| types::TrackUsage::try_from(v).map_err(|e| e.to_string()))
+                .map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/customers/{}/usage/track", client.baseurl, encode_path(& user_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(2usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            if let Some(value) = idempotency_key {
+                header_map.append("Idempotency-Key", value.to_string().try_into()?);
+            }
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .post(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .json(&body)
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "track_customer_usage",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::check_customer_entitlement`]
+
+[`Client::check_customer_entitlement`]: super::Client::check_customer_entitlement*/
+    #[derive(Debug, Clone)]
+    pub struct CheckCustomerEntitlement<'a> {
+        client: &'a super::Client,
+        user_id: Result<types::CheckCustomerEntitlementUserId, String>,
+        amount: Result<Option<::std::num::NonZeroU64>, String>,
+        feature: Result<Option<types::FeatureName>, String>,
+        metric: Result<Option<types::MetricName>, String>,
+    }
+
+    impl<'a> CheckCustomerEntitlement<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                user_id: Err("user_id was not initialized".to_string()),
+                amount: Ok(None),
+                feature: Ok(None),
+                metric: Ok(None),
+            }
+        }
+
+        pub fn user_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::CheckCustomerEntitlementUserId>,
+        {
+            self.user_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `CheckCustomerEntitlementUserId` for user_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn amount<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<::std::num::NonZeroU64>,
+        {
+            self.amount = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for amount failed"
+                        .to_string()
+                });
+            self
+        }
+
+        pub fn feature<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::FeatureName>,
+        {
+            self.feature = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `FeatureName` for feature failed".to_string()
+                });
+            self
+        }
+
+        pub fn metric<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::MetricName>,
+        {
+            self.metric = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| "conversion to `MetricName` for metric failed".to_string());
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/customers/{userId}/entitlements/check`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::EntitlementCheck>, Error<types::Error>> {
+            let Self { client, user_id, amount, feature, metric } = self;
+            let user_id = user_id.map_err(Error::InvalidRequest)?;
+            let amount = amount.map_err(Error::InvalidRequest)?;
+            let feature = feature.map_err(Error::InvalidRequest)?;
+            let metric = metric.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/customers/{}/entitlements/check", client.baseurl, encode_path(&
+                user_id.to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .query(&progenitor_client::QueryParam::new("amount", &amount))
+                .query(&progenitor_client::QueryParam::new("feature", &feature))
+                .query(&progenitor_client::QueryParam::new("metric", &metric))
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "check_customer_entitlement",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -211,6 +211,8 @@ export type CustomerDetail = {
   userId: string;
   email?: string;
   tier: TierRef;
+  /** The features the customer's tier unlocks. */
+  features: Array<string>;
   planOverride: boolean;
   createdAt: Timestamp;
   usage: Array<MetricUsage>;
@@ -230,6 +232,8 @@ export type CustomerState = {
   /** The verified `sub` of the user's JWT. */
   userId: string;
   tier: TierRef;
+  /** The features the user's tier unlocks. */
+  features: Array<string>;
   /** Usage of every metric the tier limits or the user has used this period. */
   usage: Array<MetricUsage>;
   periodStart: Timestamp;
@@ -265,6 +269,20 @@ export type DevTokenCreate = {
 /** `hard` refuses increments past the limit; `soft` counts them and only reports. */
 export type Enforcement = "hard" | "soft";
 
+export type EntitlementCheck = {
+  allowed: boolean;
+  /** The feature asked about. */
+  feature?: string;
+  /** The metric asked about. */
+  metric?: string;
+  /** The units asked about. */
+  amount?: number;
+  /** Why not, when `allowed` is false. */
+  reason?: "feature_not_in_tier" | "would_exceed_limit";
+  tier: TierRef;
+  usage?: Usage;
+};
+
 /** The body of every non-2xx response. */
 export type ErrorObject = {
   type: ErrorType;
@@ -280,6 +298,9 @@ export type ErrorObject = {
 
 /** The broad class of an error. */
 export type ErrorType = "invalid_request_error" | "authentication_error" | "permission_error" | "idempotency_error" | "rate_limit_error" | "api_error";
+
+/** A feature a tier unlocks, such as `export` or `priority_support`. */
+export type FeatureName = string;
 
 export type Health = {
   /** Always `ok` on success. */
@@ -573,6 +594,8 @@ export type Tier = {
   price?: TierPrice;
   limits: Array<TierLimit>;
   rateLimit?: RateLimit;
+  /** The features this tier unlocks, such as `export`. */
+  features: Array<string>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 };
@@ -589,6 +612,8 @@ export type TierCreate = {
   price?: TierPrice;
   limits?: Array<TierLimit>;
   rateLimit?: RateLimit;
+  /** The features this tier unlocks; `checkEntitlement` answers from it. */
+  features?: Array<FeatureName>;
 };
 
 export type TierLimit = {
@@ -625,6 +650,8 @@ export type TierUpdate = {
   /** Replaces the whole list when present; absent or null leaves it as it is. */
   limits?: Array<TierLimit> | null;
   rateLimit?: RateLimit;
+  /** Replaces the whole list when present; absent or null leaves it as it is. */
+  features?: Array<FeatureName> | null;
   active?: boolean;
 };
 
@@ -648,6 +675,46 @@ export type Usage = {
   enforcement: Enforcement;
   periodStart: Timestamp;
   periodEnd: Timestamp;
+};
+
+export type UsageEvent = {
+  /** Your unique id for the event, per project and mode; sending it again counts nothing. */
+  id: string;
+  /** The user the usage belongs to (their JWT `sub`). */
+  userId: string;
+  metric?: MetricName;
+  /** How much to add. Defaults to 1. */
+  amount?: number;
+  timestamp?: Timestamp;
+};
+
+export type UsageEventBatch = {
+  events: Array<UsageEvent>;
+};
+
+/** Why an event was refused. */
+export type UsageEventError = {
+  code: "usage_limit_exceeded" | "idempotency_key_reused" | "validation_failed";
+  message: string;
+};
+
+export type UsageEventResult = {
+  id: string;
+  status: "counted" | "duplicate" | "refused";
+  /** With `counted`, the count this event reached. */
+  usageCount?: number;
+  error?: UsageEventError;
+};
+
+export type UsageEventResults = {
+  /** How many events were counted. */
+  counted: number;
+  /** How many were duplicates of events counted before. */
+  duplicates: number;
+  /** How many were refused. */
+  refused: number;
+  /** One per event, in the order sent. */
+  results: Array<UsageEventResult>;
 };
 
 export type UsageMetrics = {
@@ -931,6 +998,104 @@ export function checkUsage(options: ClientOptions, params: CheckUsageParams = {}
     documented: [200, 400, 401, 403, 429, 500, 503],
     open: false,
   }) as Promise<CheckUsageResult>;
+}
+
+/** The parameters of `ingestUsageEvents`. */
+export interface IngestUsageEventsParams {
+  /** The JSON request body. */
+  body: UsageEventBatch;
+}
+
+/** Every response `ingestUsageEvents` documents, by status. */
+export type IngestUsageEventsResult =
+  | ApiResponse<200, UsageEventResults>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Ingest usage events
+ *
+ * Counts up to 1,000 usage events from your backend in one request, each for the user it
+ * names, with the same rules as a single track: atomic, exact against hard limits (events
+ * of one user and metric are applied in the order sent, and one that would pass a hard
+ * limit is refused while later, smaller ones may still fit), and idempotent by the event's
+ * `id`. Each event is answered in `results`, in the order sent:
+ *
+ * - `counted` — it was counted; `usageCount` is the count it reached.
+ * - `duplicate` — an event with this `id` and the same content was counted before (in an
+ *   earlier request, or earlier in this one); nothing was counted again.
+ * - `refused` — nothing was counted, and `error` says why: `usage_limit_exceeded` (the
+ *   tier's hard limit), `idempotency_key_reused` (the `id` was counted before with a
+ *   different user, metric or amount), or `validation_failed` (the `timestamp` is not
+ *   within the user's current period, or is in the future). A refused event is not
+ *   remembered: it can be sent again.
+ *
+ * A user seen for the first time is registered on the project's default tier. Event ids
+ * are unique per project and mode, whoever tracked them. The request counts all of its
+ * events or, on an error answered as a whole (a malformed body, an outage), none.
+ *
+ * `POST /v1/usage/events`
+ */
+export function ingestUsageEvents(options: ClientOptions, params: IngestUsageEventsParams): Promise<IngestUsageEventsResult> {
+  return __send(options, {
+    operationId: "ingestUsageEvents",
+    method: "POST",
+    path: "/v1/usage/events",
+    pathParams: {},
+    query: {},
+    headers: {},
+    body: params.body,
+    documented: [200, 400, 401, 403, 422, 500, 503],
+    open: false,
+  }) as Promise<IngestUsageEventsResult>;
+}
+
+/** The parameters of `checkEntitlement`. */
+export interface CheckEntitlementParams {
+  /** A feature to ask about. Name this or `metric`. */
+  feature?: FeatureName;
+  /** A metric to ask about. Name this or `feature`. */
+  metric?: MetricName;
+  /** With `metric`, how many more units the user wants to use. Defaults to 1. */
+  amount?: number;
+}
+
+/** Every response `checkEntitlement` documents, by status. */
+export type CheckEntitlementResult =
+  | ApiResponse<200, EntitlementCheck>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<429, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Check an entitlement
+ *
+ * Answers whether the signed-in user may use a feature (`feature`: their tier lists it) or
+ * `amount` more units of a metric (`metric`: it would not pass a hard limit), without
+ * counting anything. Name exactly one of `feature` and `metric`. What a page asks before
+ * showing a paid feature; the answer is advice, the count at `trackUsage` is what holds.
+ *
+ * `GET /v1/entitlements/check`
+ */
+export function checkEntitlement(options: ClientOptions, params: CheckEntitlementParams = {}): Promise<CheckEntitlementResult> {
+  return __send(options, {
+    operationId: "checkEntitlement",
+    method: "GET",
+    path: "/v1/entitlements/check",
+    pathParams: {},
+    query: { "feature": params.feature, "metric": params.metric, "amount": params.amount },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 429, 500, 503],
+    open: false,
+  }) as Promise<CheckEntitlementResult>;
 }
 
 /** The parameters of `createDevToken`. */
@@ -1753,6 +1918,140 @@ export function resetCustomerUsage(options: ClientOptions, params: ResetCustomer
     documented: [200, 400, 401, 403, 404, 500, 503],
     open: false,
   }) as Promise<ResetCustomerUsageResult>;
+}
+
+/** The parameters of `checkCustomerUsage`. */
+export interface CheckCustomerUsageParams {
+  /** The user id (the JWT `sub`). */
+  userId: string;
+  /** The metric to read. Defaults to `requests`. */
+  metric?: MetricName;
+}
+
+/** Every response `checkCustomerUsage` documents, by status. */
+export type CheckCustomerUsageResult =
+  | ApiResponse<200, Usage>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Check a customer's usage
+ *
+ * `checkUsage` from your backend: the user's count, limit and remaining allowance for a
+ * metric in the current period. A user seen for the first time is registered on the
+ * project's default tier.
+ *
+ * `GET /v1/customers/{userId}/usage`
+ */
+export function checkCustomerUsage(options: ClientOptions, params: CheckCustomerUsageParams): Promise<CheckCustomerUsageResult> {
+  return __send(options, {
+    operationId: "checkCustomerUsage",
+    method: "GET",
+    path: "/v1/customers/{userId}/usage",
+    pathParams: { "userId": params.userId },
+    query: { "metric": params.metric },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 500, 503],
+    open: false,
+  }) as Promise<CheckCustomerUsageResult>;
+}
+
+/** The parameters of `trackCustomerUsage`. */
+export interface TrackCustomerUsageParams {
+  /** The user id (the JWT `sub`). */
+  userId: string;
+  /**
+   * A unique key per logical request. Retries with the same key are answered with the first result.
+   */
+  idempotencyKey?: string;
+  /** The JSON request body. */
+  body?: TrackUsage;
+}
+
+/** Every response `trackCustomerUsage` documents, by status. */
+export type TrackCustomerUsageResult =
+  | ApiResponse<200, Usage>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<409, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<429, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Track a customer's usage
+ *
+ * `trackUsage` from your backend, for the user named in the path: the same atomic count,
+ * the same hard limits, the same counters (a user's count is one, whichever side tracked
+ * it). Metering here cannot be skipped by the user, as a call from their browser can. A
+ * user seen for the first time is registered on the project's default tier.
+ *
+ * `Idempotency-Key` works as for `trackUsage`; keys are the user's, shared by both sides.
+ *
+ * `POST /v1/customers/{userId}/usage/track`
+ */
+export function trackCustomerUsage(options: ClientOptions, params: TrackCustomerUsageParams): Promise<TrackCustomerUsageResult> {
+  return __send(options, {
+    operationId: "trackCustomerUsage",
+    method: "POST",
+    path: "/v1/customers/{userId}/usage/track",
+    pathParams: { "userId": params.userId },
+    query: {},
+    headers: { "Idempotency-Key": params.idempotencyKey },
+    body: params.body,
+    documented: [200, 400, 401, 403, 409, 422, 429, 500, 503],
+    open: false,
+  }) as Promise<TrackCustomerUsageResult>;
+}
+
+/** The parameters of `checkCustomerEntitlement`. */
+export interface CheckCustomerEntitlementParams {
+  /** The user id (the JWT `sub`). */
+  userId: string;
+  /** A feature to ask about. Name this or `metric`. */
+  feature?: FeatureName;
+  /** A metric to ask about. Name this or `feature`. */
+  metric?: MetricName;
+  /** With `metric`, how many more units the user wants to use. Defaults to 1. */
+  amount?: number;
+}
+
+/** Every response `checkCustomerEntitlement` documents, by status. */
+export type CheckCustomerEntitlementResult =
+  | ApiResponse<200, EntitlementCheck>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Check a customer's entitlement
+ *
+ * `checkEntitlement` from your backend: may this user use a feature, or `amount` more units
+ * of a metric, without counting anything. Ask it before expensive work, then track what
+ * was done. A user seen for the first time is registered on the project's default tier.
+ *
+ * `GET /v1/customers/{userId}/entitlements/check`
+ */
+export function checkCustomerEntitlement(options: ClientOptions, params: CheckCustomerEntitlementParams): Promise<CheckCustomerEntitlementResult> {
+  return __send(options, {
+    operationId: "checkCustomerEntitlement",
+    method: "GET",
+    path: "/v1/customers/{userId}/entitlements/check",
+    pathParams: { "userId": params.userId },
+    query: { "feature": params.feature, "metric": params.metric, "amount": params.amount },
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 500, 503],
+    open: false,
+  }) as Promise<CheckCustomerEntitlementResult>;
 }
 
 /** The parameters of `getUsageMetrics`. */

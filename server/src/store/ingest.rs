@@ -1,0 +1,351 @@
+//! Batch ingest of usage events: a thousand events in a handful of statements, with the same
+//! guarantees as one track — hard limits exact, each event id counted at most once.
+//!
+//! One transaction: the events' ids are claimed (`usage_events`, one multi-row insert; an id
+//! already there is a duplicate or a reuse, told apart by its stored content), the counters the
+//! claimed events meet under a hard limit are created if needed and locked, in key order, and
+//! read; the events are decided in the order sent; every counter is then written once with its
+//! sum (one multi-row upsert, in key order). The claims of refused events are removed, so they
+//! can be sent again. Rows are locked in key order in every statement — as the group commit of
+//! single tracks does (`coalesce.rs`) — so concurrent batches and tracks wait on each other
+//! instead of deadlocking.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::Row;
+
+use super::{Store, StoreResult};
+use crate::domain::Tenant;
+
+/// One event to count.
+#[derive(Debug, Clone)]
+pub struct IngestRow<'a> {
+    pub event_id: &'a str,
+    pub user_id: &'a str,
+    pub metric: &'a str,
+    pub amount: i64,
+    /// The user's current period key.
+    pub period: &'a str,
+    pub hard_limit: Option<i64>,
+    pub occurred_at: i64,
+}
+
+/// What became of one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Counted; the count it reached.
+    Counted(i64),
+    /// Its id was counted before with the same user, metric and amount.
+    Duplicate,
+    /// Its id was counted before with different content.
+    Reused,
+    /// Refused by the hard limit; the count it met.
+    LimitExceeded(i64),
+}
+
+/// A counter's key within the tenant, as one string: user, metric and period joined by NUL
+/// (which no stored text holds), so it sorts as the three would, field by field.
+fn counter_key(user: &str, metric: &str, period: &str) -> String {
+    format!("{user}\0{metric}\0{period}")
+}
+
+/// The counter key of a returned row.
+fn row_key(row: &sqlx::any::AnyRow) -> StoreResult<String> {
+    Ok(counter_key(
+        &row.try_get::<String, _>("user_id")?,
+        &row.try_get::<String, _>("metric")?,
+        &row.try_get::<String, _>("period")?,
+    ))
+}
+
+/// Binds one counter row per key: `(project, mode, user, metric, period, amount)`.
+fn bind_counters<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    tenant: &'q Tenant,
+    counters: &'q BTreeMap<String, i64>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for (key, amount) in counters {
+        let mut parts = key.split('\0');
+        let (user, metric, period) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        query = query
+            .bind(&tenant.project_id)
+            .bind(tenant.mode.as_str())
+            .bind(user)
+            .bind(metric)
+            .bind(period)
+            .bind(*amount);
+    }
+    query
+}
+
+/// `($1, $2, …), (…)` for `rows` rows of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * columns + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+impl Store {
+    /// Counts `rows` (in order) for `tenant`; one outcome per row. All or nothing: an error
+    /// leaves every counter and claim as it was.
+    pub async fn usage_ingest(
+        &self,
+        tenant: &Tenant,
+        rows: &[IngestRow<'_>],
+        now: i64,
+    ) -> StoreResult<Vec<IngestOutcome>> {
+        let mode = tenant.mode.as_str();
+        // The first row of each id speaks for it; later ones in the batch are judged against it.
+        let mut first: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+        let mut unique: Vec<usize> = Vec::with_capacity(rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            if let Entry::Vacant(slot) = first.entry(r.event_id) {
+                slot.insert(i);
+                unique.push(i);
+            }
+        }
+        let mut tx = self.begin_write().await?;
+
+        // 1. Claim the ids.
+        let mut claimed: Vec<bool> = vec![false; rows.len()];
+        if !unique.is_empty() {
+            let sql = format!(
+                "INSERT INTO usage_events (project_id, mode, event_id, user_id, metric, amount, period, occurred_at, created_at) \
+                 VALUES {} ON CONFLICT (project_id, mode, event_id) DO NOTHING RETURNING event_id",
+                placeholders(unique.len(), 9)
+            );
+            let mut query = sqlx::query(&sql);
+            for &i in &unique {
+                let r = &rows[i];
+                query = query
+                    .bind(&tenant.project_id)
+                    .bind(mode)
+                    .bind(r.event_id)
+                    .bind(r.user_id)
+                    .bind(r.metric)
+                    .bind(r.amount)
+                    .bind(r.period)
+                    .bind(r.occurred_at)
+                    .bind(now);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let id: String = row.try_get("event_id")?;
+                if let Some(&i) = first.get(id.as_str()) {
+                    claimed[i] = true;
+                }
+            }
+        }
+
+        // 2. What the ids counted before were.
+        let earlier: Vec<usize> = unique.iter().copied().filter(|&i| !claimed[i]).collect();
+        let mut stored: HashMap<String, (String, String, i64)> = HashMap::new();
+        if !earlier.is_empty() {
+            let list = (0..earlier.len())
+                .map(|k| format!("${}", k + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT event_id, user_id, metric, amount FROM usage_events \
+                 WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql).bind(&tenant.project_id).bind(mode);
+            for &i in &earlier {
+                query = query.bind(rows[i].event_id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                stored.insert(
+                    row.try_get("event_id")?,
+                    (
+                        row.try_get("user_id")?,
+                        row.try_get("metric")?,
+                        row.try_get("amount")?,
+                    ),
+                );
+            }
+        }
+
+        // 3. Lock and read the counters a hard limit guards (a missing one is created at 0).
+        let mut limited: BTreeMap<String, i64> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if claimed[i] && r.hard_limit.is_some() {
+                limited.insert(counter_key(r.user_id, r.metric, r.period), 0);
+            }
+        }
+        if !limited.is_empty() {
+            let sql = format!(
+                "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) VALUES {} \
+                 ON CONFLICT (project_id, mode, user_id, metric, period) \
+                 DO UPDATE SET count = usage_counters.count \
+                 RETURNING user_id, metric, period, count",
+                placeholders(limited.len(), 6)
+            );
+            let zeros: BTreeMap<String, i64> = limited.keys().map(|k| (k.clone(), 0)).collect();
+            let counts = bind_counters(sqlx::query(&sql), tenant, &zeros)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in counts {
+                if let Some(count) = limited.get_mut(&row_key(&row)?) {
+                    *count = row.try_get("count")?;
+                }
+            }
+        }
+
+        // 4. Decide in order: limited counters from their locked counts, the others by sum.
+        enum Decided {
+            Limited(i64),
+            Refused(i64),
+            Free,
+        }
+        let mut keys: Vec<String> = Vec::with_capacity(rows.len());
+        let mut decided: Vec<Option<Decided>> = Vec::with_capacity(rows.len());
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            let key = counter_key(r.user_id, r.metric, r.period);
+            if !claimed[i] {
+                keys.push(key);
+                decided.push(None);
+                continue;
+            }
+            let d = match (r.hard_limit, limited.get_mut(&key)) {
+                (Some(limit), Some(count)) => {
+                    if *count + r.amount <= limit {
+                        *count += r.amount;
+                        *totals.entry(key.clone()).or_default() += r.amount;
+                        Decided::Limited(*count)
+                    } else {
+                        Decided::Refused(*count)
+                    }
+                }
+                _ => {
+                    *totals.entry(key.clone()).or_default() += r.amount;
+                    Decided::Free
+                }
+            };
+            keys.push(key);
+            decided.push(Some(d));
+        }
+
+        // 5. Write every counter once.
+        let mut ends: HashMap<String, i64> = HashMap::with_capacity(totals.len());
+        if !totals.is_empty() {
+            let sql = format!(
+                "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) VALUES {} \
+                 ON CONFLICT (project_id, mode, user_id, metric, period) \
+                 DO UPDATE SET count = usage_counters.count + excluded.count \
+                 RETURNING user_id, metric, period, count",
+                placeholders(totals.len(), 6)
+            );
+            for row in bind_counters(sqlx::query(&sql), tenant, &totals)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                ends.insert(row_key(&row)?, row.try_get("count")?);
+            }
+        }
+
+        // 6. Forget the claims of refused events.
+        let refused: Vec<&str> = rows
+            .iter()
+            .zip(&decided)
+            .filter(|(_, d)| matches!(d, Some(Decided::Refused(_))))
+            .map(|(r, _)| r.event_id)
+            .collect();
+        if !refused.is_empty() {
+            let list = (0..refused.len())
+                .map(|k| format!("${}", k + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "DELETE FROM usage_events WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
+            );
+            let mut query = sqlx::query(&sql).bind(&tenant.project_id).bind(mode);
+            for id in &refused {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+
+        // Free counters: each event's count is where the counter ended, less what came after.
+        let mut after: HashMap<&str, i64> = HashMap::new();
+        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; rows.len()];
+        for i in (0..rows.len()).rev() {
+            outcomes[i] = match &decided[i] {
+                Some(Decided::Limited(count)) => Some(IngestOutcome::Counted(*count)),
+                Some(Decided::Refused(count)) => Some(IngestOutcome::LimitExceeded(*count)),
+                Some(Decided::Free) => {
+                    let later = after.entry(keys[i].as_str()).or_default();
+                    let count = ends.get(&keys[i]).copied().unwrap_or_default() - *later;
+                    *later += rows[i].amount;
+                    Some(IngestOutcome::Counted(count))
+                }
+                None => None,
+            };
+        }
+        // The other rows: a later row of an id claimed here is judged against that first row;
+        // an id stored before, against what was stored.
+        Ok((0..rows.len())
+            .map(|i| {
+                let r = &rows[i];
+                if let Some(outcome) = outcomes[i] {
+                    return outcome;
+                }
+                let head = first[r.event_id];
+                let h = &rows[head];
+                let same = h.user_id == r.user_id && h.metric == r.metric && h.amount == r.amount;
+                match outcomes[head] {
+                    Some(IngestOutcome::LimitExceeded(count)) if same => {
+                        IngestOutcome::LimitExceeded(count)
+                    }
+                    Some(_) if same => IngestOutcome::Duplicate,
+                    Some(_) => IngestOutcome::Reused,
+                    None => stored_outcome(&stored, r).unwrap_or(IngestOutcome::Duplicate),
+                }
+            })
+            .collect())
+    }
+}
+
+/// A duplicate or a reuse of an id stored before this batch.
+fn stored_outcome(
+    stored: &HashMap<String, (String, String, i64)>,
+    r: &IngestRow<'_>,
+) -> Option<IngestOutcome> {
+    let (user, metric, amount) = stored.get(r.event_id)?;
+    Some(
+        if user == r.user_id && metric == r.metric && *amount == r.amount {
+            IngestOutcome::Duplicate
+        } else {
+            IngestOutcome::Reused
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 1), "($1)");
+    }
+}
