@@ -100,8 +100,9 @@ pub async fn measure(
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
 
-    // The baseline: the same rows' upsert, 1,000 distinct keys a statement, on a copy of the
-    // counters' table (its columns, key and indexes).
+    // The baseline: the same rows' upsert, 1,000 distinct keys a statement in key order (as the
+    // server writes them, so concurrent statements never deadlock), on a copy of the counters'
+    // table (its columns, key and indexes).
     super::psql(
         database_url,
         &format!(
@@ -116,7 +117,7 @@ pub async fn measure(
         "\\set base random(0, {last})\n\
          INSERT INTO bench_ingest (project_id, mode, user_id, metric, period, count) \
          SELECT 'proj', 'test', 'user_bench_' || ((:base + g) % {users}), 'ai_tokens', '2026-11', 1 + g % 7 \
-         FROM generate_series(0, {batch_last}) g \
+         FROM generate_series(0, {batch_last}) g ORDER BY 3 \
          ON CONFLICT (project_id, mode, user_id, metric, period) \
          DO UPDATE SET count = bench_ingest.count + excluded.count RETURNING count;\n",
         last = users - 1,
