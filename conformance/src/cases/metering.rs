@@ -30,7 +30,7 @@ pub fn cases() -> Vec<Case> {
             "usage.batch-hard-limit-under-concurrency",
             Usage,
             ["USAGE-011"],
-            "parallel batches against a hard limit admit exactly the limit",
+            "parallel batches against a hard limit admit exactly the limit; batches sharing ids count each once",
             batch_hard_limit_under_concurrency
         ),
         case!(
@@ -278,6 +278,7 @@ async fn batch_ingest(ctx: Ctx) -> CaseResult {
         {"id": id("2"), "userId": a, "amount": 5},
         {"id": id("3"), "userId": a, "amount": 3},
         {"id": id("4"), "userId": a},
+        {"id": id("3"), "userId": a, "amount": 3},
         {"id": id("1"), "userId": a, "amount": 4},
         {"id": id("5"), "userId": b, "metric": "ai_tokens", "amount": 700},
         {"id": id("2"), "userId": a, "amount": 6},
@@ -296,6 +297,7 @@ async fn batch_ingest(ctx: Ctx) -> CaseResult {
             row(&id("2"), "counted", Some(9), None),
             row(&id("3"), "refused", None, Some("usage_limit_exceeded")),
             row(&id("4"), "counted", Some(10), None),
+            row(&id("3"), "refused", None, Some("usage_limit_exceeded")),
             row(&id("1"), "duplicate", None, None),
             row(&id("5"), "counted", Some(700), None),
             row(&id("2"), "refused", None, Some("idempotency_key_reused")),
@@ -305,7 +307,7 @@ async fn batch_ingest(ctx: Ctx) -> CaseResult {
     );
     ensure_eq!(
         (first.counted, first.duplicates, first.refused),
-        (5, 1, 2),
+        (5, 1, 3),
         "the totals"
     );
     ensure!(
@@ -325,7 +327,7 @@ async fn batch_ingest(ctx: Ctx) -> CaseResult {
         .succeeds("the same batch again")?;
     ensure_eq!(
         (again.counted, again.duplicates, again.refused),
-        (0, 6, 2),
+        (0, 6, 3),
         "the batch sent again counts nothing"
     );
     let check = |user: String, metric: &'static str| {
@@ -353,6 +355,8 @@ async fn batch_ingest(ctx: Ctx) -> CaseResult {
             {"id": id("next"), "userId": b, "metric": "ai_tokens", "timestamp": tomorrow.to_rfc3339()},
             {"id": id("now"), "userId": b, "metric": "ai_tokens", "amount": 5,
              "timestamp": chrono::Utc::now().to_rfc3339()},
+            {"id": id("5"), "userId": b, "metric": "ai_tokens", "amount": 700,
+             "timestamp": last_month.to_rfc3339()},
         ]))?)
         .send()
         .await
@@ -363,8 +367,9 @@ async fn batch_ingest(ctx: Ctx) -> CaseResult {
             row(&id("old"), "refused", None, Some("validation_failed")),
             row(&id("next"), "refused", None, Some("validation_failed")),
             row(&id("now"), "counted", Some(1005), None),
+            row(&id("5"), "duplicate", None, None),
         ],
-        "events outside the current period"
+        "events outside the current period; a repeat of a counted event is a duplicate, whatever its timestamp"
     );
 
     // The whole request is refused for what the schema forbids: nothing counted.
@@ -436,6 +441,46 @@ async fn batch_hard_limit_under_concurrency(ctx: Ctx) -> CaseResult {
         (check.usage_count, check.remaining),
         (LIMIT, Some(0)),
         "the count after the race"
+    );
+
+    // The same 1,000 ids in every batch, every other batch in reverse order: each id is
+    // counted once, and no batch fails for waiting on another.
+    const SHARED: usize = 1000;
+    let other = ctx.user_id("batch-shared");
+    let sends = (0..BATCHES).map(|b| {
+        let mut events: Vec<serde_json::Value> = (0..SHARED)
+            .map(|n| json!({"id": ctx.name(&format!("shared-{n}")), "userId": other, "metric": "ai_tokens", "amount": 2}))
+            .collect();
+        if b % 2 == 1 {
+            events.reverse();
+        }
+        let admin = admin.clone();
+        async move {
+            let body = batch(serde_json::Value::Array(events))?;
+            admin
+                .ingest_usage_events()
+                .body(body)
+                .send()
+                .await
+                .succeeds("a batch sharing ids with the others")
+        }
+    });
+    let (mut counted, mut duplicates) = (0, 0);
+    for result in futures::future::join_all(sends).await {
+        let result = result?;
+        counted += result.counted;
+        duplicates += result.duplicates;
+    }
+    ensure_eq!(
+        (counted, duplicates),
+        (SHARED as i64, ((BATCHES - 1) * SHARED) as i64),
+        "each shared id counted once"
+    );
+    let shared = usage_of(&admin, &other, "ai_tokens", "checkCustomerUsage").await?;
+    ensure_eq!(
+        shared.usage_count,
+        2 * SHARED as i64,
+        "the shared ids' count"
     );
     Ok(())
 }

@@ -52,7 +52,7 @@ pub enum AppError {
     #[error("This Idempotency-Key was used with a different request.")]
     IdempotencyKeyReused,
     #[error(
-        "The event id {0} was counted before with a different user, metric or amount; nothing was counted."
+        "The event id {0} was sent before with a different user, metric or amount; nothing was counted."
     )]
     EventIdReused(String),
     #[error("{message}")]

@@ -125,29 +125,28 @@ impl App {
             .try_collect()
             .await?;
 
-        let mut outcomes: Vec<Option<EventOutcome>> = events.iter().map(|_| None).collect();
+        // A timestamp outside the user's current period is refused, but only after the id is
+        // looked up: a repeat of an event counted earlier is still a duplicate.
+        let mut invalid: Vec<Option<AppError>> = events.iter().map(|_| None).collect();
         let mut rows: Vec<IngestRow> = Vec::with_capacity(events.len());
-        let mut sent: Vec<usize> = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             let Plan { tier, period, .. } = &plans[&e.user_id];
             let occurred_at = e.timestamp.unwrap_or(at);
+            let field = || format!("events[{i}].timestamp");
             if occurred_at < period.start.timestamp() || occurred_at >= period.end.timestamp() {
-                outcomes[i] = Some(EventOutcome::Refused(AppError::validation(
-                    format!("events[{i}].timestamp"),
+                invalid[i] = Some(AppError::validation(
+                    field(),
                     format!(
                         "The timestamp is outside the user's current period ({} to {}); only usage of the current period can be counted.",
                         period.start.to_rfc3339(),
                         period.end.to_rfc3339()
                     ),
-                )));
-                continue;
-            }
-            if occurred_at > at + FUTURE_SKEW_SECONDS {
-                outcomes[i] = Some(EventOutcome::Refused(AppError::validation(
-                    format!("events[{i}].timestamp"),
+                ));
+            } else if occurred_at > at + FUTURE_SKEW_SECONDS {
+                invalid[i] = Some(AppError::validation(
+                    field(),
                     "The timestamp is in the future.",
-                )));
-                continue;
+                ));
             }
             let metric = e.metric.as_deref().unwrap_or(DEFAULT_METRIC);
             let (limit, enforcement) = rule(tier, metric);
@@ -159,8 +158,8 @@ impl App {
                 period: &period.key,
                 hard_limit: limit.filter(|_| enforcement == Enforcement::Hard),
                 occurred_at,
+                countable: invalid[i].is_none(),
             });
-            sent.push(i);
         }
 
         let stored = match self.store.usage_ingest(tenant, &rows, at).await {
@@ -174,8 +173,9 @@ impl App {
             }
         };
         let mut changed: Vec<&str> = Vec::new();
-        for ((row, outcome), &i) in rows.iter().zip(stored).zip(&sent) {
-            outcomes[i] = Some(match outcome {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for ((row, outcome), invalid) in rows.iter().zip(stored).zip(invalid) {
+            outcomes.push(match outcome {
                 IngestOutcome::Counted(count) => {
                     self.recorder.record(
                         tenant,
@@ -198,6 +198,9 @@ impl App {
                         limit: row.hard_limit.unwrap_or_default(),
                     })
                 }
+                IngestOutcome::NotCounted => EventOutcome::Refused(invalid.unwrap_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("a countable event was not counted"))
+                })),
             });
         }
         changed.sort_unstable();
@@ -205,9 +208,6 @@ impl App {
         for user in changed {
             self.usage_changed(tenant, user);
         }
-        Ok(outcomes
-            .into_iter()
-            .map(|o| o.expect("every event is decided"))
-            .collect())
+        Ok(outcomes)
     }
 }

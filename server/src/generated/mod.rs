@@ -5731,10 +5731,11 @@ pub trait Api: Send + Sync + 'static {
     ///- `duplicate` — an event with this `id` and the same content was counted before (in an
     ///  earlier request, or earlier in this one); nothing was counted again.
     ///- `refused` — nothing was counted, and `error` says why: `usage_limit_exceeded` (the
-    ///  tier's hard limit), `idempotency_key_reused` (the `id` was counted before with a
-    ///  different user, metric or amount), or `validation_failed` (the `timestamp` is not
-    ///  within the user's current period, or is in the future). A refused event is not
-    ///  remembered: it can be sent again.
+    ///  tier's hard limit), `idempotency_key_reused` (the `id` was counted before, or sent
+    ///  earlier in this request, with a different user, metric or amount), or
+    ///  `validation_failed` (the `timestamp` is not within the user's current period, or is in
+    ///  the future; an event whose `id` was counted before is a `duplicate` whatever its
+    ///  timestamp). A refused event is not remembered: it can be sent again.
     ///
     ///A user seen for the first time is registered on the project's default tier. Event ids
     ///are unique per project and mode, whoever tracked them. The request counts all of its

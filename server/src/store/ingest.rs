@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
-use super::{Store, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::domain::Tenant;
 
 /// One event to count.
@@ -29,6 +29,9 @@ pub struct IngestRow<'a> {
     pub period: &'a str,
     pub hard_limit: Option<i64>,
     pub occurred_at: i64,
+    /// False when the caller refused it already (its timestamp): never counted, but still
+    /// answered as a duplicate or a reuse when an earlier request counted its id.
+    pub countable: bool,
 }
 
 /// What became of one event.
@@ -42,6 +45,8 @@ pub enum IngestOutcome {
     Reused,
     /// Refused by the hard limit; the count it met.
     LimitExceeded(i64),
+    /// Not countable, and its id was not counted before.
+    NotCounted,
 }
 
 /// A counter's key within the tenant, as one string: user, metric and period joined by NUL
@@ -113,27 +118,31 @@ impl Store {
         now: i64,
     ) -> StoreResult<Vec<IngestOutcome>> {
         let mode = tenant.mode.as_str();
-        // The first row of each id speaks for it; later ones in the batch are judged against it.
+        // The first countable row of each id speaks for it; the others are judged against it.
         let mut first: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
-        let mut unique: Vec<usize> = Vec::with_capacity(rows.len());
+        let mut heads: Vec<usize> = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            if let Entry::Vacant(slot) = first.entry(r.event_id) {
+            if r.countable
+                && let Entry::Vacant(slot) = first.entry(r.event_id)
+            {
                 slot.insert(i);
-                unique.push(i);
+                heads.push(i);
             }
         }
+        // Claimed in id order, so that two batches sharing ids wait on each other in one order.
+        heads.sort_by_key(|&i| rows[i].event_id);
         let mut tx = self.begin_write().await?;
 
         // 1. Claim the ids.
         let mut claimed: Vec<bool> = vec![false; rows.len()];
-        if !unique.is_empty() {
+        if !heads.is_empty() {
             let sql = format!(
                 "INSERT INTO usage_events (project_id, mode, event_id, user_id, metric, amount, period, occurred_at, created_at) \
                  VALUES {} ON CONFLICT (project_id, mode, event_id) DO NOTHING RETURNING event_id",
-                placeholders(unique.len(), 9)
+                placeholders(heads.len(), 9)
             );
             let mut query = sqlx::query(&sql);
-            for &i in &unique {
+            for &i in &heads {
                 let r = &rows[i];
                 query = query
                     .bind(&tenant.project_id)
@@ -154,8 +163,13 @@ impl Store {
             }
         }
 
-        // 2. What the ids counted before were.
-        let earlier: Vec<usize> = unique.iter().copied().filter(|&i| !claimed[i]).collect();
+        // 2. What the other ids were, when an earlier request counted them.
+        let mut earlier: Vec<&str> = (0..rows.len())
+            .filter(|&i| !claimed[first.get(rows[i].event_id).copied().unwrap_or(i)])
+            .map(|i| rows[i].event_id)
+            .collect();
+        earlier.sort_unstable();
+        earlier.dedup();
         let mut stored: HashMap<String, (String, String, i64)> = HashMap::new();
         if !earlier.is_empty() {
             let list = (0..earlier.len())
@@ -167,8 +181,8 @@ impl Store {
                  WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
             );
             let mut query = sqlx::query(&sql).bind(&tenant.project_id).bind(mode);
-            for &i in &earlier {
-                query = query.bind(rows[i].event_id);
+            for id in &earlier {
+                query = query.bind(*id);
             }
             for row in query.fetch_all(&mut *tx).await? {
                 stored.insert(
@@ -182,68 +196,93 @@ impl Store {
             }
         }
 
-        // 3. Lock and read the counters a hard limit guards (a missing one is created at 0).
-        let mut limited: BTreeMap<String, i64> = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            if claimed[i] && r.hard_limit.is_some() {
-                limited.insert(counter_key(r.user_id, r.metric, r.period), 0);
-            }
-        }
-        if !limited.is_empty() {
+        // 3. When a hard limit guards any counter, every counter the batch writes is created
+        //    if needed, locked in key order and read (locking only the limited ones would take
+        //    the others later, out of order, in step 5).
+        let keys: Vec<String> = rows
+            .iter()
+            .map(|r| counter_key(r.user_id, r.metric, r.period))
+            .collect();
+        let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+        if (0..rows.len()).any(|i| claimed[i] && rows[i].hard_limit.is_some()) {
+            let zeros: BTreeMap<String, i64> = (0..rows.len())
+                .filter(|&i| claimed[i])
+                .map(|i| (keys[i].clone(), 0))
+                .collect();
             let sql = format!(
                 "INSERT INTO usage_counters (project_id, mode, user_id, metric, period, count) VALUES {} \
                  ON CONFLICT (project_id, mode, user_id, metric, period) \
                  DO UPDATE SET count = usage_counters.count \
                  RETURNING user_id, metric, period, count",
-                placeholders(limited.len(), 6)
+                placeholders(zeros.len(), 6)
             );
-            let zeros: BTreeMap<String, i64> = limited.keys().map(|k| (k.clone(), 0)).collect();
-            let counts = bind_counters(sqlx::query(&sql), tenant, &zeros)
+            for row in bind_counters(sqlx::query(&sql), tenant, &zeros)
                 .fetch_all(&mut *tx)
-                .await?;
-            for row in counts {
-                if let Some(count) = limited.get_mut(&row_key(&row)?) {
-                    *count = row.try_get("count")?;
-                }
+                .await?
+            {
+                counts.insert(row_key(&row)?, row.try_get("count")?);
             }
         }
 
-        // 4. Decide in order: limited counters from their locked counts, the others by sum.
+        // 4. Decide in order. A limited counter admits an event while it fits; the others take
+        //    everything, their counts known once written. A repeat of an id claimed here is
+        //    judged against that first row; any other id, against what an earlier request stored.
         enum Decided {
-            Limited(i64),
-            Refused(i64),
+            Counted(i64),
             Free,
+            Done(IngestOutcome),
         }
-        let mut keys: Vec<String> = Vec::with_capacity(rows.len());
-        let mut decided: Vec<Option<Decided>> = Vec::with_capacity(rows.len());
+        let mut decided: Vec<Decided> = Vec::with_capacity(rows.len());
         let mut totals: BTreeMap<String, i64> = BTreeMap::new();
         for (i, r) in rows.iter().enumerate() {
-            let key = counter_key(r.user_id, r.metric, r.period);
-            if !claimed[i] {
-                keys.push(key);
-                decided.push(None);
-                continue;
-            }
-            let d = match (r.hard_limit, limited.get_mut(&key)) {
-                (Some(limit), Some(count)) => {
-                    if *count + r.amount <= limit {
+            let d = if claimed[i] {
+                match (r.hard_limit, counts.get_mut(&keys[i])) {
+                    (Some(limit), Some(count)) if *count + r.amount > limit => {
+                        Decided::Done(IngestOutcome::LimitExceeded(*count))
+                    }
+                    (Some(_), Some(count)) => {
                         *count += r.amount;
-                        *totals.entry(key.clone()).or_default() += r.amount;
-                        Decided::Limited(*count)
-                    } else {
-                        Decided::Refused(*count)
+                        *totals.entry(keys[i].clone()).or_default() += r.amount;
+                        Decided::Counted(*count)
+                    }
+                    _ => {
+                        *totals.entry(keys[i].clone()).or_default() += r.amount;
+                        Decided::Free
                     }
                 }
-                _ => {
-                    *totals.entry(key.clone()).or_default() += r.amount;
-                    Decided::Free
-                }
+            } else {
+                Decided::Done(match first.get(r.event_id) {
+                    Some(&head) if head < i && claimed[head] => {
+                        let h = &rows[head];
+                        let same =
+                            h.user_id == r.user_id && h.metric == r.metric && h.amount == r.amount;
+                        match (&decided[head], same) {
+                            (_, false) => IngestOutcome::Reused,
+                            // The same event again meets the same counter, only fuller.
+                            (Decided::Done(IngestOutcome::LimitExceeded(_)), true) => {
+                                IngestOutcome::LimitExceeded(
+                                    counts.get(&keys[i]).copied().unwrap_or_default(),
+                                )
+                            }
+                            (_, true) => IngestOutcome::Duplicate,
+                        }
+                    }
+                    _ => match stored_outcome(&stored, r) {
+                        Some(outcome) => outcome,
+                        None if !r.countable => IngestOutcome::NotCounted,
+                        None => {
+                            return Err(StoreError::Corrupt(format!(
+                                "usage event {} was neither claimed nor stored",
+                                r.event_id
+                            )));
+                        }
+                    },
+                })
             };
-            keys.push(key);
-            decided.push(Some(d));
+            decided.push(d);
         }
 
-        // 5. Write every counter once.
+        // 5. Write every counter once, in key order.
         let mut ends: HashMap<String, i64> = HashMap::with_capacity(totals.len());
         if !totals.is_empty() {
             let sql = format!(
@@ -261,12 +300,10 @@ impl Store {
             }
         }
 
-        // 6. Forget the claims of refused events.
-        let refused: Vec<&str> = rows
-            .iter()
-            .zip(&decided)
-            .filter(|(_, d)| matches!(d, Some(Decided::Refused(_))))
-            .map(|(r, _)| r.event_id)
+        // 6. Forget the claims of refused events, so they can be sent again.
+        let refused: Vec<&str> = (0..rows.len())
+            .filter(|&i| claimed[i] && matches!(decided[i], Decided::Done(_)))
+            .map(|i| rows[i].event_id)
             .collect();
         if !refused.is_empty() {
             let list = (0..refused.len())
@@ -284,43 +321,22 @@ impl Store {
         }
         tx.commit().await?;
 
-        // Free counters: each event's count is where the counter ended, less what came after.
+        // A counter without a limit: each event's count is where it ended, less what came after.
         let mut after: HashMap<&str, i64> = HashMap::new();
-        let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; rows.len()];
+        let mut outcomes: Vec<IngestOutcome> = vec![IngestOutcome::NotCounted; rows.len()];
         for i in (0..rows.len()).rev() {
             outcomes[i] = match &decided[i] {
-                Some(Decided::Limited(count)) => Some(IngestOutcome::Counted(*count)),
-                Some(Decided::Refused(count)) => Some(IngestOutcome::LimitExceeded(*count)),
-                Some(Decided::Free) => {
+                Decided::Counted(count) => IngestOutcome::Counted(*count),
+                Decided::Done(outcome) => *outcome,
+                Decided::Free => {
                     let later = after.entry(keys[i].as_str()).or_default();
                     let count = ends.get(&keys[i]).copied().unwrap_or_default() - *later;
                     *later += rows[i].amount;
-                    Some(IngestOutcome::Counted(count))
+                    IngestOutcome::Counted(count)
                 }
-                None => None,
             };
         }
-        // The other rows: a later row of an id claimed here is judged against that first row;
-        // an id stored before, against what was stored.
-        Ok((0..rows.len())
-            .map(|i| {
-                let r = &rows[i];
-                if let Some(outcome) = outcomes[i] {
-                    return outcome;
-                }
-                let head = first[r.event_id];
-                let h = &rows[head];
-                let same = h.user_id == r.user_id && h.metric == r.metric && h.amount == r.amount;
-                match outcomes[head] {
-                    Some(IngestOutcome::LimitExceeded(count)) if same => {
-                        IngestOutcome::LimitExceeded(count)
-                    }
-                    Some(_) if same => IngestOutcome::Duplicate,
-                    Some(_) => IngestOutcome::Reused,
-                    None => stored_outcome(&stored, r).unwrap_or(IngestOutcome::Duplicate),
-                }
-            })
-            .collect())
+        Ok(outcomes)
     }
 }
 
