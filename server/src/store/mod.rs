@@ -117,6 +117,8 @@ pub struct Store {
     url: std::sync::Arc<str>,
     /// Combines concurrent increments of one counter into one write.
     coalescer: std::sync::Arc<coalesce::Coalescer>,
+    /// SQLite's write transactions, one at a time in this process (`Store::begin_write`).
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// How long a request waits for a connection by default. Under load a connection frees up in
@@ -220,6 +222,7 @@ impl Store {
             backend,
             url: url.into(),
             coalescer: std::sync::Arc::new(coalesce::Coalescer::new()),
+            write_gate: Default::default(),
         })
     }
 

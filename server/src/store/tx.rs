@@ -22,28 +22,42 @@ use super::{Store, StoreResult};
 /// [`Tx::rollback`], it closes its connection.
 pub(crate) struct Tx {
     conn: Option<PoolConnection<Any>>,
+    /// On SQLite, a write transaction's turn at the process's write gate, held to its end.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
     /// Begins a transaction on a connection from the pool.
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
-        self.begin_with("BEGIN").await
+        self.begin_with("BEGIN", None).await
     }
 
     /// Begins a transaction that reads and then writes what it read: on SQLite it takes the
     /// write lock at once (`BEGIN IMMEDIATE`, waiting out the busy timeout), since a read
     /// transaction cannot become a write one after another writer committed.
+    ///
+    /// SQLite has one writer at a time; its write transactions also wait their turn in the
+    /// process (`write_gate`) *before* taking a connection, so that waiting writers (say, a
+    /// few large usage batches) do not hold the pool's connections while the database's lock
+    /// makes them wait, and leave none for everyone else.
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
-        self.begin_with(match self.backend() {
-            super::Backend::Sqlite => "BEGIN IMMEDIATE",
-            super::Backend::Postgres => "BEGIN",
-        })
-        .await
+        match self.backend() {
+            super::Backend::Sqlite => {
+                let turn = self.write_gate.clone().lock_owned().await;
+                self.begin_with("BEGIN IMMEDIATE", Some(turn)).await
+            }
+            super::Backend::Postgres => self.begin_with("BEGIN", None).await,
+        }
     }
 
-    async fn begin_with(&self, begin: &'static str) -> StoreResult<Tx> {
+    async fn begin_with(
+        &self,
+        begin: &'static str,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> StoreResult<Tx> {
         let mut tx = Tx {
             conn: Some(self.pool().acquire().await?),
+            _turn: turn,
         };
         tx.execute(begin).await?;
         Ok(tx)
