@@ -532,14 +532,15 @@ async fn entitlements(ctx: Ctx) -> CaseResult {
         .send()
         .await
         .succeeds("trackUsage 3")?;
-    let fits = admin
-        .check_customer_entitlement()
-        .user_id(user.as_str())
-        .metric("requests")
-        .amount(amount(7))
-        .send()
-        .await
-        .succeeds("checkCustomerEntitlement 7 more")?;
+    let more = |n: u64| {
+        admin
+            .check_customer_entitlement()
+            .user_id(user.as_str())
+            .metric("requests")
+            .amount(amount(n))
+            .send()
+    };
+    let fits = more(7).await.succeeds("checkCustomerEntitlement 7 more")?;
     ensure_eq!(
         (
             fits.allowed,
@@ -548,14 +549,7 @@ async fn entitlements(ctx: Ctx) -> CaseResult {
         (true, Some((3, Some(7)))),
         "7 more fit under the limit of 10"
     );
-    let over = admin
-        .check_customer_entitlement()
-        .user_id(user.as_str())
-        .metric("requests")
-        .amount(amount(8))
-        .send()
-        .await
-        .succeeds("checkCustomerEntitlement 8 more")?;
+    let over = more(8).await.succeeds("checkCustomerEntitlement 8 more")?;
     ensure_eq!(
         (over.allowed, over.reason.map(|r| r.to_string())),
         (false, Some("would_exceed_limit".to_string())),
@@ -617,19 +611,18 @@ async fn entitlements(ctx: Ctx) -> CaseResult {
         .send()
         .await
         .succeeds("updateTier features")?;
-    let now = admin
-        .check_customer_entitlement()
-        .user_id(user.as_str())
-        .feature("priority_support")
-        .send()
+    let feature = |name: &'static str| {
+        admin
+            .check_customer_entitlement()
+            .user_id(user.as_str())
+            .feature(name)
+            .send()
+    };
+    let now = feature("priority_support")
         .await
         .succeeds("checkCustomerEntitlement after the change")?;
     ensure!(now.allowed, "the tier's new feature is allowed at once");
-    let gone = admin
-        .check_customer_entitlement()
-        .user_id(user.as_str())
-        .feature("export")
-        .send()
+    let gone = feature("export")
         .await
         .succeeds("checkCustomerEntitlement of a removed feature")?;
     ensure!(!gone.allowed, "a removed feature is denied at once");

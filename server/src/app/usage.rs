@@ -94,10 +94,7 @@ impl App {
         let super::Plan { tier, period, .. } = self.user_plan(ctx, at).await?;
         let metric = metric.unwrap_or(DEFAULT_METRIC);
         let (limit, enforcement) = rule(&tier, metric);
-        let hard_limit = match enforcement {
-            Enforcement::Hard => limit,
-            Enforcement::Soft => None,
-        };
+        let hard_limit = limit.filter(|_| enforcement == Enforcement::Hard);
         let counter = Counter {
             tenant: &ctx.tenant,
             user_id: &ctx.user.user_id,

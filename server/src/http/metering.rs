@@ -1,14 +1,10 @@
 //! Metering from the developer's backend over HTTP, and entitlement checks from both sides.
 
+use super::usage::amount;
 use super::{Caller, Server, convert};
 use crate::app::metering::{Ask, Denial, Entitlement, EventOutcome, UsageEvent};
 use crate::app::{App, AppError, AppResult, UserContext};
 use crate::generated::{self as api, types};
-
-fn amount(value: u64, param: &str) -> AppResult<i64> {
-    i64::try_from(value)
-        .map_err(|_| AppError::validation(param, format!("`{param}` is too large.")))
-}
 
 pub(super) async fn track_customer_usage(
     server: &Server,

@@ -26,6 +26,12 @@ pub(super) async fn track_usage(
     })
 }
 
+/// An amount from the wire as the count's type.
+pub(super) fn amount(value: u64, param: &str) -> AppResult<i64> {
+    i64::try_from(value)
+        .map_err(|_| AppError::validation(param, format!("`{param}` is too large.")))
+}
+
 /// A track for `ctx`'s user, from either side: the body's metric and amount, the key.
 pub(super) async fn track(
     server: &Server,
@@ -34,8 +40,7 @@ pub(super) async fn track(
     key: Option<String>,
 ) -> AppResult<types::Usage> {
     let body = body.unwrap_or_default();
-    let amount = i64::try_from(body.amount.get())
-        .map_err(|_| AppError::validation("amount", "`amount` is too large."))?;
+    let amount = amount(body.amount.get(), "amount")?;
     let metric = body.metric.map(|m| m.to_string());
     let report = server
         .app

@@ -108,6 +108,14 @@ fn placeholders(rows: usize, columns: usize) -> String {
     sql
 }
 
+/// `$3, $4, …` for `n` ids after the tenant's two parameters.
+fn id_list(n: usize) -> String {
+    (0..n)
+        .map(|k| format!("${}", k + 3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Store {
     /// Counts `rows` (in order) for `tenant`; one outcome per row. All or nothing: an error
     /// leaves every counter and claim as it was.
@@ -172,10 +180,7 @@ impl Store {
         earlier.dedup();
         let mut stored: HashMap<String, (String, String, i64)> = HashMap::new();
         if !earlier.is_empty() {
-            let list = (0..earlier.len())
-                .map(|k| format!("${}", k + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = id_list(earlier.len());
             let sql = format!(
                 "SELECT event_id, user_id, metric, amount FROM usage_events \
                  WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
@@ -306,10 +311,7 @@ impl Store {
             .map(|i| rows[i].event_id)
             .collect();
         if !refused.is_empty() {
-            let list = (0..refused.len())
-                .map(|k| format!("${}", k + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = id_list(refused.len());
             let sql = format!(
                 "DELETE FROM usage_events WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
             );
