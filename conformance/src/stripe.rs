@@ -120,6 +120,16 @@ impl Ctx {
 
 /// A hosted checkout the suite can pay: Dream's Stripe emulator. Skip for anything else.
 pub async fn pay(checkout_url: &str) -> Result<(), Verdict> {
+    complete(checkout_url, "").await
+}
+
+/// Completes a checkout that needs no card (a trial with an optional payment method) without
+/// giving one.
+pub async fn start_without_card(checkout_url: &str) -> Result<(), Verdict> {
+    complete(checkout_url, "card=").await
+}
+
+async fn complete(checkout_url: &str, form: &str) -> Result<(), Verdict> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -139,6 +149,8 @@ pub async fn pay(checkout_url: &str) -> Result<(), Verdict> {
     }
     let paid = http
         .post(format!("{checkout_url}/complete"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
         .send()
         .await
         .map_err(|e| Verdict::Error(format!("paying the checkout: {e}")))?;
@@ -171,6 +183,38 @@ pub async fn advance(checkout_url: &str, subscription: &str, action: &str) -> Re
         )));
     }
     Ok(())
+}
+
+/// The emulator that hosted `checkout_url`: its origin.
+fn emulator_origin(checkout_url: &str) -> Result<String, Verdict> {
+    let url = reqwest::Url::parse(checkout_url)
+        .map_err(|e| Verdict::Fail(format!("the checkout URL {checkout_url:?}: {e}")))?;
+    Ok(url.origin().ascii_serialization())
+}
+
+/// A GET or POST on the emulator that hosted `checkout_url`, as JSON (its API with a test key).
+pub async fn emulator_json(
+    checkout_url: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> Result<Value, Verdict> {
+    let origin = emulator_origin(checkout_url)?;
+    let response = reqwest::Client::new()
+        .request(method, format!("{origin}{path}"))
+        .bearer_auth("sk_test_conformance")
+        .send()
+        .await
+        .map_err(|e| Verdict::Error(format!("{path} on the emulator: {e}")))?;
+    if !response.status().is_success() {
+        return Err(Verdict::Fail(format!(
+            "{path} on the emulator answered {}",
+            response.status()
+        )));
+    }
+    response
+        .json()
+        .await
+        .map_err(|e| Verdict::Fail(format!("{path} on the emulator: {e}")))
 }
 
 /// Polls `check` until it returns `Some`, for up to 15 s: webhooks arrive asynchronously.

@@ -94,7 +94,11 @@ async fn paid_tier(ctx: &Ctx, keys: &Keys, what: &str, limit: i64) -> Result<typ
 }
 
 /// Limits the project's default tier to `limit` hard `requests`.
-async fn limit_default_tier(ctx: &Ctx, keys: &Keys, limit: i64) -> Result<types::Tier, Verdict> {
+pub(super) async fn limit_default_tier(
+    ctx: &Ctx,
+    keys: &Keys,
+    limit: i64,
+) -> Result<types::Tier, Verdict> {
     let admin = ctx.secret(keys);
     let tiers = admin.list_tiers().send().await.succeeds("listTiers")?;
     let default = tiers
@@ -110,6 +114,7 @@ async fn limit_default_tier(ctx: &Ctx, keys: &Keys, limit: i64) -> Result<types:
                 metric: "requests".parse().unwrap(),
                 limit: Some(limit),
                 enforcement: types::Enforcement::Hard,
+                overage: None,
             }]),
             ..Default::default()
         })
@@ -118,7 +123,7 @@ async fn limit_default_tier(ctx: &Ctx, keys: &Keys, limit: i64) -> Result<types:
         .succeeds("updateTier on the default tier")
 }
 
-async fn checkout(
+pub(super) async fn checkout(
     ctx: &Ctx,
     keys: &Keys,
     token: &str,
@@ -137,7 +142,7 @@ async fn checkout(
 }
 
 /// Waits until the user's plan is the tier named `tier`.
-async fn plan_becomes(
+pub(super) async fn plan_becomes(
     ctx: &Ctx,
     keys: &Keys,
     token: &str,

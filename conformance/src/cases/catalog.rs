@@ -143,7 +143,7 @@ async fn product_public_reads(ctx: Ctx) -> CaseResult {
     Ok(())
 }
 
-fn tier_body(
+pub(super) fn tier_body(
     name: &str,
     display: &str,
     is_default: bool,
@@ -172,6 +172,7 @@ pub async fn create_tier(
         metric: "requests".parse().unwrap(),
         limit,
         enforcement,
+        overage: None,
     }];
     ctx.secret(keys)
         .create_tier()

@@ -15,6 +15,7 @@ mod platform;
 mod ratelimit;
 mod tenancy;
 mod usage;
+mod usage_billing;
 mod webhooks;
 
 use crate::harness::Case;
@@ -33,6 +34,7 @@ pub fn all() -> Vec<Case> {
         usage::cases(),
         metering::cases(),
         billing::cases(),
+        usage_billing::cases(),
         webhooks::cases(),
         ratelimit::cases(),
     ]

@@ -92,7 +92,7 @@ impl IntoResponse for StripeError {
     }
 }
 
-type Answer = Result<Value, StripeError>;
+pub(crate) type Answer = Result<Value, StripeError>;
 
 /// Every `/v1/…` request: authentication, the request log, idempotency, then the operation.
 pub async fn handle(
@@ -236,6 +236,8 @@ fn dispatch(
         ("GET", ["subscriptions", id]) => retrieve(emulator, account, id, "subscription"),
         ("DELETE", ["subscriptions", id]) => crate::lifecycle::cancel(emulator, account, id),
         ("GET", ["invoices", id]) => retrieve(emulator, account, id, "invoice"),
+        ("POST", ["invoiceitems"]) => crate::invoices::create_item(emulator, account, params),
+        ("GET", ["invoiceitems", id]) => retrieve(emulator, account, id, "invoiceitem"),
         ("GET", ["events"]) => list_events(emulator, account, params),
         ("GET", ["events", id]) => {
             let store = emulator.store.lock().expect("store lock");
@@ -382,15 +384,15 @@ fn retrieve(emulator: &Emulator, account: &str, id: &str, object: &str) -> Answe
         .ok_or_else(|| StripeError::no_such(object, id, "id"))
 }
 
-fn text(params: &Value, key: &str) -> Option<String> {
+pub(crate) fn text(params: &Value, key: &str) -> Option<String> {
     params.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-fn metadata(params: &Value) -> Value {
+pub(crate) fn metadata(params: &Value) -> Value {
     params.get("metadata").cloned().unwrap_or_else(|| json!({}))
 }
 
-fn integer(params: &Value, key: &str) -> Result<Option<i64>, StripeError> {
+pub(crate) fn integer(params: &Value, key: &str) -> Result<Option<i64>, StripeError> {
     match params.get(key).and_then(Value::as_str) {
         None => Ok(None),
         Some(text) => text
@@ -571,6 +573,37 @@ fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Val
     {
         return Err(StripeError::no_such("customer", id, "customer"));
     }
+    let trial_days = integer(&params["subscription_data"], "trial_period_days")?;
+    if let Some(days) = trial_days {
+        if mode != "subscription" {
+            return Err(StripeError::invalid(
+                "subscription_data[trial_period_days]",
+                "A trial is only possible in `subscription` mode.",
+            ));
+        }
+        if !(1..=730).contains(&days) {
+            return Err(StripeError::invalid(
+                "subscription_data[trial_period_days]",
+                "The trial period must be between 1 and 730 days.",
+            ));
+        }
+    }
+    let collection = text(params, "payment_method_collection").unwrap_or_else(|| "always".into());
+    if !matches!(collection.as_str(), "always" | "if_required") {
+        return Err(StripeError::invalid(
+            "payment_method_collection",
+            format!("Invalid payment_method_collection: {collection}"),
+        ));
+    }
+    let missing_payment_method =
+        params["subscription_data"]["trial_settings"]["end_behavior"]["missing_payment_method"]
+            .as_str()
+            .unwrap_or("create_invoice")
+            .to_owned();
+    // Nothing is due today during a trial.
+    if trial_days.is_some() {
+        total = 0;
+    }
     let id = new_id("cs_test");
     let session = json!({
         "id": id,
@@ -589,6 +622,7 @@ fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Val
         "custom_fields": [],
         "custom_text": { "after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null },
         "payment_method_types": ["card"],
+        "payment_method_collection": collection,
         "shipping_options": [],
         "locale": null,
         "amount_total": total,
@@ -602,7 +636,12 @@ fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Val
     let subscription_metadata = params["subscription_data"]["metadata"].clone();
     store.session_lines.insert(
         id,
-        json!({ "lines": lines, "subscription_metadata": subscription_metadata }),
+        json!({
+            "lines": lines,
+            "subscription_metadata": subscription_metadata,
+            "trial_period_days": trial_days,
+            "missing_payment_method": missing_payment_method,
+        }),
     );
     Ok(store.insert(account, session))
 }

@@ -4,8 +4,11 @@
 //! exactly as Stripe signs them. It is test mode only: live keys are refused.
 //!
 //! - `api`: the `/v1/…` endpoints. `form`: Stripe's bracketed form encoding.
-//! - `lifecycle`: the hosted checkout and portal pages, and test controls that renew, fail or
-//!   cancel a subscription (`POST /_emulator/subscriptions/{id}/{renew|fail_payment|cancel}`).
+//! - `lifecycle`: the hosted checkout and portal pages, and test controls that renew, fail,
+//!   end the trial of or cancel a subscription
+//!   (`POST /_emulator/subscriptions/{id}/{renew|fail_payment|end_trial|cancel}`).
+//! - `invoices`: invoices (a renewal's is a draft until its `invoice.created` is answered) and
+//!   invoice items (`/v1/invoiceitems`).
 //! - `pages`: the checkout and portal pages' HTML, money formatting, Stripe's test cards.
 //! - `webhooks`: events, signatures and delivery with retries on Stripe's schedule (about three
 //!   days, compressible with [`Options::retry_scale`]).
@@ -14,6 +17,7 @@
 
 pub mod api;
 pub mod form;
+pub mod invoices;
 pub mod lifecycle;
 pub mod pages;
 pub mod store;
@@ -87,6 +91,12 @@ impl Emulator {
             saving: Mutex::new(()),
             queues: Mutex::new(Vec::new()),
         })
+    }
+
+    /// How long a renewal's draft invoice waits for its `invoice.created` to be acknowledged
+    /// before it is finalized anyway: Stripe's 72 hours, scaled like the retries.
+    pub(crate) fn finalize_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(72.0 * 3600.0 * self.options.retry_scale.max(0.0))
     }
 
     /// How long to wait before delivery attempt `attempt` (1 is the first retry).
@@ -222,6 +232,29 @@ async fn events(State(emulator): State<Arc<Emulator>>) -> impl IntoResponse {
     axum::Json(events)
 }
 
+/// `POST /_emulator/events/{id}/resend`: delivers an event again to every endpoint, as
+/// Stripe's dashboard and `stripe events resend` do (same id, same payload).
+async fn resend(
+    State(emulator): State<Arc<Emulator>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let event = emulator
+        .store
+        .lock()
+        .expect("store lock")
+        .events
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .cloned();
+    match event {
+        Some(event) => {
+            emulator.enqueue(&event);
+            axum::Json(event).into_response()
+        }
+        None => api::StripeError::no_such("event", &id, "id").into_response(),
+    }
+}
+
 /// `GET /_emulator/requests`: every API request received, with its `Stripe-Account`.
 async fn requests(State(emulator): State<Arc<Emulator>>) -> impl IntoResponse {
     axum::Json(emulator.store.lock().expect("store lock").requests.clone())
@@ -256,6 +289,7 @@ pub fn router(emulator: Arc<Emulator>) -> axum::Router {
         )
         .route("/_emulator/webhook_endpoints", post(add_endpoint))
         .route("/_emulator/events", get(events))
+        .route("/_emulator/events/{id}/resend", post(resend))
         .route("/_emulator/requests", get(requests))
         .layer(axum::middleware::from_fn_with_state(
             emulator.clone(),

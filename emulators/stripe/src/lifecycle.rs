@@ -10,6 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 
 use crate::api::{StripeError, new_customer};
+use crate::invoices;
 use crate::store::{new_id, now};
 use crate::webhooks::emit;
 use crate::{Emulator, pages};
@@ -26,57 +27,6 @@ fn interval_seconds(price: &Value) -> i64 {
             Some("year") => 365 * 86_400,
             _ => 30 * 86_400,
         }
-}
-
-/// An invoice for `amount` over `[start, end)`, shaped as Stripe returns invoices.
-#[allow(clippy::too_many_arguments)] // each is one field of the invoice
-fn invoice_object(
-    customer: &str,
-    subscription: &str,
-    currency: &Value,
-    amount: i64,
-    paid: bool,
-    reason: &str,
-    start: i64,
-    end: i64,
-) -> Value {
-    let now = now();
-    json!({
-        "id": new_id("in"),
-        "object": "invoice",
-        "customer": customer,
-        "status": if paid { "paid" } else { "open" },
-        "amount_due": amount,
-        "amount_paid": if paid { amount } else { 0 },
-        "amount_remaining": if paid { 0 } else { amount },
-        "amount_overpaid": 0,
-        "amount_shipping": 0,
-        "subtotal": amount,
-        "total": amount,
-        "starting_balance": 0,
-        "pre_payment_credit_notes_amount": 0,
-        "post_payment_credit_notes_amount": 0,
-        "currency": currency,
-        "billing_reason": reason,
-        "collection_method": "charge_automatically",
-        "attempt_count": 1,
-        "attempted": true,
-        "automatic_tax": { "enabled": false, "liability": null, "status": null },
-        "default_tax_rates": [],
-        "discounts": [],
-        "issuer": { "type": "self" },
-        "lines": { "object": "list", "data": [], "has_more": false, "url": "/v1/invoices/lines" },
-        "payment_settings": {},
-        "status_transitions": { "paid_at": if paid { json!(now) } else { Value::Null } },
-        "parent": {
-            "type": "subscription_details",
-            "subscription_details": { "subscription": subscription, "metadata": {} },
-        },
-        "period_start": start,
-        "period_end": end,
-        "livemode": false,
-        "created": now,
-    })
 }
 
 /// A subscription item for a line, with the period its price bills.
@@ -120,22 +70,6 @@ fn set_period(subscription: &mut Value, start: i64, end: i64) {
             item["current_period_end"] = json!(end);
         }
     }
-}
-
-/// What one period of a subscription costs: every item's price times its quantity.
-fn period_amount(subscription: &Value) -> i64 {
-    subscription["items"]["data"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| {
-                    i["price"]["unit_amount"].as_i64().unwrap_or(0)
-                        * i["quantity"].as_i64().unwrap_or(1)
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// The hosted checkout page: what is being bought (names, pictures, quantities, amounts), a
@@ -212,7 +146,7 @@ pub async fn complete(
     let fields: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let field = |name: &str| fields.get(name).map(String::as_str).unwrap_or("");
-    if let Some(number) = fields.get("card") {
+    if let Some(number) = fields.get("card").filter(|n| !n.trim().is_empty()) {
         let today = pages::year_month(now());
         if let pages::Card::Declined(_, message) =
             pages::card(number, field("exp"), field("cvc"), today)
@@ -227,8 +161,21 @@ pub async fn complete(
             return render_checkout(&emulator, &id, &typed, http::StatusCode::PAYMENT_REQUIRED);
         }
     }
+    // An empty card field: no payment method, which only a trial that does not need one
+    // allows (`payment_method_collection=if_required`).
+    let card = fields.get("card").is_none_or(|c| !c.trim().is_empty());
+    if !card && !may_skip_card(&emulator, &id) {
+        let typed = pages::Typed {
+            card: "",
+            expiry: field("exp"),
+            email: field("email"),
+            error: Some("Your card number is incomplete."),
+            known_email: None,
+        };
+        return render_checkout(&emulator, &id, &typed, http::StatusCode::PAYMENT_REQUIRED);
+    }
     let email = Some(field("email").trim()).filter(|e| !e.is_empty());
-    match complete_session_as(&emulator, &id, email) {
+    match complete_session_as(&emulator, &id, email, card) {
         Ok(url) => Redirect::to(&url).into_response(),
         Err(error) => error.into_response(),
     }
@@ -252,15 +199,29 @@ pub async fn cancel_checkout(
 
 /// Completes a session and returns the success URL to send the buyer to.
 pub fn complete_session(emulator: &Arc<Emulator>, id: &str) -> Result<String, StripeError> {
-    complete_session_as(emulator, id, None)
+    complete_session_as(emulator, id, None, true)
+}
+
+/// Whether the session can complete without a card: a trial whose checkout collects a payment
+/// method only if required.
+fn may_skip_card(emulator: &Arc<Emulator>, id: &str) -> bool {
+    let store = emulator.store.lock().expect("store lock");
+    store
+        .find(id)
+        .is_some_and(|s| s["payment_method_collection"] == "if_required")
+        && store
+            .session_lines
+            .get(id)
+            .is_some_and(|extras| extras["trial_period_days"].is_i64())
 }
 
 /// Completes a session paid by the buyer with `email` (typed on the page when the session
-/// named none) and returns the success URL.
+/// named none), with a card or (a trial that needs none) without, and returns the success URL.
 pub fn complete_session_as(
     emulator: &Arc<Emulator>,
     id: &str,
     email: Option<&str>,
+    card: bool,
 ) -> Result<String, StripeError> {
     let mut events: Vec<(&'static str, Value)> = Vec::new();
     let (account, session) = {
@@ -314,64 +275,81 @@ pub fn complete_session_as(
             "tax_ids": [],
         });
         completed["status"] = json!("complete");
-        completed["payment_status"] = json!("paid");
+        completed["payment_status"] = json!(if extras["trial_period_days"].is_i64() {
+            "no_payment_required"
+        } else {
+            "paid"
+        });
         completed["customer"] = json!(customer_id);
         if subscription_mode {
             let customer_id = customer_id.unwrap_or_default();
             let period = lines
                 .first()
                 .map_or(30 * 86_400, |l| interval_seconds(&l["price"]));
+            let trial_end = extras["trial_period_days"]
+                .as_i64()
+                .map(|days| now + days * 86_400);
+            let end = trial_end.unwrap_or(now + period);
             let subscription_id = new_id("sub");
-            let amount = session["amount_total"].as_i64().unwrap_or(0);
-            let invoice = store.insert(
-                &account,
-                invoice_object(
-                    &customer_id,
-                    &subscription_id,
-                    &currency,
-                    amount,
-                    true,
-                    "subscription_create",
-                    now,
-                    now + period,
-                ),
+            let mut subscription = json!({
+                "id": subscription_id,
+                "object": "subscription",
+                "customer": customer_id,
+                "status": if trial_end.is_some() { "trialing" } else { "active" },
+                "currency": currency,
+                "items": {
+                    "object": "list",
+                    "data": lines
+                        .iter()
+                        .map(|l| subscription_item(&subscription_id, l, now, end))
+                        .collect::<Vec<_>>(),
+                    "has_more": false,
+                    "url": format!("/v1/subscription_items?subscription={subscription_id}"),
+                },
+                "current_period_start": now,
+                "current_period_end": end,
+                "billing_cycle_anchor": end,
+                "start_date": now,
+                "trial_start": trial_end.map(|_| now),
+                "trial_end": trial_end,
+                "trial_settings": {
+                    "end_behavior": { "missing_payment_method": extras["missing_payment_method"].as_str().unwrap_or("create_invoice") },
+                },
+                "default_payment_method": if card { json!(new_id("pm")) } else { Value::Null },
+                "billing_mode": { "type": "classic" },
+                "billing_schedules": [],
+                "collection_method": "charge_automatically",
+                "automatic_tax": { "enabled": false, "liability": null },
+                "discounts": [],
+                "invoice_settings": { "issuer": { "type": "self" } },
+                "cancel_at_period_end": false,
+                "canceled_at": null,
+                "ended_at": null,
+                "metadata": extras["subscription_metadata"].as_object().cloned().unwrap_or_default(),
+                "livemode": false,
+                "created": now,
+            });
+            let mut invoice = invoices::draft(
+                &customer_id,
+                &subscription_id,
+                &currency,
+                "subscription_create",
+                now,
+                now,
             );
-            let subscription = store.insert(
+            invoices::bill_items(
+                &store,
                 &account,
-                json!({
-                    "id": subscription_id,
-                    "object": "subscription",
-                    "customer": customer_id,
-                    "status": "active",
-                    "currency": currency,
-                    "items": {
-                        "object": "list",
-                        "data": lines
-                            .iter()
-                            .map(|l| subscription_item(&subscription_id, l, now, now + period))
-                            .collect::<Vec<_>>(),
-                        "has_more": false,
-                        "url": format!("/v1/subscription_items?subscription={subscription_id}"),
-                    },
-                    "current_period_start": now,
-                    "current_period_end": now + period,
-                    "billing_cycle_anchor": now,
-                    "start_date": now,
-                    "billing_mode": { "type": "classic" },
-                    "billing_schedules": [],
-                    "collection_method": "charge_automatically",
-                    "automatic_tax": { "enabled": false, "liability": null },
-                    "discounts": [],
-                    "invoice_settings": { "issuer": { "type": "self" } },
-                    "cancel_at_period_end": false,
-                    "canceled_at": null,
-                    "ended_at": null,
-                    "latest_invoice": invoice["id"],
-                    "metadata": extras["subscription_metadata"].as_object().cloned().unwrap_or_default(),
-                    "livemode": false,
-                    "created": now,
-                }),
+                &mut invoice,
+                &subscription,
+                now,
+                end,
+                trial_end.is_some(),
             );
+            invoices::settle(&mut invoice, true);
+            let invoice = store.insert(&account, invoice);
+            subscription["latest_invoice"] = invoice["id"].clone();
+            let subscription = store.insert(&account, subscription);
             completed["subscription"] = json!(subscription_id);
             events.push(("customer.subscription.created", subscription));
             events.push(("invoice.paid", invoice));
@@ -440,7 +418,11 @@ pub fn cancel(emulator: &Arc<Emulator>, account: &str, id: &str) -> Result<Value
     Ok(subscription)
 }
 
-/// Test controls: `renew`, `fail_payment`, `cancel` a subscription, as time passing would.
+/// Test controls, as time passing would: `renew` (the period ends and the next is billed and
+/// paid), `fail_payment` (billed, and the charge fails; a later `renew` pays that invoice),
+/// `end_trial` (a trialing subscription's trial ends: billed and paid, or canceled when it has
+/// no payment method and its trial settings say so) and `cancel`. The answer comes once the
+/// renewal's invoice is final (at most 10 s: its `invoice.created` must be acknowledged first).
 pub async fn advance(
     State(emulator): State<Arc<Emulator>>,
     Path((id, action)): Path<(String, String)>,
@@ -448,93 +430,154 @@ pub async fn advance(
     let Some(account) = emulator.store.lock().expect("store lock").owner(&id) else {
         return StripeError::no_such("subscription", &id, "id").into_response();
     };
-    if action == "cancel" {
-        return match cancel(&emulator, &account, &id) {
-            Ok(subscription) => axum::Json(subscription).into_response(),
-            Err(error) => error.into_response(),
-        };
-    }
     let paid = match action.as_str() {
-        "renew" => true,
-        "fail_payment" => false,
+        "cancel" => None,
+        "renew" | "end_trial" => Some(true),
+        "fail_payment" => Some(false),
         _ => {
             return (
                 http::StatusCode::NOT_FOUND,
-                "actions: renew, fail_payment, cancel",
+                "actions: renew, fail_payment, end_trial, cancel",
             )
                 .into_response();
         }
     };
-    let (subscription, invoice) = {
+    let Some(paid) = paid else {
+        return match cancel(&emulator, &account, &id) {
+            Ok(subscription) => axum::Json(subscription).into_response(),
+            Err(error) => error.into_response(),
+        };
+    };
+    let step = {
         let mut store = emulator.store.lock().expect("store lock");
-        let Some(subscription) = store
-            .get(&account, &id)
-            .filter(|s| s["object"] == "subscription")
-            .cloned()
-        else {
-            return StripeError::no_such("subscription", &id, "id").into_response();
-        };
-        if subscription["status"] == "canceled" {
-            return StripeError::invalid("id", format!("The subscription {id} is canceled."))
-                .into_response();
+        next_step(&mut store, &account, &id, &action, paid)
+    };
+    match step {
+        Err(error) => error.into_response(),
+        Ok(Step::CancelTrial) => match cancel(&emulator, &account, &id) {
+            Ok(subscription) => axum::Json(subscription).into_response(),
+            Err(error) => error.into_response(),
+        },
+        Ok(Step::PaidOpen(invoice, subscription)) => {
+            emit(&emulator, &account, "invoice.paid", &invoice);
+            emit(
+                &emulator,
+                &account,
+                "customer.subscription.updated",
+                &subscription,
+            );
+            axum::Json(subscription).into_response()
         }
-        let customer = subscription["customer"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let open_invoice = subscription["latest_invoice"]
-            .as_str()
-            .and_then(|invoice| store.get(&account, invoice))
-            .filter(|invoice| invoice["status"] == "open")
-            .cloned();
-        let mut updated = subscription.clone();
-        let invoice = match (paid, open_invoice) {
-            // A retry that succeeds pays the invoice that failed; the period already moved on.
-            (true, Some(mut invoice)) => {
-                let amount = invoice["amount_due"].clone();
-                invoice["status"] = json!("paid");
-                invoice["amount_paid"] = amount;
-                invoice["amount_remaining"] = json!(0);
-                invoice["attempt_count"] =
-                    json!(invoice["attempt_count"].as_i64().unwrap_or(1) + 1);
-                invoice["status_transitions"]["paid_at"] = json!(now());
-                invoice
-            }
-            // The period ends: the next one starts and is invoiced, paid or not.
-            _ => {
-                let start = subscription["current_period_end"]
-                    .as_i64()
-                    .unwrap_or_else(now);
-                let end = start + interval_seconds(&subscription["items"]["data"][0]["price"]);
-                set_period(&mut updated, start, end);
-                invoice_object(
-                    &customer,
-                    &id,
-                    &subscription["currency"],
-                    period_amount(&subscription),
-                    paid,
-                    "subscription_cycle",
-                    start,
-                    end,
-                )
-            }
-        };
-        updated["status"] = json!(if paid { "active" } else { "past_due" });
-        updated["latest_invoice"] = invoice["id"].clone();
-        let invoice = store.insert(&account, invoice);
-        (store.insert(&account, updated), invoice)
-    };
-    let kind = if paid {
-        "invoice.paid"
-    } else {
-        "invoice.payment_failed"
-    };
-    emit(&emulator, &account, kind, &invoice);
-    emit(
-        &emulator,
-        &account,
-        "customer.subscription.updated",
-        &subscription,
+        Ok(Step::Cycle(draft, subscription)) => {
+            emit(
+                &emulator,
+                &account,
+                "customer.subscription.updated",
+                &subscription,
+            );
+            invoices::announce_and_finalize(
+                &emulator,
+                &account,
+                &draft,
+                paid,
+                std::time::Duration::from_secs(10),
+            )
+            .await;
+            let now = emulator
+                .store
+                .lock()
+                .expect("store lock")
+                .get(&account, &id)
+                .cloned();
+            axum::Json(now.unwrap_or(subscription)).into_response()
+        }
+    }
+}
+
+/// What a test control does to a subscription.
+enum Step {
+    /// The trial ended without a payment method: the subscription is canceled.
+    CancelTrial,
+    /// An open invoice was paid: (invoice, subscription).
+    PaidOpen(Value, Value),
+    /// The period ended: (the draft billing the next one, the subscription in its new period).
+    Cycle(Value, Value),
+}
+
+fn next_step(
+    store: &mut crate::store::Store,
+    account: &str,
+    id: &str,
+    action: &str,
+    paid: bool,
+) -> Result<Step, StripeError> {
+    let subscription = store
+        .get(account, id)
+        .filter(|s| s["object"] == "subscription")
+        .cloned()
+        .ok_or_else(|| StripeError::no_such("subscription", id, "id"))?;
+    if subscription["status"] == "canceled" {
+        return Err(StripeError::invalid(
+            "id",
+            format!("The subscription {id} is canceled."),
+        ));
+    }
+    let trialing = subscription["status"] == "trialing";
+    if action == "end_trial" && !trialing {
+        return Err(StripeError::invalid(
+            "id",
+            format!("The subscription {id} is not trialing."),
+        ));
+    }
+    if trialing
+        && subscription["default_payment_method"].is_null()
+        && subscription["trial_settings"]["end_behavior"]["missing_payment_method"] == "cancel"
+    {
+        return Ok(Step::CancelTrial);
+    }
+    let open_invoice = subscription["latest_invoice"]
+        .as_str()
+        .and_then(|invoice| store.get(account, invoice))
+        .filter(|invoice| invoice["status"] == "open")
+        .cloned();
+    let mut updated = subscription.clone();
+    // A retry that succeeds pays the invoice that failed; the period already moved on.
+    if let (true, Some(mut invoice)) = (paid, open_invoice) {
+        let amount = invoice["amount_due"].clone();
+        invoice["status"] = json!("paid");
+        invoice["amount_paid"] = amount;
+        invoice["amount_remaining"] = json!(0);
+        invoice["attempt_count"] = json!(invoice["attempt_count"].as_i64().unwrap_or(1) + 1);
+        invoice["status_transitions"]["paid_at"] = json!(now());
+        updated["status"] = json!("active");
+        let invoice = store.insert(account, invoice);
+        return Ok(Step::PaidOpen(invoice, store.insert(account, updated)));
+    }
+    // The period ends: the next one starts and is billed on a draft, with the customer's
+    // pending invoice items; the draft covers the period that ended.
+    let ended = (
+        subscription["current_period_start"]
+            .as_i64()
+            .unwrap_or_else(now),
+        subscription["current_period_end"]
+            .as_i64()
+            .unwrap_or_else(now),
     );
-    axum::Json(subscription).into_response()
+    let end = ended.1 + interval_seconds(&subscription["items"]["data"][0]["price"]);
+    set_period(&mut updated, ended.1, end);
+    updated["status"] = json!("active");
+    let customer = subscription["customer"].as_str().unwrap_or_default();
+    let mut draft = invoices::draft(
+        customer,
+        id,
+        &subscription["currency"],
+        "subscription_cycle",
+        ended.0,
+        ended.1,
+    );
+    invoices::bill_items(store, account, &mut draft, &updated, ended.1, end, false);
+    invoices::take_pending(store, account, &mut draft);
+    updated["latest_invoice"] = draft["id"].clone();
+    let draft = store.insert(account, draft);
+    Ok(Step::Cycle(draft, store.insert(account, updated)))
 }

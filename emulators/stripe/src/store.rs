@@ -78,6 +78,18 @@ impl Store {
             .map(|(_, object)| object)
     }
 
+    /// Every object of one kind (`object` field) that `account` owns, in no order.
+    pub fn objects_of<'a>(
+        &'a self,
+        account: &'a str,
+        kind: &'a str,
+    ) -> impl Iterator<Item = &'a Value> + 'a {
+        self.objects
+            .values()
+            .filter(move |(owner, object)| owner == account && object["object"] == kind)
+            .map(|(_, object)| object)
+    }
+
     /// An object whatever account owns it, for the hosted pages, which name no account.
     pub fn find(&self, id: &str) -> Option<&Value> {
         self.objects.get(id).map(|(_, object)| object)

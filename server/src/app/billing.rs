@@ -13,7 +13,10 @@ use stripe::{AccountId, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSessionPaymentMethodCollection, CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSessionSubscriptionDataTrialSettings,
+    CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehavior as TrialEnd,
+    CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehaviorMissingPaymentMethod as MissingPaymentMethod,
 };
 use stripe_client_core::CustomizableStripeRequest;
 use stripe_core::customer::CreateCustomer;
@@ -25,6 +28,7 @@ use super::{App, AppError, AppResult, Period, UserContext};
 use crate::config::Secret;
 use crate::domain::{
     BillingSettings, Customer, Mode, PriceInterval, Subscription, Tenant, Tier, TierPrice,
+    TrialPaymentMethod,
 };
 
 /// The Stripe clients of the two modes and the webhook signing secrets.
@@ -120,14 +124,14 @@ pub struct Plan {
 }
 
 /// Metadata that names a tenant and user on Stripe objects.
-const META_PROJECT: &str = "dream_project";
-const META_MODE: &str = "dream_mode";
-const META_USER: &str = "dream_user";
+pub(super) const META_PROJECT: &str = "dream_project";
+pub(super) const META_MODE: &str = "dream_mode";
+pub(super) const META_USER: &str = "dream_user";
 const META_TIER: &str = "dream_tier";
 const META_KIND: &str = "dream_kind";
 
 /// A Stripe idempotency key from the parts that identify what a call creates.
-fn idempotency(parts: &[&str]) -> RequestStrategy {
+pub(super) fn idempotency(parts: &[&str]) -> RequestStrategy {
     let digest = hex::encode(Sha256::digest(parts.join("\u{1f}").as_bytes()));
     RequestStrategy::Idempotent(
         IdempotencyKey::new(format!("dream-{digest}")).expect("a hex digest is a valid key"),
@@ -135,7 +139,7 @@ fn idempotency(parts: &[&str]) -> RequestStrategy {
 }
 
 /// The request, on the tenant's connected account when it has one.
-fn on_account<T>(
+pub(super) fn on_account<T>(
     request: CustomizableStripeRequest<T>,
     account: &str,
 ) -> CustomizableStripeRequest<T> {
@@ -146,7 +150,7 @@ fn on_account<T>(
     }
 }
 
-fn provider(e: stripe::StripeError) -> AppError {
+pub(super) fn provider(e: stripe::StripeError) -> AppError {
     AppError::PaymentProvider(anyhow::anyhow!("{e}"))
 }
 
@@ -263,6 +267,8 @@ impl App {
             .customer_upsert(tenant, &ctx.user.user_id, ctx.user.email.as_deref(), now)
             .await?;
         let plan = self.plan_of(tenant, &customer, now).await?;
+        // One trial per user: whoever has had a subscription here pays from the start.
+        let trial = tier.trial.filter(|_| plan.subscription.is_none());
         if let Some(sub) = plan.subscription.filter(|s| s.grants_tier()) {
             return Err(AppError::SubscriptionExists(sub.id));
         }
@@ -287,8 +293,20 @@ impl App {
             subscription_data.application_fee_percent =
                 Some(settings.platform_fee_bps as f64 / 100.0);
         }
+        let mut collection = CreateCheckoutSessionPaymentMethodCollection::Always;
+        if let Some(trial) = trial {
+            subscription_data.trial_period_days = u32::try_from(trial.days).ok();
+            if trial.payment_method == TrialPaymentMethod::Optional {
+                collection = CreateCheckoutSessionPaymentMethodCollection::IfRequired;
+                subscription_data.trial_settings =
+                    Some(CreateCheckoutSessionSubscriptionDataTrialSettings::new(
+                        TrialEnd::new(MissingPaymentMethod::Cancel),
+                    ));
+            }
+        }
         let session = CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Subscription)
+            .payment_method_collection(collection)
             .customer(stripe_customer)
             .line_items(vec![line])
             .success_url(success_url)
@@ -583,7 +601,7 @@ impl App {
     }
 }
 
-fn currency(code: &str) -> AppResult<stripe_types::Currency> {
+pub(super) fn currency(code: &str) -> AppResult<stripe_types::Currency> {
     code.parse().map_err(|_| {
         AppError::validation(
             "currency",

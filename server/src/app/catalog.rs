@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use super::{App, AppError, AppResult, now};
 use crate::domain::{
-    LimitRule, Price, Product, ProductImage, RateLimitRule, Tenant, Tier, TierPrice, ids,
+    Enforcement, LimitRule, Price, Product, ProductImage, RateLimitRule, Tenant, Tier, TierPrice,
+    Trial, ids,
 };
 use crate::store::StoreError;
 use crate::store::tiers::NewTier;
@@ -15,6 +16,7 @@ pub struct TierInput {
     pub display_name: String,
     pub is_default: bool,
     pub price: Option<TierPrice>,
+    pub trial: Option<Trial>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
     pub features: Vec<String>,
@@ -26,6 +28,8 @@ pub struct TierChanges {
     pub display_name: Option<String>,
     pub is_default: Option<bool>,
     pub price: Option<TierPrice>,
+    /// `Some(None)` removes the trial.
+    pub trial: Option<Option<Trial>>,
     pub limits: Option<Vec<LimitRule>>,
     pub rate_limit: Option<RateLimitRule>,
     pub features: Option<Vec<String>>,
@@ -61,6 +65,42 @@ fn check_limits(limits: &[LimitRule]) -> AppResult<()> {
                 format!("limits[{i}].metric"),
                 format!("The metric {} is limited twice.", l.metric),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// What billing needs of a tier: overage and a trial are priced in the tier's price, overage
+/// is charged beyond a limit, and only a soft limit lets usage go beyond it.
+fn check_billing(
+    price: Option<&TierPrice>,
+    trial: Option<&Trial>,
+    limits: &[LimitRule],
+) -> AppResult<()> {
+    if trial.is_some() && price.is_none() {
+        return Err(AppError::validation(
+            "trial",
+            "A trial needs a price: only a paid tier can be tried for free.",
+        ));
+    }
+    for (i, l) in limits.iter().enumerate() {
+        if l.overage.is_none() {
+            continue;
+        }
+        let param = format!("limits[{i}].overage");
+        let problem = if price.is_none() {
+            Some("Overage is billed in the tier's price currency; give the tier a price.")
+        } else if l.limit.is_none() {
+            Some(
+                "Overage is charged beyond the limit (the included units); give the metric a limit.",
+            )
+        } else if l.enforcement == Enforcement::Hard {
+            Some("A hard limit never lets usage pass it; overage needs soft enforcement.")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(AppError::validation(param, problem));
         }
     }
     Ok(())
@@ -104,6 +144,7 @@ impl App {
     pub async fn tier_create(&self, tenant: &Tenant, input: TierInput) -> AppResult<Tier> {
         check_limits(&input.limits)?;
         check_features(&input.features)?;
+        check_billing(input.price.as_ref(), input.trial.as_ref(), &input.limits)?;
         let id = ids::id("tier");
         let new = NewTier {
             id: &id,
@@ -112,6 +153,7 @@ impl App {
             display_name: &input.display_name,
             is_default: input.is_default,
             price: input.price,
+            trial: input.trial,
             limits: input.limits,
             rate_limit: input.rate_limit,
             features: input.features,
@@ -151,6 +193,9 @@ impl App {
         if changes.price.is_some() {
             tier.price = changes.price;
         }
+        if let Some(trial) = changes.trial {
+            tier.trial = trial;
+        }
         if changes.rate_limit.is_some() {
             tier.rate_limit = changes.rate_limit;
         }
@@ -158,6 +203,7 @@ impl App {
             check_features(&features)?;
             tier.features = features;
         }
+        check_billing(tier.price.as_ref(), tier.trial.as_ref(), &tier.limits)?;
         if let Some(active) = changes.active {
             tier.active = active;
         }

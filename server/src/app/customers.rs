@@ -54,9 +54,7 @@ impl App {
     pub async fn customer_get(&self, tenant: &Tenant, user_id: &str) -> AppResult<CustomerView> {
         let customer = self.customer_row(tenant, user_id).await?;
         let plan = self.plan_of(tenant, &customer, now()).await?;
-        let usage = self
-            .usage_reports(tenant, user_id, &plan.tier, &plan.period)
-            .await?;
+        let usage = self.usage_reports(tenant, user_id, &plan).await?;
         let subscription = match plan.subscription {
             Some(sub) => self
                 .store

@@ -12,6 +12,7 @@ pub mod error;
 pub mod identity;
 pub mod metering;
 pub mod metrics;
+mod overage;
 pub mod ratelimit;
 mod replica;
 mod sessions;

@@ -184,10 +184,12 @@ impl App {
                 display_name: "Free",
                 is_default: true,
                 price: None,
+                trial: None,
                 limits: vec![LimitRule {
                     metric: "requests".into(),
                     limit: Some(DEFAULT_FREE_REQUESTS),
                     enforcement: Enforcement::Hard,
+                    overage: None,
                 }],
                 rate_limit: None,
                 features: Vec::new(),

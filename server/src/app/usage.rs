@@ -21,6 +21,48 @@ pub struct MetricReport {
     pub enforcement: Enforcement,
     pub period_start: i64,
     pub period_end: i64,
+    /// What the period has used beyond the included units, when the tier bills it.
+    #[serde(default)]
+    pub overage: Option<OverageReport>,
+}
+
+/// Usage beyond a limit that the tier prices, in the current period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OverageReport {
+    pub included: i64,
+    pub units: i64,
+    pub amount: i64,
+    /// The period's overage if usage goes on at its pace so far.
+    pub projected_amount: i64,
+    pub currency: String,
+}
+
+impl OverageReport {
+    /// The overage of `count` units in `[start, end)` at `now`, when the tier prices it.
+    fn of(
+        tier: &Tier,
+        metric: &str,
+        count: i64,
+        (start, end, now): (i64, i64, i64),
+    ) -> Option<OverageReport> {
+        let rule = tier.limits.iter().find(|l| l.metric == metric)?;
+        let (overage, included, price) = (rule.overage?, rule.limit?, tier.price.as_ref()?);
+        let (units, amount) = overage.charge(included, count);
+        let (elapsed, length) = ((now - start).max(1), (end - start).max(1));
+        let projected = if elapsed >= length {
+            count
+        } else {
+            i64::try_from(i128::from(count) * i128::from(length) / i128::from(elapsed))
+                .unwrap_or(i64::MAX)
+        };
+        Some(OverageReport {
+            included,
+            units,
+            amount,
+            projected_amount: overage.charge(included, projected).1,
+            currency: price.currency.clone(),
+        })
+    }
 }
 
 impl MetricReport {
@@ -108,6 +150,7 @@ impl App {
             enforcement,
             period_start: period.start.timestamp(),
             period_end: period.end.timestamp(),
+            overage: None,
         };
         let outcome = match idempotency_key {
             None => match self
@@ -187,6 +230,7 @@ impl App {
             enforcement,
             period_start: period.start.timestamp(),
             period_end: period.end.timestamp(),
+            overage: None,
         })
     }
 
@@ -212,14 +256,22 @@ impl App {
         Ok(counts)
     }
 
-    /// Usage of every metric the tier limits or the user used in `period`.
+    /// Usage of every metric the tier limits or the user used in the plan's period, with the
+    /// overage where the tier bills it (a paid subscription's period; not a trial's).
     pub(super) async fn usage_reports(
         &self,
         tenant: &Tenant,
         user_id: &str,
-        tier: &Tier,
-        period: &Period,
+        plan: &super::Plan,
     ) -> AppResult<Vec<MetricReport>> {
+        let (tier, period) = (&plan.tier, &plan.period);
+        let billed = plan.subscription.as_ref().is_some_and(|s| {
+            s.grants_tier()
+                && s.status != "trialing"
+                && s.tier_id == tier.id
+                && period.key == super::Period::subscription(s.period_start, s.period_end).key
+        });
+        let (start, end) = (period.start.timestamp(), period.end.timestamp());
         let used = self.user_counts(tenant, user_id, &period.key).await?;
         let mut metrics: Vec<String> = tier.limits.iter().map(|l| l.metric.clone()).collect();
         for (metric, _) in used.iter() {
@@ -237,12 +289,15 @@ impl App {
                     .map(|(_, c)| *c)
                     .unwrap_or(0);
                 MetricReport {
+                    overage: billed
+                        .then(|| OverageReport::of(tier, &metric, count, (start, end, now())))
+                        .flatten(),
                     metric,
                     count,
                     limit,
                     enforcement,
-                    period_start: period.start.timestamp(),
-                    period_end: period.end.timestamp(),
+                    period_start: start,
+                    period_end: end,
                 }
             })
             .collect())
@@ -251,15 +306,15 @@ impl App {
     /// The signed-in user's state, registering them on first sight.
     pub async fn customer_state(&self, ctx: &UserContext) -> AppResult<CustomerState> {
         let at = now();
-        let super::Plan { tier, period, .. } = self.user_plan(ctx, at).await?;
+        let plan = self.user_plan(ctx, at).await?;
         let usage = self
-            .usage_reports(&ctx.tenant, &ctx.user.user_id, &tier, &period)
+            .usage_reports(&ctx.tenant, &ctx.user.user_id, &plan)
             .await?;
         Ok(CustomerState {
             user_id: ctx.user.user_id.clone(),
-            tier,
+            tier: plan.tier,
             usage,
-            period,
+            period: plan.period,
         })
     }
 }

@@ -314,8 +314,18 @@ impl App {
                     period_start: item.map_or(event.created, |i| i.current_period_start),
                     period_end: item.map_or(event.created, |i| i.current_period_end),
                     cancel_at_period_end: sub.cancel_at_period_end,
+                    trial_end: sub.trial_end,
                     event_created: event.created,
                 }));
+                outcome.tenant = Some(tenant);
+                outcome.user_id = Some(user);
+            }
+            EventObject::InvoiceCreated(invoice) => {
+                let customer = invoice.customer.as_ref().map(expandable_id);
+                let Some((tenant, user)) = by_customer(customer).await? else {
+                    return Ok(Outcome::default());
+                };
+                outcome.note = Some(self.overage_bill(&tenant, &user, invoice, &account).await?);
                 outcome.tenant = Some(tenant);
                 outcome.user_id = Some(user);
             }

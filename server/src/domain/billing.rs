@@ -28,6 +28,8 @@ pub struct Subscription {
     pub period_start: i64,
     pub period_end: i64,
     pub cancel_at_period_end: bool,
+    /// When the trial ends (or ended); `None` without one.
+    pub trial_end: Option<i64>,
     /// The `created` time of the newest event applied.
     pub event_created: i64,
 }

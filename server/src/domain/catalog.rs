@@ -22,6 +22,38 @@ pub struct LimitRule {
     pub metric: String,
     pub limit: Option<i64>,
     pub enforcement: Enforcement,
+    /// The price of units beyond the limit (then the included units), billed per period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overage: Option<Overage>,
+}
+
+/// Usage-based billing of one metric: `unit_amount` for every `per_units` units beyond the
+/// included ones, in the tier price's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overage {
+    pub unit_amount: i64,
+    pub per_units: i64,
+}
+
+impl Overage {
+    /// Units used beyond `included`, and what they cost (rounded up to whole `per_units`).
+    pub fn charge(&self, included: i64, used: i64) -> (i64, i64) {
+        let units = used.saturating_sub(included).max(0);
+        let blocks = units / self.per_units + i64::from(units % self.per_units != 0);
+        (units, blocks.saturating_mul(self.unit_amount))
+    }
+}
+
+words! {
+    /// Whether a trial's checkout takes a card.
+    TrialPaymentMethod { Required = "required", Optional = "optional" }
+}
+
+/// A free trial at the start of a tier's subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    pub days: i64,
+    pub payment_method: TrialPaymentMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +77,7 @@ pub struct Tier {
     pub is_default: bool,
     pub active: bool,
     pub price: Option<TierPrice>,
+    pub trial: Option<Trial>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
     /// The features it unlocks, by name.

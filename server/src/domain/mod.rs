@@ -18,7 +18,8 @@ pub use audit::ActorKind;
 pub use audit::AuditEntry;
 pub use billing::{BillingEvent, BillingSettings, Payment, PaymentKind, Subscription};
 pub use catalog::{
-    Enforcement, LimitRule, Price, PriceInterval, Product, RateLimitRule, Tier, TierPrice,
+    Enforcement, LimitRule, Overage, Price, PriceInterval, Product, RateLimitRule, Tier, TierPrice,
+    Trial, TrialPaymentMethod,
 };
 pub use customers::Customer;
 pub use tenancy::{ApiKey, AuthSettings, DashboardSession, KeyKind, Project};

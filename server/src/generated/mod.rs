@@ -2859,6 +2859,23 @@ API's origin.
         }
     }
 
+    /**Present when the tier prices usage beyond the limit (`TierLimit.overage`): what the
+period has used beyond the included units and what it comes to.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct MetricOverage {
+        ///What those units cost, in the smallest unit of `currency`, as they would be billed if the period ended now.
+        pub amount: i64,
+        pub currency: Currency,
+        ///The units the tier's price includes each period (its limit).
+        pub included: i64,
+        ///What the period's overage comes to if usage goes on at the pace so far until the period ends.
+        #[serde(rename = "projectedAmount")]
+        pub projected_amount: i64,
+        ///Units used beyond the included ones so far this period.
+        pub units: i64,
+    }
+
     ///`MetricSeries`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MetricSeries {
@@ -2875,6 +2892,8 @@ API's origin.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<i64>,
         pub metric: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub overage: ::std::option::Option<MetricOverage>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub remaining: ::std::option::Option<i64>,
         #[serde(rename = "usageCount")]
@@ -4133,6 +4152,11 @@ API's origin.
         pub id: ::std::string::String,
         pub status: SubscriptionStatus,
         pub tier: TierRef,
+        #[serde(
+            rename = "trialEnd",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub trial_end: ::std::option::Option<Timestamp>,
     }
 
     ///Stripe's subscription status.
@@ -4241,6 +4265,8 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub trial: ::std::option::Option<TierTrial>,
         #[serde(rename = "updatedAt")]
         pub updated_at: Timestamp,
     }
@@ -4273,6 +4299,8 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub trial: ::std::option::Option<TierTrial>,
     }
 
     ///`TierCreateDisplayName`
@@ -4343,10 +4371,14 @@ API's origin.
     #[serde(deny_unknown_fields)]
     pub struct TierLimit {
         pub enforcement: Enforcement,
-        ///The most a user may use per period; null for unlimited.
+        /**The most a user may use per period; null for unlimited. With `overage`, the units
+included in the tier's price each period.
+*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<i64>,
         pub metric: MetricName,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub overage: ::std::option::Option<TierOverage>,
     }
 
     ///`TierList`
@@ -4421,6 +4453,31 @@ API's origin.
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
         }
+    }
+
+    /**Usage-based billing: the price of every `perUnits` units used beyond the limit (the
+included units) in one period, in the tier price's currency and smallest unit (cents).
+Needs a tier `price`, a `limit` and `soft` enforcement (a hard limit never lets usage
+pass it). Units beyond are rounded up to whole `perUnits`: with `limit: 10000`,
+`unitAmount: 2`, `perUnits: 1000`, a period with 12,500 units bills 3 × 2 = 6 cents.
+
+The overage of a period is billed once, when Stripe renews the subscription: the server
+adds one invoice item per metric to the renewal's draft invoice (on `invoice.created`),
+with an idempotency key made of the subscription, the period and the metric and a
+database record of what was billed, so a replayed event, several replicas and a restart
+never bill a period twice. An invoice already finalized gets the item as a pending one,
+billed on the next invoice. The trial period bills no overage.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct TierOverage {
+        #[serde(
+            rename = "perUnits",
+            default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1>"
+        )]
+        pub per_units: ::std::num::NonZeroU64,
+        #[serde(rename = "unitAmount")]
+        pub unit_amount: ::std::num::NonZeroU64,
     }
 
     ///`TierPrice`
@@ -4502,6 +4559,94 @@ API's origin.
         pub name: ::std::string::String,
     }
 
+    /**A free trial at the start of a subscription to this tier, once per user. Needs a tier
+`price`. In `updateTier`, `days: 0` removes the trial (absent leaves it as it is).
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct TierTrial {
+        ///The trial's length; a tier read shows no `trial` rather than 0 days.
+        pub days: i32,
+        /**`required`: the checkout takes a card and the first payment is made when the trial
+ends. `optional`: the checkout asks for no card; a trial that ends without one is
+canceled.
+*/
+        #[serde(
+            rename = "paymentMethod",
+            default = "defaults::tier_trial_payment_method"
+        )]
+        pub payment_method: TierTrialPaymentMethod,
+    }
+
+    /**`required`: the checkout takes a card and the first payment is made when the trial
+ends. `optional`: the checkout asks for no card; a trial that ends without one is
+canceled.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum TierTrialPaymentMethod {
+        #[serde(rename = "required")]
+        Required,
+        #[serde(rename = "optional")]
+        Optional,
+    }
+
+    impl ::std::fmt::Display for TierTrialPaymentMethod {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Required => f.write_str("required"),
+                Self::Optional => f.write_str("optional"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for TierTrialPaymentMethod {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "required" => Ok(Self::Required),
+                "optional" => Ok(Self::Optional),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TierTrialPaymentMethod {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for TierTrialPaymentMethod {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::default::Default for TierTrialPaymentMethod {
+        fn default() -> Self {
+            TierTrialPaymentMethod::Required
+        }
+    }
+
     ///`TierUpdate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -4532,6 +4677,8 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub trial: ::std::option::Option<TierTrial>,
     }
 
     ///`TierUpdateDisplayName`
@@ -5556,6 +5703,10 @@ API's origin.
         {
             T::try_from(::std::num::NonZeroU64::try_from(V).unwrap()).unwrap()
         }
+
+        pub(super) fn tier_trial_payment_method() -> super::TierTrialPaymentMethod {
+            super::TierTrialPaymentMethod::Required
+        }
     }
 
     /// Error types.
@@ -6104,6 +6255,13 @@ pub trait Api: Send + Sync + 'static {
     ///customer is reused when they have one. `successUrl` and `cancelUrl` default to the
     ///project's `settings.billing.siteUrl`; a URL starting with `/` is taken relative to it.
     ///
+    ///When the tier has a `trial` and the user has never had a subscription in this project
+    ///and mode, the subscription starts `trialing` (one trial per user) and the tier is theirs
+    ///at once. With `trial.paymentMethod: optional` the checkout asks for no card; a trial
+    ///that ends without one is canceled by Stripe and the user returns to the default tier.
+    ///A tier whose limits price `overage` bills the units used beyond each limit at the end
+    ///of every paid period (see `TierOverage`).
+    ///
     ///`POST /v1/billing/checkout`
     fn create_checkout(
         &self,
@@ -6151,8 +6309,11 @@ pub trait Api: Send + Sync + 'static {
     ///customer or session they name; an event about a subscription older than what is already
     ///stored never overwrites it. Handled: `checkout.session.completed`,
     ///`customer.subscription.created`, `customer.subscription.updated`,
-    ///`customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`; other events
-    ///are logged and ignored.
+    ///`customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`, and
+    ///`invoice.created` (a renewal's draft invoice: the ended period's overage is added to it,
+    ///see `TierOverage`); other events are logged and ignored. An event whose effect needs
+    ///Stripe (the overage invoice items) and cannot reach it answers 502 and is not recorded,
+    ///so Stripe's retry applies it.
     ///
     ///`POST /v1/webhooks/stripe`
     fn receive_stripe_webhook(
@@ -13093,6 +13254,11 @@ pub fn validate_tier_create(
         validate_tier_price(v, &p)?;
     }
 
+    if let Some(v) = object.get("trial") {
+        let p = field(path, "trial");
+        validate_tier_trial(v, &p)?;
+    }
+
     if let Some(v) = object.get("limits") {
         let p = field(path, "limits");
         let Some(items) = v.as_array() else {
@@ -13138,6 +13304,7 @@ pub fn validate_tier_create(
             "displayName",
             "isDefault",
             "price",
+            "trial",
             "limits",
             "rateLimit",
             "features",
@@ -13198,8 +13365,13 @@ pub fn validate_tier_limit(
         validate_enforcement(v, &p)?;
     }
 
+    if let Some(v) = object.get("overage") {
+        let p = field(path, "overage");
+        validate_tier_overage(v, &p)?;
+    }
+
     for key in object.keys() {
-        if !["metric", "limit", "enforcement"].contains(&key.as_str()) {
+        if !["metric", "limit", "enforcement", "overage"].contains(&key.as_str()) {
             return Err(
                 Violation::new(&field(path, key), "is not a known field".to_string()),
             );
@@ -13234,6 +13406,68 @@ pub fn validate_tier_name(
         return Err(
             Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_-]+$")),
         );
+    }
+
+    Ok(())
+}
+
+///Checks a value against the `TierOverage` schema.
+#[allow(unused_variables)]
+pub fn validate_tier_overage(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("unitAmount") {
+        return Err(
+            Violation::new(&field(path, "unitAmount"), "is required".to_string()),
+        );
+    }
+
+    if let Some(v) = object.get("unitAmount") {
+        let p = field(path, "unitAmount");
+        let n: i128 = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => n as i128,
+            (None, Some(n)) => n as i128,
+            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
+        };
+        if n < (1i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at least", 1i64)));
+        }
+
+        if n > (99999999i64 as i128) {
+            return Err(
+                Violation::new(&p, format!("must be {} {}", "at most", 99999999i64)),
+            );
+        }
+    }
+
+    if let Some(v) = object.get("perUnits") {
+        let p = field(path, "perUnits");
+        let n: i128 = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => n as i128,
+            (None, Some(n)) => n as i128,
+            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
+        };
+        if n < (1i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at least", 1i64)));
+        }
+
+        if n > (1000000000i64 as i128) {
+            return Err(
+                Violation::new(&p, format!("must be {} {}", "at most", 1000000000i64)),
+            );
+        }
+    }
+
+    for key in object.keys() {
+        if !["unitAmount", "perUnits"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
     }
 
     Ok(())
@@ -13306,6 +13540,58 @@ pub fn validate_tier_price(
     Ok(())
 }
 
+///Checks a value against the `TierTrial` schema.
+#[allow(unused_variables)]
+pub fn validate_tier_trial(
+    value: &serde_json::Value,
+    path: &str,
+) -> Result<(), Violation> {
+    let Some(object) = value.as_object() else {
+        return Err(Violation::new(path, "must be an object".to_string()));
+    };
+    if !object.contains_key("days") {
+        return Err(Violation::new(&field(path, "days"), "is required".to_string()));
+    }
+
+    if let Some(v) = object.get("days") {
+        let p = field(path, "days");
+        let n: i128 = match (v.as_i64(), v.as_u64()) {
+            (Some(n), _) => n as i128,
+            (None, Some(n)) => n as i128,
+            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
+        };
+        if n < (0i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at least", 0i64)));
+        }
+
+        if n > (730i64 as i128) {
+            return Err(Violation::new(&p, format!("must be {} {}", "at most", 730i64)));
+        }
+    }
+
+    if let Some(v) = object.get("paymentMethod") {
+        let p = field(path, "paymentMethod");
+        let Some(s) = v.as_str() else {
+            return Err(Violation::new(&p, "must be a string".to_string()));
+        };
+        if !["required", "optional"].contains(&s) {
+            return Err(
+                Violation::new(&p, format!("must be one of: {}", "required, optional")),
+            );
+        }
+    }
+
+    for key in object.keys() {
+        if !["days", "paymentMethod"].contains(&key.as_str()) {
+            return Err(
+                Violation::new(&field(path, key), "is not a known field".to_string()),
+            );
+        }
+    }
+
+    Ok(())
+}
+
 ///Checks a value against the `TierUpdate` schema.
 #[allow(unused_variables)]
 pub fn validate_tier_update(
@@ -13349,6 +13635,11 @@ pub fn validate_tier_update(
     if let Some(v) = object.get("price") {
         let p = field(path, "price");
         validate_tier_price(v, &p)?;
+    }
+
+    if let Some(v) = object.get("trial") {
+        let p = field(path, "trial");
+        validate_tier_trial(v, &p)?;
     }
 
     if let Some(v) = object.get("limits") {
@@ -13404,6 +13695,7 @@ pub fn validate_tier_update(
             "displayName",
             "isDefault",
             "price",
+            "trial",
             "limits",
             "rateLimit",
             "features",

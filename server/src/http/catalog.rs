@@ -3,7 +3,7 @@
 use super::{Caller, Server, changed, convert};
 use crate::app::AppResult;
 use crate::app::catalog::{ProductChanges, ProductInput, TierChanges, TierInput};
-use crate::domain::{LimitRule, RateLimitRule, TierPrice};
+use crate::domain::{LimitRule, Overage, RateLimitRule, TierPrice, Trial, TrialPaymentMethod};
 use crate::generated::{self as api, types};
 use std::collections::BTreeMap;
 
@@ -14,8 +14,23 @@ fn limits(input: Vec<types::TierLimit>) -> Vec<LimitRule> {
             metric: l.metric.to_string(),
             limit: l.limit,
             enforcement: convert::enforcement_in(l.enforcement),
+            overage: l.overage.map(|o| Overage {
+                unit_amount: o.unit_amount.get() as i64,
+                per_units: o.per_units.get() as i64,
+            }),
         })
         .collect()
+}
+
+/// A trial as sent; `days: 0` is none.
+fn trial(t: types::TierTrial) -> Option<Trial> {
+    (t.days > 0).then(|| Trial {
+        days: i64::from(t.days),
+        payment_method: match t.payment_method {
+            types::TierTrialPaymentMethod::Required => TrialPaymentMethod::Required,
+            types::TierTrialPaymentMethod::Optional => TrialPaymentMethod::Optional,
+        },
+    })
 }
 
 fn tier_price(p: Option<types::TierPrice>) -> Option<TierPrice> {
@@ -191,6 +206,7 @@ pub(super) async fn create_tier(
             display_name: body.display_name.to_string(),
             is_default: body.is_default,
             price: tier_price(body.price),
+            trial: body.trial.and_then(trial),
             limits: limits(body.limits),
             rate_limit: rate_limit(body.rate_limit),
             features: body
@@ -236,6 +252,7 @@ pub(super) async fn update_tier(
             ("displayName", body.display_name.is_some()),
             ("isDefault", body.is_default.is_some()),
             ("price", body.price.is_some()),
+            ("trial", body.trial.is_some()),
             ("limits", body.limits.is_some()),
             ("rateLimit", body.rate_limit.is_some()),
             ("features", body.features.is_some()),
@@ -245,6 +262,7 @@ pub(super) async fn update_tier(
             display_name: body.display_name.map(|d| d.to_string()),
             is_default: body.is_default,
             price: tier_price(body.price),
+            trial: body.trial.map(trial),
             limits: body.limits.map(limits),
             rate_limit: rate_limit(body.rate_limit),
             features: body

@@ -6,7 +6,7 @@ use crate::app::assets::Assets;
 use crate::app::{AppError, AppResult, CustomerState, CustomerView, MetricReport, metrics};
 use crate::domain::{
     ActorKind, ApiKey, Asset, AuditEntry, AuthSettings, BillingEvent, BillingSettings, Enforcement,
-    KeyKind, Mode, Payment, PaymentKind, PriceInterval, Product, Project, Tier,
+    KeyKind, Mode, Payment, PaymentKind, PriceInterval, Product, Project, Tier, TrialPaymentMethod,
 };
 use crate::generated::types;
 
@@ -65,6 +65,15 @@ fn metric_usage(r: &MetricReport) -> types::MetricUsage {
         limit: r.limit,
         remaining: r.remaining(),
         enforcement: enforcement(r.enforcement),
+        overage: r.overage.as_ref().and_then(|o| {
+            Some(types::MetricOverage {
+                included: o.included,
+                units: o.units,
+                amount: o.amount,
+                projected_amount: o.projected_amount,
+                currency: o.currency.clone().try_into().ok()?,
+            })
+        }),
     }
 }
 
@@ -89,6 +98,19 @@ pub fn tier(t: &Tier) -> AppResult<types::Tier> {
                     .map_err(|e| corrupt("metric", e))?,
                 limit: l.limit,
                 enforcement: enforcement(l.enforcement),
+                overage: match l.overage {
+                    Some(o) => Some(types::TierOverage {
+                        unit_amount: u64::try_from(o.unit_amount)
+                            .ok()
+                            .and_then(std::num::NonZeroU64::new)
+                            .ok_or_else(|| corrupt("overage", o.unit_amount))?,
+                        per_units: u64::try_from(o.per_units)
+                            .ok()
+                            .and_then(std::num::NonZeroU64::new)
+                            .ok_or_else(|| corrupt("overage", o.per_units))?,
+                    }),
+                    None => None,
+                },
             })
         })
         .collect::<AppResult<_>>()?;
@@ -127,6 +149,13 @@ pub fn tier(t: &Tier) -> AppResult<types::Tier> {
         is_default: t.is_default,
         active: t.active,
         price,
+        trial: t.trial.map(|trial| types::TierTrial {
+            days: i32::try_from(trial.days).unwrap_or(i32::MAX),
+            payment_method: match trial.payment_method {
+                TrialPaymentMethod::Required => types::TierTrialPaymentMethod::Required,
+                TrialPaymentMethod::Optional => types::TierTrialPaymentMethod::Optional,
+            },
+        }),
         limits,
         rate_limit,
         features: t.features.clone(),
@@ -244,6 +273,7 @@ fn customer_billing(v: &CustomerView) -> AppResult<Option<types::CustomerBilling
             current_period_start: ts(s.period_start),
             current_period_end: ts(s.period_end),
             cancel_at_period_end: s.cancel_at_period_end,
+            trial_end: s.trial_end.map(ts),
         }),
         None => None,
     };

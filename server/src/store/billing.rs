@@ -59,8 +59,7 @@ pub enum Applied {
     },
 }
 
-const SUBSCRIPTION_COLUMNS: &str =
-    "id, user_id, tier_id, status, period_start, period_end, cancel_at_period_end, event_created";
+pub(super) const SUBSCRIPTION_COLUMNS: &str = "id, user_id, tier_id, status, period_start, period_end, cancel_at_period_end, trial_end, event_created";
 
 impl Store {
     pub async fn billing_settings_get(&self, tenant: &Tenant) -> StoreResult<BillingSettings> {
@@ -492,12 +491,13 @@ async fn apply(
             // tier is unknown) keeps the stored one.
             let applied = sqlx::query(&format!(
                 "INSERT INTO subscriptions (project_id, mode, id, user_id, tier_id, status, period_start, period_end, \
-                 cancel_at_period_end, event_created, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+                 cancel_at_period_end, trial_end, event_created, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
                  ON CONFLICT (project_id, mode, id) DO UPDATE SET \
                  tier_id = CASE WHEN excluded.tier_id = '' THEN subscriptions.tier_id ELSE excluded.tier_id END, \
                  status = excluded.status, \
                  period_start = excluded.period_start, period_end = excluded.period_end, \
-                 cancel_at_period_end = excluded.cancel_at_period_end, event_created = excluded.event_created, \
+                 cancel_at_period_end = excluded.cancel_at_period_end, trial_end = excluded.trial_end, \
+                 event_created = excluded.event_created, \
                  updated_at = excluded.updated_at \
                  WHERE (subscriptions.event_created < excluded.event_created \
                    OR (subscriptions.event_created = excluded.event_created AND {} >= {})) \
@@ -515,6 +515,7 @@ async fn apply(
             .bind(s.period_start)
             .bind(s.period_end)
             .bind(flag(s.cancel_at_period_end))
+            .bind(s.trial_end)
             .bind(s.event_created)
             .fetch_optional(&mut **tx)
             .await?;
@@ -555,7 +556,7 @@ fn status_rank(column: &str) -> String {
     )
 }
 
-fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<Subscription> {
+pub(super) fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<Subscription> {
     Ok(Subscription {
         id: r.try_get("id")?,
         user_id: r.try_get("user_id")?,
@@ -564,6 +565,7 @@ fn subscription_row(r: &sqlx::any::AnyRow) -> StoreResult<Subscription> {
         period_start: r.try_get("period_start")?,
         period_end: r.try_get("period_end")?,
         cancel_at_period_end: r.try_get::<i64, _>("cancel_at_period_end")? != 0,
+        trial_end: r.try_get("trial_end")?,
         event_created: r.try_get("event_created")?,
     })
 }

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod notify;
+pub mod overage;
 pub mod products;
 pub mod sessions;
 pub mod tiers;

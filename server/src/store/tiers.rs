@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::{Store, StoreError, StoreResult, flag, from_json, to_json};
-use crate::domain::{LimitRule, Mode, RateLimitRule, Tenant, Tier, TierPrice};
+use crate::domain::{LimitRule, Mode, RateLimitRule, Tenant, Tier, TierPrice, Trial};
 
 /// A tier to insert.
 pub struct NewTier<'a> {
@@ -13,12 +13,13 @@ pub struct NewTier<'a> {
     pub display_name: &'a str,
     pub is_default: bool,
     pub price: Option<TierPrice>,
+    pub trial: Option<Trial>,
     pub limits: Vec<LimitRule>,
     pub rate_limit: Option<RateLimitRule>,
     pub features: Vec<String>,
 }
 
-const COLUMNS: &str = "id, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, features_json, created_at, updated_at";
+const COLUMNS: &str = "id, name, display_name, is_default, active, price_json, trial_json, limits_json, rate_limit_json, features_json, created_at, updated_at";
 
 pub(super) async fn insert(
     tx: &mut super::tx::Tx,
@@ -35,8 +36,8 @@ pub(super) async fn insert(
             .await?;
     }
     sqlx::query(
-        "INSERT INTO tiers (id, project_id, mode, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, features_json, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $11)",
+        "INSERT INTO tiers (id, project_id, mode, name, display_name, is_default, active, price_json, limits_json, rate_limit_json, features_json, trial_json, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12, $12)",
     )
     .bind(tier.id)
     .bind(&tenant.project_id)
@@ -48,6 +49,7 @@ pub(super) async fn insert(
     .bind(to_json(&tier.limits))
     .bind(tier.rate_limit.as_ref().map(to_json))
     .bind(to_json(&tier.features))
+    .bind(tier.trial.as_ref().map(to_json))
     .bind(now)
     .execute(&mut **tx)
     .await
@@ -139,7 +141,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE tiers SET display_name = $1, is_default = $2, active = $3, price_json = $4, limits_json = $5, \
-             rate_limit_json = $6, features_json = $7, updated_at = $8 WHERE project_id = $9 AND mode = $10 AND id = $11",
+             rate_limit_json = $6, features_json = $7, trial_json = $8, updated_at = $9 WHERE project_id = $10 AND mode = $11 AND id = $12",
         )
         .bind(&tier.display_name)
         .bind(flag(tier.is_default))
@@ -148,6 +150,7 @@ impl Store {
         .bind(to_json(&tier.limits))
         .bind(tier.rate_limit.as_ref().map(to_json))
         .bind(to_json(&tier.features))
+        .bind(tier.trial.as_ref().map(to_json))
         .bind(now)
         .bind(&tenant.project_id)
         .bind(tenant.mode.as_str())
@@ -164,6 +167,7 @@ impl Store {
 fn tier_row(r: &sqlx::any::AnyRow) -> StoreResult<Tier> {
     let price: Option<String> = r.try_get("price_json")?;
     let rate: Option<String> = r.try_get("rate_limit_json")?;
+    let trial: Option<String> = r.try_get("trial_json")?;
     Ok(Tier {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
@@ -171,6 +175,7 @@ fn tier_row(r: &sqlx::any::AnyRow) -> StoreResult<Tier> {
         is_default: r.try_get::<i64, _>("is_default")? != 0,
         active: r.try_get::<i64, _>("active")? != 0,
         price: price.map(|p| from_json("price_json", &p)).transpose()?,
+        trial: trial.map(|t| from_json("trial_json", &t)).transpose()?,
         limits: from_json("limits_json", &r.try_get::<String, _>("limits_json")?)?,
         rate_limit: rate.map(|p| from_json("rate_limit_json", &p)).transpose()?,
         features: from_json("features_json", &r.try_get::<String, _>("features_json")?)?,

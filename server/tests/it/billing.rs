@@ -84,10 +84,12 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
                 unit_amount: 2900,
                 interval: PriceInterval::Month,
             }),
+            trial: None,
             limits: vec![LimitRule {
                 metric: "requests".into(),
                 limit: Some(10_000),
                 enforcement: Enforcement::Hard,
+                overage: None,
             }],
             rate_limit: None,
             features: Vec::new(),

@@ -3058,6 +3058,29 @@ API's origin.
         }
     }
 
+    /**Present when the tier prices usage beyond the limit (`TierLimit.overage`): what the
+period has used beyond the included units and what it comes to.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct MetricOverage {
+        ///What those units cost, in the smallest unit of `currency`, as they would be billed if the period ended now.
+        pub amount: i64,
+        pub currency: Currency,
+        ///The units the tier's price includes each period (its limit).
+        pub included: i64,
+        ///What the period's overage comes to if usage goes on at the pace so far until the period ends.
+        #[serde(rename = "projectedAmount")]
+        pub projected_amount: i64,
+        ///Units used beyond the included ones so far this period.
+        pub units: i64,
+    }
+
+    impl MetricOverage {
+        pub fn builder() -> builder::MetricOverage {
+            Default::default()
+        }
+    }
+
     ///`MetricSeries`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct MetricSeries {
@@ -3080,6 +3103,8 @@ API's origin.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<i64>,
         pub metric: ::std::string::String,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub overage: ::std::option::Option<MetricOverage>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub remaining: ::std::option::Option<i64>,
         #[serde(rename = "usageCount")]
@@ -4506,6 +4531,11 @@ API's origin.
         pub id: ::std::string::String,
         pub status: SubscriptionStatus,
         pub tier: TierRef,
+        #[serde(
+            rename = "trialEnd",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub trial_end: ::std::option::Option<Timestamp>,
     }
 
     impl Subscription {
@@ -4620,6 +4650,8 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub trial: ::std::option::Option<TierTrial>,
         #[serde(rename = "updatedAt")]
         pub updated_at: Timestamp,
     }
@@ -4664,6 +4696,8 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub trial: ::std::option::Option<TierTrial>,
     }
 
     impl TierCreate {
@@ -4740,10 +4774,14 @@ API's origin.
     #[serde(deny_unknown_fields)]
     pub struct TierLimit {
         pub enforcement: Enforcement,
-        ///The most a user may use per period; null for unlimited.
+        /**The most a user may use per period; null for unlimited. With `overage`, the units
+included in the tier's price each period.
+*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub limit: ::std::option::Option<i64>,
         pub metric: MetricName,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub overage: ::std::option::Option<TierOverage>,
     }
 
     impl TierLimit {
@@ -4829,6 +4867,37 @@ API's origin.
                 .map_err(|e: self::error::ConversionError| {
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
+        }
+    }
+
+    /**Usage-based billing: the price of every `perUnits` units used beyond the limit (the
+included units) in one period, in the tier price's currency and smallest unit (cents).
+Needs a tier `price`, a `limit` and `soft` enforcement (a hard limit never lets usage
+pass it). Units beyond are rounded up to whole `perUnits`: with `limit: 10000`,
+`unitAmount: 2`, `perUnits: 1000`, a period with 12,500 units bills 3 × 2 = 6 cents.
+
+The overage of a period is billed once, when Stripe renews the subscription: the server
+adds one invoice item per metric to the renewal's draft invoice (on `invoice.created`),
+with an idempotency key made of the subscription, the period and the metric and a
+database record of what was billed, so a replayed event, several replicas and a restart
+never bill a period twice. An invoice already finalized gets the item as a pending one,
+billed on the next invoice. The trial period bills no overage.
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct TierOverage {
+        #[serde(
+            rename = "perUnits",
+            default = "defaults::default_nzu64::<::std::num::NonZeroU64, 1>"
+        )]
+        pub per_units: ::std::num::NonZeroU64,
+        #[serde(rename = "unitAmount")]
+        pub unit_amount: ::std::num::NonZeroU64,
+    }
+
+    impl TierOverage {
+        pub fn builder() -> builder::TierOverage {
+            Default::default()
         }
     }
 
@@ -4923,6 +4992,100 @@ API's origin.
         }
     }
 
+    /**A free trial at the start of a subscription to this tier, once per user. Needs a tier
+`price`. In `updateTier`, `days: 0` removes the trial (absent leaves it as it is).
+*/
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    pub struct TierTrial {
+        ///The trial's length; a tier read shows no `trial` rather than 0 days.
+        pub days: i32,
+        /**`required`: the checkout takes a card and the first payment is made when the trial
+ends. `optional`: the checkout asks for no card; a trial that ends without one is
+canceled.
+*/
+        #[serde(
+            rename = "paymentMethod",
+            default = "defaults::tier_trial_payment_method"
+        )]
+        pub payment_method: TierTrialPaymentMethod,
+    }
+
+    impl TierTrial {
+        pub fn builder() -> builder::TierTrial {
+            Default::default()
+        }
+    }
+
+    /**`required`: the checkout takes a card and the first payment is made when the trial
+ends. `optional`: the checkout asks for no card; a trial that ends without one is
+canceled.
+*/
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum TierTrialPaymentMethod {
+        #[serde(rename = "required")]
+        Required,
+        #[serde(rename = "optional")]
+        Optional,
+    }
+
+    impl ::std::fmt::Display for TierTrialPaymentMethod {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Required => f.write_str("required"),
+                Self::Optional => f.write_str("optional"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for TierTrialPaymentMethod {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "required" => Ok(Self::Required),
+                "optional" => Ok(Self::Optional),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TierTrialPaymentMethod {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for TierTrialPaymentMethod {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::default::Default for TierTrialPaymentMethod {
+        fn default() -> Self {
+            TierTrialPaymentMethod::Required
+        }
+    }
+
     ///`TierUpdate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -4953,6 +5116,8 @@ API's origin.
             skip_serializing_if = "::std::option::Option::is_none"
         )]
         pub rate_limit: ::std::option::Option<RateLimit>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub trial: ::std::option::Option<TierTrial>,
     }
 
     impl TierUpdate {
@@ -9279,6 +9444,121 @@ API's origin.
         }
 
         #[derive(Clone, Debug)]
+        pub struct MetricOverage {
+            amount: ::std::result::Result<i64, ::std::string::String>,
+            currency: ::std::result::Result<super::Currency, ::std::string::String>,
+            included: ::std::result::Result<i64, ::std::string::String>,
+            projected_amount: ::std::result::Result<i64, ::std::string::String>,
+            units: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for MetricOverage {
+            fn default() -> Self {
+                Self {
+                    amount: Err("no value supplied for amount".to_string()),
+                    currency: Err("no value supplied for currency".to_string()),
+                    included: Err("no value supplied for included".to_string()),
+                    projected_amount: Err(
+                        "no value supplied for projected_amount".to_string(),
+                    ),
+                    units: Err("no value supplied for units".to_string()),
+                }
+            }
+        }
+
+        impl MetricOverage {
+            pub fn amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount: {e}")
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Currency>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+            pub fn included<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.included = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for included: {e}")
+                    });
+                self
+            }
+            pub fn projected_amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.projected_amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for projected_amount: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn units<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.units = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for units: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<MetricOverage> for super::MetricOverage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: MetricOverage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount: value.amount?,
+                    currency: value.currency?,
+                    included: value.included?,
+                    projected_amount: value.projected_amount?,
+                    units: value.units?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::MetricOverage> for MetricOverage {
+            fn from(value: super::MetricOverage) -> Self {
+                Self {
+                    amount: Ok(value.amount),
+                    currency: Ok(value.currency),
+                    included: Ok(value.included),
+                    projected_amount: Ok(value.projected_amount),
+                    units: Ok(value.units),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct MetricSeries {
             metric: ::std::result::Result<::std::string::String, ::std::string::String>,
             points: ::std::result::Result<
@@ -9371,6 +9651,10 @@ API's origin.
                 ::std::string::String,
             >,
             metric: ::std::result::Result<::std::string::String, ::std::string::String>,
+            overage: ::std::result::Result<
+                ::std::option::Option<super::MetricOverage>,
+                ::std::string::String,
+            >,
             remaining: ::std::result::Result<
                 ::std::option::Option<i64>,
                 ::std::string::String,
@@ -9384,6 +9668,7 @@ API's origin.
                     enforcement: Err("no value supplied for enforcement".to_string()),
                     limit: Ok(Default::default()),
                     metric: Err("no value supplied for metric".to_string()),
+                    overage: Ok(Default::default()),
                     remaining: Ok(Default::default()),
                     usage_count: Err("no value supplied for usage_count".to_string()),
                 }
@@ -9427,6 +9712,18 @@ API's origin.
                     });
                 self
             }
+            pub fn overage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::MetricOverage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.overage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for overage: {e}")
+                    });
+                self
+            }
             pub fn remaining<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i64>>,
@@ -9462,6 +9759,7 @@ API's origin.
                     enforcement: value.enforcement?,
                     limit: value.limit?,
                     metric: value.metric?,
+                    overage: value.overage?,
                     remaining: value.remaining?,
                     usage_count: value.usage_count?,
                 })
@@ -9474,6 +9772,7 @@ API's origin.
                     enforcement: Ok(value.enforcement),
                     limit: Ok(value.limit),
                     metric: Ok(value.metric),
+                    overage: Ok(value.overage),
                     remaining: Ok(value.remaining),
                     usage_count: Ok(value.usage_count),
                 }
@@ -11844,6 +12143,10 @@ API's origin.
                 ::std::string::String,
             >,
             tier: ::std::result::Result<super::TierRef, ::std::string::String>,
+            trial_end: ::std::result::Result<
+                ::std::option::Option<super::Timestamp>,
+                ::std::string::String,
+            >,
         }
 
         impl ::std::default::Default for Subscription {
@@ -11861,6 +12164,7 @@ API's origin.
                     id: Err("no value supplied for id".to_string()),
                     status: Err("no value supplied for status".to_string()),
                     tier: Err("no value supplied for tier".to_string()),
+                    trial_end: Ok(Default::default()),
                 }
             }
         }
@@ -11942,6 +12246,18 @@ API's origin.
                     });
                 self
             }
+            pub fn trial_end<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Timestamp>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.trial_end = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trial_end: {e}")
+                    });
+                self
+            }
         }
 
         impl ::std::convert::TryFrom<Subscription> for super::Subscription {
@@ -11956,6 +12272,7 @@ API's origin.
                     id: value.id?,
                     status: value.status?,
                     tier: value.tier?,
+                    trial_end: value.trial_end?,
                 })
             }
         }
@@ -11969,6 +12286,7 @@ API's origin.
                     id: Ok(value.id),
                     status: Ok(value.status),
                     tier: Ok(value.tier),
+                    trial_end: Ok(value.trial_end),
                 }
             }
         }
@@ -12000,6 +12318,10 @@ API's origin.
                 ::std::option::Option<super::RateLimit>,
                 ::std::string::String,
             >,
+            trial: ::std::result::Result<
+                ::std::option::Option<super::TierTrial>,
+                ::std::string::String,
+            >,
             updated_at: ::std::result::Result<super::Timestamp, ::std::string::String>,
         }
 
@@ -12016,6 +12338,7 @@ API's origin.
                     name: Err("no value supplied for name".to_string()),
                     price: Ok(Default::default()),
                     rate_limit: Ok(Default::default()),
+                    trial: Ok(Default::default()),
                     updated_at: Err("no value supplied for updated_at".to_string()),
                 }
             }
@@ -12140,6 +12463,18 @@ API's origin.
                     });
                 self
             }
+            pub fn trial<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::TierTrial>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.trial = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trial: {e}")
+                    });
+                self
+            }
             pub fn updated_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<super::Timestamp>,
@@ -12170,6 +12505,7 @@ API's origin.
                     name: value.name?,
                     price: value.price?,
                     rate_limit: value.rate_limit?,
+                    trial: value.trial?,
                     updated_at: value.updated_at?,
                 })
             }
@@ -12188,6 +12524,7 @@ API's origin.
                     name: Ok(value.name),
                     price: Ok(value.price),
                     rate_limit: Ok(value.rate_limit),
+                    trial: Ok(value.trial),
                     updated_at: Ok(value.updated_at),
                 }
             }
@@ -12280,6 +12617,10 @@ API's origin.
                 ::std::option::Option<super::RateLimit>,
                 ::std::string::String,
             >,
+            trial: ::std::result::Result<
+                ::std::option::Option<super::TierTrial>,
+                ::std::string::String,
+            >,
         }
 
         impl ::std::default::Default for TierCreate {
@@ -12292,6 +12633,7 @@ API's origin.
                     name: Err("no value supplied for name".to_string()),
                     price: Ok(Default::default()),
                     rate_limit: Ok(Default::default()),
+                    trial: Ok(Default::default()),
                 }
             }
         }
@@ -12383,6 +12725,18 @@ API's origin.
                     });
                 self
             }
+            pub fn trial<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::TierTrial>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.trial = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trial: {e}")
+                    });
+                self
+            }
         }
 
         impl ::std::convert::TryFrom<TierCreate> for super::TierCreate {
@@ -12398,6 +12752,7 @@ API's origin.
                     name: value.name?,
                     price: value.price?,
                     rate_limit: value.rate_limit?,
+                    trial: value.trial?,
                 })
             }
         }
@@ -12412,6 +12767,7 @@ API's origin.
                     name: Ok(value.name),
                     price: Ok(value.price),
                     rate_limit: Ok(value.rate_limit),
+                    trial: Ok(value.trial),
                 }
             }
         }
@@ -12427,6 +12783,10 @@ API's origin.
                 ::std::string::String,
             >,
             metric: ::std::result::Result<super::MetricName, ::std::string::String>,
+            overage: ::std::result::Result<
+                ::std::option::Option<super::TierOverage>,
+                ::std::string::String,
+            >,
         }
 
         impl ::std::default::Default for TierLimit {
@@ -12435,6 +12795,7 @@ API's origin.
                     enforcement: Err("no value supplied for enforcement".to_string()),
                     limit: Ok(Default::default()),
                     metric: Err("no value supplied for metric".to_string()),
+                    overage: Ok(Default::default()),
                 }
             }
         }
@@ -12476,6 +12837,18 @@ API's origin.
                     });
                 self
             }
+            pub fn overage<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::TierOverage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.overage = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for overage: {e}")
+                    });
+                self
+            }
         }
 
         impl ::std::convert::TryFrom<TierLimit> for super::TierLimit {
@@ -12487,6 +12860,7 @@ API's origin.
                     enforcement: value.enforcement?,
                     limit: value.limit?,
                     metric: value.metric?,
+                    overage: value.overage?,
                 })
             }
         }
@@ -12497,6 +12871,7 @@ API's origin.
                     enforcement: Ok(value.enforcement),
                     limit: Ok(value.limit),
                     metric: Ok(value.metric),
+                    overage: Ok(value.overage),
                 }
             }
         }
@@ -12544,6 +12919,77 @@ API's origin.
         impl ::std::convert::From<super::TierList> for TierList {
             fn from(value: super::TierList) -> Self {
                 Self { tiers: Ok(value.tiers) }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct TierOverage {
+            per_units: ::std::result::Result<
+                ::std::num::NonZeroU64,
+                ::std::string::String,
+            >,
+            unit_amount: ::std::result::Result<
+                ::std::num::NonZeroU64,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for TierOverage {
+            fn default() -> Self {
+                Self {
+                    per_units: Ok(
+                        super::defaults::default_nzu64::<::std::num::NonZeroU64, 1>(),
+                    ),
+                    unit_amount: Err("no value supplied for unit_amount".to_string()),
+                }
+            }
+        }
+
+        impl TierOverage {
+            pub fn per_units<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.per_units = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for per_units: {e}")
+                    });
+                self
+            }
+            pub fn unit_amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unit_amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unit_amount: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<TierOverage> for super::TierOverage {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TierOverage,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    per_units: value.per_units?,
+                    unit_amount: value.unit_amount?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::TierOverage> for TierOverage {
+            fn from(value: super::TierOverage) -> Self {
+                Self {
+                    per_units: Ok(value.per_units),
+                    unit_amount: Ok(value.unit_amount),
+                }
             }
         }
 
@@ -12710,6 +13156,74 @@ API's origin.
         }
 
         #[derive(Clone, Debug)]
+        pub struct TierTrial {
+            days: ::std::result::Result<i32, ::std::string::String>,
+            payment_method: ::std::result::Result<
+                super::TierTrialPaymentMethod,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for TierTrial {
+            fn default() -> Self {
+                Self {
+                    days: Err("no value supplied for days".to_string()),
+                    payment_method: Ok(super::defaults::tier_trial_payment_method()),
+                }
+            }
+        }
+
+        impl TierTrial {
+            pub fn days<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i32>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.days = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for days: {e}")
+                    });
+                self
+            }
+            pub fn payment_method<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::TierTrialPaymentMethod>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payment_method = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for payment_method: {e}"
+                        )
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<TierTrial> for super::TierTrial {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: TierTrial,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    days: value.days?,
+                    payment_method: value.payment_method?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::TierTrial> for TierTrial {
+            fn from(value: super::TierTrial) -> Self {
+                Self {
+                    days: Ok(value.days),
+                    payment_method: Ok(value.payment_method),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct TierUpdate {
             active: ::std::result::Result<
                 ::std::option::Option<bool>,
@@ -12739,6 +13253,10 @@ API's origin.
                 ::std::option::Option<super::RateLimit>,
                 ::std::string::String,
             >,
+            trial: ::std::result::Result<
+                ::std::option::Option<super::TierTrial>,
+                ::std::string::String,
+            >,
         }
 
         impl ::std::default::Default for TierUpdate {
@@ -12751,6 +13269,7 @@ API's origin.
                     limits: Ok(Default::default()),
                     price: Ok(Default::default()),
                     rate_limit: Ok(Default::default()),
+                    trial: Ok(Default::default()),
                 }
             }
         }
@@ -12846,6 +13365,18 @@ API's origin.
                     });
                 self
             }
+            pub fn trial<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::TierTrial>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.trial = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for trial: {e}")
+                    });
+                self
+            }
         }
 
         impl ::std::convert::TryFrom<TierUpdate> for super::TierUpdate {
@@ -12861,6 +13392,7 @@ API's origin.
                     limits: value.limits?,
                     price: value.price?,
                     rate_limit: value.rate_limit?,
+                    trial: value.trial?,
                 })
             }
         }
@@ -12875,6 +13407,7 @@ API's origin.
                     limits: Ok(value.limits),
                     price: Ok(value.price),
                     rate_limit: Ok(value.rate_limit),
+                    trial: Ok(value.trial),
                 }
             }
         }
@@ -13753,6 +14286,10 @@ API's origin.
         {
             T::try_from(::std::num::NonZeroU64::try_from(V).unwrap()).unwrap()
         }
+
+        pub(super) fn tier_trial_payment_method() -> super::TierTrialPaymentMethod {
+            super::TierTrialPaymentMethod::Required
+        }
     }
 
     /// Error types.
@@ -13861,7 +14398,7 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.3.0*/
+Version: 1.4.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -13900,7 +14437,7 @@ impl Client {
 
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.3.0"
+        "1.4.0"
     }
 
     fn baseurl(&self) -> &str {
@@ -14739,6 +15276,13 @@ The session is created on the project's connected Stripe account when one is set
 customer is reused when they have one. `successUrl` and `cancelUrl` default to the
 project's `settings.billing.siteUrl`; a URL starting with `/` is taken relative to it.
 
+When the tier has a `trial` and the user has never had a subscription in this project
+and mode, the subscription starts `trialing` (one trial per user) and the tier is theirs
+at once. With `trial.paymentMethod: optional` the checkout asks for no card; a trial
+that ends without one is canceled by Stripe and the user returns to the default tier.
+A tier whose limits price `overage` bills the units used beyond each limit at the end
+of every paid period (see `TierOverage`).
+
 
 Sends a `POST` request to `/v1/billing/checkout`
 
@@ -14807,8 +15351,11 @@ nothing. Events are routed to a project by their `account` (Connect) or by the S
 customer or session they name; an event about a subscription older than what is already
 stored never overwrites it. Handled: `checkout.session.completed`,
 `customer.subscription.created`, `customer.subscription.updated`,
-`customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`; other events
-are logged and ignored.
+`customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`, and
+`invoice.created` (a renewal's draft invoice: the ended period's overage is added to it,
+see `TierOverage`); other events are logged and ignored. An event whose effect needs
+Stripe (the overage invoice items) and cannot reach it answers 502 and is not recorded,
+so Stripe's retry applies it.
 
 
 Sends a `POST` request to `/v1/webhooks/stripe`

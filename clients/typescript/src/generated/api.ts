@@ -357,6 +357,26 @@ export type Metadata = { [key: string]: string };
 /** A metric name, such as `requests` or `ai_tokens`. */
 export type MetricName = string;
 
+/**
+ * Present when the tier prices usage beyond the limit (`TierLimit.overage`): what the
+ * period has used beyond the included units and what it comes to.
+ */
+export type MetricOverage = {
+  /** The units the tier's price includes each period (its limit). */
+  included: number;
+  /** Units used beyond the included ones so far this period. */
+  units: number;
+  /**
+   * What those units cost, in the smallest unit of `currency`, as they would be billed if the period ended now.
+   */
+  amount: number;
+  /**
+   * What the period's overage comes to if usage goes on at the pace so far until the period ends.
+   */
+  projectedAmount: number;
+  currency: Currency;
+};
+
 export type MetricSeries = {
   metric: string;
   /** The sum of the points. */
@@ -370,6 +390,7 @@ export type MetricUsage = {
   limit?: number | null;
   remaining?: number | null;
   enforcement: Enforcement;
+  overage?: MetricOverage;
 };
 
 export type MetricsInterval = "hour" | "day";
@@ -580,6 +601,7 @@ export type Subscription = {
   currentPeriodStart: Timestamp;
   currentPeriodEnd: Timestamp;
   cancelAtPeriodEnd: boolean;
+  trialEnd?: Timestamp;
 };
 
 /** Stripe's subscription status. */
@@ -592,6 +614,7 @@ export type Tier = {
   isDefault: boolean;
   active: boolean;
   price?: TierPrice;
+  trial?: TierTrial;
   limits: Array<TierLimit>;
   rateLimit?: RateLimit;
   /** The features this tier unlocks, such as `export`. */
@@ -610,6 +633,7 @@ export type TierCreate = {
   displayName: string;
   isDefault?: boolean;
   price?: TierPrice;
+  trial?: TierTrial;
   limits?: Array<TierLimit>;
   rateLimit?: RateLimit;
   /** The features this tier unlocks; `checkEntitlement` answers from it. */
@@ -618,9 +642,13 @@ export type TierCreate = {
 
 export type TierLimit = {
   metric: MetricName;
-  /** The most a user may use per period; null for unlimited. */
+  /**
+   * The most a user may use per period; null for unlimited. With `overage`, the units
+   * included in the tier's price each period.
+   */
   limit?: number | null;
   enforcement: Enforcement;
+  overage?: TierOverage;
 };
 
 export type TierList = {
@@ -629,6 +657,25 @@ export type TierList = {
 
 /** A tier's unique name within its project and mode, such as `free` or `pro`. */
 export type TierName = string;
+
+/**
+ * Usage-based billing: the price of every `perUnits` units used beyond the limit (the
+ * included units) in one period, in the tier price's currency and smallest unit (cents).
+ * Needs a tier `price`, a `limit` and `soft` enforcement (a hard limit never lets usage
+ * pass it). Units beyond are rounded up to whole `perUnits`: with `limit: 10000`,
+ * `unitAmount: 2`, `perUnits: 1000`, a period with 12,500 units bills 3 × 2 = 6 cents.
+ *
+ * The overage of a period is billed once, when Stripe renews the subscription: the server
+ * adds one invoice item per metric to the renewal's draft invoice (on `invoice.created`),
+ * with an idempotency key made of the subscription, the period and the metric and a
+ * database record of what was billed, so a replayed event, several replicas and a restart
+ * never bill a period twice. An invoice already finalized gets the item as a pending one,
+ * billed on the next invoice. The trial period bills no overage.
+ */
+export type TierOverage = {
+  unitAmount: number;
+  perUnits?: number;
+};
 
 export type TierPrice = {
   currency: Currency;
@@ -642,11 +689,27 @@ export type TierRef = {
   displayName: string;
 };
 
+/**
+ * A free trial at the start of a subscription to this tier, once per user. Needs a tier
+ * `price`. In `updateTier`, `days: 0` removes the trial (absent leaves it as it is).
+ */
+export type TierTrial = {
+  /** The trial's length; a tier read shows no `trial` rather than 0 days. */
+  days: number;
+  /**
+   * `required`: the checkout takes a card and the first payment is made when the trial
+   * ends. `optional`: the checkout asks for no card; a trial that ends without one is
+   * canceled.
+   */
+  paymentMethod?: "required" | "optional";
+};
+
 export type TierUpdate = {
   displayName?: string;
   /** Only `true` is meaningful; it makes this tier the default. */
   isDefault?: boolean;
   price?: TierPrice;
+  trial?: TierTrial;
   /** Replaces the whole list when present; absent or null leaves it as it is. */
   limits?: Array<TierLimit> | null;
   rateLimit?: RateLimit;
@@ -2254,6 +2317,13 @@ export type CreateCheckoutResult =
  * customer is reused when they have one. `successUrl` and `cancelUrl` default to the
  * project's `settings.billing.siteUrl`; a URL starting with `/` is taken relative to it.
  *
+ * When the tier has a `trial` and the user has never had a subscription in this project
+ * and mode, the subscription starts `trialing` (one trial per user) and the tier is theirs
+ * at once. With `trial.paymentMethod: optional` the checkout asks for no card; a trial
+ * that ends without one is canceled by Stripe and the user returns to the default tier.
+ * A tier whose limits price `overage` bills the units used beyond each limit at the end
+ * of every paid period (see `TierOverage`).
+ *
  * `POST /v1/billing/checkout`
  */
 export function createCheckout(options: ClientOptions, params: CreateCheckoutParams): Promise<CreateCheckoutResult> {
@@ -2389,8 +2459,11 @@ export type ReceiveStripeWebhookResult =
  * customer or session they name; an event about a subscription older than what is already
  * stored never overwrites it. Handled: `checkout.session.completed`,
  * `customer.subscription.created`, `customer.subscription.updated`,
- * `customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`; other events
- * are logged and ignored.
+ * `customer.subscription.deleted`, `invoice.paid`, `invoice.payment_failed`, and
+ * `invoice.created` (a renewal's draft invoice: the ended period's overage is added to it,
+ * see `TierOverage`); other events are logged and ignored. An event whose effect needs
+ * Stripe (the overage invoice items) and cannot reach it answers 502 and is not recorded,
+ * so Stripe's retry applies it.
  *
  * `POST /v1/webhooks/stripe`
  */

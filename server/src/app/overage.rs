@@ -1,0 +1,182 @@
+//! Usage-based billing: when Stripe renews a subscription, the period that ended is billed
+//! for the units used beyond each metric's included ones (`LimitRule::overage`).
+//!
+//! The renewal's draft invoice (`invoice.created`, billing reason `subscription_cycle`, its
+//! period the one that ended) gets one invoice item per metric. Exactly once: the figures are
+//! recorded first under the key (subscription, period start, metric), a repeat bills the
+//! recorded figures, and the Stripe call carries an idempotency key made of the same parts, so
+//! a replayed or concurrent event, another replica or a restart between the call and its record
+//! bills nothing twice. An invoice already finalized (the event arrived late) gets a pending
+//! item instead, which Stripe puts on the next invoice. A Stripe failure fails the event, which
+//! is then not recorded, so Stripe's retry (or the catch-up) bills it.
+
+use std::collections::HashMap;
+
+use stripe::StripeRequest;
+use stripe_billing::invoice_item::CreateInvoiceItem;
+use stripe_shared::{Invoice, InvoiceBillingReason, InvoiceStatus};
+
+use super::billing::{
+    META_MODE, META_PROJECT, META_USER, currency, idempotency, on_account, provider,
+};
+use super::{App, AppResult, Period, now};
+use crate::domain::Tenant;
+use crate::store::overage::OverageCharge;
+use crate::store::usage::Counter;
+
+impl App {
+    /// Bills the overage of the period `invoice` closes, for `user` of `tenant`; says what it
+    /// did, for the event log.
+    pub(super) async fn overage_bill(
+        &self,
+        tenant: &Tenant,
+        user: &str,
+        invoice: &Invoice,
+        account: &str,
+    ) -> AppResult<String> {
+        if invoice.billing_reason != Some(InvoiceBillingReason::SubscriptionCycle) {
+            return Ok("Not a renewal: no overage to bill.".into());
+        }
+        let Some(subscription) = invoice
+            .parent
+            .as_ref()
+            .and_then(|p| p.subscription_details.as_ref())
+            .map(|d| d.subscription.id().to_string())
+        else {
+            return Ok("The invoice names no subscription: no overage to bill.".into());
+        };
+        let Some(sub) = self.store.subscription_get(tenant, &subscription).await? else {
+            return Ok(format!(
+                "Subscription {subscription} is unknown here: no overage billed."
+            ));
+        };
+        // The period that ended at the trial's end was free.
+        if sub.trial_end.is_some_and(|end| invoice.period_end <= end) {
+            return Ok("The period that ended was a trial: no overage billed.".into());
+        }
+        let Some(tier) = self.store.tier_get(tenant, &sub.tier_id).await? else {
+            return Ok("The subscription's tier is gone: no overage billed.".into());
+        };
+        let Some(price) = tier.price.as_ref() else {
+            return Ok("The tier has no price: no overage billed.".into());
+        };
+        let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
+            return Ok("The invoice names no customer: no overage billed.".into());
+        };
+        let invoice_id = invoice
+            .id
+            .as_ref()
+            .map(|i| i.to_string())
+            .unwrap_or_default();
+        let draft = invoice.status == Some(InvoiceStatus::Draft);
+        let period = Period::subscription(invoice.period_start, invoice.period_end);
+        let mut billed = Vec::new();
+        for rule in &tier.limits {
+            let (Some(overage), Some(included)) = (rule.overage, rule.limit) else {
+                continue;
+            };
+            let used = self
+                .store
+                .usage_get(&Counter {
+                    tenant,
+                    user_id: user,
+                    metric: &rule.metric,
+                    period: &period.key,
+                })
+                .await?;
+            let (units, amount) = overage.charge(included, used);
+            if amount == 0 {
+                continue;
+            }
+            let charge = self
+                .store
+                .overage_claim(
+                    tenant,
+                    &OverageCharge {
+                        subscription: subscription.clone(),
+                        period_start: invoice.period_start,
+                        metric: rule.metric.clone(),
+                        user_id: user.to_string(),
+                        included,
+                        used,
+                        units,
+                        amount,
+                        currency: price.currency.clone(),
+                        invoice: if draft {
+                            invoice_id.clone()
+                        } else {
+                            String::new()
+                        },
+                        invoice_item: None,
+                    },
+                    now(),
+                )
+                .await?;
+            if charge.invoice_item.is_none() {
+                let item = self
+                    .overage_item(tenant, account, &customer, &charge, invoice.period_end)
+                    .await?;
+                self.store.overage_billed(tenant, &charge, &item).await?;
+            }
+            billed.push(format!(
+                "{}: {} beyond {} → {} {}",
+                charge.metric, charge.units, charge.included, charge.amount, charge.currency
+            ));
+        }
+        Ok(if billed.is_empty() {
+            "Renewal: no usage beyond the included units.".into()
+        } else {
+            format!("Renewal: overage billed ({}).", billed.join("; "))
+        })
+    }
+
+    /// The Stripe invoice item of a recorded charge (the same request every time).
+    async fn overage_item(
+        &self,
+        tenant: &Tenant,
+        account: &str,
+        customer: &str,
+        charge: &OverageCharge,
+        period_end: i64,
+    ) -> AppResult<String> {
+        let client = self.payments.client(tenant.mode)?;
+        let mut create = CreateInvoiceItem::new()
+            .customer(customer.to_string())
+            .amount(charge.amount)
+            .currency(currency(&charge.currency)?)
+            .description(format!(
+                "{}: {} beyond the {} included",
+                charge.metric, charge.units, charge.included
+            ))
+            .period(stripe_billing::invoice_item::Period::new(
+                period_end,
+                charge.period_start,
+            ))
+            .metadata(HashMap::from([
+                (META_PROJECT.to_string(), tenant.project_id.clone()),
+                (META_MODE.to_string(), tenant.mode.as_str().to_string()),
+                (META_USER.to_string(), charge.user_id.clone()),
+                ("dream_metric".to_string(), charge.metric.clone()),
+                ("dream_used".to_string(), charge.used.to_string()),
+            ]));
+        create = if charge.invoice.is_empty() {
+            create.subscription(charge.subscription.clone())
+        } else {
+            create.invoice(charge.invoice.clone())
+        };
+        let key = idempotency(&[
+            "overage",
+            &tenant.project_id,
+            tenant.mode.as_str(),
+            &charge.subscription,
+            &charge.period_start.to_string(),
+            &charge.metric,
+            &charge.invoice,
+        ]);
+        let item = on_account(create.customize().request_strategy(key), account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        Ok(item.id.to_string())
+    }
+}
