@@ -297,16 +297,36 @@ async fn a_subscription_from_checkout_to_cancellation() {
         .send()
         .await
         .unwrap();
-    let events = wait_for(&received, 9).await;
-    let later: Vec<String> = types(&events[4..]);
-    for kind in [
-        "invoice.paid",
-        "customer.subscription.updated",
-        "invoice.payment_failed",
-        "customer.subscription.deleted",
-    ] {
-        assert!(later.contains(&kind.to_owned()), "{kind} in {later:?}");
-    }
+    let events = wait_for(&received, 14).await;
+    // Each renewal: the new period, its draft announced, finalized, then charged; a failed
+    // charge leaves the subscription past due.
+    assert_eq!(
+        types(&events[4..]),
+        [
+            "customer.subscription.updated",
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.paid",
+            "customer.subscription.updated",
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.payment_failed",
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+        ]
+    );
+    let draft = &events[5]["data"]["object"];
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(
+        (draft["period_start"].as_i64(), draft["period_end"].as_i64()),
+        (
+            subscription["current_period_start"].as_i64(),
+            Some(first_end)
+        ),
+        "a renewal's invoice covers the period that ended"
+    );
+    assert_eq!(events[7]["data"]["object"]["amount_paid"], 2900);
+    assert_eq!(events[12]["data"]["object"]["status"], "past_due");
     let deleted = events
         .iter()
         .find(|e| e["type"] == "customer.subscription.deleted")

@@ -32,8 +32,11 @@ pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) 
                                 strong { (tier.display_name) } " " span.mono.muted { (tier.name) }
                                 @if tier.is_default { " " (layout::pill("default", "ok")) }
                             }
-                            td { (tier_price(tier)) }
-                            td { (limits_text(&tier.limits)) }
+                            td {
+                                (tier_price(tier))
+                                @if let Some(trial) = &tier.trial { br; span.muted { (trial.days) "-day trial" @if trial.payment_method == types::TierTrialPaymentMethod::Optional { ", no card needed" } } }
+                            }
+                            td { (limits_text(&tier.limits, tier.price.as_ref().map(|p| p.currency.as_str()))) }
                             td { @if tier.features.is_empty() { span.muted { "—" } } @else { span.mono { (tier.features.join(", ")) } } }
                             td { @if let Some(r) = &tier.rate_limit { (r.requests) " / " (r.per_seconds) " s" } @else { "—" } }
                             td { @if tier.active { (layout::pill("active", "ok")) } @else { (layout::pill("archived", "plain")) } }
@@ -163,7 +166,7 @@ fn tier_price(tier: &types::Tier) -> Markup {
     }
 }
 
-fn limits_text(limits: &[types::TierLimit]) -> Markup {
+fn limits_text(limits: &[types::TierLimit], currency: Option<&str>) -> Markup {
     html! {
         @if limits.is_empty() { span.muted { "unlimited" } }
         @for l in limits {
@@ -171,6 +174,9 @@ fn limits_text(limits: &[types::TierLimit]) -> Markup {
                 span.mono { (l.metric.as_str()) } " "
                 @match l.limit { Some(n) => (layout::count(n)), None => "unlimited" }
                 @if l.enforcement == types::Enforcement::Soft { " " span.muted { "(soft)" } }
+                @if let (Some(o), Some(currency)) = (&l.overage, currency) {
+                    " " span.muted { "then " (layout::money(o.unit_amount.get() as i64, currency)) " per " (layout::count(o.per_units.get() as i64)) }
+                }
             }
         }
     }
@@ -188,7 +194,15 @@ fn tier_form(session: &DashboardSession, tier: Option<&types::Tier>) -> Markup {
             .iter()
             .map(|l| {
                 let limit = l.limit.map_or("unlimited".to_string(), |n| n.to_string());
-                format!("{} {} {}", l.metric.as_str(), limit, l.enforcement)
+                let overage = match (&l.overage, price) {
+                    (Some(o), Some(p)) => format!(
+                        " then {} per {}",
+                        major_units(o.unit_amount.get() as i64, &p.currency.to_string()),
+                        o.per_units
+                    ),
+                    _ => String::new(),
+                };
+                format!("{} {} {}{overage}", l.metric.as_str(), limit, l.enforcement)
             })
             .collect::<Vec<_>>()
             .join("\n")
@@ -212,8 +226,12 @@ fn tier_form(session: &DashboardSession, tier: Option<&types::Tier>) -> Markup {
                     }
                 }
             }
-            label { "Limits, one per line: metric, limit (or unlimited), hard or soft"
-                textarea name="limits" rows="3" placeholder="requests 1000 hard" { (limits.unwrap_or_default()) }
+            label { "Limits, one per line: metric, limit (or unlimited), hard or soft; a soft limit may bill what goes beyond it: “then 0.02 per 1000” (in the price's currency)"
+                textarea name="limits" rows="3" placeholder="requests 1000 hard\nai_tokens 100000 soft then 0.02 per 1000" { (limits.unwrap_or_default()) }
+            }
+            div.row {
+                label { "Free trial, days (blank: none)" input type="number" name="trialDays" min="1" max="730" value=[tier.and_then(|t| t.trial.as_ref()).map(|t| t.days)]; }
+                label.check { input type="checkbox" name="trialNoCard" checked[tier.and_then(|t| t.trial.as_ref()).is_some_and(|t| t.payment_method == types::TierTrialPaymentMethod::Optional)]; " Start the trial without a card (canceled at its end if none is added)" }
             }
             label { "Features it unlocks, separated by commas or spaces"
                 input type="text" name="features" value=[tier.map(|t| t.features.join(", "))] placeholder="export, priority_support";
@@ -268,22 +286,39 @@ fn minor_units(text: &str, currency: &str) -> Result<i64, String> {
         .ok_or_else(bad)
 }
 
-/// `requests 1000 hard` lines → the API's limits.
-fn parse_limits(text: &str) -> Result<Vec<Value>, String> {
+/// `requests 1000 hard` and `ai_tokens 100000 soft then 0.02 per 1000` lines → the API's
+/// limits (the overage in `currency`).
+fn parse_limits(text: &str, currency: &str) -> Result<Vec<Value>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, line)| {
             let words: Vec<&str> = line.split_whitespace().collect();
-            let (metric, limit, enforcement) = match words.as_slice() {
-                [metric, limit] => (*metric, *limit, "hard"),
-                [metric, limit, enforcement] => (*metric, *limit, *enforcement),
+            let (metric, limit, enforcement, overage) = match words.as_slice() {
+                [metric, limit] => (*metric, *limit, "hard", None),
+                [metric, limit, enforcement] => (*metric, *limit, *enforcement, None),
+                [metric, limit, enforcement, "then", amount] => {
+                    (*metric, *limit, *enforcement, Some((*amount, "1")))
+                }
+                [metric, limit, enforcement, "then", amount, "per", per] => {
+                    (*metric, *limit, *enforcement, Some((*amount, *per)))
+                }
                 _ => {
                     return Err(format!(
-                        "Limits, line {}: write a metric, a limit and optionally hard or soft, like “requests 1000 hard”.",
+                        "Limits, line {}: write a metric, a limit and optionally hard or soft, like “requests 1000 hard”, and for a soft limit what goes beyond it costs, like “then 0.02 per 1000”.",
                         i + 1
                     ));
                 }
+            };
+            let overage = match overage {
+                None => Value::Null,
+                Some((amount, per)) => json!({
+                    "unitAmount": minor_units(amount, currency).map_err(|e| format!("Limits, line {}: {e}", i + 1))?,
+                    "perUnits": per.replace(',', "").parse::<i64>().map_err(|_| format!(
+                        "Limits, line {}: “per {per}” needs a number of units.",
+                        i + 1
+                    ))?,
+                }),
             };
             let limit = if limit.eq_ignore_ascii_case("unlimited") {
                 Value::Null
@@ -293,7 +328,11 @@ fn parse_limits(text: &str) -> Result<Vec<Value>, String> {
                     i + 1
                 ))?)
             };
-            Ok(json!({ "metric": metric, "limit": limit, "enforcement": enforcement }))
+            let mut rule = json!({ "metric": metric, "limit": limit, "enforcement": enforcement });
+            if !overage.is_null() {
+                rule["overage"] = overage;
+            }
+            Ok(rule)
         })
         .collect()
 }
@@ -322,10 +361,29 @@ fn tier_body(posted: &Posted, creating: bool) -> Result<Value, String> {
             }),
         );
     }
+    let currency = posted.get("currency").unwrap_or("usd").to_lowercase();
     body.insert(
         "limits".into(),
-        Value::Array(parse_limits(posted.get("limits").unwrap_or(""))?),
+        Value::Array(parse_limits(posted.get("limits").unwrap_or(""), &currency)?),
     );
+    // Blank removes a trial when editing (0 days), and sets none when creating.
+    let days = match posted.get("trialDays") {
+        None => 0,
+        Some(days) => days
+            .parse::<i64>()
+            .map_err(|_| format!("Free trial: “{days}” is not a number of days."))?,
+    };
+    if days > 0 || !creating {
+        let payment_method = if posted.checked("trialNoCard") {
+            "optional"
+        } else {
+            "required"
+        };
+        body.insert(
+            "trial".into(),
+            json!({ "days": days, "paymentMethod": payment_method }),
+        );
+    }
     let features: Vec<&str> = posted
         .get("features")
         .unwrap_or("")
@@ -468,15 +526,27 @@ mod tests {
 
     #[test]
     fn limits_are_read_line_by_line() {
-        let limits = parse_limits("requests 1000\n\ntokens unlimited soft").unwrap();
+        let limits = parse_limits(
+            "requests 1000\n\ntokens unlimited soft\nai_tokens 100,000 soft then 0.02 per 1,000\nsms 10 soft then 0.50",
+            "usd",
+        )
+        .unwrap();
         assert_eq!(
             limits,
             vec![
                 json!({"metric": "requests", "limit": 1000, "enforcement": "hard"}),
                 json!({"metric": "tokens", "limit": null, "enforcement": "soft"}),
+                json!({"metric": "ai_tokens", "limit": 100000, "enforcement": "soft",
+                       "overage": {"unitAmount": 2, "perUnits": 1000}}),
+                json!({"metric": "sms", "limit": 10, "enforcement": "soft",
+                       "overage": {"unitAmount": 50, "perUnits": 1}}),
             ]
         );
-        let error = parse_limits("requests lots").unwrap_err();
+        let error = parse_limits("requests lots", "usd").unwrap_err();
         assert!(error.contains("line 1"), "{error}");
+        let error = parse_limits("sms 10 soft then 0.005", "usd").unwrap_err();
+        assert!(error.contains("line 1"), "{error}");
+        let error = parse_limits("sms 10 soft then 1 per many", "usd").unwrap_err();
+        assert!(error.contains("per many"), "{error}");
     }
 }

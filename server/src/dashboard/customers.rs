@@ -124,7 +124,15 @@ pub async fn detail(
                         @if let Some(sub) = billing.and_then(|b| b.subscription.as_ref()) {
                             span.mono { (sub.id) } " " (layout::pill(&sub.status.to_string(), if sub.status == types::SubscriptionStatus::Active { "ok" } else { "warn" }))
                             br;
-                            span.muted { (sub.tier.display_name) ", renews " (layout::date(&sub.current_period_end)) @if sub.cancel_at_period_end { ", cancels then" } }
+                            span.muted {
+                                (sub.tier.display_name)
+                                @if let Some(end) = sub.trial_end.as_ref().filter(|_| sub.status == types::SubscriptionStatus::Trialing) {
+                                    ", trial ends " (layout::date(end))
+                                } @else {
+                                    ", renews " (layout::date(&sub.current_period_end))
+                                }
+                                @if sub.cancel_at_period_end { ", cancels then" }
+                            }
                         } @else { "—" }
                     }
                 }
@@ -164,6 +172,14 @@ pub async fn detail(
                                         @if let Some(limit) = m.limit { " / " (layout::count(limit)) } @else { span.muted { " (no limit)" } }
                                     }
                                     td { (layout::pill(&m.enforcement.to_string(), "plain")) }
+                                    td.overage {
+                                        @if let Some(o) = &m.overage {
+                                            (layout::count(o.units)) " beyond the " (layout::count(o.included)) " included: "
+                                            strong { (layout::money(o.amount, &o.currency.to_string())) }
+                                            br;
+                                            span.muted { "at this pace, " (layout::money(o.projected_amount, &o.currency.to_string())) " by the period's end; billed at renewal" }
+                                        }
+                                    }
                                 }
                             }
                         }

@@ -106,3 +106,27 @@ pub struct Product {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+#[cfg(test)]
+mod overage_tests {
+    use super::Overage;
+
+    #[test]
+    fn overage_is_billed_in_whole_blocks_beyond_the_included_units() {
+        let per_thousand = Overage {
+            unit_amount: 2,
+            per_units: 1000,
+        };
+        assert_eq!(per_thousand.charge(10_000, 9_999), (0, 0));
+        assert_eq!(per_thousand.charge(10_000, 10_000), (0, 0));
+        assert_eq!(per_thousand.charge(10_000, 10_001), (1, 2));
+        assert_eq!(per_thousand.charge(10_000, 12_500), (2_500, 6));
+        assert_eq!(per_thousand.charge(10_000, 13_000), (3_000, 6));
+        let each = Overage {
+            unit_amount: 50,
+            per_units: 1,
+        };
+        assert_eq!(each.charge(0, 3), (3, 150));
+        assert_eq!(each.charge(0, i64::MAX), (i64::MAX, i64::MAX));
+    }
+}

@@ -149,6 +149,34 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
   const tiers = await api("/v1/tiers", { key: keys.test.secretKey });
   const pro = tiers.body.tiers.find((t) => t.name === "pro");
   assert.deepEqual([pro.displayName, pro.rateLimit], ["Pro plus", { requests: 50, perSeconds: 60 }]);
+  // Usage-based billing and a trial, from the same form; a blank trial removes it again.
+  await proRow.locator("details.edit > summary").click();
+  await editForm.locator("textarea[name=limits]").fill("requests 10000 soft then 0.05 per 100");
+  await editForm.locator("input[name=trialDays]").fill("14");
+  await Promise.all([page.waitForLoadState("load"), editForm.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".flash.notice"), /Tier pro saved/);
+  assert.match(await page.textContent("#tiers"), /14-day trial/);
+  assert.match(await page.textContent("#tiers"), /then \$0\.05 per 100/);
+  let metered = (await api("/v1/tiers", { key: keys.test.secretKey })).body.tiers.find(
+    (t) => t.name === "pro",
+  );
+  assert.deepEqual(
+    [metered.trial, metered.limits[0].overage],
+    [
+      { days: 14, paymentMethod: "required" },
+      { unitAmount: 5, perUnits: 100 },
+    ],
+  );
+  await proRow.locator("details.edit > summary").click();
+  assert.equal(
+    await editForm.locator("textarea[name=limits]").inputValue(),
+    "requests 10000 soft then 0.05 per 100",
+  );
+  await editForm.locator("input[name=trialDays]").fill("");
+  await Promise.all([page.waitForLoadState("load"), editForm.locator("button[type=submit]").click()]);
+  metered = (await api("/v1/tiers", { key: keys.test.secretKey })).body.tiers.find((t) => t.name === "pro");
+  assert.equal(metered.trial, undefined, "a blank trial removes it");
+  assert.doesNotMatch(await page.textContent("#tiers"), /day trial/);
 
   await page.click("details.create:has-text('New product') > summary");
   const productForm = page.locator("details.create:has-text('New product') form");
