@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use stripe::{AccountId, IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSession, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionPaymentMethodCollection, CreateCheckoutSessionSubscriptionData,
     CreateCheckoutSessionSubscriptionDataTrialSettings,
     CreateCheckoutSessionSubscriptionDataTrialSettingsEndBehavior as TrialEnd,
@@ -128,7 +128,7 @@ pub(super) const META_PROJECT: &str = "dream_project";
 pub(super) const META_MODE: &str = "dream_mode";
 pub(super) const META_USER: &str = "dream_user";
 const META_TIER: &str = "dream_tier";
-const META_KIND: &str = "dream_kind";
+pub(super) const META_KIND: &str = "dream_kind";
 
 /// A Stripe idempotency key from the parts that identify what a call creates.
 pub(super) fn idempotency(parts: &[&str]) -> RequestStrategy {
@@ -156,7 +156,11 @@ pub(super) fn provider(e: stripe::StripeError) -> AppError {
 
 /// Resolves a redirect URL: absolute `http(s)` as given, a path against the site URL, or the
 /// site URL itself when none is given.
-fn redirect_url(given: Option<&str>, site: Option<&str>, param: &str) -> AppResult<String> {
+pub(super) fn redirect_url(
+    given: Option<&str>,
+    site: Option<&str>,
+    param: &str,
+) -> AppResult<String> {
     let site = site.and_then(|s| url::Url::parse(s).ok());
     match given {
         None => site.map(|s| s.to_string()).ok_or_else(|| {
@@ -352,99 +356,6 @@ impl App {
         Ok(session.url)
     }
 
-    /// A payment-mode Checkout Session for a cart of the tenant's active products.
-    pub async fn cart_checkout(
-        &self,
-        tenant: &Tenant,
-        items: &[(String, i64)],
-        customer_email: Option<&str>,
-        success_url: &str,
-        cancel_url: &str,
-    ) -> AppResult<CheckoutLink> {
-        let client = self.payments.client(tenant.mode)?;
-        let settings = self.store.billing_settings_get(tenant).await?;
-        let success_url = redirect_url(
-            Some(success_url),
-            settings.site_url.as_deref(),
-            "successUrl",
-        )?;
-        let cancel_url = redirect_url(Some(cancel_url), settings.site_url.as_deref(), "cancelUrl")?;
-        // Every item is checked before anything is created on Stripe.
-        let mut lines = Vec::new();
-        let mut currency: Option<String> = None;
-        let mut total = 0i64;
-        for (i, (price_id, quantity)) in items.iter().enumerate() {
-            let param = format!("items[{i}].priceId");
-            if items[..i].iter().any(|(earlier, _)| earlier == price_id) {
-                return Err(AppError::validation(
-                    param,
-                    format!(
-                        "The price {price_id} is listed twice; send it once with the total quantity."
-                    ),
-                ));
-            }
-            let (product, price) = self
-                .store
-                .price_find(tenant, price_id)
-                .await?
-                .filter(|(product, _)| product.active)
-                .ok_or_else(|| {
-                    AppError::validation(
-                        &param,
-                        format!("No price {price_id} on an active product of this project."),
-                    )
-                })?;
-            if currency.as_ref().is_some_and(|c| *c != price.currency) {
-                return Err(AppError::validation(
-                    param,
-                    "Every item of a cart must be priced in the same currency.",
-                ));
-            }
-            currency = Some(price.currency.clone());
-            total = total.saturating_add(price.unit_amount.saturating_mul(*quantity));
-            lines.push((product, price, *quantity));
-        }
-        let account = settings.stripe_account.clone().unwrap_or_default();
-        let mut line_items = Vec::new();
-        for (product, price, quantity) in &lines {
-            let stripe_price = self
-                .price_stripe(client, tenant, product, price, &account)
-                .await?;
-            let mut line = CreateCheckoutSessionLineItems::new();
-            line.price = Some(stripe_price);
-            line.quantity = Some(*quantity as u64);
-            line_items.push(line);
-        }
-        let metadata = HashMap::from([
-            (META_PROJECT.to_string(), tenant.project_id.clone()),
-            (META_MODE.to_string(), tenant.mode.as_str().to_string()),
-            (META_KIND.to_string(), "cart".to_string()),
-        ]);
-        let mut session = CreateCheckoutSession::new()
-            .mode(CheckoutSessionMode::Payment)
-            .line_items(line_items)
-            .success_url(success_url)
-            .cancel_url(cancel_url)
-            .metadata(metadata);
-        if let Some(email) = customer_email {
-            session = session.customer_email(email);
-        }
-        if !account.is_empty() && settings.platform_fee_bps > 0 {
-            let mut intent = CreateCheckoutSessionPaymentIntentData::new();
-            intent.application_fee_amount =
-                Some(total.saturating_mul(settings.platform_fee_bps) / 10_000);
-            session = session.payment_intent_data(intent);
-        }
-        let session = on_account(session.customize(), &account)
-            .send(client)
-            .await
-            .map_err(provider)?;
-        Ok(CheckoutLink {
-            id: session.id.to_string(),
-            url: session.url.unwrap_or_default(),
-        })
-    }
-
     /// The Stripe price of a tier's current price on `account`, created on first use.
     async fn tier_stripe_price(
         &self,
@@ -493,64 +404,6 @@ impl App {
             .map_err(provider)?;
         self.store
             .tier_stripe_price_set(tenant, &tier.id, &key, created.id.as_str())
-            .await?;
-        Ok(created.id.to_string())
-    }
-
-    /// The Stripe price of a catalogue price on `account`, created on first use.
-    async fn price_stripe(
-        &self,
-        client: &stripe::Client,
-        tenant: &Tenant,
-        product: &crate::domain::Product,
-        price: &crate::domain::Price,
-        account: &str,
-    ) -> AppResult<String> {
-        if let Some(id) = self.store.price_stripe_id(&price.id, account).await? {
-            return Ok(id);
-        }
-        // The pictures the checkout page shows: the product's first eight images (Stripe's
-        // limit), by their public URLs.
-        let images: Vec<String> = product
-            .images
-            .iter()
-            .take(8)
-            .map(|i| self.assets().url(&i.asset_id, &i.filename))
-            .collect();
-        let mut created_product =
-            CreateProduct::new(product.name.clone()).metadata(HashMap::from([
-                (META_PROJECT.to_string(), tenant.project_id.clone()),
-                ("dream_product".to_string(), product.id.clone()),
-            ]));
-        if !images.is_empty() {
-            created_product = created_product.images(images.clone());
-        }
-        let created_product = created_product.customize().request_strategy(idempotency(&[
-            "product",
-            &price.id,
-            account,
-            &product.name,
-            &images.join(" "),
-        ]));
-        let created_product = on_account(created_product, account)
-            .send(client)
-            .await
-            .map_err(provider)?;
-        let created = CreatePrice::new(currency(&price.currency)?)
-            .product(created_product.id.as_str())
-            .unit_amount(price.unit_amount)
-            .metadata(HashMap::from([(
-                "dream_price".to_string(),
-                price.id.clone(),
-            )]))
-            .customize()
-            .request_strategy(idempotency(&["price", &price.id, account]));
-        let created = on_account(created, account)
-            .send(client)
-            .await
-            .map_err(provider)?;
-        self.store
-            .price_stripe_set(&price.id, account, created.id.as_str())
             .await?;
         Ok(created.id.to_string())
     }

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod billing;
 mod build;
+pub mod cart;
 pub mod catalog;
 pub mod catch_up;
 mod customers;
