@@ -96,7 +96,8 @@ impl Emulator {
     /// How long a renewal's draft invoice waits for its `invoice.created` to be acknowledged
     /// before it is finalized anyway: Stripe's 72 hours, scaled like the retries.
     pub(crate) fn finalize_after(&self) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(72.0 * 3600.0 * self.options.retry_scale.max(0.0))
+        // At least a second, so that a server answering at once is heard even at scale 0.
+        std::time::Duration::from_secs_f64((72.0 * 3600.0 * self.options.retry_scale).max(1.0))
     }
 
     /// How long to wait before delivery attempt `attempt` (1 is the first retry).

@@ -120,23 +120,28 @@ impl App {
             let (events, more) =
                 list_events(client, source.account.as_deref(), since, until).await?;
             caught.listed += events.len();
+            // An event that fails is tried again on the next run (the caller's bound does not
+            // move); the others are applied meanwhile.
+            let mut failed = None;
             for raw in events.iter().rev() {
                 let payload = raw.to_string();
                 match serde_json::from_str::<stripe_webhook::Event>(&payload) {
-                    Ok(event) => {
-                        if !self
-                            .webhook_apply(&payload, raw, Ok(event))
-                            .await?
-                            .duplicate
-                        {
-                            caught.applied += 1;
+                    Ok(event) => match self.webhook_apply(&payload, raw, Ok(event)).await {
+                        Ok(receipt) if !receipt.duplicate => caught.applied += 1,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(event = %raw["id"], error = %e.cause(), "a listed Stripe event could not be applied; trying again on the next run");
+                            failed.get_or_insert(e);
                         }
-                    }
+                    },
                     Err(e) => {
                         tracing::warn!(event = %raw["id"], error = %e, "a listed Stripe event could not be read; leaving it to its webhook");
                         caught.unreadable += 1;
                     }
                 }
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
             // The batch was full: go on below its oldest second (events of that second seen
             // again are duplicates). A second with more events than a batch ends the run.

@@ -13,27 +13,33 @@
 use std::collections::HashMap;
 
 use stripe::StripeRequest;
+use stripe_billing::invoice::RetrieveInvoice;
 use stripe_billing::invoice_item::CreateInvoiceItem;
 use stripe_shared::{Invoice, InvoiceBillingReason, InvoiceStatus};
 
 use super::billing::{
     META_MODE, META_PROJECT, META_USER, currency, idempotency, on_account, provider,
 };
-use super::{App, AppResult, Period, now};
+use super::{App, AppError, AppResult, Period, now};
 use crate::domain::Tenant;
 use crate::store::overage::OverageCharge;
 use crate::store::usage::Counter;
 
 impl App {
-    /// Bills the overage of the period `invoice` closes, for `user` of `tenant`; says what it
-    /// did, for the event log.
+    /// Bills the overage of the period `invoice` closes, for `user` of `tenant`, once per
+    /// event (`event` is its id); says what it did, for the event log.
     pub(super) async fn overage_bill(
         &self,
         tenant: &Tenant,
         user: &str,
+        event: &str,
         invoice: &Invoice,
         account: &str,
     ) -> AppResult<String> {
+        // A delivery of an event already applied bills nothing, whatever was counted since.
+        if self.store.stripe_event_known(event).await? {
+            return Ok("Already applied.".into());
+        }
         if invoice.billing_reason != Some(InvoiceBillingReason::SubscriptionCycle) {
             return Ok("Not a renewal: no overage to bill.".into());
         }
@@ -57,9 +63,12 @@ impl App {
         let Some(tier) = self.store.tier_get(tenant, &sub.tier_id).await? else {
             return Ok("The subscription's tier is gone: no overage billed.".into());
         };
-        let Some(price) = tier.price.as_ref() else {
-            return Ok("The tier has no price: no overage billed.".into());
-        };
+        let currency = invoice.currency.to_string();
+        if tier.price.as_ref().is_none_or(|p| p.currency != currency) {
+            return Ok(format!(
+                "The tier is not priced in the invoice's currency ({currency}): no overage billed."
+            ));
+        }
         let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
             return Ok("The invoice names no customer: no overage billed.".into());
         };
@@ -68,7 +77,9 @@ impl App {
             .as_ref()
             .map(|i| i.to_string())
             .unwrap_or_default();
-        let draft = invoice.status == Some(InvoiceStatus::Draft);
+        // The event shows the invoice as it was created (a draft); what it is now decides where
+        // a first claim bills: on it while it is a draft, else pending for the next invoice.
+        let mut draft = None;
         let period = Period::subscription(invoice.period_start, invoice.period_end);
         let mut billed = Vec::new();
         for rule in &tier.limits {
@@ -85,9 +96,10 @@ impl App {
                 })
                 .await?;
             let (units, amount) = overage.charge(included, used);
-            if amount == 0 {
-                continue;
+            if amount > 0 && draft.is_none() {
+                draft = Some(self.invoice_is_draft(tenant, account, &invoice_id).await?);
             }
+            // Recorded even at zero, so that each period is decided once.
             let charge = self
                 .store
                 .overage_claim(
@@ -101,8 +113,8 @@ impl App {
                         used,
                         units,
                         amount,
-                        currency: price.currency.clone(),
-                        invoice: if draft {
+                        currency: currency.clone(),
+                        invoice: if draft == Some(true) {
                             invoice_id.clone()
                         } else {
                             String::new()
@@ -112,11 +124,26 @@ impl App {
                     now(),
                 )
                 .await?;
+            if charge.amount == 0 {
+                continue;
+            }
             if charge.invoice_item.is_none() {
-                let item = self
+                match self
                     .overage_item(tenant, account, &customer, &charge, invoice.period_end)
-                    .await?;
-                self.store.overage_billed(tenant, &charge, &item).await?;
+                    .await
+                {
+                    Ok(item) => self.store.overage_billed(tenant, &charge, &item).await?,
+                    // Stripe refused the item for good: say so in the event log rather than
+                    // fail the event (and every catch-up after it) for ever.
+                    Err(ItemError::Refused(why)) => {
+                        billed.push(format!(
+                            "{}: NOT billed, Stripe refused the item: {why}",
+                            charge.metric
+                        ));
+                        continue;
+                    }
+                    Err(ItemError::Passing(e)) => return Err(e),
+                }
             }
             billed.push(format!(
                 "{}: {} beyond {} → {} {}",
@@ -130,6 +157,16 @@ impl App {
         })
     }
 
+    /// Whether the invoice is still a draft at Stripe.
+    async fn invoice_is_draft(&self, tenant: &Tenant, account: &str, id: &str) -> AppResult<bool> {
+        let client = self.payments.client(tenant.mode)?;
+        let invoice = on_account(RetrieveInvoice::new(id).customize(), account)
+            .send(client)
+            .await
+            .map_err(provider)?;
+        Ok(invoice.status == Some(InvoiceStatus::Draft))
+    }
+
     /// The Stripe invoice item of a recorded charge (the same request every time).
     async fn overage_item(
         &self,
@@ -138,12 +175,15 @@ impl App {
         customer: &str,
         charge: &OverageCharge,
         period_end: i64,
-    ) -> AppResult<String> {
-        let client = self.payments.client(tenant.mode)?;
+    ) -> Result<String, ItemError> {
+        let client = self
+            .payments
+            .client(tenant.mode)
+            .map_err(ItemError::Passing)?;
         let mut create = CreateInvoiceItem::new()
             .customer(customer.to_string())
             .amount(charge.amount)
-            .currency(currency(&charge.currency)?)
+            .currency(currency(&charge.currency).map_err(ItemError::Passing)?)
             .description(format!(
                 "{}: {} beyond the {} included",
                 charge.metric, charge.units, charge.included
@@ -176,7 +216,28 @@ impl App {
         let item = on_account(create.customize().request_strategy(key), account)
             .send(client)
             .await
-            .map_err(provider)?;
+            .map_err(|e| match &e {
+                // A 4xx other than a conflict or a rate limit would be refused again.
+                stripe::StripeError::Stripe(errors, status)
+                    if (400..500).contains(status) && !matches!(status, 409 | 429) =>
+                {
+                    ItemError::Refused(
+                        errors
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| format!("status {status}")),
+                    )
+                }
+                _ => ItemError::Passing(provider(e)),
+            })?;
         Ok(item.id.to_string())
     }
+}
+
+/// Why an invoice item was not created.
+enum ItemError {
+    /// Stripe refused it and would refuse it again.
+    Refused(String),
+    /// Anything that may pass: the event fails, and Stripe's retry or the catch-up brings it back.
+    Passing(AppError),
 }

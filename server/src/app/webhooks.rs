@@ -325,7 +325,10 @@ impl App {
                 let Some((tenant, user)) = by_customer(customer).await? else {
                     return Ok(Outcome::default());
                 };
-                outcome.note = Some(self.overage_bill(&tenant, &user, invoice, &account).await?);
+                outcome.note = Some(
+                    self.overage_bill(&tenant, &user, event.id.as_str(), invoice, &account)
+                        .await?,
+                );
                 outcome.tenant = Some(tenant);
                 outcome.user_id = Some(user);
             }

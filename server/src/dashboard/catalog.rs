@@ -371,7 +371,11 @@ fn tier_body(posted: &Posted, creating: bool) -> Result<Value, String> {
         None => 0,
         Some(days) => days
             .parse::<i64>()
-            .map_err(|_| format!("Free trial: “{days}” is not a number of days."))?,
+            .ok()
+            .filter(|d| (1..=730).contains(d))
+            .ok_or_else(|| {
+                format!("Free trial: “{days}” is not a number of days from 1 to 730.")
+            })?,
     };
     if days > 0 || !creating {
         let payment_method = if posted.checked("trialNoCard") {

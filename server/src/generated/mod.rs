@@ -2859,8 +2859,11 @@ API's origin.
         }
     }
 
-    /**Present when the tier prices usage beyond the limit (`TierLimit.overage`): what the
-period has used beyond the included units and what it comes to.
+    /**Present when the tier prices usage beyond the limit (`TierLimit.overage`) and the
+current period is one that is billed: a paid (not trialing) subscription's period on
+that tier. Absent during a trial, on a hand-set tier and on the default tier's calendar
+months, which bill nothing. What the period has used beyond the included units and what
+it comes to.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct MetricOverage {
@@ -4466,7 +4469,10 @@ adds one invoice item per metric to the renewal's draft invoice (on `invoice.cre
 with an idempotency key made of the subscription, the period and the metric and a
 database record of what was billed, so a replayed event, several replicas and a restart
 never bill a period twice. An invoice already finalized gets the item as a pending one,
-billed on the next invoice. The trial period bills no overage.
+billed on the next invoice. The trial period bills no overage, and neither does the last
+period of a subscription that ends (Stripe makes no renewal invoice for it). The ended
+period is billed under the tier and overage the subscription has when the renewal
+arrives.
 */
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]

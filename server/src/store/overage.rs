@@ -44,6 +44,15 @@ impl Store {
         row.as_ref().map(subscription_row).transpose()
     }
 
+    /// Whether a Stripe event was recorded already.
+    pub async fn stripe_event_known(&self, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT 1 AS known FROM stripe_events WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Records `charge` unless its subscription, period and metric already have one, and
     /// returns the one that stands: a second attempt bills the first one's figures.
     pub async fn overage_claim(
