@@ -166,9 +166,7 @@ async fn complete(checkout_url: &str, form: &str) -> Result<(), Verdict> {
 /// Renews, fails the next payment of, or cancels a subscription on the emulator that hosted
 /// `checkout_url`.
 pub async fn advance(checkout_url: &str, subscription: &str, action: &str) -> Result<(), Verdict> {
-    let url = reqwest::Url::parse(checkout_url)
-        .map_err(|e| Verdict::Fail(format!("the checkout URL {checkout_url:?}: {e}")))?;
-    let origin = url.origin().ascii_serialization();
+    let origin = emulator_origin(checkout_url)?;
     let response = reqwest::Client::new()
         .post(format!(
             "{origin}/_emulator/subscriptions/{subscription}/{action}"

@@ -163,6 +163,33 @@ pub(super) async fn plan_becomes(
     .await
 }
 
+/// The customer's subscription as the API shows it (`getCustomer`), if any.
+pub(super) async fn subscription_of(
+    ctx: &Ctx,
+    keys: &Keys,
+    user: &str,
+) -> Result<Option<types::Subscription>, Verdict> {
+    let detail = ctx
+        .secret(keys)
+        .get_customer()
+        .user_id(user)
+        .send()
+        .await
+        .succeeds("getCustomer")?;
+    Ok(detail.billing.and_then(|b| b.subscription))
+}
+
+/// The customer's subscription, which must exist.
+async fn subscribed_now(
+    ctx: &Ctx,
+    keys: &Keys,
+    user: &str,
+) -> Result<types::Subscription, Verdict> {
+    subscription_of(ctx, keys, user)
+        .await?
+        .ok_or_else(|| Verdict::Fail("the customer shows no subscription".into()))
+}
+
 /// A user on a project, subscribed to a paid tier through a paid checkout.
 struct Subscribed {
     project: Project,
@@ -362,19 +389,7 @@ async fn subscription_lifecycle(ctx: Ctx) -> CaseResult {
         user.track_usage().send().await.succeeds("trackUsage")?;
     }
     let admin = ctx.secret(&s.project.test);
-    let subscription = |admin: dream_client::Client, user: String| async move {
-        let detail = admin
-            .get_customer()
-            .user_id(user.as_str())
-            .send()
-            .await
-            .succeeds("getCustomer")?;
-        detail
-            .billing
-            .and_then(|b| b.subscription)
-            .ok_or_else(|| Verdict::Fail("the customer shows no subscription".into()))
-    };
-    let sub = subscription(admin.clone(), s.user.clone()).await?;
+    let sub = subscribed_now(&ctx, &s.project.test, &s.user).await?;
 
     stripe::advance(&s.checkout.url, &sub.id, "renew").await?;
     let renewed = eventually("the renewed period", || {
@@ -419,13 +434,9 @@ async fn subscription_lifecycle(ctx: Ctx) -> CaseResult {
         types::BillingEventStatus::Processed,
         "the failed payment's event"
     );
-    eventually("the subscription going past due", || {
-        let admin = admin.clone();
-        let user = s.user.clone();
-        async move {
-            let sub = subscription(admin, user).await?;
-            Ok((sub.status == types::SubscriptionStatus::PastDue).then_some(()))
-        }
+    eventually("the subscription going past due", || async {
+        let sub = subscribed_now(&ctx, &s.project.test, &s.user).await?;
+        Ok((sub.status == types::SubscriptionStatus::PastDue).then_some(()))
     })
     .await?;
     let state = user
@@ -441,7 +452,7 @@ async fn subscription_lifecycle(ctx: Ctx) -> CaseResult {
 
     stripe::advance(&s.checkout.url, &sub.id, "cancel").await?;
     plan_becomes(&ctx, &s.project.test, &s.token, &s.default.name).await?;
-    let sub = subscription(admin.clone(), s.user.clone()).await?;
+    let sub = subscribed_now(&ctx, &s.project.test, &s.user).await?;
     ensure_eq!(
         sub.status,
         types::SubscriptionStatus::Canceled,

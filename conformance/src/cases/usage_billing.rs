@@ -10,7 +10,7 @@ use std::num::NonZeroU64;
 use dream_client::types;
 use serde_json::Value;
 
-use super::billing::{checkout, limit_default_tier, plan_becomes};
+use super::billing::{checkout, limit_default_tier, plan_becomes, subscription_of};
 use super::catalog::{tier_body, tier_name};
 use crate::harness::{Case, CaseResult, Ctx, Expect as _, Keys, Verdict};
 use crate::stripe::{self, emulator_json, eventually, pay};
@@ -93,22 +93,6 @@ async fn trial_tier(
         .send()
         .await
         .succeeds("createTier with a trial")
-}
-
-/// The customer's subscription as the API shows it.
-async fn subscription_of(
-    ctx: &Ctx,
-    keys: &Keys,
-    user: &str,
-) -> Result<Option<types::Subscription>, Verdict> {
-    let detail = ctx
-        .secret(keys)
-        .get_customer()
-        .user_id(user)
-        .send()
-        .await
-        .succeeds("getCustomer")?;
-    Ok(detail.billing.and_then(|b| b.subscription))
 }
 
 /// Waits for the customer's subscription to reach `status`.

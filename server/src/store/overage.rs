@@ -116,24 +116,6 @@ impl Store {
         .await?;
         Ok(())
     }
-
-    /// Every charge of a subscription, oldest period first.
-    pub async fn overage_list(
-        &self,
-        tenant: &Tenant,
-        subscription: &str,
-    ) -> StoreResult<Vec<OverageCharge>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM overage_charges WHERE project_id = $1 AND mode = $2 AND subscription = $3 \
-             ORDER BY period_start, metric"
-        ))
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(subscription)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(charge_row).collect()
-    }
 }
 
 fn charge_row(r: &sqlx::any::AnyRow) -> StoreResult<OverageCharge> {
