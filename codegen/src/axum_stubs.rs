@@ -161,7 +161,7 @@ fn used_schemas(spec: &OpenAPI, operations: &[Operation]) -> std::collections::B
                 if let Some(serde_json::Value::String(r)) = map.get("$ref")
                     && let Some(name) = model::ref_name(r)
                 {
-                    out.push(name.replace("~1", "/").replace("~0", "~"));
+                    out.push(name.into_owned());
                 }
                 map.values().for_each(|v| refs(v, out));
             }

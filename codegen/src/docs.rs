@@ -209,8 +209,8 @@ fn capitalize(text: &str) -> String {
 /// A short, linked description of a schema's type.
 fn type_label(schema: &Value) -> String {
     if let Some(reference) = schema["$ref"].as_str() {
-        let name = model::ref_name(reference).unwrap_or(reference);
-        return format!("<a href=\"#schema-{}\">{}</a>", escape(name), escape(name));
+        let name = model::ref_name(reference).unwrap_or(reference.into());
+        return format!("<a href=\"#schema-{}\">{}</a>", escape(&name), escape(&name));
     }
     let mut label = if let Some(values) = schema["enum"].as_array() {
         let values: Vec<String> = values

@@ -523,7 +523,31 @@ pub fn component_schemas(document: &serde_json::Value) -> Vec<(&String, &serde_j
     schemas
 }
 
-/// The name of the component a `$ref` points to.
-pub fn ref_name(reference: &str) -> Option<&str> {
-    reference.strip_prefix("#/components/schemas/")
+/// The name of the component a `$ref` points to, with the fragment's escapes decoded
+/// (`%XX`, then JSON Pointer's `~1` for `/` and `~0` for `~`), so every target sees the same
+/// name as the key under `components.schemas`.
+pub fn ref_name(reference: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let escaped = reference.strip_prefix("#/components/schemas/")?;
+    if !escaped.contains(['%', '~']) {
+        return Some(std::borrow::Cow::Borrowed(escaped));
+    }
+    let decoded = crate::load::percent_decode(escaped);
+    Some(std::borrow::Cow::Owned(
+        decoded.replace("~1", "/").replace("~0", "~"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ref_name;
+
+    #[test]
+    fn a_reference_names_its_component_with_escapes_decoded() {
+        assert_eq!(ref_name("#/components/schemas/Pet").as_deref(), Some("Pet"));
+        assert_eq!(ref_name("#/components/schemas/a~1b~0c").as_deref(), Some("a/b~c"));
+        assert_eq!(ref_name("#/components/schemas/Caf%C3%A9").as_deref(), Some("Café"));
+        // `%7E1` decodes to `~1`, which is then a pointer escape: percent first, as RFC 6901 §6.
+        assert_eq!(ref_name("#/components/schemas/x%7E1y").as_deref(), Some("x/y"));
+        assert_eq!(ref_name("#/components/responses/Pet"), None);
+    }
 }

@@ -417,21 +417,21 @@ fn union(
         let ty = atom(render(document, member, &format!("{pointer}/{i}"), indent)?);
         let tags: Vec<String> = match (property, member.get("$ref").and_then(Value::as_str)) {
             (Some(_), Some(reference)) => {
-                let name = model::ref_name(reference).unwrap_or(reference);
+                let name = model::ref_name(reference).unwrap_or(reference.into());
                 // Mapping values may be a `$ref` or a bare schema name; every key naming this
                 // member is one of its tags, and without a mapping the tag is the schema name.
                 let mapped: Vec<String> = mapping
                     .map(|m| {
                         m.iter()
                             .filter(|(_, target)| {
-                                target.as_str() == Some(reference) || target.as_str() == Some(name)
+                                target.as_str() == Some(reference) || target.as_str() == Some(&*name)
                             })
                             .map(|(tag, _)| tag.clone())
                             .collect()
                     })
                     .unwrap_or_default();
                 if mapped.is_empty() {
-                    vec![name.to_owned()]
+                    vec![name.into_owned()]
                 } else {
                     mapped
                 }

@@ -49,7 +49,7 @@ impl<'a> Validators<'a> {
             && let Some(name) = ref_name(reference)
         {
             self.wanted.insert(name.to_string());
-            let f = Self::fn_name(name);
+            let f = Self::fn_name(&name);
             return quote!(#f);
         }
         let check = self.check(schema, quote!(value), quote!(path));
@@ -75,7 +75,7 @@ impl<'a> Validators<'a> {
                 return match ref_name(reference) {
                     Some(name) => {
                         self.wanted.insert(name.to_string());
-                        let f = Self::fn_name(name);
+                        let f = Self::fn_name(&name);
                         quote!(#f(#value, #path)?;)
                     }
                     None => quote!(),

@@ -16,6 +16,7 @@ mod parse;
 mod schema;
 
 pub use normalize::{Normalized, normalize};
+pub(crate) use normalize::percent_decode;
 pub use parse::parse_text;
 
 /// Something in the document that was left out or changed, and why.

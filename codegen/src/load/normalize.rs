@@ -523,7 +523,7 @@ impl Normalizer {
 }
 
 /// Decodes `%XX` escapes; anything that is not a valid escape is kept as written.
-pub(super) fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     if !text.contains('%') {
         return text.to_string();
     }
