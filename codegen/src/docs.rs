@@ -210,7 +210,11 @@ fn capitalize(text: &str) -> String {
 fn type_label(schema: &Value) -> String {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = model::ref_name(reference).unwrap_or(reference.into());
-        return format!("<a href=\"#schema-{}\">{}</a>", escape(&name), escape(&name));
+        return format!(
+            "<a href=\"#schema-{}\">{}</a>",
+            escape(&name),
+            escape(&name)
+        );
     }
     let mut label = if let Some(values) = schema["enum"].as_array() {
         let values: Vec<String> = values

@@ -544,10 +544,19 @@ mod tests {
     #[test]
     fn a_reference_names_its_component_with_escapes_decoded() {
         assert_eq!(ref_name("#/components/schemas/Pet").as_deref(), Some("Pet"));
-        assert_eq!(ref_name("#/components/schemas/a~1b~0c").as_deref(), Some("a/b~c"));
-        assert_eq!(ref_name("#/components/schemas/Caf%C3%A9").as_deref(), Some("Café"));
+        assert_eq!(
+            ref_name("#/components/schemas/a~1b~0c").as_deref(),
+            Some("a/b~c")
+        );
+        assert_eq!(
+            ref_name("#/components/schemas/Caf%C3%A9").as_deref(),
+            Some("Café")
+        );
         // `%7E1` decodes to `~1`, which is then a pointer escape: percent first, as RFC 6901 §6.
-        assert_eq!(ref_name("#/components/schemas/x%7E1y").as_deref(), Some("x/y"));
+        assert_eq!(
+            ref_name("#/components/schemas/x%7E1y").as_deref(),
+            Some("x/y")
+        );
         assert_eq!(ref_name("#/components/responses/Pet"), None);
     }
 }

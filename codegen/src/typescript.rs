@@ -424,7 +424,8 @@ fn union(
                     .map(|m| {
                         m.iter()
                             .filter(|(_, target)| {
-                                target.as_str() == Some(reference) || target.as_str() == Some(&*name)
+                                target.as_str() == Some(reference)
+                                    || target.as_str() == Some(&*name)
                             })
                             .map(|(tag, _)| tag.clone())
                             .collect()

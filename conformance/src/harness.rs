@@ -130,6 +130,8 @@ type ClientResult<T, E> = Result<progenitor_client::ResponseValue<T>, progenitor
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
+    /// The error's `type` (`rate_limit_error`, …); empty for an operation without an error body.
+    pub kind: String,
     pub code: String,
     pub message: String,
     pub param: Option<String>,
@@ -145,6 +147,7 @@ impl ErrorBody for types::Error {
     fn refusal(self, status: u16) -> Refusal {
         Refusal {
             status,
+            kind: self.type_.to_string(),
             code: self.code,
             message: self.message,
             param: self.param,
@@ -156,6 +159,7 @@ impl ErrorBody for () {
     fn refusal(self, status: u16) -> Refusal {
         Refusal {
             status,
+            kind: String::new(),
             code: String::new(),
             message: String::new(),
             param: None,
@@ -261,6 +265,8 @@ pub struct Shared {
     pub issuer: Issuer,
     /// The jose-made JWKS and tokens, an implementation independent of the suite's signer.
     pub jose: serde_json::Value,
+    /// The projects the run created, deleted when it ends.
+    pub created: Mutex<Vec<String>>,
 }
 
 /// A case's handle on the run.
@@ -417,6 +423,11 @@ impl Ctx {
             .await
             .succeeds("createProject (setup)")
             .map_err(setup)?;
+        self.shared
+            .created
+            .lock()
+            .expect("created projects")
+            .push(created.project.id.clone());
         let project = Project {
             test: Keys {
                 publishable: created.keys.test.publishable_key,

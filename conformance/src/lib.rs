@@ -90,6 +90,7 @@ pub async fn run(settings: Settings) -> Result<Report, ConfigError> {
         issuer,
         jose,
         settings: settings.clone(),
+        created: Default::default(),
     });
 
     let runs = selected.iter().enumerate().map(|(index, case)| {
@@ -121,6 +122,8 @@ pub async fn run(settings: Settings) -> Result<Report, ConfigError> {
         .collect()
         .await;
     reports.sort_by_key(|(index, _)| *index);
+    let created = std::mem::take(&mut *shared.created.lock().expect("created projects"));
+    let cleanup = delete_projects(&settings, created).await;
 
     Ok(Report {
         suite_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -133,6 +136,7 @@ pub async fn run(settings: Settings) -> Result<Report, ConfigError> {
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_ms: started.elapsed().as_millis() as u64,
         cases: reports.into_iter().map(|(_, report)| report).collect(),
+        cleanup,
         secrets: settings
             .operator_token
             .iter()
@@ -145,6 +149,53 @@ pub async fn run(settings: Settings) -> Result<Report, ConfigError> {
             )
             .collect(),
     })
+}
+
+/// Deletes the projects the run created (`deleteProject`, with the operator token), so a
+/// backend keeps nothing of a conformance run; what could not be deleted is reported.
+async fn delete_projects(settings: &Settings, created: Vec<String>) -> report::Cleanup {
+    let mut cleanup = report::Cleanup::default();
+    let Some(token) = settings.operator_token.as_deref() else {
+        return cleanup;
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    let Ok(value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) else {
+        return cleanup;
+    };
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client");
+    let operator = dream_client::Client::new_with_client(&settings.base_url, http);
+    let deletions = created.into_iter().map(|id| {
+        let operator = operator.clone();
+        async move {
+            let outcome = operator
+                .delete_project()
+                .project_id(id.as_str())
+                .send()
+                .await;
+            (id, outcome)
+        }
+    });
+    let outcomes: Vec<_> = futures::stream::iter(deletions)
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    for (id, outcome) in outcomes {
+        match outcome {
+            Ok(_) => cleanup.deleted += 1,
+            // The case deleted it itself (platform.project-delete).
+            Err(progenitor_client::Error::ErrorResponse(r)) if r.status().as_u16() == 404 => {}
+            Err(e) => cleanup
+                .left
+                .push(format!("{id}: {}", report::describe_error(&e))),
+        }
+    }
+    cleanup.left.sort();
+    cleanup
 }
 
 /// A case's status: its own verdict, made a failure by any response that departed from the

@@ -15,6 +15,7 @@ pub mod domain;
 #[rustfmt::skip]
 pub mod generated;
 pub mod http;
+pub mod logging;
 pub mod serve;
 pub mod store;
 pub mod testing;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use dream_server::app::App;
 use dream_server::config::Config;
@@ -44,6 +45,7 @@ Configuration (environment variables, over an optional --config TOML file with t
   DREAM_ASSETS_URL                  a folder, file:///dir or s3://bucket/prefix
   DREAM_ASSET_MAX_BYTES, DREAM_ASSET_QUOTA_BYTES
   RUST_LOG                          log filter (default info,sqlx=warn,stripe_webhook=error)
+  DREAM_LOG_FORMAT                  text (default) or json: one JSON object per line
 Every variable, with its default: the README's Configuration section.";
 
 #[derive(Subcommand)]
@@ -73,20 +75,44 @@ enum ProjectCommand {
         #[arg(long)]
         dev_issuer: bool,
     },
+    /// List every project, oldest first.
+    List,
+    /// Delete a project and all its data, in both modes (its keys stop working at once).
+    Delete {
+        /// The project's id (`proj_…`), as `dream project list` shows it.
+        id: String,
+        /// Confirm: without it, nothing is deleted.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // The Stripe client warns on every event of another API version; the server
-                // says it once (`app/webhooks.rs`).
-                .unwrap_or_else(|_| "info,sqlx=warn,stripe_webhook=error".into()),
-        )
-        .init();
-    dream_server::install_crypto();
+async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes, on one line each: what failed and why, without a
+            // backtrace (RUST_BACKTRACE is for panics).
+            eprintln!("error: {e}");
+            let mut said = e.to_string();
+            for cause in e.chain().skip(1) {
+                let cause = cause.to_string();
+                // sqlx repeats its cause inside its own message: say each thing once.
+                if !said.ends_with(&cause) {
+                    eprintln!("  caused by: {cause}");
+                }
+                said = cause;
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    dream_server::logging::init(dream_server::logging::Format::from_env()?);
+    dream_server::install_crypto();
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(url) = cli.database_url {
         config.database_url = url;
@@ -104,12 +130,52 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Project {
+            command: ProjectCommand::List,
+        } => {
+            let app = App::open(&config).await?;
+            let projects = app.project_list().await?;
+            if projects.is_empty() {
+                println!("No projects yet: `dream serve` creates one on its first start.");
+            }
+            for project in projects {
+                let created = chrono::DateTime::from_timestamp(project.created_at, 0)
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default();
+                println!("{}  {}  {}", project.id, created, project.name);
+            }
+            Ok(())
+        }
+        Command::Project {
+            command: ProjectCommand::Delete { id, yes },
+        } => {
+            let app = App::open(&config).await?;
+            let Some(project) = app.project_get(&id).await? else {
+                anyhow::bail!("There is no project {id} (see `dream project list`).");
+            };
+            if !yes {
+                anyhow::bail!(
+                    "This deletes project {} ({}) with all its data in test and live mode: keys, tiers, products, customers, usage, billing records, audit log and assets. Nothing was deleted; run again with --yes to delete it.",
+                    project.id,
+                    project.name
+                );
+            }
+            app.project_delete(&id).await?;
+            println!("Deleted project {} ({}).", project.id, project.name);
+            Ok(())
+        }
         Command::Serve { port } => {
             if let Some(port) = port {
                 config.port = port;
             }
-            let listener =
-                tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await?;
+            let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {}:{} (another `dream serve` there? choose another with --port or DREAM_PORT)",
+                        config.host, config.port
+                    )
+                })?;
             let addr = listener.local_addr()?;
             let base = format!("http://{addr}");
             let serving = App::build(&config, &base).await?;
@@ -154,10 +220,17 @@ async fn main() -> anyhow::Result<()> {
                     "Keys were printed when the project was created; `dream project create --name NAME --dev-issuer` makes another."
                 );
             }
-            match &serving.stripe_emulator_url {
-                Some(url) => println!(
-                    "Billing, test mode: the local Stripe emulator at {url} (its checkout pages complete without a card); live mode needs STRIPE_LIVE_SECRET_KEY."
-                ),
+            match &serving.stripe_emulator {
+                Some(local) => {
+                    println!(
+                        "Billing, test mode: the local Stripe emulator at {} (its checkout pages complete without a card); live mode needs STRIPE_LIVE_SECRET_KEY.",
+                        local.url
+                    );
+                    println!(
+                        "  It signs its webhooks with {} (set STRIPE_WEBHOOK_SECRETS to choose it; the conformance suite's --stripe-webhook-secret).",
+                        local.webhook_secret.expose()
+                    );
+                }
                 None => println!("Billing: Stripe at {}", config.stripe_api_base),
             }
             match &config.redis_url {

@@ -9,7 +9,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::TraceLayer;
 
 use crate::app::{App, AppError};
 use crate::domain::ids;
@@ -101,7 +100,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .layer(axum::middleware::from_fn(rate_limit_headers))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::logging::access_log))
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
 }
 

@@ -398,9 +398,7 @@ export class DreamAPI {
         await this.tokens.replace(token);
         continue;
       }
-      const transient =
-        result.status >= 500 ||
-        (result.status === 429 && result.headers.has("retry-after") && error.code !== "usage_limit_exceeded");
+      const transient = result.status >= 500 || (result.status === 429 && result.headers.has("retry-after"));
       if (options.retryable && transient && attempt < this.maxRetries) {
         const wait = retryAfterMs(result.headers.get("retry-after")) ?? this.backoff(attempt);
         if (wait > MAX_RETRY_WAIT_MS) throw error;

@@ -184,8 +184,8 @@ describe("usage", () => {
     await assert.rejects(api.usage.track(), (e) => {
       assert.ok(e instanceof DreamAPIError);
       assert.equal(e.code, "usage_limit_exceeded");
-      assert.equal(e.status, 429);
-      assert.equal(e.type, "rate_limit_error");
+      assert.equal(e.status, 402);
+      assert.equal(e.type, "usage_limit_error");
       assert.match(e.requestId, /^req_/);
       return true;
     });

@@ -15,8 +15,8 @@ mod normalize;
 mod parse;
 mod schema;
 
-pub use normalize::{Normalized, normalize};
 pub(crate) use normalize::percent_decode;
+pub use normalize::{Normalized, normalize};
 pub use parse::parse_text;
 
 /// Something in the document that was left out or changed, and why.

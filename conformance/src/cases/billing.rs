@@ -227,7 +227,7 @@ async fn upgrade_loop(ctx: Ctx) -> CaseResult {
     }
     user.track_usage().send().await.refused(
         "trackUsage past the free limit",
-        429,
+        402,
         "usage_limit_exceeded",
     )?;
     let before = user

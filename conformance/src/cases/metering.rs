@@ -184,7 +184,7 @@ async fn backend_track_and_check(ctx: Ctx) -> CaseResult {
         .await
         .refused(
             "trackCustomerUsage past the hard limit",
-            429,
+            402,
             "usage_limit_exceeded",
         )?;
     ensure!(!refusal.message.is_empty(), "the refusal explains itself");

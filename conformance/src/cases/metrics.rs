@@ -358,7 +358,7 @@ async fn usage_reset(ctx: Ctx) -> CaseResult {
         .track_usage()
         .send()
         .await
-        .refused("trackUsage past the limit", 429, "usage_limit_exceeded")?;
+        .refused("trackUsage past the limit", 402, "usage_limit_exceeded")?;
     let after = admin
         .reset_customer_usage()
         .user_id(user.as_str())

@@ -33,6 +33,13 @@ pub fn cases() -> Vec<Case> {
             "the operator lists every project; secret keys may not",
             project_list
         ),
+        case!(
+            "platform.project-delete",
+            Core,
+            ["PLAT-005"],
+            "the operator deletes a project: its keys are refused at once, it leaves the list, and a second delete is 404",
+            project_delete
+        ),
     ]
 }
 
@@ -137,5 +144,85 @@ async fn project_list(ctx: Ctx) -> CaseResult {
             401,
             "invalid_operator_token",
         )?;
+    Ok(())
+}
+
+async fn project_delete(ctx: Ctx) -> CaseResult {
+    let Some(token) = ctx.settings().operator_token.clone() else {
+        return Err(crate::harness::Verdict::Skip(
+            "deletes a project: needs an operator token".into(),
+        ));
+    };
+    let project = ctx.fresh_project().await?;
+    let other = ctx.fresh_project().await?;
+    let id = ctx
+        .secret(&project.test)
+        .get_settings()
+        .send()
+        .await
+        .succeeds("getSettings")?
+        .project
+        .id;
+    // The project has a user with counted usage, so there is data to delete.
+    let user = ctx.user(&project.test, &ctx.token(&ctx.user_id("deleted")));
+    user.track_usage()
+        .send()
+        .await
+        .succeeds("trackUsage before the delete")?;
+    ctx.secret(&other.test)
+        .delete_project()
+        .project_id(id.as_str())
+        .send()
+        .await
+        .refused(
+            "deleteProject with another project's secret key",
+            401,
+            "invalid_operator_token",
+        )?;
+    let operator = ctx.client(&[("authorization", &format!("Bearer {token}"))]);
+    let deleted = operator
+        .delete_project()
+        .project_id(id.as_str())
+        .send()
+        .await
+        .succeeds("deleteProject")?;
+    ensure_eq!(
+        (deleted.id.as_str(), deleted.deleted),
+        (id.as_str(), true),
+        "deleteProject's answer"
+    );
+    for (what, keys) in [("test", &project.test), ("live", &project.live)] {
+        ctx.secret(keys).get_settings().send().await.refused(
+            &format!("getSettings with the deleted project's {what} secret key"),
+            401,
+            "invalid_api_key",
+        )?;
+    }
+    user.check_usage().send().await.refused(
+        "checkUsage with the deleted project's publishable key",
+        401,
+        "invalid_api_key",
+    )?;
+    let listed = operator
+        .list_projects()
+        .send()
+        .await
+        .succeeds("listProjects")?;
+    ensure!(
+        listed.data.iter().all(|p| p.id != id),
+        "the deleted project {id} is still listed"
+    );
+    operator
+        .delete_project()
+        .project_id(id.as_str())
+        .send()
+        .await
+        .refused("deleteProject again", 404, "not_found")?;
+    // The other project is untouched.
+    ctx.secret(&other.test)
+        .get_settings()
+        .send()
+        .await
+        .succeeds("getSettings of another project after the delete")?;
     Ok(())
 }

@@ -216,11 +216,16 @@ async fn hard_limit_under_concurrency(ctx: Ctx) -> CaseResult {
                 accepted += 1;
             }
             Err(e) => {
-                Err::<progenitor_client::ResponseValue<types::Usage>, _>(e).refused(
+                let refusal = Err::<progenitor_client::ResponseValue<types::Usage>, _>(e).refused(
                     "a track past the limit",
-                    429,
+                    402,
                     "usage_limit_exceeded",
                 )?;
+                ensure_eq!(
+                    refusal.kind.as_str(),
+                    "usage_limit_error",
+                    "the refusal's type (not a rate limit)"
+                );
                 refused += 1;
             }
         }
@@ -267,7 +272,7 @@ async fn refused_increment_counts_nothing(ctx: Ctx) -> CaseResult {
         .body_map(|b| b.amount(amount(3)))
         .send()
         .await
-        .refused("trackUsage 3 more", 429, "usage_limit_exceeded")?;
+        .refused("trackUsage 3 more", 402, "usage_limit_exceeded")?;
     ensure!(!refusal.message.is_empty(), "the refusal explains itself");
     let check = user.check_usage().send().await.succeeds("checkUsage")?;
     ensure_eq!(
@@ -288,7 +293,7 @@ async fn refused_increment_counts_nothing(ctx: Ctx) -> CaseResult {
     );
     user.track_usage().send().await.refused(
         "trackUsage at the limit",
-        429,
+        402,
         "usage_limit_exceeded",
     )?;
     Ok(())

@@ -61,9 +61,28 @@ pub struct Report {
     pub started_at: String,
     pub duration_ms: u64,
     pub cases: Vec<CaseReport>,
+    /// What became of the projects the run created.
+    pub cleanup: Cleanup,
     /// Values to redact besides the recognisable key and token shapes.
     #[serde(skip)]
     pub secrets: Vec<String>,
+}
+
+/// The projects a run created and then deleted, and those it could not delete (with why).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cleanup {
+    pub deleted: usize,
+    pub left: Vec<String>,
+}
+
+/// What a failed call answered, in a line.
+pub fn describe_error<E: std::fmt::Debug>(error: &progenitor_client::Error<E>) -> String {
+    match error {
+        progenitor_client::Error::ErrorResponse(response) => {
+            format!("{} {:?}", response.status().as_u16(), response.as_ref())
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Counts of each status.
@@ -154,6 +173,21 @@ impl Report {
                 counts.skip,
                 counts.error
             );
+        }
+        if self.cleanup.deleted > 0 || !self.cleanup.left.is_empty() {
+            let _ = writeln!(
+                out,
+                "cleanup    deleted {} project(s) the run created{}",
+                self.cleanup.deleted,
+                if self.cleanup.left.is_empty() {
+                    String::new()
+                } else {
+                    format!("; could not delete {}:", self.cleanup.left.len())
+                }
+            );
+            for left in &self.cleanup.left {
+                let _ = writeln!(out, "           {}", self.redact(left));
+            }
         }
         let counts = self.counts();
         let _ = writeln!(
@@ -269,6 +303,7 @@ mod tests {
             started_at: "2026-11-28T00:00:00Z".into(),
             duration_ms: 10,
             cases: vec![],
+            cleanup: Default::default(),
             secrets: vec!["op_secret_123".into()],
         }
     }

@@ -331,6 +331,30 @@ impl App {
         Ok(asset)
     }
 
+    /// Removes every stored object of a deleted project (both modes, and any upload's
+    /// leftovers); returns how many. Its rows are already gone, so its URLs answer 404.
+    pub(super) async fn assets_purge(
+        &self,
+        project_id: &str,
+    ) -> Result<usize, object_store::Error> {
+        let prefix = ObjectPath::from(project_id);
+        let locations = self
+            .assets
+            .objects
+            .list(Some(&prefix))
+            .map(|meta| meta.map(|meta| meta.location))
+            .boxed();
+        let mut deleted = self.assets.objects.delete_stream(locations);
+        let mut count = 0;
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => count += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(count)
+    }
+
     /// The asset `id` named `filename` and its bytes (within `range`, already checked
     /// against its size), for public delivery; `None` when there is no such asset.
     pub async fn asset_open(

@@ -14,8 +14,17 @@ use crate::store::Store;
 /// An app ready to serve, its background tasks running while it lives.
 pub struct Serving {
     pub app: Arc<App>,
-    /// The local Stripe emulator serving test mode, when one was started: its base URL.
-    pub stripe_emulator_url: Option<String>,
+    /// The local Stripe emulator serving test mode, when one was started.
+    pub stripe_emulator: Option<LocalStripe>,
+}
+
+/// The local Stripe emulator a server started for test mode.
+pub struct LocalStripe {
+    /// Its base URL (API, hosted pages, test controls).
+    pub url: String,
+    /// The secret it signs its webhooks with: the first of `STRIPE_WEBHOOK_SECRETS`, or one
+    /// made for this run. A test-mode secret of this machine; `dream serve` prints it.
+    pub webhook_secret: Secret,
 }
 
 impl App {
@@ -85,7 +94,7 @@ impl App {
             Some(url) => ratelimit::Limiter::Redis(ratelimit::RedisLimiter::connect(url).await?),
             None => local_limiter(config),
         };
-        let (payments, stripe_emulator_url) = stripe(config, base_url).await?;
+        let (payments, stripe_emulator) = stripe(config, base_url).await?;
         let public_url = config.public_url.as_deref().unwrap_or(base_url);
         let app = Arc::new(App::assemble(config, limiter, payments, public_url).await?);
         spawn_metrics_flush(&app);
@@ -93,7 +102,7 @@ impl App {
         spawn_webhook_catch_up(&app, Duration::from_secs(config.webhook_catch_up_seconds));
         Ok(Serving {
             app,
-            stripe_emulator_url,
+            stripe_emulator,
         })
     }
 
@@ -120,7 +129,10 @@ fn public_rule(config: &Config) -> anyhow::Result<Option<ratelimit::Rule>> {
 /// Stripe as configured: the configured keys, or — with no test key and the emulator allowed
 /// — a local emulator for test mode that delivers its signed webhooks to `base_url`. The
 /// emulator is never used for live mode.
-async fn stripe(config: &Config, base_url: &str) -> anyhow::Result<(Payments, Option<String>)> {
+async fn stripe(
+    config: &Config,
+    base_url: &str,
+) -> anyhow::Result<(Payments, Option<LocalStripe>)> {
     let mut secrets = config.stripe_webhook_secrets.clone();
     if config.stripe_test_secret_key.is_some() || !config.stripe_emulator {
         let payments = Payments::new(
@@ -153,7 +165,13 @@ async fn stripe(config: &Config, base_url: &str) -> anyhow::Result<(Payments, Op
     if let Some(live) = config.stripe_live_secret_key.as_ref() {
         payments = payments.with_live(&config.stripe_api_base, live)?;
     }
-    Ok((payments, Some(running.base_url)))
+    Ok((
+        payments,
+        Some(LocalStripe {
+            url: running.base_url,
+            webhook_secret: secret,
+        }),
+    ))
 }
 
 /// How far before the previous catch-up's start the next one looks: events created just

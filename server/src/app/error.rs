@@ -90,6 +90,10 @@ pub enum AppError {
     },
     #[error("The user already has a live subscription ({0}); change it in the customer portal.")]
     SubscriptionExists(String),
+    #[error(
+        "The project has {0} live-mode subscription(s) still billed by Stripe; cancel them before deleting the project. Nothing was deleted."
+    )]
+    LiveSubscriptions(i64),
     #[error("The user has no Stripe customer yet; start with a checkout.")]
     NoBillingAccount,
     #[error("The Stripe-Signature header does not verify: {0}")]
@@ -120,6 +124,7 @@ pub enum ErrorClass {
     Permission,
     Idempotency,
     RateLimit,
+    UsageLimit,
     Api,
 }
 
@@ -163,9 +168,10 @@ impl AppError {
                 (413, "storage_quota_exceeded", InvalidRequest)
             }
             AppError::UnsupportedMediaType(_) => (415, "unsupported_media_type", InvalidRequest),
-            AppError::UsageLimitExceeded { .. } => (429, "usage_limit_exceeded", RateLimit),
+            AppError::UsageLimitExceeded { .. } => (402, "usage_limit_exceeded", UsageLimit),
             AppError::SubscriptionExists(_) => (409, "subscription_exists", InvalidRequest),
             AppError::NoBillingAccount => (409, "no_billing_account", InvalidRequest),
+            AppError::LiveSubscriptions(_) => (409, "live_subscriptions", InvalidRequest),
             AppError::InvalidSignature(_) => (400, "invalid_signature", InvalidRequest),
             AppError::NotSupported(_) => (501, "not_supported", Api),
             AppError::PaymentProvider(_) => (502, "payment_provider_error", Api),

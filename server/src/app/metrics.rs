@@ -190,6 +190,20 @@ impl Recorder {
         pending.written.extend(batch.active);
     }
 
+    /// Drops what is pending for a deleted project, so no series row outlives it.
+    pub fn forget_project(&self, project_id: &str) {
+        let mut pending = self.pending.lock().expect("metrics recorder");
+        pending
+            .counts
+            .retain(|(tenant, _, _), _| tenant.project_id != project_id);
+        pending
+            .active
+            .retain(|(tenant, _, _)| tenant.project_id != project_id);
+        pending
+            .written
+            .retain(|(tenant, _, _)| tenant.project_id != project_id);
+    }
+
     /// Puts back a batch whose write failed, so the next flush retries it.
     fn restore(&self, batch: UsageBatch) {
         let mut pending = self.pending.lock().expect("metrics recorder");

@@ -7,6 +7,7 @@ use crate::domain::{
 };
 use crate::store::StoreError;
 use crate::store::keys::NewKey;
+use crate::store::projects::ProjectDeletion;
 use crate::store::tiers::NewTier;
 
 /// Who is calling, once credentials are checked.
@@ -256,6 +257,37 @@ impl App {
     /// Every project, for the operator.
     pub async fn project_list(&self) -> AppResult<Vec<Project>> {
         Ok(self.store.project_list().await?)
+    }
+
+    /// Deletes a project with every row it owns (both modes), unless Stripe still bills
+    /// live-mode subscriptions of it; then its stored asset bytes. Every replica drops its
+    /// copies, so its keys are refused at once everywhere.
+    pub async fn project_delete(&self, id: &str) -> AppResult<()> {
+        self.recorder.forget_project(id);
+        match self.store.project_delete(id).await? {
+            ProjectDeletion::Deleted => {}
+            ProjectDeletion::NotFound => {
+                return Err(AppError::NotFound {
+                    what: "project",
+                    param: "projectId",
+                    id: id.to_string(),
+                });
+            }
+            ProjectDeletion::LiveSubscriptions(n) => return Err(AppError::LiveSubscriptions(n)),
+        }
+        self.forget(super::replica::Forget::Project(id.to_string()))
+            .await;
+        // What this replica recorded while the delete ran. (A request already past its key
+        // check on another replica at this moment may still write a counter or series row;
+        // nothing reads it, as no key of the project resolves any more.)
+        self.recorder.forget_project(id);
+        match self.assets_purge(id).await {
+            Ok(n) => tracing::info!(project = %id, assets = n, "project deleted"),
+            Err(e) => {
+                tracing::warn!(project = %id, error = %e, "project deleted; some of its asset bytes could not be removed")
+            }
+        }
+        Ok(())
     }
 
     /// The tenant's project.

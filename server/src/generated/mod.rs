@@ -1166,6 +1166,69 @@ API's origin.
         }
     }
 
+    ///`DeleteProjectProjectId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteProjectProjectId(::std::string::String);
+    impl ::std::ops::Deref for DeleteProjectProjectId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<DeleteProjectProjectId> for ::std::string::String {
+        fn from(value: DeleteProjectProjectId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for DeleteProjectProjectId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for DeleteProjectProjectId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteProjectProjectId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for DeleteProjectProjectId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`DevSessionCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default)]
     #[serde(deny_unknown_fields)]
@@ -1575,6 +1638,8 @@ API's origin.
         IdempotencyError,
         #[serde(rename = "rate_limit_error")]
         RateLimitError,
+        #[serde(rename = "usage_limit_error")]
+        UsageLimitError,
         #[serde(rename = "api_error")]
         ApiError,
     }
@@ -1587,6 +1652,7 @@ API's origin.
                 Self::PermissionError => f.write_str("permission_error"),
                 Self::IdempotencyError => f.write_str("idempotency_error"),
                 Self::RateLimitError => f.write_str("rate_limit_error"),
+                Self::UsageLimitError => f.write_str("usage_limit_error"),
                 Self::ApiError => f.write_str("api_error"),
             }
         }
@@ -1603,6 +1669,7 @@ API's origin.
                 "permission_error" => Ok(Self::PermissionError),
                 "idempotency_error" => Ok(Self::IdempotencyError),
                 "rate_limit_error" => Ok(Self::RateLimitError),
+                "usage_limit_error" => Ok(Self::UsageLimitError),
                 "api_error" => Ok(Self::ApiError),
                 _ => Err("invalid value".into()),
             }
@@ -3699,6 +3766,15 @@ it comes to.
     pub struct ProjectCreated {
         pub keys: ProjectKeys,
         pub project: Project,
+    }
+
+    ///`ProjectDeleted`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct ProjectDeleted {
+        ///Always `true`.
+        pub deleted: bool,
+        ///The project's id.
+        pub id: ::std::string::String,
     }
 
     ///`ProjectKeys`
@@ -5836,6 +5912,22 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: CreateProjectRequest,
     ) -> impl Future<Output = CreateProjectResponse> + Send;
+    ///Delete a project
+    ///
+    ///Deletes the project and everything it holds, in both modes, in one transaction: its
+    ///keys (refused from then on, on every replica), settings, tiers, products and prices,
+    ///customers, usage counters and events, subscriptions and payments as recorded here, the
+    ///audit log, dashboard sessions, and its assets with their stored bytes. Nothing at Stripe
+    ///is touched, so a project with live-mode subscriptions that are still live (active,
+    ///trialing, past due) is refused with `409 live_subscriptions`: cancel them first. The
+    ///conformance suite deletes every project it creates this way.
+    ///
+    ///`DELETE /v1/projects/{projectId}`
+    fn delete_project(
+        &self,
+        caller: Self::Caller,
+        request: DeleteProjectRequest,
+    ) -> impl Future<Output = DeleteProjectResponse> + Send;
     ///The signed-in user's state
     ///
     ///Returns the user's id, tier, limits and usage for the current period. The user is the
@@ -5852,7 +5944,7 @@ pub trait Api: Send + Sync + 'static {
     ///
     ///Adds `amount` (default 1) to the user's count for `metric` (default `requests`) in the
     ///current period, atomically. An increment that would pass a hard limit is refused with
-    ///`usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
+    ///`402 usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
     ///reported but not enforced. Periods are calendar months in UTC, except for a user whose tier
     ///comes from a subscription: their period is the subscription's current billing period.
     ///
@@ -6429,6 +6521,10 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
                 .post(handle::<A, CreateProjectRequest>),
         )
         .route(
+            "/v1/projects/{projectId}",
+            axum::routing::MethodRouter::new().delete(handle::<A, DeleteProjectRequest>),
+        )
+        .route(
             "/v1/me",
             axum::routing::MethodRouter::new().get(handle::<A, GetCustomerStateRequest>),
         )
@@ -6902,6 +6998,100 @@ impl<A: Api> Operation<A> for CreateProjectRequest {
     }
 }
 
+///The parsed and validated input of `deleteProject`.
+#[derive(Debug, Clone)]
+pub struct DeleteProjectRequest {
+    ///The project id.
+    pub project_id: types::DeleteProjectProjectId,
+}
+
+///Every response `deleteProject` documents.
+#[derive(Debug, Clone)]
+pub enum DeleteProjectResponse {
+    ///200: The project was deleted.
+    Ok(types::ProjectDeleted),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///409: The request conflicts with existing state.
+    Conflict(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for DeleteProjectResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
+            Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for DeleteProjectResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            401u16 => Self::Unauthorized(body),
+            404u16 => Self::NotFound(body),
+            409u16 => Self::Conflict(body),
+            500u16 => Self::InternalServerError(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for DeleteProjectRequest {
+    type Response = DeleteProjectResponse;
+    const SECURITY: Security = &[&[SecurityScheme::OperatorToken]];
+    const STATUSES: Option<&'static [u16]> = Some(&[200, 401, 404, 409, 500, 503]);
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let project_id = required(
+            decode_param(
+                path_params.get("projectId").map(|v| vec![v.clone()]),
+                "projectId",
+                Coerce::String,
+                check_0,
+            )?,
+            "projectId",
+            "path parameter",
+        )?;
+        Ok(Self { project_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.delete_project(caller, request)
+    }
+}
+
 ///The parsed and validated input of `getCustomerState`.
 #[derive(Debug, Clone)]
 pub struct GetCustomerStateRequest {}
@@ -6914,7 +7104,7 @@ pub enum GetCustomerStateResponse {
     Unauthorized(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7004,13 +7194,19 @@ pub enum TrackUsageResponse {
     BadRequest(types::Error),
     ///401: No valid credential was sent.
     Unauthorized(types::Error),
+    /**402: The increment would pass the tier's hard limit for the metric in this period
+(`usage_limit_exceeded`); nothing was counted. This is not a rate limit, so it is not
+429: the same request keeps failing until the period ends or the user's tier changes
+(upgrade, override or usage reset), and generic HTTP retry logic, which retries 429,
+does not loop on it.*/
+    PaymentRequired(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
     ///409: The request conflicts with existing state.
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7025,6 +7221,12 @@ impl IntoResponse for TrackUsageResponse {
             Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
             Self::Unauthorized(body) => {
                 json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::PaymentRequired(body) => {
+                json_response(
+                    http::StatusCode::from_u16(402u16).expect("a valid status"),
+                    &body,
+                )
             }
             Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
@@ -7049,6 +7251,7 @@ impl ErrorResponse<types::Error> for TrackUsageResponse {
         match status.as_u16() {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
+            402u16 => Self::PaymentRequired(body),
             403u16 => Self::Forbidden(body),
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
@@ -7066,7 +7269,7 @@ impl<A: Api> Operation<A> for TrackUsageRequest {
         &[SecurityScheme::PublishableKey, SecurityScheme::UserJwt],
     ];
     const STATUSES: Option<&'static [u16]> = Some(
-        &[200, 400, 401, 403, 409, 422, 429, 500, 503],
+        &[200, 400, 401, 402, 403, 409, 422, 429, 500, 503],
     );
     const READS: Reads = Reads {
         path: false,
@@ -7084,7 +7287,7 @@ impl<A: Api> Operation<A> for TrackUsageRequest {
             header_values(&parts.headers, "Idempotency-Key"),
             "Idempotency-Key",
             Coerce::String,
-            check_0,
+            check_1,
         )?;
         let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
@@ -7118,7 +7321,7 @@ pub enum CheckUsageResponse {
     Unauthorized(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7316,7 +7519,7 @@ pub enum CheckEntitlementResponse {
     Unauthorized(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7395,7 +7598,7 @@ impl<A: Api> Operation<A> for CheckEntitlementRequest {
                 query_values(&raw_query, "amount"),
                 "amount",
                 Coerce::Integer,
-                check_1,
+                check_2,
             )?,
             "amount",
             "1",
@@ -7539,7 +7742,7 @@ pub enum CreateDevSessionResponse {
     Forbidden(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7698,7 +7901,7 @@ pub enum ListProductsResponse {
     BadRequest(types::Error),
     ///401: No valid credential was sent.
     Unauthorized(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7764,7 +7967,7 @@ impl<A: Api> Operation<A> for ListProductsRequest {
                 query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
-                check_2,
+                check_3,
             )?,
             "includeArchived",
             "false",
@@ -7895,7 +8098,7 @@ pub enum GetProductResponse {
     Unauthorized(types::Error),
     ///404: No such resource in your project and mode.
     NotFound(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -7963,7 +8166,7 @@ impl<A: Api> Operation<A> for GetProductRequest {
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "productId",
             "path parameter",
@@ -8071,7 +8274,7 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "productId",
             "path parameter",
@@ -8175,7 +8378,7 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
                 path_params.get("productId").map(|v| vec![v.clone()]),
                 "productId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "productId",
             "path parameter",
@@ -8294,7 +8497,7 @@ impl<A: Api> Operation<A> for ListAssetsRequest {
             query_values(&raw_query, "productId"),
             "productId",
             Coerce::String,
-            check_3,
+            check_0,
         )?;
         Ok(Self {
             limit,
@@ -8421,7 +8624,7 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
                 query_values(&raw_query, "filename"),
                 "filename",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "filename",
             "query parameter",
@@ -8430,7 +8633,7 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
             query_values(&raw_query, "productId"),
             "productId",
             Coerce::String,
-            check_3,
+            check_0,
         )?;
         let content_type = header_values(&parts.headers, "content-type")
             .and_then(|v| v.into_iter().next());
@@ -8533,7 +8736,7 @@ impl<A: Api> Operation<A> for GetAssetRequest {
                 path_params.get("assetId").map(|v| vec![v.clone()]),
                 "assetId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "assetId",
             "path parameter",
@@ -8631,7 +8834,7 @@ impl<A: Api> Operation<A> for DeleteAssetRequest {
                 path_params.get("assetId").map(|v| vec![v.clone()]),
                 "assetId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "assetId",
             "path parameter",
@@ -8664,7 +8867,7 @@ pub enum ListTiersResponse {
     BadRequest(types::Error),
     ///401: No valid credential was sent.
     Unauthorized(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -8730,7 +8933,7 @@ impl<A: Api> Operation<A> for ListTiersRequest {
                 query_values(&raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
-                check_2,
+                check_3,
             )?,
             "includeArchived",
             "false",
@@ -8867,7 +9070,7 @@ pub enum GetTierResponse {
     Unauthorized(types::Error),
     ///404: No such resource in your project and mode.
     NotFound(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -8935,7 +9138,7 @@ impl<A: Api> Operation<A> for GetTierRequest {
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "tierId",
             "path parameter",
@@ -9047,7 +9250,7 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "tierId",
             "path parameter",
@@ -9159,7 +9362,7 @@ impl<A: Api> Operation<A> for ArchiveTierRequest {
                 path_params.get("tierId").map(|v| vec![v.clone()]),
                 "tierId",
                 Coerce::String,
-                check_3,
+                check_0,
             )?,
             "tierId",
             "path parameter",
@@ -9377,7 +9580,7 @@ impl<A: Api> Operation<A> for GetCustomerRequest {
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "userId",
             "path parameter",
@@ -9485,7 +9688,7 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "userId",
             "path parameter",
@@ -9589,7 +9792,7 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "userId",
             "path parameter",
@@ -9685,7 +9888,7 @@ impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "userId",
             "path parameter",
@@ -9728,14 +9931,18 @@ pub enum TrackCustomerUsageResponse {
     BadRequest(types::Error),
     ///401: No valid credential was sent.
     Unauthorized(types::Error),
+    /**402: The increment would pass the tier's hard limit for the metric in this period
+(`usage_limit_exceeded`); nothing was counted. This is not a rate limit, so it is not
+429: the same request keeps failing until the period ends or the user's tier changes
+(upgrade, override or usage reset), and generic HTTP retry logic, which retries 429,
+does not loop on it.*/
+    PaymentRequired(types::Error),
     ///403: The credential is valid but may not perform this operation.
     Forbidden(types::Error),
     ///409: The request conflicts with existing state.
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
-    TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
     ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
@@ -9750,13 +9957,16 @@ impl IntoResponse for TrackCustomerUsageResponse {
             Self::Unauthorized(body) => {
                 json_response(http::StatusCode::UNAUTHORIZED, &body)
             }
+            Self::PaymentRequired(body) => {
+                json_response(
+                    http::StatusCode::from_u16(402u16).expect("a valid status"),
+                    &body,
+                )
+            }
             Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
             Self::Conflict(body) => json_response(http::StatusCode::CONFLICT, &body),
             Self::UnprocessableEntity(body) => {
                 json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
-            }
-            Self::TooManyRequests(body) => {
-                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
             }
             Self::InternalServerError(body) => {
                 json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
@@ -9773,10 +9983,10 @@ impl ErrorResponse<types::Error> for TrackCustomerUsageResponse {
         match status.as_u16() {
             400u16 => Self::BadRequest(body),
             401u16 => Self::Unauthorized(body),
+            402u16 => Self::PaymentRequired(body),
             403u16 => Self::Forbidden(body),
             409u16 => Self::Conflict(body),
             422u16 => Self::UnprocessableEntity(body),
-            429u16 => Self::TooManyRequests(body),
             500u16 => Self::InternalServerError(body),
             503u16 => Self::ServiceUnavailable(body),
             _ => Self::InternalServerError(body),
@@ -9788,7 +9998,7 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
     type Response = TrackCustomerUsageResponse;
     const SECURITY: Security = &[&[SecurityScheme::SecretKey]];
     const STATUSES: Option<&'static [u16]> = Some(
-        &[200, 400, 401, 403, 409, 422, 429, 500, 503],
+        &[200, 400, 401, 402, 403, 409, 422, 500, 503],
     );
     const READS: Reads = Reads {
         path: true,
@@ -9807,7 +10017,7 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "userId",
             "path parameter",
@@ -9816,7 +10026,7 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
             header_values(&parts.headers, "Idempotency-Key"),
             "Idempotency-Key",
             Coerce::String,
-            check_0,
+            check_1,
         )?;
         let bytes = &input.body;
         let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
@@ -9919,7 +10129,7 @@ impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
                 path_params.get("userId").map(|v| vec![v.clone()]),
                 "userId",
                 Coerce::String,
-                check_0,
+                check_1,
             )?,
             "userId",
             "path parameter",
@@ -9941,7 +10151,7 @@ impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
                 query_values(&raw_query, "amount"),
                 "amount",
                 Coerce::Integer,
-                check_1,
+                check_2,
             )?,
             "amount",
             "1",
@@ -10395,7 +10605,7 @@ pub enum CreateCheckoutResponse {
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -10523,7 +10733,7 @@ pub enum CreatePortalSessionResponse {
     Conflict(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -10645,7 +10855,7 @@ pub enum CartCheckoutResponse {
     Forbidden(types::Error),
     ///422: The request breaks a rule of the spec.
     UnprocessableEntity(types::Error),
-    ///429: A limit was reached; nothing was counted. `rate_limited` (too many requests in the window; retry after `Retry-After` seconds) or `usage_limit_exceeded` (the tier's hard usage limit for the period).
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
     TooManyRequests(types::Error),
     ///500: Something went wrong on the server.
     InternalServerError(types::Error),
@@ -13939,6 +14149,26 @@ fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
         );
     }
 
+    if s.chars().count() > 64usize {
+        return Err(
+            Violation::new(path, format!("must be at most {} characters long", 64usize)),
+        );
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
     if s.chars().count() > 255usize {
         return Err(
             Violation::new(path, format!("must be at most {} characters long", 255usize)),
@@ -13949,7 +14179,7 @@ fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let n: i128 = match (value.as_i64(), value.as_u64()) {
         (Some(n), _) => n as i128,
         (None, Some(n)) => n as i128,
@@ -13969,29 +14199,9 @@ fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 }
 
 #[allow(unused_variables)]
-fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     if !value.is_boolean() {
         return Err(Violation::new(path, "must be true or false".to_string()));
-    }
-
-    Ok(())
-}
-
-#[allow(unused_variables)]
-fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
-    let Some(s) = value.as_str() else {
-        return Err(Violation::new(path, "must be a string".to_string()));
-    };
-    if s.chars().count() < 1usize {
-        return Err(
-            Violation::new(path, format!("must be at least {} characters long", 1usize)),
-        );
-    }
-
-    if s.chars().count() > 64usize {
-        return Err(
-            Violation::new(path, format!("must be at most {} characters long", 64usize)),
-        );
     }
 
     Ok(())

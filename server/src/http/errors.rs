@@ -25,6 +25,7 @@ fn error_type(class: ErrorClass) -> types::ErrorType {
         ErrorClass::Permission => types::ErrorType::PermissionError,
         ErrorClass::Idempotency => types::ErrorType::IdempotencyError,
         ErrorClass::RateLimit => types::ErrorType::RateLimitError,
+        ErrorClass::UsageLimit => types::ErrorType::UsageLimitError,
         ErrorClass::Api => types::ErrorType::ApiError,
     }
 }

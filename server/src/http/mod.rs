@@ -144,7 +144,22 @@ impl Api for Server {
         parts: &http::request::Parts,
     ) -> Result<Caller, Response> {
         let request_id = errors::request_id(parts);
-        let principal = match auth::principal(&self.app, security, parts).await {
+        let principal = auth::principal(&self.app, security, parts).await;
+        if let (Ok(principal), Some(log)) = (
+            &principal,
+            parts.extensions.get::<crate::logging::RequestLog>(),
+        ) {
+            let dashboard = parts.extensions.get::<auth::DashboardGrant>().is_some();
+            match principal {
+                Principal::Anonymous => log.caller("anonymous", None),
+                Principal::Operator => log.caller("operator", None),
+                Principal::Publishable(tenant) => log.caller("publishable", Some(tenant)),
+                Principal::Secret(tenant) if dashboard => log.caller("dashboard", Some(tenant)),
+                Principal::Secret(tenant) => log.caller("secret", Some(tenant)),
+                Principal::User(user) => log.caller("user", Some(&user.tenant)),
+            }
+        }
+        let principal = match principal {
             Ok(principal) => self.limit(principal, parts).await,
             Err(e) => Err(e),
         };
@@ -501,6 +516,14 @@ impl Api for Server {
         request: api::ListPaymentsRequest,
     ) -> api::ListPaymentsResponse {
         billing::list_payments(self, caller, request).await
+    }
+
+    async fn delete_project(
+        &self,
+        caller: Caller,
+        request: api::DeleteProjectRequest,
+    ) -> api::DeleteProjectResponse {
+        tenancy::delete_project(self, caller, request).await
     }
 
     async fn list_projects(

@@ -224,3 +224,17 @@ pub(super) async fn list_projects(
         })
     })
 }
+
+pub(super) async fn delete_project(
+    server: &Server,
+    caller: Caller,
+    request: api::DeleteProjectRequest,
+) -> api::DeleteProjectResponse {
+    respond!(caller, DeleteProjectResponse::Ok, {
+        server.app.project_delete(&request.project_id).await?;
+        Ok(types::ProjectDeleted {
+            id: request.project_id.to_string(),
+            deleted: true,
+        })
+    })
+}

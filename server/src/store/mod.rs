@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notify;
 pub mod overage;
 pub mod products;
+pub mod projects;
 pub mod sessions;
 pub mod tiers;
 mod tx;
@@ -27,8 +28,9 @@ pub mod usage;
 use std::str::FromStr;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Connection, Executor};
+use sqlx::{AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,40 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a pooled connection may sit unused before it is checked again when taken.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(10);
 
+/// How long the first connection at start-up may take before the database counts as down.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The database a URL names, for messages: `Postgres at host:port (database db)` or `the
+/// SQLite file path`. Never the password.
+pub fn describe_database(url: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = rest.split('?').next().unwrap_or(rest);
+        let path = if path.is_empty() { "(in memory)" } else { path };
+        return format!("the SQLite file {path}");
+    }
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host_port = if host_port.is_empty() {
+        "localhost:5432".to_string()
+    } else if host_port.contains(':') && !host_port.ends_with(']') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    };
+    let database = path.split('?').next().unwrap_or("");
+    if database.is_empty() {
+        format!("Postgres at {host_port}")
+    } else {
+        format!("Postgres at {host_port} (database {database})")
+    }
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How a [`Store`] uses its database, beyond the URL.
@@ -178,7 +214,34 @@ impl Store {
         };
         let max_pages = options.sqlite_max_pages;
         let acquire_timeout = options.acquire_timeout;
-        let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        let what = describe_database(&url);
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("DATABASE_URL is not a valid {what} URL"))?
+            .disable_statement_logging();
+        // One connection first, with its own time limit, so that a database that is down or
+        // a file that cannot be opened is named at once (the pool would retry until its
+        // acquire timeout and then say only that it timed out).
+        match tokio::time::timeout(FIRST_CONNECT_TIMEOUT, AnyConnection::connect_with(&options))
+            .await
+        {
+            Err(_) => anyhow::bail!(
+                "cannot connect to {what}: no answer within {} s",
+                FIRST_CONNECT_TIMEOUT.as_secs()
+            ),
+            Ok(Err(e)) => {
+                let hint = match backend {
+                    Backend::Postgres => {
+                        "is the server running and accepting TCP connections there?"
+                    }
+                    Backend::Sqlite => "does its folder exist, and may this user write there?",
+                };
+                return Err(anyhow::Error::new(e).context(format!("cannot open {what} ({hint})")));
+            }
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+            }
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
                 // 16 for requests, and one each that the group commit's stripes keep.
@@ -273,4 +336,29 @@ fn page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
 
 fn flag(value: bool) -> i64 {
     i64::from(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_database;
+
+    #[test]
+    fn a_database_is_named_without_its_password() {
+        assert_eq!(
+            describe_database("postgres://dream:s3cret@db.internal:6543/app?sslmode=require"),
+            "Postgres at db.internal:6543 (database app)"
+        );
+        assert_eq!(
+            describe_database("postgres://localhost/app"),
+            "Postgres at localhost:5432 (database app)"
+        );
+        assert_eq!(
+            describe_database("sqlite:///var/lib/dream/x.db?mode=rwc"),
+            "the SQLite file /var/lib/dream/x.db"
+        );
+        assert_eq!(
+            describe_database("sqlite://dream.db"),
+            "the SQLite file dream.db"
+        );
+    }
 }

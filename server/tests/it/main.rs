@@ -15,6 +15,7 @@ mod harness;
 mod jwks;
 mod layers;
 mod outage;
+mod projects;
 mod replicas;
 mod restart;
 mod store;

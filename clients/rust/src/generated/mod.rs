@@ -1299,6 +1299,69 @@ API's origin.
         }
     }
 
+    ///`DeleteProjectProjectId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct DeleteProjectProjectId(::std::string::String);
+    impl ::std::ops::Deref for DeleteProjectProjectId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<DeleteProjectProjectId> for ::std::string::String {
+        fn from(value: DeleteProjectProjectId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for DeleteProjectProjectId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for DeleteProjectProjectId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for DeleteProjectProjectId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for DeleteProjectProjectId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///`DevSessionCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1738,6 +1801,8 @@ API's origin.
         IdempotencyError,
         #[serde(rename = "rate_limit_error")]
         RateLimitError,
+        #[serde(rename = "usage_limit_error")]
+        UsageLimitError,
         #[serde(rename = "api_error")]
         ApiError,
     }
@@ -1750,6 +1815,7 @@ API's origin.
                 Self::PermissionError => f.write_str("permission_error"),
                 Self::IdempotencyError => f.write_str("idempotency_error"),
                 Self::RateLimitError => f.write_str("rate_limit_error"),
+                Self::UsageLimitError => f.write_str("usage_limit_error"),
                 Self::ApiError => f.write_str("api_error"),
             }
         }
@@ -1766,6 +1832,7 @@ API's origin.
                 "permission_error" => Ok(Self::PermissionError),
                 "idempotency_error" => Ok(Self::IdempotencyError),
                 "rate_limit_error" => Ok(Self::RateLimitError),
+                "usage_limit_error" => Ok(Self::UsageLimitError),
                 "api_error" => Ok(Self::ApiError),
                 _ => Err("invalid value".into()),
             }
@@ -4010,6 +4077,21 @@ it comes to.
 
     impl ProjectCreated {
         pub fn builder() -> builder::ProjectCreated {
+            Default::default()
+        }
+    }
+
+    ///`ProjectDeleted`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct ProjectDeleted {
+        ///Always `true`.
+        pub deleted: bool,
+        ///The project's id.
+        pub id: ::std::string::String,
+    }
+
+    impl ProjectDeleted {
+        pub fn builder() -> builder::ProjectDeleted {
             Default::default()
         }
     }
@@ -11208,6 +11290,67 @@ canceled.
         }
 
         #[derive(Clone, Debug)]
+        pub struct ProjectDeleted {
+            deleted: ::std::result::Result<bool, ::std::string::String>,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for ProjectDeleted {
+            fn default() -> Self {
+                Self {
+                    deleted: Err("no value supplied for deleted".to_string()),
+                    id: Err("no value supplied for id".to_string()),
+                }
+            }
+        }
+
+        impl ProjectDeleted {
+            pub fn deleted<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.deleted = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted: {e}")
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<ProjectDeleted> for super::ProjectDeleted {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ProjectDeleted,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    deleted: value.deleted?,
+                    id: value.id?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::ProjectDeleted> for ProjectDeleted {
+            fn from(value: super::ProjectDeleted) -> Self {
+                Self {
+                    deleted: Ok(value.deleted),
+                    id: Ok(value.id),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
         pub struct ProjectKeys {
             live: ::std::result::Result<super::KeyPair, ::std::string::String>,
             test: ::std::result::Result<super::KeyPair, ::std::string::String>,
@@ -14369,6 +14512,7 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 401 | `token_expired` | `authentication_error` | the user JWT is past its `exp` (beyond the project's leeway); refresh it and retry |
 | 401 | `token_not_yet_valid` | `authentication_error` | the user JWT's `nbf` or `iat` lies in the future (beyond the project's leeway) |
 | 401 | `invalid_operator_token` | `authentication_error` | the operator token is missing or wrong |
+| 402 | `usage_limit_exceeded` | `usage_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted. Not a rate limit: retrying does not help until the period ends or the user's tier changes, so it is not 429 and generic retry logic leaves it alone |
 | 403 | `secret_key_required` | `permission_error` | the operation needs a secret key; a publishable key cannot call it |
 | 403 | `user_token_required` | `permission_error` | the operation acts for a user: send a publishable key and a user JWT |
 | 403 | `live_mode_not_allowed` | `permission_error` | the operation exists in test mode only |
@@ -14379,6 +14523,7 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 408 | `request_timeout` | `invalid_request_error` | the request's body did not arrive within the server's body timeout (30 s by default); the connection is closed |
 | 409 | `already_exists` | `invalid_request_error` | a resource with that unique name already exists |
 | 409 | `subscription_exists` | `invalid_request_error` | the user already has a live subscription; change it in the customer portal |
+| 409 | `live_subscriptions` | `invalid_request_error` | the project has live-mode subscriptions that are still live; cancel them before deleting it |
 | 409 | `no_billing_account` | `invalid_request_error` | the user has no Stripe customer yet; start with a checkout |
 | 409 | `idempotency_key_reused` | `idempotency_error` | the `Idempotency-Key` was used before with a different request |
 | 413 | `payload_too_large` | `invalid_request_error` | an uploaded asset is larger than the server's per-asset limit (10 MiB by default); nothing was stored |
@@ -14386,7 +14531,6 @@ Every non-2xx response has the same body, the `Error` schema: a stable machine-r
 | 415 | `unsupported_media_type` | `invalid_request_error` | an upload has no valid `Content-Type`, or declares an image type (`image/png`, `image/jpeg`, `image/gif`, `image/webp`, `image/avif`) its bytes are not; nothing was stored |
 | 422 | `validation_failed` | `invalid_request_error` | the request is well-formed but breaks a rule of the spec (a missing field, a wrong type, a value out of range) or of the API (a tier name that does not exist, archiving the default tier); `param` names the input. An operation that does not document 422 answers such input with 400 `invalid_request` |
 | 429 | `rate_limited` | `rate_limit_error` | too many requests in the rate-limit window (per user, from their tier's `rateLimit`; per publishable key for anonymous reads); retry after the `Retry-After` header's seconds |
-| 429 | `usage_limit_exceeded` | `rate_limit_error` | the increment would pass the tier's hard limit for the metric; nothing was counted |
 | 500 | `internal_error` | `api_error` | something went wrong on our side; the `requestId` identifies it in our logs |
 | 501 | `not_supported` | `api_error` | this backend does not offer an optional capability (the development issuer, or billing in this mode); conformance counts it as skipped, not failed |
 | 502 | `payment_provider_error` | `api_error` | Stripe refused the request or could not be reached; nothing was changed on our side |
@@ -14404,7 +14548,7 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.4.0*/
+Version: 1.5.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -14443,7 +14587,7 @@ impl Client {
 
 impl ClientInfo<()> for Client {
     fn api_version() -> &'static str {
-        "1.4.0"
+        "1.5.0"
     }
 
     fn baseurl(&self) -> &str {
@@ -14542,6 +14686,31 @@ let response = client.create_project()
         builder::CreateProject::new(self)
     }
 
+    /**Delete a project
+
+Deletes the project and everything it holds, in both modes, in one transaction: its
+keys (refused from then on, on every replica), settings, tiers, products and prices,
+customers, usage counters and events, subscriptions and payments as recorded here, the
+audit log, dashboard sessions, and its assets with their stored bytes. Nothing at Stripe
+is touched, so a project with live-mode subscriptions that are still live (active,
+trialing, past due) is refused with `409 live_subscriptions`: cancel them first. The
+conformance suite deletes every project it creates this way.
+
+
+Sends a `DELETE` request to `/v1/projects/{projectId}`
+
+Arguments:
+- `project_id`: The project id.
+```ignore
+let response = client.delete_project()
+    .project_id(project_id)
+    .send()
+    .await;
+```*/
+    pub fn delete_project(&self) -> builder::DeleteProject<'_> {
+        builder::DeleteProject::new(self)
+    }
+
     /**The signed-in user's state
 
 Returns the user's id, tier, limits and usage for the current period. The user is the
@@ -14564,7 +14733,7 @@ let response = client.get_customer_state()
 
 Adds `amount` (default 1) to the user's count for `metric` (default `requests`) in the
 current period, atomically. An increment that would pass a hard limit is refused with
-`usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
+`402 usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
 reported but not enforced. Periods are calendar months in UTC, except for a user whose tier
 comes from a subscription: their period is the subscription's current billing period.
 
@@ -15866,6 +16035,113 @@ pub mod builder {
         }
     }
 
+    /**Builder for [`Client::delete_project`]
+
+[`Client::delete_project`]: super::Client::delete_project*/
+    #[derive(Debug, Clone)]
+    pub struct DeleteProject<'a> {
+        client: &'a super::Client,
+        project_id: Result<types::DeleteProjectProjectId, String>,
+    }
+
+    impl<'a> DeleteProject<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                project_id: Err("project_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn project_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::DeleteProjectProjectId>,
+        {
+            self.project_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `DeleteProjectProjectId` for project_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `DELETE` request to `/v1/projects/{projectId}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ProjectDeleted>, Error<types::Error>> {
+            let Self { client, project_id } = self;
+            let project_id = project_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/projects/{}", client.baseurl, encode_path(& project_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .delete(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "delete_project",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
     /**Builder for [`Client::get_customer_state`]
 
 [`Client::get_customer_state`]: super::Client::get_customer_state*/
@@ -16058,6 +16334,13 @@ pub mod builder {
                     )
                 }
                 401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                402u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,
@@ -19400,6 +19683,13 @@ pub mod builder {
                         ),
                     )
                 }
+                402u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
@@ -19415,13 +19705,6 @@ pub mod builder {
                     )
                 }
                 422u16 => {
-                    Err(
-                        Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
-                        ),
-                    )
-                }
-                429u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

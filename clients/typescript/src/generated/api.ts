@@ -297,7 +297,7 @@ export type ErrorObject = {
 };
 
 /** The broad class of an error. */
-export type ErrorType = "invalid_request_error" | "authentication_error" | "permission_error" | "idempotency_error" | "rate_limit_error" | "api_error";
+export type ErrorType = "invalid_request_error" | "authentication_error" | "permission_error" | "idempotency_error" | "rate_limit_error" | "usage_limit_error" | "api_error";
 
 /** A feature a tier unlocks, such as `export` or `priority_support`. */
 export type FeatureName = string;
@@ -516,6 +516,13 @@ export type ProjectCreate = {
 export type ProjectCreated = {
   project: Project;
   keys: ProjectKeys;
+};
+
+export type ProjectDeleted = {
+  /** The project's id. */
+  id: string;
+  /** Always `true`. */
+  deleted: boolean;
 };
 
 export type ProjectKeys = {
@@ -949,6 +956,48 @@ export function createProject(options: ClientOptions, params: CreateProjectParam
   }) as Promise<CreateProjectResult>;
 }
 
+/** The parameters of `deleteProject`. */
+export interface DeleteProjectParams {
+  /** The project id. */
+  projectId: string;
+}
+
+/** Every response `deleteProject` documents, by status. */
+export type DeleteProjectResult =
+  | ApiResponse<200, ProjectDeleted>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<404, ErrorObject>
+  | ApiResponse<409, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * Delete a project
+ *
+ * Deletes the project and everything it holds, in both modes, in one transaction: its
+ * keys (refused from then on, on every replica), settings, tiers, products and prices,
+ * customers, usage counters and events, subscriptions and payments as recorded here, the
+ * audit log, dashboard sessions, and its assets with their stored bytes. Nothing at Stripe
+ * is touched, so a project with live-mode subscriptions that are still live (active,
+ * trialing, past due) is refused with `409 live_subscriptions`: cancel them first. The
+ * conformance suite deletes every project it creates this way.
+ *
+ * `DELETE /v1/projects/{projectId}`
+ */
+export function deleteProject(options: ClientOptions, params: DeleteProjectParams): Promise<DeleteProjectResult> {
+  return __send(options, {
+    operationId: "deleteProject",
+    method: "DELETE",
+    path: "/v1/projects/{projectId}",
+    pathParams: { "projectId": params.projectId },
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [200, 401, 404, 409, 500, 503],
+    open: false,
+  }) as Promise<DeleteProjectResult>;
+}
+
 /** Every response `getCustomerState` documents, by status. */
 export type GetCustomerStateResult =
   | ApiResponse<200, CustomerState>
@@ -996,6 +1045,7 @@ export type TrackUsageResult =
   | ApiResponse<200, Usage>
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
+  | ApiResponse<402, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
@@ -1008,7 +1058,7 @@ export type TrackUsageResult =
  *
  * Adds `amount` (default 1) to the user's count for `metric` (default `requests`) in the
  * current period, atomically. An increment that would pass a hard limit is refused with
- * `usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
+ * `402 usage_limit_exceeded` and counts nothing, however many requests race. A soft limit is
  * reported but not enforced. Periods are calendar months in UTC, except for a user whose tier
  * comes from a subscription: their period is the subscription's current billing period.
  *
@@ -1027,7 +1077,7 @@ export function trackUsage(options: ClientOptions, params: TrackUsageParams = {}
     query: {},
     headers: { "Idempotency-Key": params.idempotencyKey },
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 429, 500, 503],
+    documented: [200, 400, 401, 402, 403, 409, 422, 429, 500, 503],
     open: false,
   }) as Promise<TrackUsageResult>;
 }
@@ -2047,10 +2097,10 @@ export type TrackCustomerUsageResult =
   | ApiResponse<200, Usage>
   | ApiResponse<400, ErrorObject>
   | ApiResponse<401, ErrorObject>
+  | ApiResponse<402, ErrorObject>
   | ApiResponse<403, ErrorObject>
   | ApiResponse<409, ErrorObject>
   | ApiResponse<422, ErrorObject>
-  | ApiResponse<429, ErrorObject>
   | ApiResponse<500, ErrorObject>
   | ApiResponse<503, ErrorObject>;
 
@@ -2075,7 +2125,7 @@ export function trackCustomerUsage(options: ClientOptions, params: TrackCustomer
     query: {},
     headers: { "Idempotency-Key": params.idempotencyKey },
     body: params.body,
-    documented: [200, 400, 401, 403, 409, 422, 429, 500, 503],
+    documented: [200, 400, 401, 402, 403, 409, 422, 500, 503],
     open: false,
   }) as Promise<TrackCustomerUsageResult>;
 }

@@ -242,6 +242,12 @@ impl Caches {
                 self.bump();
                 self.usage.clear();
             }
+            Forget::Project(_) => {
+                // Rare: every copy goes, the keys included (a publishable key's copy would
+                // otherwise resolve until it expires).
+                self.keys.clear();
+                self.forget_all();
+            }
             Forget::Nothing => {}
         }
     }

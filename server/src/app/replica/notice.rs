@@ -24,6 +24,8 @@ pub enum Forget {
     },
     /// Every user's usage counters (the replica `from` lost track of which changed).
     AllUsage { from: String },
+    /// Everything of a deleted project: its keys, settings, plans and counters.
+    Project(String),
     /// Nothing: a heartbeat, proving the channel still carries notices.
     Nothing,
 }
