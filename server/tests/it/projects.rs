@@ -8,7 +8,10 @@ use sqlx::Row;
 
 use crate::harness::{Backend, fresh_database, operator_project, spawn_serve_on};
 
-crate::on_both_stores!(deleting_a_project_leaves_no_row_of_it);
+crate::on_both_stores!(
+    deleting_a_project_leaves_no_row_of_it,
+    a_project_stripe_still_bills_live_is_not_deleted
+);
 
 /// The smallest valid PNG: a 1×1 transparent pixel.
 const PNG: &[u8] = &[
@@ -220,4 +223,52 @@ async fn deleting_a_project_leaves_no_row_of_it(backend: Backend) {
     assert_eq!(http.get(&kept_image).send().await.unwrap().status(), 200);
     server.kill().unwrap();
     let _ = server.wait();
+}
+
+/// A live-mode subscription that is still live keeps its project: Stripe would go on billing
+/// a customer the server no longer knows. Once it is canceled, the project can go.
+async fn a_project_stripe_still_bills_live_is_not_deleted(backend: Backend) {
+    use dream_server::store::projects::ProjectDeletion;
+    use sqlx::Connection;
+    let (store, url, _dir) = crate::harness::fresh_store(backend).await;
+    let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO projects (id, name, created_at) VALUES ('proj_billed', 'Billed', 0)")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let subscription = |mode: &str, id: &str, status: &str| {
+        format!(
+            "INSERT INTO subscriptions (project_id, mode, id, user_id, tier_id, status, period_start, \
+             period_end, cancel_at_period_end, event_created, updated_at) \
+             VALUES ('proj_billed', '{mode}', '{id}', 'user_1', 'tier_1', '{status}', 0, 1, 0, 0, 0)"
+        )
+    };
+    for (mode, id, status) in [
+        ("live", "sub_live", "active"),
+        ("test", "sub_test", "active"),
+        ("live", "sub_old", "canceled"),
+    ] {
+        sqlx::query(&subscription(mode, id, status))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.project_delete("proj_billed").await.unwrap(),
+        ProjectDeletion::LiveSubscriptions(1)
+    );
+    assert!(store.project_get("proj_billed").await.unwrap().is_some());
+    sqlx::query("UPDATE subscriptions SET status = 'canceled' WHERE id = 'sub_live'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.project_delete("proj_billed").await.unwrap(),
+        ProjectDeletion::Deleted
+    );
+    assert!(store.project_get("proj_billed").await.unwrap().is_none());
+    assert_eq!(
+        store.project_delete("proj_billed").await.unwrap(),
+        ProjectDeletion::NotFound
+    );
 }
