@@ -1,6 +1,7 @@
-//! Turns every successful axum-stub snapshot in `tests/snapshots/` into a module of one file in
-//! `OUT_DIR`, so that `tests/generated_code_compiles.rs` compiles exactly the code the snapshots
-//! approve. Snapshots that record an error are skipped.
+//! Turns every successful axum-stub and Rust-client snapshot in `tests/snapshots/` into a
+//! module of one file in `OUT_DIR` each (`fixture_stubs.rs`, `fixture_clients.rs`), so that
+//! `tests/generated_code_compiles.rs` compiles exactly the code the snapshots approve.
+//! Snapshots that record an error are skipped.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,10 +9,16 @@ use std::path::Path;
 fn main() {
     let dir = Path::new("tests/snapshots");
     println!("cargo::rerun-if-changed={}", dir.display());
+    modules(dir, "_axum.snap", "fixture_stubs.rs");
+    modules(dir, "_rust_client.snap", "fixture_clients.rs");
+}
+
+/// Writes the snapshots whose names end in `suffix` as modules into `OUT_DIR/file`.
+fn modules(dir: &Path, suffix: &str, file: &str) {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .expect("tests/snapshots exists")
         .map(|entry| entry.expect("readable entry").path())
-        .filter(|path| path.to_string_lossy().ends_with("_axum.snap"))
+        .filter(|path| path.to_string_lossy().ends_with(suffix))
         .collect();
     names.sort();
     let mut out = String::new();
@@ -30,5 +37,5 @@ fn main() {
         writeln!(out, "pub mod {module} {{\n{body}\n}}").unwrap();
     }
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    std::fs::write(Path::new(&out_dir).join("fixture_stubs.rs"), out).unwrap();
+    std::fs::write(Path::new(&out_dir).join(file), out).unwrap();
 }

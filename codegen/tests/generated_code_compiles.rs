@@ -1,9 +1,16 @@
-//! The axum stubs generated for the fixture specs must compile, not just look right: the build
-//! script wraps each approved snapshot in a module and this test crate type-checks them all.
+//! The axum stubs and Rust clients generated for the fixture specs must compile, not just look
+//! right: the build script wraps each approved snapshot in a module and this test crate
+//! type-checks them all.
 //! The petstore stubs are then implemented and served, to show the generated router extracts,
 //! validates and answers the way its spec says, for a spec that is not ours.
 
 include!(concat!(env!("OUT_DIR"), "/fixture_stubs.rs"));
+
+/// The Rust clients of the fixture specs, compiled the same way.
+#[allow(warnings, clippy::all)]
+mod clients {
+    include!(concat!(env!("OUT_DIR"), "/fixture_clients.rs"));
+}
 
 use std::sync::{Arc, Mutex};
 

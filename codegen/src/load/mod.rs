@@ -147,9 +147,7 @@ fn settle(spec: &mut openapiv3::OpenAPI) {
                     Some(snake) if snake.starts_with(|c: char| c.is_ascii_digit()) => {
                         format!("op_{snake}")
                     }
-                    Some(snake) if RUST_KEYWORDS.contains(&snake.as_str()) => {
-                        format!("{snake}_op")
-                    }
+                    Some(snake) if taken_name(&snake) => format!("{snake}_op"),
                     Some(_) => op.operation_id.clone().expect("matched Some"),
                     None => crate::model::synthesized_operation_id(method, path),
                 };
@@ -204,9 +202,28 @@ pub(crate) const RUST_KEYWORDS: &[&str] = &[
 fn usable_id(id: &str) -> bool {
     use heck::ToSnakeCase;
     let snake = id.to_snake_case();
-    !snake.is_empty()
-        && !snake.starts_with(|c: char| c.is_ascii_digit())
-        && !RUST_KEYWORDS.contains(&snake.as_str())
+    !snake.is_empty() && !snake.starts_with(|c: char| c.is_ascii_digit()) && !taken_name(&snake)
+}
+
+/// Whether an operation named `snake` would clash with a Rust keyword or with a method the
+/// generated code already has: the Rust client's `Client` (its constructors, and the
+/// `ClientInfo`/`ClientHooks` methods it calls on itself — an operation named `post` would
+/// shadow the hook every other operation calls) and the stubs' `Api` trait.
+fn taken_name(snake: &str) -> bool {
+    const GENERATED_METHODS: &[&str] = &[
+        "new",
+        "new_with_client",
+        "baseurl",
+        "client",
+        "api_version",
+        "inner",
+        "pre",
+        "post",
+        "exec",
+        "authenticate",
+        "reject",
+    ];
+    RUST_KEYWORDS.contains(&snake) || GENERATED_METHODS.contains(&snake)
 }
 
 /// Of several media types, keeps the one the targets use.
