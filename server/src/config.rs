@@ -37,6 +37,8 @@ pub struct Config {
     pub database_url: String,
     /// Token that may create projects over HTTP; unset disables that route.
     pub operator_token: Option<Secret>,
+    /// Token `/metrics` asks for (`Authorization: Bearer …`); unset leaves it open.
+    pub metrics_token: Option<Secret>,
     /// Seconds to let requests in flight finish after SIGTERM.
     pub shutdown_grace_seconds: u64,
     /// Seconds a client may take to send a request's head; an idle keep-alive connection is
@@ -104,6 +106,7 @@ impl Default for Config {
             port: 8787,
             database_url: "sqlite://dream.db".into(),
             operator_token: None,
+            metrics_token: None,
             shutdown_grace_seconds: 10,
             header_timeout_seconds: 10,
             body_timeout_seconds: 30,
@@ -163,6 +166,9 @@ impl Config {
         }
         if let Ok(token) = std::env::var("DREAM_OPERATOR_TOKEN") {
             config.operator_token = Some(Secret::new(token));
+        }
+        if let Ok(token) = std::env::var("DREAM_METRICS_TOKEN") {
+            config.metrics_token = Some(Secret::new(token)).filter(|t| !t.expose().is_empty());
         }
         if let Ok(base) = std::env::var("STRIPE_API_BASE") {
             config.stripe_api_base = base;

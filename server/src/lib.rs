@@ -18,6 +18,7 @@ pub mod http;
 pub mod logging;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 pub mod testing;
 
 /// Installs the TLS crypto provider outbound HTTPS (JWKS fetches) uses. Idempotent.

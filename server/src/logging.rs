@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::domain::Tenant;
 use crate::http::errors::REQUEST_ID_HEADER;
+use crate::telemetry::Telemetry;
 
 /// The filter when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn,stripe_webhook=error";
@@ -72,12 +73,25 @@ impl RequestLog {
     }
 }
 
-/// The middleware writing each request's line; inside the request id layer, so the id is set.
+/// Counts a request in flight until dropped (also when the client goes away mid-request).
+struct InFlight(Arc<Telemetry>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+/// The middleware writing each request's line and counting it for `/metrics`; inside the
+/// request id layer, so the id is set.
 pub async fn access_log(
+    axum::extract::State(telemetry): axum::extract::State<Arc<Telemetry>>,
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let started = Instant::now();
+    telemetry.in_flight.inc();
+    let in_flight = InFlight(telemetry.clone());
     let method = request.method().clone();
     let route = request
         .extensions()
@@ -93,15 +107,18 @@ pub async fn access_log(
     request.extensions_mut().insert(slot.clone());
     let span = tracing::info_span!("request", id = %request_id);
     let response = next.run(request).instrument(span).await;
+    drop(in_flight);
     let status = response.status().as_u16();
-    let latency_ms = (started.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let latency_ms = (elapsed * 100_000.0).round() / 100.0;
     let route = route.as_deref().unwrap_or("(no route)");
+    telemetry.request(method.as_str(), route, status, elapsed);
     let caller = slot.0.lock().expect("request log").take();
     let (kind, tenant) = caller.unwrap_or(("none", None));
     let (project, mode) = tenant
         .map(|t| (t.project_id, t.mode.as_str()))
         .unwrap_or_default();
-    if matches!(route, "/healthz" | "/readyz") && status < 500 {
+    if matches!(route, "/healthz" | "/readyz" | "/metrics") && status < 500 {
         tracing::debug!(target: "dream::request", %method, route, status, latency_ms, request_id, caller = kind, project, mode, "request");
     } else {
         tracing::info!(target: "dream::request", %method, route, status, latency_ms, request_id, caller = kind, project, mode, "request");

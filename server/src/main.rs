@@ -32,6 +32,7 @@ Configuration (environment variables, over an optional --config TOML file with t
   PORT, DREAM_PORT, DREAM_HOST      where to listen (default 127.0.0.1:8787)
   DREAM_PUBLIC_URL                  the URL clients reach the server at (assets' URLs)
   DREAM_OPERATOR_TOKEN              enables POST /v1/projects and operator sign-in
+  DREAM_METRICS_TOKEN               makes /metrics (Prometheus) ask for this bearer token
   STRIPE_TEST_SECRET_KEY, STRIPE_LIVE_SECRET_KEY, STRIPE_WEBHOOK_SECRETS, STRIPE_API_BASE
   DREAM_STRIPE_EMULATOR, DREAM_STRIPE_EMULATOR_STATE, DREAM_STRIPE_EMULATOR_RETRY_SCALE
   DREAM_WEBHOOK_CATCH_UP_SECONDS    how often Stripe's missed events are applied (0: off)

@@ -69,6 +69,14 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .max_age(Duration::from_secs(600));
     let api = generated::router(Arc::new(server))
         .route_layer(axum::middleware::from_fn_with_state(statuses, refuse_nul));
+    let telemetry = app.telemetry().clone();
+    let scrape = {
+        let app = app.clone();
+        move |headers: http::HeaderMap| {
+            let app = app.clone();
+            async move { metrics(&app, &headers) }
+        }
+    };
     // The dashboard calls the API's router in process.
     let dashboard = crate::dashboard::router(app.clone(), api.clone(), session_seconds);
     let deliver =
@@ -88,6 +96,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         };
     Ok(api
         .route("/", axum::routing::get(index))
+        .route("/metrics", axum::routing::get(scrape))
         .route(
             "/docs",
             axum::routing::get(|| async { axum::response::Html(DOCS_HTML) }),
@@ -100,7 +109,10 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .layer(axum::middleware::from_fn(rate_limit_headers))
         .layer(cors)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(axum::middleware::from_fn(crate::logging::access_log))
+        .layer(axum::middleware::from_fn_with_state(
+            telemetry,
+            crate::logging::access_log,
+        ))
         .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
 }
 
@@ -277,6 +289,31 @@ fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 /// `GET /`: where things are — a small page for a browser, JSON for anything else.
+/// `/metrics`: Prometheus's text format. Not part of the API (no key, no rate limit); with
+/// `DREAM_METRICS_TOKEN` set it asks for that token.
+fn metrics(app: &App, headers: &http::HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !app.metrics_allowed(presented) {
+        let error = AppError::MissingCredentials(
+            "/metrics needs the metrics token (DREAM_METRICS_TOKEN) as `Authorization: Bearer …`."
+                .into(),
+        );
+        return errors::response(&error, "req_metrics");
+    }
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        app.metrics_text(),
+    )
+        .into_response()
+}
+
 async fn index(headers: http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
     let html = headers

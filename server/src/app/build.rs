@@ -61,6 +61,8 @@ impl App {
         // Alone on its database (SQLite), a server sees every change it makes; on Postgres it
         // hears the others' only once its listener runs.
         let hearing = !store.announces();
+        let telemetry = Arc::new(crate::telemetry::Telemetry::new());
+        store.observe_batches(telemetry.group_commit_batch.clone());
         Ok(App {
             store,
             identity,
@@ -68,12 +70,16 @@ impl App {
                 .operator_token
                 .as_ref()
                 .map(|s| s.expose().to_string()),
+            metrics_token: config
+                .metrics_token
+                .as_ref()
+                .map(|s| s.expose().to_string()),
             payments,
             limits: RateLimits {
                 limiter,
                 public: public_rule(config)?,
             },
-            caches: replica::Caches::new(hearing),
+            caches: replica::Caches::new(hearing, telemetry.clone()),
             announcer: Arc::new(replica::Announcer::new()),
             recorder: if config.usage_series {
                 metrics::Recorder::default()
@@ -81,6 +87,7 @@ impl App {
                 metrics::Recorder::off()
             },
             assets,
+            telemetry,
         })
     }
 

@@ -126,6 +126,8 @@ pub struct Overview {
 #[derive(Default)]
 pub struct Recorder {
     pending: Mutex<Pending>,
+    /// When the series was last written, for `/metrics`.
+    last_flush: Mutex<Option<std::time::Instant>>,
     /// Off: nothing is recorded (`DREAM_USAGE_SERIES=off`; the benchmark's "before").
     off: bool,
 }
@@ -190,6 +192,15 @@ impl Recorder {
         pending.written.extend(batch.active);
     }
 
+    /// Entries waiting to be written, and when the series was last written.
+    pub fn state(&self) -> (usize, Option<std::time::Instant>) {
+        let pending = {
+            let pending = self.pending.lock().expect("metrics recorder");
+            pending.counts.len() + pending.active.len()
+        };
+        (pending, *self.last_flush.lock().expect("metrics recorder"))
+    }
+
     /// Drops what is pending for a deleted project, so no series row outlives it.
     pub fn forget_project(&self, project_id: &str) {
         let mut pending = self.pending.lock().expect("metrics recorder");
@@ -222,7 +233,11 @@ impl App {
             return;
         }
         match self.store.usage_series_add(&batch).await {
-            Ok(()) => self.recorder.written(batch, now()),
+            Ok(()) => {
+                self.recorder.written(batch, now());
+                *self.recorder.last_flush.lock().expect("metrics recorder") =
+                    Some(std::time::Instant::now());
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "writing usage metrics failed; retrying with the next flush");
                 self.recorder.restore(batch);

@@ -47,6 +47,8 @@ pub struct App {
     pub identity: Identity,
     /// The operator token that may create projects; `None` disables that route.
     operator_token: Option<String>,
+    /// The token `/metrics` asks for; `None` leaves it open.
+    metrics_token: Option<String>,
     /// Stripe: a client per mode and the webhook signing secrets.
     payments: Payments,
     /// Rate limits: where buckets live, and the rule for anonymous reads per publishable key.
@@ -59,6 +61,8 @@ pub struct App {
     recorder: metrics::Recorder,
     /// Where assets' bytes are stored, and the limits on them.
     assets: assets::Assets,
+    /// What `/metrics` exports.
+    telemetry: std::sync::Arc<crate::telemetry::Telemetry>,
 }
 
 /// Everything rate limiting needs.
@@ -104,10 +108,75 @@ impl App {
             ),
             _ => return Ok(None),
         };
-        match rule {
-            Some(rule) => Ok(self.limits.limiter.check(&key, rule).await),
-            None => Ok(None),
+        let Some(rule) = rule else {
+            return Ok(None);
+        };
+        let decision = self.limits.limiter.check(&key, rule).await;
+        let scope = match principal {
+            Principal::User(_) => "user",
+            _ => "publishable",
+        };
+        let outcome = match &decision {
+            Some(d) if d.allowed => "allowed",
+            Some(_) => "refused",
+            None => "undecided",
+        };
+        self.telemetry
+            .rate_limit_decisions
+            .get_or_create(&crate::telemetry::DecisionLabels {
+                scope,
+                decision: outcome,
+            })
+            .inc();
+        Ok(decision)
+    }
+
+    /// The metrics, for `/metrics`: the counters kept as things happen, and the gauges read
+    /// now (the database pool, the replica channel, the usage series).
+    pub fn metrics_text(&self) -> String {
+        let t = &self.telemetry;
+        let (size, idle, max) = self.store.pool_stats();
+        for (state, value) in [
+            ("open", size as usize),
+            ("idle", idle),
+            ("max", max as usize),
+        ] {
+            t.db_connections
+                .get_or_create(&crate::telemetry::PoolLabels { state })
+                .set(value as i64);
         }
+        t.replica_hearing.set(i64::from(self.caches.hearing()));
+        let (pending, last_flush) = self.recorder.state();
+        t.usage_series_pending.set(pending as i64);
+        t.usage_series_flush_age.set(match last_flush {
+            Some(at) => at.elapsed().as_secs_f64(),
+            None => 0.0,
+        });
+        t.encode()
+    }
+
+    /// Whether `presented` (an `Authorization` header's bearer token, if any) may read
+    /// `/metrics`: always when no metrics token is configured.
+    pub fn metrics_allowed(&self, presented: Option<&str>) -> bool {
+        match (&self.metrics_token, presented) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(expected), Some(presented)) => {
+                let (a, b) = (
+                    crate::domain::ids::key_hash(presented),
+                    crate::domain::ids::key_hash(expected),
+                );
+                a.bytes()
+                    .zip(b.bytes())
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
+            }
+        }
+    }
+
+    /// The app's metrics, for the request middleware.
+    pub fn telemetry(&self) -> &std::sync::Arc<crate::telemetry::Telemetry> {
+        &self.telemetry
     }
 
     /// Whether the database answers (readiness).

@@ -60,8 +60,23 @@ fn warn_once_of_version(version: Option<&stripe_shared::ApiVersion>) {
 }
 
 impl App {
-    /// Verifies and applies one webhook delivery.
+    /// Verifies and applies one webhook delivery; its outcome is counted for `/metrics`.
     pub async fn webhook_receive(&self, payload: &str, signature: &str) -> AppResult<Receipt> {
+        let result = self.webhook_verify_and_apply(payload, signature).await;
+        let outcome = match &result {
+            Ok(receipt) if receipt.duplicate => "duplicate",
+            Ok(_) => "applied",
+            Err(AppError::InvalidSignature(_)) => "invalid_signature",
+            Err(_) => "failed",
+        };
+        self.telemetry
+            .webhook_events
+            .get_or_create(&crate::telemetry::OutcomeLabels { outcome })
+            .inc();
+        result
+    }
+
+    async fn webhook_verify_and_apply(&self, payload: &str, signature: &str) -> AppResult<Receipt> {
         let secrets = &self.payments.webhook_secrets;
         if secrets.is_empty() {
             return Err(AppError::NotSupported(

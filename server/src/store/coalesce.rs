@@ -90,6 +90,8 @@ struct Stripe {
 /// The queues, one per stripe of counters.
 pub(crate) struct Coalescer {
     stripes: Vec<Stripe>,
+    /// Where each batch's size is observed, once the app has said where (`/metrics`).
+    pub(crate) batches: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
 }
 
 impl std::fmt::Debug for Coalescer {
@@ -102,6 +104,7 @@ impl Coalescer {
     pub fn new() -> Coalescer {
         Coalescer {
             stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            batches: std::sync::OnceLock::new(),
         }
     }
 
@@ -158,6 +161,9 @@ impl Store {
     /// several replicas lock rows in the same order and never deadlock); counters with one are
     /// written each by its own statement, all at once.
     async fn write_batch(&self, batch: Vec<Pending>, held: &mut Option<Held>) {
+        if let Some(batches) = self.coalescer.batches.get() {
+            batches.observe(batch.len() as f64);
+        }
         let mut groups: Vec<(Key, Vec<Pending>)> = Vec::new();
         for pending in batch {
             match groups.iter_mut().find(|(k, _)| *k == pending.key) {

@@ -294,6 +294,20 @@ impl Store {
         self.backend
     }
 
+    /// The pool's connections: open, idle, and the most it opens.
+    pub fn pool_stats(&self) -> (u32, usize, u32) {
+        (
+            self.pool.size(),
+            self.pool.num_idle(),
+            self.pool.options().get_max_connections(),
+        )
+    }
+
+    /// Observes the size of every group-commit batch in `histogram` (for `/metrics`).
+    pub fn observe_batches(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
+        let _ = self.coalescer.batches.set(histogram);
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()

@@ -19,6 +19,7 @@ mod projects;
 mod replicas;
 mod restart;
 mod store;
+mod telemetry;
 mod webhooks;
 
 /// Runs each listed case once per backend.

@@ -164,12 +164,14 @@ pub struct Caches {
     /// while its listener hears). Deaf, it keeps no counter copies.
     hearing: AtomicBool,
     hasher: std::collections::hash_map::RandomState,
+    /// Where lookups are counted (hit or miss, per cache).
+    telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 impl Caches {
     /// Caches for a replica that hears every counter change from the start (`hearing`: one
     /// server alone on its database) or not until its listener says so.
-    pub fn new(hearing: bool) -> Caches {
+    pub fn new(hearing: bool, telemetry: Arc<crate::telemetry::Telemetry>) -> Caches {
         Caches {
             epoch: AtomicU64::new(0),
             keys: Expiring::new(10_000, KEY_TTL),
@@ -179,11 +181,14 @@ impl Caches {
             usage_generations: (0..USAGE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             hearing: AtomicBool::new(hearing),
             hasher: Default::default(),
+            telemetry,
         }
     }
 
     pub fn key(&self, hash: &str) -> Option<ApiKey> {
-        self.keys.get(hash)
+        let found = self.keys.get(hash);
+        self.telemetry.cache("keys", found.is_some());
+        found
     }
 
     pub fn put_key(&self, hash: String, row: ApiKey) {
@@ -191,7 +196,9 @@ impl Caches {
     }
 
     pub fn settings(&self, tenant: &Tenant) -> Option<AuthSettings> {
-        self.settings.get(tenant)
+        let found = self.settings.get(tenant);
+        self.telemetry.cache("settings", found.is_some());
+        found
     }
 
     /// The current epoch; read it before reading what will be stored.
@@ -279,7 +286,9 @@ impl Caches {
     }
 
     pub fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<Arc<PlanBasis>> {
-        self.plans.get(&user(tenant, user_id))
+        let found = self.plans.get(&user(tenant, user_id));
+        self.telemetry.cache("plans", found.is_some());
+        found
     }
 
     /// Stores a plan read during `epoch`, unless something was forgotten since.
@@ -300,13 +309,16 @@ impl Caches {
         user_id: &str,
         period: &str,
     ) -> Option<Arc<[(String, i64)]>> {
-        if !self.hearing() {
-            return None;
-        }
-        self.usage
-            .get(&user(tenant, user_id))
-            .filter(|copy| copy.period == period)
-            .map(|copy| copy.counts.clone())
+        let found = if self.hearing() {
+            self.usage
+                .get(&user(tenant, user_id))
+                .filter(|copy| copy.period == period)
+                .map(|copy| copy.counts.clone())
+        } else {
+            None
+        };
+        self.telemetry.cache("usage", found.is_some());
+        found
     }
 
     /// Take before reading the user's counters from the database.
@@ -373,7 +385,7 @@ mod tests {
 
     #[test]
     fn a_counter_read_that_raced_with_a_change_is_not_kept() {
-        let caches = Caches::new(true);
+        let caches = Caches::new(true, Default::default());
         let forget = |user: &str| Forget::Usage {
             from: "replica_a".into(),
             users: vec![(tenant(), user.to_string())],

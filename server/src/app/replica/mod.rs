@@ -83,6 +83,11 @@ impl App {
     /// until it listens again.
     pub fn heard(&self, heard: Heard) {
         let is_notice = matches!(heard, Heard::Notice(_));
+        if is_notice {
+            self.telemetry
+                .replica_last_notice
+                .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
         match heard {
             Heard::Notice(notice) => match Forget::from_notice(&notice) {
                 // This replica dropped its copies when it made those changes.

@@ -1,0 +1,213 @@
+//! What `/metrics` tells Prometheus, with the `prometheus-client` crate: one registry per
+//! app (no process-wide state, so tests can run several apps at once).
+//!
+//! Counted where it happens: requests (per method, route template and status) with their
+//! latency and how many are in flight, cache lookups (hit or miss, per cache), rate-limit
+//! decisions, group-commit batch sizes, Stripe webhook events by outcome. Read when scraped:
+//! the database pool, the replica channel, the usage series' pending entries and last flush.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    pub cache: &'static str,
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub scope: &'static str,
+    pub decision: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub state: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every series the server exports, and the registry that encodes them.
+pub struct Telemetry {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub in_flight: Gauge,
+    pub cache_lookups: Family<CacheLabels, Counter>,
+    pub rate_limit_decisions: Family<DecisionLabels, Counter>,
+    pub group_commit_batch: Histogram,
+    pub webhook_events: Family<OutcomeLabels, Counter>,
+    pub db_connections: Family<PoolLabels, Gauge>,
+    pub replica_hearing: Gauge,
+    pub replica_last_notice: Gauge<f64, AtomicU64>,
+    pub usage_series_pending: Gauge,
+    pub usage_series_flush_age: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::with_prefix("dream");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by method, route template and status",
+            requests.clone(),
+        );
+        let request_seconds =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from a request's arrival to its response, by method and route template",
+            Unit::Seconds,
+            request_seconds.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being handled now",
+            in_flight.clone(),
+        );
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Lookups of this replica's copies (keys, settings, plans, usage counters): hit or miss",
+            cache_lookups.clone(),
+        );
+        let rate_limit_decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "rate_limit_decisions",
+            "Rate-limit decisions per scope (user, publishable key): allowed, refused, or undecided (the limiter's store failed and the request was let through)",
+            rate_limit_decisions.clone(),
+        );
+        let group_commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 12));
+        registry.register(
+            "group_commit_batch_size",
+            "Usage increments written together by one group commit",
+            group_commit_batch.clone(),
+        );
+        let webhook_events = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_events",
+            "Stripe webhook deliveries by outcome: applied, duplicate, invalid_signature, failed",
+            webhook_events.clone(),
+        );
+        let db_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "db_connections",
+            "The database pool's connections: open, idle, and the most it opens",
+            db_connections.clone(),
+        );
+        let replica_hearing = Gauge::default();
+        registry.register(
+            "replica_hearing",
+            "1 while this replica hears the others' change notices (it keeps counter copies), else 0",
+            replica_hearing.clone(),
+        );
+        let replica_last_notice = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "replica_last_notice_timestamp",
+            "When this replica last heard a change notice (unix time; 0: never)",
+            Unit::Seconds,
+            replica_last_notice.clone(),
+        );
+        let usage_series_pending = Gauge::default();
+        registry.register(
+            "usage_series_pending",
+            "Usage time-series entries counted here and not yet written",
+            usage_series_pending.clone(),
+        );
+        let usage_series_flush_age = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "usage_series_flush_age",
+            "Time since the usage time series was last written (0 before the first write)",
+            Unit::Seconds,
+            usage_series_flush_age.clone(),
+        );
+        Telemetry {
+            registry,
+            requests,
+            request_seconds,
+            in_flight,
+            cache_lookups,
+            rate_limit_decisions,
+            group_commit_batch,
+            webhook_events,
+            db_connections,
+            replica_hearing,
+            replica_last_notice,
+            usage_series_pending,
+            usage_series_flush_age,
+        }
+    }
+
+    /// One answered request.
+    pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// One lookup of a replica copy.
+    pub fn cache(&self, cache: &'static str, hit: bool) {
+        self.cache_lookups
+            .get_or_create(&CacheLabels {
+                cache,
+                result: if hit { "hit" } else { "miss" },
+            })
+            .inc();
+    }
+
+    /// The text exposition format (`text/plain; version=0.0.4`, OpenMetrics-compatible).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

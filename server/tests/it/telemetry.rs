@@ -1,0 +1,189 @@
+//! `/metrics`: Prometheus's text format, scraped before and after a short load; every named
+//! series is there and the ones the load touches move. With `DREAM_METRICS_TOKEN` it asks
+//! for the token.
+
+use serde_json::json;
+
+use crate::harness::{operator_project, spawn_serve};
+
+/// The value of the sample whose name and labels start with `prefix`, summed over matches.
+fn sample(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(http: &reqwest::Client, base: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = http.get(format!("{base}/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    if status == 200 {
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+    }
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn metrics_move_under_load() {
+    let (mut server, address, _dir) = spawn_serve(&[("DREAM_METRICS_TOKEN", "metrics_secret")]);
+    let base = format!("http://{address}");
+    let http = reqwest::Client::new();
+    assert_eq!(scrape(&http, &base, None).await.0, 401);
+    assert_eq!(scrape(&http, &base, Some("wrong")).await.0, 401);
+    let (status, before) = scrape(&http, &base, Some("metrics_secret")).await;
+    assert_eq!(status, 200);
+    for series in [
+        "dream_http_requests_in_flight",
+        "dream_group_commit_batch_size",
+        "dream_db_connections{state=\"max\"}",
+        "dream_replica_hearing",
+        "dream_replica_last_notice_timestamp_seconds",
+        "dream_usage_series_pending",
+        "dream_usage_series_flush_age_seconds",
+    ] {
+        assert!(before.contains(series), "{series} missing:\n{before}");
+    }
+
+    // The load: a tier limiting requests per user and its usage, tracked by one user.
+    let (pk, sk) = operator_project(&http, &base, "Scraped").await;
+    let ok = |r: reqwest::Response| {
+        assert!(r.status().is_success(), "{}", r.status());
+    };
+    ok(http
+        .patch(format!("{base}/v1/settings"))
+        .bearer_auth(&sk)
+        .json(&json!({ "devIssuerEnabled": true }))
+        .send()
+        .await
+        .unwrap());
+    ok(http
+        .post(format!("{base}/v1/tiers"))
+        .bearer_auth(&sk)
+        .json(
+            &json!({ "name": "metered", "displayName": "Metered", "isDefault": true,
+                       "limits": [{ "metric": "requests", "limit": 5, "enforcement": "hard" }],
+                       "rateLimit": { "requests": 20, "perSeconds": 60 } }),
+        )
+        .send()
+        .await
+        .unwrap());
+    let token: serde_json::Value = http
+        .post(format!("{base}/v1/dev/tokens"))
+        .bearer_auth(&sk)
+        .json(&json!({ "userId": "user_scraped" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let response = http
+            .post(format!("{base}/v1/usage/track"))
+            .header("x-publishable-key", &pk)
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 402).count(),
+        15,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        5,
+        "{statuses:?}"
+    );
+    // A webhook whose signature does not verify.
+    let forged = http
+        .post(format!("{base}/v1/webhooks/stripe"))
+        .header("stripe-signature", "t=1,v1=00")
+        .header("content-type", "application/json")
+        .body(r#"{"id":"evt_forged","type":"invoice.created","created":1,"data":{"object":{}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    // The usage series is written every second.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let (_, after) = scrape(&http, &base, Some("metrics_secret")).await;
+    let track = "dream_http_requests_total{method=\"POST\",route=\"/v1/usage/track\"";
+    assert_eq!(
+        sample(&after, &format!("{track},status=\"200\"}}")),
+        5.0,
+        "{after}"
+    );
+    assert_eq!(sample(&after, &format!("{track},status=\"402\"}}")), 15.0);
+    assert_eq!(sample(&after, &format!("{track},status=\"429\"}}")), 5.0);
+    assert_eq!(
+        sample(
+            &after,
+            "dream_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/usage/track\"}"
+        ),
+        25.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "dream_rate_limit_decisions_total{scope=\"user\",decision=\"allowed\"}"
+        ),
+        20.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "dream_rate_limit_decisions_total{scope=\"user\",decision=\"refused\"}"
+        ),
+        5.0
+    );
+    assert!(
+        sample(
+            &after,
+            "dream_cache_lookups_total{cache=\"plans\",result=\"hit\"}"
+        ) > 0.0
+    );
+    assert!(sample(&after, "dream_cache_lookups_total{cache=\"settings\"") > 0.0);
+    assert!(sample(&after, "dream_group_commit_batch_size_count") >= 1.0);
+    assert_eq!(
+        sample(
+            &after,
+            "dream_webhook_events_total{outcome=\"invalid_signature\"}"
+        ),
+        1.0
+    );
+    assert!(sample(&after, "dream_db_connections{state=\"open\"}") >= 1.0);
+    assert_eq!(
+        sample(&after, "dream_replica_hearing"),
+        1.0,
+        "SQLite: alone, it hears all"
+    );
+    let age = sample(&after, "dream_usage_series_flush_age_seconds");
+    assert!(age > 0.0 && age < 5.0, "flushed {age} s ago");
+    assert!(
+        !after.contains("sk_test_") && !after.contains("user_scraped"),
+        "no key or user id in the metrics"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}
