@@ -171,6 +171,25 @@ pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
     if enum_clash {
         map.remove("enum");
     }
+    // `required` may name a property the object does not describe (Mist's `image_upload`
+    // requires `file {}` beside a described `file`); typify makes a field of any type for
+    // it, which clashes with the described one. Such a name leaves `required` in the Rust
+    // types (the validators, generated from the spec itself, still require it).
+    let mut required_clash = false;
+    if let Some(described) = map.get("properties").and_then(Value::as_object) {
+        let described: Vec<String> = described.keys().cloned().collect();
+        if let Some(Value::Array(required)) = map.get_mut("required") {
+            let before = required.len();
+            required.retain(|name| {
+                let Some(name) = name.as_str() else {
+                    return true;
+                };
+                described.iter().any(|d| d == name)
+                    || !names_clash(described.iter().map(String::as_str).chain([name]))
+            });
+            required_clash = required.len() != before;
+        }
+    }
     let field_clash = map
         .get("properties")
         .and_then(Value::as_object)
@@ -192,7 +211,7 @@ pub fn rust_safe(map: &mut Map<String, Value>) -> bool {
     if extra_clash {
         map.remove("additionalProperties");
     }
-    typed_enum || bad_default || enum_clash || field_clash || extra_clash
+    typed_enum || bad_default || enum_clash || field_clash || extra_clash || required_clash
 }
 
 /// [`rust_safe`] on every schema object of a document (or part of one); whether it changed
