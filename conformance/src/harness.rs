@@ -299,18 +299,7 @@ impl Ctx {
 
     /// A generated client sending these headers on every request.
     pub fn client(&self, headers: &[(&str, &str)]) -> Client {
-        let mut map = reqwest::header::HeaderMap::new();
-        for (name, value) in headers {
-            map.insert(
-                reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
-                reqwest::header::HeaderValue::from_str(value).expect("header value"),
-            );
-        }
-        let http = reqwest::Client::builder()
-            .default_headers(map)
-            .build()
-            .expect("HTTP client");
-        Client::new_with_client(&self.base(), http)
+        client_at(&self.base(), headers)
     }
 
     pub fn anonymous(&self) -> Client {
@@ -469,6 +458,22 @@ impl Ctx {
     pub fn token(&self, user_id: &str) -> String {
         self.issuer().token(user_id)
     }
+}
+
+/// A generated client for `base` that sends `headers` on every request.
+pub fn client_at(base: &str, headers: &[(&str, &str)]) -> Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (name, value) in headers {
+        map.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            reqwest::header::HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    let http = reqwest::Client::builder()
+        .default_headers(map)
+        .build()
+        .expect("HTTP client");
+    Client::new_with_client(base, http)
 }
 
 /// A failure while setting a case up is an error of the run, not a verdict on the case, unless

@@ -158,25 +158,15 @@ async fn delete_projects(settings: &Settings, created: Vec<String>) -> report::C
     let Some(token) = settings.operator_token.as_deref() else {
         return cleanup;
     };
-    let mut headers = reqwest::header::HeaderMap::new();
-    let Ok(value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) else {
-        return cleanup;
-    };
-    headers.insert(reqwest::header::AUTHORIZATION, value);
-    let http = reqwest::Client::builder()
-        .default_headers(headers)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("HTTP client");
-    let operator = dream_client::Client::new_with_client(&settings.base_url, http);
+    let operator = harness::client_at(
+        &settings.base_url,
+        &[("authorization", &format!("Bearer {token}"))],
+    );
     let deletions = created.into_iter().map(|id| {
         let operator = operator.clone();
         async move {
-            let outcome = operator
-                .delete_project()
-                .project_id(id.as_str())
-                .send()
-                .await;
+            let delete = operator.delete_project().project_id(id.as_str()).send();
+            let outcome = tokio::time::timeout(Duration::from_secs(30), delete).await;
             (id, outcome)
         }
     });
@@ -185,13 +175,23 @@ async fn delete_projects(settings: &Settings, created: Vec<String>) -> report::C
         .collect()
         .await;
     for (id, outcome) in outcomes {
+        let Ok(outcome) = outcome else {
+            cleanup.left.push(format!("{id}: no answer within 30 s"));
+            continue;
+        };
         match outcome {
             Ok(_) => cleanup.deleted += 1,
             // The case deleted it itself (platform.project-delete).
             Err(progenitor_client::Error::ErrorResponse(r)) if r.status().as_u16() == 404 => {}
-            Err(e) => cleanup
-                .left
-                .push(format!("{id}: {}", report::describe_error(&e))),
+            Err(progenitor_client::Error::ErrorResponse(r)) => {
+                let status = r.status().as_u16();
+                let refusal = harness::ErrorBody::refusal(r.into_inner(), status);
+                cleanup.left.push(format!(
+                    "{id}: {status} {}: {}",
+                    refusal.code, refusal.message
+                ));
+            }
+            Err(e) => cleanup.left.push(format!("{id}: {e}")),
         }
     }
     cleanup.left.sort();

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use tracing::Instrument;
 
+use crate::app::Principal;
 use crate::domain::Tenant;
 use crate::http::errors::REQUEST_ID_HEADER;
 use crate::telemetry::Telemetry;
@@ -67,9 +68,18 @@ type CallerLine = (&'static str, Option<Tenant>);
 pub struct RequestLog(Arc<Mutex<Option<CallerLine>>>);
 
 impl RequestLog {
-    /// Records the caller: its kind (`user`, `secret`, `publishable`, `operator`, …) and tenant.
-    pub fn caller(&self, kind: &'static str, tenant: Option<&Tenant>) {
-        *self.0.lock().expect("request log") = Some((kind, tenant.cloned()));
+    /// Records who the request acts as: the kind of caller (a secret-key principal from a
+    /// dashboard session is `dashboard`) and its tenant.
+    pub fn caller(&self, principal: &Principal, dashboard: bool) {
+        let line = match principal {
+            Principal::Anonymous => ("anonymous", None),
+            Principal::Operator => ("operator", None),
+            Principal::Publishable(tenant) => ("publishable", Some(tenant.clone())),
+            Principal::Secret(tenant) if dashboard => ("dashboard", Some(tenant.clone())),
+            Principal::Secret(tenant) => ("secret", Some(tenant.clone())),
+            Principal::User(user) => ("user", Some(user.tenant.clone())),
+        };
+        *self.0.lock().expect("request log") = Some(line);
     }
 }
 

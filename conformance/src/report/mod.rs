@@ -75,16 +75,6 @@ pub struct Cleanup {
     pub left: Vec<String>,
 }
 
-/// What a failed call answered, in a line.
-pub fn describe_error<E: std::fmt::Debug>(error: &progenitor_client::Error<E>) -> String {
-    match error {
-        progenitor_client::Error::ErrorResponse(response) => {
-            format!("{} {:?}", response.status().as_u16(), response.as_ref())
-        }
-        other => other.to_string(),
-    }
-}
-
 /// Counts of each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {

@@ -181,6 +181,7 @@ impl Recorder {
 
     /// After a write: remembers who was written, forgetting hours before the last one.
     fn written(&self, batch: UsageBatch, at: i64) {
+        *self.last_flush.lock().expect("metrics recorder") = Some(std::time::Instant::now());
         let current = at - at.rem_euclid(HOUR);
         let mut pending = self.pending.lock().expect("metrics recorder");
         pending
@@ -233,11 +234,7 @@ impl App {
             return;
         }
         match self.store.usage_series_add(&batch).await {
-            Ok(()) => {
-                self.recorder.written(batch, now());
-                *self.recorder.last_flush.lock().expect("metrics recorder") =
-                    Some(std::time::Instant::now());
-            }
+            Ok(()) => self.recorder.written(batch, now()),
             Err(e) => {
                 tracing::warn!(error = %e, "writing usage metrics failed; retrying with the next flush");
                 self.recorder.restore(batch);

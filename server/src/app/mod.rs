@@ -162,14 +162,7 @@ impl App {
             (None, _) => true,
             (Some(_), None) => false,
             (Some(expected), Some(presented)) => {
-                let (a, b) = (
-                    crate::domain::ids::key_hash(presented),
-                    crate::domain::ids::key_hash(expected),
-                );
-                a.bytes()
-                    .zip(b.bytes())
-                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-                    == 0
+                crate::domain::ids::same_secret(presented, expected)
             }
         }
     }

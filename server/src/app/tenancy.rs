@@ -42,13 +42,7 @@ impl App {
         let Some(expected) = &self.operator_token else {
             return Err(AppError::InvalidOperatorToken);
         };
-        let a = ids::key_hash(presented);
-        let b = ids::key_hash(expected);
-        if a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-        {
+        if ids::same_secret(presented, expected) {
             Ok(())
         } else {
             Err(AppError::InvalidOperatorToken)
@@ -263,7 +257,6 @@ impl App {
     /// live-mode subscriptions of it; then its stored asset bytes. Every replica drops its
     /// copies, so its keys are refused at once everywhere.
     pub async fn project_delete(&self, id: &str) -> AppResult<()> {
-        self.recorder.forget_project(id);
         match self.store.project_delete(id).await? {
             ProjectDeletion::Deleted => {}
             ProjectDeletion::NotFound => {

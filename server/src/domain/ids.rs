@@ -33,6 +33,16 @@ pub fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// Whether a presented token is the expected one, compared in constant time (through their
+/// hashes, so neither length nor a common prefix shows in the timing).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    let (a, b) = (key_hash(presented), key_hash(expected));
+    a.bytes()
+        .zip(b.bytes())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
 /// A secret key as it may be shown again: its prefix and last four characters.
 pub fn redact(key: &str) -> String {
     let prefix: String = key.chars().take(8).collect();

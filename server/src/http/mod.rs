@@ -150,14 +150,7 @@ impl Api for Server {
             parts.extensions.get::<crate::logging::RequestLog>(),
         ) {
             let dashboard = parts.extensions.get::<auth::DashboardGrant>().is_some();
-            match principal {
-                Principal::Anonymous => log.caller("anonymous", None),
-                Principal::Operator => log.caller("operator", None),
-                Principal::Publishable(tenant) => log.caller("publishable", Some(tenant)),
-                Principal::Secret(tenant) if dashboard => log.caller("dashboard", Some(tenant)),
-                Principal::Secret(tenant) => log.caller("secret", Some(tenant)),
-                Principal::User(user) => log.caller("user", Some(&user.tenant)),
-            }
+            log.caller(principal, dashboard);
         }
         let principal = match principal {
             Ok(principal) => self.limit(principal, parts).await,
