@@ -280,6 +280,9 @@ fn constraints(schema: &Value) -> String {
     }
     if let Some(pattern) = schema["pattern"].as_str() {
         out.push(format!("pattern <code>{}</code>", escape(pattern)));
+        if let Some(words) = schema["x-pattern-message"].as_str() {
+            out.push(escape(words));
+        }
     }
     out.join(", ")
 }

@@ -52,7 +52,8 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, GenError> {
     Ok(vec![
         Output {
             path: "clients/rust/src/generated/mod.rs".into(),
-            content: rust_client::generate(&spec, SPEC_PATH)?,
+            // `crate::Hooks` (hand-written beside it) adds credentials and retries.
+            content: rust_client::generate_with_hooks(&spec, SPEC_PATH, Some("crate::Hooks"))?,
         },
         Output {
             path: "server/src/generated/mod.rs".into(),

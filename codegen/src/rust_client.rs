@@ -17,12 +17,38 @@ use crate::error::{GenError, guard, pointer_segment};
 use crate::format::{format_tokens, generated_header};
 use crate::load::Skip;
 
-/// Generates the `dream-client` crate's `generated` module; fails if progenitor refuses any
-/// part of the spec.
+/// Generates a client for the whole spec; fails if progenitor refuses any part of it.
 pub fn generate(spec: &OpenAPI, source: &str) -> Result<String, GenError> {
+    generate_with_hooks(spec, source, None)
+}
+
+/// Like [`generate`]; with `hooks` (a type path such as `crate::Hooks`), the client carries a
+/// value of that type (`Client::new(base_url, hooks)`), and the crate implements progenitor's
+/// `ClientHooks<Hooks>` for `Client` by hand: credentials, retries, anything per request. The
+/// `dream-client` crate is generated this way.
+pub fn generate_with_hooks(
+    spec: &OpenAPI,
+    source: &str,
+    hooks: Option<&str>,
+) -> Result<String, GenError> {
     let (spec, skipped) = for_progenitor(spec);
     crate::load::strict((), skipped)?;
-    let tokens = progenitor(&spec)?;
+    let inner: Option<proc_macro2::TokenStream> = match hooks {
+        Some(path) => Some(
+            path.parse()
+                .map_err(|e| GenError::Parse(format!("the hooks type {path}: {e}")))?,
+        ),
+        None => None,
+    };
+    let tokens = guard("progenitor", || {
+        let mut settings = settings();
+        if let Some(inner) = inner {
+            settings.with_inner_type(inner);
+        }
+        progenitor_impl::Generator::new(&settings)
+            .generate_tokens(&spec)
+            .map_err(|e| e.to_string())
+    })?;
     let body = format_tokens(tokens)?;
     Ok(format!("{}{}", generated_header(source), body))
 }
@@ -629,15 +655,19 @@ fn mentions(message: &str, id: &str) -> bool {
     })
 }
 
+fn settings() -> progenitor_impl::GenerationSettings {
+    let mut settings = progenitor_impl::GenerationSettings::default();
+    settings
+        .with_interface(progenitor_impl::InterfaceStyle::Builder)
+        .with_tag(progenitor_impl::TagStyle::Merged)
+        .with_derive("PartialEq")
+        .with_map_type("::std::collections::BTreeMap");
+    settings
+}
+
 fn progenitor(spec: &OpenAPI) -> Result<proc_macro2::TokenStream, GenError> {
     guard("progenitor", || {
-        let mut settings = progenitor_impl::GenerationSettings::default();
-        settings
-            .with_interface(progenitor_impl::InterfaceStyle::Builder)
-            .with_tag(progenitor_impl::TagStyle::Merged)
-            .with_derive("PartialEq")
-            .with_map_type("::std::collections::BTreeMap");
-        let mut generator = progenitor_impl::Generator::new(&settings);
+        let mut generator = progenitor_impl::Generator::new(&settings());
         generator.generate_tokens(spec).map_err(|e| e.to_string())
     })
 }

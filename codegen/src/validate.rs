@@ -132,9 +132,15 @@ impl<'a> Validators<'a> {
                         }
                     };
                     let re = format_ident!("PATTERN_{}", index);
+                    // `x-pattern-message` says in words what the pattern allows, for the
+                    // people who read the error; without it, the pattern itself is named.
+                    let message = match schema.schema_data.extensions.get("x-pattern-message") {
+                        Some(serde_json::Value::String(words)) => words.clone(),
+                        _ => format!("must match the pattern {pattern}"),
+                    };
                     checks.push(quote! {
                         if !#re.is_match(s) {
-                            return Err(Violation::new(#path, format!("must match the pattern {}", #pattern)));
+                            return Err(Violation::new(#path, #message.to_string()));
                         }
                     });
                 }

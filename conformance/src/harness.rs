@@ -473,7 +473,7 @@ pub fn client_at(base: &str, headers: &[(&str, &str)]) -> Client {
         .default_headers(map)
         .build()
         .expect("HTTP client");
-    Client::new_with_client(base, http)
+    Client::new_with_client(base, http, dream_client::Hooks::plain())
 }
 
 /// A failure while setting a case up is an error of the run, not a verdict on the case, unless

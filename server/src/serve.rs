@@ -74,7 +74,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         let app = app.clone();
         move |headers: http::HeaderMap| {
             let app = app.clone();
-            async move { metrics(&app, &headers) }
+            async move { metrics(&app, &headers).await }
         }
     };
     // The dashboard calls the API's router in process.
@@ -291,7 +291,7 @@ fn serde_yaml_ng_free(yaml: &str) -> anyhow::Result<serde_json::Value> {
 /// `GET /`: where things are — a small page for a browser, JSON for anything else.
 /// `/metrics`: Prometheus's text format. Not part of the API (no key, no rate limit); with
 /// `DREAM_METRICS_TOKEN` set it asks for that token.
-fn metrics(app: &App, headers: &http::HeaderMap) -> axum::response::Response {
+async fn metrics(app: &App, headers: &http::HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse;
     let presented = headers
         .get(http::header::AUTHORIZATION)
@@ -309,7 +309,7 @@ fn metrics(app: &App, headers: &http::HeaderMap) -> axum::response::Response {
             http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics_text(),
+        app.metrics_text().await,
     )
         .into_response()
 }

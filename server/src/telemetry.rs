@@ -4,7 +4,8 @@
 //! Counted where it happens: requests (per method, route template and status) with their
 //! latency and how many are in flight, cache lookups (hit or miss, per cache), rate-limit
 //! decisions, group-commit batch sizes, Stripe webhook events by outcome. Read when scraped:
-//! the database pool, the replica channel, the usage series' pending entries and last flush.
+//! the database pool (and how long a connection takes to come from it), the replica channel,
+//! the usage series' pending entries and last flush.
 
 use std::sync::atomic::AtomicU64;
 
@@ -66,6 +67,7 @@ pub struct Telemetry {
     pub group_commit_batch: Histogram,
     pub webhook_events: Family<OutcomeLabels, Counter>,
     pub db_connections: Family<PoolLabels, Gauge>,
+    pub db_pool_wait: Gauge<f64, AtomicU64>,
     pub replica_hearing: Gauge,
     pub replica_last_notice: Gauge<f64, AtomicU64>,
     pub usage_series_pending: Gauge,
@@ -133,6 +135,13 @@ impl Telemetry {
             "The database pool's connections: open, idle, and the most it opens",
             db_connections.clone(),
         );
+        let db_pool_wait = Gauge::<f64, AtomicU64>::default();
+        registry.register_with_unit(
+            "db_pool_wait",
+            "How long a connection took to come from the database pool when this scrape asked for one (1 s: none came within a second; the pool is exhausted)",
+            Unit::Seconds,
+            db_pool_wait.clone(),
+        );
         let replica_hearing = Gauge::default();
         registry.register(
             "replica_hearing",
@@ -169,6 +178,7 @@ impl Telemetry {
             group_commit_batch,
             webhook_events,
             db_connections,
+            db_pool_wait,
             replica_hearing,
             replica_last_notice,
             usage_series_pending,

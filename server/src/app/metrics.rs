@@ -101,6 +101,8 @@ pub struct UsageMetrics {
     pub range: Range,
     pub metrics: Vec<Series>,
     pub active_users: Vec<(i64, i64)>,
+    /// Distinct users in the whole range (a user of several buckets counts once).
+    pub active_users_total: i64,
 }
 
 /// Payments per currency, and MRR.
@@ -272,10 +274,15 @@ impl App {
             .await?
             .into_iter()
             .collect();
+        let active_users_total = self
+            .store
+            .active_users_between(tenant, range.from, range.to)
+            .await?;
         Ok(UsageMetrics {
             range,
             metrics,
             active_users: range.fill(&active),
+            active_users_total,
         })
     }
 
@@ -364,8 +371,14 @@ impl App {
                     (t, n)
                 })
                 .collect(),
-            active_users_24h: self.store.active_users_since(tenant, at - DAY).await?,
-            active_users_30d: self.store.active_users_since(tenant, at - 30 * DAY).await?,
+            active_users_24h: self
+                .store
+                .active_users_between(tenant, at - DAY, i64::MAX)
+                .await?,
+            active_users_30d: self
+                .store
+                .active_users_between(tenant, at - 30 * DAY, i64::MAX)
+                .await?,
         })
     }
 }

@@ -132,9 +132,13 @@ impl App {
     }
 
     /// The metrics, for `/metrics`: the counters kept as things happen, and the gauges read
-    /// now (the database pool, the replica channel, the usage series).
-    pub fn metrics_text(&self) -> String {
+    /// now (the database pool and how long a connection takes to get from it, the replica
+    /// channel, the usage series).
+    pub async fn metrics_text(&self) -> String {
         let t = &self.telemetry;
+        let limit = std::time::Duration::from_secs(1);
+        let wait = self.store.pool_wait(limit).await.unwrap_or(limit);
+        t.db_pool_wait.set(wait.as_secs_f64());
         let (size, idle, max) = self.store.pool_stats();
         for (state, value) in [
             ("open", size as usize),

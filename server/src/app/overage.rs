@@ -146,8 +146,11 @@ impl App {
                 }
             }
             billed.push(format!(
-                "{}: {} beyond {} → {} {}",
-                charge.metric, charge.units, charge.included, charge.amount, charge.currency
+                "{}: {} beyond {} → {}",
+                charge.metric,
+                charge.units,
+                charge.included,
+                crate::domain::money(charge.amount, &charge.currency)
             ));
         }
         Ok(if billed.is_empty() {

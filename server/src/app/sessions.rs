@@ -41,6 +41,27 @@ impl App {
         Ok(self.store.session_update(session).await?)
     }
 
+    /// Leaves a sealed value for the session's next page, and spends its form token.
+    pub async fn dashboard_session_reveal_put(
+        &self,
+        token_hash: &str,
+        sealed: &str,
+        csrf: &str,
+    ) -> AppResult<()> {
+        Ok(self
+            .store
+            .session_reveal_put(token_hash, sealed, csrf)
+            .await?)
+    }
+
+    /// Takes the sealed value waiting for the session, once.
+    pub async fn dashboard_session_reveal_take(
+        &self,
+        token_hash: &str,
+    ) -> AppResult<Option<String>> {
+        Ok(self.store.session_reveal_take(token_hash).await?)
+    }
+
     pub async fn dashboard_session_delete(&self, token_hash: &str) -> AppResult<()> {
         Ok(self.store.session_delete(token_hash).await?)
     }

@@ -11,7 +11,7 @@ use stripe_shared::CheckoutSessionMode;
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 use super::{App, AppError, AppResult, now};
-use crate::domain::{BillingEvent, Mode, Payment, PaymentKind, Subscription, Tenant};
+use crate::domain::{BillingEvent, Mode, Payment, PaymentKind, Subscription, Tenant, money};
 use crate::store::billing::{Applied, Effect, NewEvent};
 
 /// What the webhook endpoint answers.
@@ -278,7 +278,7 @@ impl App {
                             outcome.handled = false;
                             return Ok(outcome);
                         }
-                        outcome.note = Some(format!("Cart paid: {amount} {currency}."));
+                        outcome.note = Some(format!("Cart paid: {}.", money(amount, &currency)));
                         outcome.effects.push(Effect::Payment(Payment {
                             id: session.id.to_string(),
                             kind: PaymentKind::Cart,
@@ -451,6 +451,9 @@ fn chargeable(amount: i64) -> bool {
 
 fn unchargeable(amount: i64, currency: &str) -> String {
     format!(
-        "Payment of {amount} {currency} not recorded: amounts run from 0 to {MAX_PAYMENT_AMOUNT}."
+        "Payment of {} not recorded: amounts run from {} to {}.",
+        money(amount, currency),
+        money(0, currency),
+        money(MAX_PAYMENT_AMOUNT, currency)
     )
 }

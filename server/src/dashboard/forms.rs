@@ -53,7 +53,7 @@ impl Signed {
     }
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -242,13 +242,81 @@ impl Posted {
     }
 }
 
-/// Compares in time independent of where the first difference is.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+impl Posted {
+    /// What was typed into the form `form`, kept for showing it again beside `error`.
+    pub fn draft(&self, form: &str, error: String) -> Draft {
+        Draft {
+            form: form.to_string(),
+            fields: self
+                .fields
+                .iter()
+                .filter(|(name, _)| name != "csrf")
+                .cloned()
+                .collect(),
+            error,
+        }
+    }
+}
+
+/// A form the API refused: the page is shown again with the form open, everything typed
+/// still in it, and the reason above it — nothing is lost to a redirect.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// Which form on the page (`new-tier`, `tier-<id>`, `settings`, …).
+    pub form: String,
+    fields: Vec<(String, String)>,
+    pub error: String,
+}
+
+impl Draft {
+    /// This draft, when it belongs to `form`.
+    pub fn of<'a>(draft: Option<&'a Draft>, form: &str) -> Option<&'a Draft> {
+        draft.filter(|d| d.form == form)
+    }
+
+    /// What was typed into `name` (untrimmed: exactly as typed), or `""`.
+    pub fn value(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Whether a checkbox was ticked.
+    pub fn checked(&self, name: &str) -> bool {
+        self.fields.iter().any(|(n, _)| n == name)
+    }
+
+    /// The signed-in request, with the refusal as the page's error message.
+    pub fn signed(&self, signed: &Signed) -> Signed {
+        Signed {
+            session: signed.session.clone(),
+            flash: Some(Flash {
+                error: true,
+                text: self.error.clone(),
+            }),
+        }
+    }
+}
+
+/// A page of the dashboard; shown again for a draft, it says why above the form and answers
+/// 422, like the API's refusal it shows.
+pub fn page_with_draft(
+    signed: &Signed,
+    draft: Option<&Draft>,
+    title: &str,
+    active: &str,
+    body: maud::Markup,
+    headers: &HeaderMap,
+) -> Response {
+    match draft {
+        None => layout::page(signed, None, title, active, body, headers),
+        Some(draft) => {
+            let mut page = layout::page(&draft.signed(signed), None, title, active, body, headers);
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            page
+        }
+    }
 }
 
 pub fn refused() -> Response {
@@ -285,7 +353,7 @@ impl FromRequest<Dash> for Posted {
             .find(|(n, _)| n == "csrf")
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
-        if !same_secret(token, &signed.session.csrf) {
+        if !ids::same_secret(token, &signed.session.csrf) {
             return Err(refused());
         }
         Ok(Posted {

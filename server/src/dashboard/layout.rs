@@ -225,7 +225,7 @@ pub fn datetime(at: &types::Timestamp) -> String {
 /// An amount in a currency's smallest unit, as money: `$29.00`, `€1,234.50`, `¥1,000`,
 /// `12.50 CHF` — the same format as the Stripe emulator's pages.
 pub fn money(amount: i64, currency: &str) -> String {
-    stripe_emulator::pages::money(amount, currency)
+    crate::domain::money(amount, currency)
 }
 
 /// `1234567` → `1,234,567`

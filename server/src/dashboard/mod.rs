@@ -14,6 +14,7 @@
 // request; boxing it would only add noise to every handler.
 #![allow(clippy::result_large_err)]
 
+mod amounts;
 mod api;
 mod catalog;
 mod chart;
@@ -22,6 +23,7 @@ mod forms;
 mod layout;
 mod logs;
 mod overview;
+mod reveal;
 mod session;
 mod settings;
 mod uploads;

@@ -82,6 +82,10 @@ async fn content(
     grant: &DashboardGrant,
     (_, label, interval, buckets): (&str, &str, types::MetricsInterval, i64),
 ) -> Result<Markup, ApiError> {
+    let test_mode = grant
+        .tenant
+        .as_ref()
+        .is_some_and(|t| t.mode == crate::domain::Mode::Test);
     let hourly = interval == types::MetricsInterval::Hour;
     let interval = interval.to_string();
     let width = if hourly { 3600 } else { 86_400 };
@@ -126,7 +130,12 @@ async fn content(
         .map(|m| (m.metric.clone(), points(&m.points)))
         .collect();
     let active = points(&usage.active_users);
-    let total_usage: i64 = usage.metrics.iter().map(|m| m.total).sum();
+    // Metrics count different things (requests, tokens, messages): each keeps its own total.
+    let totals: Vec<(&str, i64)> = usage
+        .metrics
+        .iter()
+        .map(|m| (m.metric.as_str(), m.total))
+        .collect();
     let revenue_points: Vec<(String, Vec<(i64, i64)>)> = revenue
         .currencies
         .iter()
@@ -156,9 +165,20 @@ async fn content(
 
     Ok(html! {
         section.stats {
-            div.stat { span.label { "Usage, " (label) } span.value #stat-usage { (layout::count(total_usage)) } }
-            div.stat { span.label { "Active users, 24 h" } span.value #stat-active { (layout::count(overview.active_users24h)) } span.sub { (layout::count(overview.active_users30d)) " in 30 days" } }
-            div.stat { span.label { "MRR" } span.value #stat-mrr { (mrr) } span.sub { (layout::count(revenue.live_subscriptions)) (if revenue.live_subscriptions == 1 { " live subscription" } else { " live subscriptions" }) } }
+            div.stat {
+                span.label { "Usage, " (label) }
+                @match totals.as_slice() {
+                    [] => { span.value #stat-usage { "0" } span.sub { "nothing tracked" } }
+                    [(metric, total)] => { span.value #stat-usage { (layout::count(*total)) } span.sub { (metric) } }
+                    many => {
+                        ul.totals #stat-usage {
+                            @for (metric, total) in many { li { strong { (layout::count(*total)) } " " span.unit { (metric) } } }
+                        }
+                    }
+                }
+            }
+            div.stat { span.label { "Active users, " (label) } span.value #stat-active { (layout::count(usage.active_users_total)) } span.sub { (layout::count(overview.active_users24h)) " in 24 hours" } }
+            div.stat { span.label { "MRR" } span.value #stat-mrr { (mrr) } span.sub #stat-subscriptions { (subscriptions(revenue.live_subscriptions, test_mode)) } }
             div.stat { span.label { "Customers" } span.value #stat-customers { (layout::count(overview.customers)) } }
         }
         section.card #usage-chart {
@@ -221,4 +241,28 @@ async fn content(
             }
         }
     })
+}
+
+/// What pays the MRR: `3 paying subscriptions`; in test mode, `1 test subscription`, so a
+/// test checkout is never read as a live customer.
+fn subscriptions(n: i64, test_mode: bool) -> String {
+    let kind = if test_mode { "test" } else { "paying" };
+    let noun = if n == 1 {
+        "subscription"
+    } else {
+        "subscriptions"
+    };
+    format!("{} {kind} {noun}", layout::count(n))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn subscriptions_say_which_mode_they_are_in() {
+        assert_eq!(super::subscriptions(1, true), "1 test subscription");
+        assert_eq!(
+            super::subscriptions(1_200, false),
+            "1,200 paying subscriptions"
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! Keys and settings: the project's keys, secret-key rotation (the new key shown once, on the
-//! page that answers the rotation), JWT verification settings, billing settings, and where
+//! page the rotation redirects to), JWT verification settings, billing settings, and where
 //! Stripe's webhooks go.
 
 use axum::extract::State;
@@ -7,19 +7,26 @@ use axum::http::{HeaderMap, Method};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::forms::{self, Posted, Signed};
-use super::{Dash, Page, layout};
-use crate::domain::Mode;
+use axum::response::{IntoResponse, Redirect};
+use serde::{Deserialize, Serialize};
+
+use super::forms::{self, Draft, Posted, Signed};
+use super::{Dash, Page, layout, reveal};
+use crate::domain::{Mode, ids};
 use crate::generated::types;
 
 pub async fn page(State(dash): State<Dash>, signed: Signed, headers: HeaderMap) -> Page {
-    render(&dash, &signed, None, &headers).await
+    let reveal = reveal(&dash, &signed, &headers).await;
+    render(&dash, &signed, reveal.as_ref(), None, &headers).await
 }
 
+/// The page; `rotated` shows a new secret key (once), `draft` the settings form as it was
+/// sent and refused.
 async fn render(
     dash: &Dash,
     signed: &Signed,
-    rotated: Option<&types::SecretKeyRotated>,
+    rotated: Option<&Revealed>,
+    draft: Option<&Draft>,
     headers: &HeaderMap,
 ) -> Page {
     let (tenant, grant) = signed.scope()?;
@@ -39,7 +46,7 @@ async fn render(
         @if let Some(r) = rotated {
             section.card.reveal role="alert" {
                 h2 { "Your new secret key" }
-                p { "Copy it now: it is shown this once, and only its hash is kept. Older secret keys stop working at " strong { (layout::datetime(&r.previous_keys_expire_at)) } "." }
+                p { "Copy it now: it is shown this once, and only its hash is kept. " (r.older) }
                 pre.secret #new-secret-key { (r.secret_key) }
             }
         }
@@ -70,29 +77,31 @@ async fn render(
                 button.primary type="submit" { "Rotate secret key" }
             }
         }
+        @let typed = Draft::of(draft, "settings");
+        @let shown = |name: &str, now: Option<String>| typed.map_or(now, |d| Some(d.value(name).to_string()));
         form.card.stack method="post" action="/dashboard/settings" #settings {
             (layout::csrf(session))
             div.card-head { h2 { "User tokens (JWT)" } }
             p.muted { "Tokens of your users are RS256 JWTs, verified against the issuer's keys (Clerk: https://<slug>.clerk.accounts.dev)." }
             div.row {
-                label { "Issuer" input type="url" name="issuer" value=[settings.jwt.issuer.as_deref()] placeholder="https://example.clerk.accounts.dev"; }
-                label { "JWKS URL (blank: <issuer>/.well-known/jwks.json)" input type="url" name="jwksUrl" value=[settings.jwt.jwks_url.as_deref()]; }
+                label { "Issuer" input type="url" name="issuer" value=[shown("issuer", settings.jwt.issuer.clone())] placeholder="https://example.clerk.accounts.dev"; }
+                label { "JWKS URL (blank: <issuer>/.well-known/jwks.json)" input type="url" name="jwksUrl" value=[shown("jwksUrl", settings.jwt.jwks_url.clone())]; }
             }
             div.row {
                 label { "Allowed origins (azp), one per line"
-                    textarea name="allowedOrigins" rows="2" { (settings.jwt.allowed_origins.join("\n")) }
+                    textarea name="allowedOrigins" rows="2" { (shown("allowedOrigins", Some(settings.jwt.allowed_origins.join("\n"))).unwrap_or_default()) }
                 }
-                label { "Clock-skew leeway, seconds (0–300)" input type="number" name="leewaySeconds" min="0" max="300" value=(settings.jwt.leeway_seconds); }
+                label { "Clock-skew leeway, seconds (0–300)" input type="number" name="leewaySeconds" min="0" max="300" value=[shown("leewaySeconds", Some(settings.jwt.leeway_seconds.to_string()))]; }
             }
             @if tenant.mode == Mode::Test {
-                label.check { input type="checkbox" name="devIssuerEnabled" checked[settings.dev_issuer_enabled]; " Development issuer: let the server mint test tokens for this project" }
+                label.check { input type="checkbox" name="devIssuerEnabled" checked[typed.map_or(settings.dev_issuer_enabled, |d| d.checked("devIssuerEnabled"))]; " Development issuer: let the server mint test tokens for this project" }
             }
             div.card-head { h2 { "Billing" } }
             div.row {
-                label { "Stripe connected account" input type="text" name="connectedAccount" value=[settings.billing.connected_account.as_deref()] placeholder="acct_… (blank: the platform account)"; }
-                label { "Platform fee, %" input type="number" name="platformFeePercent" step="0.01" min="0" max="100" value=(settings.billing.platform_fee_percent); }
+                label { "Stripe connected account" input type="text" name="connectedAccount" value=[shown("connectedAccount", settings.billing.connected_account.clone())] placeholder="acct_… (blank: the platform account)"; }
+                label { "Platform fee, %" input type="number" name="platformFeePercent" step="0.01" min="0" max="100" value=[shown("platformFeePercent", Some(settings.billing.platform_fee_percent.to_string()))]; }
             }
-            label { "Site URL (where checkouts return)" input type="url" name="siteUrl" value=[settings.billing.site_url.as_deref()] placeholder="https://app.example.com"; }
+            label { "Site URL (where checkouts return)" input type="url" name="siteUrl" value=[shown("siteUrl", settings.billing.site_url.clone())] placeholder="https://app.example.com"; }
             button.primary type="submit" { "Save settings" }
         }
         section.card #webhooks {
@@ -100,9 +109,9 @@ async fn render(
             (webhooks(scheme, host, dash.app.webhook_secret_count()))
         }
     };
-    Ok(layout::page(
+    Ok(forms::page_with_draft(
         signed,
-        None,
+        draft,
         "Keys & settings",
         "settings",
         body,
@@ -125,7 +134,7 @@ fn webhooks(scheme: &str, host: &str, secrets: usize) -> Markup {
 
 pub async fn update(State(dash): State<Dash>, posted: Posted) -> Page {
     let (tenant, grant) = posted.signed.scope()?;
-    let back = "/dashboard/settings";
+    let refused = |message: &str| posted.draft("settings", message.to_string());
     let mut jwt = serde_json::Map::new();
     for field in ["issuer", "jwksUrl"] {
         if let Some(value) = posted.get(field) {
@@ -140,52 +149,56 @@ pub async fn update(State(dash): State<Dash>, posted: Posted) -> Page {
         .filter(|l| !l.is_empty())
         .collect();
     jwt.insert("allowedOrigins".into(), json!(origins));
-    if let Some(leeway) = posted.get("leewaySeconds") {
-        match leeway.parse::<i64>() {
-            Ok(n) => jwt.insert("leewaySeconds".into(), json!(n)),
-            Err(_) => {
-                return Ok(forms::redirect_with(
-                    &posted.headers,
-                    back,
-                    true,
-                    "Leeway: enter a number of seconds from 0 to 300.",
-                ));
-            }
-        };
-    }
     let mut billing = serde_json::Map::new();
     billing.insert(
         "connectedAccount".into(),
         json!(posted.get("connectedAccount").unwrap_or("")),
     );
     billing.insert("siteUrl".into(), json!(posted.get("siteUrl").unwrap_or("")));
-    if let Some(fee) = posted.get("platformFeePercent") {
-        match fee.parse::<f64>() {
-            Ok(n) => billing.insert("platformFeePercent".into(), json!(n)),
-            Err(_) => {
-                return Ok(forms::redirect_with(
-                    &posted.headers,
-                    back,
-                    true,
-                    "Platform fee: enter a percentage, like 2.5.",
-                ));
+    let leeway = posted.get("leewaySeconds").map(str::parse::<i64>);
+    let fee = posted.get("platformFeePercent").map(str::parse::<f64>);
+    let draft = match (leeway, fee) {
+        (Some(Err(_)), _) => Some(refused("Leeway: enter a number of seconds from 0 to 300.")),
+        (_, Some(Err(_))) => Some(refused("Platform fee: enter a percentage, like 2.5.")),
+        (leeway, fee) => {
+            if let Some(Ok(n)) = leeway {
+                jwt.insert("leewaySeconds".into(), json!(n));
             }
-        };
+            if let Some(Ok(n)) = fee {
+                billing.insert("platformFeePercent".into(), json!(n));
+            }
+            let mut body = json!({ "jwt": jwt, "billing": billing });
+            if tenant.mode == Mode::Test {
+                body["devIssuerEnabled"] = json!(posted.checked("devIssuerEnabled"));
+            }
+            dash.call::<Value>(&grant, Method::PATCH, "/v1/settings", Some(body))
+                .await
+                .err()
+                .map(|e| refused(&e.explain()))
+        }
+    };
+    match draft {
+        None => Ok(forms::redirect_with(
+            &posted.headers,
+            "/dashboard/settings",
+            false,
+            "Settings saved.",
+        )),
+        Some(draft) => render(&dash, &posted.signed, None, Some(&draft), &posted.headers).await,
     }
-    let mut body = json!({ "jwt": jwt, "billing": billing });
-    if tenant.mode == Mode::Test {
-        body["devIssuerEnabled"] = json!(posted.checked("devIssuerEnabled"));
-    }
-    let saved = dash
-        .call::<Value>(&grant, Method::PATCH, "/v1/settings", Some(body))
-        .await;
-    Ok(match saved {
-        Ok(_) => forms::redirect_with(&posted.headers, back, false, "Settings saved."),
-        Err(e) => forms::redirect_with(&posted.headers, back, true, &e.explain()),
-    })
 }
 
-/// Rotates the secret key and answers with the page that shows the new key, once.
+/// A new secret key on its way to the one page that shows it.
+#[derive(Serialize, Deserialize)]
+pub struct Revealed {
+    secret_key: String,
+    /// What became of the older keys, in words.
+    older: String,
+}
+
+/// Rotates the secret key, then redirects to the settings page, which shows the new key once
+/// (post/redirect/get): reloading that page shows the settings, and sending the rotation form
+/// again is refused, its form token spent, so a reload or a double click never rotates twice.
 pub async fn rotate_key(State(dash): State<Dash>, posted: Posted) -> Page {
     let (_, grant) = posted.signed.scope()?;
     let overlap: i64 = posted
@@ -211,15 +224,67 @@ pub async fn rotate_key(State(dash): State<Dash>, posted: Posted) -> Page {
             ));
         }
     };
+    let revealed = Revealed {
+        secret_key: rotated.secret_key.clone(),
+        older: if overlap == 0 {
+            "Older secret keys were revoked.".to_string()
+        } else {
+            format!(
+                "Older secret keys stop working at {}.",
+                layout::datetime(&rotated.previous_keys_expire_at)
+            )
+        },
+    };
+    let mut session = posted.signed.session.clone();
     // A key's session goes on with the key it was just shown: its old one may be revoked
     // now. (The operator's session rests on the operator token, never on a project's key.)
-    if !posted.signed.session.operator {
-        let mut session = posted.signed.session.clone();
+    if !session.operator {
         session.keep_secret_key(session.mode, &rotated.secret_key);
-        if let Err(e) = dash.app.dashboard_session_update(&session).await {
-            // The new key is shown all the same: it exists now, and this is its one showing.
-            tracing::error!(error = %e.cause(), "the dashboard session could not move to the rotated key");
+    }
+    let stashed = async {
+        if !session.operator {
+            dash.app.dashboard_session_update(&session).await?;
+        }
+        let token = forms::cookie(&posted.headers, forms::COOKIE).unwrap_or_default();
+        let plain = serde_json::to_string(&revealed).unwrap_or_default();
+        let Some(sealed) = reveal::seal(token, &plain) else {
+            return Ok(false);
+        };
+        dash.app
+            .dashboard_session_reveal_put(&session.token_hash, &sealed, &ids::random(32))
+            .await?;
+        Ok::<_, crate::app::AppError>(true)
+    }
+    .await;
+    match stashed {
+        Ok(true) => Ok(Redirect::to("/dashboard/settings").into_response()),
+        // The new key exists now, and this is its one showing: it is shown on this answer.
+        Ok(false) | Err(_) => {
+            if let Err(e) = stashed {
+                tracing::error!(error = %e.cause(), "the rotated key could not wait for the next page; shown on this one");
+            }
+            render(
+                &dash,
+                &posted.signed,
+                Some(&revealed),
+                None,
+                &posted.headers,
+            )
+            .await
         }
     }
-    render(&dash, &posted.signed, Some(&rotated), &posted.headers).await
+}
+
+/// The new secret key waiting for this session, taken (so shown once).
+async fn reveal(dash: &Dash, signed: &Signed, headers: &HeaderMap) -> Option<Revealed> {
+    let sealed = dash
+        .app
+        .dashboard_session_reveal_take(&signed.session.token_hash)
+        .await
+        .inspect_err(
+            |e| tracing::error!(error = %e.cause(), "a waiting secret key could not be read"),
+        )
+        .ok()??;
+    let token = forms::cookie(headers, forms::COOKIE)?;
+    serde_json::from_str(&reveal::open(token, &sealed)?).ok()
 }

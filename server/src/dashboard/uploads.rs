@@ -211,7 +211,7 @@ pub async fn upload(
         Ok(Some(mut field)) if field.name() == Some("csrf") => small(&mut field).await,
         _ => None,
     };
-    if !token.is_some_and(|t| forms::same_secret(&t, &signed.session.csrf)) {
+    if !token.is_some_and(|t| crate::domain::ids::same_secret(&t, &signed.session.csrf)) {
         return Err(forms::refused());
     }
     let mut product: Option<String> = None;

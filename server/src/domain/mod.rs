@@ -25,6 +25,11 @@ pub use customers::Customer;
 pub use tenancy::{ApiKey, AuthSettings, DashboardSession, KeyKind, Project};
 pub use usage::{IdempotentOutcome, TrackOutcome};
 
+/// An amount in a currency's smallest unit, as people write money: `$29.00`, `€1,234.50`,
+/// `¥1,000`, `12.50 CHF`. One format everywhere the product shows money: the dashboard, the
+/// notes on webhook events, the Stripe emulator's pages (whose function this is).
+pub use stripe_emulator::pages::money;
+
 /// A word of the domain stored or sent as text, with its one spelling.
 macro_rules! words {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {

@@ -3997,6 +3997,7 @@ it comes to.
         pub currencies: ::std::vec::Vec<CurrencySeries>,
         pub from: Timestamp,
         pub interval: MetricsInterval,
+        ///Subscriptions paying now (active, trialing or past due) in the mode asked for; test-mode subscriptions in test mode.
         #[serde(rename = "liveSubscriptions")]
         pub live_subscriptions: i64,
         ///Monthly recurring revenue per currency.
@@ -5748,6 +5749,9 @@ canceled.
         ///Distinct users who tracked anything, per bucket.
         #[serde(rename = "activeUsers")]
         pub active_users: ::std::vec::Vec<SeriesPoint>,
+        ///Distinct users who tracked anything in the whole range. A user active in several buckets counts once, so this is not the sum of `activeUsers`.
+        #[serde(rename = "activeUsersTotal")]
+        pub active_users_total: i64,
         pub from: Timestamp,
         pub interval: MetricsInterval,
         ///One series per metric tracked in the range, by metric name.
@@ -12081,7 +12085,8 @@ pub fn validate_billing_settings_update(
             return Err(
                 Violation::new(
                     &p,
-                    format!("must match the pattern {}", "^(acct_[A-Za-z0-9]{1,64})?$"),
+                    "must be a Stripe account id (acct_ and letters or digits), or empty for the platform account"
+                        .to_string(),
                 ),
             );
         }
@@ -12333,7 +12338,10 @@ pub fn validate_currency(
     };
     if !PATTERN_1.is_match(s) {
         return Err(
-            Violation::new(path, format!("must match the pattern {}", "^[a-z]{3}$")),
+            Violation::new(
+                path,
+                "must be a three-letter currency code in lowercase, like usd".to_string(),
+            ),
         );
     }
 
@@ -12557,7 +12565,11 @@ pub fn validate_feature_name(
 
     if !PATTERN_0.is_match(s) {
         return Err(
-            Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_.:-]+$")),
+            Violation::new(
+                path,
+                "may hold only lowercase letters, digits and the characters _ . : -"
+                    .to_string(),
+            ),
         );
     }
 
@@ -12728,7 +12740,11 @@ pub fn validate_metric_name(
 
     if !PATTERN_0.is_match(s) {
         return Err(
-            Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_.:-]+$")),
+            Violation::new(
+                path,
+                "may hold only lowercase letters, digits and the characters _ . : -"
+                    .to_string(),
+            ),
         );
     }
 
@@ -13620,7 +13636,10 @@ pub fn validate_tier_name(
 
     if !PATTERN_3.is_match(s) {
         return Err(
-            Violation::new(path, format!("must match the pattern {}", "^[a-z0-9_-]+$")),
+            Violation::new(
+                path,
+                "may hold only lowercase letters, digits, - and _".to_string(),
+            ),
         );
     }
 

@@ -392,6 +392,7 @@ pub fn usage_metrics(m: &metrics::UsageMetrics) -> types::UsageMetrics {
             })
             .collect(),
         active_users: points(&m.active_users),
+        active_users_total: m.active_users_total,
     }
 }
 

@@ -148,15 +148,20 @@ impl Store {
             .collect()
     }
 
-    /// Distinct users active since `since`.
-    pub async fn active_users_since(&self, tenant: &Tenant, since: i64) -> StoreResult<i64> {
-        let row = sqlx::query(
+    /// Distinct users active in `[from, to)`.
+    pub async fn active_users_between(
+        &self,
+        tenant: &Tenant,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<i64> {
+        let row = in_range(
             "SELECT COUNT(DISTINCT user_id) AS users FROM usage_active \
-             WHERE project_id = $1 AND mode = $2 AND bucket >= $3",
+             WHERE project_id = $1 AND mode = $2 AND bucket >= $3 AND bucket < $4",
+            tenant,
+            from,
+            to,
         )
-        .bind(&tenant.project_id)
-        .bind(tenant.mode.as_str())
-        .bind(since)
         .fetch_one(self.pool())
         .await?;
         Ok(row.try_get("users")?)

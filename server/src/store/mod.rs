@@ -303,6 +303,16 @@ impl Store {
         )
     }
 
+    /// How long a connection takes to come from the pool now, up to `limit` (`None` past
+    /// it); the connection goes straight back.
+    pub async fn pool_wait(&self, limit: std::time::Duration) -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        match tokio::time::timeout(limit, self.pool.acquire()).await {
+            Ok(Ok(_connection)) => Some(started.elapsed()),
+            _ => None,
+        }
+    }
+
     /// Observes the size of every group-commit batch in `histogram` (for `/metrics`).
     pub fn observe_batches(&self, histogram: prometheus_client::metrics::histogram::Histogram) {
         let _ = self.coalescer.batches.set(histogram);

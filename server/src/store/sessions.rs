@@ -144,6 +144,46 @@ impl Store {
         Ok(())
     }
 
+    /// Leaves `sealed` for the session's next page to take, and gives the session a new form
+    /// token (the one just used is spent).
+    pub async fn session_reveal_put(
+        &self,
+        token_hash: &str,
+        sealed: &str,
+        csrf: &str,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE dashboard_sessions SET reveal = $2, csrf = $3 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(sealed)
+            .bind(csrf)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Takes what waits for the session to show, once: of two pages asking at the same time,
+    /// one gets it (the clear only succeeds while the value is still the one read).
+    pub async fn session_reveal_take(&self, token_hash: &str) -> StoreResult<Option<String>> {
+        let row = sqlx::query("SELECT reveal FROM dashboard_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(sealed) = row.map(|r| r.try_get::<String, _>("reveal")).transpose()? else {
+            return Ok(None);
+        };
+        if sealed.is_empty() {
+            return Ok(None);
+        }
+        let taken = sqlx::query(
+            "UPDATE dashboard_sessions SET reveal = '' WHERE token_hash = $1 AND reveal = $2",
+        )
+        .bind(token_hash)
+        .bind(&sealed)
+        .execute(self.pool())
+        .await?;
+        Ok((taken.rows_affected() == 1).then_some(sealed))
+    }
+
     pub async fn session_delete(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM dashboard_sessions WHERE token_hash = $1")
             .bind(token_hash)

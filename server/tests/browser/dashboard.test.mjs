@@ -6,7 +6,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
-import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 
 import {
@@ -16,9 +15,7 @@ import {
   png,
   startServer,
 } from "../../../clients/typescript/test/server.mjs";
-
-const shots = resolve(import.meta.dirname, "../../../target/dashboard");
-mkdirSync(shots, { recursive: true });
+import { apiOf, shot, shots, trackAs, userToken } from "./support.mjs";
 
 let server;
 let browser;
@@ -33,34 +30,13 @@ after(async () => {
   server?.stop();
 });
 
-async function api(path, { key, method = "GET", body, headers = {} } = {}) {
-  const response = await fetch(`${server.baseUrl}${path}`, {
-    method,
-    headers: {
-      ...(key ? { authorization: `Bearer ${key}` } : {}),
-      ...(body ? { "content-type": "application/json" } : {}),
-      ...headers,
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+const api = apiOf(() => server);
 
 /** Tracks `amount` for `userId` through the API, as the app would. */
 async function track(keys, userId, amount) {
-  const { body: token } = await api("/v1/dev/tokens", {
-    key: keys.test.secretKey,
-    method: "POST",
-    body: { userId, email: `${userId}@example.com` },
-  });
-  const tracked = await api("/v1/usage/track", {
-    method: "POST",
-    body: { amount },
-    headers: { "x-publishable-key": keys.test.publishableKey, authorization: `Bearer ${token.token}` },
-  });
-  assert.equal(tracked.status, 200, JSON.stringify(tracked.body));
-  return token.token;
+  const token = await userToken(api, keys, userId);
+  await trackAs(api, keys, token, { amount });
+  return token;
 }
 
 async function signIn(page, credential) {
@@ -68,10 +44,6 @@ async function signIn(page, credential) {
   await page.waitForURL(/\/dashboard\/sign-in/);
   await page.fill("#credential", credential);
   await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
 }
 
 test("dream serve prints the dashboard's address", () => {
@@ -119,14 +91,14 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
   await tierForm.locator("textarea[name=limits]").fill("requests 10000 hard");
   await Promise.all([page.waitForLoadState("load"), tierForm.locator("button[type=submit]").click()]);
   assert.match(await page.textContent(".flash.error"), /not an amount/);
-  await page.click("details.create:has-text('New tier') > summary");
+  // The refused form comes back open, as typed.
+  assert.equal(await tierForm.locator("input[name=amount]").inputValue(), "twenty");
   await tierForm.locator("input[name=name]").fill("pro");
   await tierForm.locator("input[name=displayName]").fill("Pro");
   await tierForm.locator("input[name=amount]").fill("29.00");
   await tierForm.locator("textarea[name=limits]").fill("requests -5 hard");
   await Promise.all([page.waitForLoadState("load"), tierForm.locator("button[type=submit]").click()]);
   assert.match(await page.textContent(".flash.error"), /limits\[0\]\.limit/);
-  await page.click("details.create:has-text('New tier') > summary");
   await tierForm.locator("input[name=name]").fill("pro");
   await tierForm.locator("input[name=displayName]").fill("Pro");
   await tierForm.locator("input[name=amount]").fill("29.00");
@@ -261,16 +233,43 @@ test("a developer signs in, watches usage arrive, manages the catalogue and a cu
     [["https://app.example.com", "http://localhost:5173"], 30, true],
   );
 
-  // Rotating the secret key shows the new key once; it works at once.
+  // Rotating the secret key shows the new key once, on the page the rotation redirects to;
+  // it works at once. Reloading that page rotates nothing, and the rotation form sent again
+  // (its token now spent) is refused.
   await page.click("nav.side >> text=Keys & settings");
+  const keysBefore = (await api("/v1/keys", { key: keys.test.secretKey })).body.keys.length;
+  const spentToken = await page.getAttribute(
+    "form[action='/dashboard/keys/rotate'] input[name=csrf]",
+    "value",
+  );
   await Promise.all([page.waitForLoadState("load"), page.click("button:has-text('Rotate secret key')")]);
+  assert.equal(
+    new URL(page.url()).pathname,
+    "/dashboard/settings",
+    "the rotation redirects (post/redirect/get)",
+  );
   const newKey = (await page.textContent("#new-secret-key")).trim();
   assert.match(newKey, /^sk_test_/);
   assert.notEqual(newKey, keys.test.secretKey);
   assert.equal((await api("/v1/keys", { key: newKey })).status, 200);
   await shot(page, "settings-rotated");
-  await page.goto(`${server.baseUrl}/dashboard/settings`);
+  await page.reload();
   assert.equal(await page.$("#new-secret-key"), null, "the new key is shown once");
+  const resent = await page.evaluate(async (csrf) => {
+    const response = await fetch("/dashboard/keys/rotate", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `csrf=${encodeURIComponent(csrf)}&overlap=3600`,
+    });
+    return response.status;
+  }, spentToken);
+  assert.equal(resent, 403, "the spent form token is refused");
+  const keysAfter = (await api("/v1/keys", { key: newKey })).body.keys;
+  assert.equal(keysAfter.length, keysBefore + 1, "one rotation made one key");
+  const rotations = (await api("/v1/audit-log?limit=100", { key: newKey })).body.data.filter(
+    (e) => e.action === "rotateSecretKey",
+  );
+  assert.equal(rotations.length, 1, "one rotation in the audit log");
 
   // Every change above is in the audit log, made by the dashboard.
   await page.click("nav.side >> text=Audit log");

@@ -45,6 +45,7 @@ async fn metrics_move_under_load() {
         "dream_http_requests_in_flight",
         "dream_group_commit_batch_size",
         "dream_db_connections{state=\"max\"}",
+        "dream_db_pool_wait_seconds",
         "dream_replica_hearing",
         "dream_replica_last_notice_timestamp_seconds",
         "dream_usage_series_pending",
@@ -173,6 +174,11 @@ async fn metrics_move_under_load() {
         1.0
     );
     assert!(sample(&after, "dream_db_connections{state=\"open\"}") >= 1.0);
+    let wait = sample(&after, "dream_db_pool_wait_seconds");
+    assert!(
+        wait > 0.0 && wait < 1.0,
+        "an idle pool gives a connection at once: {wait} s"
+    );
     assert_eq!(
         sample(&after, "dream_replica_hearing"),
         1.0,

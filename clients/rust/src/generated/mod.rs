@@ -4334,6 +4334,7 @@ it comes to.
         pub currencies: ::std::vec::Vec<CurrencySeries>,
         pub from: Timestamp,
         pub interval: MetricsInterval,
+        ///Subscriptions paying now (active, trialing or past due) in the mode asked for; test-mode subscriptions in test mode.
         #[serde(rename = "liveSubscriptions")]
         pub live_subscriptions: i64,
         ///Monthly recurring revenue per currency.
@@ -6241,6 +6242,9 @@ canceled.
         ///Distinct users who tracked anything, per bucket.
         #[serde(rename = "activeUsers")]
         pub active_users: ::std::vec::Vec<SeriesPoint>,
+        ///Distinct users who tracked anything in the whole range. A user active in several buckets counts once, so this is not the sum of `activeUsers`.
+        #[serde(rename = "activeUsersTotal")]
+        pub active_users_total: i64,
         pub from: Timestamp,
         pub interval: MetricsInterval,
         ///One series per metric tracked in the range, by metric name.
@@ -14221,6 +14225,7 @@ canceled.
                 ::std::vec::Vec<super::SeriesPoint>,
                 ::std::string::String,
             >,
+            active_users_total: ::std::result::Result<i64, ::std::string::String>,
             from: ::std::result::Result<super::Timestamp, ::std::string::String>,
             interval: ::std::result::Result<
                 super::MetricsInterval,
@@ -14237,6 +14242,9 @@ canceled.
             fn default() -> Self {
                 Self {
                     active_users: Err("no value supplied for active_users".to_string()),
+                    active_users_total: Err(
+                        "no value supplied for active_users_total".to_string(),
+                    ),
                     from: Err("no value supplied for from".to_string()),
                     interval: Err("no value supplied for interval".to_string()),
                     metrics: Err("no value supplied for metrics".to_string()),
@@ -14255,6 +14263,20 @@ canceled.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for active_users: {e}")
+                    });
+                self
+            }
+            pub fn active_users_total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.active_users_total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for active_users_total: {e}"
+                        )
                     });
                 self
             }
@@ -14313,6 +14335,7 @@ canceled.
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     active_users: value.active_users?,
+                    active_users_total: value.active_users_total?,
                     from: value.from?,
                     interval: value.interval?,
                     metrics: value.metrics?,
@@ -14325,6 +14348,7 @@ canceled.
             fn from(value: super::UsageMetrics) -> Self {
                 Self {
                     active_users: Ok(value.active_users),
+                    active_users_total: Ok(value.active_users_total),
                     from: Ok(value.from),
                     interval: Ok(value.interval),
                     metrics: Ok(value.metrics),
@@ -14548,10 +14572,11 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.5.0*/
+Version: 1.6.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
+    pub(crate) inner: crate::Hooks,
 }
 
 impl Client {
@@ -14560,7 +14585,7 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new(baseurl: &str) -> Self {
+    pub fn new(baseurl: &str, inner: crate::Hooks) -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
@@ -14568,7 +14593,7 @@ impl Client {
         };
         #[cfg(target_arch = "wasm32")]
         let client = reqwest::ClientBuilder::new();
-        Self::new_with_client(baseurl, client.build().unwrap())
+        Self::new_with_client(baseurl, client.build().unwrap(), inner)
     }
 
     /// Construct a new client with an existing `reqwest::Client`,
@@ -14577,17 +14602,22 @@ impl Client {
     /// `baseurl` is the base URL provided to the internal
     /// `reqwest::Client`, and should include a scheme and hostname,
     /// as well as port and a path stem if applicable.
-    pub fn new_with_client(baseurl: &str, client: reqwest::Client) -> Self {
+    pub fn new_with_client(
+        baseurl: &str,
+        client: reqwest::Client,
+        inner: crate::Hooks,
+    ) -> Self {
         Self {
             baseurl: baseurl.to_string(),
             client,
+            inner,
         }
     }
 }
 
-impl ClientInfo<()> for Client {
+impl ClientInfo<crate::Hooks> for Client {
     fn api_version() -> &'static str {
-        "1.5.0"
+        "1.6.0"
     }
 
     fn baseurl(&self) -> &str {
@@ -14598,12 +14628,12 @@ impl ClientInfo<()> for Client {
         &self.client
     }
 
-    fn inner(&self) -> &() {
-        &()
+    fn inner(&self) -> &crate::Hooks {
+        &self.inner
     }
 }
 
-impl ClientHooks<()> for &Client {}
+impl ClientHooks<crate::Hooks> for &Client {}
 impl Client {
     /**Liveness probe
 

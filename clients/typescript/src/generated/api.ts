@@ -552,6 +552,9 @@ export type RevenueMetrics = {
   currencies: Array<CurrencySeries>;
   /** Monthly recurring revenue per currency. */
   mrr: Array<MoneyAmount>;
+  /**
+   * Subscriptions paying now (active, trialing or past due) in the mode asked for; test-mode subscriptions in test mode.
+   */
   liveSubscriptions: number;
 };
 
@@ -801,6 +804,10 @@ export type UsageMetrics = {
   metrics: Array<MetricSeries>;
   /** Distinct users who tracked anything, per bucket. */
   activeUsers: Array<SeriesPoint>;
+  /**
+   * Distinct users who tracked anything in the whole range. A user active in several buckets counts once, so this is not the sum of `activeUsers`.
+   */
+  activeUsersTotal: number;
 };
 
 export type WebhookReceipt = {
