@@ -201,7 +201,7 @@ test("a person upgrades in the browser: Upgrade, the hosted checkout's Pay, and 
     headers: { authorization: `Bearer ${server.keys.testSecret}` },
   }).then((r) => r.json());
   assert.equal(customer.tier.name, "free", "a declined card changes no plan");
-  assert.equal(customer.subscription ?? null, null);
+  assert.equal(customer.billing?.subscription ?? null, null);
   await pay(page, "4242 4242 4242 4242");
   // Back on the page the checkout started from, which reads the plan until the webhook lands.
   await page.waitForURL((url) => url.href.startsWith(account), { timeout: 15000 });
@@ -222,6 +222,90 @@ async function pay(page, number) {
 async function shot(page, name) {
   await page.screenshot({ path: resolve(shots, `${name}.png`), fullPage: true });
 }
+
+test("a subscriber switches plan and cancels in the emulator's customer portal; the API sees each change", async () => {
+  const keys = await newProject(server.baseUrl);
+  const secret = { authorization: `Bearer ${keys.test.secretKey}`, "content-type": "application/json" };
+  for (const [name, amount] of [
+    ["pro", 2900],
+    ["team", 9900],
+  ]) {
+    const created = await fetch(`${server.baseUrl}/v1/tiers`, {
+      method: "POST",
+      headers: secret,
+      body: JSON.stringify({
+        name,
+        displayName: name === "pro" ? "Pro" : "Team",
+        price: { currency: "usd", unitAmount: amount, interval: "month" },
+      }),
+    });
+    assert.equal(created.status, 201, await created.text());
+  }
+  await fetch(`${server.baseUrl}/v1/settings`, {
+    method: "PATCH",
+    headers: secret,
+    body: JSON.stringify({ billing: { siteUrl: "http://localhost:3000" } }),
+  });
+  const { token } = await fetch(`${server.baseUrl}/v1/dev/tokens`, {
+    method: "POST",
+    headers: secret,
+    body: JSON.stringify({ userId: "user_portal", email: "portal@example.com" }),
+  }).then((r) => r.json());
+  const asUser = {
+    authorization: `Bearer ${token}`,
+    "x-publishable-key": keys.test.publishableKey,
+    "content-type": "application/json",
+  };
+  const checkout = await fetch(`${server.baseUrl}/v1/billing/checkout`, {
+    method: "POST",
+    headers: asUser,
+    body: JSON.stringify({ tier: "pro" }),
+  }).then((r) => r.json());
+  assert.equal((await fetch(`${checkout.url}/complete`, { method: "POST", redirect: "manual" })).status, 303);
+  const state = () =>
+    fetch(`${server.baseUrl}/v1/customers/user_portal`, { headers: secret }).then((r) => r.json());
+  const until = async (what, check) => {
+    for (let i = 0; i < 150; i++) {
+      const value = await state();
+      if (check(value)) return value;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${what}: not seen within 15 s`);
+  };
+  await until("the pro plan", (s) => s.tier?.name === "pro");
+  const portal = await fetch(`${server.baseUrl}/v1/billing/portal`, {
+    method: "POST",
+    headers: asUser,
+    body: JSON.stringify({ returnUrl: "http://localhost:3000/account" }),
+  }).then((r) => r.json());
+
+  const page = await browser.newPage();
+  await page.goto(portal.url);
+  assert.equal(await page.textContent("#customer"), "portal@example.com");
+  assert.equal(await page.textContent("#plan"), "Pro");
+  assert.equal(await page.textContent("#price"), "$29.00 / month");
+  await shot(page, "portal");
+  await page.check("label.choice:has-text('Team') input");
+  await Promise.all([page.waitForLoadState("load"), page.click("#switch")]);
+  assert.equal(await page.textContent("#plan"), "Team");
+  assert.equal(await page.textContent("#price"), "$99.00 / month");
+  const switched = await until("the team plan", (s) => s.tier?.name === "team");
+  assert.equal(switched.billing.subscription.cancelAtPeriodEnd, false);
+  await shot(page, "portal-switched");
+
+  await Promise.all([page.waitForLoadState("load"), page.click("#cancel")]);
+  assert.match(await page.textContent("#ends"), /^Cancels on [A-Z][a-z]{2} \d{1,2}, \d{4}$/);
+  const ending = await until(
+    "the cancellation at period end",
+    (s) => s.billing?.subscription?.cancelAtPeriodEnd === true,
+  );
+  assert.equal(ending.tier.name, "team", "the plan lasts until the period ends");
+  await shot(page, "portal-canceled");
+  await Promise.all([page.waitForLoadState("load"), page.click("#renew")]);
+  await until("the cancellation taken back", (s) => s.billing?.subscription?.cancelAtPeriodEnd === false);
+  assert.equal(await page.getAttribute("#return", "href"), "http://localhost:3000/account");
+  await page.close();
+});
 
 test("a guest buys from the catalogue: the hosted checkout shows names, pictures, quantities and money; a declined card pays nothing; 4242 pays", async () => {
   const secret = { authorization: `Bearer ${server.keys.testSecret}` };

@@ -4,12 +4,14 @@
 //! exactly as Stripe signs them. It is test mode only: live keys are refused.
 //!
 //! - `api`: the `/v1/…` endpoints. `form`: Stripe's bracketed form encoding.
-//! - `lifecycle`: the hosted checkout and portal pages, and test controls that renew, fail,
+//! - `lifecycle`: the hosted checkout page's outcome, and test controls that renew, fail,
 //!   end the trial of or cancel a subscription
 //!   (`POST /_emulator/subscriptions/{id}/{renew|fail_payment|end_trial|cancel}`).
 //! - `invoices`: invoices (a renewal's is a draft until its `invoice.created` is answered) and
 //!   invoice items (`/v1/invoiceitems`).
-//! - `pages`: the checkout and portal pages' HTML, money formatting, Stripe's test cards.
+//! - `portal`: the customer portal: switch a subscription to another recurring price, cancel it
+//!   at period end or take that back, each with `customer.subscription.updated`.
+//! - `pages`: the checkout page's HTML, money and date formatting, Stripe's test cards.
 //! - `webhooks`: events, signatures and delivery with retries on Stripe's schedule (about three
 //!   days, compressible with [`Options::retry_scale`]).
 //! - `store`: the state, in memory, and written to [`Options::state_file`] after every change
@@ -20,6 +22,7 @@ pub mod form;
 pub mod invoices;
 pub mod lifecycle;
 pub mod pages;
+pub mod portal;
 pub mod store;
 pub mod webhooks;
 
@@ -283,7 +286,10 @@ pub fn router(emulator: Arc<Emulator>) -> axum::Router {
         .route("/checkout/{id}", get(lifecycle::checkout_page))
         .route("/checkout/{id}/complete", post(lifecycle::complete))
         .route("/checkout/{id}/cancel", post(lifecycle::cancel_checkout))
-        .route("/portal/{id}", get(lifecycle::portal_page))
+        .route("/portal/{id}", get(portal::page))
+        .route("/portal/{id}/switch", post(portal::switch))
+        .route("/portal/{id}/cancel", post(portal::cancel))
+        .route("/portal/{id}/renew", post(portal::renew))
         .route(
             "/_emulator/subscriptions/{id}/{action}",
             post(lifecycle::advance),

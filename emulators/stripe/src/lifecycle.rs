@@ -1,6 +1,6 @@
 //! What happens after the API calls: the hosted checkout page completing (or cancelling) a
-//! session, which creates the customer, subscription, invoice or payment and their events; the
-//! portal page; and the test controls that move a subscription through renewal, a failed
+//! session, which creates the customer, subscription, invoice or payment and their events; and
+//! the test controls that move a subscription through renewal, a failed
 //! payment and cancellation.
 
 use std::sync::Arc;
@@ -370,24 +370,6 @@ pub fn complete_session_as(
     }
     let success = session["success_url"].as_str().unwrap_or("/");
     Ok(success.replace("{CHECKOUT_SESSION_ID}", id))
-}
-
-/// The customer portal, as far as tests need it: the customer it is for, and a way back.
-pub async fn portal_page(
-    State(emulator): State<Arc<Emulator>>,
-    Path(id): Path<String>,
-) -> Response {
-    let store = emulator.store.lock().expect("store lock");
-    let session = store.find(&id).cloned();
-    match session {
-        Some(session) => Html(format!(
-            "<!doctype html><title>Stripe emulator portal</title><h1>Billing portal for {}</h1><a href=\"{}\">Return</a>",
-            session["customer"].as_str().unwrap_or(""),
-            session["return_url"].as_str().unwrap_or("/")
-        ))
-        .into_response(),
-        None => StripeError::no_such("billing_portal.session", &id, "id").into_response(),
-    }
 }
 
 /// `DELETE /v1/subscriptions/{id}`: cancels now.

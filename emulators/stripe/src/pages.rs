@@ -297,16 +297,31 @@ pub fn checkout(session: &Value, lines: &[Line<'_>], typed: &Typed<'_>) -> Strin
 
 /// `(year, month)` of a Unix time, in UTC.
 pub fn year_month(unix: i64) -> (i32, u32) {
-    // Howard Hinnant's days-to-civil.
+    let (year, month, _) = civil(unix);
+    (year, month)
+}
+
+/// `(year, month, day)` of a Unix time, in UTC (Howard Hinnant's days-to-civil).
+fn civil(unix: i64) -> (i32, u32, u32) {
     let z = unix.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year as i32, month as u32)
+    (year as i32, month as u32, day as u32)
+}
+
+/// `Dec 30, 2026` for a Unix time, in UTC.
+pub fn date(unix: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (year, month, day) = civil(unix);
+    format!("{} {day}, {year}", MONTHS[(month as usize - 1) % 12])
 }
 
 /// The shared look of the emulator's pages.
@@ -333,6 +348,13 @@ table{width:100%;border-collapse:collapse}td{padding:10px 0;border-bottom:1px so
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_read_as_people_write_them() {
+        assert_eq!(date(0), "Jan 1, 1970");
+        assert_eq!(date(1_798_675_200), "Dec 31, 2026");
+        assert_eq!(date(1_709_164_800), "Feb 29, 2024");
+    }
 
     #[test]
     fn money_reads_as_people_write_it() {

@@ -33,6 +33,28 @@ pub fn signature_header(payload: &str, secret: &str, timestamp: i64) -> String {
 
 /// Records an event about `object` and queues it for every endpoint.
 pub fn emit(emulator: &Arc<Emulator>, account: &str, kind: &str, object: &Value) -> Value {
+    emit_event(emulator, account, kind, object, None)
+}
+
+/// An `*.updated` event: `previous` holds the changed fields' old values
+/// (`data.previous_attributes`).
+pub fn emit_update(
+    emulator: &Arc<Emulator>,
+    account: &str,
+    kind: &str,
+    object: &Value,
+    previous: Value,
+) -> Value {
+    emit_event(emulator, account, kind, object, Some(previous))
+}
+
+fn emit_event(
+    emulator: &Arc<Emulator>,
+    account: &str,
+    kind: &str,
+    object: &Value,
+    previous: Option<Value>,
+) -> Value {
     let event = {
         let mut store = emulator.store.lock().expect("store lock");
         let event = json!({
@@ -43,7 +65,10 @@ pub fn emit(emulator: &Arc<Emulator>, account: &str, kind: &str, object: &Value)
             "type": kind,
             "livemode": false,
             "account": if account == PLATFORM { Value::Null } else { Value::String(account.to_owned()) },
-            "data": { "object": object },
+            "data": match previous {
+                Some(previous) => json!({ "object": object, "previous_attributes": previous }),
+                None => json!({ "object": object }),
+            },
             "pending_webhooks": store.endpoints.len(),
             "request": { "id": Value::Null, "idempotency_key": Value::Null },
         });

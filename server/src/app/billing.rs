@@ -345,6 +345,15 @@ impl App {
             .customer_stripe_id(tenant, &ctx.user.user_id, &account)
             .await?
             .ok_or(AppError::NoBillingAccount)?;
+        // Every priced tier exists at Stripe before the portal opens, so a plan switch there
+        // can offer any of them (Stripe's portal configuration picks which; the emulator offers
+        // the project's tier products).
+        for tier in self.store.tier_list(tenant, false).await? {
+            if let Some(price) = &tier.price {
+                self.tier_stripe_price(client, tenant, &tier, price, &account)
+                    .await?;
+            }
+        }
         let session = CreateBillingPortalSession::new()
             .customer(customer)
             .return_url(return_url)

@@ -365,8 +365,8 @@ impl App {
                     outcome.handled = false;
                 } else if matches!(event.data.object, EventObject::InvoicePaid(_)) {
                     outcome.note = Some(format!(
-                        "Invoice {id} paid: {} {currency}.",
-                        invoice.amount_paid
+                        "Invoice {id} paid: {}.",
+                        money(invoice.amount_paid, &currency)
                     ));
                     outcome.effects.push(Effect::Payment(Payment {
                         id,
@@ -379,8 +379,8 @@ impl App {
                     }));
                 } else {
                     outcome.note = Some(format!(
-                        "Payment of invoice {id} failed ({} {currency} due); Stripe retries it.",
-                        invoice.amount_due
+                        "Payment of invoice {id} failed ({} due); Stripe retries it.",
+                        money(invoice.amount_due, &currency)
                     ));
                 }
                 outcome.tenant = Some(tenant);
@@ -394,21 +394,23 @@ impl App {
         Ok(outcome)
     }
 
-    /// The tier a subscription buys: named in its metadata, else found by its Stripe price.
+    /// The tier a subscription buys: the tier whose Stripe price it bills, else the one named
+    /// in its metadata. The price comes first: a plan switched in Stripe's customer portal
+    /// changes the price and keeps the metadata of the checkout that started it.
     async fn subscription_tier(
         &self,
         tenant: &Tenant,
         sub: &stripe_shared::Subscription,
     ) -> AppResult<Option<String>> {
-        if let Some(id) = sub.metadata.get("dream_tier")
-            && self.store.tier_get(tenant, id).await?.is_some()
+        if let Some(price) = sub.items.data.first().map(|i| i.price.id.to_string())
+            && let Some(tier_id) = self.store.tier_by_stripe_price(tenant, &price).await?
         {
-            return Ok(Some(id.clone()));
+            return Ok(Some(tier_id));
         }
-        let Some(price) = sub.items.data.first().map(|i| i.price.id.to_string()) else {
-            return Ok(None);
-        };
-        Ok(self.store.tier_by_stripe_price(tenant, &price).await?)
+        match sub.metadata.get("dream_tier") {
+            Some(id) if self.store.tier_get(tenant, id).await?.is_some() => Ok(Some(id.clone())),
+            _ => Ok(None),
+        }
     }
 }
 
