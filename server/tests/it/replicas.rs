@@ -552,8 +552,38 @@ async fn two_replicas_on_one_redis_admit_exactly_the_rate_limit() {
         .hammer(&token, 300, 32, |_, b| b, "/v1/usage", reqwest::Method::GET)
         .await;
     println!("300 checks over 2 replicas, rate limit 50/hour: {counts:?}");
-    assert_eq!(counts.get(&200), Some(&50), "{counts:?}");
-    assert_eq!(counts.get(&429), Some(&250), "{counts:?}");
+    // A Redis call that misses its 100 ms budget (a machine starved by other tests) lets its
+    // request through undecided, by design, and each replica counts those in /metrics. What
+    // Redis decided never admits more than the limit; with nothing undecided, exactly it.
+    let mut undecided = 0.0;
+    for replica in &c.replicas {
+        let text = c
+            .http
+            .get(format!("{}/metrics", replica.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        undecided += crate::telemetry::sample(
+            &text,
+            "dream_rate_limit_decisions_total{scope=\"user\",decision=\"undecided\"}",
+        );
+    }
+    let undecided = undecided as usize;
+    let admitted = counts.get(&200).copied().unwrap_or(0);
+    let refused = counts.get(&429).copied().unwrap_or(0);
+    assert_eq!(admitted + refused, 300, "{counts:?}");
+    assert!(
+        admitted.saturating_sub(undecided) <= 50,
+        "{counts:?}, {undecided} undecided"
+    );
+    if undecided == 0 {
+        assert_eq!((admitted, refused), (50, 250), "{counts:?}");
+    } else {
+        println!("{undecided} checks undecided (Redis slower than its budget)");
+    }
 }
 
 /// A `redis-server` of the test's own on a free port.

@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::harness::{operator_project, spawn_serve};
 
 /// The value of the sample whose name and labels start with `prefix`, summed over matches.
-fn sample(text: &str, prefix: &str) -> f64 {
+pub(crate) fn sample(text: &str, prefix: &str) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
