@@ -555,6 +555,13 @@ export class DreamAPI {
       };
       return this.call("public", (o) => api.cartCheckout(o, { body }), { retryable: false });
     },
+    /**
+     * What became of a cart checkout, for the order-confirmation page (publishable key only):
+     * put `{CHECKOUT_SESSION_ID}` in the `successUrl` and pass the id it becomes. `recorded`
+     * turns true when the payment's webhook has landed.
+     */
+    checkoutOutcome: (sessionId: string): Promise<api.CartCheckoutOutcome> =>
+      this.call("public", (o) => api.getCartCheckout(o, { sessionId }), { retryable: true }),
   };
 
   /** Subscriptions through Stripe: checkout and portal for the user, the event log and payments. */

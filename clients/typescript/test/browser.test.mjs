@@ -13,6 +13,7 @@ import { resolve } from "node:path";
 import { build } from "esbuild";
 import { SignJWT, exportJWK, generateKeyPair } from "jose";
 
+import { DreamAPI } from "../dist/index.js";
 import { launchChromium, newProject, png, startServer } from "./server.mjs";
 
 const root = resolve(import.meta.dirname, "..");
@@ -361,6 +362,17 @@ test("a guest buys from the catalogue: the hosted checkout shows names, pictures
   for (let i = 0; i < 50 && (await payments()).length === 0; i++) await page.waitForTimeout(100);
   const [payment] = await payments();
   assert.deepEqual([payment.amount, payment.currency], [2500, "usd"]);
+  // The confirmation page's read: the order, with the publishable key only.
+  const shop = new DreamAPI({ publishableKey: server.keys.testPublishable, baseUrl: server.baseUrl });
+  const outcome = await shop.products.checkoutOutcome(checkout.id);
+  assert.deepEqual(
+    [outcome.status, outcome.paymentStatus, outcome.recorded, outcome.customerEmail, outcome.amountTotal],
+    ["complete", "paid", true, "guest@example.com", 2500],
+  );
+  assert.deepEqual(
+    outcome.items.map((i) => [i.productId, i.name, i.quantity, i.unitAmount, i.amountTotal]),
+    [[product.id, "Garden poster", 2, 1250, 2500]],
+  );
   await page.close();
 });
 

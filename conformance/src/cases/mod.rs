@@ -5,6 +5,7 @@
 mod assets;
 mod auth;
 mod billing;
+mod cart;
 mod catalog;
 mod customers;
 mod errors;
@@ -34,6 +35,7 @@ pub fn all() -> Vec<Case> {
         usage::cases(),
         metering::cases(),
         billing::cases(),
+        cart::cases(),
         usage_billing::cases(),
         webhooks::cases(),
         ratelimit::cases(),

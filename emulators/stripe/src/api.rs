@@ -230,6 +230,7 @@ fn dispatch(
         ("GET", ["checkout", "sessions", id]) => {
             retrieve(emulator, account, id, "checkout.session")
         }
+        ("GET", ["checkout", "sessions", id, "line_items"]) => line_items(emulator, account, id),
         ("POST", ["billing_portal", "sessions"]) => {
             create_portal_session(emulator, account, params)
         }
@@ -644,6 +645,55 @@ fn create_checkout_session(emulator: &Arc<Emulator>, account: &str, params: &Val
         }),
     );
     Ok(store.insert(account, session))
+}
+
+/// `GET /v1/checkout/sessions/{id}/line_items`: the session's items, each priced as bought
+/// (one page: a session holds at most a hundred items).
+fn line_items(emulator: &Arc<Emulator>, account: &str, id: &str) -> Answer {
+    let store = emulator.store.lock().expect("store lock");
+    store
+        .get(account, id)
+        .filter(|s| s["object"] == "checkout.session")
+        .ok_or_else(|| StripeError::no_such("checkout.session", id, "id"))?;
+    let lines = store
+        .session_lines
+        .get(id)
+        .and_then(|l| l["lines"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    let data: Vec<Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let price = &line["price"];
+            let quantity = line["quantity"].as_i64().unwrap_or(1);
+            let amount = price["unit_amount"].as_i64().unwrap_or(0) * quantity;
+            let description = price["product"]
+                .as_str()
+                .and_then(|p| store.get(account, p))
+                .and_then(|p| p["name"].as_str())
+                .map(str::to_string);
+            json!({
+                "id": format!("li_{}_{i}", id.trim_start_matches("cs_test_")),
+                "object": "item",
+                "adjustable_quantity": null,
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": price["currency"],
+                "description": description,
+                "price": price,
+                "quantity": quantity,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "object": "list",
+        "data": data,
+        "has_more": false,
+        "url": format!("/v1/checkout/sessions/{id}/line_items"),
+    }))
 }
 
 fn create_portal_session(emulator: &Arc<Emulator>, account: &str, params: &Value) -> Answer {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod billing;
 mod build;
 pub mod cart;
+pub mod cart_outcome;
 pub mod catalog;
 pub mod catch_up;
 mod customers;

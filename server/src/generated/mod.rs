@@ -653,6 +653,175 @@ API's origin.
         }
     }
 
+    ///`CartCheckoutItem`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct CartCheckoutItem {
+        #[serde(rename = "amountTotal")]
+        pub amount_total: i64,
+        pub name: ::std::string::String,
+        ///The catalogue product, when the item is one of this project's products.
+        #[serde(
+            rename = "productId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub product_id: ::std::option::Option<::std::string::String>,
+        pub quantity: i64,
+        #[serde(rename = "unitAmount")]
+        pub unit_amount: i64,
+    }
+
+    ///`CartCheckoutOutcome`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct CartCheckoutOutcome {
+        ///The total, in the currency's smallest unit.
+        #[serde(rename = "amountTotal")]
+        pub amount_total: i64,
+        pub currency: Currency,
+        ///The email the buyer paid with, once known.
+        #[serde(
+            rename = "customerEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_email: ::std::option::Option<::std::string::String>,
+        pub id: ::std::string::String,
+        pub items: ::std::vec::Vec<CartCheckoutItem>,
+        #[serde(rename = "paymentStatus")]
+        pub payment_status: CartCheckoutOutcomePaymentStatus,
+        ///Whether the payment is in the project's payments (`listPayments`) yet.
+        pub recorded: bool,
+        ///Stripe's session status. `open`, the buyer has not paid (or is paying); `complete`, paid; `expired`, abandoned.
+        pub status: CartCheckoutOutcomeStatus,
+    }
+
+    ///`CartCheckoutOutcomePaymentStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CartCheckoutOutcomePaymentStatus {
+        #[serde(rename = "paid")]
+        Paid,
+        #[serde(rename = "unpaid")]
+        Unpaid,
+        #[serde(rename = "no_payment_required")]
+        NoPaymentRequired,
+    }
+
+    impl ::std::fmt::Display for CartCheckoutOutcomePaymentStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Paid => f.write_str("paid"),
+                Self::Unpaid => f.write_str("unpaid"),
+                Self::NoPaymentRequired => f.write_str("no_payment_required"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for CartCheckoutOutcomePaymentStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "paid" => Ok(Self::Paid),
+                "unpaid" => Ok(Self::Unpaid),
+                "no_payment_required" => Ok(Self::NoPaymentRequired),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartCheckoutOutcomePaymentStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CartCheckoutOutcomePaymentStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///Stripe's session status. `open`, the buyer has not paid (or is paying); `complete`, paid; `expired`, abandoned.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CartCheckoutOutcomeStatus {
+        #[serde(rename = "open")]
+        Open,
+        #[serde(rename = "complete")]
+        Complete,
+        #[serde(rename = "expired")]
+        Expired,
+    }
+
+    impl ::std::fmt::Display for CartCheckoutOutcomeStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Open => f.write_str("open"),
+                Self::Complete => f.write_str("complete"),
+                Self::Expired => f.write_str("expired"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for CartCheckoutOutcomeStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "open" => Ok(Self::Open),
+                "complete" => Ok(Self::Complete),
+                "expired" => Ok(Self::Expired),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartCheckoutOutcomeStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for CartCheckoutOutcomeStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
     ///`CartItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -1813,6 +1982,74 @@ API's origin.
     }
 
     impl<'de> ::serde::Deserialize<'de> for GetAssetAssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`GetCartCheckoutSessionId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetCartCheckoutSessionId(::std::string::String);
+    impl ::std::ops::Deref for GetCartCheckoutSessionId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<GetCartCheckoutSessionId> for ::std::string::String {
+        fn from(value: GetCartCheckoutSessionId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for GetCartCheckoutSessionId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^cs_[A-Za-z0-9_]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^cs_[A-Za-z0-9_]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for GetCartCheckoutSessionId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for GetCartCheckoutSessionId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for GetCartCheckoutSessionId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -6397,6 +6634,23 @@ pub trait Api: Send + Sync + 'static {
         caller: Self::Caller,
         request: CartCheckoutRequest,
     ) -> impl Future<Output = CartCheckoutResponse> + Send;
+    ///A guest checkout's outcome
+    ///
+    ///What became of a guest cart checkout, for the order-confirmation page the buyer returns
+    ///to: Stripe puts the session id in the success URL where it says `{CHECKOUT_SESSION_ID}`
+    ///(for example `successUrl: "/thank-you?session={CHECKOUT_SESSION_ID}"`). Read with the
+    ///publishable key: only checkouts of the key's project and mode are found, and the answer
+    ///holds nothing but the order (items, total, the email it was paid with). `status` is
+    ///Stripe's; `recorded` says whether the payment is in this project's payments yet (it is
+    ///written when Stripe's `checkout.session.completed` webhook arrives, usually within a
+    ///second of the redirect).
+    ///
+    ///`GET /v1/cart/checkout/{sessionId}`
+    fn get_cart_checkout(
+        &self,
+        caller: Self::Caller,
+        request: GetCartCheckoutRequest,
+    ) -> impl Future<Output = GetCartCheckoutResponse> + Send;
     ///Receive a Stripe event
     ///
     ///Stripe's webhook endpoint (register it in Stripe with "Listen to events on Connected
@@ -6664,6 +6918,10 @@ pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
         .route(
             "/v1/cart/checkout",
             axum::routing::MethodRouter::new().post(handle::<A, CartCheckoutRequest>),
+        )
+        .route(
+            "/v1/cart/checkout/{sessionId}",
+            axum::routing::MethodRouter::new().get(handle::<A, GetCartCheckoutRequest>),
         )
         .route(
             "/v1/webhooks/stripe",
@@ -10961,6 +11219,136 @@ impl<A: Api> Operation<A> for CartCheckoutRequest {
     }
 }
 
+///The parsed and validated input of `getCartCheckout`.
+#[derive(Debug, Clone)]
+pub struct GetCartCheckoutRequest {
+    ///The Checkout Session id from the success URL.
+    pub session_id: types::GetCartCheckoutSessionId,
+}
+
+///Every response `getCartCheckout` documents.
+#[derive(Debug, Clone)]
+pub enum GetCartCheckoutResponse {
+    ///200: The checkout and its order.
+    Ok(types::CartCheckoutOutcome),
+    ///400: The request could not be parsed.
+    BadRequest(types::Error),
+    ///401: No valid credential was sent.
+    Unauthorized(types::Error),
+    ///403: The credential is valid but may not perform this operation.
+    Forbidden(types::Error),
+    ///404: No such resource in your project and mode.
+    NotFound(types::Error),
+    ///422: The request breaks a rule of the spec.
+    UnprocessableEntity(types::Error),
+    ///429: Too many requests in the rate-limit window (`rate_limited`); nothing was done. Retry after `Retry-After` seconds.
+    TooManyRequests(types::Error),
+    ///500: Something went wrong on the server.
+    InternalServerError(types::Error),
+    ///501: This backend does not offer the capability.
+    NotImplemented(types::Error),
+    ///502: Stripe refused the request or could not be reached.
+    BadGateway(types::Error),
+    ///503: The server cannot reach its database right now (an outage, a restart); nothing was changed. Answered within about two seconds, never left hanging; retry after the `Retry-After` header's seconds, with the same `Idempotency-Key` where the operation takes one.
+    ServiceUnavailable(types::Error),
+}
+
+impl IntoResponse for GetCartCheckoutResponse {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ok(body) => json_response(http::StatusCode::OK, &body),
+            Self::BadRequest(body) => json_response(http::StatusCode::BAD_REQUEST, &body),
+            Self::Unauthorized(body) => {
+                json_response(http::StatusCode::UNAUTHORIZED, &body)
+            }
+            Self::Forbidden(body) => json_response(http::StatusCode::FORBIDDEN, &body),
+            Self::NotFound(body) => json_response(http::StatusCode::NOT_FOUND, &body),
+            Self::UnprocessableEntity(body) => {
+                json_response(http::StatusCode::UNPROCESSABLE_ENTITY, &body)
+            }
+            Self::TooManyRequests(body) => {
+                json_response(http::StatusCode::TOO_MANY_REQUESTS, &body)
+            }
+            Self::InternalServerError(body) => {
+                json_response(http::StatusCode::INTERNAL_SERVER_ERROR, &body)
+            }
+            Self::NotImplemented(body) => {
+                json_response(
+                    http::StatusCode::from_u16(501u16).expect("a valid status"),
+                    &body,
+                )
+            }
+            Self::BadGateway(body) => {
+                json_response(
+                    http::StatusCode::from_u16(502u16).expect("a valid status"),
+                    &body,
+                )
+            }
+            Self::ServiceUnavailable(body) => {
+                json_response(http::StatusCode::SERVICE_UNAVAILABLE, &body)
+            }
+        }
+    }
+}
+
+impl ErrorResponse<types::Error> for GetCartCheckoutResponse {
+    fn from_error(status: http::StatusCode, body: types::Error) -> Self {
+        match status.as_u16() {
+            400u16 => Self::BadRequest(body),
+            401u16 => Self::Unauthorized(body),
+            403u16 => Self::Forbidden(body),
+            404u16 => Self::NotFound(body),
+            422u16 => Self::UnprocessableEntity(body),
+            429u16 => Self::TooManyRequests(body),
+            500u16 => Self::InternalServerError(body),
+            501u16 => Self::NotImplemented(body),
+            502u16 => Self::BadGateway(body),
+            503u16 => Self::ServiceUnavailable(body),
+            _ => Self::InternalServerError(body),
+        }
+    }
+}
+
+impl<A: Api> Operation<A> for GetCartCheckoutRequest {
+    type Response = GetCartCheckoutResponse;
+    const SECURITY: Security = &[&[SecurityScheme::PublishableKey]];
+    const STATUSES: Option<&'static [u16]> = Some(
+        &[200, 400, 401, 403, 404, 422, 429, 500, 501, 502, 503],
+    );
+    const READS: Reads = Reads {
+        path: true,
+        query: false,
+        body: false,
+        multipart: false,
+        stream: false,
+    };
+    #[allow(unused_variables)]
+    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
+        let parts = input.parts;
+        let path_params = &input.path_params;
+        let raw_query = &input.raw_query;
+        let session_id = required(
+            decode_param(
+                path_params.get("sessionId").map(|v| vec![v.clone()]),
+                "sessionId",
+                Coerce::String,
+                check_7,
+            )?,
+            "sessionId",
+            "path parameter",
+        )?;
+        Ok(Self { session_id })
+    }
+
+    fn call(
+        api: &A,
+        caller: A::Caller,
+        request: Self,
+    ) -> impl Future<Output = Self::Response> + Send + '_ {
+        api.get_cart_checkout(caller, request)
+    }
+}
+
 ///The parsed and validated input of `receiveStripeWebhook`.
 #[derive(Debug, Clone)]
 pub struct ReceiveStripeWebhookRequest {
@@ -11041,7 +11429,7 @@ impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
                 header_values(&parts.headers, "Stripe-Signature"),
                 "Stripe-Signature",
                 Coerce::String,
-                check_7,
+                check_8,
             )?,
             "Stripe-Signature",
             "header",
@@ -12055,16 +12443,19 @@ async fn handle<A: Api, O: Operation<A>>(
 }
 
 static PATTERN_0: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new("^[a-z0-9_.:-]+$").expect("the spec's pattern compiles")
+    regex::Regex::new("^cs_[A-Za-z0-9_]+$").expect("the spec's pattern compiles")
 });
 static PATTERN_1: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new("^[a-z]{3}$").expect("the spec's pattern compiles")
+    regex::Regex::new("^[a-z0-9_.:-]+$").expect("the spec's pattern compiles")
 });
 static PATTERN_2: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new("^[a-z]{3}$").expect("the spec's pattern compiles")
+});
+static PATTERN_3: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new("^(acct_[A-Za-z0-9]{1,64})?$")
         .expect("the spec's pattern compiles")
 });
-static PATTERN_3: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+static PATTERN_4: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new("^[a-z0-9_-]+$").expect("the spec's pattern compiles")
 });
 ///Checks a value against the `BillingSettingsUpdate` schema.
@@ -12081,7 +12472,7 @@ pub fn validate_billing_settings_update(
         let Some(s) = v.as_str() else {
             return Err(Violation::new(&p, "must be a string".to_string()));
         };
-        if !PATTERN_2.is_match(s) {
+        if !PATTERN_3.is_match(s) {
             return Err(
                 Violation::new(
                     &p,
@@ -12336,7 +12727,7 @@ pub fn validate_currency(
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
     };
-    if !PATTERN_1.is_match(s) {
+    if !PATTERN_2.is_match(s) {
         return Err(
             Violation::new(
                 path,
@@ -12563,7 +12954,7 @@ pub fn validate_feature_name(
         );
     }
 
-    if !PATTERN_0.is_match(s) {
+    if !PATTERN_1.is_match(s) {
         return Err(
             Violation::new(
                 path,
@@ -12738,7 +13129,7 @@ pub fn validate_metric_name(
         );
     }
 
-    if !PATTERN_0.is_match(s) {
+    if !PATTERN_1.is_match(s) {
         return Err(
             Violation::new(
                 path,
@@ -13634,7 +14025,7 @@ pub fn validate_tier_name(
         );
     }
 
-    if !PATTERN_3.is_match(s) {
+    if !PATTERN_4.is_match(s) {
         return Err(
             Violation::new(
                 path,
@@ -14272,6 +14663,36 @@ fn check_6(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
 
 #[allow(unused_variables)]
 fn check_7(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+    let Some(s) = value.as_str() else {
+        return Err(Violation::new(path, "must be a string".to_string()));
+    };
+    if s.chars().count() < 1usize {
+        return Err(
+            Violation::new(path, format!("must be at least {} characters long", 1usize)),
+        );
+    }
+
+    if s.chars().count() > 255usize {
+        return Err(
+            Violation::new(path, format!("must be at most {} characters long", 255usize)),
+        );
+    }
+
+    if !PATTERN_0.is_match(s) {
+        return Err(
+            Violation::new(
+                path,
+                "must be a Checkout Session id (cs_ and letters, digits or _)"
+                    .to_string(),
+            ),
+        );
+    }
+
+    Ok(())
+}
+
+#[allow(unused_variables)]
+fn check_8(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
     };

@@ -69,6 +69,18 @@ pub(super) async fn cart_checkout(
     })
 }
 
+pub(super) async fn get_cart_checkout(
+    server: &Server,
+    caller: Caller,
+    request: api::GetCartCheckoutRequest,
+) -> api::GetCartCheckoutResponse {
+    respond!(caller, GetCartCheckoutResponse::Ok, {
+        let (tenant, _) = caller.reader()?;
+        let outcome = server.app.cart_outcome(tenant, &request.session_id).await?;
+        convert::cart_outcome(outcome)
+    })
+}
+
 pub(super) async fn receive_stripe_webhook(
     server: &Server,
     caller: Caller,

@@ -290,6 +290,37 @@ pub fn checkout(link: crate::app::CheckoutLink) -> types::CheckoutSession {
     }
 }
 
+pub fn cart_outcome(
+    o: crate::app::cart_outcome::CartOutcome,
+) -> AppResult<types::CartCheckoutOutcome> {
+    Ok(types::CartCheckoutOutcome {
+        status: o
+            .status
+            .parse()
+            .map_err(|e| corrupt("checkout status", e))?,
+        payment_status: o
+            .payment_status
+            .parse()
+            .map_err(|e| corrupt("checkout payment status", e))?,
+        currency: currency(&o.currency)?,
+        id: o.id,
+        recorded: o.recorded,
+        amount_total: o.amount_total,
+        customer_email: o.customer_email,
+        items: o
+            .items
+            .into_iter()
+            .map(|i| types::CartCheckoutItem {
+                product_id: i.product_id,
+                name: i.name,
+                quantity: i.quantity,
+                unit_amount: i.unit_amount,
+                amount_total: i.amount_total,
+            })
+            .collect(),
+    })
+}
+
 pub fn billing_event(e: &BillingEvent) -> AppResult<types::BillingEvent> {
     let payload: serde_json::Value =
         serde_json::from_str(&e.payload).map_err(|err| corrupt("event payload", err))?;

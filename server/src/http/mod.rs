@@ -487,6 +487,14 @@ impl Api for Server {
         billing::cart_checkout(self, caller, request).await
     }
 
+    async fn get_cart_checkout(
+        &self,
+        caller: Caller,
+        request: api::GetCartCheckoutRequest,
+    ) -> api::GetCartCheckoutResponse {
+        billing::get_cart_checkout(self, caller, request).await
+    }
+
     async fn receive_stripe_webhook(
         &self,
         caller: Caller,

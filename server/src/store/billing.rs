@@ -377,6 +377,19 @@ impl Store {
         Ok(super::page(events, limit))
     }
 
+    /// Whether the payment with this id (a cart's is its Checkout Session's id) is recorded.
+    pub async fn payment_recorded(&self, tenant: &Tenant, id: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM payments WHERE project_id = $1 AND mode = $2 AND id = $3",
+        )
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str())
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// A page of the tenant's payments, newest first, after the payment `starting_after`.
     pub async fn payment_list(
         &self,

@@ -726,6 +726,187 @@ API's origin.
         }
     }
 
+    ///`CartCheckoutItem`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CartCheckoutItem {
+        #[serde(rename = "amountTotal")]
+        pub amount_total: i64,
+        pub name: ::std::string::String,
+        ///The catalogue product, when the item is one of this project's products.
+        #[serde(
+            rename = "productId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub product_id: ::std::option::Option<::std::string::String>,
+        pub quantity: i64,
+        #[serde(rename = "unitAmount")]
+        pub unit_amount: i64,
+    }
+
+    impl CartCheckoutItem {
+        pub fn builder() -> builder::CartCheckoutItem {
+            Default::default()
+        }
+    }
+
+    ///`CartCheckoutOutcome`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct CartCheckoutOutcome {
+        ///The total, in the currency's smallest unit.
+        #[serde(rename = "amountTotal")]
+        pub amount_total: i64,
+        pub currency: Currency,
+        ///The email the buyer paid with, once known.
+        #[serde(
+            rename = "customerEmail",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub customer_email: ::std::option::Option<::std::string::String>,
+        pub id: ::std::string::String,
+        pub items: ::std::vec::Vec<CartCheckoutItem>,
+        #[serde(rename = "paymentStatus")]
+        pub payment_status: CartCheckoutOutcomePaymentStatus,
+        ///Whether the payment is in the project's payments (`listPayments`) yet.
+        pub recorded: bool,
+        ///Stripe's session status. `open`, the buyer has not paid (or is paying); `complete`, paid; `expired`, abandoned.
+        pub status: CartCheckoutOutcomeStatus,
+    }
+
+    impl CartCheckoutOutcome {
+        pub fn builder() -> builder::CartCheckoutOutcome {
+            Default::default()
+        }
+    }
+
+    ///`CartCheckoutOutcomePaymentStatus`
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CartCheckoutOutcomePaymentStatus {
+        #[serde(rename = "paid")]
+        Paid,
+        #[serde(rename = "unpaid")]
+        Unpaid,
+        #[serde(rename = "no_payment_required")]
+        NoPaymentRequired,
+    }
+
+    impl ::std::fmt::Display for CartCheckoutOutcomePaymentStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Paid => f.write_str("paid"),
+                Self::Unpaid => f.write_str("unpaid"),
+                Self::NoPaymentRequired => f.write_str("no_payment_required"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for CartCheckoutOutcomePaymentStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "paid" => Ok(Self::Paid),
+                "unpaid" => Ok(Self::Unpaid),
+                "no_payment_required" => Ok(Self::NoPaymentRequired),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartCheckoutOutcomePaymentStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String>
+    for CartCheckoutOutcomePaymentStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    ///Stripe's session status. `open`, the buyer has not paid (or is paying); `complete`, paid; `expired`, abandoned.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Copy,
+        Debug,
+        Eq,
+        Hash,
+        Ord,
+        PartialEq,
+        PartialOrd
+    )]
+    pub enum CartCheckoutOutcomeStatus {
+        #[serde(rename = "open")]
+        Open,
+        #[serde(rename = "complete")]
+        Complete,
+        #[serde(rename = "expired")]
+        Expired,
+    }
+
+    impl ::std::fmt::Display for CartCheckoutOutcomeStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match *self {
+                Self::Open => f.write_str("open"),
+                Self::Complete => f.write_str("complete"),
+                Self::Expired => f.write_str("expired"),
+            }
+        }
+    }
+
+    impl ::std::str::FromStr for CartCheckoutOutcomeStatus {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            match value {
+                "open" => Ok(Self::Open),
+                "complete" => Ok(Self::Complete),
+                "expired" => Ok(Self::Expired),
+                _ => Err("invalid value".into()),
+            }
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for CartCheckoutOutcomeStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for CartCheckoutOutcomeStatus {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
     ///`CartItem`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     #[serde(deny_unknown_fields)]
@@ -1976,6 +2157,74 @@ API's origin.
     }
 
     impl<'de> ::serde::Deserialize<'de> for GetAssetAssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`GetCartCheckoutSessionId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct GetCartCheckoutSessionId(::std::string::String);
+    impl ::std::ops::Deref for GetCartCheckoutSessionId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<GetCartCheckoutSessionId> for ::std::string::String {
+        fn from(value: GetCartCheckoutSessionId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for GetCartCheckoutSessionId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^cs_[A-Za-z0-9_]+$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^cs_[A-Za-z0-9_]+$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for GetCartCheckoutSessionId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for GetCartCheckoutSessionId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for GetCartCheckoutSessionId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -7530,6 +7779,296 @@ canceled.
                     customer_email: Ok(value.customer_email),
                     items: Ok(value.items),
                     success_url: Ok(value.success_url),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CartCheckoutItem {
+            amount_total: ::std::result::Result<i64, ::std::string::String>,
+            name: ::std::result::Result<::std::string::String, ::std::string::String>,
+            product_id: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            quantity: ::std::result::Result<i64, ::std::string::String>,
+            unit_amount: ::std::result::Result<i64, ::std::string::String>,
+        }
+
+        impl ::std::default::Default for CartCheckoutItem {
+            fn default() -> Self {
+                Self {
+                    amount_total: Err("no value supplied for amount_total".to_string()),
+                    name: Err("no value supplied for name".to_string()),
+                    product_id: Ok(Default::default()),
+                    quantity: Err("no value supplied for quantity".to_string()),
+                    unit_amount: Err("no value supplied for unit_amount".to_string()),
+                }
+            }
+        }
+
+        impl CartCheckoutItem {
+            pub fn amount_total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount_total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount_total: {e}")
+                    });
+                self
+            }
+            pub fn name<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.name = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for name: {e}")
+                    });
+                self
+            }
+            pub fn product_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.product_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for product_id: {e}")
+                    });
+                self
+            }
+            pub fn quantity<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.quantity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for quantity: {e}")
+                    });
+                self
+            }
+            pub fn unit_amount<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.unit_amount = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for unit_amount: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CartCheckoutItem> for super::CartCheckoutItem {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CartCheckoutItem,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount_total: value.amount_total?,
+                    name: value.name?,
+                    product_id: value.product_id?,
+                    quantity: value.quantity?,
+                    unit_amount: value.unit_amount?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CartCheckoutItem> for CartCheckoutItem {
+            fn from(value: super::CartCheckoutItem) -> Self {
+                Self {
+                    amount_total: Ok(value.amount_total),
+                    name: Ok(value.name),
+                    product_id: Ok(value.product_id),
+                    quantity: Ok(value.quantity),
+                    unit_amount: Ok(value.unit_amount),
+                }
+            }
+        }
+
+        #[derive(Clone, Debug)]
+        pub struct CartCheckoutOutcome {
+            amount_total: ::std::result::Result<i64, ::std::string::String>,
+            currency: ::std::result::Result<super::Currency, ::std::string::String>,
+            customer_email: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+            id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            items: ::std::result::Result<
+                ::std::vec::Vec<super::CartCheckoutItem>,
+                ::std::string::String,
+            >,
+            payment_status: ::std::result::Result<
+                super::CartCheckoutOutcomePaymentStatus,
+                ::std::string::String,
+            >,
+            recorded: ::std::result::Result<bool, ::std::string::String>,
+            status: ::std::result::Result<
+                super::CartCheckoutOutcomeStatus,
+                ::std::string::String,
+            >,
+        }
+
+        impl ::std::default::Default for CartCheckoutOutcome {
+            fn default() -> Self {
+                Self {
+                    amount_total: Err("no value supplied for amount_total".to_string()),
+                    currency: Err("no value supplied for currency".to_string()),
+                    customer_email: Ok(Default::default()),
+                    id: Err("no value supplied for id".to_string()),
+                    items: Err("no value supplied for items".to_string()),
+                    payment_status: Err(
+                        "no value supplied for payment_status".to_string(),
+                    ),
+                    recorded: Err("no value supplied for recorded".to_string()),
+                    status: Err("no value supplied for status".to_string()),
+                }
+            }
+        }
+
+        impl CartCheckoutOutcome {
+            pub fn amount_total<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<i64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.amount_total = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for amount_total: {e}")
+                    });
+                self
+            }
+            pub fn currency<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::Currency>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.currency = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for currency: {e}")
+                    });
+                self
+            }
+            pub fn customer_email<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.customer_email = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for customer_email: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::string::String>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.id = value
+                    .try_into()
+                    .map_err(|e| format!("error converting supplied value for id: {e}"));
+                self
+            }
+            pub fn items<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::CartCheckoutItem>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.items = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for items: {e}")
+                    });
+                self
+            }
+            pub fn payment_status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CartCheckoutOutcomePaymentStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.payment_status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for payment_status: {e}"
+                        )
+                    });
+                self
+            }
+            pub fn recorded<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<bool>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.recorded = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for recorded: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::CartCheckoutOutcomeStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+        }
+
+        impl ::std::convert::TryFrom<CartCheckoutOutcome>
+        for super::CartCheckoutOutcome {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: CartCheckoutOutcome,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    amount_total: value.amount_total?,
+                    currency: value.currency?,
+                    customer_email: value.customer_email?,
+                    id: value.id?,
+                    items: value.items?,
+                    payment_status: value.payment_status?,
+                    recorded: value.recorded?,
+                    status: value.status?,
+                })
+            }
+        }
+
+        impl ::std::convert::From<super::CartCheckoutOutcome> for CartCheckoutOutcome {
+            fn from(value: super::CartCheckoutOutcome) -> Self {
+                Self {
+                    amount_total: Ok(value.amount_total),
+                    currency: Ok(value.currency),
+                    customer_email: Ok(value.customer_email),
+                    id: Ok(value.id),
+                    items: Ok(value.items),
+                    payment_status: Ok(value.payment_status),
+                    recorded: Ok(value.recorded),
+                    status: Ok(value.status),
                 }
             }
         }
@@ -14572,7 +15111,7 @@ request over the limit is answered `429 rate_limited` with `Retry-After` (second
 changes nothing. Secret-key requests are not rate limited.
 
 
-Version: 1.6.0*/
+Version: 1.7.0*/
 pub struct Client {
     pub(crate) baseurl: String,
     pub(crate) client: reqwest::Client,
@@ -14617,7 +15156,7 @@ impl Client {
 
 impl ClientInfo<crate::Hooks> for Client {
     fn api_version() -> &'static str {
-        "1.6.0"
+        "1.7.0"
     }
 
     fn baseurl(&self) -> &str {
@@ -15540,6 +16079,32 @@ let response = client.cart_checkout()
 ```*/
     pub fn cart_checkout(&self) -> builder::CartCheckout<'_> {
         builder::CartCheckout::new(self)
+    }
+
+    /**A guest checkout's outcome
+
+What became of a guest cart checkout, for the order-confirmation page the buyer returns
+to: Stripe puts the session id in the success URL where it says `{CHECKOUT_SESSION_ID}`
+(for example `successUrl: "/thank-you?session={CHECKOUT_SESSION_ID}"`). Read with the
+publishable key: only checkouts of the key's project and mode are found, and the answer
+holds nothing but the order (items, total, the email it was paid with). `status` is
+Stripe's; `recorded` says whether the payment is in this project's payments yet (it is
+written when Stripe's `checkout.session.completed` webhook arrives, usually within a
+second of the redirect).
+
+
+Sends a `GET` request to `/v1/cart/checkout/{sessionId}`
+
+Arguments:
+- `session_id`: The Checkout Session id from the success URL.
+```ignore
+let response = client.get_cart_checkout()
+    .session_id(session_id)
+    .send()
+    .await;
+```*/
+    pub fn get_cart_checkout(&self) -> builder::GetCartCheckout<'_> {
+        builder::GetCartCheckout::new(self)
     }
 
     /**Receive a Stripe event
@@ -20842,6 +21407,148 @@ pub mod builder {
                     )
                 }
                 403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                501u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                502u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                503u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                _ => Err(Error::UnexpectedResponse(response)),
+            }
+        }
+    }
+
+    /**Builder for [`Client::get_cart_checkout`]
+
+[`Client::get_cart_checkout`]: super::Client::get_cart_checkout*/
+    #[derive(Debug, Clone)]
+    pub struct GetCartCheckout<'a> {
+        client: &'a super::Client,
+        session_id: Result<types::GetCartCheckoutSessionId, String>,
+    }
+
+    impl<'a> GetCartCheckout<'a> {
+        pub fn new(client: &'a super::Client) -> Self {
+            Self {
+                client: client,
+                session_id: Err("session_id was not initialized".to_string()),
+            }
+        }
+
+        pub fn session_id<V>(mut self, value: V) -> Self
+        where
+            V: std::convert::TryInto<types::GetCartCheckoutSessionId>,
+        {
+            self.session_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `GetCartCheckoutSessionId` for session_id failed"
+                        .to_string()
+                });
+            self
+        }
+
+        ///Sends a `GET` request to `/v1/cart/checkout/{sessionId}`
+        pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::CartCheckoutOutcome>, Error<types::Error>> {
+            let Self { client, session_id } = self;
+            let session_id = session_id.map_err(Error::InvalidRequest)?;
+            let url = format!(
+                "{}/v1/cart/checkout/{}", client.baseurl, encode_path(& session_id
+                .to_string()),
+            );
+            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
+            #[allow(unused_mut)]
+            let mut request = client
+                .client
+                .get(url)
+                .header(
+                    ::reqwest::header::ACCEPT,
+                    ::reqwest::header::HeaderValue::from_static("application/json"),
+                )
+                .headers(header_map)
+                .build()?;
+            let info = OperationInfo {
+                operation_id: "get_cart_checkout",
+            };
+            client.pre(&mut request, &info).await?;
+            let result = client.exec(request, &info).await;
+            client.post(&result, &info).await?;
+            let response = result?;
+            match response.status().as_u16() {
+                200u16 => ResponseValue::from_response(response).await,
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
                     Err(
                         Error::ErrorResponse(
                             ResponseValue::from_response(response).await?,

@@ -164,6 +164,32 @@ export type CartCheckoutCreate = {
   cancelUrl: RedirectUrl;
 };
 
+export type CartCheckoutItem = {
+  /** The catalogue product, when the item is one of this project's products. */
+  productId?: string;
+  name: string;
+  quantity: number;
+  unitAmount: number;
+  amountTotal: number;
+};
+
+export type CartCheckoutOutcome = {
+  id: string;
+  /**
+   * Stripe's session status. `open`, the buyer has not paid (or is paying); `complete`, paid; `expired`, abandoned.
+   */
+  status: "open" | "complete" | "expired";
+  paymentStatus: "paid" | "unpaid" | "no_payment_required";
+  /** Whether the payment is in the project's payments (`listPayments`) yet. */
+  recorded: boolean;
+  /** The total, in the currency's smallest unit. */
+  amountTotal: number;
+  currency: Currency;
+  /** The email the buyer paid with, once known. */
+  customerEmail?: string;
+  items: Array<CartCheckoutItem>;
+};
+
 export type CartItem = {
   /** A price of one of the project's active products. */
   priceId: string;
@@ -2489,6 +2515,54 @@ export function cartCheckout(options: ClientOptions, params: CartCheckoutParams)
     documented: [200, 400, 401, 403, 422, 429, 500, 503, 501, 502],
     open: false,
   }) as Promise<CartCheckoutResult>;
+}
+
+/** The parameters of `getCartCheckout`. */
+export interface GetCartCheckoutParams {
+  /** The Checkout Session id from the success URL. */
+  sessionId: string;
+}
+
+/** Every response `getCartCheckout` documents, by status. */
+export type GetCartCheckoutResult =
+  | ApiResponse<200, CartCheckoutOutcome>
+  | ApiResponse<400, ErrorObject>
+  | ApiResponse<401, ErrorObject>
+  | ApiResponse<403, ErrorObject>
+  | ApiResponse<404, ErrorObject>
+  | ApiResponse<422, ErrorObject>
+  | ApiResponse<429, ErrorObject>
+  | ApiResponse<500, ErrorObject>
+  | ApiResponse<501, ErrorObject>
+  | ApiResponse<502, ErrorObject>
+  | ApiResponse<503, ErrorObject>;
+
+/**
+ * A guest checkout's outcome
+ *
+ * What became of a guest cart checkout, for the order-confirmation page the buyer returns
+ * to: Stripe puts the session id in the success URL where it says `{CHECKOUT_SESSION_ID}`
+ * (for example `successUrl: "/thank-you?session={CHECKOUT_SESSION_ID}"`). Read with the
+ * publishable key: only checkouts of the key's project and mode are found, and the answer
+ * holds nothing but the order (items, total, the email it was paid with). `status` is
+ * Stripe's; `recorded` says whether the payment is in this project's payments yet (it is
+ * written when Stripe's `checkout.session.completed` webhook arrives, usually within a
+ * second of the redirect).
+ *
+ * `GET /v1/cart/checkout/{sessionId}`
+ */
+export function getCartCheckout(options: ClientOptions, params: GetCartCheckoutParams): Promise<GetCartCheckoutResult> {
+  return __send(options, {
+    operationId: "getCartCheckout",
+    method: "GET",
+    path: "/v1/cart/checkout/{sessionId}",
+    pathParams: { "sessionId": params.sessionId },
+    query: {},
+    headers: {},
+    body: undefined,
+    documented: [200, 400, 401, 403, 404, 422, 429, 500, 501, 502, 503],
+    open: false,
+  }) as Promise<GetCartCheckoutResult>;
 }
 
 /** The parameters of `receiveStripeWebhook`. */
