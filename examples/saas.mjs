@@ -3,7 +3,8 @@
 // With a test key and no identity provider on the page, `auth.init()` starts a development
 // session (the project must have the development issuer enabled, as `dream serve`'s
 // development project does). The checkout needs a paid tier named `pro` and, outside a
-// browser, the project's `billing.siteUrl` setting to return to.
+// browser, the project's `billing.siteUrl` setting to return to: `node examples/setup.mjs`
+// makes both.
 import { DreamAPI } from "@dream-api/sdk";
 
 // Frontend - just the publishable key

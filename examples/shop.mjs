@@ -2,7 +2,7 @@
 // `price_xxx` replaced by the first listed product's price:
 //   DREAM_API_URL=http://127.0.0.1:8787 DREAM_PUBLISHABLE_KEY=pk_test_… node examples/shop.mjs
 // Outside a browser, the paths `/thank-you` and `/cart` resolve against the project's
-// `billing.siteUrl` setting.
+// `billing.siteUrl` setting. `node examples/setup.mjs` makes the products and sets it.
 import { DreamAPI } from "@dream-api/sdk";
 
 const api = new DreamAPI({ publishableKey: process.env.DREAM_PUBLISHABLE_KEY });

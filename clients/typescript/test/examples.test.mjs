@@ -23,18 +23,25 @@ before(async () => {
       assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
       return r.json();
     });
-  // What the snippets assume of the project: a paid `pro` tier, a product, and a site URL for
-  // the checkout's return paths.
-  await admin("/v1/tiers", "POST", {
-    name: "pro",
-    displayName: "Pro",
-    price: { currency: "usd", unitAmount: 2900, interval: "month" },
-    limits: [{ metric: "requests", limit: 10000, enforcement: "hard" }],
+  // What the snippets assume of the project, made as the README says: examples/setup.mjs with
+  // the secret key. A second run changes nothing.
+  assert.deepEqual(await setup(), {
+    made: ["tier pro", "product Dream mug", "product Dream T-shirt", "site URL"],
   });
-  await admin("/v1/products", "POST", { name: "Mug", prices: [{ currency: "usd", unitAmount: 1500 }] });
-  await admin("/v1/settings", "PATCH", { billing: { siteUrl: "https://shop.example.com" } });
+  assert.deepEqual(await setup(), { made: [] });
 });
 after(() => server?.stop());
+
+async function setup() {
+  const env = {
+    ...process.env,
+    DREAM_API_URL: server.baseUrl,
+    DREAM_SECRET_KEY: server.keys.testSecret,
+    SITE_URL: "https://shop.example.com",
+  };
+  const { stdout } = await run(process.execPath, [resolve(root, "examples/setup.mjs")], { env, cwd: root });
+  return JSON.parse(stdout);
+}
 
 async function example(name) {
   const env = {
@@ -61,10 +68,9 @@ test("the SaaS snippet signs in, tracks, checks and starts a checkout", async ()
 
 test("the shop snippet lists the catalogue and checks a cart out", async () => {
   const { products, url } = await example("shop.mjs");
-  assert.deepEqual(
-    products.map((p) => p.name),
-    ["Mug"],
-  );
+  assert.deepEqual(products.map((p) => p.name).sort(), ["Dream T-shirt", "Dream mug"]);
+  // The snippet buys two of the first product listed.
+  const expected = 2 * products[0].prices[0].unitAmount;
   // Pay on the emulator's hosted page, as a buyer would; the webhook records the payment.
   const paid = await fetch(`${url}/complete`, { method: "POST", redirect: "manual" });
   assert.equal(paid.status, 303);
@@ -76,6 +82,6 @@ test("the shop snippet lists the catalogue and checks a cart out", async () => {
   }
   assert.deepEqual(
     payments.map((p) => [p.kind, p.amount, p.currency, p.customerEmail]),
-    [["cart", 3000, "usd", "buyer@email.com"]],
+    [["cart", expected, "usd", "buyer@email.com"]],
   );
 });
