@@ -6,42 +6,15 @@
 // plan and cancel in the customer portal. Every step's screenshot goes to target/templates/.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
-import http from "node:http";
-import { extname, join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 
 import { launchChromium, newProject, startServer } from "../../clients/typescript/test/server.mjs";
-
-const run = promisify(execFile);
-const root = resolve(import.meta.dirname, "../..");
-const template = resolve(root, "templates/saas");
-const shots = resolve(root, "target/templates");
-mkdirSync(shots, { recursive: true });
+import { buildAndServe, shots } from "./support.mjs";
 
 let server;
 let browser;
 let site;
 let keys;
-
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
-
-/** A static file server for a built app: what any static host does, nothing more. */
-function serveStatic(dir) {
-  return http.createServer((req, res) => {
-    const path = new URL(req.url, "http://x").pathname;
-    const file = join(dir, path === "/" ? "index.html" : path);
-    try {
-      const body = readFileSync(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
-      res.end(body);
-    } catch {
-      res.writeHead(404);
-      res.end("not found");
-    }
-  });
-}
 
 async function admin(path, method = "GET", body) {
   const response = await fetch(`${server.baseUrl}${path}`, {
@@ -75,16 +48,7 @@ before(async () => {
       limits: [{ metric: "ai_tokens", limit: 100000, enforcement: "hard" }],
     });
   }
-  await run("npm", ["run", "build"], {
-    cwd: template,
-    env: {
-      ...process.env,
-      VITE_DREAM_API_URL: server.baseUrl,
-      VITE_DREAM_PUBLISHABLE_KEY: keys.test.publishableKey,
-    },
-  });
-  site = serveStatic(join(template, "dist"));
-  await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  site = await buildAndServe("saas", server.baseUrl, keys.test.publishableKey);
   browser = await launchChromium();
 });
 

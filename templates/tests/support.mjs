@@ -1,0 +1,44 @@
+// What the template tests share: a template's production build, served as any static host would.
+import { execFile } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import http from "node:http";
+import { extname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, "../..");
+export const shots = resolve(root, "target/templates");
+mkdirSync(shots, { recursive: true });
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
+
+/** A static file server for a built app: what any static host does, nothing more. */
+function serveStatic(dir) {
+  return http.createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    const file = join(dir, path === "/" ? "index.html" : path);
+    try {
+      const body = readFileSync(file);
+      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+      res.end(body);
+    } catch {
+      res.writeHead(404);
+      res.end("not found");
+    }
+  });
+}
+
+/**
+ * Builds `templates/<name>` with `npm run build` (the API's address and the publishable key in
+ * the environment, as `.env.local` would give them) and serves its `dist/` on a free port.
+ */
+export async function buildAndServe(name, apiUrl, publishableKey) {
+  const template = resolve(root, "templates", name);
+  await run("npm", ["run", "build"], {
+    cwd: template,
+    env: { ...process.env, VITE_DREAM_API_URL: apiUrl, VITE_DREAM_PUBLISHABLE_KEY: publishableKey },
+  });
+  const site = serveStatic(join(template, "dist"));
+  await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  return site;
+}
