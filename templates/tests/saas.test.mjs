@@ -123,6 +123,13 @@ test("sign in, meter to the limit, upgrade, come back on the new plan, switch an
   await page.waitForFunction(() => document.querySelector("#plan")?.textContent === "Team", null, {
     timeout: 15000,
   });
+  await page.waitForSelector("#ending", { timeout: 15000 });
+  assert.match(await text("#ending"), /^Your Team plan ends on /, "the app says the plan was canceled");
+  assert.equal(
+    await page.$("#plans"),
+    null,
+    "a subscriber changes plan in the portal, not through a new checkout",
+  );
   await shot("7-back-on-team");
   await context.close();
 });

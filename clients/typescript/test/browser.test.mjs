@@ -301,6 +301,12 @@ test("a subscriber switches plan and cancels in the emulator's customer portal; 
     (s) => s.billing?.subscription?.cancelAtPeriodEnd === true,
   );
   assert.equal(ending.tier.name, "team", "the plan lasts until the period ends");
+  // The user sees it too: their state names the subscription that gives them the tier.
+  const mine = await fetch(`${server.baseUrl}/v1/me`, { headers: asUser }).then((r) => r.json());
+  assert.deepEqual(
+    [mine.tier.name, mine.subscription?.tier.name, mine.subscription?.cancelAtPeriodEnd],
+    ["team", "team", true],
+  );
   await shot(page, "portal-canceled");
   await Promise.all([page.waitForLoadState("load"), page.click("#renew")]);
   await until("the cancellation taken back", (s) => s.billing?.subscription?.cancelAtPeriodEnd === false);

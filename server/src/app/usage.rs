@@ -78,6 +78,8 @@ pub struct CustomerState {
     pub tier: Arc<Tier>,
     pub usage: Vec<MetricReport>,
     pub period: Period,
+    /// The subscription that sets `tier`, if one does.
+    pub subscription: Option<crate::domain::Subscription>,
 }
 
 /// The rule for `metric` in `tier`: its limit (None = unlimited) and enforcement.
@@ -310,11 +312,15 @@ impl App {
         let usage = self
             .usage_reports(&ctx.tenant, &ctx.user.user_id, &plan)
             .await?;
+        let subscription = plan
+            .subscription
+            .filter(|s| s.grants_tier() && s.tier_id == plan.tier.id);
         Ok(CustomerState {
             user_id: ctx.user.user_id.clone(),
             tier: plan.tier,
             usage,
             period: plan.period,
+            subscription,
         })
     }
 }

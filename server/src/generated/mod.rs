@@ -1183,7 +1183,7 @@ API's origin.
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
 
-    ///`CustomerState`
+    ///The signed-in user's tier, features and usage; and `subscription`, the subscription that gives them the tier when one does (so an app can say "your plan ends on …" after a cancellation at period end), absent on a default tier or one set by hand.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct CustomerState {
         ///The features the user's tier unlocks.
@@ -1192,6 +1192,8 @@ API's origin.
         pub period_end: Timestamp,
         #[serde(rename = "periodStart")]
         pub period_start: Timestamp,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub subscription: ::std::option::Option<Subscription>,
         pub tier: TierRef,
         ///Usage of every metric the tier limits or the user has used this period.
         pub usage: ::std::vec::Vec<MetricUsage>,

@@ -218,15 +218,35 @@ pub fn product(p: &Product, assets: &Assets) -> AppResult<types::Product> {
     })
 }
 
-pub fn customer_state(s: &CustomerState) -> types::CustomerState {
-    types::CustomerState {
+pub fn customer_state(s: &CustomerState) -> AppResult<types::CustomerState> {
+    Ok(types::CustomerState {
         user_id: s.user_id.clone(),
         tier: tier_ref(&s.tier),
         features: s.tier.features.clone(),
         usage: s.usage.iter().map(metric_usage).collect(),
         period_start: types::Timestamp(s.period.start),
         period_end: types::Timestamp(s.period.end),
-    }
+        subscription: s
+            .subscription
+            .as_ref()
+            .map(|sub| subscription(sub, &s.tier))
+            .transpose()?,
+    })
+}
+
+fn subscription(s: &crate::domain::Subscription, tier: &Tier) -> AppResult<types::Subscription> {
+    Ok(types::Subscription {
+        id: s.id.clone(),
+        status: s
+            .status
+            .parse()
+            .map_err(|e| corrupt("subscription status", e))?,
+        tier: tier_ref(tier),
+        current_period_start: ts(s.period_start),
+        current_period_end: ts(s.period_end),
+        cancel_at_period_end: s.cancel_at_period_end,
+        trial_end: s.trial_end.map(ts),
+    })
 }
 
 pub fn customer(v: &CustomerView) -> types::Customer {
@@ -262,21 +282,11 @@ fn customer_billing(v: &CustomerView) -> AppResult<Option<types::CustomerBilling
     if v.customer.stripe_customer_id.is_none() && v.subscription.is_none() {
         return Ok(None);
     }
-    let subscription = match &v.subscription {
-        Some((s, tier)) => Some(types::Subscription {
-            id: s.id.clone(),
-            status: s
-                .status
-                .parse()
-                .map_err(|e| corrupt("subscription status", e))?,
-            tier: tier_ref(tier),
-            current_period_start: ts(s.period_start),
-            current_period_end: ts(s.period_end),
-            cancel_at_period_end: s.cancel_at_period_end,
-            trial_end: s.trial_end.map(ts),
-        }),
-        None => None,
-    };
+    let subscription = v
+        .subscription
+        .as_ref()
+        .map(|(s, tier)| subscription(s, tier))
+        .transpose()?;
     Ok(Some(types::CustomerBilling {
         stripe_customer_id: v.customer.stripe_customer_id.clone(),
         subscription,

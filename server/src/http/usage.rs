@@ -11,7 +11,7 @@ pub(super) async fn get_customer_state(
 ) -> api::GetCustomerStateResponse {
     respond!(caller, GetCustomerStateResponse::Ok, {
         let state = server.app.customer_state(caller.user()?).await?;
-        Ok(convert::customer_state(&state))
+        convert::customer_state(&state)
     })
 }
 

@@ -130,10 +130,13 @@ export function App() {
     );
 
   const { me } = status;
-  const paid = tiers
-    .filter((t) => t.price && t.name !== me.tier.name)
-    .sort((a, b) => (a.price?.unitAmount ?? 0) - (b.price?.unitAmount ?? 0));
-  const onPaidPlan = tiers.some((t) => t.name === me.tier.name && t.price);
+  const onPaidPlan = me.subscription !== undefined || tiers.some((t) => t.name === me.tier.name && t.price);
+  // A subscriber changes plan in the customer portal ("Manage billing"); the others upgrade here.
+  const paid = onPaidPlan
+    ? []
+    : tiers
+        .filter((t) => t.price && t.name !== me.tier.name)
+        .sort((a, b) => (a.price?.unitAmount ?? 0) - (b.price?.unitAmount ?? 0));
   return (
     <main>
       <header>
@@ -171,6 +174,13 @@ export function App() {
             <Meter key={usage.metric} usage={usage} />
           ))}
         </div>
+        {me.subscription?.cancelAtPeriodEnd && (
+          <p className="ending" id="ending">
+            Your {me.tier.displayName} plan ends on{" "}
+            {new Date(me.subscription.currentPeriodEnd).toLocaleDateString()}. Until then, everything stays as
+            it is.
+          </p>
+        )}
         <p className="muted">Usage resets {new Date(me.periodEnd).toLocaleDateString()}</p>
       </section>
       <section className="card">

@@ -1316,7 +1316,7 @@ API's origin.
         }
     }
 
-    ///`CustomerState`
+    ///The signed-in user's tier, features and usage; and `subscription`, the subscription that gives them the tier when one does (so an app can say "your plan ends on …" after a cancellation at period end), absent on a default tier or one set by hand.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct CustomerState {
         ///The features the user's tier unlocks.
@@ -1325,6 +1325,8 @@ API's origin.
         pub period_end: Timestamp,
         #[serde(rename = "periodStart")]
         pub period_start: Timestamp,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub subscription: ::std::option::Option<Subscription>,
         pub tier: TierRef,
         ///Usage of every metric the tier limits or the user has used this period.
         pub usage: ::std::vec::Vec<MetricUsage>,
@@ -8857,6 +8859,10 @@ canceled.
             >,
             period_end: ::std::result::Result<super::Timestamp, ::std::string::String>,
             period_start: ::std::result::Result<super::Timestamp, ::std::string::String>,
+            subscription: ::std::result::Result<
+                ::std::option::Option<super::Subscription>,
+                ::std::string::String,
+            >,
             tier: ::std::result::Result<super::TierRef, ::std::string::String>,
             usage: ::std::result::Result<
                 ::std::vec::Vec<super::MetricUsage>,
@@ -8871,6 +8877,7 @@ canceled.
                     features: Err("no value supplied for features".to_string()),
                     period_end: Err("no value supplied for period_end".to_string()),
                     period_start: Err("no value supplied for period_start".to_string()),
+                    subscription: Ok(Default::default()),
                     tier: Err("no value supplied for tier".to_string()),
                     usage: Err("no value supplied for usage".to_string()),
                     user_id: Err("no value supplied for user_id".to_string()),
@@ -8912,6 +8919,18 @@ canceled.
                     .try_into()
                     .map_err(|e| {
                         format!("error converting supplied value for period_start: {e}")
+                    });
+                self
+            }
+            pub fn subscription<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Subscription>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.subscription = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for subscription: {e}")
                     });
                 self
             }
@@ -8962,6 +8981,7 @@ canceled.
                     features: value.features?,
                     period_end: value.period_end?,
                     period_start: value.period_start?,
+                    subscription: value.subscription?,
                     tier: value.tier?,
                     usage: value.usage?,
                     user_id: value.user_id?,
@@ -8975,6 +8995,7 @@ canceled.
                     features: Ok(value.features),
                     period_end: Ok(value.period_end),
                     period_start: Ok(value.period_start),
+                    subscription: Ok(value.subscription),
                     tier: Ok(value.tier),
                     usage: Ok(value.usage),
                     user_id: Ok(value.user_id),

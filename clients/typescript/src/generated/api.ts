@@ -254,6 +254,9 @@ export type CustomerList = {
   nextCursor?: string;
 };
 
+/**
+ * The signed-in user's tier, features and usage; and `subscription`, the subscription that gives them the tier when one does (so an app can say "your plan ends on …" after a cancellation at period end), absent on a default tier or one set by hand.
+ */
 export type CustomerState = {
   /** The verified `sub` of the user's JWT. */
   userId: string;
@@ -264,6 +267,7 @@ export type CustomerState = {
   usage: Array<MetricUsage>;
   periodStart: Timestamp;
   periodEnd: Timestamp;
+  subscription?: Subscription;
 };
 
 export type CustomerUpdate = {
