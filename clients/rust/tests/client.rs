@@ -174,6 +174,16 @@ async fn front(to: &str, lose: usize) -> Front {
     Front { base, keys }
 }
 
+/// A client acting as a user: the project's publishable key and tokens from `source`.
+fn user_client(server: &Server, source: impl dream_client::TokenSource) -> Client {
+    Client::builder()
+        .base_url(&server.base)
+        .publishable_key(&server.publishable_key)
+        .user_token(source)
+        .build()
+        .unwrap()
+}
+
 fn tokens(metric: &str, amount: u64) -> types::TrackUsage {
     types::TrackUsage {
         metric: Some(metric.parse().unwrap()),
@@ -269,12 +279,7 @@ async fn a_user_call_refreshes_an_expired_token_once_and_goes_on() {
             async move { Ok(token) }
         }
     };
-    let client = Client::builder()
-        .base_url(&server.base)
-        .publishable_key(&server.publishable_key)
-        .user_token(source)
-        .build()
-        .unwrap();
+    let client = user_client(&server, source);
     let usage = client
         .track_usage()
         .send()
@@ -310,12 +315,7 @@ async fn a_token_source_that_keeps_failing_is_an_error_not_a_loop() {
             async move { Ok(token) }
         }
     };
-    let client = Client::builder()
-        .base_url(&server.base)
-        .publishable_key(&server.publishable_key)
-        .user_token(source)
-        .build()
-        .unwrap();
+    let client = user_client(&server, source);
     let error = ApiError::from(client.track_usage().send().await.unwrap_err());
     assert_eq!((error.status, error.code.as_str()), (401, "token_expired"));
     assert_eq!(calls.load(Ordering::SeqCst), 2, "one refresh, no more");

@@ -222,13 +222,8 @@ fn tier_form(
             .join("\n")
     });
     // What the form shows: what was typed, when it comes back refused; else the tier as it is.
-    let shown = |name: &str, now: Option<String>| -> Option<String> {
-        match typed {
-            Some(d) => Some(d.value(name).to_string()),
-            None => now,
-        }
-    };
-    let ticked = |name: &str, now: bool| typed.map_or(now, |d| d.checked(name));
+    let shown = |name: &str, now: Option<String>| Draft::shown(typed, name, now);
+    let ticked = |name: &str, now: bool| Draft::ticked(typed, name, now);
     let interval = typed.map_or(
         price.map_or("month".to_string(), |p| p.interval.to_string()),
         |d| d.value("interval").to_string(),

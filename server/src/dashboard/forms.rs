@@ -287,6 +287,19 @@ impl Draft {
         self.fields.iter().any(|(n, _)| n == name)
     }
 
+    /// What the field `name` shows: what was typed, when `draft` came back refused; else `now`.
+    pub fn shown(draft: Option<&Draft>, name: &str, now: Option<String>) -> Option<String> {
+        match draft {
+            Some(d) => Some(d.value(name).to_string()),
+            None => now,
+        }
+    }
+
+    /// Whether the checkbox `name` shows ticked: as sent, when `draft` came back; else `now`.
+    pub fn ticked(draft: Option<&Draft>, name: &str, now: bool) -> bool {
+        draft.map_or(now, |d| d.checked(name))
+    }
+
     /// The signed-in request, with the refusal as the page's error message.
     pub fn signed(&self, signed: &Signed) -> Signed {
         Signed {

@@ -78,7 +78,7 @@ async fn render(
             }
         }
         @let typed = Draft::of(draft, "settings");
-        @let shown = |name: &str, now: Option<String>| typed.map_or(now, |d| Some(d.value(name).to_string()));
+        @let shown = |name: &str, now: Option<String>| Draft::shown(typed, name, now);
         form.card.stack method="post" action="/dashboard/settings" #settings {
             (layout::csrf(session))
             div.card-head { h2 { "User tokens (JWT)" } }
@@ -94,7 +94,7 @@ async fn render(
                 label { "Clock-skew leeway, seconds (0–300)" input type="number" name="leewaySeconds" min="0" max="300" value=[shown("leewaySeconds", Some(settings.jwt.leeway_seconds.to_string()))]; }
             }
             @if tenant.mode == Mode::Test {
-                label.check { input type="checkbox" name="devIssuerEnabled" checked[typed.map_or(settings.dev_issuer_enabled, |d| d.checked("devIssuerEnabled"))]; " Development issuer: let the server mint test tokens for this project" }
+                label.check { input type="checkbox" name="devIssuerEnabled" checked[Draft::ticked(typed, "devIssuerEnabled", settings.dev_issuer_enabled)]; " Development issuer: let the server mint test tokens for this project" }
             }
             div.card-head { h2 { "Billing" } }
             div.row {
