@@ -1,5 +1,7 @@
 //! `dream`: run the server, or manage projects from the command line.
 
+mod init;
+
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -58,6 +60,22 @@ enum Command {
         /// Port to listen on.
         #[arg(long)]
         port: Option<u16>,
+    },
+    /// Make a template app in a new folder, connected to a running server: prepares the
+    /// project's tiers or products through the API (keeping what exists) and writes the app
+    /// with `.env.local` (the API's address and the publishable key).
+    Init {
+        /// Which template: saas or shop.
+        #[arg(value_enum)]
+        template: init::Template,
+        /// The folder to make (or a folder `dream init` made before: only missing files are added).
+        dir: PathBuf,
+        /// The running server's address.
+        #[arg(long, env = "DREAM_API_URL", default_value = "http://localhost:8787")]
+        api_url: String,
+        /// The project's test secret key (sk_test_…), as `dream serve` printed it.
+        #[arg(long, env = "DREAM_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
     },
     /// Manage projects.
     Project {
@@ -119,6 +137,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         config.database_url = url;
     }
     match cli.command {
+        Command::Init {
+            template,
+            dir,
+            api_url,
+            secret_key,
+        } => {
+            init::run(init::Init {
+                template,
+                dir,
+                api_url,
+                secret_key,
+            })
+            .await
+        }
         Command::Project {
             command: ProjectCommand::Create { name, dev_issuer },
         } => {

@@ -13,7 +13,7 @@ mkdirSync(shots, { recursive: true });
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
 
 /** A static file server for a built app: what any static host does, nothing more. */
-function serveStatic(dir) {
+export function serveStatic(dir) {
   return http.createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     const file = join(dir, path === "/" ? "index.html" : path);

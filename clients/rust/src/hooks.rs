@@ -34,6 +34,13 @@ const COUNTED: &[&str] = &["track_usage", "track_customer_usage"];
 /// and a settings patch states the result, not a change.
 const REPEATABLE: &[&str] = &["ingest_usage_events", "update_settings"];
 
+/// Operations whose body may be of any media type (`*/*` in the spec; the type is what the
+/// server stores), with the query parameter naming the file. progenitor labels such a body
+/// `application/octet-stream`; the client labels it by the file name's extension instead
+/// (`mug.png` is sent as `image/png`), as curl and browsers do. An extension nobody knows
+/// keeps `application/octet-stream`.
+const NAMED_UPLOADS: &[(&str, &str)] = &[("upload_asset", "filename")];
+
 /// The longest `Retry-After` waited out; a longer one is answered at once.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
 
@@ -299,6 +306,26 @@ impl Builder {
     }
 }
 
+/// Sets the `Content-Type` of an upload from the extension of the file name in its query
+/// parameter `parameter`, when one is known.
+fn label_by_filename(request: &mut Request, parameter: &str) {
+    let Some(name) = request
+        .url()
+        .query_pairs()
+        .find(|(key, _)| key == parameter)
+        .map(|(_, value)| value.into_owned())
+    else {
+        return;
+    };
+    if let Some(media_type) = mime_guess::from_path(&name).first()
+        && let Ok(value) = HeaderValue::from_str(media_type.essence_str())
+    {
+        request
+            .headers_mut()
+            .insert(reqwest::header::CONTENT_TYPE, value);
+    }
+}
+
 /// Whether sending `request` again cannot do something twice.
 fn repeatable(request: &Request, info: &OperationInfo) -> bool {
     matches!(
@@ -351,6 +378,12 @@ impl ClientHooks<Hooks> for Client {
         }
         if let Some(token) = hooks.token(false).await.map_err(Error::Custom)? {
             request.headers_mut().insert(AUTHORIZATION, token);
+        }
+        if let Some((_, parameter)) = NAMED_UPLOADS
+            .iter()
+            .find(|(op, _)| *op == info.operation_id)
+        {
+            label_by_filename(request, parameter);
         }
         if hooks.idempotency_keys
             && COUNTED.contains(&info.operation_id)
@@ -477,6 +510,45 @@ mod tests {
         let mut counted: Vec<String> = COUNTED.iter().map(|s| s.to_string()).collect();
         counted.sort();
         assert_eq!(found, counted);
+    }
+
+    #[test]
+    fn every_upload_of_any_media_type_is_labelled_by_its_file_name() {
+        // The generated builders that send a body as `application/octet-stream`, by operation.
+        let generated = include_str!("generated/mod.rs");
+        let mut octets = false;
+        let mut found = Vec::new();
+        for line in generated.lines() {
+            let line = line.trim();
+            if line.starts_with("pub struct ") {
+                octets = false;
+            }
+            if line == "\"application/octet-stream\"," {
+                octets = true;
+            }
+            if let Some(rest) = line.strip_prefix("operation_id: \"")
+                && octets
+            {
+                found.push(rest.trim_end_matches("\",").to_string());
+            }
+        }
+        let named: Vec<&str> = NAMED_UPLOADS.iter().map(|(op, _)| *op).collect();
+        assert_eq!(found, named);
+
+        let mut request = Request::new(
+            Method::POST,
+            "http://x/v1/assets?filename=Mug%20photo.PNG"
+                .parse()
+                .unwrap(),
+        );
+        label_by_filename(&mut request, "filename");
+        assert_eq!(request.headers()["content-type"], "image/png");
+        let mut unknown = Request::new(
+            Method::POST,
+            "http://x/v1/assets?filename=notes.zzz9".parse().unwrap(),
+        );
+        label_by_filename(&mut unknown, "filename");
+        assert!(unknown.headers().get("content-type").is_none());
     }
 
     #[test]

@@ -375,3 +375,25 @@ async fn the_readme_snippet_is_the_example_and_runs() {
     assert!(stdout.starts_with("1200 of "), "{stdout}");
     assert_eq!(usage_of(&server, "user_123", "ai_tokens").await, 1200);
 }
+
+#[tokio::test]
+async fn an_upload_is_sent_as_the_media_type_of_its_file_name() {
+    let server = server().await;
+    let client = Client::builder()
+        .base_url(&server.base)
+        .secret_key(&server.secret_key)
+        .build()
+        .unwrap();
+    let picture = include_bytes!("../../../templates/shop/samples/mug.png").to_vec();
+    let asset = client
+        .upload_asset()
+        .filename("mug.png")
+        .body(picture.clone())
+        .send()
+        .await
+        .map_err(ApiError::from)
+        .expect("uploadAsset")
+        .into_inner();
+    assert_eq!(asset.content_type, "image/png");
+    assert_eq!(asset.size, picture.len() as i64);
+}
