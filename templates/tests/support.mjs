@@ -1,6 +1,7 @@
 // What the template tests share: a template's production build, served as any static host would.
 import { execFile } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import http from "node:http";
 import { extname, join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -30,15 +31,18 @@ export function serveStatic(dir) {
 
 /**
  * Builds `templates/<name>` with `npm run build` (the API's address and the publishable key in
- * the environment, as `.env.local` would give them) and serves its `dist/` on a free port.
+ * the environment, as `.env.local` would give them, and any `env` beside) into a folder of its
+ * own, and serves it on a free port.
  */
-export async function buildAndServe(name, apiUrl, publishableKey) {
+export async function buildAndServe(name, apiUrl, publishableKey, env = {}) {
   const template = resolve(root, "templates", name);
-  await run("npm", ["run", "build"], {
+  const out = mkdtempSync(join(tmpdir(), `dream-${name}-`));
+  await run("npm", ["run", "build", "--", "--outDir", out, "--emptyOutDir"], {
     cwd: template,
-    env: { ...process.env, VITE_DREAM_API_URL: apiUrl, VITE_DREAM_PUBLISHABLE_KEY: publishableKey },
+    env: { ...process.env, VITE_DREAM_API_URL: apiUrl, VITE_DREAM_PUBLISHABLE_KEY: publishableKey, ...env },
   });
-  const site = serveStatic(join(template, "dist"));
+  const site = serveStatic(out);
   await new Promise((ok) => site.listen(0, "127.0.0.1", ok));
+  site.on("close", () => rmSync(out, { recursive: true, force: true }));
   return site;
 }

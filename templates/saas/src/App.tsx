@@ -1,10 +1,32 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { DreamAPIError } from "@dream-api/sdk";
 import type { CustomerState, MetricUsage, Tier } from "@dream-api/sdk/client";
 
 import { api, TOKENS_PER_GENERATION } from "./api";
+import { type Clerk, clerkPublishableKey, loadClerk } from "./clerk";
 
-type Status = { kind: "loading" } | { kind: "ready"; me: CustomerState } | { kind: "error"; message: string };
+type Status =
+  | { kind: "loading" }
+  | { kind: "signed-out"; clerk: Clerk }
+  | { kind: "ready"; me: CustomerState }
+  | { kind: "error"; message: string };
+
+/** Clerk's sign-in form, mounted by clerk-js. */
+function SignIn({ clerk }: { clerk: Clerk }) {
+  const node = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const div = node.current;
+    if (!div) return undefined;
+    clerk.mountSignIn(div);
+    return () => clerk.unmountSignIn(div);
+  }, [clerk]);
+  return (
+    <main className="center">
+      <h1>Dream SaaS</h1>
+      <div id="sign-in" ref={node} />
+    </main>
+  );
+}
 
 /** `$29.00 / month` for a tier's price. */
 function price(tier: Tier): string {
@@ -57,8 +79,37 @@ export function App() {
     }
   }, []);
 
+  // Who the user is: with Clerk, whoever is signed in there (nobody: its sign-in form), followed
+  // as they sign in and out; without it, the SDK's development session.
   useEffect(() => {
-    void load();
+    if (!clerkPublishableKey) {
+      void load();
+      return undefined;
+    }
+    let stop: (() => void) | undefined;
+    loadClerk(clerkPublishableKey).then(
+      (clerk) => {
+        let current = clerk.user?.id;
+        const follow = () => {
+          // A new user must not be sent the last one's cached token.
+          api.auth.signOut();
+          if (current) void load();
+          else setStatus({ kind: "signed-out", clerk });
+        };
+        follow();
+        stop = clerk.addListener(({ user }) => {
+          if (user?.id === current) return;
+          current = user?.id;
+          follow();
+        });
+      },
+      (error: unknown) =>
+        setStatus({ kind: "error", message: error instanceof Error ? error.message : String(error) }),
+    );
+    return () => stop?.();
+  }, [load]);
+
+  useEffect(() => {
     api.tiers.list().then(
       ({ tiers }) => setTiers(tiers),
       () => setTiers([]),
@@ -72,6 +123,8 @@ export function App() {
       let tries = 0;
       const timer = setInterval(async () => {
         tries += 1;
+        // With Clerk, only once it is up: before, the SDK would find no session to send.
+        if (clerkPublishableKey && !(await loadClerk(clerkPublishableKey)).user) return;
         await api.auth.refresh();
         const me = await load();
         if (tries >= 10 || (me && back === "upgraded" && me.tier.name !== "free")) {
@@ -83,6 +136,15 @@ export function App() {
     }
     return undefined;
   }, [load]);
+
+  const signOut = () => {
+    if (clerkPublishableKey) {
+      void window.Clerk?.signOut();
+      return;
+    }
+    api.auth.signOut();
+    void load();
+  };
 
   const generate = async () => {
     setBusy(true);
@@ -120,6 +182,7 @@ export function App() {
   };
 
   if (status.kind === "loading") return <main className="center">Loading…</main>;
+  if (status.kind === "signed-out") return <SignIn clerk={status.clerk} />;
   if (status.kind === "error")
     return (
       <main className="center">
@@ -144,13 +207,7 @@ export function App() {
         <span className="user" id="user">
           {me.userId}
         </span>
-        <button
-          className="link"
-          onClick={() => {
-            api.auth.signOut();
-            void load();
-          }}
-        >
+        <button className="link" id="sign-out" onClick={signOut}>
           Sign out
         </button>
       </header>
