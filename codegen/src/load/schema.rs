@@ -39,21 +39,41 @@ impl Normalizer {
         {
             map.remove("title");
         }
-        // typify names an inline property's type after its parent's name (its title, or the
-        // component's name) and the property's (`App` and `permissions` make
-        // `AppPermissions`); where that is a component's name, a title names it apart.
+        // A titled nullable composition inside a component: progenitor's typify drops the
+        // title of a nullable `anyOf`/`oneOf` and names the type after its parent, as if
+        // untitled, so the title moves onto the composition, made nullable from outside
+        // (`allOf: [titled]`, `nullable`), which every target names by its title.
+        let in_component = pointer
+            .strip_prefix("/components/schemas/")
+            .is_some_and(|rest| rest.contains('/'));
+        if in_component
+            && map.contains_key("title")
+            && map.get("nullable") == Some(&Value::Bool(true))
+            && (map.contains_key("anyOf") || map.contains_key("oneOf"))
+        {
+            map.remove("nullable");
+            let description = map.get("description").cloned();
+            let inner = Value::Object(std::mem::take(map));
+            map.insert("allOf".into(), json!([inner]));
+            map.insert("nullable".into(), Value::Bool(true));
+            if let Some(description) = description {
+                map.insert("description".into(), description);
+            }
+        }
+        // typify names an inline property's type after its parent's name and the property's
+        // (`App` and `permissions` make `AppPermissions`): a component's name for a component
+        // (whatever its title), the title inside one. Where that is a component's name, a
+        // title names it apart (Stripe's `financial_connections.account`, titled otherwise,
+        // and its `ownership` made a second `FinancialConnectionsAccountOwnership`).
         let component_root = pointer
             .strip_prefix("/components/schemas/")
             .filter(|rest| !rest.contains('/'));
-        let parent = map
-            .get("title")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or_else(|| component_root.map(super::normalize::percent_decode));
-        if let (Some(parent), Some(properties)) = (
-            parent,
-            map.get_mut("properties").and_then(Value::as_object_mut),
-        ) {
+        let parents: Vec<String> = component_root
+            .map(super::normalize::percent_decode)
+            .into_iter()
+            .chain(map.get("title").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        if let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) {
             use heck::ToUpperCamelCase;
             for (name, property) in properties.iter_mut() {
                 let Some(property) = property.as_object_mut() else {
@@ -62,14 +82,18 @@ impl Normalizer {
                 if property.contains_key("$ref") || property.contains_key("title") {
                     continue;
                 }
-                let derived = format!("{parent}-{name}").to_upper_camel_case();
-                if self.component_idents.contains(&derived) {
-                    let mut title = format!("{derived}Property");
-                    while self.component_idents.contains(&title) {
-                        title.push('_');
-                    }
-                    property.insert("title".into(), Value::String(title));
+                let Some(derived) = parents
+                    .iter()
+                    .map(|parent| format!("{parent}-{name}").to_upper_camel_case())
+                    .find(|derived| self.component_idents.contains(derived))
+                else {
+                    continue;
+                };
+                let mut title = format!("{derived}Property");
+                while self.component_idents.contains(&title) {
+                    title.push('_');
                 }
+                property.insert("title".into(), Value::String(title));
             }
         }
 
