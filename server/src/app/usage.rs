@@ -154,6 +154,7 @@ impl App {
             period_end: period.end.timestamp(),
             overage: None,
         };
+        let ticket = self.count_ticket(&ctx.tenant, &ctx.user.user_id);
         let outcome = match idempotency_key {
             None => match self
                 .store
@@ -195,7 +196,12 @@ impl App {
         };
         match outcome {
             TrackOutcome::Counted(count) => {
-                self.usage_changed(&ctx.tenant, &ctx.user.user_id);
+                self.usage_counted(
+                    ticket,
+                    &ctx.tenant,
+                    &ctx.user.user_id,
+                    (&period.key, metric, count),
+                );
                 // The time series learn of it in memory; a background flush writes them.
                 self.recorder
                     .record(&ctx.tenant, &ctx.user.user_id, metric, amount, at);

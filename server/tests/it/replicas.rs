@@ -501,6 +501,84 @@ async fn counts_changed_through_one_replica_are_seen_by_the_other_at_once() {
     }
 }
 
+/// A track updates its own replica's copy of the user's counters in place: the check right
+/// after it is answered from memory (a usage-cache hit, no read of the database), and under
+/// tracks arriving at both replicas at once, no replica ever answers a count older than one it
+/// answered before.
+#[tokio::test]
+async fn a_track_keeps_its_replicas_copy_warm_and_no_answer_goes_backwards() {
+    let c = cluster(&redis_url()).await;
+    let token = c.token("user_warm").await;
+    let usage_hits = |n: usize| {
+        let c = &c;
+        async move {
+            let text = c
+                .http
+                .get(format!("{}/metrics", c.base(n)))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            crate::telemetry::sample(
+                &text,
+                "dream_cache_lookups_total{cache=\"usage\",result=\"hit\"}",
+            )
+        }
+    };
+    // The first check reads the database and keeps a copy; then track/check pairs.
+    assert_eq!(used(&c.me(0, &token).await.1, "requests"), Some(0));
+    let before = usage_hits(0).await;
+    for expected in 1..=10 {
+        assert_eq!(c.track(0, &token, json!({}), None).await, expected);
+        assert_eq!(used(&c.me(0, &token).await.1, "requests"), Some(expected));
+    }
+    let hits = usage_hits(0).await - before;
+    assert!(
+        hits >= 10.0,
+        "each check after a track was answered from the copy: {hits} hits"
+    );
+
+    // Both replicas tracked at once, while a reader on each watches the count.
+    let tracks = (0..4).map(|i| {
+        let (c, token) = (&c, &token);
+        async move {
+            for _ in 0..50 {
+                c.track(i % 2, token, json!({}), None).await;
+            }
+        }
+    });
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let readers = (0..2).map(|n| {
+        let (c, token, done) = (&c, &token, &done);
+        async move {
+            let mut answered = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                answered.push(used(&c.me(n, token).await.1, "requests").unwrap_or(0));
+            }
+            answered
+        }
+    });
+    let (_, answered) = tokio::join!(
+        async {
+            futures::future::join_all(tracks).await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        },
+        futures::future::join_all(readers)
+    );
+    for (n, answered) in answered.iter().enumerate() {
+        assert!(
+            answered.windows(2).all(|w| w[0] <= w[1]),
+            "replica {n} answered a count older than one it had answered: {answered:?}"
+        );
+    }
+    for n in 0..2 {
+        c.until_seen(n, &token, |_, b| used(b, "requests") == Some(210))
+            .await;
+    }
+}
+
 /// A replica whose listening connection is cut makes a new one and goes on hearing the
 /// others' changes; it never answers from a copy it can no longer trust.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -149,6 +149,16 @@ pub struct UsageTicket {
     generation: u64,
 }
 
+/// Taken before a track's write: the count it commits may update the user's copy afterwards
+/// only if nothing that could lower or replace the user's counters (a reset, an override,
+/// another replica's change, a lost notice) happened meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct CountTicket {
+    epoch: u64,
+    slot: usize,
+    lowered: u64,
+}
+
 pub struct Caches {
     /// Bumped by every forget but a single user's counters: a value read from the database
     /// before a forget is not stored after it (it could be the very state the forget dropped).
@@ -160,6 +170,12 @@ pub struct Caches {
     /// Per slot of users (by hash), bumped whenever one of them is forgotten: counters change
     /// all the time, so one epoch for all would keep almost nothing under load.
     usage_generations: Box<[AtomicU64]>,
+    /// Per slot, bumped by every forget of a user's counters but not by this replica's own
+    /// counted increments: those update the copy instead (see [`Caches::usage_counted`]).
+    usage_lowered: Box<[AtomicU64]>,
+    /// Per slot, held while a copy is read, merged and stored again, so two increments of one
+    /// user cannot both start from the same copy.
+    usage_merging: Box<[std::sync::Mutex<()>]>,
     /// Whether this replica hears every change to counters (always on SQLite; on Postgres
     /// while its listener hears). Deaf, it keeps no counter copies.
     hearing: AtomicBool,
@@ -179,6 +195,10 @@ impl Caches {
             plans: Expiring::new(100_000, PLAN_TTL),
             usage: Expiring::new(100_000, USAGE_TTL),
             usage_generations: (0..USAGE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            usage_lowered: (0..USAGE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            usage_merging: (0..USAGE_SLOTS)
+                .map(|_| std::sync::Mutex::new(()))
+                .collect(),
             hearing: AtomicBool::new(hearing),
             hasher: Default::default(),
             telemetry,
@@ -263,7 +283,74 @@ impl Caches {
     pub fn forget_usage(&self, tenant: &Tenant, user_id: &str) {
         let slot = self.usage_slot(tenant, user_id);
         self.usage_generations[slot].fetch_add(1, Ordering::SeqCst);
+        self.usage_lowered[slot].fetch_add(1, Ordering::SeqCst);
         self.usage.remove(&user(tenant, user_id));
+    }
+
+    /// Take before a track's write; see [`Caches::usage_counted`].
+    pub fn count_ticket(&self, tenant: &Tenant, user_id: &str) -> CountTicket {
+        let slot = self.usage_slot(tenant, user_id);
+        CountTicket {
+            epoch: self.epoch(),
+            slot,
+            lowered: self.usage_lowered[slot].load(Ordering::SeqCst),
+        }
+    }
+
+    fn count_ticket_valid(&self, ticket: CountTicket) -> bool {
+        self.hearing()
+            && self.epoch() == ticket.epoch
+            && self.usage_lowered[ticket.slot].load(Ordering::SeqCst) == ticket.lowered
+    }
+
+    /// After this replica's increment of `metric` to `count` in `period` committed: reads of
+    /// the counters already under way are not kept (they may predate it), and the user's
+    /// copy, where there is one of that period, takes the new count — the larger of the two,
+    /// so increments that commit in one order and arrive here in another never lower it (a
+    /// counter only grows within a period; what lowers it, a reset, forgets instead). Where
+    /// something forgot the user's counters since `ticket`, the copy is dropped as before.
+    pub fn usage_counted(
+        &self,
+        ticket: CountTicket,
+        tenant: &Tenant,
+        user_id: &str,
+        period: &str,
+        metric: &str,
+        count: i64,
+    ) {
+        let slot = ticket.slot;
+        self.usage_generations[slot].fetch_add(1, Ordering::SeqCst);
+        let key = user(tenant, user_id);
+        if !self.count_ticket_valid(ticket) {
+            self.usage.remove(&key);
+            return;
+        }
+        let _merging = self.usage_merging[slot]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(copy) = self.usage.get(&key) else {
+            return;
+        };
+        if copy.period != period {
+            self.usage.remove(&key);
+            return;
+        }
+        let mut counts: Vec<(String, i64)> = copy.counts.to_vec();
+        match counts.iter_mut().find(|(m, _)| m == metric) {
+            Some((_, held)) => *held = (*held).max(count),
+            None => counts.push((metric.to_string(), count)),
+        }
+        self.usage.insert(
+            key.owned(),
+            Arc::new(UsageCopy {
+                period: period.to_string(),
+                counts: counts.into(),
+            }),
+        );
+        // A forget that came meanwhile found the old copy: drop the new one too.
+        if !self.count_ticket_valid(ticket) {
+            self.usage.remove(&key);
+        }
     }
 
     /// Drops every copy of settings, plans and counters: notices may have been missed.
@@ -422,5 +509,60 @@ mod tests {
         caches.set_hearing(true);
         keep(&caches, ticket, "u3", 5);
         assert_eq!(caches.usage(&tenant(), "u3", "2026-11"), None);
+    }
+
+    #[test]
+    fn a_counted_increment_updates_the_copy_and_never_lowers_it() {
+        let caches = Caches::new(true, Default::default());
+        let at = |user: &str| caches.usage(&tenant(), user, "2026-11");
+        let counted = |ticket: CountTicket, user: &str, metric: &str, n: i64| {
+            caches.usage_counted(ticket, &tenant(), user, "2026-11", metric, n)
+        };
+
+        // No copy: an increment makes none (the other metrics are unknown).
+        let ticket = caches.count_ticket(&tenant(), "u1");
+        counted(ticket, "u1", "requests", 2);
+        assert_eq!(at("u1"), None);
+
+        let read = caches.usage_ticket(&tenant(), "u1");
+        keep(&caches, read, "u1", 2);
+        let first = caches.count_ticket(&tenant(), "u1");
+        let second = caches.count_ticket(&tenant(), "u1");
+        // Committed as 3 then 4, arriving here as 4 then 3: the copy keeps 4.
+        counted(second, "u1", "requests", 4);
+        counted(first, "u1", "requests", 3);
+        assert_eq!(at("u1"), Some(counts(4)));
+        // A metric the copy did not hold joins it.
+        let ticket = caches.count_ticket(&tenant(), "u1");
+        counted(ticket, "u1", "ai_tokens", 250);
+        let both: Arc<[(String, i64)]> =
+            vec![("requests".to_string(), 4), ("ai_tokens".to_string(), 250)].into();
+        assert_eq!(at("u1"), Some(both));
+
+        // A read under way when an increment commits is not kept: it may predate it.
+        let read = caches.usage_ticket(&tenant(), "u2");
+        let ticket = caches.count_ticket(&tenant(), "u2");
+        counted(ticket, "u2", "requests", 6);
+        keep(&caches, read, "u2", 5);
+        assert_eq!(at("u2"), None);
+
+        // A reset (any forget) between the increment's write and its update: the late
+        // count does not come back over the fresh copy read after the reset.
+        let read = caches.usage_ticket(&tenant(), "u3");
+        keep(&caches, read, "u3", 8);
+        let late = caches.count_ticket(&tenant(), "u3");
+        caches.forget(&Forget::Usage {
+            from: "replica_b".into(),
+            users: vec![(tenant(), "u3".to_string())],
+        });
+        let read = caches.usage_ticket(&tenant(), "u3");
+        keep(&caches, read, "u3", 0);
+        counted(late, "u3", "requests", 9);
+        assert_eq!(at("u3"), None, "dropped, never 9 over the reset");
+
+        // A copy of another period is dropped, not merged.
+        let ticket = caches.count_ticket(&tenant(), "u1");
+        caches.usage_counted(ticket, &tenant(), "u1", "2026-12", "requests", 1);
+        assert_eq!(at("u1"), None);
     }
 }

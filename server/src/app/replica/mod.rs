@@ -10,7 +10,12 @@
 //! 1. The replica that makes a change drops its own copy before it answers (so one server is
 //!    exact, read-your-writes included), then tells the others with a notice ([`Forget`]) on
 //!    the database's channel (`store/notify.rs`); each drops its copy when it hears it,
-//!    milliseconds later.
+//!    milliseconds later. The one exception is the change made most often: a counted
+//!    increment, whose new count the replica knows at commit, updates its own copy in place
+//!    (a counter only grows within a period, so the larger count wins whatever order
+//!    increments arrive in; anything else that touched the user's counters meanwhile — a
+//!    reset, another replica's change — makes it drop the copy instead: a `CountTicket`).
+//!    The others are told as for any change.
 //! 2. A value read from the database is stored only if nothing that could touch it was
 //!    forgotten while it was being read (an epoch for settings and plans, a [`UsageTicket`]
 //!    per slot of users for counters), so a read that raced with a change is never kept.
@@ -40,7 +45,7 @@ use std::time::Duration;
 use futures::StreamExt;
 
 pub(crate) use announce::Announcer;
-pub(crate) use copies::{Caches, Expiring, PlanBasis};
+pub(crate) use copies::{Caches, CountTicket, Expiring, PlanBasis};
 pub(crate) use notice::Forget;
 
 use super::App;
@@ -66,6 +71,28 @@ impl App {
     /// copy, and has the others told to drop theirs.
     pub(super) fn usage_changed(&self, tenant: &Tenant, user_id: &str) {
         self.caches.forget_usage(tenant, user_id);
+        if self.store.announces() {
+            self.announcer.queue(&self.store, tenant, user_id);
+        }
+    }
+
+    /// Take before writing an increment of the user's counters.
+    pub(super) fn count_ticket(&self, tenant: &Tenant, user_id: &str) -> CountTicket {
+        self.caches.count_ticket(tenant, user_id)
+    }
+
+    /// After an increment of the user's `metric` to `count` in `period` committed: this
+    /// replica's copy takes the count (see the module's invariant, point 1), and the others
+    /// are told to drop theirs.
+    pub(super) fn usage_counted(
+        &self,
+        ticket: CountTicket,
+        tenant: &Tenant,
+        user_id: &str,
+        (period, metric, count): (&str, &str, i64),
+    ) {
+        self.caches
+            .usage_counted(ticket, tenant, user_id, period, metric, count);
         if self.store.announces() {
             self.announcer.queue(&self.store, tenant, user_id);
         }
