@@ -201,10 +201,58 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                 .and_then(|p| p.as_item().cloned()),
         }
     };
+    // Optional parameters progenitor cannot send, left out of their operation (reported).
+    let unsent = std::cell::RefCell::new(Vec::<String>::new());
     let adapt = |p: &ReferenceOr<Parameter>| -> Adapted {
         let Some(mut param) = resolve_param(p) else {
             return Ok(Some(p.clone()));
         };
+        // progenitor sends query parameters only in the form style and path parameters only
+        // in the simple one. A space- or pipe-delimited list is the caller's text (`a b`,
+        // `a|b`); a deepObject (`filter[name]=…`) or a label or matrix path segment it
+        // cannot write: optional, the parameter is left out; required, the operation.
+        match &mut param {
+            Parameter::Query {
+                style,
+                parameter_data,
+                ..
+            } => match style {
+                openapiv3::QueryStyle::Form => {}
+                openapiv3::QueryStyle::SpaceDelimited | openapiv3::QueryStyle::PipeDelimited => {
+                    *style = openapiv3::QueryStyle::Form;
+                    parameter_data.format =
+                        openapiv3::ParameterSchemaOrContent::Schema(text_schema());
+                    return Ok(Some(ReferenceOr::Item(param)));
+                }
+                openapiv3::QueryStyle::DeepObject => {
+                    if parameter_data.required {
+                        return Err(format!(
+                            "progenitor cannot send the deepObject query parameter `{}`",
+                            parameter_data.name
+                        ));
+                    }
+                    unsent.borrow_mut().push(format!(
+                        "the optional deepObject query parameter `{}`, which progenitor cannot send",
+                        parameter_data.name
+                    ));
+                    return Ok(None);
+                }
+            },
+            Parameter::Path {
+                style,
+                parameter_data,
+            } if !matches!(style, openapiv3::PathStyle::Simple) => {
+                return Err(format!(
+                    "progenitor cannot send the {} path parameter `{}`",
+                    match style {
+                        openapiv3::PathStyle::Label => "label",
+                        _ => "matrix",
+                    },
+                    parameter_data.name
+                ));
+            }
+            _ => {}
+        }
         if let Parameter::Cookie { parameter_data, .. } = &param {
             return if parameter_data.required {
                 Err(format!(
@@ -267,7 +315,15 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                         }
                         openapiv3::ParameterSchemaOrContent::Content(_) => false,
                     };
+                let styled = matches!(
+                    &p,
+                    Parameter::Query { style, .. } if !matches!(style, openapiv3::QueryStyle::Form)
+                ) || matches!(
+                    &p,
+                    Parameter::Path { style, .. } if !matches!(style, openapiv3::PathStyle::Simple)
+                );
                 unsendable
+                    || styled
                     || matches!(p, Parameter::Cookie { .. })
                     || matches!(
                         p.parameter_data_ref().format,
@@ -318,6 +374,12 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                             "left out of the Rust client: the optional parameter `{name}`, whose \
                              Rust name another parameter of the operation has"
                         ),
+                    });
+                }
+                for what in unsent.borrow_mut().drain(..) {
+                    skipped.push(Skip {
+                        pointer: pointer.clone(),
+                        reason: format!("left out of the Rust client: {what}"),
                     });
                 }
             }

@@ -459,9 +459,8 @@ fn machine(database_url: &str) -> anyhow::Result<String> {
         .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let setting = |name: &str| {
-        psql(database_url, &format!("SHOW {name}")).map(|v| v.trim().to_string())
-    };
+    let setting =
+        |name: &str| psql(database_url, &format!("SHOW {name}")).map(|v| v.trim().to_string());
     Ok(format!(
         "Machine: {cpu}, {cores} cores; Postgres {} (synchronous_commit {}, fsync {})",
         setting("server_version")?,
