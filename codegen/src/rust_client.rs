@@ -205,7 +205,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
     let unsent = std::cell::RefCell::new(Vec::<String>::new());
     let adapt = |p: &ReferenceOr<Parameter>| -> Adapted {
         let Some(mut param) = resolve_param(p) else {
-            return Ok(Some(p.clone()));
+            return Ok(vec![p.clone()]);
         };
         // progenitor sends query parameters only in the form style and path parameters only
         // in the simple one. A space- or pipe-delimited list is the caller's text (`a b`,
@@ -222,9 +222,12 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                     *style = openapiv3::QueryStyle::Form;
                     parameter_data.format =
                         openapiv3::ParameterSchemaOrContent::Schema(text_schema());
-                    return Ok(Some(ReferenceOr::Item(param)));
+                    return Ok(vec![ReferenceOr::Item(param)]);
                 }
                 openapiv3::QueryStyle::DeepObject => {
+                    if let Some(flat) = deep_object_as_form(parameter_data, &components) {
+                        return Ok(flat);
+                    }
                     if parameter_data.required {
                         return Err(format!(
                             "progenitor cannot send the deepObject query parameter `{}`",
@@ -235,7 +238,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                         "the optional deepObject query parameter `{}`, which progenitor cannot send",
                         parameter_data.name
                     ));
-                    return Ok(None);
+                    return Ok(Vec::new());
                 }
             },
             Parameter::Path {
@@ -260,7 +263,7 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                     parameter_data.name
                 ))
             } else {
-                Ok(None)
+                Ok(Vec::new())
             };
         }
         let in_url_or_header = matches!(param, Parameter::Path { .. } | Parameter::Header { .. });
@@ -277,21 +280,21 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         {
             if !scalar(schema, &components) {
                 *schema = text_schema();
-                return Ok(Some(ReferenceOr::Item(param)));
+                return Ok(vec![ReferenceOr::Item(param)]);
             }
             if let ReferenceOr::Item(item) = schema
                 && item.schema_data.nullable
             {
                 item.schema_data.nullable = false;
-                return Ok(Some(ReferenceOr::Item(param)));
+                return Ok(vec![ReferenceOr::Item(param)]);
             }
         }
         if let openapiv3::ParameterSchemaOrContent::Content(_) = &data.format {
             // Its value is sent as text: the JSON (or other) text is the caller's to write.
             data.format = openapiv3::ParameterSchemaOrContent::Schema(text_schema());
-            return Ok(Some(ReferenceOr::Item(param)));
+            return Ok(vec![ReferenceOr::Item(param)]);
         }
-        Ok(Some(p.clone()))
+        Ok(vec![p.clone()])
     };
     let schema_of = |json: serde_json::Value| -> ReferenceOr<openapiv3::Schema> {
         serde_json::from_value(json).expect("a valid schema")
@@ -452,6 +455,65 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
     }
     (spec, skipped)
+}
+
+/// A deepObject query parameter as form parameters progenitor sends with the same bytes on
+/// the wire: a list of scalars as `name[]` (repeated, as Stripe's `expand[]=a&expand[]=b`),
+/// an object of scalar properties as one `name[property]` each. Anything deeper: `None`.
+fn deep_object_as_form(
+    data: &openapiv3::ParameterData,
+    components: &openapiv3::Components,
+) -> Option<Vec<ReferenceOr<Parameter>>> {
+    use openapiv3::{ParameterSchemaOrContent, SchemaKind, Type};
+    let ParameterSchemaOrContent::Schema(schema) = &data.format else {
+        return None;
+    };
+    let form = |name: String, schema: ReferenceOr<openapiv3::Schema>, required: bool| {
+        ReferenceOr::Item(Parameter::Query {
+            parameter_data: openapiv3::ParameterData {
+                name,
+                description: data.description.clone(),
+                required,
+                deprecated: data.deprecated,
+                format: ParameterSchemaOrContent::Schema(schema),
+                example: None,
+                examples: Default::default(),
+                explode: Some(true),
+                extensions: Default::default(),
+            },
+            allow_reserved: false,
+            style: openapiv3::QueryStyle::Form,
+            allow_empty_value: None,
+        })
+    };
+    match &resolved(schema, components)?.schema_kind {
+        SchemaKind::Type(Type::Array(array)) => {
+            let items = array.items.as_ref()?.clone().unbox();
+            scalar(&items, components).then(|| {
+                vec![form(
+                    format!("{}[]", data.name),
+                    schema.clone(),
+                    data.required,
+                )]
+            })
+        }
+        SchemaKind::Type(Type::Object(object))
+            if !object.properties.is_empty() && object.additional_properties.is_none() =>
+        {
+            object
+                .properties
+                .iter()
+                .map(|(property, schema)| {
+                    let schema = schema.clone().unbox();
+                    scalar(&schema, components).then(|| {
+                        let required = data.required && object.required.contains(property);
+                        form(format!("{}[{property}]", data.name), schema, required)
+                    })
+                })
+                .collect()
+        }
+        _ => None,
+    }
 }
 
 /// `{type: string}`: a value the caller gives as text.
@@ -624,7 +686,7 @@ fn one_response_type_per_outcome(
 
 /// A parameter in progenitor's terms: `None` drops it, `Err` says why the operation cannot be
 /// sent.
-type Adapted = Result<Option<ReferenceOr<Parameter>>, String>;
+type Adapted = Result<Vec<ReferenceOr<Parameter>>, String>;
 
 /// Puts the path item's parameters and the operation's own, each adapted, on the operation (a
 /// later one of the same name and location overrides an earlier); why it cannot be sent, if so.
@@ -639,8 +701,7 @@ fn adapt_parameters(
     let mut parameters = Vec::new();
     for p in shared.iter().chain(op.parameters.iter()) {
         match adapt(p) {
-            Ok(Some(p)) => parameters.push(p),
-            Ok(None) => {}
+            Ok(adapted) => parameters.extend(adapted),
             Err(why) => refusal = Some(why),
         }
     }
