@@ -43,18 +43,7 @@ pub async fn page(
 ) -> Page {
     let (_, grant) = signed.scope()?;
     let selected = range(&query);
-    let content = content(&dash, &grant, selected).await?;
-    let body = html! {
-        div.page-head {
-            h1 { "Overview" }
-            nav.ranges aria-label="Range" {
-                @for (id, label, _, _) in RANGES {
-                    a href={ "?range=" (id) } class=@if *id == selected.0 { "active" } { (label) }
-                }
-            }
-        }
-        (content)
-    };
+    let body = body(selected.0, content(&dash, &grant, selected).await?);
     let live = format!("/dashboard/overview/live?range={}", selected.0);
     Ok(layout::page(
         &signed,
@@ -66,15 +55,32 @@ pub async fn page(
     ))
 }
 
-/// The overview's content alone, for the live refresh.
+/// The overview's heading and content, for the live refresh.
 pub async fn live(
     State(dash): State<Dash>,
     signed: Signed,
     Query(query): Query<RangeQuery>,
 ) -> Page {
     let (_, grant) = signed.scope()?;
-    let content = content(&dash, &grant, range(&query)).await?;
-    Ok(Html(content.into_string()).into_response())
+    let selected = range(&query);
+    let body = body(selected.0, content(&dash, &grant, selected).await?);
+    Ok(Html(body.into_string()).into_response())
+}
+
+/// What the live refresh replaces: the heading with the range links, and the content (a
+/// refresh that sent the content alone dropped the range links once usage arrived).
+fn body(selected: &str, content: Markup) -> Markup {
+    html! {
+        div.page-head {
+            h1 { "Overview" }
+            nav.ranges aria-label="Range" {
+                @for (id, label, _, _) in RANGES {
+                    a href={ "?range=" (id) } class=@if *id == selected { "active" } { (label) }
+                }
+            }
+        }
+        (content)
+    }
 }
 
 async fn content(

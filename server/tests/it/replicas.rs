@@ -402,6 +402,20 @@ async fn a_change_made_through_one_replica_is_seen_by_the_other_at_once() {
 }
 
 impl Cluster {
+    /// A sample of replica `n`'s `/metrics`, such as `name{label="value"}`.
+    async fn metric(&self, n: usize, sample: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base(n)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        crate::telemetry::sample(&text, sample)
+    }
+
     /// `POST /v1/usage/track` on replica `n`; the count the response reports.
     async fn track(
         &self,
@@ -510,22 +524,10 @@ async fn a_track_keeps_its_replicas_copy_warm_and_no_answer_goes_backwards() {
     let c = cluster(&redis_url()).await;
     let token = c.token("user_warm").await;
     let usage_hits = |n: usize| {
-        let c = &c;
-        async move {
-            let text = c
-                .http
-                .get(format!("{}/metrics", c.base(n)))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            crate::telemetry::sample(
-                &text,
-                "dream_cache_lookups_total{cache=\"usage\",result=\"hit\"}",
-            )
-        }
+        c.metric(
+            n,
+            "dream_cache_lookups_total{cache=\"usage\",result=\"hit\"}",
+        )
     };
     // The first check reads the database and keeps a copy; then track/check pairs.
     assert_eq!(used(&c.me(0, &token).await.1, "requests"), Some(0));
@@ -634,20 +636,13 @@ async fn two_replicas_on_one_redis_admit_exactly_the_rate_limit() {
     // request through undecided, by design, and each replica counts those in /metrics. What
     // Redis decided never admits more than the limit; with nothing undecided, exactly it.
     let mut undecided = 0.0;
-    for replica in &c.replicas {
-        let text = c
-            .http
-            .get(format!("{}/metrics", replica.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        undecided += crate::telemetry::sample(
-            &text,
-            "dream_rate_limit_decisions_total{scope=\"user\",decision=\"undecided\"}",
-        );
+    for n in 0..c.replicas.len() {
+        undecided += c
+            .metric(
+                n,
+                "dream_rate_limit_decisions_total{scope=\"user\",decision=\"undecided\"}",
+            )
+            .await;
     }
     let undecided = undecided as usize;
     let admitted = counts.get(&200).copied().unwrap_or(0);
