@@ -105,6 +105,21 @@ async function dev(dir) {
   return { url: `http://127.0.0.1:${port}/`, stop: () => process.kill(-child.pid, "SIGTERM") };
 }
 
+/** `npm install` and `npm run dev` in `app`, as its README says; `look` gets a page there. */
+async function installAndDev(app, look) {
+  await run("npm", ["install", "--no-audit", "--no-fund"], { cwd: app });
+  const vite = await dev(app);
+  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  try {
+    const page = await context.newPage();
+    await page.goto(vite.url);
+    await look(page);
+  } finally {
+    vite.stop();
+    await context.close();
+  }
+}
+
 test("refused before anything is made: a folder that is not an app, a live key, no key", async () => {
   const other = join(work, "notes");
   mkdirSync(other);
@@ -165,22 +180,14 @@ test("dream init saas: tiers made once, the app installs, builds and runs as the
     ["team", 9900],
   ]);
 
-  // The README's next command; `npm ci` would do as well: the lockfile is the template's.
-  await run("npm", ["install", "--no-audit", "--no-fund"], { cwd: app });
-  const vite = await dev(app);
-  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-  try {
-    const page = await context.newPage();
-    await page.goto(vite.url);
+  // The README's next commands; `npm ci` would do as well: the lockfile is the template's.
+  await installAndDev(app, async (page) => {
     await page.waitForSelector("#plan");
     assert.equal(await page.textContent("#plan"), "Free");
     assert.match(await page.textContent("#user"), /^dev_/);
     assert.match(await page.textContent("[data-metric=ai_tokens]"), /0\s*\/\s*2,500/);
     await page.screenshot({ path: join(shots, "init-saas-dev.png"), fullPage: true });
-  } finally {
-    vite.stop();
-    await context.close();
-  }
+  });
 
   await run("npm", ["run", "build"], { cwd: app });
   const site = serveStatic(join(app, "dist"));
@@ -224,12 +231,7 @@ test("dream init shop: products with pictures made once, the catalogue shows the
   assert.equal(readFileSync(join(app, "README.md"), "utf8"), "# My shop\n");
   assert.equal(snapshot(app)["src/cart.ts"], files["src/cart.ts"]);
 
-  await run("npm", ["install", "--no-audit", "--no-fund"], { cwd: app });
-  const vite = await dev(app);
-  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
-  try {
-    const page = await context.newPage();
-    await page.goto(vite.url);
+  await installAndDev(app, async (page) => {
     await page.waitForFunction(() => {
       const pictures = [...document.querySelectorAll("img")];
       return pictures.length === 3 && pictures.every((img) => img.complete && img.naturalWidth === 480);
@@ -239,9 +241,6 @@ test("dream init shop: products with pictures made once, the catalogue shows the
       assert.ok(text.includes(line), `${line} in ${text}`);
     }
     await page.screenshot({ path: join(shots, "init-shop-dev.png"), fullPage: true });
-  } finally {
-    vite.stop();
-    await context.close();
-  }
+  });
   await run("npm", ["run", "build"], { cwd: app });
 });
