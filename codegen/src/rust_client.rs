@@ -399,9 +399,19 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                 {
                     let (media, mut content) = (media.clone(), content.clone());
                     let (media, schema) = match BodyKind::of(&media) {
+                        // progenitor sends JSON only as `application/json`: a body of another
+                        // JSON type (`application/*+json`, `application/vnd.api.v2+json`) goes as
+                        // that, which servers read alike — but not a patch document, whose type
+                        // says how to apply it (JSON Patch or merge patch).
+                        BodyKind::Json if media.contains("patch+json") => {
+                            refusal = Some(format!(
+                                "progenitor sends JSON bodies only as application/json, and {media} says how the patch applies"
+                            ));
+                            (media, content.schema.take())
+                        }
                         BodyKind::Json => {
                             content.encoding.clear();
-                            (media, content.schema.take())
+                            ("application/json".to_owned(), content.schema.take())
                         }
                         BodyKind::Form => {
                             content.encoding.clear();

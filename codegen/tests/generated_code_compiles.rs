@@ -413,6 +413,22 @@ impl bodies_axum::Api for Bodies {
         bodies_axum::PostLooseResponse::NoContent
     }
 
+    async fn create_order(
+        &self,
+        _caller: (),
+        _request: bodies_axum::CreateOrderRequest,
+    ) -> bodies_axum::CreateOrderResponse {
+        bodies_axum::CreateOrderResponse::NoContent
+    }
+
+    async fn patch_order(
+        &self,
+        _caller: (),
+        _request: bodies_axum::PatchOrderRequest,
+    ) -> bodies_axum::PatchOrderResponse {
+        bodies_axum::PatchOrderResponse::NoContent
+    }
+
     async fn get_session(
         &self,
         _caller: (),
