@@ -318,15 +318,8 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
                         }
                         openapiv3::ParameterSchemaOrContent::Content(_) => false,
                     };
-                let styled = matches!(
-                    &p,
-                    Parameter::Query { style, .. } if !matches!(style, openapiv3::QueryStyle::Form)
-                ) || matches!(
-                    &p,
-                    Parameter::Path { style, .. } if !matches!(style, openapiv3::PathStyle::Simple)
-                );
                 unsendable
-                    || styled
+                    || styled(&p)
                     || matches!(p, Parameter::Cookie { .. })
                     || matches!(
                         p.parameter_data_ref().format,
@@ -465,6 +458,13 @@ fn for_progenitor(spec: &OpenAPI) -> (OpenAPI, Vec<Skip>) {
         }
     }
     (spec, skipped)
+}
+
+/// Whether a parameter is in a style progenitor does not send (it sends form query and simple
+/// path parameters only): `adapt` in `for_progenitor` settles each such one.
+fn styled(p: &Parameter) -> bool {
+    matches!(p, Parameter::Query { style, .. } if !matches!(style, openapiv3::QueryStyle::Form))
+        || matches!(p, Parameter::Path { style, .. } if !matches!(style, openapiv3::PathStyle::Simple))
 }
 
 /// A deepObject query parameter as form parameters progenitor sends with the same bytes on

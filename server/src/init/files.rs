@@ -64,13 +64,9 @@ pub fn app(
     publishable_key: &str,
 ) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
     let mut files = BTreeMap::new();
-    let own: Vec<(String, Cow<'static, [u8]>)> = match template {
-        Template::Saas => Saas::iter()
-            .filter_map(|p| Saas::get(&p).map(|f| (p.into_owned(), f.data)))
-            .collect(),
-        Template::Shop => Shop::iter()
-            .filter_map(|p| Shop::get(&p).map(|f| (p.into_owned(), f.data)))
-            .collect(),
+    let own = match template {
+        Template::Saas => embedded::<Saas>(),
+        Template::Shop => embedded::<Shop>(),
     };
     let template_name = format!("dream-{}", template.name());
     for (path, data) in own {
@@ -83,14 +79,11 @@ pub fn app(
         };
         files.insert(path, data);
     }
-    for path in Sdk::iter() {
-        let Some(file) = Sdk::get(&path) else {
-            continue;
-        };
+    for (path, data) in embedded::<Sdk>() {
         let data = if path == "package.json" {
-            vendor_manifest(std::str::from_utf8(&file.data)?)?.into_bytes()
+            vendor_manifest(std::str::from_utf8(&data)?)?.into_bytes()
         } else {
-            file.data.into_owned()
+            data.into_owned()
         };
         files.insert(format!("{VENDOR}/{path}"), data);
     }
@@ -104,6 +97,13 @@ pub fn app(
         .into_bytes(),
     );
     Ok(files)
+}
+
+/// Every file of an embedded folder, by its path inside it.
+fn embedded<E: Embed>() -> Vec<(String, Cow<'static, [u8]>)> {
+    E::iter()
+        .filter_map(|path| E::get(&path).map(|file| (path.into_owned(), file.data)))
+        .collect()
 }
 
 /// The template's `package.json` or `package-lock.json` for the app: its name, and the SDK
