@@ -32,7 +32,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   server?.stop();
-  if (work) rmSync(work, { recursive: true, force: true });
+  if (work) rmSync(work, { recursive: true, force: true, maxRetries: 5 });
 });
 
 /** `dream init` in `work`, as the README has it, with the key in the environment. */
@@ -76,33 +76,52 @@ function snapshot(dir) {
   return files;
 }
 
-/** `npm run dev` in `dir` on a free port: resolves with its address once Vite is ready. */
+/** `npm run dev` in `dir` on a free port: resolves with its address once Vite answers there. */
 async function dev(dir) {
   const port = 20000 + Math.floor(Math.random() * 20000);
+  const url = `http://127.0.0.1:${port}/`;
   const child = spawn(
     "npm",
     ["run", "dev", "--", "--port", String(port), "--strictPort", "--host", "127.0.0.1"],
-    {
-      cwd: dir,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    },
+    { cwd: dir, stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   let output = "";
-  await new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`vite did not start:\n${output}`)), 30000);
-    const read = (chunk) => {
-      output += chunk;
-      if (output.includes(`127.0.0.1:${port}`)) {
-        clearTimeout(timer);
-        ok();
+  let exited = null;
+  const gone = new Promise((ok) => child.on("exit", ok));
+  child.stdout.on("data", (chunk) => (output += chunk));
+  child.stderr.on("data", (chunk) => (output += chunk));
+  child.on("exit", (code) => (exited = code));
+  /** Stops npm and Vite (the whole process group) and waits until npm has gone. */
+  const stop = async () => {
+    const signal = (name) => {
+      try {
+        process.kill(-child.pid, name);
+      } catch {
+        // already gone
       }
     };
-    child.stdout.on("data", read);
-    child.stderr.on("data", read);
-    child.on("exit", (code) => fail(new Error(`vite exited with ${code}:\n${output}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/`, stop: () => process.kill(-child.pid, "SIGTERM") };
+    signal("SIGTERM");
+    const late = setTimeout(() => signal("SIGKILL"), 5000);
+    await gone;
+    clearTimeout(late);
+  };
+  // Ready is when the page answers, not when a line is printed: Vite colours its banner when
+  // the environment asks for colour, and a coloured banner splits the address.
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    if (exited !== null) throw new Error(`vite exited with ${exited}:\n${output}`);
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(2000) })).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`vite did not answer at ${url} within 60 s:\n${output}`);
+    }
+    await new Promise((ok) => setTimeout(ok, 200));
+  }
+  return { url, stop };
 }
 
 /** `npm install` and `npm run dev` in `app`, as its README says; `look` gets a page there. */
@@ -115,7 +134,7 @@ async function installAndDev(app, look) {
     await page.goto(vite.url);
     await look(page);
   } finally {
-    vite.stop();
+    await vite.stop();
     await context.close();
   }
 }
