@@ -215,27 +215,49 @@ impl App {
             .store
             .subscription_latest(tenant, &customer.user_id)
             .await?;
-        let basis =
-            |tier, by_subscription, subscription, customer: Customer| super::replica::PlanBasis {
-                email: customer.email,
-                tier: std::sync::Arc::new(tier),
-                subscription,
-                by_subscription,
-            };
-        if let Some(id) = customer.tier_override_id.as_deref()
-            && let Some(tier) = self.store.tier_get(tenant, id).await?
-        {
-            return Ok(basis(tier, false, subscription, customer));
+        for (id, by_subscription) in tier_sources(&customer, subscription.as_ref()) {
+            if let Some(tier) = self.store.tier_get(tenant, id).await? {
+                return Ok(basis(tier, by_subscription, subscription, customer));
+            }
         }
-        if let Some(sub) = subscription.as_ref().filter(|s| s.grants_tier())
-            && let Some(tier) = self.store.tier_get(tenant, &sub.tier_id).await?
-        {
-            return Ok(basis(tier, true, subscription, customer));
+        let tier = self.store.tier_default(tenant).await?;
+        Ok(basis(
+            default_tier(tenant, tier)?,
+            false,
+            subscription,
+            customer,
+        ))
+    }
+
+    /// What the plans of many users rest on, in a few statements (registering those not seen
+    /// before), decided as [`App::plan_basis`] decides one.
+    pub(super) async fn plan_bases(
+        &self,
+        tenant: &Tenant,
+        user_ids: &[&str],
+        now: i64,
+    ) -> AppResult<HashMap<String, super::replica::PlanBasis>> {
+        let customers = self.store.customers_ensure(tenant, user_ids, now).await?;
+        let mut subscriptions = self.store.subscriptions_latest(tenant, user_ids).await?;
+        let tiers: HashMap<String, Tier> = self
+            .store
+            .tier_list(tenant, true)
+            .await?
+            .into_iter()
+            .map(|tier| (tier.id.clone(), tier))
+            .collect();
+        let default = tiers.values().find(|tier| tier.is_default).cloned();
+        let default = default_tier(tenant, default)?;
+        let mut bases = HashMap::with_capacity(customers.len());
+        for (user, customer) in customers {
+            let subscription = subscriptions.remove(&user);
+            let (tier, by_subscription) = tier_sources(&customer, subscription.as_ref())
+                .into_iter()
+                .find_map(|(id, by)| Some((tiers.get(id)?.clone(), by)))
+                .unwrap_or_else(|| (default.clone(), false));
+            bases.insert(user, basis(tier, by_subscription, subscription, customer));
         }
-        let tier = self.store.tier_default(tenant).await?.ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier"))
-        })?;
-        Ok(basis(tier, false, subscription, customer))
+        Ok(bases)
     }
 
     /// A Checkout Session for `tier_name`, on the user's Stripe customer.
@@ -470,4 +492,39 @@ pub(super) fn currency(code: &str) -> AppResult<stripe_types::Currency> {
             format!("Stripe does not know the currency {code}."),
         )
     })
+}
+
+/// The tiers that may decide a customer's plan, first match wins, each with whether it comes
+/// from the subscription: a hand-set override, then a live subscription's tier. The default
+/// tier decides when neither exists.
+fn tier_sources<'a>(
+    customer: &'a Customer,
+    subscription: Option<&'a Subscription>,
+) -> Vec<(&'a str, bool)> {
+    let mut sources = Vec::with_capacity(2);
+    if let Some(id) = customer.tier_override_id.as_deref() {
+        sources.push((id, false));
+    }
+    if let Some(sub) = subscription.filter(|s| s.grants_tier()) {
+        sources.push((sub.tier_id.as_str(), true));
+    }
+    sources
+}
+
+fn default_tier(tenant: &Tenant, tier: Option<Tier>) -> AppResult<Tier> {
+    tier.ok_or_else(|| AppError::Internal(anyhow::anyhow!("tenant {tenant:?} has no default tier")))
+}
+
+fn basis(
+    tier: Tier,
+    by_subscription: bool,
+    subscription: Option<Subscription>,
+    customer: Customer,
+) -> super::replica::PlanBasis {
+    super::replica::PlanBasis {
+        email: customer.email,
+        tier: std::sync::Arc::new(tier),
+        subscription,
+        by_subscription,
+    }
 }

@@ -1,10 +1,7 @@
 //! Metering from the developer's backend: a named user's track and check, entitlement checks,
 //! and batch ingest of usage events. The same counters, limits and plans as the user's side.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-
-use futures::{StreamExt, TryStreamExt};
 
 use super::usage::{DEFAULT_METRIC, MetricReport, rule};
 use super::{App, AppError, AppResult, Plan, UserContext, VerifiedUser, now};
@@ -13,8 +10,6 @@ use crate::store::ingest::{IngestOutcome, IngestRow};
 
 /// How far ahead of the server's clock an event's timestamp may be (clocks differ a little).
 const FUTURE_SKEW_SECONDS: i64 = 300;
-/// Users whose plans a batch looks up at once.
-const PLAN_LOOKUPS: usize = 8;
 
 /// What an entitlement check asks.
 #[derive(Debug, Clone, Copy)]
@@ -112,25 +107,19 @@ impl App {
         events: &[UsageEvent],
     ) -> AppResult<Vec<EventOutcome>> {
         let at = now();
-        let mut users: Vec<String> = events.iter().map(|e| e.user_id.clone()).collect();
+        let mut users: Vec<&str> = events.iter().map(|e| e.user_id.as_str()).collect();
         users.sort_unstable();
         users.dedup();
-        let plans: HashMap<String, Plan> = futures::stream::iter(users)
-            .map(|user| async move {
-                let ctx = App::customer_context(tenant, &user);
-                let plan = self.user_plan(&ctx, at).await?;
-                Ok::<_, AppError>((user, plan))
-            })
-            .buffer_unordered(PLAN_LOOKUPS)
-            .try_collect()
-            .await?;
+        let plans = self.user_plans(tenant, &users, at).await?;
 
         // A timestamp outside the user's current period is refused, but only after the id is
         // looked up: a repeat of an event counted earlier is still a duplicate.
         let mut invalid: Vec<Option<AppError>> = events.iter().map(|_| None).collect();
         let mut rows: Vec<IngestRow> = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
-            let Plan { tier, period, .. } = &plans[&e.user_id];
+            let Plan { tier, period, .. } = plans.get(&e.user_id).ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("no plan was read for user {}", e.user_id))
+            })?;
             let occurred_at = e.timestamp.unwrap_or(at);
             let field = || format!("events[{i}].timestamp");
             if occurred_at < period.start.timestamp() || occurred_at >= period.end.timestamp() {

@@ -1,5 +1,6 @@
 //! Usage metering: track, check, and the user's state.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -124,6 +125,35 @@ impl App {
         let plan = basis.at(at);
         let _ = ctx.plan.set(basis);
         Ok(plan)
+    }
+
+    /// The plans of users a secret-key caller names, at `at`: cached ones as they are, the
+    /// others read together (and registered when new), then cached.
+    pub(super) async fn user_plans(
+        &self,
+        tenant: &Tenant,
+        user_ids: &[&str],
+        at: i64,
+    ) -> AppResult<HashMap<String, super::Plan>> {
+        let mut plans = HashMap::with_capacity(user_ids.len());
+        let mut missing = Vec::new();
+        for &user in user_ids {
+            match self.caches.plan(tenant, user) {
+                Some(basis) => {
+                    plans.insert(user.to_string(), basis.at(at));
+                }
+                None => missing.push(user),
+            }
+        }
+        if !missing.is_empty() {
+            let epoch = self.caches.epoch();
+            for (user, basis) in self.plan_bases(tenant, &missing, at).await? {
+                let basis = Arc::new(basis);
+                plans.insert(user.clone(), basis.at(at));
+                self.caches.put_plan(epoch, tenant, &user, basis);
+            }
+        }
+        Ok(plans)
     }
 
     /// Adds `amount` to the user's `metric`, refusing (and counting nothing) past a hard limit.

@@ -1,6 +1,6 @@
 //! Customers: the users of a tenant.
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
     pub user_id: String,
     pub email: Option<String>,

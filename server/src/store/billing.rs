@@ -60,6 +60,9 @@ pub enum Applied {
 }
 
 pub(super) const SUBSCRIPTION_COLUMNS: &str = "id, user_id, tier_id, status, period_start, period_end, cancel_at_period_end, trial_end, event_created";
+/// A user's subscriptions, the one that decides the plan first: a live one, then the latest.
+pub(super) const LATEST_FIRST: &str =
+    "CASE WHEN status IN ('active', 'trialing', 'past_due') THEN 0 ELSE 1 END, period_end DESC, id";
 
 impl Store {
     pub async fn billing_settings_get(&self, tenant: &Tenant) -> StoreResult<BillingSettings> {
@@ -259,7 +262,7 @@ impl Store {
     ) -> StoreResult<Option<Subscription>> {
         let row = sqlx::query(&format!(
             "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE project_id = $1 AND mode = $2 AND user_id = $3 \
-             ORDER BY CASE WHEN status IN ('active', 'trialing', 'past_due') THEN 0 ELSE 1 END, period_end DESC, id LIMIT 1"
+             ORDER BY {LATEST_FIRST} LIMIT 1"
         ))
         .bind(&tenant.project_id)
         .bind(tenant.mode.as_str())

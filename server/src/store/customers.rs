@@ -5,7 +5,7 @@ use sqlx::Row;
 use super::{Store, StoreResult};
 use crate::domain::{Customer, Tenant};
 
-const COLUMNS: &str = "user_id, email, tier_override_id, created_at, stripe_customer_id";
+pub(super) const COLUMNS: &str = "user_id, email, tier_override_id, created_at, stripe_customer_id";
 
 impl Store {
     /// Registers the user if new (keeping the first `created_at`), records a changed email,
@@ -108,7 +108,7 @@ impl Store {
     }
 }
 
-fn customer_row(r: &sqlx::any::AnyRow) -> StoreResult<Customer> {
+pub(super) fn customer_row(r: &sqlx::any::AnyRow) -> StoreResult<Customer> {
     Ok(Customer {
         user_id: r.try_get("user_id")?,
         email: r.try_get("email")?,

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, id_list, placeholders};
 use crate::domain::Tenant;
 
 /// One event to count.
@@ -86,34 +86,6 @@ fn bind_counters<'q>(
             .bind(*amount);
     }
     query
-}
-
-/// `($1, $2, …), (…)` for `rows` rows of `columns` parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 6);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 0..columns {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(r * columns + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-/// `$3, $4, …` for `n` ids after the tenant's two parameters.
-fn id_list(n: usize) -> String {
-    (0..n)
-        .map(|k| format!("${}", k + 3))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 impl Store {
@@ -355,15 +327,4 @@ fn stored_outcome(
             IngestOutcome::Reused
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_number_rows_then_columns() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(1, 1), "($1)");
-    }
 }

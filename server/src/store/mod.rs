@@ -18,6 +18,7 @@ pub mod keys;
 pub mod metrics;
 pub mod notify;
 pub mod overage;
+pub mod plans;
 pub mod products;
 pub mod projects;
 pub mod sessions;
@@ -362,8 +363,43 @@ fn flag(value: bool) -> i64 {
     i64::from(value)
 }
 
+/// `($1, $2, …), (…)` for `rows` rows of `columns` parameters.
+pub(super) fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * columns + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `$3, $4, …` for `n` ids after the tenant's two parameters.
+pub(super) fn id_list(n: usize) -> String {
+    (0..n)
+        .map(|k| format!("${}", k + 3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(1, 1), "($1)");
+        assert_eq!(super::id_list(2), "$3, $4");
+    }
+
     use super::describe_database;
 
     #[test]

@@ -12,7 +12,8 @@ crate::on_both_stores!(
     revenue_sums_never_overflow,
     hard_limit_admits_exactly_the_limit,
     an_idempotency_key_is_claimed_once,
-    unlimited_counters_written_together_stay_exact
+    unlimited_counters_written_together_stay_exact,
+    many_users_plans_are_read_as_one_users_are
 );
 
 fn tenant() -> Tenant {
@@ -182,4 +183,104 @@ async fn revenue_sums_never_overflow(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(series, vec![("usd".to_string(), 0, i64::MAX)]);
+}
+
+/// The reads a batch of users' plans rests on give what the one-user reads give: the customer
+/// rows (the new ones registered, the known ones as they were) and, per user, the subscription
+/// that decides the plan.
+async fn many_users_plans_are_read_as_one_users_are(backend: Backend) {
+    use dream_server::domain::Subscription;
+    use dream_server::store::billing::{Effect, NewEvent};
+    let (store, _url, _dir) = fresh_store(backend).await;
+    let tenant = tenant();
+    store
+        .project_create(&tenant.project_id, "Store test", 1_000, &[], &[], &[])
+        .await
+        .unwrap();
+    store
+        .customer_upsert(&tenant, "known", Some("known@example.com"), 1_000)
+        .await
+        .unwrap();
+    let subscriptions = [
+        // A live subscription decides, however old; then the one that ends last; then by id.
+        ("sub_a1", "live", "canceled", 900),
+        ("sub_a2", "live", "active", 500),
+        ("sub_b1", "ended", "canceled", 700),
+        ("sub_b2", "ended", "canceled", 800),
+        ("sub_c2", "tied", "past_due", 600),
+        ("sub_c1", "tied", "trialing", 600),
+        ("sub_d1", "known", "incomplete", 400),
+    ];
+    for (seq, (id, user, status, period_end)) in subscriptions.into_iter().enumerate() {
+        let event = format!("evt_{id}");
+        let effect = Effect::Subscription(Subscription {
+            id: id.into(),
+            user_id: user.into(),
+            tier_id: format!("tier_{id}"),
+            status: status.into(),
+            period_start: period_end - 100,
+            period_end,
+            cancel_at_period_end: false,
+            trial_end: None,
+            event_created: 1_000,
+        });
+        let new = NewEvent {
+            id: &event,
+            kind: "customer.subscription.updated",
+            tenant: Some(&tenant),
+            user_id: Some(user),
+            created: 1_000,
+            received_at: 1_000,
+            seq: seq as i64,
+            payload: "{}",
+            handled: true,
+            note: None,
+            failure: None,
+        };
+        store.stripe_event_apply(&new, &[effect]).await.unwrap();
+    }
+
+    let users = ["known", "live", "ended", "tied", "new"];
+    let customers = store
+        .customers_ensure(&tenant, &users, 2_000)
+        .await
+        .unwrap();
+    assert_eq!(customers.len(), users.len(), "every user has a row");
+    assert_eq!(
+        customers["known"].email.as_deref(),
+        Some("known@example.com")
+    );
+    assert_eq!(
+        customers["known"].created_at, 1_000,
+        "a known user is not registered again"
+    );
+    assert_eq!(
+        customers["new"].created_at, 2_000,
+        "a new user is registered"
+    );
+    for user in users {
+        let one = store.customer_get(&tenant, user).await.unwrap();
+        assert_eq!(one.as_ref(), Some(&customers[user]), "{user}'s row");
+    }
+    let again = store
+        .customers_ensure(&tenant, &users, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(again, customers, "a second read registers nothing");
+
+    let latest = store.subscriptions_latest(&tenant, &users).await.unwrap();
+    for user in users {
+        let one = store.subscription_latest(&tenant, user).await.unwrap();
+        assert_eq!(
+            latest.get(user),
+            one.as_ref(),
+            "{user}'s deciding subscription"
+        );
+    }
+    let picked: Vec<_> = ["live", "ended", "tied", "known"]
+        .iter()
+        .map(|user| latest[*user].id.as_str())
+        .collect();
+    assert_eq!(picked, ["sub_a2", "sub_b2", "sub_c1", "sub_d1"]);
+    assert!(!latest.contains_key("new"));
 }

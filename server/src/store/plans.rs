@@ -1,0 +1,107 @@
+//! What many users' plans are read from, in a few statements instead of a few per user: their
+//! customer rows (registered when new, as [`Store::customer_upsert`] does one) and the
+//! subscription that decides each one's plan (as [`Store::subscription_latest`] picks it).
+//! Batch ingest names up to a thousand users a request; reading them one by one was most of a
+//! cold batch's time.
+
+use std::collections::HashMap;
+
+use super::billing::{LATEST_FIRST, SUBSCRIPTION_COLUMNS, subscription_row};
+use super::customers::{COLUMNS, customer_row};
+use super::{Store, StoreResult, id_list, placeholders};
+use crate::domain::{Customer, Subscription, Tenant};
+
+/// Users per statement (each is one parameter; SQLite takes 32,766 at most).
+const CHUNK: usize = 1000;
+
+impl Store {
+    /// The customer rows of `user_ids`, registering those not seen before (without an email).
+    pub async fn customers_ensure(
+        &self,
+        tenant: &Tenant,
+        user_ids: &[&str],
+        now: i64,
+    ) -> StoreResult<HashMap<String, Customer>> {
+        let mut found = HashMap::with_capacity(user_ids.len());
+        for chunk in user_ids.chunks(CHUNK) {
+            self.customers_read(tenant, chunk, &mut found).await?;
+            let new: Vec<&str> = chunk
+                .iter()
+                .copied()
+                .filter(|user| !found.contains_key(*user))
+                .collect();
+            if new.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "INSERT INTO customers (project_id, mode, user_id, created_at) \
+                 VALUES {} ON CONFLICT (project_id, mode, user_id) DO NOTHING",
+                placeholders(new.len(), 4)
+            );
+            let mut query = sqlx::query(&sql);
+            for user in &new {
+                query = query
+                    .bind(&tenant.project_id)
+                    .bind(tenant.mode.as_str())
+                    .bind(*user)
+                    .bind(now);
+            }
+            query.execute(self.pool()).await?;
+            // Read back, also those another request registered in the meantime.
+            self.customers_read(tenant, &new, &mut found).await?;
+        }
+        Ok(found)
+    }
+
+    async fn customers_read(
+        &self,
+        tenant: &Tenant,
+        user_ids: &[&str],
+        into: &mut HashMap<String, Customer>,
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM customers WHERE project_id = $1 AND mode = $2 AND user_id IN ({})",
+            id_list(user_ids.len())
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&tenant.project_id)
+            .bind(tenant.mode.as_str());
+        for user in user_ids {
+            query = query.bind(*user);
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let customer = customer_row(&row)?;
+            into.insert(customer.user_id.clone(), customer);
+        }
+        Ok(())
+    }
+
+    /// For each of `user_ids` with any subscription, the one that decides the plan.
+    pub async fn subscriptions_latest(
+        &self,
+        tenant: &Tenant,
+        user_ids: &[&str],
+    ) -> StoreResult<HashMap<String, Subscription>> {
+        let mut latest = HashMap::new();
+        for chunk in user_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM (\
+                   SELECT {SUBSCRIPTION_COLUMNS}, ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY {LATEST_FIRST}) AS pick \
+                   FROM subscriptions WHERE project_id = $1 AND mode = $2 AND user_id IN ({})\
+                 ) ranked WHERE pick = 1",
+                id_list(chunk.len())
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(&tenant.project_id)
+                .bind(tenant.mode.as_str());
+            for user in chunk {
+                query = query.bind(*user);
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                let subscription = subscription_row(&row)?;
+                latest.insert(subscription.user_id.clone(), subscription);
+            }
+        }
+        Ok(latest)
+    }
+}
