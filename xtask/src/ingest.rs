@@ -7,11 +7,12 @@
 //! costs for the server's design, so a reader can tell the server's overhead from the design's.
 
 use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use serde_json::json;
 
 /// Events per request (the API's maximum) and per baseline statement.
@@ -45,8 +46,12 @@ fn body(run: &str, sender: usize, n: u64, base: usize, users: usize) -> String {
     json!({ "events": events }).to_string()
 }
 
-/// `runs` runs of [`send`], then of each baseline.
-pub async fn measure(
+/// The environment variable that hands the sender its secret key.
+const KEY_VAR: &str = "DREAM_BENCH_SECRET_KEY";
+
+/// `runs` runs of the sender (`xtask ingest-load` from `bin`), then of each baseline.
+pub fn measure(
+    bin: &Path,
     base_url: &str,
     secret_key: &str,
     (users, duration, runs): (usize, u64, usize),
@@ -55,18 +60,33 @@ pub async fn measure(
 ) -> anyhow::Result<Figures> {
     let users = users.max(BATCH);
     let mut rates = Vec::new();
-    let mut latencies = Vec::new();
+    let mut latencies: Vec<f64> = Vec::new();
     let mut batches = 0;
     for n in 0..runs.max(1) {
-        let run = format!("bench{}-{n}", std::process::id());
-        let (rate, sent, mut times) = send(base_url, secret_key, users, duration, &run).await?;
-        rates.push(rate);
+        let said = super::run(
+            Command::new(bin.join("xtask"))
+                .args(["ingest-load", base_url])
+                .args([users.to_string(), duration.to_string()])
+                .arg(format!("bench{}-{n}", std::process::id()))
+                .env(KEY_VAR, secret_key),
+        )?;
+        let mut words = said.split_whitespace();
+        let mut next = || -> anyhow::Result<f64> {
+            Ok(words
+                .next()
+                .with_context(|| format!("the sender printed {said:?}"))?
+                .parse()?)
+        };
+        rates.push(next()?);
+        let sent = next()? as u64;
         batches += sent;
-        latencies.append(&mut times);
+        for _ in 0..sent {
+            latencies.push(next()?);
+        }
     }
     rates.sort_by(f64::total_cmp);
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
 
     // The baselines: the same rows' upsert, 1,000 distinct keys a statement in key order (as the
     // server writes them, so concurrent statements never deadlock), on a copy of the counters'
@@ -124,6 +144,19 @@ pub async fn measure(
         baseline,
         same_writes,
     })
+}
+
+/// `xtask ingest-load`: prints the events per second, the number of batches, and each batch's
+/// time in milliseconds, on one line.
+pub async fn load(url: &str, users: usize, duration: u64, run: &str) -> anyhow::Result<()> {
+    let key = std::env::var(KEY_VAR).with_context(|| format!("{KEY_VAR} is not set"))?;
+    let (rate, batches, latencies) = send(url, &key, users, duration, run).await?;
+    let mut line = format!("{rate:.1} {batches}");
+    for latency in latencies {
+        line.push_str(&format!(" {:.3}", latency.as_secs_f64() * 1e3));
+    }
+    println!("{line}");
+    Ok(())
 }
 
 /// Sends batches for `duration` seconds from [`SENDERS`] tasks, ids unique to `run`; every

@@ -43,6 +43,16 @@ enum Task {
         #[arg(long)]
         upload_dir: Option<PathBuf>,
     },
+    /// The ingest row's sender, run from the release build like `wrk` (an unoptimized sender
+    /// building and reading 1,000-event batches took a core of the two): sends batches to
+    /// `url` for `duration` seconds with the secret key in `DREAM_BENCH_SECRET_KEY`, ids unique
+    /// to `run`, and prints one line of figures.
+    IngestLoad {
+        url: String,
+        users: usize,
+        duration: u64,
+        run: String,
+    },
     /// dreamgen on the corpus of real-world OpenAPI documents, against baselines.
     Corpus(corpus::CorpusOptions),
     /// The fault suite: the server under injected faults, one table of figures.
@@ -87,6 +97,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Task::Bench(options) => runtime.block_on(bench(options)),
         Task::BaselineServer { upload_dir } => runtime.block_on(baseline::serve(upload_dir)),
+        Task::IngestLoad {
+            url,
+            users,
+            duration,
+            run,
+        } => runtime.block_on(ingest::load(&url, users, duration, &run)),
         Task::Corpus(options) => corpus::run(options),
         Task::Faults => faults::run(),
     }
@@ -578,7 +594,7 @@ async fn measure(
     eprintln!(
         "== load: usage events in batches of 1,000, {users} users; baseline: pgbench's multi-row upsert"
     );
-    let ingest = ingest::measure(&base, &sk, (users, duration, runs), database_url, dir).await?;
+    let ingest = ingest::measure(bin, &base, &sk, (users, duration, runs), database_url, dir)?;
     drop(server);
 
     // Before/after for the usage time series: the same track load on fresh servers with the
