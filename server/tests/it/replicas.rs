@@ -644,18 +644,24 @@ async fn two_replicas_on_one_redis_admit_exactly_the_rate_limit() {
             )
             .await;
     }
+    // Likewise a request that waits past the pool's 2 s for a database connection (32 at
+    // once on a machine starved by other tests) is answered 503 at once, by design: it is
+    // neither admitted nor refused by the limit.
     let undecided = undecided as usize;
     let admitted = counts.get(&200).copied().unwrap_or(0);
     let refused = counts.get(&429).copied().unwrap_or(0);
-    assert_eq!(admitted + refused, 300, "{counts:?}");
+    let unavailable = counts.get(&503).copied().unwrap_or(0);
+    assert_eq!(admitted + refused + unavailable, 300, "{counts:?}");
     assert!(
         admitted.saturating_sub(undecided) <= 50,
         "{counts:?}, {undecided} undecided"
     );
-    if undecided == 0 {
+    if undecided == 0 && unavailable == 0 {
         assert_eq!((admitted, refused), (50, 250), "{counts:?}");
     } else {
-        println!("{undecided} checks undecided (Redis slower than its budget)");
+        println!(
+            "{undecided} checks undecided (Redis slower than its budget), {unavailable} answered 503"
+        );
     }
 }
 
