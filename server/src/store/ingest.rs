@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, id_list, placeholders};
+use super::{Store, StoreError, StoreResult, id_list, placeholders, tenant_and_ids};
 use crate::domain::Tenant;
 
 /// One event to count.
@@ -157,11 +157,10 @@ impl Store {
                 "SELECT event_id, user_id, metric, amount FROM usage_events \
                  WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
             );
-            let mut query = sqlx::query(&sql).bind(&tenant.project_id).bind(mode);
-            for id in &earlier {
-                query = query.bind(*id);
-            }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in tenant_and_ids(&sql, tenant, &earlier)
+                .fetch_all(&mut *tx)
+                .await?
+            {
                 stored.insert(
                     row.try_get("event_id")?,
                     (
@@ -287,11 +286,9 @@ impl Store {
             let sql = format!(
                 "DELETE FROM usage_events WHERE project_id = $1 AND mode = $2 AND event_id IN ({list})"
             );
-            let mut query = sqlx::query(&sql).bind(&tenant.project_id).bind(mode);
-            for id in &refused {
-                query = query.bind(*id);
-            }
-            query.execute(&mut *tx).await?;
+            tenant_and_ids(&sql, tenant, &refused)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
 

@@ -391,16 +391,32 @@ pub(super) fn id_list(n: usize) -> String {
         .join(", ")
 }
 
+/// `sql` bound with the tenant's project and mode (`$1`, `$2`), then `ids` (`$3` on, as
+/// [`id_list`] writes them).
+pub(super) fn tenant_and_ids<'q>(
+    sql: &'q str,
+    tenant: &'q crate::domain::Tenant,
+    ids: &[&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(sql)
+        .bind(&tenant.project_id)
+        .bind(tenant.mode.as_str());
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query
+}
+
 #[cfg(test)]
 mod tests {
+    use super::describe_database;
+
     #[test]
     fn placeholders_number_rows_then_columns() {
         assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(super::placeholders(1, 1), "($1)");
         assert_eq!(super::id_list(2), "$3, $4");
     }
-
-    use super::describe_database;
 
     #[test]
     fn a_database_is_named_without_its_password() {

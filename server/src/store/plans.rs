@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::billing::{LATEST_FIRST, SUBSCRIPTION_COLUMNS, subscription_row};
 use super::customers::{COLUMNS, customer_row};
-use super::{Store, StoreResult, id_list, placeholders};
+use super::{Store, StoreResult, id_list, placeholders, tenant_and_ids};
 use crate::domain::{Customer, Subscription, Tenant};
 
 /// Users per statement (each is one parameter; SQLite takes 32,766 at most).
@@ -63,13 +63,10 @@ impl Store {
             "SELECT {COLUMNS} FROM customers WHERE project_id = $1 AND mode = $2 AND user_id IN ({})",
             id_list(user_ids.len())
         );
-        let mut query = sqlx::query(&sql)
-            .bind(&tenant.project_id)
-            .bind(tenant.mode.as_str());
-        for user in user_ids {
-            query = query.bind(*user);
-        }
-        for row in query.fetch_all(self.pool()).await? {
+        for row in tenant_and_ids(&sql, tenant, user_ids)
+            .fetch_all(self.pool())
+            .await?
+        {
             let customer = customer_row(&row)?;
             into.insert(customer.user_id.clone(), customer);
         }
@@ -91,13 +88,10 @@ impl Store {
                  ) ranked WHERE pick = 1",
                 id_list(chunk.len())
             );
-            let mut query = sqlx::query(&sql)
-                .bind(&tenant.project_id)
-                .bind(tenant.mode.as_str());
-            for user in chunk {
-                query = query.bind(*user);
-            }
-            for row in query.fetch_all(self.pool()).await? {
+            for row in tenant_and_ids(&sql, tenant, chunk)
+                .fetch_all(self.pool())
+                .await?
+            {
                 let subscription = subscription_row(&row)?;
                 latest.insert(subscription.user_id.clone(), subscription);
             }
