@@ -17,7 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
+use axum::extract::Request;
+use axum::response::Response;
 use http_body::{Body as _, Frame, SizeHint};
 
 /// How long clients may take and how many connections may be open.
@@ -89,7 +93,6 @@ pub async fn serve(
     limits: Limits,
 ) -> anyhow::Result<()> {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    let router = router.layer(axum::middleware::from_fn_with_state(limits, read_limits));
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -126,7 +129,7 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = connection_service(router.clone(), remote);
+        let service = connection_service(router.clone(), limits, remote);
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let header_timeout = limits.header_timeout;
@@ -158,6 +161,7 @@ pub async fn serve(
 /// `ConnectInfo`.
 fn connection_service(
     router: axum::Router,
+    limits: Limits,
     remote: SocketAddr,
 ) -> hyper_util::service::TowerToHyperService<
     impl tower::Service<
@@ -168,7 +172,10 @@ fn connection_service(
     > + Clone,
 > {
     let service = tower::ServiceExt::map_request(
-        router,
+        ReadLimits {
+            inner: router,
+            limits,
+        },
         move |mut request: http::Request<hyper::body::Incoming>| {
             request
                 .extensions_mut()
@@ -197,32 +204,54 @@ pub fn timed_out(error: &axum::Error) -> Option<&BodyTimedOut> {
 }
 
 /// Puts a deadline on a request's body and, when the handler did not read it to its end,
-/// answers with `Connection: close`.
-async fn read_limits(
-    axum::extract::State(limits): axum::extract::State<Limits>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if request.body().is_end_stream() {
-        return next.run(request).await;
+/// answers with `Connection: close`. A request without a body passes straight through.
+#[derive(Clone)]
+struct ReadLimits<S> {
+    inner: S,
+    limits: Limits,
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> tower::Service<Request> for ReadLimits<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::Either<S::Future, BoxedResponse>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
-    let finished = Arc::new(AtomicBool::new(false));
-    let request = request.map(|body| {
-        axum::body::Body::new(Limited {
-            body,
-            deadline: None,
-            after: limits.body_timeout,
-            finished: finished.clone(),
-        })
-    });
-    let mut response = next.run(request).await;
-    if !finished.load(Ordering::Acquire) {
-        response.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.body().is_end_stream() {
+            return futures::future::Either::Left(self.inner.call(request));
+        }
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let finished = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| {
+            axum::body::Body::new(Limited {
+                body,
+                deadline: None,
+                after: self.limits.body_timeout,
+                finished: finished.clone(),
+            })
+        });
+        futures::future::Either::Right(Box::pin(async move {
+            let Ok(mut response) = inner.call(request).await;
+            if !finished.load(Ordering::Acquire) {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(response)
+        }))
     }
-    response
 }
 
 /// A request body with a deadline that starts when it is first read, and that records

@@ -11,6 +11,7 @@ pub mod config;
 pub mod connections;
 pub mod dashboard;
 pub mod domain;
+pub mod edge;
 #[allow(clippy::all, clippy::pedantic)]
 #[rustfmt::skip]
 pub mod generated;

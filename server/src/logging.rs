@@ -9,13 +9,12 @@
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
-use tracing::Instrument;
+use axum::extract::MatchedPath;
 
 use crate::app::Principal;
 use crate::domain::Tenant;
-use crate::http::errors::REQUEST_ID_HEADER;
 use crate::telemetry::Telemetry;
 
 /// The filter when `RUST_LOG` is not set.
@@ -63,9 +62,17 @@ pub fn init(format: Format) {
 /// The kind of caller (`user`, `secret`, …) and its tenant, if it has one.
 type CallerLine = (&'static str, Option<Tenant>);
 
-/// Who a request acted as, filled in by authentication for the request's log line.
+/// What a request's log line needs from inside the router: who the request acted as, filled
+/// in by authentication, and the route template it matched.
+#[derive(Default)]
+struct Line {
+    caller: Option<CallerLine>,
+    route: Option<MatchedPath>,
+}
+
+/// A request's [`Line`], shared between the edge that writes it and the router that fills it.
 #[derive(Clone, Default)]
-pub struct RequestLog(Arc<Mutex<Option<CallerLine>>>);
+pub struct RequestLog(Arc<Mutex<Line>>);
 
 impl RequestLog {
     /// Records who the request acts as: the kind of caller (a secret-key principal from a
@@ -79,12 +86,35 @@ impl RequestLog {
             Principal::Secret(tenant) => ("secret", Some(tenant.clone())),
             Principal::User(user) => ("user", Some(user.tenant.clone())),
         };
-        *self.0.lock().expect("request log") = Some(line);
+        self.0.lock().expect("request log").caller = Some(line);
+    }
+
+    /// Records the route template the request matched.
+    pub fn route(&self, route: &MatchedPath) {
+        self.0.lock().expect("request log").route = Some(route.clone());
+    }
+
+    /// Records the route of a request the router matched, where the request carries a log.
+    pub fn route_of(request: &axum::extract::Request) {
+        let extensions = request.extensions();
+        if let (Some(log), Some(route)) = (
+            extensions.get::<RequestLog>(),
+            extensions.get::<MatchedPath>(),
+        ) {
+            log.route(route);
+        }
     }
 }
 
 /// Counts a request in flight until dropped (also when the client goes away mid-request).
-struct InFlight(Arc<Telemetry>);
+pub struct InFlight(Arc<Telemetry>);
+
+impl InFlight {
+    pub fn new(telemetry: Arc<Telemetry>) -> InFlight {
+        telemetry.in_flight.inc();
+        InFlight(telemetry)
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -92,38 +122,21 @@ impl Drop for InFlight {
     }
 }
 
-/// The middleware writing each request's line and counting it for `/metrics`; inside the
-/// request id layer, so the id is set.
-pub async fn access_log(
-    axum::extract::State(telemetry): axum::extract::State<Arc<Telemetry>>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let started = Instant::now();
-    telemetry.in_flight.inc();
-    let in_flight = InFlight(telemetry.clone());
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|p| p.as_str().to_owned());
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let slot = RequestLog::default();
-    request.extensions_mut().insert(slot.clone());
-    let span = tracing::info_span!("request", id = %request_id);
-    let response = next.run(request).instrument(span).await;
-    drop(in_flight);
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed().as_secs_f64();
+/// Writes a request's line and counts it for `/metrics`, once its response is ready.
+pub fn request_line(
+    telemetry: &Telemetry,
+    method: &http::Method,
+    status: http::StatusCode,
+    elapsed: Duration,
+    request_id: &str,
+    log: &RequestLog,
+) {
+    let status = status.as_u16();
+    let elapsed = elapsed.as_secs_f64();
     let latency_ms = (elapsed * 100_000.0).round() / 100.0;
-    let route = route.as_deref().unwrap_or("(no route)");
+    let Line { caller, route } = std::mem::take(&mut *log.0.lock().expect("request log"));
+    let route = route.as_ref().map_or("(no route)", MatchedPath::as_str);
     telemetry.request(method.as_str(), route, status, elapsed);
-    let caller = slot.0.lock().expect("request log").take();
     let (kind, tenant) = caller.unwrap_or(("none", None));
     let (project, mode) = tenant
         .map(|t| (t.project_id, t.mode.as_str()))
@@ -133,5 +146,4 @@ pub async fn access_log(
     } else {
         tracing::info!(target: "dream::request", %method, route, status, latency_ms, request_id, caller = kind, project, mode, "request");
     }
-    response
 }

@@ -6,32 +6,17 @@ use std::time::Duration;
 
 use http::{HeaderName, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
 
 use crate::app::{App, AppError};
-use crate::domain::ids;
 use crate::generated;
 use crate::http::errors::{self, REQUEST_ID_HEADER};
-use crate::http::{RateLimitSlot, Server, auth::PUBLISHABLE_KEY_HEADER};
+use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
 
 /// The spec the server implements, served at `/openapi.json`.
 pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
 
 /// The API reference generated from the spec (`dreamgen docs`), served at `/docs`.
 pub const DOCS_HTML: &str = include_str!("../../docs/generated/index.html");
-
-#[derive(Clone, Copy)]
-struct NewRequestId;
-
-impl MakeRequestId for NewRequestId {
-    fn make_request_id<B>(&mut self, _request: &http::Request<B>) -> Option<RequestId> {
-        http::HeaderValue::from_str(&format!("req_{}", ids::random(20)))
-            .ok()
-            .map(RequestId::new)
-    }
-}
 
 /// The full application router, with dashboard sessions of 12 hours.
 pub fn router(app: Arc<App>) -> anyhow::Result<axum::Router> {
@@ -44,7 +29,6 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
     let statuses = Arc::new(documented_statuses(&spec));
     let server = Server::new(app.clone(), Arc::new(spec));
-    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     // Browsers call with publishable keys from any origin; which origins may act for a user is
     // decided per project by the JWT's `azp`, not here.
     let cors = CorsLayer::new()
@@ -60,7 +44,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
             HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([
-            request_id.clone(),
+            HeaderName::from_static(REQUEST_ID_HEADER),
             HeaderName::from_static("ratelimit-limit"),
             HeaderName::from_static("ratelimit-remaining"),
             HeaderName::from_static("ratelimit-reset"),
@@ -69,7 +53,6 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         .max_age(Duration::from_secs(600));
     let api = generated::router(Arc::new(server))
         .route_layer(axum::middleware::from_fn_with_state(statuses, refuse_nul));
-    let telemetry = app.telemetry().clone();
     let scrape = {
         let app = app.clone();
         move |headers: http::HeaderMap| {
@@ -79,6 +62,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
     };
     // The dashboard calls the API's router in process.
     let dashboard = crate::dashboard::router(app.clone(), api.clone(), session_seconds);
+    let telemetry = app.telemetry().clone();
     let deliver =
         move |method: Method,
               axum::extract::Path((id, filename)): axum::extract::Path<(String, String)>,
@@ -94,7 +78,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
                     .await
             }
         };
-    Ok(api
+    let others = axum::Router::new()
         .route("/", axum::routing::get(index))
         .route("/metrics", axum::routing::get(scrape))
         .route(
@@ -104,52 +88,27 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
         // Assets' public URLs: no credential, the id is the capability.
         .route("/assets/{asset_id}/{filename}", axum::routing::get(deliver))
         .merge(dashboard)
+        // The API's routes record theirs in `refuse_nul`, their one per-route layer.
+        .route_layer(axum::middleware::from_fn(record_route));
+    let routes = api
+        .merge(others)
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(rate_limit_headers))
+        .method_not_allowed_fallback(method_not_allowed);
+    // The layers every request passes wrap the router once (see `edge`).
+    let service = tower::ServiceBuilder::new()
+        .layer(crate::edge::EdgeLayer::new(telemetry))
         .layer(cors)
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(axum::middleware::from_fn_with_state(
-            telemetry,
-            crate::logging::access_log,
-        ))
-        .layer(SetRequestIdLayer::new(request_id, NewRequestId)))
+        .service(routes);
+    Ok(axum::Router::new().fallback_service(service))
 }
 
-/// Adds `RateLimit-*` (and `Retry-After` on a refusal) to responses a limit applied to, and
-/// `Retry-After` to every `503`: the database is unreachable, and a second is a fair first
-/// wait.
-async fn rate_limit_headers(
-    mut request: axum::extract::Request,
+/// Records the matched route for the request's log line.
+async fn record_route(
+    request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let slot = RateLimitSlot::default();
-    request.extensions_mut().insert(slot.clone());
-    let mut response = next.run(request).await;
-    let decision = *slot.0.lock().expect("rate-limit slot");
-    if let Some(d) = decision {
-        let seconds = |ms: u64| ms.div_ceil(1000);
-        let headers = response.headers_mut();
-        let mut set = |name: &'static str, value: u64| {
-            headers.insert(
-                HeaderName::from_static(name),
-                http::HeaderValue::from(value),
-            );
-        };
-        set("ratelimit-limit", d.limit);
-        set("ratelimit-remaining", d.remaining);
-        set("ratelimit-reset", seconds(d.reset_ms));
-        if !d.allowed {
-            set("retry-after", seconds(d.retry_after_ms).max(1));
-        }
-    }
-    if response.status() == http::StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .entry(http::header::RETRY_AFTER)
-            .or_insert(http::HeaderValue::from_static("1"));
-    }
-    response
+    crate::logging::RequestLog::route_of(&request);
+    next.run(request).await
 }
 
 /// Postgres `text` cannot hold NUL (U+0000) and SQLite can: so that both stores behave alike,
@@ -161,6 +120,7 @@ async fn refuse_nul(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::extract::FromRequestParts;
+    crate::logging::RequestLog::route_of(&request);
     let (mut parts, body) = request.into_parts();
     let refuse = |parts: &http::request::Parts, param: String| {
         let message =
@@ -196,14 +156,15 @@ async fn refuse_nul(
     }
     // Only JSON is read here (a body without a type is parsed as JSON): other bodies, such
     // as an upload streamed to storage, go on unread.
-    let json = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| {
-            let media = v.split(';').next().unwrap_or("").trim();
-            media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")
-        });
+    let json = !http_body::Body::is_end_stream(&body)
+        && parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| {
+                let media = v.split(';').next().unwrap_or("").trim();
+                media.eq_ignore_ascii_case("application/json") || media.ends_with("+json")
+            });
     if !json {
         return next.run(http::Request::from_parts(parts, body)).await;
     }

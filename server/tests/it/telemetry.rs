@@ -125,10 +125,58 @@ async fn metrics_move_under_load() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 400);
+    // Routes outside the API are counted by their template too; a path no route matches is
+    // counted as such; the caller's request id is kept and echoed, and one is made otherwise.
+    let docs = http
+        .get(format!("{base}/docs"))
+        .header("x-request-id", "req_from_the_caller")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status(), 200);
+    assert_eq!(docs.headers()["x-request-id"], "req_from_the_caller");
+    let missing = http.get(format!("{base}/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let made = missing.headers()["x-request-id"].to_str().unwrap();
+    assert!(made.starts_with("req_") && made.len() == 24, "{made}");
+    let refused = http
+        .get(format!("{base}/v1/me"))
+        .header("x-publishable-key", "pk_test_nope")
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(
+        refused.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
     // The usage series is written every second.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     let (_, after) = scrape(&http, &base, Some("metrics_secret")).await;
+    assert_eq!(
+        sample(
+            &after,
+            "dream_http_requests_total{method=\"GET\",route=\"/docs\",status=\"200\"}"
+        ),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "dream_http_requests_total{method=\"GET\",route=\"(no route)\",status=\"404\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "dream_http_requests_total{method=\"GET\",route=\"/v1/me\",status=\"401\"}"
+        ),
+        1.0
+    );
     let track = "dream_http_requests_total{method=\"POST\",route=\"/v1/usage/track\"";
     assert_eq!(
         sample(&after, &format!("{track},status=\"200\"}}")),
