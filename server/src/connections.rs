@@ -9,6 +9,7 @@
 //! its end says `Connection: close`, so the client does not send its next request into
 //! leftovers.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,8 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::body::Bytes;
 use axum::extract::Request;
@@ -211,8 +210,6 @@ struct ReadLimits<S> {
     limits: Limits,
 }
 
-type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
 impl<S> tower::Service<Request> for ReadLimits<S>
 where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -220,7 +217,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = futures::future::Either<S::Future, BoxedResponse>;
+    type Future = futures::future::Either<S::Future, crate::edge::ResponseFuture>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -230,8 +227,7 @@ where
         if request.body().is_end_stream() {
             return futures::future::Either::Left(self.inner.call(request));
         }
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = crate::edge::take_ready(&mut self.inner);
         let finished = Arc::new(AtomicBool::new(false));
         let request = request.map(|body| {
             axum::body::Body::new(Limited {

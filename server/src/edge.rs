@@ -5,7 +5,7 @@
 //! These wrap the router once, instead of being layered on each of its routes: axum wraps
 //! every route in every `Router::layer` and clones that stack per request, which cost a
 //! boxed service and a boxed future per layer on the hottest paths. The route template for
-//! the log line is recorded by the one per-route layer ([`RequestLog::route`]).
+//! the log line is recorded by the one per-route layer ([`RequestLog::route_of`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,6 +24,17 @@ use crate::http::RateLimitSlot;
 use crate::http::errors::REQUEST_ID_HEADER;
 use crate::logging::{self, RequestLog};
 use crate::telemetry::Telemetry;
+
+/// A service's answer, boxed: what a hand-written layer returns when it works after the
+/// inner service answers.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// The inner service to answer this request: the one that was polled ready, leaving a clone
+/// in its place for the next (the usual tower idiom for a service moved into a future).
+pub fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
+}
 
 /// [`Edge`] around a service.
 #[derive(Clone)]
@@ -62,7 +73,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ResponseFuture;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -70,9 +81,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
-        // The service that was polled ready answers this request; a clone waits for the next.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = take_ready(&mut self.inner);
         let telemetry = self.telemetry.clone();
         let in_flight = logging::InFlight::new(telemetry.clone());
         let request_id = match request.headers().get(REQUEST_ID_HEADER) {

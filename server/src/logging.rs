@@ -89,19 +89,15 @@ impl RequestLog {
         self.0.lock().expect("request log").caller = Some(line);
     }
 
-    /// Records the route template the request matched.
-    pub fn route(&self, route: &MatchedPath) {
-        self.0.lock().expect("request log").route = Some(route.clone());
-    }
-
-    /// Records the route of a request the router matched, where the request carries a log.
+    /// Records the route template of a request the router matched, where the request
+    /// carries a log.
     pub fn route_of(request: &axum::extract::Request) {
         let extensions = request.extensions();
         if let (Some(log), Some(route)) = (
             extensions.get::<RequestLog>(),
             extensions.get::<MatchedPath>(),
         ) {
-            log.route(route);
+            log.0.lock().expect("request log").route = Some(route.clone());
         }
     }
 }
