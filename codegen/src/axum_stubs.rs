@@ -5,6 +5,8 @@
 //! Types come from typify (the generator progenitor uses), so server and client agree on the
 //! wire shapes. Everything else is emitted here.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use heck::{ToSnakeCase, ToUpperCamelCase};
 use openapiv3::{OpenAPI, ReferenceOr, Schema, SchemaKind, Type};
 use proc_macro2::TokenStream;
@@ -35,7 +37,10 @@ pub fn generate_lenient(
 ) -> Result<(String, Vec<Skip>), GenError> {
     let operations = model::operations(spec)?;
     let mut skipped = Vec::new();
-    let mut types = new_type_space(spec, &used_schemas(spec, &operations), &mut skipped)?;
+    let mut types = Types::new(
+        new_type_space(spec, &used_schemas(spec, &operations), &mut skipped)?,
+        &operations,
+    );
     let mut validators = Validators::new(spec);
 
     let schemes = security_schemes(spec);
@@ -79,7 +84,7 @@ pub fn generate_lenient(
     let routes = routes.into_iter().map(
         |(path, methods)| quote!(.route(#path, axum::routing::MethodRouter::new() #(#methods)*)),
     );
-    let type_tokens = guard("typify", || Ok(types.to_stream()))?;
+    let type_tokens = guard("typify", || Ok(types.space.to_stream()))?;
     let type_tokens = match derives {
         Derives::AsUsed => crate::derives::trim(type_tokens, &read_types)?,
         Derives::All => type_tokens,
@@ -261,24 +266,116 @@ fn new_type_space(
     attempt(blank(&culprits))
 }
 
-fn add_type(
-    types: &mut TypeSpace,
-    schema: &ReferenceOr<Schema>,
-    name: String,
-    pointer: &str,
-) -> Result<TokenStream, GenError> {
-    let converted = to_schemars(schema, pointer)?;
-    let ident = guard("typify", || {
-        let id = types
-            .add_type_with_name(&converted, Some(name))
-            .map_err(|e| e.to_string())?;
-        Ok(types.get_type(&id).map_err(|e| e.to_string())?.ident())
-    })
-    .map_err(|e| match e {
-        GenError::Upstream { message, .. } => GenError::unsupported(pointer, message),
-        other => other,
-    })?;
-    Ok(ident)
+/// The types of a document's inline schemas. A parameter's inline schema written out the same
+/// way in several operations (Microsoft Graph repeats each `$select`/`$expand` enum in
+/// hundreds) is one type, so the output grows with the distinct schemas, not with their
+/// copies. Sharing is among parameters of one name: a `tierId` path parameter and a
+/// `productId` one are two types even when their schemas are the same. Bodies and responses
+/// keep a type per operation, named after it.
+///
+/// Names, assigned in document order so the output is stable: a parameter name whose uses are
+/// all one schema, used more than once, names its type (`TierId`); any other type is named
+/// after its first use (`{Operation}{Parameter}`, `{Operation}Body`). A name typify already
+/// holds (a component schema's) gets a number, since typify would otherwise answer with that
+/// other type.
+struct Types {
+    space: TypeSpace,
+    /// The type of each parameter schema added so far, by parameter name (upper camel case)
+    /// and converted schema text.
+    seen: HashMap<(String, String), TokenStream>,
+    /// The types named after their parameter: names whose every use is one schema, used more
+    /// than once.
+    param_named: HashMap<(String, String), String>,
+    /// Type names typify holds or was given.
+    taken: HashSet<String>,
+}
+
+impl Types {
+    fn new(space: TypeSpace, operations: &[Operation]) -> Types {
+        let mut uses: BTreeMap<String, (HashSet<String>, usize)> = BTreeMap::new();
+        for op in operations {
+            for param in &op.params {
+                let pointer = format!("{}/schema", param.pointer);
+                if let Ok(key) = schema_key(&param.schema, &pointer) {
+                    let entry = uses.entry(param.name.to_upper_camel_case()).or_default();
+                    entry.0.insert(key);
+                    entry.1 += 1;
+                }
+            }
+        }
+        let taken: HashSet<String> = space.iter_types().map(|t| t.name()).collect();
+        let param_named = uses
+            .into_iter()
+            .filter(|(name, (keys, count))| {
+                keys.len() == 1 && *count > 1 && !name.is_empty() && !taken.contains(name)
+            })
+            .filter_map(|(name, (keys, _))| {
+                let key = keys.into_iter().next()?;
+                Some(((name.clone(), key), name))
+            })
+            .collect();
+        Types {
+            space,
+            seen: HashMap::new(),
+            param_named,
+            taken,
+        }
+    }
+
+    /// The type of `schema` (at `pointer`), shared with the other parameters of the name
+    /// `param` where it is a parameter's; `first` names it if it needs a type of its own and
+    /// is not named after its parameter.
+    fn add(
+        &mut self,
+        schema: &ReferenceOr<Schema>,
+        param: Option<&str>,
+        first: String,
+        pointer: &str,
+    ) -> Result<TokenStream, GenError> {
+        let converted = to_schemars(schema, pointer)?;
+        let key = match param {
+            Some(param) => Some((param.to_owned(), converted_key(&converted, pointer)?)),
+            None => None,
+        };
+        if let Some(ident) = key.as_ref().and_then(|key| self.seen.get(key)) {
+            return Ok(ident.clone());
+        }
+        let named = key.as_ref().and_then(|key| self.param_named.get(key));
+        let mut name = named.cloned().unwrap_or(first);
+        if self.taken.contains(&name) {
+            let base = name;
+            let mut n = 2;
+            while self.taken.contains(&format!("{base}{n}")) {
+                n += 1;
+            }
+            name = format!("{base}{n}");
+        }
+        self.taken.insert(name.clone());
+        let space = &mut self.space;
+        let ident = guard("typify", || {
+            let id = space
+                .add_type_with_name(&converted, Some(name))
+                .map_err(|e| e.to_string())?;
+            Ok(space.get_type(&id).map_err(|e| e.to_string())?.ident())
+        })
+        .map_err(|e| match e {
+            GenError::Upstream { message, .. } => GenError::unsupported(pointer, message),
+            other => other,
+        })?;
+        if let Some(key) = key {
+            self.seen.insert(key, ident.clone());
+        }
+        Ok(ident)
+    }
+}
+
+/// An inline schema's identity for sharing: its converted JSON Schema's text.
+fn schema_key(schema: &ReferenceOr<Schema>, pointer: &str) -> Result<String, GenError> {
+    converted_key(&to_schemars(schema, pointer)?, pointer)
+}
+
+fn converted_key(converted: &schemars::schema::Schema, pointer: &str) -> Result<String, GenError> {
+    serde_json::to_string(converted).map_err(|e| GenError::unsupported(pointer, e.to_string()))
 }
 
 fn security_schemes(spec: &OpenAPI) -> Vec<String> {
@@ -450,7 +547,7 @@ fn status_variant(status: &Status) -> (proc_macro2::Ident, TokenStream) {
 fn operation(
     spec: &OpenAPI,
     op: &Operation,
-    types: &mut TypeSpace,
+    types: &mut Types,
     validators: &mut Validators,
     schemes: &[String],
     uses: &mut Uses,
@@ -494,10 +591,11 @@ fn operation(
             name = format!("{name}_{n}");
         }
         let field = format_ident!("{}", name);
-        let ty = add_type(
-            types,
+        let param_name = param.name.to_upper_camel_case();
+        let ty = types.add(
             &param.schema,
-            format!("{}{}", pascal, param.name.to_upper_camel_case()),
+            Some(&param_name),
+            format!("{pascal}{param_name}"),
             &format!("{}/schema", param.pointer),
         )?;
         read_types.push(ty.clone());
@@ -578,7 +676,7 @@ fn operation(
         let media = &body.media;
         let (ty, parse, what) = match body.kind {
             BodyKind::Json => {
-                let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
+                let ty = types.add(&body.schema, None, format!("{pascal}Body"), &body.pointer)?;
                 read_types.push(ty.clone());
                 let check = validators.entry(&body.schema);
                 (
@@ -589,7 +687,7 @@ fn operation(
             }
             BodyKind::Form => {
                 uses.form = true;
-                let ty = add_type(types, &body.schema, format!("{pascal}Body"), &body.pointer)?;
+                let ty = types.add(&body.schema, None, format!("{pascal}Body"), &body.pointer)?;
                 read_types.push(ty.clone());
                 let check = validators.entry(&body.schema);
                 let shape = form_shape(spec, &body.schema, 0);
@@ -686,12 +784,9 @@ fn operation(
         );
         let dynamic_status = !matches!(response.status, Status::Code(_));
         let body_ty = match &response.content {
-            ResponseContent::Json(schema) => Some(add_type(
-                types,
-                schema,
-                format!("{pascal}Response"),
-                &response.pointer,
-            )?),
+            ResponseContent::Json(schema) => {
+                Some(types.add(schema, None, format!("{pascal}Response"), &response.pointer)?)
+            }
             ResponseContent::Other(_) => Some(quote!(axum::body::Bytes)),
             ResponseContent::None => None,
         };

@@ -73,6 +73,7 @@ fixture_snapshots! {
     raw_body => "raw-body.yaml",
     bodies => "bodies.yaml",
     names => "names.yaml",
+    shared_types => "shared-types.yaml",
 }
 
 /// The Dream spec's outputs are the checked-in files; this proves they are reproduced byte

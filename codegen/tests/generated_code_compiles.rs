@@ -681,3 +681,140 @@ async fn bodies_stubs_read_multipart_bytes_text_and_cookies() {
     let (status, _) = send_raw(&router, "GET", "/session", &[], Vec::new()).await;
     assert!(status.is_client_error(), "{status}");
 }
+
+/// A server on the stubs of `shared-types.yaml`, whose operations repeat their parameter
+/// schemas: the repeated ones are one type each, and a parameter named like a component
+/// schema keeps its own type instead of becoming the component's.
+struct Widgets;
+
+/// One function for the widget id of every operation: it compiles only if the id is one type.
+fn widget(
+    id: &shared_types_axum::types::WidgetId,
+    name: String,
+) -> shared_types_axum::types::Widget {
+    shared_types_axum::types::Widget {
+        id: id.to_string(),
+        name: Some(name),
+        order: None,
+    }
+}
+
+impl shared_types_axum::Api for Widgets {
+    type Caller = ();
+
+    async fn authenticate(
+        &self,
+        _security: shared_types_axum::Security,
+        _parts: &http::request::Parts,
+    ) -> Result<(), Response> {
+        Ok(())
+    }
+
+    fn reject(
+        &self,
+        rejection: shared_types_axum::Rejection,
+        _parts: &http::request::Parts,
+    ) -> Response {
+        let body = serde_json::json!({ "message": rejection.message });
+        (rejection.status(), axum::Json(body)).into_response()
+    }
+
+    async fn get_widget(
+        &self,
+        _caller: (),
+        request: shared_types_axum::GetWidgetRequest,
+    ) -> shared_types_axum::GetWidgetResponse {
+        let order: Option<shared_types_axum::types::GetWidgetOrder2> = request.order;
+        let select: Vec<shared_types_axum::types::GetWidgetSelectItem> =
+            request.select.unwrap_or_default();
+        let name = format!(
+            "limit={:?} order={} select={}",
+            request.limit.map(u64::from),
+            order.map_or("-".into(), |o| o.to_string()),
+            select
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        shared_types_axum::GetWidgetResponse::Ok(widget(&request.widget_id, name))
+    }
+
+    async fn list_parts(
+        &self,
+        _caller: (),
+        request: shared_types_axum::ListPartsRequest,
+    ) -> shared_types_axum::ListPartsResponse {
+        // The same `$select` schema as `getWidget`'s: the same type.
+        let select: Vec<shared_types_axum::types::GetWidgetSelectItem> =
+            request.select.unwrap_or_default();
+        let name = format!("{} fields", select.len());
+        shared_types_axum::ListPartsResponse::Ok(shared_types_axum::types::ListPartsResponse {
+            value: vec![widget(&request.widget_id, name)],
+        })
+    }
+
+    async fn list_gadgets(
+        &self,
+        _caller: (),
+        request: shared_types_axum::ListGadgetsRequest,
+    ) -> shared_types_axum::ListGadgetsResponse {
+        // Another `$select` schema: a type of its own, named after its first operation.
+        let select: Vec<shared_types_axum::types::ListGadgetsSelectItem> =
+            request.select.unwrap_or_default();
+        let value = select
+            .iter()
+            .map(|field| shared_types_axum::types::Widget {
+                id: field.to_string(),
+                name: None,
+                order: None,
+            })
+            .collect();
+        shared_types_axum::ListGadgetsResponse::Ok(shared_types_axum::types::ListGadgetsResponse {
+            value,
+        })
+    }
+}
+
+#[tokio::test]
+async fn shared_types_stubs_read_each_parameter_by_its_own_schema() {
+    let router = shared_types_axum::router(Arc::new(Widgets));
+
+    let (status, body) = call(
+        &router,
+        "GET",
+        "/widgets/w_1?limit=5&order=created&$select=name,id",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body,
+        serde_json::json!({"id": "w_1", "name": "limit=Some(5) order=created select=name,id"})
+    );
+
+    // `order` is the parameter's enum, not the component object of the same name.
+    let (status, _) = call(&router, "GET", "/widgets/w_1?order=size", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&router, "GET", "/widgets/w_1?limit=500", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&router, "GET", "/widgets/w_1?limit=ten", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // The shared id type keeps its pattern in both operations.
+    let (status, _) = call(&router, "GET", "/widgets/bad", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&router, "GET", "/widgets/bad/parts", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = call(&router, "GET", "/widgets/w_2/parts?$select=id", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["value"][0]["name"], "1 fields");
+    // `size` is in the gadgets' `$select` enum and not in the widgets'.
+    let (status, body) = call(&router, "GET", "/gadgets?$select=size", None).await;
+    assert_eq!(
+        (status, body["value"][0]["id"].clone()),
+        (StatusCode::OK, "size".into())
+    );
+    let (status, _) = call(&router, "GET", "/widgets/w_2/parts?$select=size", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -30,132 +30,6 @@ pub mod types {
         pub keys: ::std::vec::Vec<ApiKey>,
     }
 
-    ///`ArchiveProductProductId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ArchiveProductProductId(::std::string::String);
-    impl ::std::ops::Deref for ArchiveProductProductId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ArchiveProductProductId> for ::std::string::String {
-        fn from(value: ArchiveProductProductId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ArchiveProductProductId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ArchiveProductProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ArchiveProductProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ArchiveProductProductId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`ArchiveTierTierId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ArchiveTierTierId(::std::string::String);
-    impl ::std::ops::Deref for ArchiveTierTierId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ArchiveTierTierId> for ::std::string::String {
-        fn from(value: ArchiveTierTierId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ArchiveTierTierId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ArchiveTierTierId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ArchiveTierTierId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ArchiveTierTierId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
     /**A stored file. Its bytes are served at `url` with no credential, exactly as uploaded: with
 the stored `Content-Type`, a strong `ETag` (the SHA-256), `Cache-Control: public,
 max-age=31536000, immutable`, `If-None-Match` (304) and single `Range` requests (206), and
@@ -185,6 +59,69 @@ API's origin.
         pub size: i64,
         ///The public URL of the bytes.
         pub url: ::std::string::String,
+    }
+
+    ///`AssetId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct AssetId(::std::string::String);
+    impl ::std::ops::Deref for AssetId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<AssetId> for ::std::string::String {
+        fn from(value: AssetId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for AssetId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for AssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for AssetId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for AssetId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
 
     ///`AssetList`
@@ -895,133 +832,6 @@ API's origin.
         }
     }
 
-    ///`CheckCustomerEntitlementUserId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CheckCustomerEntitlementUserId(::std::string::String);
-    impl ::std::ops::Deref for CheckCustomerEntitlementUserId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<CheckCustomerEntitlementUserId> for ::std::string::String {
-        fn from(value: CheckCustomerEntitlementUserId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for CheckCustomerEntitlementUserId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for CheckCustomerEntitlementUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String>
-    for CheckCustomerEntitlementUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for CheckCustomerEntitlementUserId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`CheckCustomerUsageUserId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct CheckCustomerUsageUserId(::std::string::String);
-    impl ::std::ops::Deref for CheckCustomerUsageUserId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<CheckCustomerUsageUserId> for ::std::string::String {
-        fn from(value: CheckCustomerUsageUserId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for CheckCustomerUsageUserId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for CheckCustomerUsageUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for CheckCustomerUsageUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for CheckCustomerUsageUserId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
     ///`CheckoutCreate`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -1262,69 +1072,6 @@ API's origin.
     }
 
     impl<'de> ::serde::Deserialize<'de> for CustomerUpdateTier {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`DeleteAssetAssetId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct DeleteAssetAssetId(::std::string::String);
-    impl ::std::ops::Deref for DeleteAssetAssetId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<DeleteAssetAssetId> for ::std::string::String {
-        fn from(value: DeleteAssetAssetId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for DeleteAssetAssetId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for DeleteAssetAssetId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for DeleteAssetAssetId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for DeleteAssetAssetId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -1933,69 +1680,6 @@ API's origin.
         }
     }
 
-    ///`GetAssetAssetId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct GetAssetAssetId(::std::string::String);
-    impl ::std::ops::Deref for GetAssetAssetId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<GetAssetAssetId> for ::std::string::String {
-        fn from(value: GetAssetAssetId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for GetAssetAssetId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for GetAssetAssetId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for GetAssetAssetId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for GetAssetAssetId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
     ///`GetCartCheckoutSessionId`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2064,24 +1748,31 @@ API's origin.
         }
     }
 
-    ///`GetCustomerUserId`
+    ///`Health`
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+    pub struct Health {
+        ///Always `ok` on success.
+        pub status: ::std::string::String,
+    }
+
+    ///`IdempotencyKey`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
-    pub struct GetCustomerUserId(::std::string::String);
-    impl ::std::ops::Deref for GetCustomerUserId {
+    pub struct IdempotencyKey(::std::string::String);
+    impl ::std::ops::Deref for IdempotencyKey {
         type Target = ::std::string::String;
         fn deref(&self) -> &::std::string::String {
             &self.0
         }
     }
 
-    impl ::std::convert::From<GetCustomerUserId> for ::std::string::String {
-        fn from(value: GetCustomerUserId) -> Self {
+    impl ::std::convert::From<IdempotencyKey> for ::std::string::String {
+        fn from(value: IdempotencyKey) -> Self {
             value.0
         }
     }
 
-    impl ::std::str::FromStr for GetCustomerUserId {
+    impl ::std::str::FromStr for IdempotencyKey {
         type Err = self::error::ConversionError;
         fn from_str(
             value: &str,
@@ -2096,7 +1787,7 @@ API's origin.
         }
     }
 
-    impl ::std::convert::TryFrom<&str> for GetCustomerUserId {
+    impl ::std::convert::TryFrom<&str> for IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: &str,
@@ -2105,7 +1796,7 @@ API's origin.
         }
     }
 
-    impl ::std::convert::TryFrom<::std::string::String> for GetCustomerUserId {
+    impl ::std::convert::TryFrom<::std::string::String> for IdempotencyKey {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -2114,7 +1805,7 @@ API's origin.
         }
     }
 
-    impl<'de> ::serde::Deserialize<'de> for GetCustomerUserId {
+    impl<'de> ::serde::Deserialize<'de> for IdempotencyKey {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -2125,139 +1816,6 @@ API's origin.
                     <D::Error as ::serde::de::Error>::custom(e.to_string())
                 })
         }
-    }
-
-    ///`GetProductProductId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct GetProductProductId(::std::string::String);
-    impl ::std::ops::Deref for GetProductProductId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<GetProductProductId> for ::std::string::String {
-        fn from(value: GetProductProductId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for GetProductProductId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for GetProductProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for GetProductProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for GetProductProductId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`GetTierTierId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct GetTierTierId(::std::string::String);
-    impl ::std::ops::Deref for GetTierTierId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<GetTierTierId> for ::std::string::String {
-        fn from(value: GetTierTierId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for GetTierTierId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for GetTierTierId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for GetTierTierId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for GetTierTierId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`Health`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
-    pub struct Health {
-        ///Always `ok` on success.
-        pub status: ::std::string::String,
     }
 
     ///`Jwk`
@@ -2581,250 +2139,6 @@ API's origin.
         pub secret_key: ::std::string::String,
     }
 
-    ///`ListAssetsProductId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ListAssetsProductId(::std::string::String);
-    impl ::std::ops::Deref for ListAssetsProductId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ListAssetsProductId> for ::std::string::String {
-        fn from(value: ListAssetsProductId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ListAssetsProductId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ListAssetsProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ListAssetsProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ListAssetsProductId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`ListAssetsStartingAfter`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ListAssetsStartingAfter(::std::string::String);
-    impl ::std::ops::Deref for ListAssetsStartingAfter {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ListAssetsStartingAfter> for ::std::string::String {
-        fn from(value: ListAssetsStartingAfter) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ListAssetsStartingAfter {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ListAssetsStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ListAssetsStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ListAssetsStartingAfter {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`ListAuditLogStartingAfter`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ListAuditLogStartingAfter(::std::string::String);
-    impl ::std::ops::Deref for ListAuditLogStartingAfter {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ListAuditLogStartingAfter> for ::std::string::String {
-        fn from(value: ListAuditLogStartingAfter) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ListAuditLogStartingAfter {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ListAuditLogStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ListAuditLogStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ListAuditLogStartingAfter {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`ListBillingEventsStartingAfter`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ListBillingEventsStartingAfter(::std::string::String);
-    impl ::std::ops::Deref for ListBillingEventsStartingAfter {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ListBillingEventsStartingAfter> for ::std::string::String {
-        fn from(value: ListBillingEventsStartingAfter) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ListBillingEventsStartingAfter {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ListBillingEventsStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String>
-    for ListBillingEventsStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ListBillingEventsStartingAfter {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
     ///`ListCustomersQuery`
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
@@ -2873,126 +2187,6 @@ API's origin.
     }
 
     impl<'de> ::serde::Deserialize<'de> for ListCustomersQuery {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`ListCustomersStartingAfter`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ListCustomersStartingAfter(::std::string::String);
-    impl ::std::ops::Deref for ListCustomersStartingAfter {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ListCustomersStartingAfter> for ::std::string::String {
-        fn from(value: ListCustomersStartingAfter) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ListCustomersStartingAfter {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ListCustomersStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ListCustomersStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ListCustomersStartingAfter {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`ListPaymentsStartingAfter`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ListPaymentsStartingAfter(::std::string::String);
-    impl ::std::ops::Deref for ListPaymentsStartingAfter {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ListPaymentsStartingAfter> for ::std::string::String {
-        fn from(value: ListPaymentsStartingAfter) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ListPaymentsStartingAfter {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ListPaymentsStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ListPaymentsStartingAfter {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ListPaymentsStartingAfter {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -3699,6 +2893,69 @@ it comes to.
         }
     }
 
+    ///`ProductId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct ProductId(::std::string::String);
+    impl ::std::ops::Deref for ProductId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<ProductId> for ::std::string::String {
+        fn from(value: ProductId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for ProductId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for ProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for ProductId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for ProductId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
     ///One of a product's images, in the product's order.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct ProductImage {
@@ -4166,69 +3423,6 @@ it comes to.
         }
     }
 
-    ///`ResetCustomerUsageUserId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct ResetCustomerUsageUserId(::std::string::String);
-    impl ::std::ops::Deref for ResetCustomerUsageUserId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<ResetCustomerUsageUserId> for ::std::string::String {
-        fn from(value: ResetCustomerUsageUserId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for ResetCustomerUsageUserId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for ResetCustomerUsageUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for ResetCustomerUsageUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for ResetCustomerUsageUserId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
     ///`RevenueMetrics`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     pub struct RevenueMetrics {
@@ -4307,6 +3501,66 @@ it comes to.
         pub dev_issuer_enabled: ::std::option::Option<bool>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub jwt: ::std::option::Option<JwtSettingsUpdate>,
+    }
+
+    ///`StartingAfter`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct StartingAfter(::std::string::String);
+    impl ::std::ops::Deref for StartingAfter {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<StartingAfter> for ::std::string::String {
+        fn from(value: StartingAfter) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for StartingAfter {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for StartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for StartingAfter {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for StartingAfter {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
 
     ///A Stripe event object, as Stripe sends it. Only the fields below are required here; the rest are read as the event type defines them.
@@ -4673,6 +3927,69 @@ it comes to.
     }
 
     impl<'de> ::serde::Deserialize<'de> for TierCreateDisplayName {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+
+    ///`TierId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct TierId(::std::string::String);
+    impl ::std::ops::Deref for TierId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<TierId> for ::std::string::String {
+        fn from(value: TierId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for TierId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 64usize {
+                return Err("longer than 64 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for TierId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for TierId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for TierId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -5122,134 +4439,6 @@ canceled.
         }
     }
 
-    ///`TrackCustomerUsageIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct TrackCustomerUsageIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for TrackCustomerUsageIdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<TrackCustomerUsageIdempotencyKey>
-    for ::std::string::String {
-        fn from(value: TrackCustomerUsageIdempotencyKey) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for TrackCustomerUsageIdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for TrackCustomerUsageIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String>
-    for TrackCustomerUsageIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for TrackCustomerUsageIdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`TrackCustomerUsageUserId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct TrackCustomerUsageUserId(::std::string::String);
-    impl ::std::ops::Deref for TrackCustomerUsageUserId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<TrackCustomerUsageUserId> for ::std::string::String {
-        fn from(value: TrackCustomerUsageUserId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for TrackCustomerUsageUserId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for TrackCustomerUsageUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for TrackCustomerUsageUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for TrackCustomerUsageUserId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
     ///`TrackUsage`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
     #[serde(deny_unknown_fields)]
@@ -5267,258 +4456,6 @@ canceled.
                 amount: defaults::default_nzu64::<::std::num::NonZeroU64, 1>(),
                 metric: Default::default(),
             }
-        }
-    }
-
-    ///`TrackUsageIdempotencyKey`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct TrackUsageIdempotencyKey(::std::string::String);
-    impl ::std::ops::Deref for TrackUsageIdempotencyKey {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<TrackUsageIdempotencyKey> for ::std::string::String {
-        fn from(value: TrackUsageIdempotencyKey) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for TrackUsageIdempotencyKey {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for TrackUsageIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for TrackUsageIdempotencyKey {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for TrackUsageIdempotencyKey {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`UpdateCustomerUserId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct UpdateCustomerUserId(::std::string::String);
-    impl ::std::ops::Deref for UpdateCustomerUserId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<UpdateCustomerUserId> for ::std::string::String {
-        fn from(value: UpdateCustomerUserId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for UpdateCustomerUserId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 255usize {
-                return Err("longer than 255 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for UpdateCustomerUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for UpdateCustomerUserId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for UpdateCustomerUserId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`UpdateProductProductId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct UpdateProductProductId(::std::string::String);
-    impl ::std::ops::Deref for UpdateProductProductId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<UpdateProductProductId> for ::std::string::String {
-        fn from(value: UpdateProductProductId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for UpdateProductProductId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for UpdateProductProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for UpdateProductProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for UpdateProductProductId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`UpdateTierTierId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct UpdateTierTierId(::std::string::String);
-    impl ::std::ops::Deref for UpdateTierTierId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<UpdateTierTierId> for ::std::string::String {
-        fn from(value: UpdateTierTierId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for UpdateTierTierId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for UpdateTierTierId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for UpdateTierTierId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for UpdateTierTierId {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
         }
     }
 
@@ -5573,69 +4510,6 @@ canceled.
     }
 
     impl<'de> ::serde::Deserialize<'de> for UploadAssetFilename {
-        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-        where
-            D: ::serde::Deserializer<'de>,
-        {
-            ::std::string::String::deserialize(deserializer)?
-                .parse()
-                .map_err(|e: self::error::ConversionError| {
-                    <D::Error as ::serde::de::Error>::custom(e.to_string())
-                })
-        }
-    }
-
-    ///`UploadAssetProductId`
-    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-    #[serde(transparent)]
-    pub struct UploadAssetProductId(::std::string::String);
-    impl ::std::ops::Deref for UploadAssetProductId {
-        type Target = ::std::string::String;
-        fn deref(&self) -> &::std::string::String {
-            &self.0
-        }
-    }
-
-    impl ::std::convert::From<UploadAssetProductId> for ::std::string::String {
-        fn from(value: UploadAssetProductId) -> Self {
-            value.0
-        }
-    }
-
-    impl ::std::str::FromStr for UploadAssetProductId {
-        type Err = self::error::ConversionError;
-        fn from_str(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            if value.chars().count() > 64usize {
-                return Err("longer than 64 characters".into());
-            }
-            if value.chars().count() < 1usize {
-                return Err("shorter than 1 characters".into());
-            }
-            Ok(Self(value.to_string()))
-        }
-    }
-
-    impl ::std::convert::TryFrom<&str> for UploadAssetProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: &str,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl ::std::convert::TryFrom<::std::string::String> for UploadAssetProductId {
-        type Error = self::error::ConversionError;
-        fn try_from(
-            value: ::std::string::String,
-        ) -> ::std::result::Result<Self, self::error::ConversionError> {
-            value.parse()
-        }
-    }
-
-    impl<'de> ::serde::Deserialize<'de> for UploadAssetProductId {
         fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
         where
             D: ::serde::Deserializer<'de>,
@@ -5996,6 +4870,69 @@ canceled.
         ///One series per metric tracked in the range, by metric name.
         pub metrics: ::std::vec::Vec<MetricSeries>,
         pub to: Timestamp,
+    }
+
+    ///`UserId`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct UserId(::std::string::String);
+    impl ::std::ops::Deref for UserId {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+
+    impl ::std::convert::From<UserId> for ::std::string::String {
+        fn from(value: UserId) -> Self {
+            value.0
+        }
+    }
+
+    impl ::std::str::FromStr for UserId {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 255usize {
+                return Err("longer than 255 characters".into());
+            }
+            if value.chars().count() < 1usize {
+                return Err("shorter than 1 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+
+    impl ::std::convert::TryFrom<&str> for UserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl ::std::convert::TryFrom<::std::string::String> for UserId {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+
+    impl<'de> ::serde::Deserialize<'de> for UserId {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
     }
 
     ///`WebhookReceipt`
@@ -7444,7 +6381,7 @@ impl<A: Api> Operation<A> for GetCustomerStateRequest {
 #[derive(Debug, Clone)]
 pub struct TrackUsageRequest {
     ///A unique key per logical request. Retries with the same key are answered with the first result.
-    pub idempotency_key: Option<types::TrackUsageIdempotencyKey>,
+    pub idempotency_key: Option<types::IdempotencyKey>,
     ///The request body, when one was sent.
     pub body: Option<types::TrackUsage>,
 }
@@ -8348,7 +7285,7 @@ impl<A: Api> Operation<A> for CreateProductRequest {
 #[derive(Debug, Clone)]
 pub struct GetProductRequest {
     ///The product id.
-    pub product_id: types::GetProductProductId,
+    pub product_id: types::ProductId,
 }
 
 ///Every response `getProduct` documents.
@@ -8451,7 +7388,7 @@ impl<A: Api> Operation<A> for GetProductRequest {
 #[derive(Debug, Clone)]
 pub struct UpdateProductRequest {
     ///The product id.
-    pub product_id: types::UpdateProductProductId,
+    pub product_id: types::ProductId,
     ///The request body.
     pub body: types::ProductUpdate,
 }
@@ -8565,7 +7502,7 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
 #[derive(Debug, Clone)]
 pub struct ArchiveProductRequest {
     ///The product id.
-    pub product_id: types::ArchiveProductProductId,
+    pub product_id: types::ProductId,
 }
 
 ///Every response `archiveProduct` documents.
@@ -8665,9 +7602,9 @@ pub struct ListAssetsRequest {
     ///Page size.
     pub limit: ::std::num::NonZeroU32,
     ///The `nextCursor` of the previous page.
-    pub starting_after: Option<types::ListAssetsStartingAfter>,
+    pub starting_after: Option<types::StartingAfter>,
     ///Only the images of this product, in the product's order.
-    pub product_id: Option<types::ListAssetsProductId>,
+    pub product_id: Option<types::ProductId>,
 }
 
 ///Every response `listAssets` documents.
@@ -8785,7 +7722,7 @@ pub struct UploadAssetRequest {
     ///The file's name, as shown and as the last part of its public URL.
     pub filename: types::UploadAssetFilename,
     ///A product of this project and mode the asset becomes the last image of.
-    pub product_id: Option<types::UploadAssetProductId>,
+    pub product_id: Option<types::ProductId>,
     ///The body's `Content-Type`, as the client sent it.
     pub content_type: Option<String>,
     ///The request body (*/*), unread: the implementation reads it and enforces its own size limit.
@@ -8923,7 +7860,7 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
 #[derive(Debug, Clone)]
 pub struct GetAssetRequest {
     ///The asset id.
-    pub asset_id: types::GetAssetAssetId,
+    pub asset_id: types::AssetId,
 }
 
 ///Every response `getAsset` documents.
@@ -9021,7 +7958,7 @@ impl<A: Api> Operation<A> for GetAssetRequest {
 #[derive(Debug, Clone)]
 pub struct DeleteAssetRequest {
     ///The asset id.
-    pub asset_id: types::DeleteAssetAssetId,
+    pub asset_id: types::AssetId,
 }
 
 ///Every response `deleteAsset` documents.
@@ -9320,7 +8257,7 @@ impl<A: Api> Operation<A> for CreateTierRequest {
 #[derive(Debug, Clone)]
 pub struct GetTierRequest {
     ///The tier id.
-    pub tier_id: types::GetTierTierId,
+    pub tier_id: types::TierId,
 }
 
 ///Every response `getTier` documents.
@@ -9423,7 +8360,7 @@ impl<A: Api> Operation<A> for GetTierRequest {
 #[derive(Debug, Clone)]
 pub struct UpdateTierRequest {
     ///The tier id.
-    pub tier_id: types::UpdateTierTierId,
+    pub tier_id: types::TierId,
     ///The request body.
     pub body: types::TierUpdate,
 }
@@ -9541,7 +8478,7 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
 #[derive(Debug, Clone)]
 pub struct ArchiveTierRequest {
     ///The tier id.
-    pub tier_id: types::ArchiveTierTierId,
+    pub tier_id: types::TierId,
 }
 
 ///Every response `archiveTier` documents.
@@ -9649,7 +8586,7 @@ pub struct ListCustomersRequest {
     ///Page size.
     pub limit: ::std::num::NonZeroU32,
     ///The cursor from the previous page.
-    pub starting_after: Option<types::ListCustomersStartingAfter>,
+    pub starting_after: Option<types::StartingAfter>,
     ///Case-insensitive substring of the user id or email.
     pub query: Option<types::ListCustomersQuery>,
 }
@@ -9767,7 +8704,7 @@ impl<A: Api> Operation<A> for ListCustomersRequest {
 #[derive(Debug, Clone)]
 pub struct GetCustomerRequest {
     ///The user id (the JWT `sub`).
-    pub user_id: types::GetCustomerUserId,
+    pub user_id: types::UserId,
 }
 
 ///Every response `getCustomer` documents.
@@ -9865,7 +8802,7 @@ impl<A: Api> Operation<A> for GetCustomerRequest {
 #[derive(Debug, Clone)]
 pub struct UpdateCustomerRequest {
     ///The user id (the JWT `sub`).
-    pub user_id: types::UpdateCustomerUserId,
+    pub user_id: types::UserId,
     ///The request body.
     pub body: types::CustomerUpdate,
 }
@@ -9979,7 +8916,7 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
 #[derive(Debug, Clone)]
 pub struct ResetCustomerUsageRequest {
     ///The user id (the JWT `sub`).
-    pub user_id: types::ResetCustomerUsageUserId,
+    pub user_id: types::UserId,
 }
 
 ///Every response `resetCustomerUsage` documents.
@@ -10077,7 +9014,7 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
 #[derive(Debug, Clone)]
 pub struct CheckCustomerUsageRequest {
     ///The user id (the JWT `sub`).
-    pub user_id: types::CheckCustomerUsageUserId,
+    pub user_id: types::UserId,
     ///The metric to read. Defaults to `requests`.
     pub metric: Option<types::MetricName>,
 }
@@ -10179,9 +9116,9 @@ impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
 #[derive(Debug, Clone)]
 pub struct TrackCustomerUsageRequest {
     ///The user id (the JWT `sub`).
-    pub user_id: types::TrackCustomerUsageUserId,
+    pub user_id: types::UserId,
     ///A unique key per logical request. Retries with the same key are answered with the first result.
-    pub idempotency_key: Option<types::TrackCustomerUsageIdempotencyKey>,
+    pub idempotency_key: Option<types::IdempotencyKey>,
     ///The request body, when one was sent.
     pub body: Option<types::TrackUsage>,
 }
@@ -10314,7 +9251,7 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
 #[derive(Debug, Clone)]
 pub struct CheckCustomerEntitlementRequest {
     ///The user id (the JWT `sub`).
-    pub user_id: types::CheckCustomerEntitlementUserId,
+    pub user_id: types::UserId,
     ///A feature to ask about. Name this or `metric`.
     pub feature: Option<types::FeatureName>,
     ///A metric to ask about. Name this or `feature`.
@@ -10751,7 +9688,7 @@ pub struct ListAuditLogRequest {
     ///Page size.
     pub limit: ::std::num::NonZeroU32,
     ///The `nextCursor` of the previous page.
-    pub starting_after: Option<types::ListAuditLogStartingAfter>,
+    pub starting_after: Option<types::StartingAfter>,
 }
 
 ///Every response `listAuditLog` documents.
@@ -11465,7 +10402,7 @@ pub struct ListBillingEventsRequest {
     ///Page size.
     pub limit: ::std::num::NonZeroU32,
     ///The `nextCursor` of the previous page.
-    pub starting_after: Option<types::ListBillingEventsStartingAfter>,
+    pub starting_after: Option<types::StartingAfter>,
 }
 
 ///Every response `listBillingEvents` documents.
@@ -11567,7 +10504,7 @@ pub struct ListPaymentsRequest {
     ///Page size.
     pub limit: ::std::num::NonZeroU32,
     ///The `nextCursor` of the previous page.
-    pub starting_after: Option<types::ListPaymentsStartingAfter>,
+    pub starting_after: Option<types::StartingAfter>,
 }
 
 ///Every response `listPayments` documents.
