@@ -19,8 +19,8 @@ use axum::response::Response;
 use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Instrument;
 
+use crate::app::ratelimit::Decision;
 use crate::domain::ids;
-use crate::http::RateLimitSlot;
 use crate::http::errors::REQUEST_ID_HEADER;
 use crate::logging::{self, RequestLog};
 use crate::telemetry::Telemetry;
@@ -97,14 +97,12 @@ where
         };
         let method = request.method().clone();
         let log = RequestLog::default();
-        let limit = RateLimitSlot::default();
         request.extensions_mut().insert(log.clone());
-        request.extensions_mut().insert(limit.clone());
         let span = tracing::info_span!("request", id = request_id.to_str().unwrap_or(""));
         Box::pin(async move {
             let Ok(mut response) = inner.call(request).instrument(span).await;
             drop(in_flight);
-            rate_limit_headers(&limit, &mut response);
+            rate_limit_headers(log.rate_limit_decision(), &mut response);
             response
                 .headers_mut()
                 .entry(HeaderName::from_static(REQUEST_ID_HEADER))
@@ -125,8 +123,7 @@ where
 /// Adds `RateLimit-*` (and `Retry-After` on a refusal) to a response a limit applied to, and
 /// `Retry-After` to every `503`: the database is unreachable, and a second is a fair first
 /// wait.
-fn rate_limit_headers(slot: &RateLimitSlot, response: &mut Response) {
-    let decision = *slot.0.lock().expect("rate-limit slot");
+fn rate_limit_headers(decision: Option<Decision>, response: &mut Response) {
     if let Some(d) = decision {
         let seconds = |ms: u64| ms.div_ceil(1000);
         let headers = response.headers_mut();

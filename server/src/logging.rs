@@ -14,6 +14,7 @@ use std::time::Duration;
 use axum::extract::MatchedPath;
 
 use crate::app::Principal;
+use crate::app::ratelimit::Decision;
 use crate::domain::Tenant;
 use crate::telemetry::Telemetry;
 
@@ -62,12 +63,14 @@ pub fn init(format: Format) {
 /// The kind of caller (`user`, `secret`, …) and its tenant, if it has one.
 type CallerLine = (&'static str, Option<Tenant>);
 
-/// What a request's log line needs from inside the router: who the request acted as, filled
-/// in by authentication, and the route template it matched.
+/// What the edge needs from inside the router, once the response is ready: who the request
+/// acted as, filled in by authentication, the route template it matched, and the rate
+/// limiter's decision for the response headers.
 #[derive(Default)]
 struct Line {
     caller: Option<CallerLine>,
     route: Option<MatchedPath>,
+    rate_limit: Option<Decision>,
 }
 
 /// A request's [`Line`], shared between the edge that writes it and the router that fills it.
@@ -87,6 +90,16 @@ impl RequestLog {
             Principal::User(user) => ("user", Some(user.tenant.clone())),
         };
         self.0.lock().expect("request log").caller = Some(line);
+    }
+
+    /// Records the rate limiter's decision, for the response's `RateLimit-*` headers.
+    pub fn rate_limit(&self, decision: Decision) {
+        self.0.lock().expect("request log").rate_limit = Some(decision);
+    }
+
+    /// The rate limiter's decision, if a limit applied to the request.
+    pub fn rate_limit_decision(&self) -> Option<Decision> {
+        self.0.lock().expect("request log").rate_limit
     }
 
     /// Records the route template of a request the router matched, where the request
@@ -130,7 +143,7 @@ pub fn request_line(
     let status = status.as_u16();
     let elapsed = elapsed.as_secs_f64();
     let latency_ms = (elapsed * 100_000.0).round() / 100.0;
-    let Line { caller, route } = std::mem::take(&mut *log.0.lock().expect("request log"));
+    let Line { caller, route, .. } = std::mem::take(&mut *log.0.lock().expect("request log"));
     let route = route.as_ref().map_or("(no route)", MatchedPath::as_str);
     telemetry.request(method.as_str(), route, status, elapsed);
     let (kind, tenant) = caller.unwrap_or(("none", None));

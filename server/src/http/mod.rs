@@ -35,10 +35,6 @@ use crate::app::{Actor, App, AppError, AppResult, Principal, UserContext};
 use crate::domain::Tenant;
 use crate::generated::{self as api, Api, ErrorResponse, Rejection, Security, types};
 
-/// Where authentication leaves the rate limiter's decision for the response headers.
-#[derive(Clone, Default)]
-pub struct RateLimitSlot(pub Arc<std::sync::Mutex<Option<crate::app::ratelimit::Decision>>>);
-
 /// The server: the domain behind the generated interface.
 #[derive(Clone)]
 pub struct Server {
@@ -62,8 +58,8 @@ impl Server {
         let Some(decision) = self.app.rate_limit(&principal).await? else {
             return Ok(principal);
         };
-        if let Some(slot) = parts.extensions.get::<RateLimitSlot>() {
-            *slot.0.lock().expect("rate-limit slot") = Some(decision);
+        if let Some(log) = parts.extensions.get::<crate::logging::RequestLog>() {
+            log.rate_limit(decision);
         }
         if decision.allowed {
             Ok(principal)
