@@ -62,12 +62,14 @@ impl Normalizer {
         }
         // typify names an inline property's type after its parent's name and the property's
         // (`App` and `permissions` make `AppPermissions`): a component's name for a component
-        // (whatever its title), the title inside one. Where that is a component's name, a
-        // title names it apart (Stripe's `financial_connections.account`, titled otherwise,
-        // and its `ownership` made a second `FinancialConnectionsAccountOwnership`).
+        // (whatever its title) and for the branches of its composition, which typify merges
+        // into it, the title inside one. Where that is a component's name, a title names it
+        // apart (Stripe's `financial_connections.account`, titled otherwise, and its
+        // `ownership` made a second `FinancialConnectionsAccountOwnership`; Microsoft Graph's
+        // `allOf: [entity, {title, properties}]` components, 98 of them).
         let component_root = pointer
             .strip_prefix("/components/schemas/")
-            .filter(|rest| !rest.contains('/'));
+            .and_then(composition_root);
         let parents: Vec<String> = component_root
             .map(super::normalize::percent_decode)
             .into_iter()
@@ -515,4 +517,19 @@ fn optional_union(map: &mut Map<String, Value>) {
             map.insert("nullable".into(), Value::Bool(true));
         }
     }
+}
+
+/// The component name at the start of `rest` (a pointer below `/components/schemas/`) where
+/// the rest of it only descends through compositions (`allOf/0/anyOf/1`): the schema is the
+/// component or a branch of it.
+fn composition_root(rest: &str) -> Option<&str> {
+    let mut segments = rest.split('/');
+    let name = segments.next()?;
+    let rest: Vec<&str> = segments.collect();
+    rest.chunks(2)
+        .all(|pair| {
+            matches!(pair, [keyword, index]
+                if ["allOf", "anyOf", "oneOf"].contains(keyword) && index.parse::<usize>().is_ok())
+        })
+        .then_some(name)
 }
