@@ -43,12 +43,14 @@ pub fn normalize(mut document: Value) -> Result<Normalized, GenError> {
             schemas.keys().map(|k| k.to_upper_camel_case()).collect()
         })
         .unwrap_or_default();
+    let includers = includers(root);
     let mut n = Normalizer {
         skipped: Vec::new(),
         hoisted: BTreeMap::new(),
         original: Value::Object(root.clone()),
         new_schemas: Vec::new(),
         component_idents,
+        includers,
     };
     root.insert("openapi".into(), "3.0.3".into());
     // 3.1 only, or nothing a client or server stub is generated from.
@@ -320,6 +322,64 @@ pub(super) struct Normalizer {
     /// The identifiers the component schemas' names make (`UpperCamelCase`); an inline
     /// schema's `title`, which typify would name its type by, must not take one.
     pub(super) component_idents: std::collections::BTreeSet<String>,
+    /// For each component schema (by its pointer segment), the components that take it in
+    /// through `allOf` references, directly or not: typify merges it into each of those and
+    /// names its inline properties' types after them too.
+    pub(super) includers: BTreeMap<String, Vec<String>>,
+}
+
+/// The components that take each component in through `allOf`, transitively, keyed and
+/// listed by their pointer segments (see [`Normalizer::includers`]).
+fn includers(root: &Map<String, Value>) -> BTreeMap<String, Vec<String>> {
+    fn all_of_refs(schema: &Value, out: &mut Vec<String>) {
+        for branch in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            match branch.get("$ref").and_then(Value::as_str) {
+                Some(reference) => {
+                    if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+                        out.push(percent_decode(name));
+                    }
+                }
+                None => all_of_refs(branch, out),
+            }
+        }
+    }
+    let Some(schemas) = root
+        .get("components")
+        .and_then(|c| c.get("schemas"))
+        .and_then(Value::as_object)
+    else {
+        return BTreeMap::new();
+    };
+    let mut direct: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, schema) in schemas {
+        let mut bases = Vec::new();
+        all_of_refs(schema, &mut bases);
+        for base in bases {
+            direct
+                .entry(base)
+                .or_default()
+                .push(percent_decode(&pointer_segment(name)));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for base in direct.keys() {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut queue = vec![base.clone()];
+        while let Some(next) = queue.pop() {
+            for includer in direct.get(&next).into_iter().flatten() {
+                if includer != base && seen.insert(includer.clone()) {
+                    queue.push(includer.clone());
+                }
+            }
+        }
+        out.insert(base.clone(), seen.into_iter().collect());
+    }
+    out
 }
 
 impl Normalizer {

@@ -66,13 +66,23 @@ impl Normalizer {
         // into it, the title inside one. Where that is a component's name, a title names it
         // apart (Stripe's `financial_connections.account`, titled otherwise, and its
         // `ownership` made a second `FinancialConnectionsAccountOwnership`; Microsoft Graph's
-        // `allOf: [entity, {title, properties}]` components, 98 of them).
+        // `allOf: [entity, {title, properties}]` components, 98 of them). A component taken
+        // into others by `allOf` (`attendee` is `allOf: [attendeeBase, …]`) is merged into
+        // each, and its properties' types named after each as well (`AttendeeType`).
         let component_root = pointer
             .strip_prefix("/components/schemas/")
             .and_then(composition_root);
-        let parents: Vec<String> = component_root
-            .map(super::normalize::percent_decode)
+        let component_root = component_root.map(super::normalize::percent_decode);
+        let includers = component_root
+            .as_ref()
+            .and_then(|root| self.includers.get(root))
             .into_iter()
+            .flatten()
+            .cloned();
+        let parents: Vec<String> = component_root
+            .clone()
+            .into_iter()
+            .chain(includers)
             .chain(map.get("title").and_then(Value::as_str).map(str::to_owned))
             .collect();
         if let Some(properties) = map.get_mut("properties").and_then(Value::as_object_mut) {
