@@ -82,7 +82,7 @@ pub fn generate_lenient(
         }
     }
     let routes = routes.into_iter().map(
-        |(path, methods)| quote!(.route(#path, axum::routing::MethodRouter::new() #(#methods)*)),
+        |(path, methods)| quote!(router = router.route(#path, axum::routing::MethodRouter::new() #(#methods)*);),
     );
     let type_tokens = guard("typify", || Ok(types.space.to_stream()))?;
     let type_tokens = match derives {
@@ -139,9 +139,11 @@ pub fn generate_lenient(
 
         /// Builds the router serving every operation of the spec on `api`.
         pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
-            axum::Router::new()
-                #(#routes)*
-                .with_state(api)
+            // One statement a route, not one chained expression: the compiler walks a chain
+            // of thousands of calls recursively, and overflows its stack on the largest specs.
+            let mut router = axum::Router::<Arc<A>>::new();
+            #(#routes)*
+            router.with_state(api)
         }
 
         #(#items)*

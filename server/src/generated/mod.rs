@@ -5697,199 +5697,240 @@ pub trait Api: Send + Sync + 'static {
 
 /// Builds the router serving every operation of the spec on `api`.
 pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
-    axum::Router::new()
+    let mut router = axum::Router::<Arc<A>>::new();
+    router = router
         .route(
             "/healthz",
             axum::routing::MethodRouter::new().get(handle::<A, HealthCheckRequest>),
-        )
+        );
+    router = router
         .route(
             "/readyz",
             axum::routing::MethodRouter::new().get(handle::<A, ReadinessCheckRequest>),
-        )
+        );
+    router = router
         .route(
             "/openapi.json",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetOpenApiDocumentRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/projects",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, ListProjectsRequest>)
                 .post(handle::<A, CreateProjectRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/projects/{projectId}",
             axum::routing::MethodRouter::new().delete(handle::<A, DeleteProjectRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/me",
             axum::routing::MethodRouter::new().get(handle::<A, GetCustomerStateRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/usage/track",
             axum::routing::MethodRouter::new().post(handle::<A, TrackUsageRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/usage",
             axum::routing::MethodRouter::new().get(handle::<A, CheckUsageRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/usage/events",
             axum::routing::MethodRouter::new()
                 .post(handle::<A, IngestUsageEventsRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/entitlements/check",
             axum::routing::MethodRouter::new().get(handle::<A, CheckEntitlementRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/dev/tokens",
             axum::routing::MethodRouter::new().post(handle::<A, CreateDevTokenRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/dev/sessions",
             axum::routing::MethodRouter::new().post(handle::<A, CreateDevSessionRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/dev/jwks.json",
             axum::routing::MethodRouter::new().get(handle::<A, GetDevJwksRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/products",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, ListProductsRequest>)
                 .post(handle::<A, CreateProductRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/products/{productId}",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetProductRequest>)
                 .patch(handle::<A, UpdateProductRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/products/{productId}/archive",
             axum::routing::MethodRouter::new().post(handle::<A, ArchiveProductRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/assets",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, ListAssetsRequest>)
                 .post(handle::<A, UploadAssetRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/assets/{assetId}",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetAssetRequest>)
                 .delete(handle::<A, DeleteAssetRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/tiers",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, ListTiersRequest>)
                 .post(handle::<A, CreateTierRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/tiers/{tierId}",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetTierRequest>)
                 .patch(handle::<A, UpdateTierRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/tiers/{tierId}/archive",
             axum::routing::MethodRouter::new().post(handle::<A, ArchiveTierRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/customers",
             axum::routing::MethodRouter::new().get(handle::<A, ListCustomersRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/customers/{userId}",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetCustomerRequest>)
                 .patch(handle::<A, UpdateCustomerRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/customers/{userId}/usage/reset",
             axum::routing::MethodRouter::new()
                 .post(handle::<A, ResetCustomerUsageRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/customers/{userId}/usage",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, CheckCustomerUsageRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/customers/{userId}/usage/track",
             axum::routing::MethodRouter::new()
                 .post(handle::<A, TrackCustomerUsageRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/customers/{userId}/entitlements/check",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, CheckCustomerEntitlementRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/metrics/usage",
             axum::routing::MethodRouter::new().get(handle::<A, GetUsageMetricsRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/metrics/revenue",
             axum::routing::MethodRouter::new().get(handle::<A, GetRevenueMetricsRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/metrics/overview",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetMetricsOverviewRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/audit-log",
             axum::routing::MethodRouter::new().get(handle::<A, ListAuditLogRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/billing/checkout",
             axum::routing::MethodRouter::new().post(handle::<A, CreateCheckoutRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/billing/portal",
             axum::routing::MethodRouter::new()
                 .post(handle::<A, CreatePortalSessionRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/cart/checkout",
             axum::routing::MethodRouter::new().post(handle::<A, CartCheckoutRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/cart/checkout/{sessionId}",
             axum::routing::MethodRouter::new().get(handle::<A, GetCartCheckoutRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/webhooks/stripe",
             axum::routing::MethodRouter::new()
                 .post(handle::<A, ReceiveStripeWebhookRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/billing/events",
             axum::routing::MethodRouter::new().get(handle::<A, ListBillingEventsRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/billing/payments",
             axum::routing::MethodRouter::new().get(handle::<A, ListPaymentsRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/keys",
             axum::routing::MethodRouter::new().get(handle::<A, ListApiKeysRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/keys/secret/rotate",
             axum::routing::MethodRouter::new().post(handle::<A, RotateSecretKeyRequest>),
-        )
+        );
+    router = router
         .route(
             "/v1/settings",
             axum::routing::MethodRouter::new()
                 .get(handle::<A, GetSettingsRequest>)
                 .patch(handle::<A, UpdateSettingsRequest>),
-        )
-        .with_state(api)
+        );
+    router.with_state(api)
 }
 
 ///The parsed and validated input of `healthCheck`.
