@@ -290,18 +290,24 @@ struct Types {
     param_named: HashMap<(String, String), String>,
     /// Type names typify holds or was given.
     taken: HashSet<String>,
+    /// Each parameter schema's converted text, by pointer, as `new` computed it.
+    keys: HashMap<String, String>,
 }
 
 impl Types {
     fn new(space: TypeSpace, operations: &[Operation]) -> Types {
         let mut uses: BTreeMap<String, (HashSet<String>, usize)> = BTreeMap::new();
+        let mut keys = HashMap::new();
         for op in operations {
             for param in &op.params {
                 let pointer = format!("{}/schema", param.pointer);
-                if let Ok(key) = schema_key(&param.schema, &pointer) {
+                if let Ok(key) = to_schemars(&param.schema, &pointer)
+                    .and_then(|converted| converted_key(&converted, &pointer))
+                {
                     let entry = uses.entry(param.name.to_upper_camel_case()).or_default();
-                    entry.0.insert(key);
+                    entry.0.insert(key.clone());
                     entry.1 += 1;
+                    keys.insert(pointer, key);
                 }
             }
         }
@@ -321,6 +327,7 @@ impl Types {
             seen: HashMap::new(),
             param_named,
             taken,
+            keys,
         }
     }
 
@@ -334,14 +341,14 @@ impl Types {
         first: String,
         pointer: &str,
     ) -> Result<TokenStream, GenError> {
-        let converted = to_schemars(schema, pointer)?;
-        let key = match param {
-            Some(param) => Some((param.to_owned(), converted_key(&converted, pointer)?)),
-            None => None,
+        let key = match (param, self.keys.get(pointer)) {
+            (Some(param), Some(key)) => Some((param.to_owned(), key.clone())),
+            _ => None,
         };
         if let Some(ident) = key.as_ref().and_then(|key| self.seen.get(key)) {
             return Ok(ident.clone());
         }
+        let converted = to_schemars(schema, pointer)?;
         let named = key.as_ref().and_then(|key| self.param_named.get(key));
         let mut name = named.cloned().unwrap_or(first);
         if self.taken.contains(&name) {
@@ -372,10 +379,6 @@ impl Types {
 }
 
 /// An inline schema's identity for sharing: its converted JSON Schema's text.
-fn schema_key(schema: &ReferenceOr<Schema>, pointer: &str) -> Result<String, GenError> {
-    converted_key(&to_schemars(schema, pointer)?, pointer)
-}
-
 fn converted_key(converted: &schemars::schema::Schema, pointer: &str) -> Result<String, GenError> {
     serde_json::to_string(converted).map_err(|e| GenError::unsupported(pointer, e.to_string()))
 }
