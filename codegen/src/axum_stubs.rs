@@ -19,11 +19,21 @@ use crate::format::{format_tokens, generated_header};
 use crate::load::Skip;
 use crate::model::{self, BodyKind, Location, Operation, ResponseContent, Status, resolve};
 use crate::schema::to_schemars;
+use crate::traits::Traits;
 use crate::validate::Validators;
 
+/// How the stubs are generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Which serde derives the types carry.
+    pub derives: Derives,
+    /// How operations are grouped into traits.
+    pub traits: Traits,
+}
+
 /// Generates the stubs module for `spec`; fails on the first part it cannot generate.
-pub fn generate(spec: &OpenAPI, source: &str, derives: Derives) -> Result<String, GenError> {
-    let (code, skipped) = generate_lenient(spec, source, derives)?;
+pub fn generate(spec: &OpenAPI, source: &str, options: Options) -> Result<String, GenError> {
+    let (code, skipped) = generate_lenient(spec, source, options)?;
     crate::load::strict(code, skipped)
 }
 
@@ -33,9 +43,10 @@ pub fn generate(spec: &OpenAPI, source: &str, derives: Derives) -> Result<String
 pub fn generate_lenient(
     spec: &OpenAPI,
     source: &str,
-    derives: Derives,
+    options: Options,
 ) -> Result<(String, Vec<Skip>), GenError> {
     let operations = model::operations(spec)?;
+    let groups = crate::traits::assign(&operations, options.traits);
     let mut skipped = Vec::new();
     let mut types = Types::new(
         new_type_space(spec, &used_schemas(spec, &operations), &mut skipped)?,
@@ -54,14 +65,17 @@ pub fn generate_lenient(
         .collect();
 
     let mut items = Vec::new();
-    let mut trait_methods = Vec::new();
-    let mut routes: Vec<(String, Vec<TokenStream>)> = Vec::new();
+    // The methods of each trait, in the order the traits first appear.
+    let mut trait_methods: Vec<(&crate::traits::Group, Vec<TokenStream>)> = Vec::new();
+    // Each path's methods, and the traits that declare them.
+    let mut routes: Vec<(String, Vec<TokenStream>, Vec<&str>)> = Vec::new();
     let mut uses = Uses::default();
     let mut read_types = Vec::new();
-    for op in &operations {
+    for (op, group) in operations.iter().zip(&groups) {
+        let api_trait = format_ident!("{}", group.name);
         let generated = match operation(
             spec,
-            op,
+            (op, &api_trait),
             &mut types,
             &mut validators,
             &schemes,
@@ -75,17 +89,53 @@ pub fn generate_lenient(
             }
         };
         items.push(generated.items);
-        trait_methods.push(generated.trait_method);
-        match routes.iter_mut().find(|(path, _)| *path == op.path) {
-            Some((_, methods)) => methods.push(generated.route),
-            None => routes.push((op.path.clone(), vec![generated.route])),
+        match trait_methods.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, methods)) => methods.push(generated.trait_method),
+            None => trait_methods.push((group, vec![generated.trait_method])),
+        }
+        match routes.iter_mut().find(|(path, _, _)| *path == op.path) {
+            Some((_, methods, traits)) => {
+                methods.push(generated.route);
+                if !traits.contains(&group.name.as_str()) {
+                    traits.push(&group.name);
+                }
+            }
+            None => routes.push((op.path.clone(), vec![generated.route], vec![&group.name])),
         }
     }
-    let routes = routes.into_iter().map(
-        |(path, methods)| quote!(router = router.route(#path, axum::routing::MethodRouter::new() #(#methods)*);),
-    );
+    let (routes, route_fns) = router_body(routes);
     let type_tokens = guard("typify", || Ok(types.space.to_stream()))?;
-    let type_tokens = match derives {
+    // The `Api` trait holds the operations when they are not split; split, each group is a
+    // trait of its own that extends `Api`, and the router needs them all.
+    let (api_methods, group_traits): (Vec<_>, Vec<_>) = trait_methods
+        .into_iter()
+        .partition(|(g, _)| g.name == "Api");
+    let api_methods = api_methods.into_iter().flat_map(|(_, methods)| methods);
+    let group_idents: Vec<_> = group_traits
+        .iter()
+        .map(|(g, _)| format_ident!("{}", g.name))
+        .collect();
+    let api_doc = if group_idents.is_empty() {
+        " The operations of the API. Implement this trait and pass it to [`router`]."
+    } else {
+        " What every group of operations shares: implement it, and the trait of each group, and pass the implementation to [`router`]."
+    };
+    let group_traits = group_traits.iter().map(|(group, methods)| {
+        let ident = format_ident!("{}", group.name);
+        let doc = match group.key.strip_prefix('/') {
+            Some(_) => format!(" The untagged operations under `{}`.", group.key),
+            None => format!(" The operations tagged `{}`.", group.key),
+        };
+        let doc =
+            format!("{doc} Implement it with [`Api`] and pass the implementation to [`router`].");
+        quote! {
+            #[doc = #doc]
+            pub trait #ident: Api {
+                #(#methods)*
+            }
+        }
+    });
+    let type_tokens = match options.derives {
         Derives::AsUsed => crate::derives::trim(type_tokens, &read_types)?,
         Derives::All => type_tokens,
     };
@@ -116,7 +166,7 @@ pub fn generate_lenient(
         /// schemes that must all be satisfied. Empty means no credential is needed.
         pub type Security = &'static [&'static [SecurityScheme]];
 
-        /// The operations of the API. Implement this trait and pass it to [`router`].
+        #[doc = #api_doc]
         pub trait Api: Send + Sync + 'static {
             /// Who is calling, as established by [`Api::authenticate`].
             type Caller: Send + 'static;
@@ -134,17 +184,21 @@ pub fn generate_lenient(
             /// sees: the implementation gives it its error body and code.
             fn reject(&self, rejection: Rejection, parts: &http::request::Parts) -> Response;
 
-            #(#trait_methods)*
+            #(#api_methods)*
         }
 
+        #(#group_traits)*
+
         /// Builds the router serving every operation of the spec on `api`.
-        pub fn router<A: Api>(api: Arc<A>) -> axum::Router {
+        pub fn router<A: Api #(+ #group_idents)*>(api: Arc<A>) -> axum::Router {
             // One statement a route, not one chained expression: the compiler walks a chain
             // of thousands of calls recursively, and overflows its stack on the largest specs.
             let mut router = axum::Router::<Arc<A>>::new();
-            #(#routes)*
+            #routes
             router.with_state(api)
         }
+
+        #route_fns
 
         #(#items)*
 
@@ -156,6 +210,43 @@ pub fn generate_lenient(
     };
     let body = format_tokens(tokens)?;
     Ok((format!("{}{}", generated_header(source), body), skipped))
+}
+
+/// The most paths one function of the router adds.
+const PATHS_PER_ROUTER_FN: usize = 64;
+
+/// The statements that add every path to `router`, and the functions they call. A document
+/// of up to [`PATHS_PER_ROUTER_FN`] paths is routed in one function; a larger one in a function
+/// per that many paths (`routes_0`, `routes_1`, …), each bound by the traits its operations
+/// belong to: the compiler's borrow checking and type inference grow faster than the length
+/// of one function, and Microsoft Graph has 7,419 paths.
+fn router_body(routes: Vec<(String, Vec<TokenStream>, Vec<&str>)>) -> (TokenStream, TokenStream) {
+    let statement = |(path, methods, _): &(String, Vec<TokenStream>, Vec<&str>)| quote!(router = router.route(#path, axum::routing::MethodRouter::new() #(#methods)*););
+    if routes.len() <= PATHS_PER_ROUTER_FN {
+        let statements = routes.iter().map(statement);
+        return (quote!(#(#statements)*), TokenStream::new());
+    }
+    let mut calls = Vec::new();
+    let mut fns = Vec::new();
+    for (index, chunk) in routes.chunks(PATHS_PER_ROUTER_FN).enumerate() {
+        let name = format_ident!("routes_{}", index);
+        let mut traits: Vec<&str> = Vec::new();
+        for name in chunk.iter().flat_map(|(_, _, traits)| traits) {
+            if *name != "Api" && !traits.contains(name) {
+                traits.push(name);
+            }
+        }
+        let traits = traits.iter().map(|t| format_ident!("{}", t));
+        let statements = chunk.iter().map(statement);
+        calls.push(quote!(router = #name(router);));
+        fns.push(quote! {
+            fn #name<A: Api #(+ #traits)*>(mut router: axum::Router<Arc<A>>) -> axum::Router<Arc<A>> {
+                #(#statements)*
+                router
+            }
+        });
+    }
+    (quote!(#(#calls)*), quote!(#(#fns)*))
 }
 
 /// The component schemas the operations reach: the stubs hold the types a server reads and
@@ -551,7 +642,8 @@ fn status_variant(status: &Status) -> (proc_macro2::Ident, TokenStream) {
 
 fn operation(
     spec: &OpenAPI,
-    op: &Operation,
+    // The operation and the trait that declares it.
+    (op, api_trait): (&Operation, &proc_macro2::Ident),
     types: &mut Types,
     validators: &mut Validators,
     schemes: &[String],
@@ -608,7 +700,7 @@ fn operation(
         let coerce = coercion(spec, &param.schema);
         let name = &param.name;
         let raw = match param.location {
-            Location::Path => quote!(path_params.get(#name).map(|v| vec![v.clone()])),
+            Location::Path => quote!(path_value(path_params, #name)),
             Location::Query => quote!(query_values(&raw_query, #name)),
             Location::Header => quote!(header_values(&parts.headers, #name)),
             Location::Cookie => {
@@ -912,7 +1004,7 @@ fn operation(
 
         #error_impl
 
-        impl<A: Api> Operation<A> for #request_ident {
+        impl<A: #api_trait> Operation<A> for #request_ident {
             type Response = #response_ident;
             const SECURITY: Security = &[#(#alternatives),*];
             const STATUSES: Option<&'static [u16]> = #statuses;
@@ -1615,6 +1707,15 @@ fn support() -> TokenStream {
         fn query_pairs(parts: &http::request::Parts) -> Result<Vec<(String, String)>, Rejection> {
             serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
                 .map_err(|e| Rejection::bad_request(None, format!("The query string is malformed: {e}.")))
+        }
+
+        /// A path parameter's text, as the values of a parameter (one function, not a
+        /// closure in every operation: Microsoft Graph reads 24,621 path parameters).
+        fn path_value(
+            params: &std::collections::HashMap<String, String>,
+            name: &str,
+        ) -> Option<Vec<String>> {
+            params.get(name).map(|v| vec![v.clone()])
         }
 
         fn query_values(query: &[(String, String)], name: &str) -> Option<Vec<String>> {

@@ -18,6 +18,7 @@ pub mod load;
 pub mod model;
 pub mod rust_client;
 mod schema;
+pub mod traits;
 pub mod typescript;
 mod validate;
 
@@ -58,7 +59,14 @@ pub fn outputs(root: &Path) -> Result<Vec<Output>, GenError> {
         Output {
             path: "server/src/generated/mod.rs".into(),
             // The dashboard reads the API's own responses into these types.
-            content: axum_stubs::generate(&spec, SPEC_PATH, derives::Derives::All)?,
+            content: axum_stubs::generate(
+                &spec,
+                SPEC_PATH,
+                axum_stubs::Options {
+                    derives: derives::Derives::All,
+                    traits: traits::Traits::One,
+                },
+            )?,
         },
         Output {
             path: "clients/typescript/src/generated/api.ts".into(),

@@ -37,6 +37,11 @@ enum Command {
         /// server only reads is not `Serialize`, one it only writes is not `Deserialize`).
         #[arg(long)]
         all_derives: bool,
+        /// How operations are grouped into traits: `one` (every operation in `Api`),
+        /// `tag` (a trait per tag, each extending `Api`), or `auto` (one trait up to 1,000
+        /// operations, a trait per tag above).
+        #[arg(long, default_value = "auto", value_parser = ["auto", "one", "tag"])]
+        traits: String,
     },
     /// Print the TypeScript client generated from any OpenAPI 3.0 or 3.1 document.
     Typescript { spec: PathBuf },
@@ -100,13 +105,24 @@ fn run(cli: Cli) -> Result<ExitCode, dreamgen::GenError> {
         Command::Typescript { spec } => target(&spec, cli.strict, |spec| {
             dreamgen::typescript::generate_lenient(spec, "the given spec")
         }),
-        Command::Axum { spec, all_derives } => target(&spec, cli.strict, |spec| {
-            let derives = if all_derives {
-                dreamgen::derives::Derives::All
-            } else {
-                dreamgen::derives::Derives::AsUsed
+        Command::Axum {
+            spec,
+            all_derives,
+            traits,
+        } => target(&spec, cli.strict, |spec| {
+            let options = dreamgen::axum_stubs::Options {
+                derives: if all_derives {
+                    dreamgen::derives::Derives::All
+                } else {
+                    dreamgen::derives::Derives::AsUsed
+                },
+                traits: match traits.as_str() {
+                    "one" => dreamgen::traits::Traits::One,
+                    "tag" => dreamgen::traits::Traits::PerTag,
+                    _ => dreamgen::traits::Traits::Auto,
+                },
             };
-            dreamgen::axum_stubs::generate_lenient(spec, "the given spec", derives)
+            dreamgen::axum_stubs::generate_lenient(spec, "the given spec", options)
         }),
     }
 }

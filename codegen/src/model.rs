@@ -18,6 +18,8 @@ pub struct Operation {
     pub pointer: String,
     pub summary: Option<String>,
     pub description: Option<String>,
+    /// The operation's tags, in the document's order.
+    pub tags: Vec<String>,
     /// Alternatives (OR) of scheme sets (AND). Empty means no credential.
     pub security: Vec<Vec<String>>,
     pub params: Vec<Param>,
@@ -290,6 +292,7 @@ fn operation(
         pointer: pointer.to_string(),
         summary: op.summary.clone(),
         description: op.description.clone(),
+        tags: op.tags.clone(),
         security,
         params: params.into_values().collect(),
         body,

@@ -76,6 +76,50 @@ fixture_snapshots! {
     shared_types => "shared-types.yaml",
 }
 
+/// Grouped by tag (as the stubs of a document of more than 1,000 operations are), each
+/// group is a trait extending `Api`, and the router needs them all. In the default grouping
+/// this small document's operations stay in `Api`.
+#[test]
+fn tags_stubs_group_operations_by_tag() {
+    let loaded = fixture("tags.yaml");
+    let by_tag = dreamgen::axum_stubs::Options {
+        traits: dreamgen::traits::Traits::PerTag,
+        ..Default::default()
+    };
+    insta::assert_snapshot!(
+        "tags_axum",
+        outcome(dreamgen::axum_stubs::generate_lenient(
+            &loaded.spec,
+            "tags.yaml",
+            by_tag
+        ))
+    );
+    let (one, _) =
+        dreamgen::axum_stubs::generate_lenient(&loaded.spec, "tags.yaml", Default::default())
+            .expect("generates");
+    assert!(one.contains("pub fn router<A: Api>("));
+    assert!(!one.contains("UsersUserApi"));
+}
+
+/// More paths than one router function adds: the router calls a function per 64 paths, each
+/// bound by the traits of its own operations (compiled with the other snapshots).
+#[test]
+fn many_paths_stubs_route_in_functions_of_64_paths() {
+    let loaded = fixture("many-paths.yaml");
+    let by_tag = dreamgen::axum_stubs::Options {
+        traits: dreamgen::traits::Traits::PerTag,
+        ..Default::default()
+    };
+    let code = outcome(dreamgen::axum_stubs::generate_lenient(
+        &loaded.spec,
+        "many-paths.yaml",
+        by_tag,
+    ));
+    assert!(code.contains("fn routes_0<A: Api + AlphaApi>("), "{code}");
+    assert!(code.contains("fn routes_1<A: Api + GammaApi + BetaApi>("));
+    insta::assert_snapshot!("many_paths_axum", code);
+}
+
 /// The Dream spec's outputs are the checked-in files; this proves they are reproduced byte
 /// for byte (the same check `dreamgen check` runs).
 #[test]

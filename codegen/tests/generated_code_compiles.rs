@@ -818,3 +818,160 @@ async fn shared_types_stubs_read_each_parameter_by_its_own_schema() {
     let (status, _) = call(&router, "GET", "/widgets/w_2/parts?$select=size", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A server on the stubs of `tags.yaml` generated with a trait per tag: it implements `Api`
+/// once and each group's trait, every group's routes are served, and each group keeps its
+/// parameters' validation.
+#[derive(Default)]
+struct Directory {
+    users: std::sync::Mutex<Vec<tags_axum::types::User>>,
+}
+
+impl tags_axum::Api for Directory {
+    type Caller = ();
+
+    async fn authenticate(
+        &self,
+        _security: tags_axum::Security,
+        _parts: &http::request::Parts,
+    ) -> Result<(), Response> {
+        Ok(())
+    }
+
+    fn reject(&self, rejection: tags_axum::Rejection, _parts: &http::request::Parts) -> Response {
+        let body = serde_json::json!({ "message": rejection.message });
+        (rejection.status(), axum::Json(body)).into_response()
+    }
+}
+
+impl tags_axum::UsersUserApi for Directory {
+    async fn get_user(
+        &self,
+        _caller: (),
+        request: tags_axum::GetUserRequest,
+    ) -> tags_axum::GetUserResponse {
+        let users = self.users.lock().unwrap();
+        match users.iter().find(|u| u.id == *request.user_id) {
+            Some(user) => tags_axum::GetUserResponse::Ok(user.clone()),
+            None => tags_axum::GetUserResponse::NotFound,
+        }
+    }
+
+    async fn delete_user(
+        &self,
+        _caller: (),
+        request: tags_axum::DeleteUserRequest,
+    ) -> tags_axum::DeleteUserResponse {
+        self.users
+            .lock()
+            .unwrap()
+            .retain(|u| u.id != request.user_id);
+        tags_axum::DeleteUserResponse::NoContent
+    }
+}
+
+impl tags_axum::UsersUser2Api for Directory {
+    async fn get_user_photo(
+        &self,
+        _caller: (),
+        request: tags_axum::GetUserPhotoRequest,
+    ) -> tags_axum::GetUserPhotoResponse {
+        tags_axum::GetUserPhotoResponse::Ok(tags_axum::types::GetUserPhotoResponse {
+            url: Some(format!("/photos/{}.png", request.user_id)),
+        })
+    }
+}
+
+impl tags_axum::UsersApi for Directory {
+    async fn list_users(
+        &self,
+        _caller: (),
+        request: tags_axum::ListUsersRequest,
+    ) -> tags_axum::ListUsersResponse {
+        let top = request.top.map_or(50, |n| n.get() as usize);
+        let value = self
+            .users
+            .lock()
+            .unwrap()
+            .iter()
+            .take(top)
+            .cloned()
+            .collect();
+        tags_axum::ListUsersResponse::Ok(tags_axum::types::ListUsersResponse { value })
+    }
+
+    async fn create_user(
+        &self,
+        _caller: (),
+        request: tags_axum::CreateUserRequest,
+    ) -> tags_axum::CreateUserResponse {
+        self.users.lock().unwrap().push(request.body.clone());
+        tags_axum::CreateUserResponse::Created(request.body)
+    }
+}
+
+impl tags_axum::RootApi for Directory {
+    async fn get_root(
+        &self,
+        _caller: (),
+        _request: tags_axum::GetRootRequest,
+    ) -> tags_axum::GetRootResponse {
+        tags_axum::GetRootResponse::Ok(axum::body::Bytes::from_static(b"directory"))
+    }
+}
+
+#[tokio::test]
+async fn tags_stubs_serve_every_group_of_operations() {
+    let router = tags_axum::router(Arc::new(Directory::default()));
+
+    for (id, name) in [("u1", "Ada"), ("u2", "Grace")] {
+        let body = serde_json::json!({ "id": id, "name": name }).to_string();
+        let (status, created) = call(&router, "POST", "/users", Some(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created, serde_json::json!({ "id": id, "name": name }));
+    }
+    // The body's schema is checked in the group's operation too.
+    let (status, _) = call(&router, "POST", "/users", Some(r#"{"id":"u3","name":""}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = call(&router, "GET", "/users?top=1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        serde_json::json!({ "value": [{ "id": "u1", "name": "Ada" }] })
+    );
+    let (status, _) = call(&router, "GET", "/users?top=51", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = call(&router, "GET", "/users/u2", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            serde_json::json!({ "id": "u2", "name": "Grace" })
+        )
+    );
+    // `userId` of `getUser` has `minLength: 2`.
+    let (status, _) = call(&router, "GET", "/users/u", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, body) = call(&router, "GET", "/users/u2/photo", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            serde_json::json!({ "url": "/photos/u2.png" })
+        )
+    );
+
+    let (status, _) = call(&router, "DELETE", "/users/u2", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&router, "GET", "/users/u2", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, text) = send_raw(&router, "GET", "/", &[], Vec::new()).await;
+    assert_eq!(
+        (status, text.as_slice()),
+        (StatusCode::OK, b"directory".as_slice())
+    );
+}

@@ -565,13 +565,13 @@ fn cargo_check(
             dir.join("src/lib.rs"),
             format!("#![allow(warnings)]\npub mod {module};\n"),
         )?;
+        // Without incremental state: a first `cargo check`, and not one that loads the
+        // previous document's (on the largest documents, gigabytes of it).
         Ok(Some(measure(
-            Command::new(env!("CARGO")).current_dir(dir).args([
-                "check",
-                "--quiet",
-                "--message-format",
-                "short",
-            ]),
+            Command::new(env!("CARGO"))
+                .current_dir(dir)
+                .env("CARGO_INCREMENTAL", "0")
+                .args(["check", "--quiet", "--message-format", "short"]),
             None,
             timeout,
         )))

@@ -6314,7 +6314,7 @@ impl<A: Api> Operation<A> for DeleteProjectRequest {
         let raw_query = &input.raw_query;
         let project_id = required(
             decode_param(
-                path_params.get("projectId").map(|v| vec![v.clone()]),
+                path_value(path_params, "projectId"),
                 "projectId",
                 Coerce::String,
                 check_0,
@@ -7405,7 +7405,7 @@ impl<A: Api> Operation<A> for GetProductRequest {
         let raw_query = &input.raw_query;
         let product_id = required(
             decode_param(
-                path_params.get("productId").map(|v| vec![v.clone()]),
+                path_value(path_params, "productId"),
                 "productId",
                 Coerce::String,
                 check_0,
@@ -7513,7 +7513,7 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
         let raw_query = &input.raw_query;
         let product_id = required(
             decode_param(
-                path_params.get("productId").map(|v| vec![v.clone()]),
+                path_value(path_params, "productId"),
                 "productId",
                 Coerce::String,
                 check_0,
@@ -7617,7 +7617,7 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
         let raw_query = &input.raw_query;
         let product_id = required(
             decode_param(
-                path_params.get("productId").map(|v| vec![v.clone()]),
+                path_value(path_params, "productId"),
                 "productId",
                 Coerce::String,
                 check_0,
@@ -7975,7 +7975,7 @@ impl<A: Api> Operation<A> for GetAssetRequest {
         let raw_query = &input.raw_query;
         let asset_id = required(
             decode_param(
-                path_params.get("assetId").map(|v| vec![v.clone()]),
+                path_value(path_params, "assetId"),
                 "assetId",
                 Coerce::String,
                 check_0,
@@ -8073,7 +8073,7 @@ impl<A: Api> Operation<A> for DeleteAssetRequest {
         let raw_query = &input.raw_query;
         let asset_id = required(
             decode_param(
-                path_params.get("assetId").map(|v| vec![v.clone()]),
+                path_value(path_params, "assetId"),
                 "assetId",
                 Coerce::String,
                 check_0,
@@ -8377,7 +8377,7 @@ impl<A: Api> Operation<A> for GetTierRequest {
         let raw_query = &input.raw_query;
         let tier_id = required(
             decode_param(
-                path_params.get("tierId").map(|v| vec![v.clone()]),
+                path_value(path_params, "tierId"),
                 "tierId",
                 Coerce::String,
                 check_0,
@@ -8489,7 +8489,7 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
         let raw_query = &input.raw_query;
         let tier_id = required(
             decode_param(
-                path_params.get("tierId").map(|v| vec![v.clone()]),
+                path_value(path_params, "tierId"),
                 "tierId",
                 Coerce::String,
                 check_0,
@@ -8601,7 +8601,7 @@ impl<A: Api> Operation<A> for ArchiveTierRequest {
         let raw_query = &input.raw_query;
         let tier_id = required(
             decode_param(
-                path_params.get("tierId").map(|v| vec![v.clone()]),
+                path_value(path_params, "tierId"),
                 "tierId",
                 Coerce::String,
                 check_0,
@@ -8819,7 +8819,7 @@ impl<A: Api> Operation<A> for GetCustomerRequest {
         let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_params.get("userId").map(|v| vec![v.clone()]),
+                path_value(path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -8927,7 +8927,7 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
         let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_params.get("userId").map(|v| vec![v.clone()]),
+                path_value(path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9031,7 +9031,7 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
         let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_params.get("userId").map(|v| vec![v.clone()]),
+                path_value(path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9127,7 +9127,7 @@ impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
         let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_params.get("userId").map(|v| vec![v.clone()]),
+                path_value(path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9256,7 +9256,7 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
         let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_params.get("userId").map(|v| vec![v.clone()]),
+                path_value(path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9368,7 +9368,7 @@ impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
         let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_params.get("userId").map(|v| vec![v.clone()]),
+                path_value(path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -10309,7 +10309,7 @@ impl<A: Api> Operation<A> for GetCartCheckoutRequest {
         let raw_query = &input.raw_query;
         let session_id = required(
             decode_param(
-                path_params.get("sessionId").map(|v| vec![v.clone()]),
+                path_value(path_params, "sessionId"),
                 "sessionId",
                 Coerce::String,
                 check_7,
@@ -11258,6 +11258,15 @@ fn query_pairs(
             None,
             format!("The query string is malformed: {e}."),
         ))
+}
+
+/// A path parameter's text, as the values of a parameter (one function, not a
+/// closure in every operation: Microsoft Graph reads 24,621 path parameters).
+fn path_value(
+    params: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Option<Vec<String>> {
+    params.get(name).map(|v| vec![v.clone()])
 }
 
 fn query_values(query: &[(String, String)], name: &str) -> Option<Vec<String>> {
