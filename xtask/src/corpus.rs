@@ -109,7 +109,7 @@ pub fn run(options: CorpusOptions) -> anyhow::Result<()> {
         build.arg("--release");
     }
     crate::run(&mut build)?;
-    let dreamgen = root.join("target").join(profile).join("dreamgen");
+    let dreamgen = crate::target_dir(&root).join(profile).join("dreamgen");
 
     let tools = root.join("codegen/corpus");
     eprintln!("== baseline tools (codegen/corpus/package.json)");

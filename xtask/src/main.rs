@@ -125,6 +125,14 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Where cargo puts what it builds for the workspace: `CARGO_TARGET_DIR` (relative to the
+/// workspace root, where the harnesses run cargo) or `target/`.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|dir| !dir.is_empty())
+        .map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
+
 fn need(tool: &str, package: &str) -> anyhow::Result<()> {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -425,7 +433,7 @@ async fn bench(options: BenchOptions) -> anyhow::Result<()> {
         build.arg("--release");
     }
     run(&mut build)?;
-    let bin = root.join("target").join(profile);
+    let bin = target_dir(&root).join(profile);
     let dream = match dream {
         Some(path) => {
             std::fs::canonicalize(&path).with_context(|| format!("--dream {}", path.display()))?
