@@ -218,8 +218,8 @@ const PATHS_PER_ROUTER_FN: usize = 64;
 /// The statements that add every path to `router`, and the functions they call. A document
 /// of up to [`PATHS_PER_ROUTER_FN`] paths is routed in one function; a larger one in a function
 /// per that many paths (`routes_0`, `routes_1`, …), each bound by the traits its operations
-/// belong to: the compiler's borrow checking and type inference grow faster than the length
-/// of one function, and Microsoft Graph has 7,419 paths.
+/// belong to, so that no one body holds thousands of generic instantiations (Microsoft Graph
+/// has 7,419 paths).
 fn router_body(routes: Vec<(String, Vec<TokenStream>, Vec<&str>)>) -> (TokenStream, TokenStream) {
     let statement = |(path, methods, _): &(String, Vec<TokenStream>, Vec<&str>)| quote!(router = router.route(#path, axum::routing::MethodRouter::new() #(#methods)*););
     if routes.len() <= PATHS_PER_ROUTER_FN {
