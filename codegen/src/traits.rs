@@ -65,7 +65,10 @@ pub fn assign(operations: &[Operation], traits: Traits) -> Vec<Group> {
             let name = names
                 .entry(key.clone())
                 .or_insert_with(|| {
+                    // ASCII letters and digits only: not every character heck keeps may
+                    // continue a Rust identifier (`²`).
                     let mut stem = key.to_upper_camel_case();
+                    stem.retain(|c| c.is_ascii_alphanumeric());
                     if key == "/" {
                         stem = "Root".into();
                     } else if !stem.starts_with(|c: char| c.is_ascii_alphabetic()) {
@@ -132,6 +135,8 @@ mod tests {
             op("/", &[]),
             op("/x", &["2fa"]),
             op("/y", &["users.user"]),
+            op("/z", &["x²"]),
+            op("/w", &["中文"]),
         ];
         assert_eq!(
             names(&assign(&ops, Traits::PerTag)),
@@ -142,7 +147,9 @@ mod tests {
                 "Users2Api",
                 "RootApi",
                 "Tag2faApi",
-                "UsersUserApi"
+                "UsersUserApi",
+                "XApi",
+                "TagApi"
             ]
         );
     }

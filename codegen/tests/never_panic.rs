@@ -208,6 +208,18 @@ fn generate_everything(text: &str) -> Result<(), String> {
                 dreamgen::axum_stubs::generate_lenient(spec, "f", Default::default()).map(|_| ()),
             ),
             (
+                "axum, a trait per tag",
+                dreamgen::axum_stubs::generate_lenient(
+                    spec,
+                    "f",
+                    dreamgen::axum_stubs::Options {
+                        traits: dreamgen::traits::Traits::PerTag,
+                        ..Default::default()
+                    },
+                )
+                .map(|_| ()),
+            ),
+            (
                 "rust-client",
                 dreamgen::rust_client::generate_lenient(spec, "f").map(|_| ()),
             ),
