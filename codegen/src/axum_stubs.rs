@@ -109,7 +109,7 @@ pub fn generate_lenient(
     // trait of its own that extends `Api`, and the router needs them all.
     let (api_methods, group_traits): (Vec<_>, Vec<_>) = trait_methods
         .into_iter()
-        .partition(|(g, _)| g.name == "Api");
+        .partition(|(g, _)| g.name == crate::traits::BASE);
     let api_methods = api_methods.into_iter().flat_map(|(_, methods)| methods);
     let group_idents: Vec<_> = group_traits
         .iter()
@@ -122,9 +122,10 @@ pub fn generate_lenient(
     };
     let group_traits = group_traits.iter().map(|(group, methods)| {
         let ident = format_ident!("{}", group.name);
-        let doc = match group.key.strip_prefix('/') {
-            Some(_) => format!(" The untagged operations under `{}`.", group.key),
-            None => format!(" The operations tagged `{}`.", group.key),
+        let doc = if group.key.starts_with('/') {
+            format!(" The untagged operations under `{}`.", group.key)
+        } else {
+            format!(" The operations tagged `{}`.", group.key)
         };
         let doc =
             format!("{doc} Implement it with [`Api`] and pass the implementation to [`router`].");
@@ -232,7 +233,7 @@ fn router_body(routes: Vec<(String, Vec<TokenStream>, Vec<&str>)>) -> (TokenStre
         let name = format_ident!("routes_{}", index);
         let mut traits: Vec<&str> = Vec::new();
         for name in chunk.iter().flat_map(|(_, _, traits)| traits) {
-            if *name != "Api" && !traits.contains(name) {
+            if *name != crate::traits::BASE && !traits.contains(name) {
                 traits.push(name);
             }
         }

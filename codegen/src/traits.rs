@@ -24,6 +24,9 @@ pub enum Traits {
     PerTag,
 }
 
+/// The trait every operation is in when they are not split, and that each group extends.
+pub const BASE: &str = "Api";
+
 /// The most operations [`Traits::Auto`] puts in one trait.
 pub const SPLIT_ABOVE: usize = 1_000;
 
@@ -38,8 +41,8 @@ pub struct Group {
 }
 
 /// Each operation's group, in the order of `operations`. An operation goes with its first
-/// tag; an untagged one with the others under the first segment of its path. Keys that make the same name
-/// (`users.user`, `users-user`) get numbers in the order they first appear.
+/// tag; an untagged one with the others under the first segment of its path. Keys that make
+/// the same name (`users.user`, `users-user`) get numbers in the order they first appear.
 pub fn assign(operations: &[Operation], traits: Traits) -> Vec<Group> {
     let split = match traits {
         Traits::Auto => operations.len() > SPLIT_ABOVE,
@@ -48,7 +51,7 @@ pub fn assign(operations: &[Operation], traits: Traits) -> Vec<Group> {
     };
     if !split {
         let one = Group {
-            name: "Api".into(),
+            name: BASE.into(),
             key: String::new(),
         };
         return vec![one; operations.len()];
@@ -116,13 +119,13 @@ mod tests {
     #[test]
     fn auto_keeps_one_trait_up_to_the_limit_and_splits_above_it() {
         let mut ops: Vec<_> = (0..SPLIT_ABOVE).map(|_| op("/users", &["users"])).collect();
-        assert!(assign(&ops, Traits::Auto).iter().all(|g| g.name == "Api"));
+        assert!(assign(&ops, Traits::Auto).iter().all(|g| g.name == BASE));
         ops.push(op("/groups", &[]));
         let groups = assign(&ops, Traits::Auto);
         assert_eq!(groups[0].name, "UsersApi");
         assert_eq!(groups[SPLIT_ABOVE].name, "GroupsApi");
         assert_eq!(groups[SPLIT_ABOVE].key, "/groups");
-        assert!(assign(&ops, Traits::One).iter().all(|g| g.name == "Api"));
+        assert!(assign(&ops, Traits::One).iter().all(|g| g.name == BASE));
     }
 
     #[test]

@@ -76,22 +76,26 @@ fixture_snapshots! {
     shared_types => "shared-types.yaml",
 }
 
+/// The stubs' options with a trait per tag.
+fn by_tag() -> dreamgen::axum_stubs::Options {
+    dreamgen::axum_stubs::Options {
+        traits: dreamgen::traits::Traits::PerTag,
+        ..Default::default()
+    }
+}
+
 /// Grouped by tag (as the stubs of a document of more than 1,000 operations are), each
 /// group is a trait extending `Api`, and the router needs them all. In the default grouping
 /// this small document's operations stay in `Api`.
 #[test]
 fn tags_stubs_group_operations_by_tag() {
     let loaded = fixture("tags.yaml");
-    let by_tag = dreamgen::axum_stubs::Options {
-        traits: dreamgen::traits::Traits::PerTag,
-        ..Default::default()
-    };
     insta::assert_snapshot!(
         "tags_axum",
         outcome(dreamgen::axum_stubs::generate_lenient(
             &loaded.spec,
             "tags.yaml",
-            by_tag
+            by_tag()
         ))
     );
     let (one, _) =
@@ -106,14 +110,10 @@ fn tags_stubs_group_operations_by_tag() {
 #[test]
 fn many_paths_stubs_route_in_functions_of_64_paths() {
     let loaded = fixture("many-paths.yaml");
-    let by_tag = dreamgen::axum_stubs::Options {
-        traits: dreamgen::traits::Traits::PerTag,
-        ..Default::default()
-    };
     let code = outcome(dreamgen::axum_stubs::generate_lenient(
         &loaded.spec,
         "many-paths.yaml",
-        by_tag,
+        by_tag(),
     ));
     assert!(code.contains("fn routes_0<A: Api + AlphaApi>("), "{code}");
     assert!(code.contains("fn routes_1<A: Api + GammaApi + BetaApi>("));
