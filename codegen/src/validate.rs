@@ -84,7 +84,7 @@ impl<'a> Validators<'a> {
             ReferenceOr::Item(schema) => schema,
         };
         let inner = self.check_kind(schema, &value, &path);
-        if schema.schema_data.nullable {
+        if schema.schema_data.nullable && !inner.is_empty() {
             quote!(if !#value.is_null() { #inner })
         } else {
             inner
@@ -168,6 +168,13 @@ impl<'a> Validators<'a> {
                     }
                     _ => {}
                 }
+                if checks.is_empty() {
+                    return quote! {
+                        if !#value.is_string() {
+                            return Err(Violation::new(#path, "must be a string".to_string()));
+                        }
+                    };
+                }
                 quote! {
                     let Some(s) = #value.as_str() else {
                         return Err(Violation::new(#path, "must be a string".to_string()));
@@ -209,6 +216,13 @@ impl<'a> Validators<'a> {
                         }
                     });
                 }
+                if checks.is_empty() {
+                    return quote! {
+                        if !(#value.is_i64() || #value.is_u64()) {
+                            return Err(Violation::new(#path, "must be an integer".to_string()));
+                        }
+                    };
+                }
                 quote! {
                     let n: i128 = match (#value.as_i64(), #value.as_u64()) {
                         (Some(n), _) => n as i128,
@@ -243,6 +257,13 @@ impl<'a> Validators<'a> {
                             return Err(Violation::new(#path, format!("must be {} {}", #word, #max)));
                         }
                     });
+                }
+                if checks.is_empty() {
+                    return quote! {
+                        if !#value.is_number() {
+                            return Err(Violation::new(#path, "must be a number".to_string()));
+                        }
+                    };
                 }
                 quote! {
                     let Some(n) = #value.as_f64() else {
@@ -289,7 +310,10 @@ impl<'a> Validators<'a> {
                     }),
                     Some(openapiv3::AdditionalProperties::Schema(extra)) => {
                         let check = self.check(extra, quote!(v), quote!(&p));
-                        checks.push(quote! {
+                        if check.is_empty() {
+                            // Any extra field is allowed as it is.
+                        } else {
+                            checks.push(quote! {
                             for (key, v) in object.iter() {
                                 if [#(#known),*].contains(&key.as_str()) {
                                     continue;
@@ -297,7 +321,8 @@ impl<'a> Validators<'a> {
                                 let p = field(#path, key);
                                 #check
                             }
-                        });
+                            });
+                        }
                     }
                     _ => {}
                 }
@@ -314,6 +339,13 @@ impl<'a> Validators<'a> {
                             return Err(Violation::new(#path, format!("must have at least {} entries", #min)));
                         }
                     });
+                }
+                if checks.is_empty() {
+                    return quote! {
+                        if !#value.is_object() {
+                            return Err(Violation::new(#path, "must be an object".to_string()));
+                        }
+                    };
                 }
                 quote! {
                     let Some(object) = #value.as_object() else {
@@ -350,6 +382,13 @@ impl<'a> Validators<'a> {
                         });
                     }
                 }
+                if checks.is_empty() {
+                    return quote! {
+                        if !#value.is_array() {
+                            return Err(Violation::new(#path, "must be an array".to_string()));
+                        }
+                    };
+                }
                 quote! {
                     let Some(items) = #value.as_array() else {
                         return Err(Violation::new(#path, "must be an array".to_string()));
@@ -370,13 +409,17 @@ impl<'a> Validators<'a> {
             | SchemaKind::AnyOf {
                 any_of: alternatives,
             } => {
-                let closures: Vec<_> = alternatives
+                let checks: Vec<_> = alternatives
                     .iter()
-                    .map(|s| {
-                        let check = self.check(s, quote!(value), quote!(path));
-                        quote!((|value: &serde_json::Value, path: &str| -> Result<(), Violation> { #check Ok(()) })(#value, #path))
-                    })
+                    .map(|s| self.check(s, quote!(value), quote!(path)))
                     .collect();
+                // An alternative that accepts anything makes the whole accept anything.
+                if checks.iter().any(TokenStream::is_empty) {
+                    return quote!();
+                }
+                let closures = checks.iter().map(|check| {
+                    quote!((|value: &serde_json::Value, path: &str| -> Result<(), Violation> { #check Ok(()) })(#value, #path))
+                });
                 quote! {
                     let outcomes = [#(#closures),*];
                     if !outcomes.iter().any(|o| o.is_ok()) {
@@ -407,12 +450,12 @@ impl<'a> Validators<'a> {
                 None => quote!(),
             };
             let doc = format!("Checks a value against the `{name}` schema.");
+            let (value, path) = arguments(&body);
             fns.push((
                 name,
                 quote! {
                     #[doc = #doc]
-                    #[allow(unused_variables)]
-                    pub fn #f(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+                    pub fn #f(#value: &serde_json::Value, #path: &str) -> Result<(), Violation> {
                         #body
                         Ok(())
                     }
@@ -423,9 +466,9 @@ impl<'a> Validators<'a> {
         let fns = fns.into_iter().map(|(_, f)| f);
         let inline = self.inline.iter().enumerate().map(|(n, body)| {
             let f = format_ident!("check_{}", n);
+            let (value, path) = arguments(body);
             quote! {
-                #[allow(unused_variables)]
-                fn #f(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
+                fn #f(#value: &serde_json::Value, #path: &str) -> Result<(), Violation> {
                     #body
                     Ok(())
                 }
@@ -443,5 +486,15 @@ impl<'a> Validators<'a> {
             #(#fns)*
             #(#inline)*
         }
+    }
+}
+
+/// A validator's argument names: `_`-prefixed when its body checks nothing, so the generated
+/// code binds no unused variable (see `axum_stubs::operation`).
+fn arguments(body: &TokenStream) -> (proc_macro2::Ident, proc_macro2::Ident) {
+    if body.is_empty() {
+        (format_ident!("_value"), format_ident!("_path"))
+    } else {
+        (format_ident!("value"), format_ident!("path"))
     }
 }

@@ -5962,11 +5962,7 @@ impl<A: Api> Operation<A> for HealthCheckRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -6013,11 +6009,7 @@ impl<A: Api> Operation<A> for ReadinessCheckRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -6059,11 +6051,7 @@ impl<A: Api> Operation<A> for GetOpenApiDocumentRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -6131,11 +6119,7 @@ impl<A: Api> Operation<A> for ListProjectsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -6217,13 +6201,13 @@ impl<A: Api> Operation<A> for CreateProjectRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_project_create)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_project_create,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -6307,14 +6291,10 @@ impl<A: Api> Operation<A> for DeleteProjectRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let project_id = required(
             decode_param(
-                path_value(path_params, "projectId"),
+                path_value(&input.path_params, "projectId"),
                 "projectId",
                 Coerce::String,
                 check_0,
@@ -6401,11 +6381,7 @@ impl<A: Api> Operation<A> for GetCustomerStateRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -6520,19 +6496,19 @@ impl<A: Api> Operation<A> for TrackUsageRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let idempotency_key = decode_param(
-            header_values(&parts.headers, "Idempotency-Key"),
+            header_values(&input.parts.headers, "Idempotency-Key"),
             "Idempotency-Key",
             Coerce::String,
             check_1,
         )?;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
+        let body = json_body(
+            &input.parts.headers,
+            &input.body,
+            false,
+            validate_track_usage,
+        )?;
         Ok(Self { idempotency_key, body })
     }
 
@@ -6620,13 +6596,9 @@ impl<A: Api> Operation<A> for CheckUsageRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let metric = decode_param(
-            query_values(&raw_query, "metric"),
+            query_values(&input.raw_query, "metric"),
             "metric",
             Coerce::String,
             validate_metric_name,
@@ -6716,13 +6688,13 @@ impl<A: Api> Operation<A> for IngestUsageEventsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_usage_event_batch)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_usage_event_batch,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -6818,26 +6790,22 @@ impl<A: Api> Operation<A> for CheckEntitlementRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let feature = decode_param(
-            query_values(&raw_query, "feature"),
+            query_values(&input.raw_query, "feature"),
             "feature",
             Coerce::String,
             validate_feature_name,
         )?;
         let metric = decode_param(
-            query_values(&raw_query, "metric"),
+            query_values(&input.raw_query, "metric"),
             "metric",
             Coerce::String,
             validate_metric_name,
         )?;
         let amount = or_default(
             decode_param(
-                query_values(&raw_query, "amount"),
+                query_values(&input.raw_query, "amount"),
                 "amount",
                 Coerce::Integer,
                 check_2,
@@ -6941,13 +6909,13 @@ impl<A: Api> Operation<A> for CreateDevTokenRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_dev_token_create)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_dev_token_create,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -7054,13 +7022,13 @@ impl<A: Api> Operation<A> for CreateDevSessionRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, false, validate_dev_session_create)?;
+        let body = json_body(
+            &input.parts.headers,
+            &input.body,
+            false,
+            validate_dev_session_create,
+        )?;
         Ok(Self { body })
     }
 
@@ -7110,11 +7078,7 @@ impl<A: Api> Operation<A> for GetDevJwksRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -7199,14 +7163,10 @@ impl<A: Api> Operation<A> for ListProductsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let include_archived = or_default(
             decode_param(
-                query_values(&raw_query, "includeArchived"),
+                query_values(&input.raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
                 check_3,
@@ -7299,13 +7259,13 @@ impl<A: Api> Operation<A> for CreateProductRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_product_create)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_product_create,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -7398,14 +7358,10 @@ impl<A: Api> Operation<A> for GetProductRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let product_id = required(
             decode_param(
-                path_value(path_params, "productId"),
+                path_value(&input.path_params, "productId"),
                 "productId",
                 Coerce::String,
                 check_0,
@@ -7506,14 +7462,10 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let product_id = required(
             decode_param(
-                path_value(path_params, "productId"),
+                path_value(&input.path_params, "productId"),
                 "productId",
                 Coerce::String,
                 check_0,
@@ -7521,8 +7473,12 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
             "productId",
             "path parameter",
         )?;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_product_update)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_product_update,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -7610,14 +7566,10 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let product_id = required(
             decode_param(
-                path_value(path_params, "productId"),
+                path_value(&input.path_params, "productId"),
                 "productId",
                 Coerce::String,
                 check_0,
@@ -7714,14 +7666,10 @@ impl<A: Api> Operation<A> for ListAssetsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let limit = or_default(
             decode_param(
-                query_values(&raw_query, "limit"),
+                query_values(&input.raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
                 check_4,
@@ -7730,13 +7678,13 @@ impl<A: Api> Operation<A> for ListAssetsRequest {
             "20",
         )?;
         let starting_after = decode_param(
-            query_values(&raw_query, "startingAfter"),
+            query_values(&input.raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
             check_5,
         )?;
         let product_id = decode_param(
-            query_values(&raw_query, "productId"),
+            query_values(&input.raw_query, "productId"),
             "productId",
             Coerce::String,
             check_0,
@@ -7856,14 +7804,10 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
         multipart: false,
         stream: true,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let filename = required(
             decode_param(
-                query_values(&raw_query, "filename"),
+                query_values(&input.raw_query, "filename"),
                 "filename",
                 Coerce::String,
                 check_1,
@@ -7872,12 +7816,12 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
             "query parameter",
         )?;
         let product_id = decode_param(
-            query_values(&raw_query, "productId"),
+            query_values(&input.raw_query, "productId"),
             "productId",
             Coerce::String,
             check_0,
         )?;
-        let content_type = header_values(&parts.headers, "content-type")
+        let content_type = header_values(&input.parts.headers, "content-type")
             .and_then(|v| v.into_iter().next());
         let body = input.stream.take().unwrap_or_default();
         Ok(Self {
@@ -7968,14 +7912,10 @@ impl<A: Api> Operation<A> for GetAssetRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let asset_id = required(
             decode_param(
-                path_value(path_params, "assetId"),
+                path_value(&input.path_params, "assetId"),
                 "assetId",
                 Coerce::String,
                 check_0,
@@ -8066,14 +8006,10 @@ impl<A: Api> Operation<A> for DeleteAssetRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let asset_id = required(
             decode_param(
-                path_value(path_params, "assetId"),
+                path_value(&input.path_params, "assetId"),
                 "assetId",
                 Coerce::String,
                 check_0,
@@ -8165,14 +8101,10 @@ impl<A: Api> Operation<A> for ListTiersRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let include_archived = or_default(
             decode_param(
-                query_values(&raw_query, "includeArchived"),
+                query_values(&input.raw_query, "includeArchived"),
                 "includeArchived",
                 Coerce::Boolean,
                 check_3,
@@ -8271,13 +8203,13 @@ impl<A: Api> Operation<A> for CreateTierRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_tier_create)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_tier_create,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -8370,14 +8302,10 @@ impl<A: Api> Operation<A> for GetTierRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let tier_id = required(
             decode_param(
-                path_value(path_params, "tierId"),
+                path_value(&input.path_params, "tierId"),
                 "tierId",
                 Coerce::String,
                 check_0,
@@ -8482,14 +8410,10 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let tier_id = required(
             decode_param(
-                path_value(path_params, "tierId"),
+                path_value(&input.path_params, "tierId"),
                 "tierId",
                 Coerce::String,
                 check_0,
@@ -8497,8 +8421,12 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
             "tierId",
             "path parameter",
         )?;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_tier_update)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_tier_update,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -8594,14 +8522,10 @@ impl<A: Api> Operation<A> for ArchiveTierRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let tier_id = required(
             decode_param(
-                path_value(path_params, "tierId"),
+                path_value(&input.path_params, "tierId"),
                 "tierId",
                 Coerce::String,
                 check_0,
@@ -8698,14 +8622,10 @@ impl<A: Api> Operation<A> for ListCustomersRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let limit = or_default(
             decode_param(
-                query_values(&raw_query, "limit"),
+                query_values(&input.raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
                 check_4,
@@ -8714,13 +8634,13 @@ impl<A: Api> Operation<A> for ListCustomersRequest {
             "20",
         )?;
         let starting_after = decode_param(
-            query_values(&raw_query, "startingAfter"),
+            query_values(&input.raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
             check_5,
         )?;
         let query = decode_param(
-            query_values(&raw_query, "query"),
+            query_values(&input.raw_query, "query"),
             "query",
             Coerce::String,
             check_5,
@@ -8812,14 +8732,10 @@ impl<A: Api> Operation<A> for GetCustomerRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_value(path_params, "userId"),
+                path_value(&input.path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -8920,14 +8836,10 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_value(path_params, "userId"),
+                path_value(&input.path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -8935,8 +8847,12 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
             "userId",
             "path parameter",
         )?;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_customer_update)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_customer_update,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -9024,14 +8940,10 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_value(path_params, "userId"),
+                path_value(&input.path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9120,14 +9032,10 @@ impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_value(path_params, "userId"),
+                path_value(&input.path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9136,7 +9044,7 @@ impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
             "path parameter",
         )?;
         let metric = decode_param(
-            query_values(&raw_query, "metric"),
+            query_values(&input.raw_query, "metric"),
             "metric",
             Coerce::String,
             validate_metric_name,
@@ -9249,14 +9157,10 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_value(path_params, "userId"),
+                path_value(&input.path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9265,13 +9169,17 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
             "path parameter",
         )?;
         let idempotency_key = decode_param(
-            header_values(&parts.headers, "Idempotency-Key"),
+            header_values(&input.parts.headers, "Idempotency-Key"),
             "Idempotency-Key",
             Coerce::String,
             check_1,
         )?;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, false, validate_track_usage)?;
+        let body = json_body(
+            &input.parts.headers,
+            &input.body,
+            false,
+            validate_track_usage,
+        )?;
         Ok(Self {
             user_id,
             idempotency_key,
@@ -9361,14 +9269,10 @@ impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let user_id = required(
             decode_param(
-                path_value(path_params, "userId"),
+                path_value(&input.path_params, "userId"),
                 "userId",
                 Coerce::String,
                 check_1,
@@ -9377,20 +9281,20 @@ impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
             "path parameter",
         )?;
         let feature = decode_param(
-            query_values(&raw_query, "feature"),
+            query_values(&input.raw_query, "feature"),
             "feature",
             Coerce::String,
             validate_feature_name,
         )?;
         let metric = decode_param(
-            query_values(&raw_query, "metric"),
+            query_values(&input.raw_query, "metric"),
             "metric",
             Coerce::String,
             validate_metric_name,
         )?;
         let amount = or_default(
             decode_param(
-                query_values(&raw_query, "amount"),
+                query_values(&input.raw_query, "amount"),
                 "amount",
                 Coerce::Integer,
                 check_2,
@@ -9494,31 +9398,27 @@ impl<A: Api> Operation<A> for GetUsageMetricsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let interval = decode_param(
-            query_values(&raw_query, "interval"),
+            query_values(&input.raw_query, "interval"),
             "interval",
             Coerce::String,
             validate_metrics_interval,
         )?;
         let from = decode_param(
-            query_values(&raw_query, "from"),
+            query_values(&input.raw_query, "from"),
             "from",
             Coerce::String,
             check_6,
         )?;
         let to = decode_param(
-            query_values(&raw_query, "to"),
+            query_values(&input.raw_query, "to"),
             "to",
             Coerce::String,
             check_6,
         )?;
         let metric = decode_param(
-            query_values(&raw_query, "metric"),
+            query_values(&input.raw_query, "metric"),
             "metric",
             Coerce::String,
             validate_metric_name,
@@ -9612,25 +9512,21 @@ impl<A: Api> Operation<A> for GetRevenueMetricsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let interval = decode_param(
-            query_values(&raw_query, "interval"),
+            query_values(&input.raw_query, "interval"),
             "interval",
             Coerce::String,
             validate_metrics_interval,
         )?;
         let from = decode_param(
-            query_values(&raw_query, "from"),
+            query_values(&input.raw_query, "from"),
             "from",
             Coerce::String,
             check_6,
         )?;
         let to = decode_param(
-            query_values(&raw_query, "to"),
+            query_values(&input.raw_query, "to"),
             "to",
             Coerce::String,
             check_6,
@@ -9706,11 +9602,7 @@ impl<A: Api> Operation<A> for GetMetricsOverviewRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -9792,14 +9684,10 @@ impl<A: Api> Operation<A> for ListAuditLogRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let limit = or_default(
             decode_param(
-                query_values(&raw_query, "limit"),
+                query_values(&input.raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
                 check_4,
@@ -9808,7 +9696,7 @@ impl<A: Api> Operation<A> for ListAuditLogRequest {
             "20",
         )?;
         let starting_after = decode_param(
-            query_values(&raw_query, "startingAfter"),
+            query_values(&input.raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
             check_5,
@@ -9930,13 +9818,13 @@ impl<A: Api> Operation<A> for CreateCheckoutRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_checkout_create)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_checkout_create,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -10058,13 +9946,13 @@ impl<A: Api> Operation<A> for CreatePortalSessionRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, false, validate_portal_create)?;
+        let body = json_body(
+            &input.parts.headers,
+            &input.body,
+            false,
+            validate_portal_create,
+        )?;
         Ok(Self { body })
     }
 
@@ -10176,13 +10064,13 @@ impl<A: Api> Operation<A> for CartCheckoutRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_cart_checkout_create)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_cart_checkout_create,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -10302,14 +10190,10 @@ impl<A: Api> Operation<A> for GetCartCheckoutRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let session_id = required(
             decode_param(
-                path_value(path_params, "sessionId"),
+                path_value(&input.path_params, "sessionId"),
                 "sessionId",
                 Coerce::String,
                 check_7,
@@ -10399,14 +10283,10 @@ impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let stripe_signature = required(
             decode_param(
-                header_values(&parts.headers, "Stripe-Signature"),
+                header_values(&input.parts.headers, "Stripe-Signature"),
                 "Stripe-Signature",
                 Coerce::String,
                 check_8,
@@ -10415,8 +10295,12 @@ impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
             "header",
         )?;
         let raw_body = input.body.clone();
-        let bytes = &raw_body;
-        let body = json_body(&parts.headers, bytes, true, validate_stripe_event)?
+        let body = json_body(
+                &input.parts.headers,
+                &raw_body,
+                true,
+                validate_stripe_event,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -10506,14 +10390,10 @@ impl<A: Api> Operation<A> for ListBillingEventsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let limit = or_default(
             decode_param(
-                query_values(&raw_query, "limit"),
+                query_values(&input.raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
                 check_4,
@@ -10522,7 +10402,7 @@ impl<A: Api> Operation<A> for ListBillingEventsRequest {
             "20",
         )?;
         let starting_after = decode_param(
-            query_values(&raw_query, "startingAfter"),
+            query_values(&input.raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
             check_5,
@@ -10608,14 +10488,10 @@ impl<A: Api> Operation<A> for ListPaymentsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
         let limit = or_default(
             decode_param(
-                query_values(&raw_query, "limit"),
+                query_values(&input.raw_query, "limit"),
                 "limit",
                 Coerce::Integer,
                 check_4,
@@ -10624,7 +10500,7 @@ impl<A: Api> Operation<A> for ListPaymentsRequest {
             "20",
         )?;
         let starting_after = decode_param(
-            query_values(&raw_query, "startingAfter"),
+            query_values(&input.raw_query, "startingAfter"),
             "startingAfter",
             Coerce::String,
             check_5,
@@ -10700,11 +10576,7 @@ impl<A: Api> Operation<A> for ListApiKeysRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -10790,13 +10662,13 @@ impl<A: Api> Operation<A> for RotateSecretKeyRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, false, validate_secret_key_rotate)?;
+        let body = json_body(
+            &input.parts.headers,
+            &input.body,
+            false,
+            validate_secret_key_rotate,
+        )?;
         Ok(Self { body })
     }
 
@@ -10868,11 +10740,7 @@ impl<A: Api> Operation<A> for GetSettingsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
-    fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
+    fn parse(_input: &Input<'_>) -> Result<Self, Rejection> {
         Ok(Self {})
     }
 
@@ -10964,13 +10832,13 @@ impl<A: Api> Operation<A> for UpdateSettingsRequest {
         multipart: false,
         stream: false,
     };
-    #[allow(unused_variables)]
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let parts = input.parts;
-        let path_params = &input.path_params;
-        let raw_query = &input.raw_query;
-        let bytes = &input.body;
-        let body = json_body(&parts.headers, bytes, true, validate_settings_update)?
+        let body = json_body(
+                &input.parts.headers,
+                &input.body,
+                true,
+                validate_settings_update,
+            )?
             .ok_or_else(|| Rejection::bad_request(
                 None,
                 "a JSON request body is required".to_string(),
@@ -11448,7 +11316,6 @@ static PATTERN_4: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|
     regex::Regex::new("^[a-z0-9_-]+$").expect("the spec's pattern compiles")
 });
 ///Checks a value against the `BillingSettingsUpdate` schema.
-#[allow(unused_variables)]
 pub fn validate_billing_settings_update(
     value: &serde_json::Value,
     path: &str,
@@ -11514,7 +11381,6 @@ pub fn validate_billing_settings_update(
 }
 
 ///Checks a value against the `CartCheckoutCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_cart_checkout_create(
     value: &serde_json::Value,
     path: &str,
@@ -11601,7 +11467,6 @@ pub fn validate_cart_checkout_create(
 }
 
 ///Checks a value against the `CartItem` schema.
-#[allow(unused_variables)]
 pub fn validate_cart_item(
     value: &serde_json::Value,
     path: &str,
@@ -11669,7 +11534,6 @@ pub fn validate_cart_item(
 }
 
 ///Checks a value against the `CheckoutCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_checkout_create(
     value: &serde_json::Value,
     path: &str,
@@ -11708,7 +11572,6 @@ pub fn validate_checkout_create(
 }
 
 ///Checks a value against the `Currency` schema.
-#[allow(unused_variables)]
 pub fn validate_currency(
     value: &serde_json::Value,
     path: &str,
@@ -11729,7 +11592,6 @@ pub fn validate_currency(
 }
 
 ///Checks a value against the `CustomerUpdate` schema.
-#[allow(unused_variables)]
 pub fn validate_customer_update(
     value: &serde_json::Value,
     path: &str,
@@ -11778,7 +11640,6 @@ pub fn validate_customer_update(
 }
 
 ///Checks a value against the `DevSessionCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_dev_session_create(
     value: &serde_json::Value,
     path: &str,
@@ -11822,7 +11683,6 @@ pub fn validate_dev_session_create(
 }
 
 ///Checks a value against the `DevTokenCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_dev_token_create(
     value: &serde_json::Value,
     path: &str,
@@ -11907,7 +11767,6 @@ pub fn validate_dev_token_create(
 }
 
 ///Checks a value against the `Enforcement` schema.
-#[allow(unused_variables)]
 pub fn validate_enforcement(
     value: &serde_json::Value,
     path: &str,
@@ -11923,7 +11782,6 @@ pub fn validate_enforcement(
 }
 
 ///Checks a value against the `FeatureName` schema.
-#[allow(unused_variables)]
 pub fn validate_feature_name(
     value: &serde_json::Value,
     path: &str,
@@ -11957,7 +11815,6 @@ pub fn validate_feature_name(
 }
 
 ///Checks a value against the `JwtSettingsUpdate` schema.
-#[allow(unused_variables)]
 pub fn validate_jwt_settings_update(
     value: &serde_json::Value,
     path: &str,
@@ -12061,7 +11918,6 @@ pub fn validate_jwt_settings_update(
 }
 
 ///Checks a value against the `Metadata` schema.
-#[allow(unused_variables)]
 pub fn validate_metadata(
     value: &serde_json::Value,
     path: &str,
@@ -12098,7 +11954,6 @@ pub fn validate_metadata(
 }
 
 ///Checks a value against the `MetricName` schema.
-#[allow(unused_variables)]
 pub fn validate_metric_name(
     value: &serde_json::Value,
     path: &str,
@@ -12132,7 +11987,6 @@ pub fn validate_metric_name(
 }
 
 ///Checks a value against the `MetricsInterval` schema.
-#[allow(unused_variables)]
 pub fn validate_metrics_interval(
     value: &serde_json::Value,
     path: &str,
@@ -12148,7 +12002,6 @@ pub fn validate_metrics_interval(
 }
 
 ///Checks a value against the `PortalCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_portal_create(
     value: &serde_json::Value,
     path: &str,
@@ -12173,7 +12026,6 @@ pub fn validate_portal_create(
 }
 
 ///Checks a value against the `PriceCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_price_create(
     value: &serde_json::Value,
     path: &str,
@@ -12226,7 +12078,6 @@ pub fn validate_price_create(
 }
 
 ///Checks a value against the `ProductCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_product_create(
     value: &serde_json::Value,
     path: &str,
@@ -12358,7 +12209,6 @@ pub fn validate_product_create(
 }
 
 ///Checks a value against the `ProductUpdate` schema.
-#[allow(unused_variables)]
 pub fn validate_product_update(
     value: &serde_json::Value,
     path: &str,
@@ -12466,7 +12316,6 @@ pub fn validate_product_update(
 }
 
 ///Checks a value against the `ProjectCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_project_create(
     value: &serde_json::Value,
     path: &str,
@@ -12514,7 +12363,6 @@ pub fn validate_project_create(
 }
 
 ///Checks a value against the `RateLimit` schema.
-#[allow(unused_variables)]
 pub fn validate_rate_limit(
     value: &serde_json::Value,
     path: &str,
@@ -12580,7 +12428,6 @@ pub fn validate_rate_limit(
 }
 
 ///Checks a value against the `RedirectUrl` schema.
-#[allow(unused_variables)]
 pub fn validate_redirect_url(
     value: &serde_json::Value,
     path: &str,
@@ -12607,7 +12454,6 @@ pub fn validate_redirect_url(
 }
 
 ///Checks a value against the `SecretKeyRotate` schema.
-#[allow(unused_variables)]
 pub fn validate_secret_key_rotate(
     value: &serde_json::Value,
     path: &str,
@@ -12645,7 +12491,6 @@ pub fn validate_secret_key_rotate(
 }
 
 ///Checks a value against the `SettingsUpdate` schema.
-#[allow(unused_variables)]
 pub fn validate_settings_update(
     value: &serde_json::Value,
     path: &str,
@@ -12682,7 +12527,6 @@ pub fn validate_settings_update(
 }
 
 ///Checks a value against the `StripeEvent` schema.
-#[allow(unused_variables)]
 pub fn validate_stripe_event(
     value: &serde_json::Value,
     path: &str,
@@ -12732,9 +12576,9 @@ pub fn validate_stripe_event(
 
     if let Some(v) = object.get("object") {
         let p = field(path, "object");
-        let Some(s) = v.as_str() else {
+        if !v.is_string() {
             return Err(Violation::new(&p, "must be a string".to_string()));
-        };
+        }
     }
 
     if let Some(v) = object.get("type") {
@@ -12763,11 +12607,9 @@ pub fn validate_stripe_event(
 
     if let Some(v) = object.get("created") {
         let p = field(path, "created");
-        let n: i128 = match (v.as_i64(), v.as_u64()) {
-            (Some(n), _) => n as i128,
-            (None, Some(n)) => n as i128,
-            _ => return Err(Violation::new(&p, "must be an integer".to_string())),
-        };
+        if !(v.is_i64() || v.is_u64()) {
+            return Err(Violation::new(&p, "must be an integer".to_string()));
+        }
     }
 
     if let Some(v) = object.get("livemode") {
@@ -12780,9 +12622,9 @@ pub fn validate_stripe_event(
     if let Some(v) = object.get("account") {
         let p = field(path, "account");
         if !v.is_null() {
-            let Some(s) = v.as_str() else {
+            if !v.is_string() {
                 return Err(Violation::new(&p, "must be a string".to_string()));
-            };
+            }
         }
     }
 
@@ -12797,9 +12639,9 @@ pub fn validate_stripe_event(
 
         if let Some(v) = object.get("object") {
             let p = field(&p, "object");
-            let Some(object) = v.as_object() else {
+            if !v.is_object() {
                 return Err(Violation::new(&p, "must be an object".to_string()));
-            };
+            }
         }
     }
 
@@ -12807,7 +12649,6 @@ pub fn validate_stripe_event(
 }
 
 ///Checks a value against the `TierCreate` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_create(
     value: &serde_json::Value,
     path: &str,
@@ -12933,7 +12774,6 @@ pub fn validate_tier_create(
 }
 
 ///Checks a value against the `TierLimit` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_limit(
     value: &serde_json::Value,
     path: &str,
@@ -12994,7 +12834,6 @@ pub fn validate_tier_limit(
 }
 
 ///Checks a value against the `TierName` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_name(
     value: &serde_json::Value,
     path: &str,
@@ -13027,7 +12866,6 @@ pub fn validate_tier_name(
 }
 
 ///Checks a value against the `TierOverage` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_overage(
     value: &serde_json::Value,
     path: &str,
@@ -13089,7 +12927,6 @@ pub fn validate_tier_overage(
 }
 
 ///Checks a value against the `TierPrice` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_price(
     value: &serde_json::Value,
     path: &str,
@@ -13156,7 +12993,6 @@ pub fn validate_tier_price(
 }
 
 ///Checks a value against the `TierTrial` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_trial(
     value: &serde_json::Value,
     path: &str,
@@ -13208,7 +13044,6 @@ pub fn validate_tier_trial(
 }
 
 ///Checks a value against the `TierUpdate` schema.
-#[allow(unused_variables)]
 pub fn validate_tier_update(
     value: &serde_json::Value,
     path: &str,
@@ -13328,7 +13163,6 @@ pub fn validate_tier_update(
 }
 
 ///Checks a value against the `Timestamp` schema.
-#[allow(unused_variables)]
 pub fn validate_timestamp(
     value: &serde_json::Value,
     path: &str,
@@ -13344,7 +13178,6 @@ pub fn validate_timestamp(
 }
 
 ///Checks a value against the `TrackUsage` schema.
-#[allow(unused_variables)]
 pub fn validate_track_usage(
     value: &serde_json::Value,
     path: &str,
@@ -13387,7 +13220,6 @@ pub fn validate_track_usage(
 }
 
 ///Checks a value against the `UsageEvent` schema.
-#[allow(unused_variables)]
 pub fn validate_usage_event(
     value: &serde_json::Value,
     path: &str,
@@ -13491,7 +13323,6 @@ pub fn validate_usage_event(
 }
 
 ///Checks a value against the `UsageEventBatch` schema.
-#[allow(unused_variables)]
 pub fn validate_usage_event_batch(
     value: &serde_json::Value,
     path: &str,
@@ -13537,7 +13368,6 @@ pub fn validate_usage_event_batch(
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
@@ -13557,7 +13387,6 @@ fn check_0(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
@@ -13577,7 +13406,6 @@ fn check_1(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let n: i128 = match (value.as_i64(), value.as_u64()) {
         (Some(n), _) => n as i128,
@@ -13597,7 +13425,6 @@ fn check_2(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     if !value.is_boolean() {
         return Err(Violation::new(path, "must be true or false".to_string()));
@@ -13606,7 +13433,6 @@ fn check_3(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_4(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let n: i128 = match (value.as_i64(), value.as_u64()) {
         (Some(n), _) => n as i128,
@@ -13624,7 +13450,6 @@ fn check_4(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_5(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
@@ -13638,7 +13463,6 @@ fn check_5(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_6(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
@@ -13650,7 +13474,6 @@ fn check_6(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_7(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
@@ -13680,7 +13503,6 @@ fn check_7(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     Ok(())
 }
 
-#[allow(unused_variables)]
 fn check_8(value: &serde_json::Value, path: &str) -> Result<(), Violation> {
     let Some(s) = value.as_str() else {
         return Err(Violation::new(path, "must be a string".to_string()));
