@@ -51,6 +51,59 @@ pub struct PoolLabels {
     pub state: &'static str,
 }
 
+/// A replica copy whose lookups are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheName {
+    Keys,
+    Settings,
+    Plans,
+    Usage,
+}
+
+impl CacheName {
+    const ALL: [CacheName; 4] = [
+        CacheName::Keys,
+        CacheName::Settings,
+        CacheName::Plans,
+        CacheName::Usage,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            CacheName::Keys => "keys",
+            CacheName::Settings => "settings",
+            CacheName::Plans => "plans",
+            CacheName::Usage => "usage",
+        }
+    }
+}
+
+/// [`RequestLabels`] borrowed, to find a request's series without allocating; hashes exactly
+/// as the owned labels do.
+struct RequestRef<'a> {
+    method: &'a str,
+    route: &'a str,
+    status: u16,
+}
+
+impl std::hash::Hash for RequestRef<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.method.hash(state);
+        self.route.hash(state);
+        self.status.hash(state);
+    }
+}
+
+impl quick_cache::Equivalent<RequestLabels> for RequestRef<'_> {
+    fn equivalent(&self, key: &RequestLabels) -> bool {
+        self.status == key.status && self.method == key.method && self.route == key.route
+    }
+}
+
+/// How many (method, route, status) series keep their handles at hand; the rest are found
+/// in their families, as every series is the first time.
+const REQUEST_HANDLES: usize = 4096;
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to about 16 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -63,6 +116,15 @@ pub struct Telemetry {
     pub request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub in_flight: Gauge,
     pub cache_lookups: Family<CacheLabels, Counter>,
+    /// Per [`CacheName`], the miss and hit counters of `cache_lookups`, made at the start so
+    /// a lookup counts without finding its series.
+    cache_counters: [[Counter; 2]; 4],
+    /// `rate_limit_decisions`' counters, per scope (user, publishable) and decision (allowed,
+    /// refused, undecided), made at the start.
+    decision_counters: [[Counter; 3]; 2],
+    /// The request counter and latency histogram of recent (method, route, status) series:
+    /// a request counts without allocating its labels or locking the families.
+    request_handles: quick_cache::sync::Cache<RequestLabels, (Counter, Histogram)>,
     pub rate_limit_decisions: Family<DecisionLabels, Counter>,
     pub group_commit_batch: Histogram,
     pub webhook_events: Family<OutcomeLabels, Counter>,
@@ -111,12 +173,29 @@ impl Telemetry {
             "Lookups of this replica's copies (keys, settings, plans, usage counters): hit or miss",
             cache_lookups.clone(),
         );
+        let cache_counters = CacheName::ALL.map(|cache| {
+            [false, true].map(|hit| {
+                cache_lookups
+                    .get_or_create(&CacheLabels {
+                        cache: cache.label(),
+                        result: if hit { "hit" } else { "miss" },
+                    })
+                    .clone()
+            })
+        });
         let rate_limit_decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "rate_limit_decisions",
             "Rate-limit decisions per scope (user, publishable key): allowed, refused, or undecided (the limiter's store failed and the request was let through)",
             rate_limit_decisions.clone(),
         );
+        let decision_counters = ["user", "publishable"].map(|scope| {
+            ["allowed", "refused", "undecided"].map(|decision| {
+                rate_limit_decisions
+                    .get_or_create(&DecisionLabels { scope, decision })
+                    .clone()
+            })
+        });
         let group_commit_batch = Histogram::new(exponential_buckets(1.0, 2.0, 12));
         registry.register(
             "group_commit_batch_size",
@@ -174,7 +253,10 @@ impl Telemetry {
             request_seconds,
             in_flight,
             cache_lookups,
+            cache_counters,
+            request_handles: quick_cache::sync::Cache::new(REQUEST_HANDLES),
             rate_limit_decisions,
+            decision_counters,
             group_commit_batch,
             webhook_events,
             db_connections,
@@ -188,29 +270,56 @@ impl Telemetry {
 
     /// One answered request.
     pub fn request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-                status,
-            })
-            .inc();
-        self.request_seconds
-            .get_or_create(&RouteLabels {
-                method: method.to_owned(),
-                route: route.to_owned(),
-            })
-            .observe(seconds);
+        let key = RequestRef {
+            method,
+            route,
+            status,
+        };
+        let (count, latency) = match self.request_handles.get(&key) {
+            Some(handles) => handles,
+            None => {
+                let handles = (
+                    self.requests
+                        .get_or_create(&RequestLabels {
+                            method: method.to_owned(),
+                            route: route.to_owned(),
+                            status,
+                        })
+                        .clone(),
+                    self.request_seconds
+                        .get_or_create(&RouteLabels {
+                            method: method.to_owned(),
+                            route: route.to_owned(),
+                        })
+                        .clone(),
+                );
+                let labels = RequestLabels {
+                    method: method.to_owned(),
+                    route: route.to_owned(),
+                    status,
+                };
+                self.request_handles.insert(labels, handles.clone());
+                handles
+            }
+        };
+        count.inc();
+        latency.observe(seconds);
+    }
+
+    /// One rate-limit decision: for a user (else a publishable key), allowed, refused or, when
+    /// the limiter could not decide, `None`.
+    pub fn rate_limit_decision(&self, user: bool, allowed: Option<bool>) {
+        let decision = match allowed {
+            Some(true) => 0,
+            Some(false) => 1,
+            None => 2,
+        };
+        self.decision_counters[usize::from(!user)][decision].inc();
     }
 
     /// One lookup of a replica copy.
-    pub fn cache(&self, cache: &'static str, hit: bool) {
-        self.cache_lookups
-            .get_or_create(&CacheLabels {
-                cache,
-                result: if hit { "hit" } else { "miss" },
-            })
-            .inc();
+    pub fn cache(&self, cache: CacheName, hit: bool) {
+        self.cache_counters[cache as usize][usize::from(hit)].inc();
     }
 
     /// The text exposition format (`text/plain; version=0.0.4`, OpenMetrics-compatible).

@@ -113,22 +113,10 @@ impl App {
             return Ok(None);
         };
         let decision = self.limits.limiter.check(&key, rule).await;
-        let scope = match principal {
-            Principal::User(_) => "user",
-            _ => "publishable",
-        };
-        let outcome = match &decision {
-            Some(d) if d.allowed => "allowed",
-            Some(_) => "refused",
-            None => "undecided",
-        };
-        self.telemetry
-            .rate_limit_decisions
-            .get_or_create(&crate::telemetry::DecisionLabels {
-                scope,
-                decision: outcome,
-            })
-            .inc();
+        self.telemetry.rate_limit_decision(
+            matches!(principal, Principal::User(_)),
+            decision.as_ref().map(|d| d.allowed),
+        );
         Ok(decision)
     }
 
@@ -207,7 +195,26 @@ pub struct Period {
 }
 
 impl Period {
+    /// The calendar month containing `at`: on every request, so each thread keeps the last
+    /// one it computed and reuses it while `at` falls inside.
     pub fn containing(at: i64) -> Period {
+        thread_local! {
+            static LAST: std::cell::RefCell<Option<Period>> = const { std::cell::RefCell::new(None) };
+        }
+        LAST.with(|last| {
+            if let Some(period) = last.borrow().as_ref()
+                && period.start.timestamp() <= at
+                && at < period.end.timestamp()
+            {
+                return period.clone();
+            }
+            let period = Period::compute_containing(at);
+            *last.borrow_mut() = Some(period.clone());
+            period
+        })
+    }
+
+    fn compute_containing(at: i64) -> Period {
         let at = Utc.timestamp_opt(at, 0).single().unwrap_or_else(Utc::now);
         let start = Utc
             .with_ymd_and_hms(at.year(), at.month(), 1, 0, 0, 0)

@@ -86,8 +86,12 @@ impl App {
             }
         };
         // The prefix must agree with what is stored: `pk_live_…` is never a test key.
-        let expected_prefix = format!("{}_{}_", kind.prefix(), row.tenant.mode.as_str());
-        if row.kind != kind || !key.starts_with(&expected_prefix) {
+        let prefixed = key
+            .strip_prefix(kind.prefix())
+            .and_then(|rest| rest.strip_prefix('_'))
+            .and_then(|rest| rest.strip_prefix(row.tenant.mode.as_str()))
+            .is_some_and(|rest| rest.starts_with('_'));
+        if row.kind != kind || !prefixed {
             return Err(unknown());
         }
         Ok(row)

@@ -207,7 +207,8 @@ impl Caches {
 
     pub fn key(&self, hash: &str) -> Option<ApiKey> {
         let found = self.keys.get(hash);
-        self.telemetry.cache("keys", found.is_some());
+        self.telemetry
+            .cache(crate::telemetry::CacheName::Keys, found.is_some());
         found
     }
 
@@ -217,7 +218,8 @@ impl Caches {
 
     pub fn settings(&self, tenant: &Tenant) -> Option<AuthSettings> {
         let found = self.settings.get(tenant);
-        self.telemetry.cache("settings", found.is_some());
+        self.telemetry
+            .cache(crate::telemetry::CacheName::Settings, found.is_some());
         found
     }
 
@@ -374,7 +376,8 @@ impl Caches {
 
     pub fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<Arc<PlanBasis>> {
         let found = self.plans.get(&user(tenant, user_id));
-        self.telemetry.cache("plans", found.is_some());
+        self.telemetry
+            .cache(crate::telemetry::CacheName::Plans, found.is_some());
         found
     }
 
@@ -404,7 +407,8 @@ impl Caches {
         } else {
             None
         };
-        self.telemetry.cache("usage", found.is_some());
+        self.telemetry
+            .cache(crate::telemetry::CacheName::Usage, found.is_some());
         found
     }
 
