@@ -11,12 +11,14 @@ use quick_cache::Equivalent;
 use super::notice::Forget;
 use crate::domain::{ApiKey, AuthSettings, Subscription, Tenant, Tier};
 
-/// A bounded map whose entries expire a fixed time after they were stored. quick_cache
+/// A bounded map whose entries expire at most a fixed time after they were stored. quick_cache
 /// (S3-FIFO eviction) does the bounding: a lookup is one hash and a shard's read lock, and a
 /// lookup by a borrowed key ([`UserRef`]) allocates nothing.
 pub struct Expiring<K, V> {
     entries: quick_cache::sync::Cache<K, (V, Instant)>,
     ttl: Duration,
+    /// Spreads lifetimes over `ttl`'s last quarter by key, so entries stored together expire apart.
+    spread: std::collections::hash_map::RandomState,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
@@ -24,7 +26,14 @@ impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
         Expiring {
             entries: quick_cache::sync::Cache::new(capacity),
             ttl,
+            spread: Default::default(),
         }
+    }
+
+    /// How long the entry of `key` lives: between three quarters of `ttl` and all of it.
+    fn lifetime(&self, key: &K) -> Duration {
+        let quarter = (self.spread.hash_one(key) % 1024) as f64 / 4096.0;
+        self.ttl.mul_f64(1.0 - quarter)
     }
 
     pub fn get<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) -> Option<V> {
@@ -37,7 +46,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
     }
 
     pub fn insert(&self, key: K, value: V) {
-        self.entries.insert(key, (value, Instant::now() + self.ttl));
+        let expires = Instant::now() + self.lifetime(&key);
+        self.entries.insert(key, (value, expires));
     }
 
     pub fn remove<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) {
@@ -94,13 +104,13 @@ fn user<'a>(tenant: &'a Tenant, user_id: &'a str) -> UserRef<'a> {
     UserRef { tenant, user_id }
 }
 
-/// How long a publishable key's row is reused.
+/// At most how long a publishable key's row is reused.
 pub const KEY_TTL: Duration = Duration::from_secs(60);
-/// How long a tenant's settings are reused.
+/// At most how long a tenant's settings are reused.
 pub const SETTINGS_TTL: Duration = Duration::from_secs(60);
-/// How long a user's plan basis is reused.
+/// At most how long a user's plan basis is reused.
 pub const PLAN_TTL: Duration = Duration::from_secs(60);
-/// How long a user's counters are reused (only while hearing every change).
+/// At most how long a user's counters are reused (only while hearing every change).
 pub const USAGE_TTL: Duration = Duration::from_secs(60);
 
 /// A user's plan without its period (computed per request, so a new month starts on time).
@@ -472,6 +482,23 @@ mod tests {
 
     fn keep(caches: &Caches, ticket: UsageTicket, user: &str, n: i64) {
         caches.put_usage(ticket, &tenant(), user, "2026-11", counts(n));
+    }
+
+    #[test]
+    fn entries_stored_together_expire_spread_over_the_last_quarter_of_their_lifetime() {
+        let ttl = Duration::from_secs(100);
+        let (copies, before) = (Expiring::<String, u32>::new(10_000, ttl), Instant::now());
+        (0..1000).for_each(|n| copies.insert(format!("user_{n}"), n));
+        let after = Instant::now();
+        let expiries: Vec<Instant> = (0..1000)
+            .map(|n| copies.entries.get(&format!("user_{n}")).expect("kept").1)
+            .inspect(|e| assert!(*e >= before + ttl.mul_f64(0.75) && *e <= after + ttl))
+            .collect();
+        let spread = *expiries.iter().max().unwrap() - *expiries.iter().min().unwrap();
+        assert!(
+            spread >= Duration::from_secs(20),
+            "lifetimes spread over {spread:?}"
+        );
     }
 
     #[test]
