@@ -169,11 +169,7 @@ impl<'a> Validators<'a> {
                     _ => {}
                 }
                 if checks.is_empty() {
-                    return quote! {
-                        if !#value.is_string() {
-                            return Err(Violation::new(#path, "must be a string".to_string()));
-                        }
-                    };
+                    return refuse_unless(quote!(#value.is_string()), path, "must be a string");
                 }
                 quote! {
                     let Some(s) = #value.as_str() else {
@@ -217,11 +213,8 @@ impl<'a> Validators<'a> {
                     });
                 }
                 if checks.is_empty() {
-                    return quote! {
-                        if !(#value.is_i64() || #value.is_u64()) {
-                            return Err(Violation::new(#path, "must be an integer".to_string()));
-                        }
-                    };
+                    let test = quote!((#value.is_i64() || #value.is_u64()));
+                    return refuse_unless(test, path, "must be an integer");
                 }
                 quote! {
                     let n: i128 = match (#value.as_i64(), #value.as_u64()) {
@@ -259,11 +252,7 @@ impl<'a> Validators<'a> {
                     });
                 }
                 if checks.is_empty() {
-                    return quote! {
-                        if !#value.is_number() {
-                            return Err(Violation::new(#path, "must be a number".to_string()));
-                        }
-                    };
+                    return refuse_unless(quote!(#value.is_number()), path, "must be a number");
                 }
                 quote! {
                     let Some(n) = #value.as_f64() else {
@@ -310,17 +299,16 @@ impl<'a> Validators<'a> {
                     }),
                     Some(openapiv3::AdditionalProperties::Schema(extra)) => {
                         let check = self.check(extra, quote!(v), quote!(&p));
-                        if check.is_empty() {
-                            // Any extra field is allowed as it is.
-                        } else {
+                        // An extra field's schema that checks nothing needs no loop.
+                        if !check.is_empty() {
                             checks.push(quote! {
-                            for (key, v) in object.iter() {
-                                if [#(#known),*].contains(&key.as_str()) {
-                                    continue;
+                                for (key, v) in object.iter() {
+                                    if [#(#known),*].contains(&key.as_str()) {
+                                        continue;
+                                    }
+                                    let p = field(#path, key);
+                                    #check
                                 }
-                                let p = field(#path, key);
-                                #check
-                            }
                             });
                         }
                     }
@@ -341,11 +329,7 @@ impl<'a> Validators<'a> {
                     });
                 }
                 if checks.is_empty() {
-                    return quote! {
-                        if !#value.is_object() {
-                            return Err(Violation::new(#path, "must be an object".to_string()));
-                        }
-                    };
+                    return refuse_unless(quote!(#value.is_object()), path, "must be an object");
                 }
                 quote! {
                     let Some(object) = #value.as_object() else {
@@ -383,11 +367,7 @@ impl<'a> Validators<'a> {
                     }
                 }
                 if checks.is_empty() {
-                    return quote! {
-                        if !#value.is_array() {
-                            return Err(Violation::new(#path, "must be an array".to_string()));
-                        }
-                    };
+                    return refuse_unless(quote!(#value.is_array()), path, "must be an array");
                 }
                 quote! {
                     let Some(items) = #value.as_array() else {
@@ -496,5 +476,15 @@ fn arguments(body: &TokenStream) -> (proc_macro2::Ident, proc_macro2::Ident) {
         (format_ident!("_value"), format_ident!("_path"))
     } else {
         (format_ident!("value"), format_ident!("path"))
+    }
+}
+
+/// Statements refusing the value at `path` with `message` unless `test` holds: a type check
+/// that binds nothing, for a schema with no other rule.
+fn refuse_unless(test: TokenStream, path: &TokenStream, message: &str) -> TokenStream {
+    quote! {
+        if !#test {
+            return Err(Violation::new(#path, #message.to_string()));
+        }
     }
 }

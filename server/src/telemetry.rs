@@ -278,24 +278,23 @@ impl Telemetry {
         let (count, latency) = match self.request_handles.get(&key) {
             Some(handles) => handles,
             None => {
+                let route_labels = RouteLabels {
+                    method: method.to_owned(),
+                    route: route.to_owned(),
+                };
                 let handles = (
                     self.requests
                         .get_or_create(&RequestLabels {
-                            method: method.to_owned(),
-                            route: route.to_owned(),
+                            method: route_labels.method.clone(),
+                            route: route_labels.route.clone(),
                             status,
                         })
                         .clone(),
-                    self.request_seconds
-                        .get_or_create(&RouteLabels {
-                            method: method.to_owned(),
-                            route: route.to_owned(),
-                        })
-                        .clone(),
+                    self.request_seconds.get_or_create(&route_labels).clone(),
                 );
                 let labels = RequestLabels {
-                    method: method.to_owned(),
-                    route: route.to_owned(),
+                    method: route_labels.method,
+                    route: route_labels.route,
                     status,
                 };
                 self.request_handles.insert(labels, handles.clone());
