@@ -140,6 +140,7 @@ pub fn generate_lenient(
         Derives::AsUsed => crate::derives::trim(type_tokens, &read_types)?,
         Derives::All => type_tokens,
     };
+    let type_tokens = crate::deserialize::lighten(type_tokens)?;
     let validator_fns = validators.finish();
     let support = support();
     let optional_support = uses.support();

@@ -11,6 +11,7 @@
 pub mod axum_stubs;
 mod degrade;
 pub mod derives;
+mod deserialize;
 pub mod docs;
 pub mod error;
 mod format;

@@ -12,6 +12,8 @@ mod clients {
     include!(concat!(env!("OUT_DIR"), "/fixture_clients.rs"));
 }
 
+mod reading;
+
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
