@@ -136,6 +136,7 @@ pub fn generate_lenient(
             }
         }
     });
+    let type_tokens = crate::same_types::share(type_tokens)?;
     let type_tokens = match options.derives {
         Derives::AsUsed => crate::derives::trim(type_tokens, &read_types)?,
         Derives::All => type_tokens,

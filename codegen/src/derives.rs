@@ -89,11 +89,12 @@ pub fn trim(types: TokenStream, read_roots: &[TokenStream]) -> Result<TokenStrea
     Ok(file.into_token_stream())
 }
 
-/// The name of a struct or enum item.
+/// The name of a struct, enum or alias item (an alias reads what it stands for).
 fn type_name(item: &syn::Item) -> Option<String> {
     match item {
         syn::Item::Struct(s) => Some(s.ident.to_string()),
         syn::Item::Enum(e) => Some(e.ident.to_string()),
+        syn::Item::Type(t) => Some(t.ident.to_string()),
         _ => None,
     }
 }

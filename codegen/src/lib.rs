@@ -18,6 +18,7 @@ mod format;
 pub mod load;
 pub mod model;
 pub mod rust_client;
+mod same_types;
 mod schema;
 pub mod traits;
 pub mod typescript;
