@@ -269,4 +269,38 @@ mod tests {
         assert!(shared.contains("# [doc = r\" Declines.\"]"), "{shared}");
         assert_eq!(shared.matches("impl From").count(), 1, "{shared}");
     }
+
+    #[test]
+    fn types_alike_but_for_their_impls_stay_apart() {
+        // Two string newtypes of different patterns, two enums of different defaults: typify
+        // writes the difference in the impls, so they are not one shape.
+        let types = quote! {
+            #[derive(Clone, Debug)]
+            pub struct Sku(String);
+            impl TryFrom<&str> for Sku {
+                type Error = &'static str;
+                fn try_from(v: &str) -> Result<Self, &'static str> {
+                    if v.len() <= 8 { Ok(Self(v.into())) } else { Err("longer than 8 characters") }
+                }
+            }
+            #[derive(Clone, Debug)]
+            pub struct Ean(String);
+            impl TryFrom<&str> for Ean {
+                type Error = &'static str;
+                fn try_from(v: &str) -> Result<Self, &'static str> {
+                    if v.len() <= 13 { Ok(Self(v.into())) } else { Err("longer than 13 characters") }
+                }
+            }
+            #[derive(Clone, Copy, Debug)]
+            pub enum Sort { Asc, Desc }
+            impl Default for Sort { fn default() -> Self { Sort::Asc } }
+            #[derive(Clone, Copy, Debug)]
+            pub enum Order { Asc, Desc }
+            impl Default for Order { fn default() -> Self { Order::Desc } }
+        };
+        let shared = super::share(types).unwrap().to_string();
+        assert!(!shared.contains("pub type"), "{shared}");
+        assert_eq!(shared.matches("impl TryFrom").count(), 2, "{shared}");
+        assert_eq!(shared.matches("impl Default").count(), 2, "{shared}");
+    }
 }
