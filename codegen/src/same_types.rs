@@ -7,7 +7,8 @@
 //! documentation and to the names of the types themselves) become aliases of the one with the
 //! shortest name (`pub type DeclineBody = CancelBody;`): every name the stubs use stays, the
 //! code is written once. Types that are the same only once their fields' types are known to
-//! be are found too (the comparison repeats until nothing new is found).
+//! be are found too (the comparison repeats until nothing new is found). Tuple and unit
+//! structs stay as they are: their names are also constructors, which an alias is not.
 
 use std::collections::{HashMap, HashSet};
 
@@ -45,7 +46,11 @@ pub fn share(types: TokenStream) -> Result<TokenStream, GenError> {
             let Some(name) = name.as_deref() else {
                 continue;
             };
-            if alias.contains_key(name) {
+            // A tuple or unit struct's name is also its constructor, which an alias is not
+            // (typify's defaults call `super::Ttl(3600)`).
+            let constructor =
+                matches!(item, syn::Item::Struct(s) if !matches!(s.fields, syn::Fields::Named(_)));
+            if constructor || alias.contains_key(name) {
                 continue;
             }
             let mut key = shape(item, name, &alias);
@@ -302,5 +307,15 @@ mod tests {
         assert!(!shared.contains("pub type"), "{shared}");
         assert_eq!(shared.matches("impl TryFrom").count(), 2, "{shared}");
         assert_eq!(shared.matches("impl Default").count(), 2, "{shared}");
+        // Two newtypes alike: their names are constructors too.
+        let newtypes = quote! {
+            #[derive(Clone, Debug)]
+            pub struct Ttl(i64);
+            #[derive(Clone, Debug)]
+            pub struct Timeout(i64);
+            mod defaults { pub(super) fn ttl() -> super::Timeout { super::Timeout(3600) } }
+        };
+        let newtypes = super::share(newtypes).unwrap().to_string();
+        assert!(!newtypes.contains("pub type"), "{newtypes}");
     }
 }
