@@ -8366,7 +8366,6 @@ impl IntoResponse for HealthCheckResponse {
 
 impl<A: Api> Operation<A> for HealthCheckRequest {
     type Response = HealthCheckResponse;
-    const SECURITY: Security = &[];
     const STATUSES: Option<&'static [u16]> = Some(&[200]);
     const READS: Reads = Reads {
         path: false,
@@ -8413,7 +8412,6 @@ impl IntoResponse for ReadinessCheckResponse {
 
 impl<A: Api> Operation<A> for ReadinessCheckRequest {
     type Response = ReadinessCheckResponse;
-    const SECURITY: Security = &[];
     const STATUSES: Option<&'static [u16]> = Some(&[200, 503]);
     const READS: Reads = Reads {
         path: false,
@@ -8455,7 +8453,6 @@ impl IntoResponse for GetOpenApiDocumentResponse {
 
 impl<A: Api> Operation<A> for GetOpenApiDocumentRequest {
     type Response = GetOpenApiDocumentResponse;
-    const SECURITY: Security = &[];
     const STATUSES: Option<&'static [u16]> = Some(&[200]);
     const READS: Reads = Reads {
         path: false,
@@ -8705,14 +8702,11 @@ impl<A: Api> Operation<A> for DeleteProjectRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let project_id = required(
-            decode_param(
-                path_value(&input.path_params, "projectId"),
-                "projectId",
-                Coerce::String,
-                check_0,
-            )?,
+        let project_id = decode_required(
+            path_value(&input.path_params, "projectId"),
             "projectId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { project_id })
@@ -9482,7 +9476,6 @@ impl IntoResponse for GetDevJwksResponse {
 
 impl<A: Api> Operation<A> for GetDevJwksRequest {
     type Response = GetDevJwksResponse;
-    const SECURITY: Security = &[];
     const STATUSES: Option<&'static [u16]> = Some(&[200, 501]);
     const READS: Reads = Reads {
         path: false,
@@ -9772,14 +9765,11 @@ impl<A: Api> Operation<A> for GetProductRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let product_id = required(
-            decode_param(
-                path_value(&input.path_params, "productId"),
-                "productId",
-                Coerce::String,
-                check_0,
-            )?,
+        let product_id = decode_required(
+            path_value(&input.path_params, "productId"),
             "productId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { product_id })
@@ -9876,14 +9866,11 @@ impl<A: Api> Operation<A> for UpdateProductRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let product_id = required(
-            decode_param(
-                path_value(&input.path_params, "productId"),
-                "productId",
-                Coerce::String,
-                check_0,
-            )?,
+        let product_id = decode_required(
+            path_value(&input.path_params, "productId"),
             "productId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         let body = json_body(
@@ -9980,14 +9967,11 @@ impl<A: Api> Operation<A> for ArchiveProductRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let product_id = required(
-            decode_param(
-                path_value(&input.path_params, "productId"),
-                "productId",
-                Coerce::String,
-                check_0,
-            )?,
+        let product_id = decode_required(
+            path_value(&input.path_params, "productId"),
             "productId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { product_id })
@@ -10218,14 +10202,11 @@ impl<A: Api> Operation<A> for UploadAssetRequest {
         stream: true,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let filename = required(
-            decode_param(
-                query_values(&input.raw_query, "filename"),
-                "filename",
-                Coerce::String,
-                check_1,
-            )?,
+        let filename = decode_required(
+            query_values(&input.raw_query, "filename"),
             "filename",
+            Coerce::String,
+            check_1,
             "query parameter",
         )?;
         let product_id = decode_param(
@@ -10326,14 +10307,11 @@ impl<A: Api> Operation<A> for GetAssetRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let asset_id = required(
-            decode_param(
-                path_value(&input.path_params, "assetId"),
-                "assetId",
-                Coerce::String,
-                check_0,
-            )?,
+        let asset_id = decode_required(
+            path_value(&input.path_params, "assetId"),
             "assetId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { asset_id })
@@ -10420,14 +10398,11 @@ impl<A: Api> Operation<A> for DeleteAssetRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let asset_id = required(
-            decode_param(
-                path_value(&input.path_params, "assetId"),
-                "assetId",
-                Coerce::String,
-                check_0,
-            )?,
+        let asset_id = decode_required(
+            path_value(&input.path_params, "assetId"),
             "assetId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { asset_id })
@@ -10716,14 +10691,11 @@ impl<A: Api> Operation<A> for GetTierRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let tier_id = required(
-            decode_param(
-                path_value(&input.path_params, "tierId"),
-                "tierId",
-                Coerce::String,
-                check_0,
-            )?,
+        let tier_id = decode_required(
+            path_value(&input.path_params, "tierId"),
             "tierId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { tier_id })
@@ -10824,14 +10796,11 @@ impl<A: Api> Operation<A> for UpdateTierRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let tier_id = required(
-            decode_param(
-                path_value(&input.path_params, "tierId"),
-                "tierId",
-                Coerce::String,
-                check_0,
-            )?,
+        let tier_id = decode_required(
+            path_value(&input.path_params, "tierId"),
             "tierId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         let body = json_body(
@@ -10936,14 +10905,11 @@ impl<A: Api> Operation<A> for ArchiveTierRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let tier_id = required(
-            decode_param(
-                path_value(&input.path_params, "tierId"),
-                "tierId",
-                Coerce::String,
-                check_0,
-            )?,
+        let tier_id = decode_required(
+            path_value(&input.path_params, "tierId"),
             "tierId",
+            Coerce::String,
+            check_0,
             "path parameter",
         )?;
         Ok(Self { tier_id })
@@ -11146,14 +11112,11 @@ impl<A: Api> Operation<A> for GetCustomerRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let user_id = required(
-            decode_param(
-                path_value(&input.path_params, "userId"),
-                "userId",
-                Coerce::String,
-                check_1,
-            )?,
+        let user_id = decode_required(
+            path_value(&input.path_params, "userId"),
             "userId",
+            Coerce::String,
+            check_1,
             "path parameter",
         )?;
         Ok(Self { user_id })
@@ -11250,14 +11213,11 @@ impl<A: Api> Operation<A> for UpdateCustomerRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let user_id = required(
-            decode_param(
-                path_value(&input.path_params, "userId"),
-                "userId",
-                Coerce::String,
-                check_1,
-            )?,
+        let user_id = decode_required(
+            path_value(&input.path_params, "userId"),
             "userId",
+            Coerce::String,
+            check_1,
             "path parameter",
         )?;
         let body = json_body(
@@ -11354,14 +11314,11 @@ impl<A: Api> Operation<A> for ResetCustomerUsageRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let user_id = required(
-            decode_param(
-                path_value(&input.path_params, "userId"),
-                "userId",
-                Coerce::String,
-                check_1,
-            )?,
+        let user_id = decode_required(
+            path_value(&input.path_params, "userId"),
             "userId",
+            Coerce::String,
+            check_1,
             "path parameter",
         )?;
         Ok(Self { user_id })
@@ -11446,14 +11403,11 @@ impl<A: Api> Operation<A> for CheckCustomerUsageRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let user_id = required(
-            decode_param(
-                path_value(&input.path_params, "userId"),
-                "userId",
-                Coerce::String,
-                check_1,
-            )?,
+        let user_id = decode_required(
+            path_value(&input.path_params, "userId"),
             "userId",
+            Coerce::String,
+            check_1,
             "path parameter",
         )?;
         let metric = decode_param(
@@ -11571,14 +11525,11 @@ impl<A: Api> Operation<A> for TrackCustomerUsageRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let user_id = required(
-            decode_param(
-                path_value(&input.path_params, "userId"),
-                "userId",
-                Coerce::String,
-                check_1,
-            )?,
+        let user_id = decode_required(
+            path_value(&input.path_params, "userId"),
             "userId",
+            Coerce::String,
+            check_1,
             "path parameter",
         )?;
         let idempotency_key = decode_param(
@@ -11683,14 +11634,11 @@ impl<A: Api> Operation<A> for CheckCustomerEntitlementRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let user_id = required(
-            decode_param(
-                path_value(&input.path_params, "userId"),
-                "userId",
-                Coerce::String,
-                check_1,
-            )?,
+        let user_id = decode_required(
+            path_value(&input.path_params, "userId"),
             "userId",
+            Coerce::String,
+            check_1,
             "path parameter",
         )?;
         let feature = decode_param(
@@ -12604,14 +12552,11 @@ impl<A: Api> Operation<A> for GetCartCheckoutRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let session_id = required(
-            decode_param(
-                path_value(&input.path_params, "sessionId"),
-                "sessionId",
-                Coerce::String,
-                check_7,
-            )?,
+        let session_id = decode_required(
+            path_value(&input.path_params, "sessionId"),
             "sessionId",
+            Coerce::String,
+            check_7,
             "path parameter",
         )?;
         Ok(Self { session_id })
@@ -12687,7 +12632,6 @@ impl ErrorResponse<types::Error> for ReceiveStripeWebhookResponse {
 
 impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
     type Response = ReceiveStripeWebhookResponse;
-    const SECURITY: Security = &[];
     const STATUSES: Option<&'static [u16]> = Some(&[200, 400, 500, 503, 501]);
     const READS: Reads = Reads {
         path: false,
@@ -12697,14 +12641,11 @@ impl<A: Api> Operation<A> for ReceiveStripeWebhookRequest {
         stream: false,
     };
     fn parse(input: &Input<'_>) -> Result<Self, Rejection> {
-        let stripe_signature = required(
-            decode_param(
-                header_values(&input.parts.headers, "Stripe-Signature"),
-                "Stripe-Signature",
-                Coerce::String,
-                check_8,
-            )?,
+        let stripe_signature = decode_required(
+            header_values(&input.parts.headers, "Stripe-Signature"),
             "Stripe-Signature",
+            Coerce::String,
+            check_8,
             "header",
         )?;
         let raw_body = input.body.clone();
@@ -13474,6 +13415,16 @@ fn decode_param<T: serde::de::DeserializeOwned>(
 }
 
 /// A required parameter's value, or the rejection naming it.
+fn decode_required<T: serde::de::DeserializeOwned>(
+    raw: Option<Vec<String>>,
+    name: &str,
+    how: Coerce,
+    check: fn(&serde_json::Value, &str) -> Result<(), Violation>,
+    location: &str,
+) -> Result<T, Rejection> {
+    required(decode_param(raw, name, how, check)?, name, location)
+}
+
 fn required<T>(value: Option<T>, name: &str, location: &str) -> Result<T, Rejection> {
     value
         .ok_or_else(|| Rejection::invalid(
@@ -13651,10 +13602,10 @@ struct Input<'a> {
 /// One operation, as the router serves it: implemented by its request type.
 trait Operation<A: Api>: Sized + Send + 'static {
     type Response: IntoResponse;
-    /// Who may call it.
-    const SECURITY: Security;
-    /// The statuses a rejection may use (see [`Rejection::fitted`]).
-    const STATUSES: Option<&'static [u16]>;
+    /// Who may call it (by default, anyone).
+    const SECURITY: Security = &[];
+    /// The statuses a rejection may use (see [`Rejection::fitted`]; by default, any).
+    const STATUSES: Option<&'static [u16]> = None;
     const READS: Reads;
     /// Parses and validates the operation's input.
     fn parse(input: &Input<'_>) -> Result<Self, Rejection>;
