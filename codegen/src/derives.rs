@@ -71,22 +71,27 @@ pub fn trim(types: TokenStream, read_roots: &[TokenStream]) -> Result<TokenStrea
             syn::Item::Enum(e) => &mut e.attrs,
             _ => continue,
         };
-        for attr in attrs.iter_mut() {
-            if !attr.path().is_ident("derive") {
-                continue;
-            }
-            let Ok(paths) =
-                attr.parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
-            else {
-                continue;
-            };
-            let kept = paths
-                .into_iter()
-                .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Deserialize"));
-            *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
-        }
+        drop_deserialize(attrs);
     }
     Ok(file.into_token_stream())
+}
+
+/// Takes `Deserialize` out of an item's `#[derive(...)]` attributes.
+pub(crate) fn drop_deserialize(attrs: &mut [syn::Attribute]) {
+    for attr in attrs.iter_mut() {
+        if !attr.path().is_ident("derive") {
+            continue;
+        }
+        let Ok(paths) =
+            attr.parse_args_with(Punctuated::<syn::Path, syn::Token![,]>::parse_terminated)
+        else {
+            continue;
+        };
+        let kept = paths
+            .into_iter()
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Deserialize"));
+        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+    }
 }
 
 /// The name of a struct, enum or alias item (an alias reads what it stands for).

@@ -34,8 +34,8 @@ pub fn lighten(types: TokenStream) -> Result<TokenStream, GenError> {
         };
         if let Some(written) = written {
             match item {
-                syn::Item::Struct(s) => drop_deserialize(&mut s.attrs),
-                syn::Item::Enum(e) => drop_deserialize(&mut e.attrs),
+                syn::Item::Struct(s) => crate::derives::drop_deserialize(&mut s.attrs),
+                syn::Item::Enum(e) => crate::derives::drop_deserialize(&mut e.attrs),
                 _ => {}
             }
             impls.push(written);
@@ -69,23 +69,6 @@ fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
         .flatten()
         .filter_map(|p| p.segments.last().map(|s| s.ident.to_string()))
         .collect()
-}
-
-fn drop_deserialize(attrs: &mut [syn::Attribute]) {
-    for attr in attrs.iter_mut() {
-        if !attr.path().is_ident("derive") {
-            continue;
-        }
-        let Ok(paths) = attr.parse_args_with(
-            syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
-        ) else {
-            continue;
-        };
-        let kept = paths
-            .into_iter()
-            .filter(|p| p.segments.last().is_none_or(|s| s.ident != "Deserialize"));
-        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
-    }
 }
 
 /// The `#[serde(...)]` settings of an item, field or variant; `None` when one is not among
