@@ -45,6 +45,43 @@ pub fn generate_lenient(
     source: &str,
     options: Options,
 ) -> Result<(String, Vec<Skip>), GenError> {
+    let (stubs, skipped) = build(spec, options)?;
+    Ok((stubs.module(source)?, skipped))
+}
+
+/// One generated operation, with the trait that declares it.
+pub(crate) struct Op {
+    /// Its place among the operations.
+    pub index: usize,
+    pub group: crate::traits::Group,
+    pub path: String,
+    generated: GeneratedOperation,
+}
+
+impl Op {
+    /// Its request, its response and their impls.
+    pub(crate) fn items(&self) -> &TokenStream {
+        &self.generated.items
+    }
+}
+
+/// The stubs' parts, before they are laid out as one module or as a workspace of crates.
+pub(crate) struct Stubs {
+    /// typify's types, shared and trimmed.
+    types: TokenStream,
+    /// `SecurityScheme` and `Security`.
+    security: TokenStream,
+    /// The operations the `Api` trait itself declares (all of them, when they are not split
+    /// into groups).
+    api_methods: Vec<TokenStream>,
+    /// Every generated operation, in the document's order.
+    pub ops: Vec<Op>,
+    /// The support code, the optional support the operations use, and the validators.
+    support: TokenStream,
+}
+
+/// Generates the parts of the stubs for every operation of `spec` it can.
+pub(crate) fn build(spec: &OpenAPI, options: Options) -> Result<(Stubs, Vec<Skip>), GenError> {
     let operations = model::operations(spec)?;
     let groups = crate::traits::assign(&operations, options.traits);
     let mut skipped = Vec::new();
@@ -64,14 +101,11 @@ pub fn generate_lenient(
         .map(|s| format!("The `{s}` security scheme."))
         .collect();
 
-    let mut items = Vec::new();
-    // The methods of each trait, in the order the traits first appear.
-    let mut trait_methods: Vec<(&crate::traits::Group, Vec<TokenStream>)> = Vec::new();
-    // Each path's methods, and the traits that declare them.
-    let mut routes: Vec<(String, Vec<TokenStream>, Vec<&str>)> = Vec::new();
+    let mut ops = Vec::new();
+    let mut api_methods = Vec::new();
     let mut uses = Uses::default();
     let mut read_types = Vec::new();
-    for (op, group) in operations.iter().zip(&groups) {
+    for (op, group) in operations.iter().zip(groups) {
         let api_trait = format_ident!("{}", group.name);
         let generated = match operation(
             spec,
@@ -88,77 +122,24 @@ pub fn generate_lenient(
                 continue;
             }
         };
-        items.push(generated.items);
-        match trait_methods.iter_mut().find(|(g, _)| *g == group) {
-            Some((_, methods)) => methods.push(generated.trait_method),
-            None => trait_methods.push((group, vec![generated.trait_method])),
+        if group.name == crate::traits::BASE {
+            api_methods.push(generated.trait_method.clone());
         }
-        match routes.iter_mut().find(|(path, _, _)| *path == op.path) {
-            Some((_, methods, traits)) => {
-                methods.push(generated.route);
-                if !traits.contains(&group.name.as_str()) {
-                    traits.push(&group.name);
-                }
-            }
-            None => routes.push((op.path.clone(), vec![generated.route], vec![&group.name])),
-        }
+        ops.push(Op {
+            index: ops.len(),
+            group,
+            path: op.path.clone(),
+            generated,
+        });
     }
-    let (routes, route_fns) = router_body(routes);
     let type_tokens = guard("typify", || Ok(types.space.to_stream()))?;
-    // The `Api` trait holds the operations when they are not split; split, each group is a
-    // trait of its own that extends `Api`, and the router needs them all.
-    let (api_methods, group_traits): (Vec<_>, Vec<_>) = trait_methods
-        .into_iter()
-        .partition(|(g, _)| g.name == crate::traits::BASE);
-    let api_methods = api_methods.into_iter().flat_map(|(_, methods)| methods);
-    let group_idents: Vec<_> = group_traits
-        .iter()
-        .map(|(g, _)| format_ident!("{}", g.name))
-        .collect();
-    let api_doc = if group_idents.is_empty() {
-        " The operations of the API. Implement this trait and pass it to [`router`]."
-    } else {
-        " What every group of operations shares: implement it, and the trait of each group, and pass the implementation to [`router`]."
-    };
-    let group_traits = group_traits.iter().map(|(group, methods)| {
-        let ident = format_ident!("{}", group.name);
-        let doc = if group.key.starts_with('/') {
-            format!(" The untagged operations under `{}`.", group.key)
-        } else {
-            format!(" The operations tagged `{}`.", group.key)
-        };
-        let doc =
-            format!("{doc} Implement it with [`Api`] and pass the implementation to [`router`].");
-        quote! {
-            #[doc = #doc]
-            pub trait #ident: Api {
-                #(#methods)*
-            }
-        }
-    });
     let type_tokens = crate::same_types::share(type_tokens)?;
     let type_tokens = match options.derives {
         Derives::AsUsed => crate::derives::trim(type_tokens, &read_types)?,
         Derives::All => type_tokens,
     };
-    let type_tokens = crate::deserialize::lighten(type_tokens)?;
-    let validator_fns = validators.finish();
-    let support = support();
-    let optional_support = uses.support();
-
-    let tokens = quote! {
-        #![allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
-
-        use std::future::Future;
-        use std::sync::Arc;
-
-        use axum::response::{IntoResponse, Response};
-
-        /// Request and response bodies, generated by typify from the spec's schemas.
-        pub mod types {
-            #type_tokens
-        }
-
+    let types = crate::deserialize::lighten(type_tokens)?;
+    let security = quote! {
         /// The security schemes the spec declares.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum SecurityScheme {
@@ -168,51 +149,196 @@ pub fn generate_lenient(
         /// An operation's security requirement: any one of the alternatives, each a set of
         /// schemes that must all be satisfied. Empty means no credential is needed.
         pub type Security = &'static [&'static [SecurityScheme]];
-
-        #[doc = #api_doc]
-        pub trait Api: Send + Sync + 'static {
-            /// Who is calling, as established by [`Api::authenticate`].
-            type Caller: Send + 'static;
-
-            /// Establishes the caller from the request head, for an operation with the given
-            /// security requirement. Called before the request is parsed. A refusal is the
-            /// response the client sees, rendered by the implementation.
-            fn authenticate(
-                &self,
-                security: Security,
-                parts: &http::request::Parts,
-            ) -> impl Future<Output = Result<Self::Caller, Response>> + Send;
-
-            /// Renders a rejection of malformed or invalid input as the response the client
-            /// sees: the implementation gives it its error body and code.
-            fn reject(&self, rejection: Rejection, parts: &http::request::Parts) -> Response;
-
-            #(#api_methods)*
-        }
-
-        #(#group_traits)*
-
-        /// Builds the router serving every operation of the spec on `api`.
-        pub fn router<A: Api #(+ #group_idents)*>(api: Arc<A>) -> axum::Router {
-            // One statement a route, not one chained expression: the compiler walks a chain
-            // of thousands of calls recursively, and overflows its stack on the largest specs.
-            let mut router = axum::Router::<Arc<A>>::new();
-            #routes
-            router.with_state(api)
-        }
-
-        #route_fns
-
-        #(#items)*
-
-        #support
-
-        #optional_support
-
-        #validator_fns
     };
-    let body = format_tokens(tokens)?;
-    Ok((format!("{}{}", generated_header(source), body), skipped))
+    let mut support = support();
+    support.extend(uses.support());
+    support.extend(validators.finish());
+    Ok((
+        Stubs {
+            types,
+            security,
+            api_methods,
+            ops,
+            support,
+        },
+        skipped,
+    ))
+}
+
+/// The traits of `ops` other than `Api`, each with its methods, in the order they first
+/// appear; and each path's methods with the traits that declare them.
+#[allow(clippy::type_complexity)]
+pub(crate) fn traits_and_routes<'a>(
+    ops: &[&'a Op],
+) -> (
+    Vec<(&'a crate::traits::Group, Vec<TokenStream>)>,
+    Vec<(String, Vec<TokenStream>, Vec<&'a str>)>,
+) {
+    let mut trait_methods: Vec<(&crate::traits::Group, Vec<TokenStream>)> = Vec::new();
+    let mut routes: Vec<(String, Vec<TokenStream>, Vec<&str>)> = Vec::new();
+    for &op in ops {
+        let group = &op.group;
+        if group.name != crate::traits::BASE {
+            match trait_methods.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, methods)) => methods.push(op.generated.trait_method.clone()),
+                None => trait_methods.push((group, vec![op.generated.trait_method.clone()])),
+            }
+        }
+        match routes.iter_mut().find(|(path, _, _)| *path == op.path) {
+            Some((_, methods, traits)) => {
+                methods.push(op.generated.route.clone());
+                if !traits.contains(&group.name.as_str()) {
+                    traits.push(&group.name);
+                }
+            }
+            None => routes.push((
+                op.path.clone(),
+                vec![op.generated.route.clone()],
+                vec![&group.name],
+            )),
+        }
+    }
+    (trait_methods, routes)
+}
+
+/// The group traits' definitions; `router` names where the implementation goes.
+pub(crate) fn group_traits(
+    trait_methods: &[(&crate::traits::Group, Vec<TokenStream>)],
+    router: &str,
+) -> TokenStream {
+    let traits = trait_methods.iter().map(|(group, methods)| {
+        let ident = format_ident!("{}", group.name);
+        let doc = if group.key.starts_with('/') {
+            format!(" The untagged operations under `{}`.", group.key)
+        } else {
+            format!(" The operations tagged `{}`.", group.key)
+        };
+        let doc =
+            format!("{doc} Implement it with [`Api`] and pass the implementation to {router}.");
+        quote! {
+            #[doc = #doc]
+            pub trait #ident: Api {
+                #(#methods)*
+            }
+        }
+    });
+    quote!(#(#traits)*)
+}
+
+/// The lines every stubs file starts with.
+pub(crate) fn prelude() -> TokenStream {
+    quote! {
+        #![allow(clippy::all, clippy::pedantic, unused_imports, dead_code, missing_docs)]
+
+        use std::future::Future;
+        use std::sync::Arc;
+
+        use axum::response::{IntoResponse, Response};
+    }
+}
+
+impl Stubs {
+    /// Whether the operations are split into group traits.
+    pub(crate) fn grouped(&self) -> bool {
+        self.api_methods.is_empty() && !self.ops.is_empty()
+    }
+
+    /// typify's types, shared and trimmed: the body of the `types` module.
+    pub(crate) fn types(&self) -> &TokenStream {
+        &self.types
+    }
+
+    /// The support code, the optional support the operations use, and the validators.
+    pub(crate) fn support(&self) -> &TokenStream {
+        &self.support
+    }
+
+    /// The security schemes and the `Api` trait; `router` names the function the
+    /// implementation is passed to.
+    pub(crate) fn api(&self, router: &str) -> TokenStream {
+        let Stubs {
+            security,
+            api_methods,
+            ..
+        } = self;
+        let api_doc = if self.grouped() {
+            format!(
+                " What every group of operations shares: implement it, and the trait of each group, and pass the implementation to {router}."
+            )
+        } else {
+            format!(" The operations of the API. Implement this trait and pass it to {router}.")
+        };
+        quote! {
+            #security
+
+            #[doc = #api_doc]
+            pub trait Api: Send + Sync + 'static {
+                /// Who is calling, as established by [`Api::authenticate`].
+                type Caller: Send + 'static;
+
+                /// Establishes the caller from the request head, for an operation with the given
+                /// security requirement. Called before the request is parsed. A refusal is the
+                /// response the client sees, rendered by the implementation.
+                fn authenticate(
+                    &self,
+                    security: Security,
+                    parts: &http::request::Parts,
+                ) -> impl Future<Output = Result<Self::Caller, Response>> + Send;
+
+                /// Renders a rejection of malformed or invalid input as the response the client
+                /// sees: the implementation gives it its error body and code.
+                fn reject(&self, rejection: Rejection, parts: &http::request::Parts) -> Response;
+
+                #(#api_methods)*
+            }
+        }
+    }
+
+    /// The stubs as one module.
+    pub(crate) fn module(&self, source: &str) -> Result<String, GenError> {
+        let all: Vec<&Op> = self.ops.iter().collect();
+        let (trait_methods, routes) = traits_and_routes(&all);
+        let group_idents: Vec<_> = trait_methods
+            .iter()
+            .map(|(g, _)| format_ident!("{}", g.name))
+            .collect();
+        let group_traits = group_traits(&trait_methods, "[`router`]");
+        let (routes, route_fns) = router_body(routes);
+        let prelude = prelude();
+        let types = &self.types;
+        let api = self.api("[`router`]");
+        let support = &self.support;
+        let items = self.ops.iter().map(|op| &op.generated.items);
+        let tokens = quote! {
+            #prelude
+
+            /// Request and response bodies, generated by typify from the spec's schemas.
+            pub mod types {
+                #types
+            }
+
+            #api
+
+            #group_traits
+
+            /// Builds the router serving every operation of the spec on `api`.
+            pub fn router<A: Api #(+ #group_idents)*>(api: Arc<A>) -> axum::Router {
+                // One statement a route, not one chained expression: the compiler walks a chain
+                // of thousands of calls recursively, and overflows its stack on the largest specs.
+                let mut router = axum::Router::<Arc<A>>::new();
+                #routes
+                router.with_state(api)
+            }
+
+            #route_fns
+
+            #(#items)*
+
+            #support
+        };
+        let body = format_tokens(tokens)?;
+        Ok(format!("{}{}", generated_header(source), body))
+    }
 }
 
 /// The most paths one function of the router adds.
@@ -223,7 +349,9 @@ const PATHS_PER_ROUTER_FN: usize = 64;
 /// per that many paths (`routes_0`, `routes_1`, …), each bound by the traits its operations
 /// belong to, so that no one body holds thousands of generic instantiations (Microsoft Graph
 /// has 7,419 paths).
-fn router_body(routes: Vec<(String, Vec<TokenStream>, Vec<&str>)>) -> (TokenStream, TokenStream) {
+pub(crate) fn router_body(
+    routes: Vec<(String, Vec<TokenStream>, Vec<&str>)>,
+) -> (TokenStream, TokenStream) {
     let statement = |(path, methods, _): &(String, Vec<TokenStream>, Vec<&str>)| quote!(router = router.route(#path, axum::routing::MethodRouter::new() #(#methods)*););
     if routes.len() <= PATHS_PER_ROUTER_FN {
         let statements = routes.iter().map(statement);

@@ -95,7 +95,7 @@ pub(crate) fn drop_deserialize(attrs: &mut [syn::Attribute]) {
 }
 
 /// The name of a struct, enum or alias item (an alias reads what it stands for).
-fn type_name(item: &syn::Item) -> Option<String> {
+pub(crate) fn type_name(item: &syn::Item) -> Option<String> {
     match item {
         syn::Item::Struct(s) => Some(s.ident.to_string()),
         syn::Item::Enum(e) => Some(e.ident.to_string()),
@@ -105,7 +105,7 @@ fn type_name(item: &syn::Item) -> Option<String> {
 }
 
 /// The identifiers in `tokens` that name one of `names`.
-fn mentions(tokens: TokenStream, names: &BTreeSet<String>) -> BTreeSet<String> {
+pub(crate) fn mentions(tokens: TokenStream, names: &BTreeSet<String>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut stack = vec![tokens];
     while let Some(tokens) = stack.pop() {

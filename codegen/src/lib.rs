@@ -1,7 +1,8 @@
 //! `dreamgen`: everything generated from the OpenAPI document.
 //!
 //! - [`rust_client`]: the Rust client, through progenitor.
-//! - [`axum_stubs`]: the server trait, typed requests and responses, and the axum router.
+//! - [`axum_stubs`]: the server trait, typed requests and responses, and the axum router;
+//!   [`crates`] writes them as a crate, or a workspace of crates for the largest documents.
 //! - [`typescript`]: the TypeScript client, one dependency-free ES module.
 //! - [`docs`]: the HTML API reference.
 //!
@@ -9,6 +10,7 @@
 //! writes them and `dreamgen check` compares them.
 
 pub mod axum_stubs;
+pub mod crates;
 mod degrade;
 pub mod derives;
 mod deserialize;

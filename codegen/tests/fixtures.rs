@@ -105,6 +105,58 @@ fn tags_stubs_group_operations_by_tag() {
     assert!(!one.contains("UsersUserApi"));
 }
 
+/// With `--out`, a document whose operations are split into traits is a workspace: a types
+/// crate, an `api` crate (the `Api` trait, the support code, the validators), crates of
+/// whole groups with the types only they use (here at most two operations each, so that one
+/// path is routed by two crates), and a top crate re-exporting them with the `router`. The snapshot
+/// is compiled with each crate as a module, and served (`generated_code_compiles.rs`).
+#[test]
+fn tags_stubs_as_a_workspace_of_crates() {
+    let loaded = fixture("tags.yaml");
+    let (files, skipped) =
+        dreamgen::crates::generate(&loaded.spec, "tags.yaml", by_tag(), "tags", 2)
+            .expect("generates");
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let paths: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+    assert_eq!(
+        paths,
+        [
+            "Cargo.toml",
+            "crates/tags-api/Cargo.toml",
+            "crates/tags-api/src/lib.rs",
+            "crates/tags-ops-01/Cargo.toml",
+            "crates/tags-ops-01/src/lib.rs",
+            "crates/tags-ops-02/Cargo.toml",
+            "crates/tags-ops-02/src/lib.rs",
+            "crates/tags-ops-03/Cargo.toml",
+            "crates/tags-ops-03/src/lib.rs",
+            "crates/tags-ops-04/Cargo.toml",
+            "crates/tags-ops-04/src/lib.rs",
+            "crates/tags-types/Cargo.toml",
+            "crates/tags-types/src/lib.rs",
+            "src/lib.rs",
+        ]
+    );
+    let text: String = files
+        .iter()
+        .map(|f| format!("// ---- file: {} ----\n{}", f.path.display(), f.content))
+        .collect();
+    insta::assert_snapshot!("tags_crates", text);
+
+    // Not split (up to 1,000 operations by default), it is one crate whose `src/lib.rs` is
+    // the module the stubs print.
+    let (files, _) =
+        dreamgen::crates::generate(&loaded.spec, "tags.yaml", Default::default(), "tags", 2)
+            .expect("generates");
+    let (module, _) =
+        dreamgen::axum_stubs::generate_lenient(&loaded.spec, "tags.yaml", Default::default())
+            .expect("generates");
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0].path.display().to_string(), "Cargo.toml");
+    assert!(files[0].content.contains("name = \"tags\""));
+    assert_eq!(files[1].content, module);
+}
+
 /// More paths than one router function adds: the router calls a function per 64 paths, each
 /// bound by the traits of its own operations (compiled with the other snapshots).
 #[test]

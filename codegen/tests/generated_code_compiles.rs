@@ -1,10 +1,12 @@
 //! The axum stubs and Rust clients generated for the fixture specs must compile, not just look
 //! right: the build script wraps each approved snapshot in a module and this test crate
-//! type-checks them all.
+//! type-checks them all; the stubs written as a workspace of crates (`…_crates` snapshots) are
+//! compiled with each crate as a module.
 //! The petstore stubs are then implemented and served, to show the generated router extracts,
 //! validates and answers the way its spec says, for a spec that is not ours.
 
 include!(concat!(env!("OUT_DIR"), "/fixture_stubs.rs"));
+include!(concat!(env!("OUT_DIR"), "/fixture_crates.rs"));
 
 /// The Rust clients of the fixture specs, compiled the same way.
 #[allow(warnings, clippy::all)]
@@ -823,109 +825,133 @@ async fn shared_types_stubs_read_each_parameter_by_its_own_schema() {
 
 /// A server on the stubs of `tags.yaml` generated with a trait per tag: it implements `Api`
 /// once and each group's trait, every group's routes are served, and each group keeps its
-/// parameters' validation.
-#[derive(Default)]
-struct Directory {
-    users: std::sync::Mutex<Vec<tags_axum::types::User>>,
-}
-
-impl tags_axum::Api for Directory {
-    type Caller = ();
-
-    async fn authenticate(
-        &self,
-        _security: tags_axum::Security,
-        _parts: &http::request::Parts,
-    ) -> Result<(), Response> {
-        Ok(())
-    }
-
-    fn reject(&self, rejection: tags_axum::Rejection, _parts: &http::request::Parts) -> Response {
-        let body = serde_json::json!({ "message": rejection.message });
-        (rejection.status(), axum::Json(body)).into_response()
-    }
-}
-
-impl tags_axum::UsersUserApi for Directory {
-    async fn get_user(
-        &self,
-        _caller: (),
-        request: tags_axum::GetUserRequest,
-    ) -> tags_axum::GetUserResponse {
-        let users = self.users.lock().unwrap();
-        match users.iter().find(|u| u.id == *request.user_id) {
-            Some(user) => tags_axum::GetUserResponse::Ok(user.clone()),
-            None => tags_axum::GetUserResponse::NotFound,
+/// parameters' validation. Written once for the stubs as one module (`tags_axum`) and as the
+/// workspace of crates `--out` writes (`tags_crates`, its crates compiled here as modules):
+/// the crates re-export the same names, so one implementation fits both.
+macro_rules! directory {
+    ($server:ident, $m:ident) => {
+        #[derive(Default)]
+        struct $server {
+            users: std::sync::Mutex<Vec<$m::types::User>>,
         }
-    }
 
-    async fn delete_user(
-        &self,
-        _caller: (),
-        request: tags_axum::DeleteUserRequest,
-    ) -> tags_axum::DeleteUserResponse {
-        self.users
-            .lock()
-            .unwrap()
-            .retain(|u| u.id != request.user_id);
-        tags_axum::DeleteUserResponse::NoContent
-    }
+        impl $m::Api for $server {
+            type Caller = ();
+
+            async fn authenticate(
+                &self,
+                _security: $m::Security,
+                _parts: &http::request::Parts,
+            ) -> Result<(), Response> {
+                Ok(())
+            }
+
+            fn reject(&self, rejection: $m::Rejection, _parts: &http::request::Parts) -> Response {
+                let body = serde_json::json!({ "message": rejection.message });
+                (rejection.status(), axum::Json(body)).into_response()
+            }
+        }
+
+        impl $m::UsersUserApi for $server {
+            async fn get_user(
+                &self,
+                _caller: (),
+                request: $m::GetUserRequest,
+            ) -> $m::GetUserResponse {
+                let users = self.users.lock().unwrap();
+                match users.iter().find(|u| u.id == *request.user_id) {
+                    Some(user) => $m::GetUserResponse::Ok(user.clone()),
+                    None => $m::GetUserResponse::NotFound,
+                }
+            }
+
+            async fn delete_user(
+                &self,
+                _caller: (),
+                request: $m::DeleteUserRequest,
+            ) -> $m::DeleteUserResponse {
+                self.users
+                    .lock()
+                    .unwrap()
+                    .retain(|u| u.id != request.user_id);
+                $m::DeleteUserResponse::NoContent
+            }
+        }
+
+        impl $m::AdminApi for $server {
+            async fn rename_user(
+                &self,
+                _caller: (),
+                request: $m::RenameUserRequest,
+            ) -> $m::RenameUserResponse {
+                let mut users = self.users.lock().unwrap();
+                match users.iter_mut().find(|u| u.id == request.user_id) {
+                    Some(user) => {
+                        user.name = String::from(request.body.name.clone()).try_into().unwrap();
+                        $m::RenameUserResponse::Ok(user.clone())
+                    }
+                    None => $m::RenameUserResponse::NotFound,
+                }
+            }
+        }
+
+        impl $m::UsersUser2Api for $server {
+            async fn get_user_photo(
+                &self,
+                _caller: (),
+                request: $m::GetUserPhotoRequest,
+            ) -> $m::GetUserPhotoResponse {
+                $m::GetUserPhotoResponse::Ok($m::types::GetUserPhotoResponse {
+                    url: Some(format!("/photos/{}.png", request.user_id)),
+                })
+            }
+        }
+
+        impl $m::UsersApi for $server {
+            async fn list_users(
+                &self,
+                _caller: (),
+                request: $m::ListUsersRequest,
+            ) -> $m::ListUsersResponse {
+                let top = request.top.map_or(50, |n| n.get() as usize);
+                let value = self
+                    .users
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .take(top)
+                    .cloned()
+                    .collect();
+                $m::ListUsersResponse::Ok($m::types::ListUsersResponse { value })
+            }
+
+            async fn create_user(
+                &self,
+                _caller: (),
+                request: $m::CreateUserRequest,
+            ) -> $m::CreateUserResponse {
+                self.users.lock().unwrap().push(request.body.clone());
+                $m::CreateUserResponse::Created(request.body)
+            }
+        }
+
+        impl $m::RootApi for $server {
+            async fn get_root(
+                &self,
+                _caller: (),
+                _request: $m::GetRootRequest,
+            ) -> $m::GetRootResponse {
+                $m::GetRootResponse::Ok(axum::body::Bytes::from_static(b"directory"))
+            }
+        }
+    };
 }
 
-impl tags_axum::UsersUser2Api for Directory {
-    async fn get_user_photo(
-        &self,
-        _caller: (),
-        request: tags_axum::GetUserPhotoRequest,
-    ) -> tags_axum::GetUserPhotoResponse {
-        tags_axum::GetUserPhotoResponse::Ok(tags_axum::types::GetUserPhotoResponse {
-            url: Some(format!("/photos/{}.png", request.user_id)),
-        })
-    }
-}
+directory!(Directory, tags_axum);
+directory!(CratesDirectory, tags_crates);
 
-impl tags_axum::UsersApi for Directory {
-    async fn list_users(
-        &self,
-        _caller: (),
-        request: tags_axum::ListUsersRequest,
-    ) -> tags_axum::ListUsersResponse {
-        let top = request.top.map_or(50, |n| n.get() as usize);
-        let value = self
-            .users
-            .lock()
-            .unwrap()
-            .iter()
-            .take(top)
-            .cloned()
-            .collect();
-        tags_axum::ListUsersResponse::Ok(tags_axum::types::ListUsersResponse { value })
-    }
-
-    async fn create_user(
-        &self,
-        _caller: (),
-        request: tags_axum::CreateUserRequest,
-    ) -> tags_axum::CreateUserResponse {
-        self.users.lock().unwrap().push(request.body.clone());
-        tags_axum::CreateUserResponse::Created(request.body)
-    }
-}
-
-impl tags_axum::RootApi for Directory {
-    async fn get_root(
-        &self,
-        _caller: (),
-        _request: tags_axum::GetRootRequest,
-    ) -> tags_axum::GetRootResponse {
-        tags_axum::GetRootResponse::Ok(axum::body::Bytes::from_static(b"directory"))
-    }
-}
-
-#[tokio::test]
-async fn tags_stubs_serve_every_group_of_operations() {
-    let router = tags_axum::router(Arc::new(Directory::default()));
-
+/// What a client of either directory sees.
+async fn serve_directory(router: axum::Router) {
     for (id, name) in [("u1", "Ada"), ("u2", "Grace")] {
         let body = serde_json::json!({ "id": id, "name": name }).to_string();
         let (status, created) = call(&router, "POST", "/users", Some(&body)).await;
@@ -957,6 +983,22 @@ async fn tags_stubs_serve_every_group_of_operations() {
     let (status, _) = call(&router, "GET", "/users/u", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // Another group's method on the same path (in the crates, another crate's route).
+    let (status, body) = call(&router, "PATCH", "/users/u2", Some(r#"{"name":"G"}"#)).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            serde_json::json!({ "id": "u2", "name": "G" })
+        )
+    );
+    let (status, _) = call(&router, "PATCH", "/users/u2", Some(r#"{"name":""}"#)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&router, "PATCH", "/users/u9", Some(r#"{"name":"X"}"#)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&router, "PUT", "/users/u2", Some(r#"{"name":"X"}"#)).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+
     let (status, body) = call(&router, "GET", "/users/u2/photo", None).await;
     assert_eq!(
         (status, body),
@@ -976,4 +1018,16 @@ async fn tags_stubs_serve_every_group_of_operations() {
         (status, text.as_slice()),
         (StatusCode::OK, b"directory".as_slice())
     );
+}
+
+#[tokio::test]
+async fn tags_stubs_serve_every_group_of_operations() {
+    serve_directory(tags_axum::router(Arc::new(Directory::default()))).await;
+}
+
+/// The same document written as a workspace of crates (a group per crate, so that the path
+/// `/users/{userId}` is routed by two crates) serves exactly the same.
+#[tokio::test]
+async fn tags_stubs_as_crates_serve_every_group_of_operations() {
+    serve_directory(tags_crates::router(Arc::new(CratesDirectory::default()))).await;
 }
