@@ -547,8 +547,19 @@ mod tests {
             }
         };
         let crates = [
-            quote!(pub struct ListPets { body: types::Pet }),
-            quote!(pub struct GetTag { body: types::Tag } pub struct PlaceOrder { body: types::Order }),
+            quote!(
+                pub struct ListPets {
+                    body: types::Pet,
+                }
+            ),
+            quote!(
+                pub struct GetTag {
+                    body: types::Tag,
+                }
+                pub struct PlaceOrder {
+                    body: types::Order,
+                }
+            ),
         ];
         let (shared, moved) = place_types(types, &crates).unwrap();
         // `Tag` is used by both crates (one through `Pet`), `Unused` by none (so `Label`, which

@@ -531,7 +531,12 @@ fn tree_rss_kb(root: u32) -> u64 {
     let mut index = 0;
     while index < tree.len() {
         let parent = tree[index];
-        tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, p)| *p == parent)
+                .map(|(c, _)| *c),
+        );
         index += 1;
     }
     tree.iter()
@@ -696,7 +701,13 @@ fn cargo_check(
                 .current_dir(&stubs)
                 .env("CARGO_INCREMENTAL", "0")
                 .env("CARGO_TARGET_DIR", check_target(dir))
-                .args(["check", "--workspace", "--quiet", "--message-format", "short"]),
+                .args([
+                    "check",
+                    "--workspace",
+                    "--quiet",
+                    "--message-format",
+                    "short",
+                ]),
             None,
             timeout,
         ))
