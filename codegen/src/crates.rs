@@ -46,7 +46,8 @@ const DEPENDENCIES: &[(&str, &str)] = &[
 ];
 
 /// The package name a directory's name makes: lower case, `-` for anything but letters,
-/// digits and `_`, starting with a letter.
+/// digits and `_`, starting with a letter, and not the name of a dependency (`axum` makes
+/// `axum-stubs`).
 pub fn package_name(dir_name: &str) -> String {
     let mut name: String = dir_name
         .chars()
@@ -61,6 +62,13 @@ pub fn package_name(dir_name: &str) -> String {
     name = name.trim_matches('-').to_string();
     if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
         name.insert_str(0, "api-");
+    }
+    // A package may not share its name with one of its dependencies.
+    if DEPENDENCIES
+        .iter()
+        .any(|(dependency, _)| dependency.replace('_', "-") == name.replace('_', "-"))
+    {
+        name.push_str("-stubs");
     }
     name
 }
@@ -511,7 +519,16 @@ fn publish_items(items: &mut [syn::Item]) {
 mod tests {
     use quote::quote;
 
-    use super::place_types;
+    use super::{package_name, place_types};
+
+    #[test]
+    fn package_names_are_names_cargo_takes() {
+        assert_eq!(package_name("graph-stubs"), "graph-stubs");
+        assert_eq!(package_name("My Stubs!"), "my-stubs");
+        assert_eq!(package_name("2fa"), "api-2fa");
+        assert_eq!(package_name("axum"), "axum-stubs");
+        assert_eq!(package_name("serde-json"), "serde-json-stubs");
+    }
 
     fn names(tokens: &proc_macro2::TokenStream) -> Vec<String> {
         let file: syn::File = syn::parse2(tokens.clone()).unwrap();

@@ -208,14 +208,16 @@ fn generate_everything(text: &str) -> Result<(), String> {
                 dreamgen::axum_stubs::generate_lenient(spec, "f", Default::default()).map(|_| ()),
             ),
             (
-                "axum, a trait per tag",
-                dreamgen::axum_stubs::generate_lenient(
+                "axum, a trait per tag, as a workspace of crates",
+                dreamgen::crates::generate(
                     spec,
                     "f",
                     dreamgen::axum_stubs::Options {
                         traits: dreamgen::traits::Traits::PerTag,
                         ..Default::default()
                     },
+                    "f",
+                    2,
                 )
                 .map(|_| ()),
             ),
