@@ -115,6 +115,7 @@ pub(crate) fn build(spec: &OpenAPI, options: Options) -> Result<(Stubs, Vec<Skip
             &schemes,
             &mut uses,
             &mut read_types,
+            options.derives == Derives::All,
         ) {
             Ok(generated) => generated,
             Err(e) => {
@@ -780,6 +781,9 @@ fn operation(
     schemes: &[String],
     uses: &mut Uses,
     read_types: &mut Vec<TokenStream>,
+    // Whether requests and responses are `Clone` (nothing in the router clones them, and the
+    // derive is an eighth of checking a large document's operations).
+    clone: bool,
 ) -> Result<GeneratedOperation, GenError> {
     let snake = format_ident!("{}", op.snake());
     let pascal = op.pascal();
@@ -1130,11 +1134,16 @@ fn operation(
         quote!(const SECURITY: Security = &[#(#alternatives),*];)
     };
 
-    // A body left unread as a stream can be read once: such a request is not `Clone`.
-    let request_derives = if reads_stream {
+    // A body left unread as a stream can be read once: such a request is never `Clone`.
+    let request_derives = if reads_stream || !clone {
         quote!(#[derive(Debug)])
     } else {
         quote!(#[derive(Debug, Clone)])
+    };
+    let response_derives = if clone {
+        quote!(#[derive(Debug, Clone)])
+    } else {
+        quote!(#[derive(Debug)])
     };
     let input = if extract.is_empty() {
         format_ident!("_input")
@@ -1149,7 +1158,7 @@ fn operation(
         }
 
         #[doc = #response_doc]
-        #[derive(Debug, Clone)]
+        #response_derives
         pub enum #response_ident {
             #(#variants)*
         }

@@ -14,15 +14,16 @@ use syn::punctuated::Punctuated;
 
 use crate::error::GenError;
 
-/// Which serde derives the stubs' types carry.
+/// Which derives the stubs' types, requests and responses carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Derives {
-    /// `Deserialize` where the server reads a type, `Serialize` on all: the leanest code to
-    /// compile.
+    /// `Deserialize` where the server reads a type, `Serialize` on all; requests and
+    /// responses `Debug` only: the leanest code to compile.
     #[default]
     AsUsed,
     /// `Deserialize` on every type too, for a server that also reads its own responses (a
-    /// dashboard calling its own API, tests decoding responses into the types).
+    /// dashboard calling its own API, tests decoding responses into the types); requests
+    /// (but those holding an unread body) and responses `Clone` too.
     All,
 }
 

@@ -33,8 +33,9 @@ enum Command {
     /// Print the axum server stubs generated from any OpenAPI 3.0 or 3.1 document.
     Axum {
         spec: PathBuf,
-        /// Derive both `Deserialize` and `Serialize` on every type (by default a type the
-        /// server only reads is not `Serialize`, one it only writes is not `Deserialize`).
+        /// Derive `Deserialize` on every type (by default only on the types the server
+        /// reads; all are `Serialize`), and `Clone` on requests and responses (by default
+        /// they are `Debug` only).
         #[arg(long)]
         all_derives: bool,
         /// How operations are grouped into traits: `one` (every operation in `Api`),
