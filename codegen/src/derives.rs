@@ -18,12 +18,14 @@ use crate::error::GenError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Derives {
     /// `Deserialize` where the server reads a type, `Serialize` on all; requests and
-    /// responses `Debug` only: the leanest code to compile.
+    /// responses derive nothing (the router needs nothing of them): the leanest code to
+    /// compile.
     #[default]
     AsUsed,
     /// `Deserialize` on every type too, for a server that also reads its own responses (a
-    /// dashboard calling its own API, tests decoding responses into the types); requests
-    /// (but those holding an unread body) and responses `Clone` too.
+    /// dashboard calling its own API, tests decoding responses into the types); requests and
+    /// responses `Debug` and `Clone` (but a request holding an unread body, which is not
+    /// `Clone`).
     All,
 }
 

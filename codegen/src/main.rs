@@ -34,8 +34,9 @@ enum Command {
     Axum {
         spec: PathBuf,
         /// Derive `Deserialize` on every type (by default only on the types the server
-        /// reads; all are `Serialize`), and `Clone` on requests and responses (by default
-        /// they are `Debug` only).
+        /// reads; all are `Serialize`), and `Debug` and `Clone` on requests and responses (by
+        /// default they derive nothing: the router needs neither, and on the largest
+        /// documents they are a quarter of `cargo check`).
         #[arg(long)]
         all_derives: bool,
         /// How operations are grouped into traits: `one` (every operation in `Api`),
