@@ -772,6 +772,7 @@ fn status_variant(status: &Status) -> (proc_macro2::Ident, TokenStream) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn operation(
     spec: &OpenAPI,
     // The operation and the trait that declares it.
