@@ -175,15 +175,7 @@ fn crates(
         &name,
         ops_per_crate,
     )?;
-    let left_out: Vec<_> = loaded.skipped.iter().chain(&also).collect();
-    for skip in &left_out {
-        eprintln!("dreamgen: left out {skip}");
-    }
-    if strict && !left_out.is_empty() {
-        eprintln!(
-            "dreamgen: {} part(s) of the spec cannot be generated (--strict)",
-            left_out.len()
-        );
+    if !report_left_out(&loaded.skipped, &also, strict) {
         return Ok(ExitCode::FAILURE);
     }
     // Crates an earlier run wrote that this one does not (fewer groups, or one crate now).
@@ -233,7 +225,21 @@ fn target(
         .map_err(|e| dreamgen::GenError::Parse(format!("{}: {e}", path.display())))?;
     let loaded = dreamgen::load::load(&text)?;
     let (code, also) = generate(&loaded.spec)?;
-    let left_out: Vec<_> = loaded.skipped.iter().chain(&also).collect();
+    if !report_left_out(&loaded.skipped, &also, strict) {
+        return Ok(ExitCode::FAILURE);
+    }
+    print!("{code}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists on stderr what was left out (from the document, then by the target); under
+/// `--strict`, says the run fails and returns false.
+fn report_left_out(
+    skipped: &[dreamgen::load::Skip],
+    also: &[dreamgen::load::Skip],
+    strict: bool,
+) -> bool {
+    let left_out: Vec<_> = skipped.iter().chain(also).collect();
     for skip in &left_out {
         eprintln!("dreamgen: left out {skip}");
     }
@@ -242,8 +248,7 @@ fn target(
             "dreamgen: {} part(s) of the spec cannot be generated (--strict)",
             left_out.len()
         );
-        return Ok(ExitCode::FAILURE);
+        return false;
     }
-    print!("{code}");
-    Ok(ExitCode::SUCCESS)
+    true
 }
