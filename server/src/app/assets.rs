@@ -21,14 +21,19 @@ use crate::domain::{Asset, Tenant, ids};
 use crate::store::Store;
 use crate::store::assets::AssetRefused;
 
-/// Parts an upload is sent to the store in: S3's smallest multipart part.
-const PART_BYTES: usize = 5 << 20;
+/// Parts an upload is sent to S3 in: its smallest multipart part.
+const S3_PART_BYTES: usize = 5 << 20;
+/// Parts an upload is written to a local folder in: any size will do there, and an upload
+/// holds up to `PARTS_IN_FLIGHT + 1` parts in memory, so they are small.
+const LOCAL_PART_BYTES: usize = 1 << 20;
 /// Parts of one upload on their way to the store at once.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where assets' bytes live and the limits on them.
 pub struct Assets {
     objects: Arc<dyn ObjectStore>,
+    /// The size of the parts uploads are written in: the store's smallest.
+    part_bytes: usize,
     /// Where the store is, for logs: `s3://bucket/prefix` or a directory.
     location: String,
     /// The server's public URL, without a trailing slash.
@@ -65,7 +70,8 @@ impl Assets {
         max_bytes: u64,
         quota_bytes: u64,
     ) -> anyhow::Result<Assets> {
-        let objects: Arc<dyn ObjectStore> = if location.starts_with("s3://") {
+        let s3 = location.starts_with("s3://");
+        let objects: Arc<dyn ObjectStore> = if s3 {
             let url = url::Url::parse(location)
                 .map_err(|e| anyhow::anyhow!("DREAM_ASSETS_URL {location:?}: {e}"))?;
             let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(location);
@@ -102,6 +108,7 @@ impl Assets {
         };
         Ok(Assets {
             objects,
+            part_bytes: if s3 { S3_PART_BYTES } else { LOCAL_PART_BYTES },
             location: location.to_string(),
             public_url: public_url.trim_end_matches('/').to_string(),
             max_bytes,
@@ -228,7 +235,7 @@ impl App {
             .await
             .map_err(storage_error)?;
         let mut writing = Writing {
-            write: Some(WriteMultipart::new_with_chunk_size(started, PART_BYTES)),
+            write: Some(WriteMultipart::new_with_chunk_size(started, assets.part_bytes)),
         };
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
