@@ -2,15 +2,13 @@
 //! tracing, CORS, JSON fallbacks, and graceful shutdown.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use http::{HeaderName, Method};
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use http::Method;
 
 use crate::app::{App, AppError};
 use crate::generated;
+use crate::http::Server;
 use crate::http::errors::{self, REQUEST_ID_HEADER};
-use crate::http::{Server, auth::PUBLISHABLE_KEY_HEADER};
 
 /// The spec the server implements, served at `/openapi.json`.
 pub const SPEC_YAML: &str = include_str!("../../openapi/dream-api.yaml");
@@ -29,28 +27,6 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
     let spec: serde_json::Value = serde_yaml_ng_free(SPEC_YAML)?;
     let statuses = Arc::new(documented_statuses(&spec));
     let server = Server::new(app.clone(), Arc::new(spec));
-    // Browsers call with publishable keys from any origin; which origins may act for a user is
-    // decided per project by the JWT's `azp`, not here.
-    let cors = CorsLayer::new()
-        // The dashboard is same-origin only: its pages never answer a cross-origin request.
-        .allow_origin(AllowOrigin::predicate(|_, parts: &http::request::Parts| {
-            !parts.uri.path().starts_with("/dashboard")
-        }))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers([
-            http::header::AUTHORIZATION,
-            http::header::CONTENT_TYPE,
-            HeaderName::from_static(PUBLISHABLE_KEY_HEADER),
-            HeaderName::from_static("idempotency-key"),
-        ])
-        .expose_headers([
-            HeaderName::from_static(REQUEST_ID_HEADER),
-            HeaderName::from_static("ratelimit-limit"),
-            HeaderName::from_static("ratelimit-remaining"),
-            HeaderName::from_static("ratelimit-reset"),
-            HeaderName::from_static("retry-after"),
-        ])
-        .max_age(Duration::from_secs(600));
     let api = generated::router(Arc::new(server))
         .route_layer(axum::middleware::from_fn_with_state(statuses, refuse_nul));
     let scrape = {
@@ -97,7 +73,7 @@ pub fn router_with(app: Arc<App>, session_seconds: i64) -> anyhow::Result<axum::
     // The layers every request passes wrap the router once (see `edge`).
     let service = tower::ServiceBuilder::new()
         .layer(crate::edge::EdgeLayer::new(telemetry))
-        .layer(cors)
+        .layer(crate::edge::CorsLayer::new())
         .service(routes);
     Ok(axum::Router::new().fallback_service(service))
 }

@@ -235,7 +235,10 @@ impl App {
             .await
             .map_err(storage_error)?;
         let mut writing = Writing {
-            write: Some(WriteMultipart::new_with_chunk_size(started, assets.part_bytes)),
+            write: Some(WriteMultipart::new_with_chunk_size(
+                started,
+                assets.part_bytes,
+            )),
         };
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;

@@ -1,5 +1,7 @@
 //! Projects, keys, settings and who a credential belongs to.
 
+use std::sync::Arc;
+
 use super::{App, AppError, AppResult, Identity, UserContext, now};
 use crate::domain::{
     ApiKey, AuthSettings, BillingSettings, Enforcement, KeyKind, LimitRule, Mode, Project, Tenant,
@@ -49,8 +51,8 @@ impl App {
         }
     }
 
-    /// The key row for a presented key, if it is live.
-    pub async fn resolve_key(&self, key: &str, kind: KeyKind) -> AppResult<ApiKey> {
+    /// The tenant of a presented key, if the key is live and of `kind`.
+    pub async fn resolve_key(&self, key: &str, kind: KeyKind) -> AppResult<Tenant> {
         if kind == KeyKind::Publishable && key.starts_with("sk_") {
             return Err(AppError::InvalidApiKey(
                 "A secret key was sent as the publishable key (X-Publishable-Key): send the publishable key (pk_…) there, and the secret key only from your backend, as `Authorization: Bearer sk_…`.".into(),
@@ -65,22 +67,23 @@ impl App {
                 }
             ))
         };
-        let hash = ids::key_hash(key);
+        let digest = ids::key_digest(key);
         // Publishable keys never expire or get revoked, so their rows may be reused.
         let cached = match kind {
-            KeyKind::Publishable => self.caches.key(&hash),
+            KeyKind::Publishable => self.caches.key(&digest),
             KeyKind::Secret => None,
         };
         let row = match cached {
             Some(row) => row,
             None => {
-                let row = self
-                    .store
-                    .api_key_find(&hash, now())
-                    .await?
-                    .ok_or_else(unknown)?;
+                let row = Arc::new(
+                    self.store
+                        .api_key_find(&hex::encode(digest), now())
+                        .await?
+                        .ok_or_else(unknown)?,
+                );
                 if row.kind == KeyKind::Publishable && row.expires_at.is_none() {
-                    self.caches.put_key(hash, row.clone());
+                    self.caches.put_key(digest, row.clone());
                 }
                 row
             }
@@ -94,7 +97,7 @@ impl App {
         if row.kind != kind || !prefixed {
             return Err(unknown());
         }
-        Ok(row)
+        Ok(row.tenant.clone())
     }
 
     /// Verifies a user token for the tenant of a publishable key.
@@ -103,7 +106,7 @@ impl App {
             Some(settings) => settings,
             None => {
                 let epoch = self.caches.epoch();
-                let settings = self.store.settings_get(&tenant).await?;
+                let settings = Arc::new(self.store.settings_get(&tenant).await?);
                 self.caches
                     .put_settings(epoch, tenant.clone(), settings.clone());
                 settings

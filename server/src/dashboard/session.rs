@@ -64,9 +64,9 @@ pub async fn sign_in(State(dash): State<Dash>, request: Request) -> Response {
     let current = forms::session(&dash, &headers).await.ok().flatten();
     let (project_id, mode, operator, label) = if credential.starts_with("sk_") {
         match dash.app.resolve_key(&credential, KeyKind::Secret).await {
-            Ok(key) => (
-                Some(key.tenant.project_id),
-                key.tenant.mode,
+            Ok(tenant) => (
+                Some(tenant.project_id),
+                tenant.mode,
                 false,
                 ids::redact(&credential),
             ),

@@ -10,16 +10,22 @@ const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 /// system call each.
 pub fn random(len: usize) -> String {
     let mut out = String::with_capacity(len);
+    push_random(&mut out, len);
+    out
+}
+
+/// Appends `len` random characters of [`random`]'s alphabet to `out`.
+pub fn push_random(out: &mut String, len: usize) {
+    let end = out.len() + len;
     let mut bytes = [0u8; 64];
     let mut rng = rand::thread_rng();
-    while out.len() < len {
+    while out.len() < end {
         rng.fill_bytes(&mut bytes);
         // 248 = 4 × 62: the bytes below it fall evenly on the alphabet; the rest are skipped.
-        for b in bytes.iter().filter(|b| **b < 248).take(len - out.len()) {
+        for b in bytes.iter().filter(|b| **b < 248).take(end - out.len()) {
             out.push(ALPHABET[usize::from(*b % 62)] as char);
         }
     }
-    out
 }
 
 /// A new id with its type's prefix, such as `prod_…`.
@@ -30,7 +36,12 @@ pub fn id(prefix: &str) -> String {
 /// The hash a key is stored and looked up by. Keys carry 143+ bits of randomness, so a fast
 /// hash is enough: there is nothing to brute-force.
 pub fn key_hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(key_digest(key))
+}
+
+/// [`key_hash`] before its hex: what a copy of a key's row is found by in memory.
+pub fn key_digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
 }
 
 /// Whether a presented token is the expected one, compared in constant time (through their

@@ -27,7 +27,7 @@ pub const PUBLISHABLE_KEY_HEADER: &str = "x-publishable-key";
 /// The bearer token, if an `Authorization` header is present. A header that is there but not
 /// `Bearer <token>` is refused rather than ignored.
 fn bearer(parts: &http::request::Parts) -> AppResult<Option<&str>> {
-    let Some(value) = single(parts, http::header::AUTHORIZATION.as_str(), "Authorization")? else {
+    let Some(value) = single(parts, &http::header::AUTHORIZATION, "Authorization")? else {
         return Ok(None);
     };
     value
@@ -45,7 +45,7 @@ fn bearer(parts: &http::request::Parts) -> AppResult<Option<&str>> {
 /// tenants' keys must not act as whichever comes first.
 fn single<'a>(
     parts: &'a http::request::Parts,
-    name: &str,
+    name: &http::HeaderName,
     shown: &'static str,
 ) -> AppResult<Option<&'a http::HeaderValue>> {
     let mut values = parts.headers.get_all(name).iter();
@@ -58,8 +58,8 @@ fn single<'a>(
 
 /// The publishable key header, if present; present but empty is kept, and fails lookup.
 fn publishable(parts: &http::request::Parts) -> AppResult<Option<&str>> {
-    Ok(single(parts, PUBLISHABLE_KEY_HEADER, "X-Publishable-Key")?
-        .map(|v| v.to_str().map(str::trim).unwrap_or("")))
+    static NAME: http::HeaderName = http::HeaderName::from_static(PUBLISHABLE_KEY_HEADER);
+    Ok(single(parts, &NAME, "X-Publishable-Key")?.map(|v| v.to_str().map(str::trim).unwrap_or("")))
 }
 
 fn allows(security: Security, wanted: &[SecurityScheme]) -> bool {
@@ -117,37 +117,36 @@ pub async fn principal(
         ));
     }
     if let Some(token) = bearer.filter(|t| t.starts_with("sk_")) {
-        let key = app.resolve_key(token, KeyKind::Secret).await?;
+        let tenant = app.resolve_key(token, KeyKind::Secret).await?;
         // A publishable key sent alongside must be valid and the secret key's own: a request
         // carrying a bad credential is refused, never served on the strength of another.
         if let Some(pk) = pk {
-            let public = app.resolve_key(pk, KeyKind::Publishable).await?;
-            if public.tenant != key.tenant {
+            if app.resolve_key(pk, KeyKind::Publishable).await? != tenant {
                 return Err(AppError::InvalidApiKey(
                     "The publishable key sent with this secret key belongs to another project or mode.".into(),
                 ));
             }
         }
         if secret_allowed {
-            return Ok(Principal::Secret(key.tenant));
+            return Ok(Principal::Secret(tenant));
         }
         return Err(AppError::UserTokenRequired);
     }
     match pk {
         Some(pk) => {
-            let key = app.resolve_key(pk, KeyKind::Publishable).await?;
+            let tenant = app.resolve_key(pk, KeyKind::Publishable).await?;
             if user_allowed {
                 let token = bearer.ok_or_else(|| {
                     AppError::MissingCredentials("This operation acts for a user: send the user's JWT as `Authorization: Bearer <token>`.".into())
                 })?;
-                return Ok(Principal::User(app.resolve_user(key.tenant, token).await?));
+                return Ok(Principal::User(app.resolve_user(tenant, token).await?));
             }
             if public_allowed {
                 // An SDK may send the user's token on public reads too; it must then be valid.
                 if let Some(token) = bearer {
-                    app.resolve_user(key.tenant.clone(), token).await?;
+                    app.resolve_user(tenant.clone(), token).await?;
                 }
-                return Ok(Principal::Publishable(key.tenant));
+                return Ok(Principal::Publishable(tenant));
             }
             Err(AppError::SecretKeyRequired)
         }

@@ -152,13 +152,18 @@ impl Api for Server {
             Ok(principal) => self.limit(principal, parts).await,
             Err(e) => Err(e),
         };
-        let actor = match parts.extensions.get::<auth::DashboardGrant>() {
-            Some(grant) => Some(Actor::dashboard(&grant.label)),
-            None => auth::secret_key(parts).map(Actor::secret_key),
-        };
-        let secret_key_hash = match parts.extensions.get::<auth::DashboardGrant>() {
-            Some(grant) => grant.secret_key_hash.clone(),
-            None => auth::secret_key(parts).map(crate::domain::ids::key_hash),
+        let (actor, secret_key_hash) = match parts.extensions.get::<auth::DashboardGrant>() {
+            Some(grant) => (
+                Some(Actor::dashboard(&grant.label)),
+                grant.secret_key_hash.clone(),
+            ),
+            None => {
+                let key = auth::secret_key(parts);
+                (
+                    key.map(Actor::secret_key),
+                    key.map(crate::domain::ids::key_hash),
+                )
+            }
         };
         match principal {
             Ok(principal) => Ok(Caller {

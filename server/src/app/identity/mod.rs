@@ -29,6 +29,8 @@ use crate::store::Store;
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
 /// How many verified tokens are kept (about 300 bytes each: a digest and the claims).
 const VERIFIED_CAPACITY: usize = 100_000;
+/// The development issuer's `iss`, before the project id.
+const DEV_ISSUER_BASE: &str = "https://dev.dream-api.invalid/";
 
 /// A user whose token verified.
 #[derive(Debug, Clone)]
@@ -120,7 +122,7 @@ impl Identity {
     /// The development issuer's `iss` for a project: each project gets its own, so a token
     /// minted for one project is refused by every other.
     pub fn dev_issuer(project_id: &str) -> String {
-        format!("https://dev.dream-api.invalid/{project_id}")
+        format!("{DEV_ISSUER_BASE}{project_id}")
     }
 
     /// The development issuer's public key set.
@@ -244,17 +246,20 @@ impl Identity {
         signed: &Signed,
         now: i64,
     ) -> AppResult<VerifiedUser> {
-        let issuer = if signed.dev {
+        // The issuer the token must name: the project's development issuer (compared without
+        // building it, on every request) or the configured one.
+        let issuer: (&str, &str) = if signed.dev {
             if tenant.mode != Mode::Test || !settings.dev_issuer_enabled {
                 return Err(AppError::InvalidToken(
                     "development tokens are not accepted by this project and mode".into(),
                 ));
             }
-            Self::dev_issuer(&tenant.project_id)
+            (DEV_ISSUER_BASE, &tenant.project_id)
         } else {
-            settings.jwt_issuer.clone().ok_or_else(|| {
+            let configured = settings.jwt_issuer.as_deref().ok_or_else(|| {
                 AppError::InvalidToken("this project has no JWT issuer configured".into())
-            })?
+            })?;
+            (configured, "")
         };
         let claims = &signed.claims;
         let missing = |claim: &str| AppError::InvalidToken(format!("it has no `{claim}` claim"));
@@ -274,7 +279,7 @@ impl Identity {
         {
             return Err(AppError::TokenNotYetValid);
         }
-        if iss != issuer {
+        if iss.strip_prefix(issuer.0) != Some(issuer.1) {
             return Err(AppError::InvalidToken(
                 "it comes from another issuer".into(),
             ));

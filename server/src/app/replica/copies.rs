@@ -173,8 +173,9 @@ pub struct Caches {
     /// Bumped by every forget but a single user's counters: a value read from the database
     /// before a forget is not stored after it (it could be the very state the forget dropped).
     epoch: AtomicU64,
-    keys: Expiring<String, ApiKey>,
-    settings: Expiring<Tenant, AuthSettings>,
+    /// By the SHA-256 of the key ([`crate::domain::ids::key_digest`]).
+    keys: Expiring<[u8; 32], Arc<ApiKey>>,
+    settings: Expiring<Tenant, Arc<AuthSettings>>,
     plans: Expiring<UserKey, Arc<PlanBasis>>,
     usage: Expiring<UserKey, Arc<UsageCopy>>,
     /// Per slot of users (by hash), bumped whenever one of them is forgotten: counters change
@@ -215,18 +216,18 @@ impl Caches {
         }
     }
 
-    pub fn key(&self, hash: &str) -> Option<ApiKey> {
-        let found = self.keys.get(hash);
+    pub fn key(&self, digest: &[u8; 32]) -> Option<Arc<ApiKey>> {
+        let found = self.keys.get(digest);
         self.telemetry
             .cache(crate::telemetry::CacheName::Keys, found.is_some());
         found
     }
 
-    pub fn put_key(&self, hash: String, row: ApiKey) {
-        self.keys.insert(hash, row);
+    pub fn put_key(&self, digest: [u8; 32], row: Arc<ApiKey>) {
+        self.keys.insert(digest, row);
     }
 
-    pub fn settings(&self, tenant: &Tenant) -> Option<AuthSettings> {
+    pub fn settings(&self, tenant: &Tenant) -> Option<Arc<AuthSettings>> {
         let found = self.settings.get(tenant);
         self.telemetry
             .cache(crate::telemetry::CacheName::Settings, found.is_some());
@@ -244,7 +245,7 @@ impl Caches {
 
     /// Stores settings read during `epoch`, unless something was forgotten since (checked
     /// again after storing: a forget between the check and the insert found nothing to drop).
-    pub fn put_settings(&self, epoch: u64, tenant: Tenant, row: AuthSettings) {
+    pub fn put_settings(&self, epoch: u64, tenant: Tenant, row: Arc<AuthSettings>) {
         if self.epoch() == epoch {
             self.settings.insert(tenant.clone(), row);
             if self.epoch() != epoch {
