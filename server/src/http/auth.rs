@@ -120,12 +120,13 @@ pub async fn principal(
         let tenant = app.resolve_key(token, KeyKind::Secret).await?;
         // A publishable key sent alongside must be valid and the secret key's own: a request
         // carrying a bad credential is refused, never served on the strength of another.
-        if let Some(pk) = pk {
-            if app.resolve_key(pk, KeyKind::Publishable).await? != tenant {
-                return Err(AppError::InvalidApiKey(
-                    "The publishable key sent with this secret key belongs to another project or mode.".into(),
-                ));
-            }
+        if let Some(pk) = pk
+            && app.resolve_key(pk, KeyKind::Publishable).await? != tenant
+        {
+            return Err(AppError::InvalidApiKey(
+                "The publishable key sent with this secret key belongs to another project or mode."
+                    .into(),
+            ));
         }
         if secret_allowed {
             return Ok(Principal::Secret(tenant));

@@ -61,7 +61,7 @@ async fn billing(backend: Backend, secrets: &[&str]) -> Billing {
         .find(|(mode, _, _)| *mode == Mode::Test)
         .unwrap()
         .clone();
-    let tenant = app.resolve_key(&sk, KeyKind::Secret).await.unwrap().tenant;
+    let tenant = app.resolve_key(&sk, KeyKind::Secret).await.unwrap();
     app.settings_update(
         &tenant,
         SettingsChanges {

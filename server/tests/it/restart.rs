@@ -28,11 +28,7 @@ async fn a_restart_keeps_keys_counts_and_the_signing_key(backend: Backend) {
         .unwrap()
         .clone();
     let jwks_before = first.identity.dev_jwks();
-    let tenant = first
-        .resolve_key(&sk, KeyKind::Secret)
-        .await
-        .unwrap()
-        .tenant;
+    let tenant = first.resolve_key(&sk, KeyKind::Secret).await.unwrap();
     let (token, _, _) = first
         .dev_token_create(&tenant, "user_restart", None, 600)
         .await
@@ -59,7 +55,7 @@ async fn a_restart_keeps_keys_counts_and_the_signing_key(backend: Backend) {
         .await
         .expect("the secret key resolves");
     let user = second
-        .resolve_user(again.tenant, &token)
+        .resolve_user(again, &token)
         .await
         .expect("a token issued before the restart verifies");
     let report = second.usage_check(&user, Some("requests")).await.unwrap();
