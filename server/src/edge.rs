@@ -149,18 +149,12 @@ fn rate_limit_headers(decision: Option<Decision>, response: &mut Response) {
     }
 }
 
-/// The request headers a response varies by, for CORS.
+/// The request headers a response varies by, for CORS, as the `Vary` value the CORS layer
+/// writes (the layer's rules are built from it).
 const VARY: &str = "origin, access-control-request-method, access-control-request-headers";
-/// The response headers a page's script may read.
-const EXPOSED: [&str; 5] = [
-    REQUEST_ID_HEADER,
-    "ratelimit-limit",
-    "ratelimit-remaining",
-    "ratelimit-reset",
-    "retry-after",
-];
-/// [`EXPOSED`] as one header value, as the CORS layer writes it.
-const EXPOSED_VALUE: &str =
+/// The response headers a page's script may read, as the CORS layer writes them (its rules
+/// are built from this).
+const EXPOSED: &str =
     "x-request-id,ratelimit-limit,ratelimit-remaining,ratelimit-reset,retry-after";
 
 /// The CORS rules. Browsers call with publishable keys from any origin; which origins may act
@@ -179,12 +173,17 @@ fn cors_rules() -> tower_http::cors::CorsLayer {
             HeaderName::from_static(PUBLISHABLE_KEY_HEADER),
             HeaderName::from_static("idempotency-key"),
         ])
-        .expose_headers(EXPOSED.map(HeaderName::from_static))
-        .vary([
-            header::ORIGIN,
-            header::ACCESS_CONTROL_REQUEST_METHOD,
-            header::ACCESS_CONTROL_REQUEST_HEADERS,
-        ])
+        .expose_headers(
+            EXPOSED
+                .split(',')
+                .map(HeaderName::from_static)
+                .collect::<Vec<_>>(),
+        )
+        .vary(
+            VARY.split(", ")
+                .map(HeaderName::from_static)
+                .collect::<Vec<_>>(),
+        )
         .max_age(std::time::Duration::from_secs(600))
 }
 
@@ -238,7 +237,7 @@ fn plain_cors(response: Result<Response, Infallible>) -> Result<Response, Infall
     headers.append(http::header::VARY, HeaderValue::from_static(VARY));
     headers.insert(
         http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static(EXPOSED_VALUE),
+        HeaderValue::from_static(EXPOSED),
     );
     Ok(response)
 }
@@ -259,7 +258,7 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         use futures::FutureExt;
-        let inner = take_ready(&mut self.inner);
+        let mut inner = take_ready(&mut self.inner);
         if request.method() == http::Method::OPTIONS
             || request.headers().contains_key(http::header::ORIGIN)
         {
@@ -268,7 +267,6 @@ where
                 cors, request,
             )));
         }
-        let mut inner = inner;
         futures::future::Either::Left(inner.call(request).map(plain_cors as PlainCors))
     }
 }
@@ -311,10 +309,7 @@ mod tests {
         assert_eq!(ours, theirs);
         let vary: Vec<_> = ours.get_all(http::header::VARY).iter().collect();
         assert_eq!(vary, ["accept", VARY]);
-        assert_eq!(
-            ours[http::header::ACCESS_CONTROL_EXPOSE_HEADERS],
-            EXPOSED_VALUE
-        );
+        assert_eq!(ours[http::header::ACCESS_CONTROL_EXPOSE_HEADERS], EXPOSED);
         assert!(!ours.contains_key(http::header::ACCESS_CONTROL_ALLOW_ORIGIN));
     }
 
