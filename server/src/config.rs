@@ -82,6 +82,9 @@ pub struct Config {
     /// Seconds between two catch-ups on Stripe events whose webhooks did not arrive (one runs
     /// at start); 0 turns catching up off.
     pub webhook_catch_up_seconds: u64,
+    /// At most how long a replica reuses what it read (publishable keys, settings, plans,
+    /// counters): also how late a change can reach another replica whose notice was lost.
+    pub copy_seconds: u64,
     /// Where assets' bytes are stored: `s3://bucket/prefix` (any S3-compatible store, with
     /// the usual `AWS_*` variables and `AWS_ENDPOINT` for R2 or MinIO), `file:///dir` or a
     /// directory; by default a folder beside the SQLite file (`dream-assets` for Postgres).
@@ -125,6 +128,7 @@ impl Default for Config {
             usage_series: true,
             jwks_allow_insecure: false,
             webhook_catch_up_seconds: 300,
+            copy_seconds: 60,
             assets_url: None,
             assets_s3: Default::default(),
             public_url: None,
@@ -217,6 +221,7 @@ impl Config {
                 "DREAM_BODY_TIMEOUT_SECONDS",
                 &mut config.body_timeout_seconds,
             ),
+            ("DREAM_COPY_SECONDS", &mut config.copy_seconds),
         ] {
             if let Ok(seconds) = std::env::var(name) {
                 *field = seconds.parse().ok().filter(|s| *s > 0).ok_or_else(|| {

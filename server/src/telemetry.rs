@@ -116,6 +116,9 @@ pub struct Telemetry {
     pub request_seconds: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pub in_flight: Gauge,
     pub cache_lookups: Family<CacheLabels, Counter>,
+    /// Copies in use read again before they expire (`app/replica/refresh.rs`): stored, or not
+    /// stored because a change raced with the read, or the read failed.
+    pub cache_renewals: Family<CacheLabels, Counter>,
     /// Per [`CacheName`], the miss and hit counters of `cache_lookups`, made at the start so
     /// a lookup counts without finding its series.
     cache_counters: [[Counter; 2]; 4],
@@ -183,6 +186,12 @@ impl Telemetry {
                     .clone()
             })
         });
+        let cache_renewals = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "cache_renewals",
+            "Copies in use (plans, usage counters) read again before they expire: stored, raced (a change came during the read; not stored) or failed",
+            cache_renewals.clone(),
+        );
         let rate_limit_decisions = Family::<DecisionLabels, Counter>::default();
         registry.register(
             "rate_limit_decisions",
@@ -253,6 +262,7 @@ impl Telemetry {
             request_seconds,
             in_flight,
             cache_lookups,
+            cache_renewals,
             cache_counters,
             request_handles: quick_cache::sync::Cache::new(REQUEST_HANDLES),
             rate_limit_decisions,
@@ -319,6 +329,16 @@ impl Telemetry {
     /// One lookup of a replica copy.
     pub fn cache(&self, cache: CacheName, hit: bool) {
         self.cache_counters[cache as usize][usize::from(hit)].inc();
+    }
+
+    /// `n` copies of `cache` read again, with this result (`stored`, `raced`, `failed`).
+    pub fn cache_renewed(&self, cache: CacheName, result: &'static str, n: usize) {
+        self.cache_renewals
+            .get_or_create(&CacheLabels {
+                cache: cache.label(),
+                result,
+            })
+            .inc_by(n as u64);
     }
 
     /// The text exposition format (`text/plain; version=0.0.4`, OpenMetrics-compatible).

@@ -238,7 +238,17 @@ impl App {
         now: i64,
     ) -> AppResult<HashMap<String, super::replica::PlanBasis>> {
         let customers = self.store.customers_ensure(tenant, user_ids, now).await?;
-        let mut subscriptions = self.store.subscriptions_latest(tenant, user_ids).await?;
+        self.plan_bases_of(tenant, customers).await
+    }
+
+    /// What the plans of these registered customers rest on, by user id.
+    pub(super) async fn plan_bases_of(
+        &self,
+        tenant: &Tenant,
+        customers: HashMap<String, Customer>,
+    ) -> AppResult<HashMap<String, super::replica::PlanBasis>> {
+        let user_ids: Vec<&str> = customers.keys().map(String::as_str).collect();
+        let mut subscriptions = self.store.subscriptions_latest(tenant, &user_ids).await?;
         let tiers: HashMap<String, Tier> = self
             .store
             .tier_list(tenant, true)

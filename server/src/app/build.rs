@@ -79,7 +79,11 @@ impl App {
                 limiter,
                 public: public_rule(config)?,
             },
-            caches: replica::Caches::new(hearing, telemetry.clone()),
+            caches: replica::Caches::new(
+                hearing,
+                Duration::from_secs(config.copy_seconds),
+                telemetry.clone(),
+            ),
             announcer: Arc::new(replica::Announcer::new()),
             recorder: if config.usage_series {
                 metrics::Recorder::default()
@@ -94,8 +98,8 @@ impl App {
     /// The app for a server listening at `base_url`: as [`App::open`], with Stripe as
     /// configured (or the local emulator for test mode, delivering its webhooks to
     /// `base_url`), the rate limiter (Redis when `REDIS_URL` is set; it must answer at start),
-    /// and its background tasks started: the usage series' flush every second and, on
-    /// Postgres, the listener for other replicas' changes. They stop when the app is dropped.
+    /// and its background tasks started: the usage series' flush every second, the renewal
+    /// of copies in use and, on Postgres, the listener for other replicas' changes. They stop when the app is dropped.
     pub async fn build(config: &Config, base_url: &str) -> anyhow::Result<Serving> {
         let limiter = match &config.redis_url {
             Some(url) => ratelimit::Limiter::Redis(ratelimit::RedisLimiter::connect(url).await?),
@@ -106,6 +110,7 @@ impl App {
         let app = Arc::new(App::assemble(config, limiter, payments, public_url).await?);
         spawn_metrics_flush(&app);
         replica::spawn_listener(&app);
+        replica::spawn_refresher(&app);
         spawn_webhook_catch_up(&app, Duration::from_secs(config.webhook_catch_up_seconds));
         Ok(Serving {
             app,

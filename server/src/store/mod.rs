@@ -392,13 +392,16 @@ pub(super) fn id_list(n: usize) -> String {
 }
 
 /// `sql` bound with the tenant's project and mode (`$1`, `$2`), then `ids` (`$3` on, as
-/// [`id_list`] writes them).
+/// [`id_list`] writes them). Not kept prepared: its text changes with the number of ids, and
+/// each connection would otherwise keep every length it ever saw (hundreds of parameters'
+/// descriptions each; megabytes once batches of all sizes have come by).
 pub(super) fn tenant_and_ids<'q>(
     sql: &'q str,
     tenant: &'q crate::domain::Tenant,
     ids: &[&'q str],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let mut query = sqlx::query(sql)
+        .persistent(false)
         .bind(&tenant.project_id)
         .bind(tenant.mode.as_str());
     for id in ids {

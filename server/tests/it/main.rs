@@ -16,6 +16,7 @@ mod jwks;
 mod layers;
 mod outage;
 mod projects;
+mod renewal;
 mod replicas;
 mod restart;
 mod store;

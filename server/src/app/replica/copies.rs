@@ -1,75 +1,22 @@
-//! The copies themselves: bounded maps with a lifetime per entry, the plan basis, and the
-//! tickets that keep a read which raced with a change from being stored.
+//! The copies themselves: the plan basis, the tickets that keep a read which raced with a
+//! change from being stored, and the list of copies in use that are due to be read again.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use quick_cache::Equivalent;
 
+use super::expiring::Expiring;
 use super::notice::Forget;
 use crate::domain::{ApiKey, AuthSettings, Subscription, Tenant, Tier};
 
-/// A bounded map whose entries expire at most a fixed time after they were stored. quick_cache
-/// (S3-FIFO eviction) does the bounding: a lookup is one hash and a shard's read lock, and a
-/// lookup by a borrowed key ([`UserRef`]) allocates nothing.
-pub struct Expiring<K, V> {
-    entries: quick_cache::sync::Cache<K, (V, Instant)>,
-    ttl: Duration,
-    /// Spreads lifetimes over `ttl`'s last quarter by key, so entries stored together expire apart.
-    spread: std::collections::hash_map::RandomState,
-}
-
-impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
-    pub fn new(capacity: usize, ttl: Duration) -> Expiring<K, V> {
-        Expiring {
-            entries: quick_cache::sync::Cache::new(capacity),
-            ttl,
-            spread: Default::default(),
-        }
-    }
-
-    /// How long the entry of `key` lives: between three quarters of `ttl` and all of it.
-    fn lifetime(&self, key: &K) -> Duration {
-        let quarter = (self.spread.hash_one(key) % 1024) as f64 / 4096.0;
-        self.ttl.mul_f64(1.0 - quarter)
-    }
-
-    pub fn get<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        let (value, expires) = self.entries.get(key)?;
-        if Instant::now() < expires {
-            return Some(value);
-        }
-        self.entries.remove(key);
-        None
-    }
-
-    pub fn insert(&self, key: K, value: V) {
-        let expires = Instant::now() + self.lifetime(&key);
-        self.entries.insert(key, (value, expires));
-    }
-
-    pub fn remove<Q: Hash + Equivalent<K> + ?Sized>(&self, key: &Q) {
-        self.entries.remove(key);
-    }
-
-    pub fn clear(&self) {
-        self.entries.clear();
-    }
-
-    /// Entries held, expired ones included until looked up or evicted.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-}
-
 /// A user of a tenant, the key of their plan and counters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct UserKey {
-    tenant: Tenant,
-    user_id: String,
+pub struct UserKey {
+    pub tenant: Tenant,
+    pub user_id: String,
 }
 
 /// [`UserKey`] borrowed, for lookups; hashes exactly as the owned key does.
@@ -103,15 +50,6 @@ impl UserRef<'_> {
 fn user<'a>(tenant: &'a Tenant, user_id: &'a str) -> UserRef<'a> {
     UserRef { tenant, user_id }
 }
-
-/// At most how long a publishable key's row is reused.
-pub const KEY_TTL: Duration = Duration::from_secs(60);
-/// At most how long a tenant's settings are reused.
-pub const SETTINGS_TTL: Duration = Duration::from_secs(60);
-/// At most how long a user's plan basis is reused.
-pub const PLAN_TTL: Duration = Duration::from_secs(60);
-/// At most how long a user's counters are reused (only while hearing every change).
-pub const USAGE_TTL: Duration = Duration::from_secs(60);
 
 /// A user's plan without its period (computed per request, so a new month starts on time).
 #[derive(Debug, Clone)]
@@ -193,18 +131,37 @@ pub struct Caches {
     hasher: std::collections::hash_map::RandomState,
     /// Where lookups are counted (hit or miss, per cache).
     telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Copies in use that are past half their lifetime, for the refresher (`refresh.rs`).
+    due: std::sync::Mutex<Vec<Due>>,
 }
+
+/// A copy in use that is due to be read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    Plan(UserKey),
+    /// The user's counters in a period.
+    Usage(UserKey, String),
+}
+
+/// At most this many copies wait to be read again; past it, a due copy simply expires (and
+/// is read again by the request that next needs it).
+const DUE_CAPACITY: usize = 100_000;
 
 impl Caches {
     /// Caches for a replica that hears every counter change from the start (`hearing`: one
-    /// server alone on its database) or not until its listener says so.
-    pub fn new(hearing: bool, telemetry: Arc<crate::telemetry::Telemetry>) -> Caches {
+    /// server alone on its database) or not until its listener says so, whose copies live at
+    /// most `lifetime` (publishable keys, settings, plans, and counters while hearing).
+    pub fn new(
+        hearing: bool,
+        lifetime: Duration,
+        telemetry: Arc<crate::telemetry::Telemetry>,
+    ) -> Caches {
         Caches {
             epoch: AtomicU64::new(0),
-            keys: Expiring::new(10_000, KEY_TTL),
-            settings: Expiring::new(10_000, SETTINGS_TTL),
-            plans: Expiring::new(100_000, PLAN_TTL),
-            usage: Expiring::new(100_000, USAGE_TTL),
+            keys: Expiring::new(10_000, lifetime),
+            settings: Expiring::new(10_000, lifetime),
+            plans: Expiring::new(100_000, lifetime),
+            usage: Expiring::new(100_000, lifetime),
             usage_generations: (0..USAGE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             usage_lowered: (0..USAGE_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             usage_merging: (0..USAGE_SLOTS)
@@ -213,6 +170,7 @@ impl Caches {
             hearing: AtomicBool::new(hearing),
             hasher: Default::default(),
             telemetry,
+            due: Default::default(),
         }
     }
 
@@ -341,9 +299,13 @@ impl Caches {
         let _merging = self.usage_merging[slot]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(copy) = self.usage.get(&key) else {
+        let Some(found) = self.usage.find(&key) else {
             return;
         };
+        let copy = found.value;
+        if found.due {
+            self.renew(Due::Usage(key.owned(), copy.period.clone()));
+        }
         if copy.period != period {
             self.usage.remove(&key);
             return;
@@ -353,7 +315,9 @@ impl Caches {
             Some((_, held)) => *held = (*held).max(count),
             None => counts.push((metric.to_string(), count)),
         }
-        self.usage.insert(
+        // The copy keeps its lifetime: it is still only as fresh as the read it came from.
+        self.usage.replace(
+            &key,
             key.owned(),
             Arc::new(UsageCopy {
                 period: period.to_string(),
@@ -386,21 +350,56 @@ impl Caches {
     }
 
     pub fn plan(&self, tenant: &Tenant, user_id: &str) -> Option<Arc<PlanBasis>> {
-        let found = self.plans.get(&user(tenant, user_id));
+        let key = user(tenant, user_id);
+        let found = self.plans.find(&key).map(|found| {
+            if found.due {
+                self.renew(Due::Plan(key.owned()));
+            }
+            found.value
+        });
         self.telemetry
             .cache(crate::telemetry::CacheName::Plans, found.is_some());
         found
     }
 
-    /// Stores a plan read during `epoch`, unless something was forgotten since.
-    pub fn put_plan(&self, epoch: u64, tenant: &Tenant, user_id: &str, basis: Arc<PlanBasis>) {
-        if self.epoch() == epoch {
-            let key = user(tenant, user_id);
-            self.plans.insert(key.owned(), basis);
-            if self.epoch() != epoch {
-                self.plans.remove(&key);
-            }
+    fn renew(&self, due: Due) {
+        let mut list = self
+            .due
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if list.len() < DUE_CAPACITY {
+            list.push(due);
         }
+    }
+
+    /// The copies found due since the last call, to be read again.
+    pub fn take_due(&self) -> Vec<Due> {
+        std::mem::take(
+            &mut *self
+                .due
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Stores a plan read during `epoch`, unless something was forgotten since; whether it did.
+    pub fn put_plan(
+        &self,
+        epoch: u64,
+        tenant: &Tenant,
+        user_id: &str,
+        basis: Arc<PlanBasis>,
+    ) -> bool {
+        if self.epoch() != epoch {
+            return false;
+        }
+        let key = user(tenant, user_id);
+        self.plans.insert(key.owned(), basis);
+        if self.epoch() != epoch {
+            self.plans.remove(&key);
+            return false;
+        }
+        true
     }
 
     /// The user's counters in `period`, if this replica has a copy it can trust.
@@ -410,11 +409,17 @@ impl Caches {
         user_id: &str,
         period: &str,
     ) -> Option<Arc<[(String, i64)]>> {
+        let key = user(tenant, user_id);
         let found = if self.hearing() {
             self.usage
-                .get(&user(tenant, user_id))
-                .filter(|copy| copy.period == period)
-                .map(|copy| copy.counts.clone())
+                .find(&key)
+                .filter(|found| found.value.period == period)
+                .map(|found| {
+                    if found.due {
+                        self.renew(Due::Usage(key.owned(), period.to_string()));
+                    }
+                    found.value.counts.clone()
+                })
         } else {
             None
         };
@@ -440,7 +445,7 @@ impl Caches {
     }
 
     /// Keeps counters read under `ticket`, unless the user's counters (or everything) were
-    /// forgotten since, or this replica is deaf to other replicas' changes.
+    /// forgotten since, or this replica is deaf to other replicas' changes; whether it did.
     pub fn put_usage(
         &self,
         ticket: UsageTicket,
@@ -448,9 +453,9 @@ impl Caches {
         user_id: &str,
         period: &str,
         counts: Arc<[(String, i64)]>,
-    ) {
+    ) -> bool {
         if !self.ticket_valid(ticket) {
-            return;
+            return false;
         }
         let key = user(tenant, user_id);
         let copy = Arc::new(UsageCopy {
@@ -461,7 +466,9 @@ impl Caches {
         // A forget that came between the check and the insert found nothing to drop.
         if !self.ticket_valid(ticket) {
             self.usage.remove(&key);
+            return false;
         }
+        true
     }
 }
 
@@ -486,25 +493,8 @@ mod tests {
     }
 
     #[test]
-    fn entries_stored_together_expire_spread_over_the_last_quarter_of_their_lifetime() {
-        let ttl = Duration::from_secs(100);
-        let (copies, before) = (Expiring::<String, u32>::new(10_000, ttl), Instant::now());
-        (0..1000).for_each(|n| copies.insert(format!("user_{n}"), n));
-        let after = Instant::now();
-        let expiries: Vec<Instant> = (0..1000)
-            .map(|n| copies.entries.get(&format!("user_{n}")).expect("kept").1)
-            .inspect(|e| assert!(*e >= before + ttl.mul_f64(0.75) && *e <= after + ttl))
-            .collect();
-        let spread = *expiries.iter().max().unwrap() - *expiries.iter().min().unwrap();
-        assert!(
-            spread >= Duration::from_secs(20),
-            "lifetimes spread over {spread:?}"
-        );
-    }
-
-    #[test]
     fn a_counter_read_that_raced_with_a_change_is_not_kept() {
-        let caches = Caches::new(true, Default::default());
+        let caches = Caches::new(true, Duration::from_secs(60), Default::default());
         let forget = |user: &str| Forget::Usage {
             from: "replica_a".into(),
             users: vec![(tenant(), user.to_string())],
@@ -545,7 +535,7 @@ mod tests {
 
     #[test]
     fn a_counted_increment_updates_the_copy_and_never_lowers_it() {
-        let caches = Caches::new(true, Default::default());
+        let caches = Caches::new(true, Duration::from_secs(60), Default::default());
         let at = |user: &str| caches.usage(&tenant(), user, "2026-11");
         let counted = |ticket: CountTicket, user: &str, metric: &str, n: i64| {
             caches.usage_counted(ticket, &tenant(), user, "2026-11", metric, n)

@@ -25,7 +25,11 @@
 //!    for [`DEAF_AFTER`]. A lost connection may have missed notices, so every copy is dropped.
 //!    Deaf, a replica reads counters from the database.
 //! 4. Every copy also expires (60 s): the lifetime bounds how long a copy can outlive a notice
-//!    that was never sent (a replica that died between its commit and its announcement).
+//!    that was never sent (a replica that died between its commit and its announcement). A
+//!    copy updated in place (point 1) keeps the lifetime of the read it came from. A plan or
+//!    counters copy still in use halfway through its lifetime is read again in the background
+//!    (`refresh`), many users a statement, and stored under the same rules (point 2): so the
+//!    copies of users in use stay warm instead of expiring together under load.
 //! 5. A hard limit is never decided from a copy: the counting statement decides it in the
 //!    database, so limits stay exact whatever the copies say. Secret keys are never copied,
 //!    so rotation and revocation take effect at once.
@@ -37,7 +41,9 @@
 
 mod announce;
 mod copies;
+mod expiring;
 mod notice;
+mod refresh;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +51,10 @@ use std::time::Duration;
 use futures::StreamExt;
 
 pub(crate) use announce::Announcer;
-pub(crate) use copies::{Caches, CountTicket, Expiring, PlanBasis};
+pub(crate) use copies::{Caches, CountTicket, PlanBasis};
+pub(crate) use expiring::Expiring;
 pub(crate) use notice::Forget;
+pub(super) use refresh::spawn_refresher;
 
 use super::App;
 use crate::domain::Tenant;
