@@ -56,7 +56,7 @@ async fn copies_in_use_are_read_again_before_they_expire() {
     admin(
         reqwest::Method::POST,
         "/v1/tiers",
-        json!({ "name": "free", "displayName": "Free", "isDefault": true,
+        json!({ "name": "renewed", "displayName": "Renewed", "isDefault": true,
                 "limits": [{ "metric": "requests", "limit": 1000, "enforcement": "soft" }] }),
     )
     .await;
