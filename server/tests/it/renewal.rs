@@ -19,6 +19,16 @@ use crate::telemetry::sample;
 /// again halfway through a lifetime of three quarters to all of it.
 const LIFETIME: Duration = Duration::from_secs(6);
 
+/// The server, stopped when the test ends, a failed assertion included.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 async fn metrics(http: &reqwest::Client, base: &str) -> String {
     let response = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -32,7 +42,8 @@ async fn copies_in_use_are_read_again_before_they_expire() {
         .await
         .expect("a fresh Postgres database");
     let seconds = LIFETIME.as_secs().to_string();
-    let (mut server, address) = spawn_serve_on(&database, &[("DREAM_COPY_SECONDS", &seconds)]);
+    let (server, address) = spawn_serve_on(&database, &[("DREAM_COPY_SECONDS", &seconds)]);
+    let _server = Stopped(server);
     let base = format!("http://{address}");
     let http = reqwest::Client::new();
     let (pk, sk) = operator_project(&http, &base, "Renewed").await;
@@ -140,6 +151,4 @@ async fn copies_in_use_are_read_again_before_they_expire() {
     for _ in 0..10 {
         assert_eq!(me().await, 42);
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
 }
