@@ -48,6 +48,7 @@ Configuration (environment variables, over an optional --config TOML file with t
   REDIS_URL                         rate-limit buckets shared by every replica
   DREAM_PUBLIC_RATE_LIMIT           anonymous reads per publishable key (REQUESTS/SECONDS or off)
   DREAM_DASHBOARD_SESSION_SECONDS   how long a dashboard sign-in lasts
+  DREAM_COPY_SECONDS                how long what a server read is reused (default 60)
   DREAM_SHUTDOWN_GRACE_SECONDS, DREAM_HEADER_TIMEOUT_SECONDS, DREAM_BODY_TIMEOUT_SECONDS
   DREAM_MAX_CONNECTIONS             connections open at once
   DREAM_USAGE_SERIES                off stops recording usage over time
