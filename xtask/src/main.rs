@@ -699,8 +699,37 @@ async fn measure(
         runs,
     };
     let users_of = Some((many.as_path(), pk.as_str()));
-    eprintln!("== load: track, {users} users");
-    let track_many = wrk.measure(&base, "POST", "/v1/usage/track", users_of, "plain")?;
+    // pgbench's table of counters, one row per user, and its single-row UPDATE … RETURNING.
+    psql(
+        database_url,
+        &format!(
+            "CREATE TABLE bench_counters (id INT PRIMARY KEY, count BIGINT NOT NULL); \
+             INSERT INTO bench_counters SELECT g, 0 FROM generate_series(1, {users}) g"
+        ),
+    )?;
+    let update = "UPDATE bench_counters SET count = count + 1 WHERE id = :id RETURNING count;\n";
+    // The runs of the track row and of its baseline alternate, so that a slow minute of the
+    // machine's disk (a checkpoint, a stalled flush) falls on both, not on one of them.
+    eprintln!(
+        "== load: track, {users} users, in turn with pgbench's UPDATE … RETURNING over {users} rows"
+    );
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let once = Wrk { runs: 1, ..wrk };
+        ours.push(
+            once.measure(&base, "POST", "/v1/usage/track", users_of, "plain")?
+                .median,
+        );
+        theirs.push(pgbench_latency(
+            database_url,
+            dir,
+            "many",
+            &format!("\\set id random(1, {users})\n{update}"),
+            duration,
+            connections,
+        )?);
+    }
+    let (track_many, pg_many) = (Measured::of(ours), Measured::of(theirs));
     eprintln!("== load: track, one hot user");
     let track_hot = wrk.measure(&base, "POST", "/v1/usage/track", Some((&hot, &pk)), "plain")?;
     // Every user was just tracked by the rows above.
@@ -745,29 +774,7 @@ async fn measure(
     };
     let upload_rows = uploads::rows(bin, dream, dir, database_url, &sk, smoke, &verdict).await?;
 
-    eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING");
-    psql(
-        database_url,
-        &format!(
-            "CREATE TABLE bench_counters (id INT PRIMARY KEY, count BIGINT NOT NULL); \
-             INSERT INTO bench_counters SELECT g, 0 FROM generate_series(1, {users}) g"
-        ),
-    )?;
-    let update = "UPDATE bench_counters SET count = count + 1 WHERE id = :id RETURNING count;\n";
-    let pg_many = Measured::of(
-        (0..runs.max(1))
-            .map(|_| {
-                pgbench_latency(
-                    database_url,
-                    dir,
-                    "many",
-                    &format!("\\set id random(1, {users})\n{update}"),
-                    duration,
-                    connections,
-                )
-            })
-            .collect::<anyhow::Result<Vec<Load>>>()?,
-    );
+    eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING on one row");
     let (pg_hot, _, _) = median_of(runs, || {
         pgbench(
             database_url,
