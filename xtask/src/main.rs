@@ -770,7 +770,9 @@ async fn measure(
     // A pair's ratio moves by ±20% with the disk on a small machine, while what the series
     // costs is a few percent: at least five pairs, so the median says which.
     let pair_runs = if smoke { 1 } else { runs.max(5) };
-    eprintln!("== load: track, {users} users, usage series off and on, in turn, {pair_runs} pairs");
+    eprintln!(
+        "== load: track, {users} users, usage series off and on, in turn, {pair_runs} pair(s)"
+    );
     let (mut plain_runs, mut series_runs, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..pair_runs {
         let (off, on) = (fresh_run("off")?, fresh_run("on")?);
@@ -867,7 +869,7 @@ async fn measure(
         verdict(r7 >= 0.5 && at.p99_ms <= 5.0)
     ));
     table.push_str(&format!(
-        "| track with usage series on, {users} users, warm database | {}, p99 {:.2} ms | the same with DREAM_USAGE_SERIES=off, runs in turn with these: {}, p99 {:.2} ms | {r4:.2}× (median of {pair_runs} pairs' ratios) | ≥ 0.95× | {} |\n",
+        "| track with usage series on, {users} users, warm database | {}, p99 {:.2} ms | the same with DREAM_USAGE_SERIES=off, runs in turn with these: {}, p99 {:.2} ms | {r4:.2}× (median of the ratios of {pair_runs} pair(s)) | ≥ 0.95× | {} |\n",
         track_series.rate(), series.p99_ms, track_plain.rate(), plain.p99_ms,
         verdict(r4 >= 0.95)
     ));
