@@ -128,7 +128,10 @@ pub fn measure(
     let base = format!("\\set base random(0, {})\n", users - 1);
     let pgbench = |name: &str, script: &str| {
         super::median_of(runs, || {
-            Ok(super::pgbench(database_url, dir, name, script, duration, SENDERS)? * BATCH as f64)
+            Ok(
+                super::pgbench(database_url, dir, name, script, duration, SENDERS)?.rps
+                    * BATCH as f64,
+            )
         })
     };
     let baseline = pgbench("ingest", &format!("{base}{upsert}"))?;

@@ -297,6 +297,17 @@ impl Measured {
     }
 }
 
+/// `ours` over `base`; 0 when there is no base.
+fn ratio(ours: f64, base: f64) -> f64 {
+    if base > 0.0 { ours / base } else { 0.0 }
+}
+
+/// The middle of `values` (the upper middle of an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The median of `runs` runs of `measure` and their spread, `(median, min, max)`.
 fn median_of(
     runs: usize,
@@ -383,21 +394,10 @@ impl Wrk<'_> {
     }
 }
 
-/// pgbench running `sql` (with `:id` drawn by `set`) on `connections` clients; its tps.
+/// pgbench running `sql` (with `:id` drawn by `set`) on `connections` clients: its tps and
+/// latency. Every transaction is logged, and the percentiles are computed as wrk computes its
+/// own (see [`Latencies`]), so the two can be compared.
 fn pgbench(
-    url: &str,
-    dir: &Path,
-    name: &str,
-    script: &str,
-    duration: u64,
-    connections: usize,
-) -> anyhow::Result<f64> {
-    Ok(pgbench_latency(url, dir, name, script, duration, connections)?.rps)
-}
-
-/// As [`pgbench`], with its latency: every transaction is logged, and the percentiles are
-/// computed as wrk computes its own (see [`Latencies`]), so the two can be compared.
-fn pgbench_latency(
     url: &str,
     dir: &Path,
     name: &str,
@@ -720,7 +720,7 @@ async fn measure(
             once.measure(&base, "POST", "/v1/usage/track", users_of, "plain")?
                 .median,
         );
-        theirs.push(pgbench_latency(
+        theirs.push(pgbench(
             database_url,
             dir,
             "many",
@@ -750,17 +750,13 @@ async fn measure(
         let constant = once
             .measure(&baseline_url, "GET", "/", None, "plain")?
             .median;
-        pairs.push(if constant.rps > 0.0 {
-            check.rps / constant.rps
-        } else {
-            0.0
-        });
+        pairs.push(ratio(check.rps, constant.rps));
         ours.push(check);
         theirs.push(constant);
     }
     drop(baseline);
-    pairs.sort_by(f64::total_cmp);
-    let (state, axum_const, check_pairs) = (Measured::of(ours), Measured::of(theirs), pairs);
+    let check_pairs = pairs.len();
+    let (state, axum_const, r3) = (Measured::of(ours), Measured::of(theirs), median(pairs));
     eprintln!("== load: track or check of a random user, half and half");
     let mixed = wrk.measure(&base, "GET", "/v1/me", users_of, "mixed")?;
     eprintln!("== load: a track, then a check of the same user");
@@ -802,12 +798,11 @@ async fn measure(
     let (mut plain_runs, mut series_runs, mut pairs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..pair_runs {
         let (off, on) = (fresh_run("off")?, fresh_run("on")?);
-        pairs.push(if off.rps > 0.0 { on.rps / off.rps } else { 0.0 });
+        pairs.push(ratio(on.rps, off.rps));
         plain_runs.push(off);
         series_runs.push(on);
     }
-    pairs.sort_by(f64::total_cmp);
-    let series_ratio = pairs[pairs.len() / 2];
+    let r4 = median(pairs);
     let (track_plain, track_series) = (Measured::of(plain_runs), Measured::of(series_runs));
 
     let verdict = |ok: bool| match (smoke, ok) {
@@ -827,11 +822,11 @@ async fn measure(
             duration,
             connections,
         )
+        .map(|load| load.rps)
     })?;
 
     let machine = machine(database_url)?;
 
-    let ratio = |ours: f64, base: f64| if base > 0.0 { ours / base } else { 0.0 };
     let (tm, th, st, mx, at) = (
         track_many.median,
         track_hot.median,
@@ -842,8 +837,6 @@ async fn measure(
     let (plain, series) = (track_plain.median, track_series.median);
     let r1 = ratio(tm.rps, pg_many.median.rps);
     let r2 = ratio(th.rps, pg_hot);
-    let r3 = check_pairs[check_pairs.len() / 2];
-    let r4 = series_ratio;
     let r6 = ratio(mx.rps, pg_many.median.rps);
     let r7 = ratio(at.rps, pg_many.median.rps);
     let mut table = String::new();
@@ -873,8 +866,8 @@ async fn measure(
         verdict(r2 >= 1.5)
     ));
     table.push_str(&format!(
-        "| check / customer state, every user just tracked by the rows above | {}, p99 {:.2} ms | minimal axum handler, runs in turn with these: {} | {r3:.2}× (median of the ratios of {} pair(s)) | ≥ 0.35× | {} |\n",
-        state.rate(), st.p99_ms, axum_const.rate(), check_pairs.len(),
+        "| check / customer state, every user just tracked by the rows above | {}, p99 {:.2} ms | minimal axum handler, runs in turn with these: {} | {r3:.2}× (median of the ratios of {check_pairs} pair(s)) | ≥ 0.35× | {} |\n",
+        state.rate(), st.p99_ms, axum_const.rate(),
         verdict(r3 >= 0.35)
     ));
     table.push_str(&format!(
