@@ -16,6 +16,7 @@ mod baseline;
 mod corpus;
 mod faults;
 mod ingest;
+mod steal;
 mod uploads;
 
 use std::io::{BufRead, BufReader, Write as _};
@@ -699,6 +700,7 @@ async fn measure(
         runs,
     };
     let users_of = Some((many.as_path(), pk.as_str()));
+    let mut steal = steal::Steal::start();
     // pgbench's table of counters, one row per user, and its single-row UPDATE … RETURNING.
     psql(
         database_url,
@@ -730,8 +732,10 @@ async fn measure(
         )?);
     }
     let (track_many, pg_many) = (Measured::of(ours), Measured::of(theirs));
+    steal.row("track");
     eprintln!("== load: track, one hot user");
     let track_hot = wrk.measure(&base, "POST", "/v1/usage/track", Some((&hot, &pk)), "plain")?;
+    steal.row("hot user");
     // Every user was just tracked by the rows above. The runs alternate with the minimal axum
     // handler's, as the track row's with pgbench's: a slow minute of the machine (another
     // guest on its host, a flush) falls on both, and the ratio is the median of each run's
@@ -757,15 +761,19 @@ async fn measure(
     drop(baseline);
     let check_pairs = pairs.len();
     let (state, axum_const, r3) = (Measured::of(ours), Measured::of(theirs), median(pairs));
+    steal.row("check");
     eprintln!("== load: track or check of a random user, half and half");
     let mixed = wrk.measure(&base, "GET", "/v1/me", users_of, "mixed")?;
+    steal.row("mixed");
     eprintln!("== load: a track, then a check of the same user");
     let after_track = wrk.measure(&base, "GET", "/v1/me", users_of, "after-track")?;
+    steal.row("check after track");
     let rss = peak_rss_mb(pid)?;
     eprintln!(
         "== load: usage events in batches of 1,000, {users} users; baseline: pgbench's multi-row upsert"
     );
     let ingest = ingest::measure(bin, &base, &sk, (users, duration, runs), database_url, dir)?;
+    steal.row("ingest");
     drop(server);
 
     // Before/after for the usage time series: the same track load with the series off and
@@ -804,6 +812,7 @@ async fn measure(
     }
     let r4 = median(pairs);
     let (track_plain, track_series) = (Measured::of(plain_runs), Measured::of(series_runs));
+    steal.row("series");
 
     let verdict = |ok: bool| match (smoke, ok) {
         (true, _) => "(smoke)",
@@ -811,6 +820,7 @@ async fn measure(
         (false, false) => "missed",
     };
     let upload_rows = uploads::rows(bin, dream, dir, database_url, &sk, smoke, &verdict).await?;
+    steal.row("uploads");
 
     eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING on one row");
     let (pg_hot, _, _) = median_of(runs, || {
@@ -825,7 +835,8 @@ async fn measure(
         .map(|load| load.rps)
     })?;
 
-    let machine = machine(database_url)?;
+    steal.row("pgbench on one row");
+    let machine = format!("{}\n{}", machine(database_url)?, steal.line());
 
     let (tm, th, st, mx, at) = (
         track_many.median,
