@@ -37,11 +37,8 @@ impl Ticks {
 
     /// Percent of the CPU time since `earlier` that was stolen.
     fn stolen_since(self, earlier: Ticks) -> f64 {
-        let total = self.total.saturating_sub(earlier.total);
-        if total == 0 {
-            return 0.0;
-        }
-        100.0 * self.steal.saturating_sub(earlier.steal) as f64 / total as f64
+        let stolen = self.steal.saturating_sub(earlier.steal) as f64;
+        100.0 * crate::ratio(stolen, self.total.saturating_sub(earlier.total) as f64)
     }
 }
 
