@@ -1,17 +1,20 @@
 //! Group commit for usage increments: concurrent increments of one counter become one write.
 //!
 //! A hot counter (one user tracking from many connections) would otherwise cost one statement
-//! per request, all queued on the same row lock. Here each increment joins a queue; one caller
-//! at a time (per stripe of counters) takes everything queued and writes each counter once,
-//! with the sum. Every caller is answered only after the write that includes it has committed,
-//! with the count its own increment reached, as if the increments had run one by one in queue
-//! order. Hard limits stay exact: when the sum would pass a limit, the batch is decided under
-//! the row lock, admitting increments in order while they fit. Replicas need nothing more —
-//! the row lock in the database still decides between them.
+//! per request, all queued on the same row lock. Here each increment joins one queue, and up
+//! to [`WRITERS`] writers at a time each take everything queued whose counter no other writer
+//! is writing, and write each counter once, with the sum. An increment waits for a writer only
+//! while all of them are busy, or while its own counter's previous write is under way (that
+//! write's row lock would hold it anyway); then it goes with the next write of its counter,
+//! together with everything queued meanwhile. Every caller is answered only after the write
+//! that includes it has committed, with the count its own increment reached, as if the
+//! increments of each counter had run one by one in queue order. Hard limits stay exact: when
+//! the sum would pass a limit, the batch is decided under the row lock, admitting increments
+//! in order while they fit. Replicas need nothing more — the row lock in the database still
+//! decides between them.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Mutex;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, Connection, Row};
@@ -21,8 +24,8 @@ use super::usage::{Counter, increment};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{Mode, Tenant, TrackOutcome};
 
-/// Queues: fewer mean larger shared writes; each is written by one task at a time.
-const STRIPES: usize = 4;
+/// Writes under way at once at most, each on a connection of its own kept between batches.
+pub(crate) const WRITERS: usize = 4;
 /// Rows per multi-row statement (6 parameters each; SQLite allows 32,766).
 const MAX_ROWS: usize = 500;
 
@@ -73,7 +76,7 @@ struct Pending {
     done: oneshot::Sender<StoreResult<TrackOutcome>>,
 }
 
-/// The connection a stripe writes its shared statements on, kept between batches: sqlx pings
+/// The connection a writer writes its shared statements on, kept between batches: sqlx pings
 /// a connection every time it goes back to the pool, a round trip per batch.
 struct Held {
     conn: PoolConnection<Any>,
@@ -81,15 +84,41 @@ struct Held {
 }
 
 #[derive(Default)]
-struct Stripe {
-    queue: Mutex<Vec<Pending>>,
-    /// Held by the one task writing this stripe's batch.
-    writer: Arc<tokio::sync::Mutex<Option<Held>>>,
+struct Queue {
+    /// Increments not yet taken by a writer, in arrival order.
+    pending: Vec<Pending>,
+    /// The counters some writer is writing now: their next increments wait for that write.
+    writing: HashSet<Key>,
+    /// Writers under way.
+    writers: usize,
+    /// The connections of the writers not under way.
+    idle: Vec<Held>,
+    /// Set on shutdown: connections go back to the pool instead of into `idle`.
+    closed: bool,
 }
 
-/// The queues, one per stripe of counters.
+impl Queue {
+    /// Everything queued whose counter no writer is writing, in queue order, and those
+    /// counters, now marked as being written.
+    fn take(&mut self) -> (Vec<Pending>, Vec<Key>) {
+        let (taken, left): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| !self.writing.contains(&p.key));
+        self.pending = left;
+        let mut keys = Vec::new();
+        for pending in &taken {
+            if !self.writing.contains(&pending.key) {
+                self.writing.insert(pending.key.clone());
+                keys.push(pending.key.clone());
+            }
+        }
+        (taken, keys)
+    }
+}
+
+/// The queue and its writers.
 pub(crate) struct Coalescer {
-    stripes: Vec<Stripe>,
+    queue: Mutex<Queue>,
     /// Where each batch's size is observed, once the app has said where (`/metrics`).
     pub(crate) batches: std::sync::OnceLock<prometheus_client::metrics::histogram::Histogram>,
 }
@@ -103,15 +132,79 @@ impl std::fmt::Debug for Coalescer {
 impl Coalescer {
     pub fn new() -> Coalescer {
         Coalescer {
-            stripes: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            queue: Mutex::new(Queue::default()),
             batches: std::sync::OnceLock::new(),
         }
     }
 
-    /// Gives the connections the stripes keep back to the pool, after any write under way.
-    pub async fn release(&self) {
-        for stripe in &self.stripes {
-            *stripe.writer.lock().await = None;
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Gives the connections the writers keep back to the pool; a writer under way gives its
+    /// own back when it is done.
+    pub fn release(&self) {
+        let idle = {
+            let mut queue = self.queue();
+            queue.closed = true;
+            std::mem::take(&mut queue.idle)
+        };
+        drop(idle);
+    }
+}
+
+/// One writer's turn: the counters of the batch it is writing. Dropped without [`Turn::next`]
+/// having ended it (the writing task panicked), it frees those counters and answers every
+/// increment left queued for them that no other writer will take, so no caller waits forever.
+struct Turn {
+    store: Store,
+    keys: Vec<Key>,
+    held: Option<Held>,
+    ended: bool,
+}
+
+impl Turn {
+    /// Frees the counters just written and takes the next batch, or ends this writer (its
+    /// connection kept for the next one) when nothing it may take is queued.
+    fn next(&mut self) -> Option<Vec<Pending>> {
+        let mut queue = self.store.coalescer.queue();
+        for key in self.keys.drain(..) {
+            queue.writing.remove(&key);
+        }
+        let (batch, keys) = queue.take();
+        if batch.is_empty() {
+            queue.writers -= 1;
+            if let Some(held) = self.held.take()
+                && !queue.closed
+            {
+                queue.idle.push(held);
+            }
+            self.ended = true;
+            return None;
+        }
+        if self.held.is_none() {
+            self.held = queue.idle.pop();
+        }
+        self.keys = keys;
+        Some(batch)
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        let mut queue = self.store.coalescer.queue();
+        for key in self.keys.drain(..) {
+            queue.writing.remove(&key);
+        }
+        queue.writers -= 1;
+        if queue.writers == 0 {
+            // No writer is left to take what is queued: its callers hear that it was lost.
+            drop(std::mem::take(&mut queue.pending));
         }
     }
 }
@@ -125,31 +218,39 @@ impl Store {
         amount: i64,
         hard_limit: Option<i64>,
     ) -> StoreResult<TrackOutcome> {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        let stripe = &self.coalescer.stripes[(hasher.finish() as usize) % STRIPES];
-        let (done, mut answer) = oneshot::channel();
-        stripe.queue.lock().expect("queue").push(Pending {
-            key,
-            amount,
-            hard_limit,
-            done,
-        });
-        let mut writer = stripe.writer.clone().lock_owned().await;
-        // An earlier writer may have taken this increment along already (or lost it, if its
-        // task died: then the caller hears so instead of waiting on a closed channel).
-        match answer.try_recv() {
-            Ok(result) => return result,
-            Err(oneshot::error::TryRecvError::Closed) => return Err(lost()),
-            Err(oneshot::error::TryRecvError::Empty) => {}
+        let (done, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self.coalescer.queue();
+            let free = !queue.writing.contains(&key);
+            queue.pending.push(Pending {
+                key,
+                amount,
+                hard_limit,
+                done,
+            });
+            // A writer under way takes this increment when it is done with its batch.
+            let start = free && queue.writers < WRITERS;
+            if start {
+                queue.writers += 1;
+            }
+            start
+        };
+        if start {
+            // The writes run in their own task: a caller that goes away must not abandon the
+            // others.
+            let mut turn = Turn {
+                store: self.clone(),
+                keys: Vec::new(),
+                held: None,
+                ended: false,
+            };
+            tokio::spawn(async move {
+                while let Some(batch) = turn.next() {
+                    let store = turn.store.clone();
+                    store.write_batch(batch, &mut turn.held).await;
+                }
+            });
         }
-        let batch = std::mem::take(&mut *stripe.queue.lock().expect("queue"));
-        // The write runs in its own task: a caller that goes away must not abandon the others.
-        let store = self.clone();
-        tokio::spawn(async move {
-            store.write_batch(batch, &mut writer).await;
-            drop(writer);
-        });
         match answer.await {
             Ok(result) => result,
             Err(_) => Err(lost()),
@@ -210,7 +311,7 @@ impl Store {
         tokio::join!(shared, each);
     }
 
-    /// The stripe's connection: the one held, checked first if it sat idle (as the pool
+    /// The writer's connection: the one held, checked first if it sat idle (as the pool
     /// checks its own), or a new one from the pool.
     async fn held_connection<'a>(
         &self,

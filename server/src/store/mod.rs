@@ -245,8 +245,8 @@ impl Store {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(match backend {
-                // 16 for requests, and one each that the group commit's stripes keep.
-                Backend::Postgres => 20,
+                // 16 for requests, and one each that the group commit's writers keep.
+                Backend::Postgres => 16 + coalesce::WRITERS as u32,
                 Backend::Sqlite => 8,
             })
             .acquire_timeout(acquire_timeout)
@@ -324,10 +324,10 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Closes every connection; used on shutdown. The group commit's stripes give their
+    /// Closes every connection; used on shutdown. The group commit's writers give their
     /// connections back first: the pool waits for every one out.
     pub async fn close(&self) {
-        self.coalescer.release().await;
+        self.coalescer.release();
         self.pool.close().await;
     }
 

@@ -67,7 +67,7 @@ async fn unlimited_counters_written_together_stay_exact(backend: Backend) {
         let counter = counter_for(&tenant, &user, "2026-11");
         assert_eq!(store.usage_get(&counter).await.unwrap(), 30, "{user}");
     }
-    // The stripes keep their connections between writes; closing (as a graceful shutdown
+    // The writers keep their connections between writes; closing (as a graceful shutdown
     // does) gives them back instead of waiting for them forever.
     tokio::time::timeout(std::time::Duration::from_secs(10), store.close())
         .await
@@ -283,4 +283,99 @@ async fn many_users_plans_are_read_as_one_users_are(backend: Backend) {
         .collect();
     assert_eq!(picked, ["sub_a2", "sub_b2", "sub_c1", "sub_d1"]);
     assert!(!latest.contains_key("new"));
+}
+
+/// A counter whose row another transaction holds locked (a long report, a reset under way)
+/// keeps its own increments waiting and no one else's: other users' tracks are written and
+/// answered meanwhile, and the waiting one counts once the lock goes. Postgres only: SQLite
+/// locks the whole database for a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_counter_holds_up_no_other_counter() {
+    use sqlx::{Connection, Row};
+    let (store, url, _dir) = fresh_store(Backend::Postgres).await;
+    let store = Arc::new(store);
+    let owner = tenant();
+    let locked = counter_for(&owner, "user_locked", "2026-11");
+    store.usage_increment(&locked, 1, None).await.unwrap();
+
+    let mut admin = sqlx::PgConnection::connect(&url).await.expect("admin");
+    let mut tx = admin.begin().await.expect("begin");
+    sqlx::query("SELECT count FROM usage_counters WHERE user_id = 'user_locked' FOR UPDATE")
+        .execute(&mut *tx)
+        .await
+        .expect("lock the row");
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let tenant = tenant();
+            let counter = counter_for(&tenant, "user_locked", "2026-11");
+            store.usage_increment(&counter, 1, None).await
+        })
+    };
+    // The increment is at the database, waiting on the row lock.
+    let mut probe = sqlx::PgConnection::connect(&url).await.expect("probe");
+    let mut polls = 0;
+    loop {
+        let row = sqlx::query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut probe)
+        .await
+        .expect("pg_stat_activity");
+        if row.get::<i64, _>("n") > 0 {
+            break;
+        }
+        polls += 1;
+        assert!(polls < 500, "the increment never reached the row lock");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Forty other users, one after another and then all at once, while the lock is held.
+    for round in 0..2 {
+        let tracks = (0..40).map(|i| {
+            let store = store.clone();
+            async move {
+                let tenant = tenant();
+                let user = format!("user_free_{i}");
+                let counter = counter_for(&tenant, &user, "2026-11");
+                store.usage_increment(&counter, 1, None).await
+            }
+        });
+        let outcomes = if round == 0 {
+            let mut outcomes = Vec::new();
+            for track in tracks {
+                outcomes.push(
+                    tokio::time::timeout(std::time::Duration::from_secs(10), track)
+                        .await
+                        .expect("another user's track waited on the locked counter"),
+                );
+            }
+            outcomes
+        } else {
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                futures::future::join_all(tracks),
+            )
+            .await
+            .expect("other users' tracks waited on the locked counter")
+        };
+        for outcome in outcomes {
+            assert!(
+                matches!(outcome, Ok(TrackOutcome::Counted(n)) if n == round + 1),
+                "{outcome:?}"
+            );
+        }
+    }
+    assert!(!waiting.is_finished(), "the locked counter's track waits");
+
+    tx.commit().await.expect("unlock");
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the locked counter's track goes once the lock does")
+        .expect("task");
+    assert!(
+        matches!(outcome, Ok(TrackOutcome::Counted(2))),
+        "{outcome:?}"
+    );
 }
