@@ -107,12 +107,18 @@ impl Queue {
         self.pending = left;
         let mut keys = Vec::new();
         for pending in &taken {
-            if !self.writing.contains(&pending.key) {
-                self.writing.insert(pending.key.clone());
+            if self.writing.insert(pending.key.clone()) {
                 keys.push(pending.key.clone());
             }
         }
         (taken, keys)
+    }
+
+    /// Counters whose write is done: their next increments may be taken.
+    fn free(&mut self, keys: &mut Vec<Key>) {
+        for key in keys.drain(..) {
+            self.writing.remove(&key);
+        }
     }
 }
 
@@ -156,8 +162,9 @@ impl Coalescer {
 }
 
 /// One writer's turn: the counters of the batch it is writing. Dropped without [`Turn::next`]
-/// having ended it (the writing task panicked), it frees those counters and answers every
-/// increment left queued for them that no other writer will take, so no caller waits forever.
+/// having ended it (the writing task panicked), it frees those counters for the other
+/// writers, and when none is left, every queued caller hears its increment was lost, so no
+/// caller waits forever.
 struct Turn {
     store: Store,
     keys: Vec<Key>,
@@ -170,9 +177,7 @@ impl Turn {
     /// connection kept for the next one) when nothing it may take is queued.
     fn next(&mut self) -> Option<Vec<Pending>> {
         let mut queue = self.store.coalescer.queue();
-        for key in self.keys.drain(..) {
-            queue.writing.remove(&key);
-        }
+        queue.free(&mut self.keys);
         let (batch, keys) = queue.take();
         if batch.is_empty() {
             queue.writers -= 1;
@@ -198,9 +203,7 @@ impl Drop for Turn {
             return;
         }
         let mut queue = self.store.coalescer.queue();
-        for key in self.keys.drain(..) {
-            queue.writing.remove(&key);
-        }
+        queue.free(&mut self.keys);
         queue.writers -= 1;
         if queue.writers == 0 {
             // No writer is left to take what is queued: its callers hear that it was lost.
@@ -246,8 +249,7 @@ impl Store {
             };
             tokio::spawn(async move {
                 while let Some(batch) = turn.next() {
-                    let store = turn.store.clone();
-                    store.write_batch(batch, &mut turn.held).await;
+                    turn.store.write_batch(batch, &mut turn.held).await;
                 }
             });
         }
