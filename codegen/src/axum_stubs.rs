@@ -140,6 +140,7 @@ pub(crate) fn build(spec: &OpenAPI, options: Options) -> Result<(Stubs, Vec<Skip
         Derives::All => type_tokens,
     };
     let types = crate::deserialize::lighten(type_tokens)?;
+    let types = crate::timestamps::fast(types)?;
     let security = quote! {
         /// The security schemes the spec declares.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

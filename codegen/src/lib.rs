@@ -22,6 +22,7 @@ pub mod model;
 pub mod rust_client;
 mod same_types;
 mod schema;
+mod timestamps;
 pub mod traits;
 pub mod typescript;
 mod validate;

@@ -4370,8 +4370,7 @@ canceled.
     }
 
     ///An RFC 3339 timestamp in UTC.
-    #[derive(::serde::Serialize, Clone, Debug)]
-    #[serde(transparent)]
+    #[derive(Clone, Debug)]
     pub struct Timestamp(pub ::chrono::DateTime<::chrono::offset::Utc>);
     impl ::std::ops::Deref for Timestamp {
         type Target = ::chrono::DateTime<::chrono::offset::Utc>;
@@ -7394,6 +7393,49 @@ canceled.
                 bytes byte_buf unit_struct seq tuple tuple_struct enum identifier
                 ignored_any
             }
+        }
+    }
+
+    impl ::serde::Serialize for Timestamp {
+        fn serialize<S: ::serde::Serializer>(
+            &self,
+            serializer: S,
+        ) -> ::std::result::Result<S::Ok, S::Error> {
+            rfc3339_utc(&self.0, serializer)
+        }
+    }
+
+    /// A UTC timestamp as RFC 3339, the text chrono writes (`2026-12-01T00:00:00Z`):
+    /// whole seconds in years 0 to 9999 from a buffer, anything else by chrono.
+    fn rfc3339_utc<S: ::serde::Serializer>(
+        value: &::chrono::DateTime<::chrono::offset::Utc>,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        use ::chrono::{Datelike as _, Timelike as _};
+        let year = value.year();
+        if !(0..=9999).contains(&year) || value.nanosecond() != 0 {
+            return ::serde::Serialize::serialize(value, serializer);
+        }
+
+        let mut text = *b"0000-00-00T00:00:00Z";
+        let parts = [
+            (0, year.unsigned_abs(), 4),
+            (5, value.month(), 2),
+            (8, value.day(), 2),
+            (11, value.hour(), 2),
+            (14, value.minute(), 2),
+            (17, value.second(), 2),
+        ];
+        for (at, mut number, digits) in parts {
+            for digit in text[at..at + digits].iter_mut().rev() {
+                *digit = b'0' + (number % 10) as u8;
+                number /= 10;
+            }
+        }
+
+        match ::std::str::from_utf8(&text) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => ::serde::Serialize::serialize(value, serializer),
         }
     }
 }

@@ -507,3 +507,44 @@ pub fn project(p: &Project) -> types::Project {
         created_at: ts(p.created_at),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+    use crate::generated::types::Timestamp;
+
+    /// The generated `Timestamp` writes its own text on the common case; every value reads
+    /// as chrono writes it, the common case and the ones handed to chrono alike.
+    #[test]
+    fn a_timestamp_is_written_as_chrono_writes_it() {
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_000))
+            .map(|t| t.and_utc());
+        let values: Vec<DateTime<Utc>> = [
+            Utc.timestamp_opt(0, 0).single(),
+            Utc.timestamp_opt(1_764_547_200, 0).single(),
+            Utc.timestamp_opt(1_764_547_200, 5_000_000).single(),
+            Utc.timestamp_opt(1_764_547_261, 123_456_789).single(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).single(),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).single(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).single(),
+            Utc.with_ymd_and_hms(-1, 6, 15, 12, 30, 5).single(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 9, 5, 7).single(),
+            leap,
+        ]
+        .into_iter()
+        .map(|v| v.expect("a valid test timestamp"))
+        .collect();
+        for value in values {
+            let ours = serde_json::to_string(&Timestamp(value)).unwrap();
+            let chrono = serde_json::to_string(&value).unwrap();
+            assert_eq!(ours, chrono, "{value:?}");
+        }
+        assert_eq!(
+            serde_json::to_string(&Timestamp(Utc.timestamp_opt(1_764_547_200, 0).unwrap()))
+                .unwrap(),
+            "\"2025-12-01T00:00:00Z\""
+        );
+    }
+}

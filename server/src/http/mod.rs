@@ -157,13 +157,16 @@ impl Api for Server {
                 Some(Actor::dashboard(&grant.label)),
                 grant.secret_key_hash.clone(),
             ),
-            None => {
+            // Only a secret key's caller has a key to record (the bearer of any other is a
+            // user's token or none), so only its request's header is read again.
+            None if matches!(principal, Ok(Principal::Secret(_))) => {
                 let key = auth::secret_key(parts);
                 (
                     key.map(Actor::secret_key),
                     key.map(crate::domain::ids::key_hash),
                 )
             }
+            None => (None, None),
         };
         match principal {
             Ok(principal) => Ok(Caller {
