@@ -56,7 +56,8 @@ fn derives_deserialize(attrs: &[syn::Attribute]) -> bool {
     derived.iter().any(|d| d == "Deserialize") && derived.iter().any(|d| d == "Serialize")
 }
 
-fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
+/// The names an item's `#[derive(...)]` attributes list.
+pub(crate) fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
     attrs
         .iter()
         .filter(|a| a.path().is_ident("derive"))

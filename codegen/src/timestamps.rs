@@ -12,6 +12,7 @@
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
+use crate::deserialize::derived;
 use crate::error::GenError;
 
 /// `types` with each timestamp newtype's `#[derive(Serialize)]` replaced by its impl, and the
@@ -64,22 +65,6 @@ fn is_timestamp(s: &syn::ItemStruct) -> bool {
         && s.attrs.iter().any(|a| {
             a.path().is_ident("serde") && a.to_token_stream().to_string().contains("transparent")
         })
-}
-
-/// The names an item's `#[derive(...)]` attributes list.
-fn derived(attrs: &[syn::Attribute]) -> Vec<String> {
-    attrs
-        .iter()
-        .filter(|a| a.path().is_ident("derive"))
-        .filter_map(|a| {
-            a.parse_args_with(
-                syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
-            )
-            .ok()
-        })
-        .flatten()
-        .filter_map(|p| p.segments.last().map(|s| s.ident.to_string()))
-        .collect()
 }
 
 /// Takes `Serialize` out of the derives; with no serde derive left, the `#[serde]`
