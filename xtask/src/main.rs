@@ -819,7 +819,8 @@ async fn measure(
         (false, true) => "met",
         (false, false) => "missed",
     };
-    let upload_rows = uploads::rows(bin, dream, dir, database_url, &sk, smoke, &verdict).await?;
+    let upload_rows =
+        uploads::rows(bin, dream, dir, database_url, &sk, (smoke, runs), &verdict).await?;
     steal.row("uploads");
 
     eprintln!("== baseline: pgbench, the same single-row UPDATE … RETURNING on one row");

@@ -69,6 +69,21 @@ async fn send_all(
     Ok(started.elapsed())
 }
 
+/// The median, smallest and largest of `values`.
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
+/// A median and its spread in MB, as the table shows it.
+fn mb((median, low, high): (f64, f64, f64)) -> String {
+    format!("{median:.1} MB ({low:.1}–{high:.1})")
+}
+
 fn mb_per_s(bytes: usize, count: usize, took: Duration) -> f64 {
     (bytes * count) as f64 / MB as f64 / took.as_secs_f64()
 }
@@ -157,7 +172,7 @@ pub async fn rows(
     dir: &Path,
     database_url: &str,
     secret_key: &str,
-    smoke: bool,
+    (smoke, runs): (bool, usize),
     verdict: &dyn Fn(bool) -> &'static str,
 ) -> anyhow::Result<String> {
     // A smoke run (debug build) proves the steps with small files.
@@ -205,12 +220,27 @@ pub async fn rows(
         small / MB,
         large / MB
     );
-    let rss_small = peak_during(&http, serve_local, secret_key, small, rounds).await?;
-    let rss_large = peak_during(&http, serve_local, secret_key, large, 1).await?;
-    let _ = std::fs::remove_dir_all(&folder);
-    let rss_huge = peak_during(&http, serve_local, secret_key, huge, 1).await?;
-    let _ = std::fs::remove_dir_all(&folder);
-    let r2 = rss_huge / rss_large;
+    // A fresh server's peak varies by several MB from run to run (how many threads the
+    // writes happened to use, what the allocator had not yet given back), so each size is
+    // measured `runs` times, the sizes in turn, and the row is the median of each 160 MB
+    // run's peak over the 40 MB run's just before it.
+    let (mut smalls, mut larges, mut huges, mut ratios) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..runs.max(1) {
+        smalls.push(peak_during(&http, serve_local, secret_key, small, rounds).await?);
+        let large_rss = peak_during(&http, serve_local, secret_key, large, 1).await?;
+        let _ = std::fs::remove_dir_all(&folder);
+        let huge_rss = peak_during(&http, serve_local, secret_key, huge, 1).await?;
+        let _ = std::fs::remove_dir_all(&folder);
+        larges.push(large_rss);
+        huges.push(huge_rss);
+        ratios.push(huge_rss / large_rss);
+    }
+    let (rss_small, rss_large, rss_huge, r2) = (
+        spread(&mut smalls),
+        spread(&mut larges),
+        spread(&mut huges),
+        spread(&mut ratios),
+    );
 
     let mut table = format!(
         "| upload a {} MB file, local disk, one at a time | {ours_mbs:.0} MB/s | minimal axum handler streaming it to a file: {theirs_mbs:.0} MB/s | {r1:.2}× | ≥ 0.5× | {} |\n",
@@ -220,11 +250,18 @@ pub async fn rows(
     // Each upload holds at most a part being filled and the parts in flight, whatever the
     // file's size: memory levels off once files are larger than that.
     table.push_str(&format!(
-        "| server memory, {CONCURRENT} concurrent uploads of {} MB files | peak RSS {rss_huge:.1} MB | the same with {} MB files: {rss_large:.1} MB ({} MB files: {rss_small:.1} MB) | {r2:.2}× | ≤ 1.1× (streamed) | {} |\n",
+        "| server memory, {CONCURRENT} concurrent uploads of {} MB files (median of {n} fresh servers each) | peak RSS {} | the same with {} MB files: {} ({} MB files: {}) | {:.2}× ({:.2}–{:.2}) | ≤ 1.1× (streamed) | {} |\n",
         huge / MB,
+        mb(rss_huge),
         large / MB,
+        mb(rss_large),
         small / MB,
-        verdict(r2 <= 1.1)
+        mb(rss_small),
+        r2.0,
+        r2.1,
+        r2.2,
+        verdict(r2.0 <= 1.1),
+        n = ratios.len()
     ));
 
     // S3: the same upload against a plain PUT of the object to the same server.
