@@ -250,7 +250,7 @@ pub async fn rows(
     // Each upload holds at most a part being filled and the parts in flight, whatever the
     // file's size: memory levels off once files are larger than that.
     table.push_str(&format!(
-        "| server memory, {CONCURRENT} concurrent uploads of {} MB files (median of {n} fresh servers each) | peak RSS {} | the same with {} MB files: {} ({} MB files: {}) | {:.2}× ({:.2}–{:.2}) | ≤ 1.1× (streamed) | {} |\n",
+        "| server memory, {CONCURRENT} concurrent uploads of {} MB files (median of {n} fresh server(s) each) | peak RSS {} | the same with {} MB files: {} ({} MB files: {}) | {:.2}× ({:.2}–{:.2}) | ≤ 1.1× (streamed) | {} |\n",
         huge / MB,
         mb(rss_huge),
         large / MB,
