@@ -317,12 +317,17 @@ fn median_of(
     let mut values = (0..runs.max(1))
         .map(|_| measure())
         .collect::<anyhow::Result<Vec<f64>>>()?;
+    Ok(spread(&mut values))
+}
+
+/// The median, smallest and largest of `values` (at least one), `(median, min, max)`.
+fn spread(values: &mut [f64]) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
-    Ok((
+    (
         values[values.len() / 2],
         values[0],
         values[values.len() - 1],
-    ))
+    )
 }
 
 impl Wrk<'_> {

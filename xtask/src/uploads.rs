@@ -12,7 +12,7 @@ use anyhow::bail;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use super::{Running, peak_rss_mb, start, word_after};
+use super::{Running, peak_rss_mb, spread, start, word_after};
 
 /// Concurrent uploads in the memory rows.
 const CONCURRENT: usize = 8;
@@ -67,16 +67,6 @@ async fn send_all(
         sent?;
     }
     Ok(started.elapsed())
-}
-
-/// The median, smallest and largest of `values`.
-fn spread(values: &mut [f64]) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    (
-        values[values.len() / 2],
-        values[0],
-        values[values.len() - 1],
-    )
 }
 
 /// A median and its spread in MB, as the table shows it.
