@@ -109,7 +109,7 @@ after(async () => {
   await browser?.close();
   site?.close();
   issuer?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 test("with a Clerk key: Clerk's sign-in, Clerk's tokens, the same user after a reload, sign out and another user", async () => {

@@ -55,7 +55,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   site?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 test("sign in, meter to the limit, upgrade, come back on the new plan, switch and cancel in the portal", async () => {

@@ -47,7 +47,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   site?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 test("browse with pictures, a cart across a reload, a declined card, then pay and see the order", async () => {

@@ -163,7 +163,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   site?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 test("the bundled SDK signs in, tracks and checks from a page on another origin", async () => {

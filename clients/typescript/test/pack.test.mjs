@@ -69,8 +69,8 @@ before(async () => {
   });
 });
 
-after(() => {
-  server?.stop();
+after(async () => {
+  await server?.stop();
   if (app) rmSync(app, { recursive: true, force: true });
 });
 

@@ -15,7 +15,7 @@ export const OPERATOR_TOKEN = "op_sdk_tests";
 
 /**
  * @param {{ env?: Record<string, string> }} [options] extra environment for the server
- * @returns {Promise<{ baseUrl: string, keys: Record<string, string>, output: string, stop: () => void }>}
+ * @returns {Promise<{ baseUrl: string, keys: Record<string, string>, output: string, stop: () => Promise<void> }>}
  */
 export async function startServer({ env = {} } = {}) {
   const bin = process.env.DREAM_BIN ?? join(root, "target/debug/dream");
@@ -46,6 +46,18 @@ export async function startServer({ env = {} } = {}) {
       }
     });
   });
+  const exited = new Promise((done) => child.once("exit", done));
+  // Stops the server and only then removes its directory: a server still shutting down
+  // writes there (SQLite's journal), and removing the directory under it fails.
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  };
   let baseUrl;
   let keys;
   try {
@@ -65,18 +77,14 @@ export async function startServer({ env = {} } = {}) {
     };
   } catch (error) {
     // Never leave a server behind: a live child keeps the test process from exiting.
-    child.kill("SIGTERM");
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
     throw error;
   }
   return {
     baseUrl,
     keys,
     output,
-    stop() {
-      child.kill("SIGTERM");
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 

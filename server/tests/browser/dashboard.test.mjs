@@ -27,7 +27,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 const api = apiOf(() => server);
@@ -424,7 +424,7 @@ test("an expired session is refused and sent to sign in again", async () => {
     assert.match(await page.textContent(".flash"), /session expired/);
     await context.close();
   } finally {
-    short.stop();
+    await short.stop();
   }
 });
 
