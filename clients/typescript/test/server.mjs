@@ -36,6 +36,10 @@ export async function startServer({ env = {} } = {}) {
   const started = new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`dream serve did not start:\n${output}`)), 20000);
     child.on("exit", (code) => fail(new Error(`dream serve exited with ${code}:\n${output}`)));
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      fail(new Error(`dream serve did not run (${bin}): ${error.message}`));
+    });
     child.stdout.on("data", (chunk) => {
       output += chunk;
       // The banner ends with the Health line; the keys are printed before it. Output may
@@ -46,7 +50,11 @@ export async function startServer({ env = {} } = {}) {
       }
     });
   });
-  const exited = new Promise((done) => child.once("exit", done));
+  // Settles when the process is gone, or was never there (a missing binary gives `error`).
+  const exited = new Promise((done) => {
+    child.once("exit", done);
+    child.once("error", done);
+  });
   // Stops the server and only then removes its directory: a server still shutting down
   // writes there (SQLite's journal), and removing the directory under it fails.
   const stop = async () => {
