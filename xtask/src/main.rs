@@ -16,6 +16,7 @@ mod baseline;
 mod corpus;
 mod faults;
 mod ingest;
+mod routes;
 mod steal;
 mod uploads;
 
@@ -791,11 +792,18 @@ async fn measure(
     let check_pairs = pairs.len();
     let (state, axum_const, r3) = (Measured::of(ours), Measured::of(theirs), median(pairs));
     steal.row("check");
+    // The server's own latency of each kind over the two rows that mix them: wrk's histogram
+    // is one for both, and cannot say which kind makes the tail.
+    let kinds = [("track", "POST /v1/usage/track"), ("check", "GET /v1/me")];
     eprintln!("== load: track or check of a random user, half and half");
+    let before = routes::scrape(&http, &base).await?;
     let mixed = wrk.measure(&base, "GET", "/v1/me", users_of, "mixed")?;
+    let after = routes::scrape(&http, &base).await?;
+    let mixed_kinds = routes::line(&after, &before, &kinds);
     steal.row("mixed");
     eprintln!("== load: a track, then a check of the same user");
     let after_track = wrk.measure(&base, "GET", "/v1/me", users_of, "after-track")?;
+    let after_track_kinds = routes::line(&routes::scrape(&http, &base).await?, &after, &kinds);
     steal.row("check after track");
     let rss = peak_rss_mb(pid)?;
     eprintln!(
@@ -938,6 +946,9 @@ async fn measure(
         verdict(r5 >= 0.5)
     ));
     table.push_str(&upload_rows);
+    table.push_str(&format!(
+        "\nEach kind's latency in the server (its `/metrics` histogram, from a request's arrival to its response; wrk's figures above add the time a request waits for a core and the network): mixed: {mixed_kinds}; check right after a track: {after_track_kinds}.\n"
+    ));
     Ok(table)
 }
 
